@@ -1,0 +1,261 @@
+//! Container endpoints that are plain request/response.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use skiff_common::api::{ContainerSummary, CreateRequest, CreateResponse, WaitResponse};
+
+use super::{qbool, ApiError, ApiResult, Q, St};
+use crate::engine::container::status_text;
+use crate::engine::Ctr;
+
+/// Docker's `filters` query: `{"k":["v"]}` or `{"k":{"v":true}}`.
+pub fn parse_filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String>>, ApiError> {
+    let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else { return Ok(HashMap::new()) };
+    let v: Value = serde_json::from_str(raw).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid filters: {e}")))?;
+    let mut out = HashMap::new();
+    if let Value::Object(m) = v {
+        for (k, v) in m {
+            let vals = match v {
+                Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+                Value::Object(o) => o.into_iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(k, _)| k).collect(),
+                _ => Vec::new(),
+            };
+            out.insert(k, vals);
+        }
+    }
+    Ok(out)
+}
+
+fn matches(c: &Ctr, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiError> {
+    let r = c.record();
+    let ins = &r.inspect;
+    for (k, vals) in filters {
+        let ok = match k.as_str() {
+            "status" => vals.iter().any(|v| *v == ins.state.status),
+            "name" => vals.iter().any(|v| ins.name.trim_start_matches('/').contains(v.trim_start_matches('/'))),
+            "id" => vals.iter().any(|v| ins.id.starts_with(v)),
+            "label" => vals.iter().all(|v| match v.split_once('=') {
+                Some((lk, lv)) => ins.config.labels.get(lk).is_some_and(|x| x == lv),
+                None => ins.config.labels.contains_key(v),
+            }),
+            "exited" => vals.iter().any(|v| ins.state.status == "exited" && v.parse::<i64>().ok() == Some(ins.state.exit_code)),
+            "ancestor" => vals.iter().any(|v| ins.config.image == *v || ins.image.contains(v.as_str())),
+            other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid filter '{other}'"))),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub fn summary(c: &Ctr) -> ContainerSummary {
+    let r = c.record();
+    let ins = &r.inspect;
+    let mut cmd = vec![ins.path.clone()];
+    cmd.extend(ins.args.iter().cloned());
+    ContainerSummary {
+        id: ins.id.clone(),
+        names: vec![ins.name.clone()],
+        image: ins.config.image.clone(),
+        image_id: ins.image.clone(),
+        command: cmd.join(" "),
+        created: chrono::DateTime::parse_from_rfc3339(&ins.created).map(|d| d.timestamp()).unwrap_or(0),
+        ports: Vec::new(),
+        labels: ins.config.labels.clone(),
+        state: ins.state.status.clone(),
+        status: status_text(&ins.state),
+        host_config: json!({"NetworkMode": ins.host_config.network_mode}),
+        network_settings: json!({"Networks": {}}),
+        mounts: Vec::new(),
+    }
+}
+
+pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
+    let filters = parse_filters(&q)?;
+    let all = qbool(&q, "all");
+    let limit: i64 = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let mut cs = e.all();
+    cs.sort_by_key(|c| std::cmp::Reverse(c.record().inspect.created.clone()));
+    let mut out = Vec::new();
+    for c in cs.iter() {
+        if limit > 0 && out.len() as i64 >= limit {
+            break;
+        }
+        // `-n`/`-l` imply all, as in Docker.
+        if !all && limit <= 0 && !c.is_running() && !filters.contains_key("status") {
+            continue;
+        }
+        if matches(c, &filters)? {
+            out.push(summary(c));
+        }
+    }
+    Ok(Json(out))
+}
+
+pub async fn create(e: St, q: Q, body: Bytes) -> ApiResult<Response> {
+    let req: CreateRequest =
+        serde_json::from_slice(&body).map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid container config: {err}")))?;
+    let (id, warnings) = e.create(q.get("name").map(String::as_str), req)?;
+    Ok((StatusCode::CREATED, Json(CreateResponse { id, warnings })).into_response())
+}
+
+pub async fn inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let c = e.get(&id)?;
+    let mut ins = c.inspect();
+    let execs = e.execs.for_container(&c.id);
+    ins.exec_ids = (!execs.is_empty()).then_some(execs);
+    let mut v = serde_json::to_value(&ins).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mounts: Vec<Value> = ins
+        .host_config
+        .binds
+        .iter()
+        .map(|b| {
+            let p: Vec<&str> = b.split(':').collect();
+            let rw = !p.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"));
+            json!({"Type": "bind", "Source": p[0], "Destination": p.get(1), "Mode": p.get(2).unwrap_or(&""), "RW": rw, "Propagation": "rprivate"})
+        })
+        .collect();
+    v["Mounts"] = json!(mounts);
+    Ok(Json(v))
+}
+
+pub async fn start(e: St, Path(id): Path<String>) -> ApiResult {
+    e.start(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn stop(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    e.stop(&id, q.get("t").and_then(|t| t.parse().ok())).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn restart(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    e.restart(&id, q.get("t").and_then(|t| t.parse().ok())).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn kill(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    e.kill(&id, q.get("signal").map(String::as_str).filter(|s| !s.is_empty())).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn wait(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Json<WaitResponse>> {
+    let cond = q.get("condition").map(String::as_str).unwrap_or("not-running");
+    if !matches!(cond, "not-running" | "next-exit" | "removed") {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid condition: {cond}")));
+    }
+    // The container must exist now; waiting happens in the engine.
+    let code = e.wait(&id, cond).await?;
+    Ok(Json(WaitResponse { status_code: code, error: None }))
+}
+
+pub async fn pause(e: St, Path(id): Path<String>) -> ApiResult {
+    e.pause(&id, true)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn unpause(e: St, Path(id): Path<String>) -> ApiResult {
+    e.pause(&id, false)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn rename(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    let name = q.get("name").cloned().unwrap_or_default();
+    e.rename(&id, &name)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn remove(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    e.remove(&id, qbool(&q, "force")).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn prune(e: St) -> ApiResult<Json<Value>> {
+    let gone = e.prune().await;
+    Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": 0})))
+}
+
+/// `top`: run `ps` on the host and keep the container's processes, as Docker does.
+pub async fn top(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Json<Value>> {
+    let c = e.get(&id)?;
+    if !c.is_running() {
+        return Err(ApiError(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
+    }
+    let pids = e.pids(&c);
+    let args = q.get("ps_args").cloned().unwrap_or_else(|| "-ef".into());
+    let out = tokio::process::Command::new("ps")
+        .args(args.split_whitespace())
+        .output()
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("running ps: {err}")))?;
+    if !out.status.success() {
+        return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap_or_default().split_whitespace().map(String::from).collect();
+    let pid_col = header
+        .iter()
+        .position(|h| h == "PID")
+        .ok_or_else(|| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "Couldn't find PID field in ps output".into()))?;
+    let n = header.len();
+    let procs: Vec<Vec<String>> = lines
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let pid: i32 = f.get(pid_col)?.parse().ok()?;
+            if !pids.contains(&pid) {
+                return None;
+            }
+            let mut row: Vec<String> = f.iter().take(n - 1).map(|s| s.to_string()).collect();
+            row.push(f.iter().skip(n - 1).cloned().collect::<Vec<_>>().join(" "));
+            Some(row)
+        })
+        .collect();
+    Ok(Json(json!({"Titles": header, "Processes": procs})))
+}
+
+/// `export`: the container's filesystem as a tar stream.
+pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
+    let c = e.get(&id)?;
+    let engine = e.0.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let running = c.is_running();
+    let cid = c.id.clone();
+    let root = engine.images.layers.driver.mount(&cid).map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let w = ChannelWriter(tx.clone());
+        let mut b = tar::Builder::new(w);
+        b.follow_symlinks(false);
+        let res = b.append_dir_all(".", &root).and_then(|_| b.finish());
+        if let Err(err) = res {
+            let _ = tx.blocking_send(Err(err));
+        }
+        if !running && !engine.get(&cid).map(|c| c.is_running()).unwrap_or(false) {
+            let _ = engine.images.layers.driver.unmount(&cid);
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(([("Content-Type", "application/x-tar")], body).into_response())
+}
+
+/// A blocking `Write` that sends chunks to an async body.
+pub struct ChannelWriter(pub tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

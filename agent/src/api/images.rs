@@ -1,0 +1,283 @@
+//! Image endpoints: list, inspect, import (`/images/create?fromSrc=`), tag,
+//! remove.
+
+use std::io::{Read, Write};
+
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use skiff_common::api::{ContainerConfig, ImageSummary};
+
+use super::{qbool, ApiError, ApiResult, Q, St};
+use crate::storage::images::{parse_reference, Image, ImageError, NamedTag};
+
+fn created_unix(img: &Image) -> i64 {
+    img.config.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|d| d.timestamp()).unwrap_or(0)
+}
+
+pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ImageSummary>>> {
+    let filters = super::containers::parse_filters(&q)?;
+    let mut out = Vec::new();
+    for id in e.images.ids() {
+        let Ok(img) = e.images.load(&id) else { continue };
+        let tags = e.images.tags_of(&img.id);
+        if let Some(refs) = filters.get("reference") {
+            if !refs.iter().any(|r| tags.iter().any(|t| t == r || t.starts_with(&format!("{r}:")))) {
+                continue;
+            }
+        }
+        if filters.get("dangling").is_some_and(|v| v.iter().any(|x| x == "true")) && !tags.is_empty() {
+            continue;
+        }
+        let size = e.images.size(&img) as i64;
+        let containers = e.all().iter().filter(|c| c.record().inspect.image == img.id).count() as i64;
+        out.push(ImageSummary {
+            id: img.id.clone(),
+            parent_id: String::new(),
+            repo_tags: tags,
+            repo_digests: Vec::new(),
+            created: created_unix(&img),
+            size,
+            shared_size: -1,
+            virtual_size: size,
+            labels: img.config.config.labels.clone(),
+            containers,
+        });
+    }
+    out.sort_by_key(|i| std::cmp::Reverse(i.created));
+    Ok(Json(out))
+}
+
+fn inspect_json(e: &crate::engine::Engine, img: &Image) -> Value {
+    let size = e.images.size(img);
+    let driver = &e.images.layers.driver;
+    let data = img
+        .top_layer()
+        .and_then(|c| e.images.layers.get(&c).ok())
+        .map(|l| {
+            let mut m = driver.metadata(&l.cache_id);
+            m.remove("WorkDir");
+            m.insert("MergedDir".into(), String::new());
+            m.retain(|_, v| !v.is_empty());
+            m
+        })
+        .unwrap_or_default();
+    json!({
+        "Id": img.id,
+        "RepoTags": e.images.tags_of(&img.id),
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": img.config.comment.clone().unwrap_or_default(),
+        "Created": img.config.created.clone().unwrap_or_default(),
+        "Container": "",
+        "ContainerConfig": ContainerConfig::default(),
+        "DockerVersion": "",
+        "Author": img.config.author.clone().unwrap_or_default(),
+        "Config": img.config.config,
+        "Architecture": img.config.architecture,
+        "Os": img.config.os,
+        "Size": size,
+        "VirtualSize": size,
+        "GraphDriver": {"Name": driver.kind().name(), "Data": data},
+        "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    })
+}
+
+/// `GET /images/{name}/json` and `/history`; names may contain slashes.
+pub async fn get_dispatch(e: St, Path(rest): Path<String>) -> ApiResult {
+    if let Some(name) = rest.strip_suffix("/json") {
+        let img = e.images.resolve(name)?;
+        return Ok(Json(inspect_json(&e, &img)).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let img = e.images.resolve(name)?;
+        let h: Vec<Value> = img
+            .config
+            .history
+            .iter()
+            .rev()
+            .map(|h| {
+                json!({"Id": "<missing>", "Created": h.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|d| d.timestamp()).unwrap_or(0),
+                       "CreatedBy": h.created_by.clone().unwrap_or_default(), "Tags": null, "Size": 0, "Comment": h.comment.clone().unwrap_or_default()})
+            })
+            .collect();
+        return Ok(Json(h).into_response());
+    }
+    Err(ApiError(StatusCode::NOT_FOUND, format!("page not found: /images/{rest}")))
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q) -> ApiResult {
+    let Some(name) = rest.strip_suffix("/tag") else {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("page not found: /images/{rest}")));
+    };
+    let img = e.images.resolve(name)?;
+    let repo = q.get("repo").cloned().unwrap_or_default();
+    let tag = q.get("tag").cloned().unwrap_or_default();
+    let full = if tag.is_empty() { repo } else { format!("{repo}:{tag}") };
+    let t = parse_reference(&full)?;
+    e.images.tag(&img.id, &t)?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// Apply `--change` Dockerfile instructions to an imported image's config.
+fn apply_changes(changes: &[String]) -> Result<ContainerConfig, ApiError> {
+    let mut cfg = ContainerConfig::default();
+    let list = |v: &str| -> Vec<String> {
+        serde_json::from_str::<Vec<String>>(v).unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), v.to_string()])
+    };
+    for ch in changes {
+        let (ins, arg) = ch.trim().split_once(char::is_whitespace).unwrap_or((ch.trim(), ""));
+        let arg = arg.trim();
+        match ins.to_ascii_uppercase().as_str() {
+            "CMD" => cfg.cmd = list(arg),
+            "ENTRYPOINT" => cfg.entrypoint = list(arg),
+            "ENV" => {
+                let kv = match arg.split_once('=') {
+                    Some(_) => arg.to_string(),
+                    None => arg.replacen(char::is_whitespace, "=", 1),
+                };
+                cfg.env.push(kv);
+            }
+            "WORKDIR" => cfg.working_dir = arg.into(),
+            "USER" => cfg.user = arg.into(),
+            "LABEL" => {
+                if let Some((k, v)) = arg.split_once('=') {
+                    cfg.labels.insert(k.trim_matches('"').into(), v.trim_matches('"').into());
+                }
+            }
+            "EXPOSE" => {
+                let ports = cfg.exposed_ports.get_or_insert_with(Default::default);
+                for p in arg.split_whitespace() {
+                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    ports.insert(p, json!({}));
+                }
+            }
+            "STOPSIGNAL" => cfg.stop_signal = Some(arg.into()),
+            other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("{other} is not a valid change command"))),
+        }
+    }
+    Ok(cfg)
+}
+
+/// `POST /images/create`: import (`fromSrc=-`, the body is the tarball).
+pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
+    if let Some(from) = q.get("fromImage") {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("pull access denied for {from}: this skiff agent cannot pull from registries yet; use `skiff import` or `skiff load`"),
+        ));
+    }
+    if q.get("fromSrc").map(String::as_str) != Some("-") {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "only fromSrc=- (the request body) is supported for import".into()));
+    }
+    let repo = q.get("repo").cloned().unwrap_or_default();
+    let tag_param = q.get("tag").cloned().unwrap_or_default();
+    let tag: Option<NamedTag> = if repo.is_empty() {
+        None
+    } else {
+        let full = if tag_param.is_empty() { repo } else { format!("{repo}:{tag_param}") };
+        Some(parse_reference(&full)?)
+    };
+    let changes: Vec<String> = match q.get("changes") {
+        Some(c) if c.trim_start().starts_with('[') => serde_json::from_str(c).unwrap_or_default(),
+        Some(c) if !c.is_empty() => vec![c.clone()],
+        _ => Vec::new(),
+    };
+    // Collect the archive on disk (it may be large), then extract it.
+    let tmpdir = e.cfg.data_root.join("tmp");
+    std::fs::create_dir_all(&tmpdir).map_err(internal)?;
+    let tmp = tmpdir.join(format!("import-{}", crate::storage::layers::new_id()));
+    let mut file = std::fs::File::create(&tmp).map_err(internal)?;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?;
+        if let Some(data) = frame.data_ref() {
+            file.write_all(data).map_err(internal)?;
+        }
+    }
+    drop(file);
+    let cfg = apply_changes(&changes)?;
+    let message = q.get("message").cloned().filter(|m| !m.is_empty());
+    let engine = e.0.clone();
+    let tmp2 = tmp.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<String, ImageError> {
+        let mut f = std::fs::File::open(&tmp2)?;
+        let mut magic = [0u8; 2];
+        let n = f.read(&mut magic)?;
+        drop(f);
+        let f = std::fs::File::open(&tmp2)?;
+        let reader: Box<dyn Read> =
+            if n == 2 && magic == [0x1f, 0x8b] { Box::new(flate2::read::GzDecoder::new(f)) } else { Box::new(std::io::BufReader::new(f)) };
+        engine.images.import(reader, cfg, message, tag.as_ref())
+    })
+    .await
+    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    let _ = std::fs::remove_file(&tmp);
+    let id = result.map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("importing image: {err}")))?;
+    Ok(([("Content-Type", "application/json")], format!("{}\n", json!({"status": id}))).into_response())
+}
+
+fn internal(e: std::io::Error) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// `DELETE /images/{name}`: untag, and delete what no tag or container holds.
+pub async fn remove(e: St, Path(name): Path<String>, q: Q) -> ApiResult<Response> {
+    let force = qbool(&q, "force");
+    let img = e.images.resolve(&name)?;
+    let short = &img.id.trim_start_matches("sha256:")[..12];
+    let users: Vec<(String, bool)> = e
+        .all()
+        .iter()
+        .filter(|c| c.record().inspect.image == img.id)
+        .map(|c| (c.id.clone(), c.is_running()))
+        .collect();
+    let tags = e.images.tags_of(&img.id);
+    let by_tag = parse_reference(&name).ok().filter(|t| tags.contains(&t.to_string()));
+    let mut out: Vec<Value> = Vec::new();
+    if let Some(t) = &by_tag {
+        if tags.len() > 1 {
+            e.images.untag(t)?;
+            return Ok(Json(vec![json!({"Untagged": t.to_string()})]).into_response());
+        }
+        if let Some((cid, _)) = users.first() {
+            if !force {
+                return Err(ImageError::InUse { reference: name.clone(), container: cid[..12].to_string(), image: short.to_string() }.into());
+            }
+        }
+    } else if tags.len() > 1 && !force {
+        return Err(ImageError::MultipleTags(short.to_string()).into());
+    }
+    if let Some((cid, running)) = users.first() {
+        if *running {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}", &cid[..12]),
+            ));
+        }
+        if !force {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}", &cid[..12]),
+            ));
+        }
+    }
+    for t in tags {
+        if let Ok(nt) = parse_reference(&t) {
+            e.images.untag(&nt)?;
+            out.push(json!({"Untagged": t}));
+        }
+    }
+    if users.is_empty() {
+        for d in e.images.delete(&img.id)? {
+            out.push(json!({"Deleted": d}));
+        }
+    }
+    Ok(Json(out).into_response())
+}

@@ -1,0 +1,193 @@
+//! The Docker Engine API (v1.41) over HTTP on unix sockets: routing,
+//! errors, and the accept loop. Handlers live in `system`, `containers`,
+//! `images` and `streams` (attach, logs, exec: the hijacked streams).
+
+mod containers;
+mod images;
+mod streams;
+mod system;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use hyper_util::rt::TokioIo;
+use skiff_common::api::ErrorResponse;
+use tower_service::Service;
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineError};
+
+pub type Q = axum::extract::Query<HashMap<String, String>>;
+pub type St = axum::extract::State<Arc<Engine>>;
+
+/// An error body and status, as Docker sends them.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.0 == StatusCode::NOT_MODIFIED {
+            return StatusCode::NOT_MODIFIED.into_response();
+        }
+        (self.0, Json(ErrorResponse { message: self.1 })).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let code = match &e {
+            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EngineError::NotModified => StatusCode::NOT_MODIFIED,
+            EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
+impl From<crate::storage::images::ImageError> for ApiError {
+    fn from(e: crate::storage::images::ImageError) -> Self {
+        EngineError::from(e).into()
+    }
+}
+
+pub type ApiResult<T = Response> = std::result::Result<T, ApiError>;
+
+/// Docker's boolean query values: 1, true, True.
+pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "yes"))
+}
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/resize", post(streams::resize))
+        .route("/containers/{id}/attach", post(streams::attach))
+        .route("/containers/{id}/logs", get(streams::logs))
+        .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/exec", post(streams::exec_create))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/exec/{id}/start", post(streams::exec_start))
+        .route("/exec/{id}/resize", post(streams::exec_resize))
+        .route("/exec/{id}/json", get(streams::exec_inspect))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/{*rest}", get(images::get_dispatch).post(images::post_dispatch).delete(images::remove))
+        .fallback(|uri: Uri| async move {
+            ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path()))
+        })
+        .with_state(engine)
+}
+
+/// Strip Docker's `/v1.xx` prefix so one route table serves every version.
+fn strip_version(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let rest = path.strip_prefix("/v")?;
+    let slash = rest.find('/')?;
+    let ver = &rest[..slash];
+    if !ver.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+        return None;
+    }
+    let pq = match uri.query() {
+        Some(q) => format!("{}?{q}", &rest[slash..]),
+        None => rest[slash..].to_string(),
+    };
+    pq.parse().ok()
+}
+
+/// Open the engine, re-adopt containers, and serve until SIGTERM/SIGINT.
+/// Containers keep running when the agent stops (live restore).
+pub async fn serve(cfg: Config) -> Result<()> {
+    let engine = Engine::open(cfg.clone())?;
+    engine.recover().await;
+    let app = router(engine.clone());
+    let debug = cfg.debug;
+    let mut listeners = Vec::new();
+    for path in &cfg.sockets {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _ = std::fs::remove_file(path);
+        let l = tokio::net::UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        tracing::info!("API listening on unix://{}", path.display());
+        listeners.push(l);
+    }
+    for l in listeners {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = l.accept().await else { continue };
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        let mut app = app.clone();
+                        if let Some(u) = strip_version(req.uri()) {
+                            *req.uri_mut() = u;
+                        }
+                        if debug {
+                            tracing::debug!(method = %req.method(), uri = %req.uri(), "API request");
+                        }
+                        async move {
+                            let resp = app.call(req).await;
+                            if debug {
+                                if let Ok(r) = &resp {
+                                    tracing::debug!(status = %r.status(), "API response");
+                                }
+                            }
+                            resp
+                        }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades();
+                    let _ = conn.await;
+                });
+            }
+        });
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down; containers keep running");
+    for path in &cfg.sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefix_is_stripped() {
+        let u: Uri = "/v1.41/containers/json?all=1".parse().unwrap();
+        assert_eq!(strip_version(&u).unwrap().to_string(), "/containers/json?all=1");
+        let u: Uri = "/volumes".parse().unwrap();
+        assert!(strip_version(&u).is_none());
+    }
+}

@@ -1,0 +1,343 @@
+//! Streaming endpoints: attach and exec (hijacked connections, upgraded to
+//! raw TCP as Docker does), logs (chunked), resize.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use skiff_common::api::{stream, ExecConfig, ExecStart, IdResponse};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::{qbool, ApiError, ApiResult, Q, St};
+use crate::engine::Ctr;
+use crate::logs::jsonfile;
+use crate::runtime::protocol;
+use crate::runtime::supervisor::{Connection, Event};
+
+fn upgrade_response(tty: bool) -> Response {
+    let ct = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONTENT_TYPE, ct)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+fn encode(tty: bool, s: u8, data: &[u8]) -> Vec<u8> {
+    if tty {
+        data.to_vec()
+    } else {
+        stream::frame(s, data)
+    }
+}
+
+/// Copy the client's stdin to whatever connection `conn()` yields (the
+/// container may not be started yet when attach begins).
+fn pump_stdin<R, F>(mut rd: R, conn: F)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    F: Fn() -> Option<Connection> + Send + Sync + 'static,
+{
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        let get = || async {
+            for _ in 0..600 {
+                if let Some(c) = conn() {
+                    return Some(c);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None
+        };
+        loop {
+            let n = rd.read(&mut buf).await.unwrap_or(0);
+            let Some(c) = get().await else { return };
+            if n == 0 {
+                let _ = c.send(protocol::STDIN_CLOSE, &[]).await;
+                return;
+            }
+            if c.send(protocol::STDIN, &buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// `POST /containers/{id}/attach`.
+pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiResult {
+    let c = e.get(&id)?;
+    let st = c.state();
+    if st.status == "exited" && !st.restarting {
+        return Err(ApiError(StatusCode::CONFLICT, "You cannot attach to a stopped container, start it first".into()));
+    }
+    let tty = c.record().inspect.config.tty;
+    let (want_in, want_out, want_err) = (qbool(&q, "stdin"), qbool(&q, "stdout"), qbool(&q, "stderr"));
+    // Subscribe before answering so nothing printed after this is missed.
+    let mut out = c.output.subscribe();
+    let mut exits = c.exits.subscribe();
+    let seen = exits.borrow().count;
+    let on_upgrade = hyper::upgrade::on(req);
+    let c2: Arc<Ctr> = c.clone();
+    tokio::spawn(async move {
+        let Ok(up) = on_upgrade.await else { return };
+        let (rd, mut wr) = tokio::io::split(TokioIo::new(up));
+        if want_in {
+            let c3 = c2.clone();
+            pump_stdin(rd, move || c3.connection());
+        }
+        let wanted = |s: u8| (s == stream::STDOUT && want_out) || (s == stream::STDERR && want_err);
+        loop {
+            tokio::select! {
+                m = out.recv() => match m {
+                    Ok((s, data)) => if wanted(s) && wr.write_all(&encode(tty, s, &data)).await.is_err() { return },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                },
+                _ = exited_after(&mut exits, seen) => break,
+            }
+        }
+        // Exit is published after all output: drain what is queued.
+        while let Ok((s, data)) = out.try_recv() {
+            if wanted(s) && wr.write_all(&encode(tty, s, &data)).await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    Ok(upgrade_response(tty))
+}
+
+/// Resolves once the container has exited `seen` times or is removed.
+async fn exited_after(rx: &mut tokio::sync::watch::Receiver<crate::engine::container::Exits>, seen: u64) {
+    let _ = rx.wait_for(|x| x.count > seen || x.removed).await.map(|_| ());
+}
+
+pub async fn resize(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    let c = e.get(&id)?;
+    let (h, w) = dims(&q)?;
+    if let Some(conn) = c.connection() {
+        conn.resize(h, w).await?;
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+fn dims(q: &Q) -> Result<(u16, u16), ApiError> {
+    let h = q.get("h").and_then(|v| v.parse().ok());
+    let w = q.get("w").and_then(|v| v.parse().ok());
+    match (h, w) {
+        (Some(h), Some(w)) => Ok((h, w)),
+        _ => Err(ApiError(StatusCode::BAD_REQUEST, "resize needs numeric h and w".into())),
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+/// Parse Docker's since/until: unix seconds (with fraction) or RFC 3339.
+fn parse_time(v: Option<&String>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let v = v?.trim();
+    if v.is_empty() || v == "0" {
+        return None;
+    }
+    if let Ok(f) = v.parse::<f64>() {
+        return chrono::DateTime::from_timestamp(f.trunc() as i64, (f.fract() * 1e9) as u32);
+    }
+    chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| d.with_timezone(&chrono::Utc))
+}
+
+/// `GET /containers/{id}/logs`: from the json-file log, following it (by
+/// polling for growth and rotation) while the container runs.
+pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    let c = e.get(&id)?;
+    let rec = c.record().clone();
+    if rec.inspect.host_config.log_config.kind == "none" {
+        return Err(ApiError(StatusCode::NOT_IMPLEMENTED, "configured logging driver does not support reading".into()));
+    }
+    let tty = rec.inspect.config.tty;
+    let path = e.log_path(&c);
+    let (want_out, want_err) = (qbool(&q, "stdout"), qbool(&q, "stderr"));
+    let (follow, ts) = (qbool(&q, "follow"), qbool(&q, "timestamps"));
+    let since = parse_time(q.get("since"));
+    let until = parse_time(q.get("until"));
+    let tail: Option<usize> = q.get("tail").and_then(|t| t.parse().ok());
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let emit = move |en: &jsonfile::Entry| -> Option<Vec<u8>> {
+        let s = if en.stream == "stderr" { stream::STDERR } else { stream::STDOUT };
+        if (s == stream::STDOUT && !want_out) || (s == stream::STDERR && !want_err) {
+            return None;
+        }
+        let t = chrono::DateTime::parse_from_rfc3339(&en.time).ok().map(|d| d.with_timezone(&chrono::Utc));
+        if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
+            return None;
+        }
+        let mut line = Vec::new();
+        if ts {
+            line.extend_from_slice(en.time.as_bytes());
+            line.push(b' ');
+        }
+        line.extend_from_slice(en.log.as_bytes());
+        Some(encode(tty, s, &line))
+    };
+    let exits = c.exits.subscribe();
+    let c2 = c.clone();
+    tokio::spawn(async move {
+        // The past: all files, then the tail.
+        let entries = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || jsonfile::read_all(&path)
+        })
+        .await
+        .unwrap_or_default();
+        let mut chunks: Vec<Vec<u8>> = entries.iter().filter_map(&emit).collect();
+        if let Some(n) = tail {
+            let skip = chunks.len().saturating_sub(n);
+            chunks.drain(..skip);
+        }
+        for ch in chunks {
+            if tx.send(Ok(ch.into())).await.is_err() {
+                return;
+            }
+        }
+        if !follow || !(c2.is_running() || c2.state().restarting) {
+            return;
+        }
+        // The future: read what is appended, until the container stops.
+        let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let mut ino = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap_or(0);
+        let mut partial = Vec::new();
+        let seen = exits.borrow().count;
+        loop {
+            let done = exits.borrow().count > seen || exits.borrow().removed;
+            if let Ok(meta) = std::fs::metadata(&path) {
+                let new_ino = std::os::unix::fs::MetadataExt::ino(&meta);
+                if new_ino != ino || meta.len() < offset {
+                    // Rotated: the rest of the old file is lost to us; start the new one.
+                    ino = new_ino;
+                    offset = 0;
+                    partial.clear();
+                }
+                if meta.len() > offset {
+                    if let Ok(mut f) = tokio::fs::File::open(&path).await {
+                        use tokio::io::AsyncSeekExt;
+                        let _ = f.seek(std::io::SeekFrom::Start(offset)).await;
+                        let mut buf = Vec::new();
+                        let _ = f.read_to_end(&mut buf).await;
+                        offset += buf.len() as u64;
+                        partial.extend_from_slice(&buf);
+                        if let Some(last_nl) = partial.iter().rposition(|&b| b == b'\n') {
+                            let complete: Vec<u8> = partial.drain(..=last_nl).collect();
+                            let mut es = Vec::new();
+                            jsonfile::read_entries(&complete[..], &mut es);
+                            for en in &es {
+                                if let Some(ch) = emit(en) {
+                                    if tx.send(Ok(ch.into())).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if done || tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let ct = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))).into_response())
+}
+
+pub async fn exec_create(e: St, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let cfg: ExecConfig =
+        serde_json::from_slice(&body).map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec config: {err}")))?;
+    let id = e.exec_create(&id, cfg)?;
+    Ok((StatusCode::CREATED, Json(IdResponse { id })).into_response())
+}
+
+/// `POST /exec/{id}/start`: detached, or hijacked like attach.
+pub async fn exec_start(e: St, Path(id): Path<String>, req: Request) -> ApiResult {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?;
+    let start: ExecStart = if bytes.is_empty() {
+        ExecStart::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec start: {err}")))?
+    };
+    let (inst, mut events) = e.exec_start(&id).await?;
+    if start.detach {
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        return Ok(StatusCode::OK.into_response());
+    }
+    let tty = inst.config.tty;
+    let req = Request::from_parts(parts, Body::empty());
+    let on_upgrade = hyper::upgrade::on(req);
+    let cfg = inst.config.clone();
+    tokio::spawn(async move {
+        let up = match on_upgrade.await {
+            Ok(u) => u,
+            Err(_) => {
+                while events.recv().await.is_some() {}
+                return;
+            }
+        };
+        let (rd, mut wr) = tokio::io::split(TokioIo::new(up));
+        if cfg.attach_stdin {
+            let i2 = inst.clone();
+            pump_stdin(rd, move || i2.conn.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        }
+        while let Some(ev) = events.recv().await {
+            if let Event::Output(s, data) = ev {
+                let wanted = (s == stream::STDOUT && cfg.attach_stdout) || (s == stream::STDERR && cfg.attach_stderr);
+                if wanted && wr.write_all(&encode(tty, s, &data)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    Ok(upgrade_response(tty))
+}
+
+pub async fn exec_resize(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    let inst = e.execs.get(&id)?;
+    let (h, w) = dims(&q)?;
+    let conn = inst.conn.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(conn) = conn {
+        conn.resize(h, w).await?;
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn exec_inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let inst = e.execs.get(&id)?;
+    let code = *inst.exit.borrow();
+    let running = *inst.started.lock().unwrap_or_else(|e| e.into_inner()) && code.is_none();
+    let cfg = &inst.config;
+    Ok(Json(json!({
+        "ID": inst.id,
+        "Running": running,
+        "ExitCode": code,
+        "ProcessConfig": {"tty": cfg.tty, "entrypoint": cfg.cmd.first(), "arguments": cfg.cmd.get(1..).unwrap_or_default(), "privileged": cfg.privileged, "user": cfg.user},
+        "OpenStdin": cfg.attach_stdin,
+        "OpenStderr": cfg.attach_stderr,
+        "OpenStdout": cfg.attach_stdout,
+        "CanRemove": false,
+        "ContainerID": inst.container,
+        "DetachKeys": "",
+        "Pid": *inst.pid.lock().unwrap_or_else(|e| e.into_inner()),
+    })))
+}

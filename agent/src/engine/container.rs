@@ -1,0 +1,357 @@
+//! A container's record (persisted as `config.v2.json`, Docker's name for
+//! it), its live handles, and `create`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use skiff_common::api::{ContainerInspect, ContainerState, CreateRequest, GraphDriver};
+use skiff_common::fsutil::{read_json, write_json_atomic};
+use tokio::sync::{broadcast, watch};
+
+use super::{names, Engine, EngineError, Result};
+use crate::runtime::supervisor::Connection;
+use crate::storage::layers::new_id;
+
+/// What is kept on disk for a container.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub inspect: ContainerInspect,
+    /// Stopped by the user: `restart` policies leave it alone.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// The image's top layer chain ID, parent of the container's layers.
+    #[serde(default)]
+    pub image_layer: Option<String>,
+}
+
+/// A change of state that `wait` watches.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Exits {
+    /// How many times the container has exited.
+    pub count: u64,
+    pub last_code: i64,
+    pub removed: bool,
+}
+
+pub struct Ctr {
+    pub id: String,
+    pub rec: Mutex<Record>,
+    /// Live output of the running process, for attach.
+    pub output: broadcast::Sender<(u8, bytes::Bytes)>,
+    pub exits: watch::Sender<Exits>,
+    /// The connection to the running container's supervisor.
+    pub conn: Mutex<Option<Connection>>,
+    /// Serializes start, stop and remove.
+    pub op: tokio::sync::Mutex<()>,
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Ctr {
+    pub fn new(rec: Record) -> Arc<Self> {
+        let (output, _) = broadcast::channel(1024);
+        let (exits, _) = watch::channel(Exits { last_code: rec.inspect.state.exit_code, ..Default::default() });
+        Arc::new(Self {
+            id: rec.inspect.id.clone(),
+            rec: Mutex::new(rec),
+            output,
+            exits,
+            conn: Mutex::new(None),
+            op: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn record(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn inspect(&self) -> ContainerInspect {
+        self.record().inspect.clone()
+    }
+
+    pub fn name(&self) -> String {
+        self.record().inspect.name.trim_start_matches('/').to_string()
+    }
+
+    pub fn state(&self) -> ContainerState {
+        self.record().inspect.state.clone()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.record().inspect.state.running
+    }
+
+    pub fn connection(&self) -> Option<Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Change the record and write it to disk atomically.
+    pub fn update<F: FnOnce(&mut Record)>(&self, dir: &std::path::Path, f: F) -> Result<()> {
+        let mut rec = self.record();
+        f(&mut rec);
+        write_json_atomic(&dir.join("config.v2.json"), &*rec).map_err(EngineError::from)
+    }
+}
+
+/// Docker's `Status` column text for a state.
+pub fn status_text(s: &ContainerState) -> String {
+    let since = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| (chrono::Utc::now() - d.with_timezone(&chrono::Utc)).num_seconds())
+            .unwrap_or(0)
+    };
+    match s.status.as_str() {
+        "running" if s.paused => format!("Up {} (Paused)", skiff_common::api::human_duration(since(&s.started_at))),
+        "running" => format!("Up {}", skiff_common::api::human_duration(since(&s.started_at))),
+        "paused" => format!("Up {} (Paused)", skiff_common::api::human_duration(since(&s.started_at))),
+        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, skiff_common::api::human_duration(since(&s.finished_at))),
+        "exited" => format!("Exited ({}) {} ago", s.exit_code, skiff_common::api::human_duration(since(&s.finished_at))),
+        "created" => "Created".into(),
+        "removing" => "Removal In Progress".into(),
+        "dead" => "Dead".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Merge `a=b` lists: later keys replace earlier ones, order kept.
+pub fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = base.to_vec();
+    for e in over {
+        let key = e.split('=').next().unwrap_or(e);
+        if let Some(slot) = out.iter_mut().find(|x| x.split('=').next() == Some(key)) {
+            *slot = e.clone();
+        } else {
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Engine {
+    /// `POST /containers/create`.
+    pub fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<(String, Vec<String>)> {
+        let mut warnings = Vec::new();
+        if req.config.image.is_empty() {
+            return Err(EngineError::BadRequest("config cannot be empty in order to create a container".into()));
+        }
+        let image = self.images.resolve(&req.config.image).map_err(|e| match e {
+            crate::storage::images::ImageError::NotFound(_) => {
+                EngineError::NotFound(format!("No such image: {}", req.config.image))
+            }
+            e => e.into(),
+        })?;
+        let hc = req.host_config.clone();
+        validate_host_config(&hc)?;
+        let ic = &image.config.config;
+        let mut cfg = req.config.clone();
+        // Docker's merge: the request wins, the image fills in.
+        cfg.env = merge_env(&ic.env, &cfg.env);
+        if !cfg.env.iter().any(|e| e.starts_with("PATH=")) {
+            cfg.env.insert(0, DEFAULT_PATH.into());
+        }
+        if cfg.entrypoint.is_empty() {
+            cfg.entrypoint = ic.entrypoint.clone();
+            if cfg.cmd.is_empty() {
+                cfg.cmd = ic.cmd.clone();
+            }
+        }
+        if cfg.working_dir.is_empty() {
+            cfg.working_dir = ic.working_dir.clone();
+        }
+        if cfg.user.is_empty() {
+            cfg.user = ic.user.clone();
+        }
+        let mut labels: BTreeMap<String, String> = ic.labels.clone();
+        labels.extend(cfg.labels.clone());
+        cfg.labels = labels;
+        if cfg.stop_signal.is_none() {
+            cfg.stop_signal = ic.stop_signal.clone();
+        }
+        if cfg.exposed_ports.is_none() {
+            cfg.exposed_ports = ic.exposed_ports.clone();
+        }
+        if cfg.volumes.is_none() {
+            cfg.volumes = ic.volumes.clone();
+        }
+        let argv: Vec<String> = cfg.entrypoint.iter().chain(cfg.cmd.iter()).cloned().collect();
+        let Some((path, args)) = argv.split_first() else {
+            return Err(EngineError::BadRequest("No command specified".into()));
+        };
+        if !cfg.working_dir.is_empty() && !cfg.working_dir.starts_with('/') {
+            return Err(EngineError::BadRequest(format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                cfg.working_dir
+            )));
+        }
+
+        let id = new_id();
+        if cfg.hostname.is_empty() {
+            cfg.hostname = id[..12].to_string();
+        }
+        let _names = self.names_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let name = match name {
+            Some(n) if !n.is_empty() => {
+                let n = n.trim_start_matches('/');
+                if !names::valid_name(n) {
+                    return Err(EngineError::BadRequest(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                if let Some(other) = self.all().into_iter().find(|c| c.name() == n) {
+                    return Err(EngineError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                n.to_string()
+            }
+            _ => {
+                let taken: Vec<String> = self.all().iter().map(|c| c.name()).collect();
+                (0..10).map(names::random_name).find(|n| !taken.contains(n)).unwrap_or_else(|| id[..12].to_string())
+            }
+        };
+
+        // Storage: an init layer (mount points for the files Docker
+        // provides) under the container's read-write layer.
+        let image_layer = image.top_layer();
+        let parent_cache = match &image_layer {
+            Some(c) => Some(self.images.layers.get(c).map_err(|e| EngineError::Internal(e.to_string()))?.cache_id),
+            None => None,
+        };
+        let driver = &self.images.layers.driver;
+        let init_id = format!("{id}-init");
+        driver.create(&init_id, parent_cache.as_deref())?;
+        let init_dir = driver.diff_dir(&init_id);
+        for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
+            std::fs::create_dir_all(init_dir.join(d))?;
+        }
+        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"] {
+            let p = init_dir.join(f);
+            if !p.exists() {
+                std::fs::File::create(p)?;
+            }
+        }
+        driver.create(&id, Some(&init_id))?;
+
+        let dir = self.containers_dir(&id);
+        std::fs::create_dir_all(&dir)?;
+        let mut hc = hc;
+        if hc.network_mode.is_empty() {
+            hc.network_mode = "default".into();
+        }
+        if hc.log_config.kind.is_empty() {
+            hc.log_config.kind = "json-file".into();
+        }
+        if hc.restart_policy.name.is_empty() {
+            hc.restart_policy.name = "no".into();
+        }
+        if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "no" | "") {
+            return Err(EngineError::BadRequest("conflicting options: --restart and --rm".into()));
+        }
+        if hc.log_config.kind != "json-file" && hc.log_config.kind != "none" {
+            warnings.push(format!("log driver {} is not supported yet; using json-file", hc.log_config.kind));
+            hc.log_config.kind = "json-file".into();
+        }
+        let mut data = driver.metadata(&id);
+        if let Some(p) = parent_cache.as_deref() {
+            let _ = p;
+        }
+        data.retain(|_, v| !v.is_empty());
+        let inspect = ContainerInspect {
+            id: id.clone(),
+            created: super::container::now(),
+            path: path.clone(),
+            args: args.to_vec(),
+            state: ContainerState {
+                status: "created".into(),
+                started_at: "0001-01-01T00:00:00Z".into(),
+                finished_at: "0001-01-01T00:00:00Z".into(),
+                ..Default::default()
+            },
+            image: image.id.clone(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            name: format!("/{name}"),
+            driver: driver.kind().name().into(),
+            platform: "linux".into(),
+            host_config: hc,
+            graph_driver: GraphDriver { name: driver.kind().name().into(), data },
+            config: cfg,
+            network_settings: serde_json::json!({
+                "Bridge": "", "SandboxID": "", "HairpinMode": false, "Ports": {}, "SandboxKey": "",
+                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "", "Networks": {}
+            }),
+            ..Default::default()
+        };
+        let rec = Record { inspect, manually_stopped: false, image_layer };
+        write_json_atomic(&dir.join("config.v2.json"), &rec)?;
+        self.insert(Ctr::new(rec));
+        Ok((id, warnings))
+    }
+
+    /// Read every container record at startup.
+    pub fn load_records(&self) -> Vec<Arc<Ctr>> {
+        let Ok(rd) = std::fs::read_dir(self.cfg.data_root.join("containers")) else { return Vec::new() };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let p: PathBuf = e.path().join("config.v2.json");
+            match read_json::<Record>(&p) {
+                Ok(rec) => {
+                    let c = Ctr::new(rec);
+                    self.insert(c.clone());
+                    out.push(c);
+                }
+                Err(err) => tracing::warn!("skipping container {}: {err}", e.path().display()),
+            }
+        }
+        out
+    }
+
+    pub fn rename(&self, key: &str, new: &str) -> Result<()> {
+        let c = self.get(key)?;
+        let new = new.trim_start_matches('/');
+        if !names::valid_name(new) {
+            return Err(EngineError::BadRequest(format!("Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+        }
+        let _names = self.names_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(other) = self.all().into_iter().find(|o| o.name() == new) {
+            return Err(EngineError::Conflict(format!(
+                "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        c.update(&self.containers_dir(&c.id), |r| r.inspect.name = format!("/{new}"))
+    }
+}
+
+fn validate_host_config(hc: &skiff_common::api::HostConfig) -> Result<()> {
+    match hc.restart_policy.name.as_str() {
+        "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+        other => return Err(EngineError::BadRequest(format!("invalid restart policy '{other}'"))),
+    }
+    if hc.restart_policy.maximum_retry_count > 0 && hc.restart_policy.name != "on-failure" {
+        return Err(EngineError::BadRequest(format!(
+            "maximum retry count cannot be used with restart policy '{}'",
+            hc.restart_policy.name
+        )));
+    }
+    crate::runtime::spec::capabilities(&hc.cap_add, &hc.cap_drop, false).map_err(EngineError::BadRequest)?;
+    if let Err(e) = crate::logs::jsonfile::Rotation::from_opts(&hc.log_config.config) {
+        return Err(EngineError::BadRequest(e));
+    }
+    for b in &hc.binds {
+        let parts: Vec<&str> = b.split(':').collect();
+        if parts.len() < 2 || parts.len() > 3 || !parts[1].starts_with('/') || !parts[0].starts_with('/') {
+            return Err(EngineError::BadRequest(format!("invalid volume specification: '{b}'")));
+        }
+    }
+    Ok(())
+}

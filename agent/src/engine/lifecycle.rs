@@ -1,0 +1,621 @@
+//! Starting, stopping, exits, restart policies, removal, and re-adopting
+//! containers whose supervisors outlived an earlier agent process.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::container::{now, Ctr};
+use super::{Engine, EngineError, Result};
+use crate::logs::jsonfile::Rotation;
+use crate::runtime::protocol::{self, ExitRecord, LogTarget, Mode, ShimConfig};
+use crate::runtime::spec::{self, NetNs, SpecInput};
+use crate::runtime::supervisor::{self, Connection, Event};
+use skiff_common::fsutil::read_json;
+
+/// Signal names and numbers as `docker kill -s` and `--stop-signal` take them.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let sig: nix::sys::signal::Signal = format!("SIG{name}")
+        .parse()
+        .map_err(|_| EngineError::BadRequest(format!("Invalid signal: {s}")))?;
+    Ok(sig as i32)
+}
+
+fn hosts_file(hostname: &str, extra: &[String]) -> String {
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for h in extra {
+        if let Some((name, ip)) = h.split_once(':') {
+            s.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    let _ = hostname;
+    s
+}
+
+/// The host's resolv.conf without loopback resolvers, which a container
+/// cannot reach; Docker falls back to public resolvers when none are left.
+fn resolv_conf(dns: &[String], search: &[String]) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(ns) = t.strip_prefix("nameserver") {
+            let ns = ns.trim();
+            if ns.starts_with("127.") || ns == "::1" || !dns.is_empty() {
+                continue;
+            }
+            servers += 1;
+        } else if t.starts_with("search") && !search.is_empty() {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    for d in dns {
+        out.push_str(&format!("nameserver {d}\n"));
+        servers += 1;
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+impl Engine {
+    fn netns_path(&self, id: &str) -> std::path::PathBuf {
+        self.cfg.exec_root.join("netns").join(id)
+    }
+
+    fn cgroups_path(&self, id: &str) -> String {
+        format!("/{}/{id}", self.cfg.cgroup_parent.trim_matches('/'))
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub async fn start(self: &Arc<Self>, key: &str) -> Result<()> {
+        let c = self.get(key)?;
+        let _op = c.op.lock().await;
+        if c.is_running() {
+            return Err(EngineError::NotModified);
+        }
+        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
+        self.start_locked(&c).await
+    }
+
+    async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<()> {
+        match self.launch(c).await {
+            Ok(()) => Ok(()),
+            Err((code, msg)) => {
+                self.teardown(&c.id);
+                let dir = self.containers_dir(&c.id);
+                c.update(&dir, |r| {
+                    let s = &mut r.inspect.state;
+                    s.exit_code = code;
+                    s.error = msg.clone();
+                    if s.status != "created" {
+                        s.status = "exited".into();
+                    }
+                })?;
+                Err(if code == 125 { EngineError::Internal(msg) } else { EngineError::BadRequest(msg) })
+            }
+        }
+    }
+
+    /// Prepare the root filesystem, namespace and bundle, and run the
+    /// container under a new supervisor. Errors carry Docker's exit code.
+    async fn launch(self: &Arc<Self>, c: &Arc<Ctr>) -> std::result::Result<(), (i64, String)> {
+        let internal = |e: &dyn std::fmt::Display| (125i64, e.to_string());
+        let rec = c.record().clone();
+        let ins = &rec.inspect;
+        let id = c.id.clone();
+        let dir = self.containers_dir(&id);
+        let run = self.run_dir(&id);
+        std::fs::create_dir_all(&run).map_err(|e| internal(&e))?;
+        let rootfs = self.images.layers.driver.mount(&id).map_err(|e| internal(&e))?;
+        let hc = &ins.host_config;
+        let cfg = &ins.config;
+
+        let runtime_err = |msg: String| (125i64, format!("OCI runtime create failed: {msg}: unknown"));
+        spec::find_executable(&rootfs, &cfg.env, &ins.path)
+            .map_err(|(code, m)| (code, format!("OCI runtime create failed: runc create failed: unable to start container process: {m}: unknown")))?;
+        let user = spec::resolve_user(&rootfs, &cfg.user).map_err(runtime_err)?;
+        if !cfg.working_dir.is_empty() {
+            let wd = rootfs.join(cfg.working_dir.trim_start_matches('/'));
+            if !wd.exists() {
+                std::fs::create_dir_all(&wd).map_err(|e| internal(&e))?;
+                let _ = nix::unistd::chown(&wd, Some(nix::unistd::Uid::from_raw(user.uid)), Some(nix::unistd::Gid::from_raw(user.gid)));
+            }
+        }
+        let host_net = hc.network_mode == "host";
+        let hostname = if host_net { nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default() } else { cfg.hostname.clone() };
+        let write = |name: &str, data: String| std::fs::write(dir.join(name), data).map_err(|e| internal(&e));
+        if host_net {
+            write("hosts", std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
+        } else {
+            write("hosts", hosts_file(&hostname, &hc.extra_hosts))?;
+        }
+        write("hostname", format!("{hostname}\n"))?;
+        write("resolv.conf", resolv_conf(&hc.dns, &hc.dns_search))?;
+        let mut binds = vec![
+            (dir.join("resolv.conf"), "/etc/resolv.conf".to_string(), false),
+            (dir.join("hostname"), "/etc/hostname".to_string(), false),
+            (dir.join("hosts"), "/etc/hosts".to_string(), false),
+        ];
+        for b in &hc.binds {
+            let parts: Vec<&str> = b.split(':').collect();
+            let src = std::path::PathBuf::from(parts[0]);
+            if !src.exists() {
+                std::fs::create_dir_all(&src).map_err(|e| internal(&e))?;
+            }
+            binds.push((src, parts[1].to_string(), parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"))));
+        }
+        let net = if host_net {
+            NetNs::Host
+        } else {
+            let p = self.netns_path(&id);
+            if !crate::storage::driver::is_mountpoint(&p) {
+                crate::runtime::netns::create(&p).map_err(|e| internal(&format!("creating network namespace: {e}")))?;
+            }
+            NetNs::Path(p)
+        };
+        let caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
+        let mut env = cfg.env.clone();
+        if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+            env.push(format!("HOSTNAME={hostname}"));
+        }
+        if cfg.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".into());
+        }
+        let mut args = vec![ins.path.clone()];
+        args.extend(ins.args.iter().cloned());
+        let spec = spec::build(&SpecInput {
+            rootfs: &rootfs,
+            args,
+            env,
+            cwd: if cfg.working_dir.is_empty() { "/".into() } else { cfg.working_dir.clone() },
+            user,
+            hostname,
+            tty: cfg.tty,
+            readonly: hc.readonly_rootfs,
+            privileged: hc.privileged,
+            caps,
+            cgroups_path: self.cgroups_path(&id),
+            net,
+            binds,
+            cgroup_v2: self.cgroup_v2,
+        });
+        spec::write_bundle(&run, &spec).map_err(|e| internal(&e))?;
+        let exit_file = dir.join("exit.json");
+        let _ = std::fs::remove_file(&exit_file);
+        let log = (hc.log_config.kind != "none").then(|| LogTarget {
+            path: ins.log_path.clone().into(),
+            rotation: Rotation::from_opts(&hc.log_config.config).unwrap_or_default(),
+        });
+        // A stale runtime state from a crash would block the new create.
+        let _ = std::fs::remove_dir_all(self.runtime_root().join(&id));
+        let shim = ShimConfig {
+            id: id.clone(),
+            mode: Mode::Init { bundle: run.clone() },
+            runtime_root: self.runtime_root(),
+            tty: cfg.tty,
+            stdin: cfg.open_stdin,
+            log,
+            exit_file,
+            socket: run.join("supervisor.sock"),
+        };
+        let pid = supervisor::launch(&run, &shim).await.map_err(|e| {
+            let m = format!("{e:#}");
+            if m.contains("not found") || m.contains("No such file") {
+                (127, format!("OCI runtime create failed: {m}: unknown"))
+            } else {
+                (125, format!("OCI runtime create failed: {m}: unknown"))
+            }
+        })?;
+        let (conn, events) = Connection::connect(&shim.socket).await.map_err(|e| internal(&format!("{e:#}")))?;
+        *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        self.clone().monitor(c.clone(), events, Some(started_tx));
+        conn.send(protocol::START, &[]).await.map_err(|e| internal(&format!("{e:#}")))?;
+        tokio::time::timeout(Duration::from_secs(30), started_rx)
+            .await
+            .map_err(|_| internal(&"container did not start within 30s"))?
+            .map_err(|_| internal(&"container supervisor exited during start"))?;
+        c.update(&dir, |r| {
+            let s = &mut r.inspect.state;
+            s.status = "running".into();
+            s.running = true;
+            s.paused = false;
+            s.restarting = false;
+            s.pid = pid as i64;
+            s.error.clear();
+            s.started_at = now();
+            s.exit_code = 0;
+        })
+        .map_err(|e| internal(&e))?;
+        tracing::info!(container = %&id[..12], pid, "started");
+        Ok(())
+    }
+
+    /// Follow a supervisor's events until its process ends.
+    fn monitor(
+        self: Arc<Self>,
+        c: Arc<Ctr>,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        mut started: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
+        tokio::spawn(async move {
+            let mut code: Option<i32> = None;
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    Event::Output(s, data) => {
+                        let _ = c.output.send((s, data));
+                    }
+                    Event::Started(_) => {
+                        if let Some(tx) = started.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Event::Exited(x) => {
+                        code = Some(x);
+                        break;
+                    }
+                }
+            }
+            let exit_file = self.containers_dir(&c.id).join("exit.json");
+            let record: Option<ExitRecord> = match code {
+                Some(code) => Some(ExitRecord { code, finished_at: now(), oom_killed: false }),
+                None => {
+                    // The connection dropped: the supervisor is gone and
+                    // has (or has not) left its record.
+                    let mut r = None;
+                    for _ in 0..20 {
+                        if let Ok(x) = read_json::<ExitRecord>(&exit_file) {
+                            r = Some(x);
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    r
+                }
+            };
+            self.exited(&c, record).await;
+        });
+    }
+
+    /// Undo what `launch` set up on the host (mount, namespace, bundle).
+    fn teardown(&self, id: &str) {
+        let _ = self.images.layers.driver.unmount(id);
+        crate::runtime::netns::remove(&self.netns_path(id));
+        let _ = std::fs::remove_dir_all(self.run_dir(id));
+        let _ = std::fs::remove_dir_all(self.runtime_root().join(id));
+    }
+
+    /// Record an exit, clean up, and apply the restart policy.
+    async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, record: Option<ExitRecord>) {
+        *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.teardown(&c.id);
+        let dir = self.containers_dir(&c.id);
+        let (code, finished, err) = match &record {
+            Some(r) => (r.code as i64, r.finished_at.clone(), String::new()),
+            None => (255, now(), "container supervisor disappeared (host reboot or supervisor killed)".to_string()),
+        };
+        let started_at = c.state().started_at;
+        let _ = c.update(&dir, |r| {
+            let s = &mut r.inspect.state;
+            s.status = "exited".into();
+            s.running = false;
+            s.paused = false;
+            s.pid = 0;
+            s.exit_code = code;
+            s.finished_at = finished.clone();
+            s.error = err;
+        });
+        tracing::info!(container = %&c.id[..12], code, "exited");
+        c.exits.send_modify(|e| {
+            e.count += 1;
+            e.last_code = code;
+        });
+        let rec = c.record().clone();
+        let hc = &rec.inspect.host_config;
+        if hc.auto_remove {
+            let _ = self.remove_now(c, true).await;
+            return;
+        }
+        let policy = hc.restart_policy.name.as_str();
+        let retries = rec.inspect.restart_count;
+        let restart = !rec.manually_stopped
+            && match policy {
+                "always" | "unless-stopped" => true,
+                "on-failure" => code != 0 && (hc.restart_policy.maximum_retry_count == 0 || retries < hc.restart_policy.maximum_retry_count),
+                _ => false,
+            };
+        if !restart {
+            return;
+        }
+        // Docker's back-off: 100 ms doubling, reset after 10 s of running.
+        let ran = chrono::DateTime::parse_from_rfc3339(&started_at)
+            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+            .unwrap_or(0);
+        let delay = if ran >= 10 { 100 } else { (100u64 << retries.clamp(0, 10) as u64).min(60_000) };
+        let _ = c.update(&dir, |r| {
+            r.inspect.restart_count += 1;
+            r.inspect.state.restarting = true;
+            r.inspect.state.status = "restarting".into();
+        });
+        let engine = self.clone();
+        let c = c.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let _op = c.op.lock().await;
+            if c.record().manually_stopped || c.is_running() || c.exits.borrow().removed {
+                let _ = c.update(&engine.containers_dir(&c.id), |r| {
+                    r.inspect.state.restarting = false;
+                    if r.inspect.state.status == "restarting" {
+                        r.inspect.state.status = "exited".into();
+                    }
+                });
+                return;
+            }
+            if let Err(e) = engine.start_locked(&c).await {
+                tracing::warn!(container = %&c.id[..12], "restart failed: {e}");
+            }
+        });
+    }
+
+    /// Send a signal through the container's supervisor.
+    pub async fn signal(&self, c: &Ctr, sig: i32) -> Result<()> {
+        let conn = c
+            .connection()
+            .ok_or_else(|| EngineError::Conflict(format!("Container {} is not running", c.id)))?;
+        conn.signal(sig).await.map_err(EngineError::from)
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, key: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.get(key)?;
+        let sig = parse_signal(signal.unwrap_or("KILL"))?;
+        if !c.is_running() {
+            return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+        }
+        if sig == libc::SIGKILL || sig == libc::SIGTERM {
+            c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+        }
+        self.signal(&c, sig).await
+    }
+
+    /// Wait until the container's exit count passes `seen`, up to `limit`.
+    async fn wait_exit(c: &Ctr, seen: u64, limit: Duration) -> bool {
+        let mut rx = c.exits.subscribe();
+        let done = tokio::time::timeout(limit, rx.wait_for(|e| e.count > seen || e.removed)).await.is_ok();
+        done
+    }
+
+    /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the timeout.
+    pub async fn stop(&self, key: &str, timeout: Option<i64>) -> Result<()> {
+        let c = self.get(key)?;
+        let _op = c.op.lock().await;
+        self.stop_locked(&c, timeout).await
+    }
+
+    async fn stop_locked(&self, c: &Ctr, timeout: Option<i64>) -> Result<()> {
+        let rec = c.record().clone();
+        if !rec.inspect.state.running {
+            if rec.inspect.state.restarting {
+                c.update(&self.containers_dir(&c.id), |r| {
+                    r.manually_stopped = true;
+                })?;
+                return Ok(());
+            }
+            return Err(EngineError::NotModified);
+        }
+        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+        if rec.inspect.state.paused {
+            let _ = self.freeze(c, false);
+        }
+        let seen = c.exits.borrow().count;
+        let sig = parse_signal(rec.inspect.config.stop_signal.as_deref().unwrap_or("SIGTERM")).unwrap_or(libc::SIGTERM);
+        let t = timeout.or(rec.inspect.config.stop_timeout).unwrap_or(10);
+        let _ = self.signal(c, sig).await;
+        if t >= 0 && Self::wait_exit(c, seen, Duration::from_secs(t as u64)).await {
+            return Ok(());
+        }
+        let _ = self.signal(c, libc::SIGKILL).await;
+        if !Self::wait_exit(c, seen, Duration::from_secs(30)).await {
+            return Err(EngineError::Internal(format!("container {} did not stop after SIGKILL", c.id)));
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn restart(self: &Arc<Self>, key: &str, timeout: Option<i64>) -> Result<()> {
+        let c = self.get(key)?;
+        let _op = c.op.lock().await;
+        match self.stop_locked(&c, timeout).await {
+            Ok(()) | Err(EngineError::NotModified) => {}
+            Err(e) => return Err(e),
+        }
+        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
+        self.start_locked(&c).await
+    }
+
+    /// `POST /containers/{id}/wait`: the exit code, by Docker's conditions.
+    pub async fn wait(&self, key: &str, condition: &str) -> Result<i64> {
+        let c = self.get(key)?;
+        let mut rx = c.exits.subscribe();
+        let start = rx.borrow().clone();
+        match condition {
+            "removed" => {
+                let _ = rx.wait_for(|e| e.removed).await;
+            }
+            "next-exit" => {
+                let _ = rx.wait_for(|e| e.count > start.count || e.removed).await;
+            }
+            _ => {
+                if c.is_running() || c.state().restarting {
+                    let _ = rx.wait_for(|e| e.count > start.count || e.removed).await;
+                } else {
+                    return Ok(c.state().exit_code);
+                }
+            }
+        }
+        let code = rx.borrow().last_code;
+        Ok(code)
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let c = self.get(key)?;
+        self.remove_now(&c, force).await
+    }
+
+    async fn remove_now(&self, c: &Arc<Ctr>, force: bool) -> Result<()> {
+        let st = c.state();
+        if st.running {
+            if !force {
+                let what = if st.paused { "paused" } else { "running" };
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a {what} container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            let seen = c.exits.borrow().count;
+            c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+            if st.paused {
+                let _ = self.freeze(c, false);
+            }
+            let _ = self.signal(c, libc::SIGKILL).await;
+            Self::wait_exit(c, seen, Duration::from_secs(30)).await;
+        }
+        if c.exits.borrow().removed {
+            return Ok(());
+        }
+        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+        self.teardown(&c.id);
+        let driver = &self.images.layers.driver;
+        driver.remove(&c.id)?;
+        driver.remove(&format!("{}-init", c.id))?;
+        std::fs::remove_dir_all(self.containers_dir(&c.id))?;
+        self.forget(&c.id);
+        c.exits.send_modify(|e| e.removed = true);
+        Ok(())
+    }
+
+    /// Freeze or thaw the container's cgroup.
+    pub fn freeze(&self, c: &Ctr, frozen: bool) -> Result<()> {
+        let rel = self.cgroups_path(&c.id);
+        let (file, value) = if self.cgroup_v2 {
+            (format!("/sys/fs/cgroup{rel}/cgroup.freeze"), if frozen { "1" } else { "0" })
+        } else {
+            (format!("/sys/fs/cgroup/freezer{rel}/freezer.state"), if frozen { "FROZEN" } else { "THAWED" })
+        };
+        std::fs::write(&file, value).map_err(|e| EngineError::Internal(format!("{file}: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        if frozen && !self.cgroup_v2 {
+            while std::fs::read_to_string(&file).map(|s| s.trim() != "FROZEN").unwrap_or(false) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+                let _ = std::fs::write(&file, value);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn pause(&self, key: &str, pause: bool) -> Result<()> {
+        let c = self.get(key)?;
+        let st = c.state();
+        if !st.running {
+            return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+        }
+        if st.paused == pause {
+            return Err(EngineError::Conflict(if pause {
+                format!("Container {} is already paused", c.id)
+            } else {
+                format!("Container {} is not paused", c.id)
+            }));
+        }
+        self.freeze(&c, pause)?;
+        c.update(&self.containers_dir(&c.id), |r| {
+            r.inspect.state.paused = pause;
+            r.inspect.state.status = if pause { "paused" } else { "running" }.into();
+        })
+    }
+
+    /// PIDs of the container's processes.
+    pub fn pids(&self, c: &Ctr) -> Vec<i32> {
+        let rel = self.cgroups_path(&c.id);
+        let file = if self.cgroup_v2 {
+            format!("/sys/fs/cgroup{rel}/cgroup.procs")
+        } else {
+            format!("/sys/fs/cgroup/pids{rel}/cgroup.procs")
+        };
+        std::fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+
+    /// At startup: re-adopt containers whose supervisors still run, record
+    /// the exits of those that ended while we were away, and start what
+    /// the restart policies say.
+    pub async fn recover(self: &Arc<Self>) {
+        for c in self.load_records() {
+            let st = c.state();
+            if !(st.running || st.restarting) {
+                continue;
+            }
+            let socket = self.run_dir(&c.id).join("supervisor.sock");
+            match Connection::connect(&socket).await {
+                Ok((conn, events)) => {
+                    *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+                    self.clone().monitor(c.clone(), events, None);
+                    tracing::info!(container = %&c.id[..12], "re-adopted running container");
+                }
+                Err(_) => {
+                    let rec = read_json::<ExitRecord>(&self.containers_dir(&c.id).join("exit.json")).ok();
+                    self.exited(&c, rec).await;
+                }
+            }
+        }
+        // Restart policies at daemon start: always, and unless-stopped when
+        // the user had not stopped it.
+        for c in self.all() {
+            let rec = c.record().clone();
+            let policy = rec.inspect.host_config.restart_policy.name.as_str();
+            if rec.inspect.state.running || rec.inspect.state.status == "created" {
+                continue;
+            }
+            let go = policy == "always" || (policy == "unless-stopped" && !rec.manually_stopped);
+            if go && rec.inspect.state.status != "restarting" {
+                let _op = c.op.lock().await;
+                if let Err(e) = self.start_locked(&c).await {
+                    tracing::warn!(container = %&c.id[..12], "restart at daemon start failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// `POST /containers/prune`: remove every stopped container.
+    pub async fn prune(&self) -> Vec<String> {
+        let mut gone = Vec::new();
+        for c in self.all() {
+            if !c.is_running() && !c.state().restarting && self.remove_now(&c, false).await.is_ok() {
+                gone.push(c.id.clone());
+            }
+        }
+        gone
+    }
+
+    pub fn log_path(&self, c: &Ctr) -> std::path::PathBuf {
+        Path::new(&c.record().inspect.log_path).to_path_buf()
+    }
+}

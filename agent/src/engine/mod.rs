@@ -1,0 +1,138 @@
+//! The engine: owns containers and images on this host. The API layer calls
+//! it; it drives storage (layers, mounts) and the runtime (supervisors).
+
+pub mod container;
+pub mod exec;
+pub mod lifecycle;
+pub mod names;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::Config;
+use crate::storage::driver::Driver;
+use crate::storage::images::{ImageError, ImageStore};
+use crate::storage::layers::LayerStore;
+pub use container::Ctr;
+
+/// Errors the API maps to Docker's status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("container already started")]
+    NotModified,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<ImageError> for EngineError {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::NotFound(_) => EngineError::NotFound(e.to_string()),
+            ImageError::BadReference(_) => EngineError::BadRequest(e.to_string()),
+            ImageError::InUse { .. } | ImageError::MultipleTags(_) => EngineError::Conflict(e.to_string()),
+            _ => EngineError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for EngineError {
+    fn from(e: anyhow::Error) -> Self {
+        EngineError::Internal(format!("{e:#}"))
+    }
+}
+
+impl From<std::io::Error> for EngineError {
+    fn from(e: std::io::Error) -> Self {
+        EngineError::Internal(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+pub struct Engine {
+    pub cfg: Config,
+    pub images: ImageStore,
+    containers: RwLock<HashMap<String, Arc<Ctr>>>,
+    /// Serializes name reservation.
+    names_lock: Mutex<()>,
+    pub execs: exec::ExecStore,
+    pub cgroup_v2: bool,
+}
+
+impl Engine {
+    pub fn open(cfg: Config) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&cfg.data_root)?;
+        std::fs::create_dir_all(cfg.data_root.join("containers"))?;
+        std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
+        let driver = Driver::new(&cfg.data_root, cfg.storage_driver)?;
+        let layers = LayerStore::new(&cfg.data_root, driver)?;
+        let images = ImageStore::new(&cfg.data_root, layers)?;
+        let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let engine = Arc::new(Self {
+            cfg,
+            images,
+            containers: RwLock::new(HashMap::new()),
+            names_lock: Mutex::new(()),
+            execs: exec::ExecStore::default(),
+            cgroup_v2,
+        });
+        Ok(engine)
+    }
+
+    pub fn containers_dir(&self, id: &str) -> PathBuf {
+        self.cfg.data_root.join("containers").join(id)
+    }
+
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("containers").join(id)
+    }
+
+    pub fn runtime_root(&self) -> PathBuf {
+        self.cfg.exec_root.join("runtime")
+    }
+
+    pub fn all(&self) -> Vec<Arc<Ctr>> {
+        self.containers.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    fn insert(&self, c: Arc<Ctr>) {
+        self.containers.write().unwrap_or_else(|e| e.into_inner()).insert(c.id.clone(), c);
+    }
+
+    fn forget(&self, id: &str) {
+        self.containers.write().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// Find a container by full ID, name (with or without '/'), or unique
+    /// ID prefix, as Docker does.
+    pub fn get(&self, key: &str) -> Result<Arc<Ctr>> {
+        let map = self.containers.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(key) {
+            return Ok(c.clone());
+        }
+        let name = key.trim_start_matches('/');
+        if let Some(c) = map.values().find(|c| c.name() == name) {
+            return Ok(c.clone());
+        }
+        if !key.is_empty() {
+            let hits: Vec<&Arc<Ctr>> = map.values().filter(|c| c.id.starts_with(key)).collect();
+            match hits.len() {
+                1 => return Ok(hits[0].clone()),
+                0 => {}
+                _ => {
+                    return Err(EngineError::NotFound(format!(
+                        "Error response from daemon: multiple IDs found with provided prefix: {key}"
+                    )))
+                }
+            }
+        }
+        Err(EngineError::NotFound(format!("No such container: {key}")))
+    }
+}

@@ -1,0 +1,206 @@
+//! Docker's `json-file` log driver, byte for byte: one
+//! `{"log":"…\n","stream":"stdout","time":"RFC3339Nano"}` object per line,
+//! lines longer than 16 KiB split, rotation to `NAME.1`, `NAME.2`, … when
+//! `max-size` is set. The writer runs in the container's supervisor; the
+//! reader serves `logs` in the agent.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Docker splits log lines at 16 KiB.
+const MAX_LINE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub log: String,
+    pub stream: String,
+    pub time: String,
+}
+
+/// Parse a Docker size ("10m", "1g", "512k", "100").
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.trim_end_matches('b');
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let v: f64 = num.parse().ok()?;
+    (v >= 0.0).then(|| (v * mult as f64) as u64)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Rotation {
+    /// 0: never rotate.
+    pub max_size: u64,
+    /// How many files in all, counting the live one.
+    pub max_file: u32,
+}
+
+impl Rotation {
+    pub fn from_opts(opts: &std::collections::BTreeMap<String, String>) -> Result<Self, String> {
+        let max_size = match opts.get("max-size") {
+            Some(v) => parse_size(v).ok_or_else(|| format!("invalid value for max-size: {v}"))?,
+            None => 0,
+        };
+        let max_file = match opts.get("max-file") {
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| format!("invalid value for max-file: {v}"))?,
+            None => 1,
+        };
+        if max_file > 1 && max_size == 0 {
+            return Err("max-file can only be used with max-size".into());
+        }
+        Ok(Self { max_size, max_file })
+    }
+}
+
+pub struct Writer {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rotation: Rotation,
+    partial: [Vec<u8>; 2],
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Writer {
+    pub fn open(path: &Path, rotation: Rotation) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(Self { path: path.to_path_buf(), file, size, rotation, partial: [Vec::new(), Vec::new()] })
+    }
+
+    /// Take output of `stream` (1 stdout, 2 stderr); complete lines are written.
+    pub fn write(&mut self, stream: u8, data: &[u8]) -> io::Result<()> {
+        let idx = usize::from(stream == 2);
+        self.partial[idx].extend_from_slice(data);
+        loop {
+            let buf = &self.partial[idx];
+            let cut = match buf.iter().position(|&b| b == b'\n') {
+                Some(p) if p < MAX_LINE => p + 1,
+                _ if buf.len() >= MAX_LINE => MAX_LINE,
+                _ => break,
+            };
+            let line: Vec<u8> = self.partial[idx].drain(..cut).collect();
+            self.emit(stream, &line)?;
+        }
+        Ok(())
+    }
+
+    /// Write out what is left without a newline (the stream ended).
+    pub fn flush_partial(&mut self) -> io::Result<()> {
+        for (idx, stream) in [(0usize, 1u8), (1, 2)] {
+            if !self.partial[idx].is_empty() {
+                let line = std::mem::take(&mut self.partial[idx]);
+                self.emit(stream, &line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, stream: u8, line: &[u8]) -> io::Result<()> {
+        let entry = Entry {
+            log: String::from_utf8_lossy(line).into_owned(),
+            stream: if stream == 2 { "stderr" } else { "stdout" }.into(),
+            time: now(),
+        };
+        let mut data = serde_json::to_vec(&entry).map_err(io::Error::other)?;
+        data.push(b'\n');
+        if self.rotation.max_size > 0 && self.size + data.len() as u64 > self.rotation.max_size && self.size > 0 {
+            self.rotate()?;
+        }
+        self.file.write_all(&data)?;
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let n = self.rotation.max_file;
+        if n > 1 {
+            let _ = fs::remove_file(rotated(&self.path, n - 1));
+            for i in (1..n - 1).rev() {
+                let _ = fs::rename(rotated(&self.path, i), rotated(&self.path, i + 1));
+            }
+            fs::rename(&self.path, rotated(&self.path, 1))?;
+            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        } else {
+            self.file.set_len(0)?;
+        }
+        self.size = 0;
+        Ok(())
+    }
+}
+
+pub fn rotated(path: &Path, i: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{i}"));
+    PathBuf::from(s)
+}
+
+/// All log files of a container, oldest first.
+pub fn files(path: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = (1..100).map(|i| rotated(path, i)).take_while(|p| p.exists()).collect();
+    out.reverse();
+    out.push(path.to_path_buf());
+    out
+}
+
+/// Read every entry from the rotated files and the live one, oldest first.
+pub fn read_all(path: &Path) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for f in files(path) {
+        if let Ok(file) = File::open(&f) {
+            read_entries(BufReader::new(file), &mut out);
+        }
+    }
+    out
+}
+
+pub fn read_entries<R: BufRead>(r: R, out: &mut Vec<Entry>) {
+    for line in r.lines().map_while(Result::ok) {
+        if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+            out.push(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("x"), None);
+    }
+
+    #[test]
+    fn writes_lines_and_rotates() {
+        let dir = std::env::temp_dir().join(format!("skiff-log-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c-json.log");
+        let mut w = Writer::open(&p, Rotation { max_size: 200, max_file: 3 }).unwrap();
+        for i in 0..20 {
+            w.write(1, format!("line {i}\n").as_bytes()).unwrap();
+        }
+        w.write(2, b"no newline").unwrap();
+        w.flush_partial().unwrap();
+        let entries = read_all(&p);
+        assert!(rotated(&p, 2).exists() && !rotated(&p, 3).exists());
+        let last = entries.last().unwrap();
+        assert_eq!(last.log, "no newline");
+        assert_eq!(last.stream, "stderr");
+        assert_eq!(entries[entries.len() - 2].log, "line 19\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,9 @@
+//! Running containers: OCI bundles (`spec`), network namespaces (`netns`),
+//! and the per-container supervisor process (`shim`) with the agent's side
+//! of it (`supervisor`) and the wire between them (`protocol`).
+
+pub mod netns;
+pub mod protocol;
+pub mod shim;
+pub mod spec;
+pub mod supervisor;

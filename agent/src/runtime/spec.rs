@@ -1,0 +1,367 @@
+//! Turn a container's configuration into an OCI runtime spec (Docker's
+//! defaults: capabilities, mounts, masked and read-only paths), and resolve
+//! what must be looked up inside the image (user names, the executable).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// Every capability the kernel knows, for `--privileged` and `--cap-add ALL`.
+fn all_caps() -> Vec<String> {
+    let last: u32 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    const NAMES: &[&str] = &[
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHECKPOINT_RESTORE",
+    ];
+    NAMES.iter().take(last as usize + 1).map(|n| format!("CAP_{n}")).collect()
+}
+
+/// Normalize "net_admin", "NET_ADMIN" and "CAP_NET_ADMIN" alike.
+pub fn normalize_cap(c: &str) -> String {
+    let up = c.to_ascii_uppercase();
+    if up == "ALL" || up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// The capability set after `--cap-add`/`--cap-drop`, as Docker computes it.
+pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result<Vec<String>, String> {
+    let known = all_caps();
+    for c in add.iter().chain(drop) {
+        let n = normalize_cap(c);
+        if n != "CAP_ALL" && n != "ALL" && !known.contains(&n) {
+            return Err(format!("invalid capability: {c}"));
+        }
+    }
+    if privileged {
+        return Ok(known);
+    }
+    let add: Vec<String> = add.iter().map(|c| normalize_cap(c)).collect();
+    let drop: Vec<String> = drop.iter().map(|c| normalize_cap(c)).collect();
+    let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).filter(|c| !drop.contains(c)).collect()
+    };
+    if add.iter().any(|c| c == "ALL") {
+        caps = known.into_iter().filter(|c| !drop.contains(c)).collect();
+    } else {
+        for c in add {
+            if !caps.contains(&c) {
+                caps.push(c);
+            }
+        }
+    }
+    Ok(caps)
+}
+
+/// The network namespace a container gets.
+pub enum NetNs {
+    /// A namespace file prepared by the agent.
+    Path(PathBuf),
+    /// Share the agent's (`--net host`).
+    Host,
+}
+
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+pub struct SpecInput<'a> {
+    pub rootfs: &'a Path,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: User,
+    pub hostname: String,
+    pub tty: bool,
+    pub readonly: bool,
+    pub privileged: bool,
+    pub caps: Vec<String>,
+    pub cgroups_path: String,
+    pub net: NetNs,
+    /// (source on the host, destination, read-only)
+    pub binds: Vec<(PathBuf, String, bool)>,
+    pub cgroup_v2: bool,
+}
+
+fn rlimit_nofile() -> Value {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct we own.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    // Containers get the agent's hard limit as both limits, the most the
+    // kernel lets us give without CAP_SYS_RESOURCE in the parent namespace.
+    json!({"type": "RLIMIT_NOFILE", "hard": r.rlim_max, "soft": r.rlim_max})
+}
+
+/// The OCI process object shared by init and exec.
+pub fn process(args: &[String], env: &[String], cwd: &str, user: &User, tty: bool, caps: &[String]) -> Value {
+    json!({
+        "terminal": tty,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "args": args,
+        "env": env,
+        "cwd": if cwd.is_empty() { "/" } else { cwd },
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "rlimits": [rlimit_nofile()],
+        "noNewPrivileges": false,
+    })
+}
+
+pub fn build(i: &SpecInput) -> Value {
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if i.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+    ];
+    if i.cgroup_v2 {
+        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+    }
+    for (src, dst, ro) in &i.binds {
+        let mut opts = vec!["rbind", "rprivate"];
+        if *ro {
+            opts.push("ro");
+        }
+        mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
+    }
+    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    if i.cgroup_v2 {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
+    if let NetNs::Path(p) = &i.net {
+        namespaces.push(json!({"type": "network", "path": p}));
+    }
+    let devices = if i.privileged {
+        json!([{"allow": true, "access": "rwm"}])
+    } else {
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
+        ])
+    };
+    let (masked, readonly): (Vec<&str>, Vec<&str>) =
+        if i.privileged { (vec![], vec![]) } else { (MASKED.to_vec(), READONLY.to_vec()) };
+    json!({
+        "ociVersion": "1.0.2",
+        "process": process(&i.args, &i.env, &i.cwd, &i.user, i.tty, &i.caps),
+        "root": {"path": i.rootfs, "readonly": i.readonly},
+        "hostname": i.hostname,
+        "mounts": mounts,
+        "linux": {
+            "cgroupsPath": i.cgroups_path,
+            "namespaces": namespaces,
+            "resources": {"devices": devices},
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
+        }
+    })
+}
+
+/// Check the spec parses as OCI and write `config.json`.
+pub fn write_bundle(dir: &Path, spec: &Value) -> std::io::Result<()> {
+    let parsed: oci_spec::runtime::Spec = serde_json::from_value(spec.clone())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("OCI spec: {e}")))?;
+    skiff_common::fsutil::write_json_atomic(&dir.join("config.json"), &parsed)
+}
+
+fn lookup(file: &Path, name: &str, col: usize) -> Option<Vec<String>> {
+    fs::read_to_string(file)
+        .ok()?
+        .lines()
+        .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
+        .find(|f| f.len() > col && (f[0] == name || f[2] == name))
+}
+
+/// Resolve `-u name|uid[:group|gid]` against the image's /etc/passwd and
+/// /etc/group, as Docker does.
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, String> {
+    if spec.is_empty() {
+        return Ok(User { uid: 0, gid: 0, additional_gids: groups_of(rootfs, "root", 0) });
+    }
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = lookup(&rootfs.join("etc/passwd"), u, 3);
+    let (uid, mut gid, uname) = match (&passwd, u.parse::<u32>()) {
+        (Some(p), _) => (p[2].parse().unwrap_or(0), p[3].parse().unwrap_or(0), p[0].clone()),
+        (None, Ok(n)) => (n, 0, String::new()),
+        (None, Err(_)) => return Err(format!("unable to find user {u}: no matching entries in passwd file")),
+    };
+    if let Some(g) = g {
+        gid = match (lookup(&rootfs.join("etc/group"), g, 2), g.parse::<u32>()) {
+            (Some(gr), _) => gr[2].parse().unwrap_or(0),
+            (None, Ok(n)) => n,
+            (None, Err(_)) => return Err(format!("unable to find group {g}: no matching entries in group file")),
+        };
+    }
+    let additional_gids = if uname.is_empty() { Vec::new() } else { groups_of(rootfs, &uname, gid) };
+    Ok(User { uid, gid, additional_gids })
+}
+
+fn groups_of(rootfs: &Path, user: &str, primary: u32) -> Vec<u32> {
+    let Ok(s) = fs::read_to_string(rootfs.join("etc/group")) else { return Vec::new() };
+    s.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 3 && f[3].split(',').any(|m| m == user)).then(|| f[2].parse::<u32>().ok()).flatten()
+        })
+        .filter(|g| *g != primary)
+        .collect()
+}
+
+/// Resolve `path` inside `rootfs`, following symlinks without leaving it.
+fn resolve_in_root(rootfs: &Path, path: &Path) -> Option<PathBuf> {
+    let mut cur = PathBuf::from("/");
+    let mut todo: Vec<std::ffi::OsString> = path.iter().rev().map(OsStr::to_os_string).collect();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match c.to_str() {
+            Some("/") | Some(".") => continue,
+            Some("..") => {
+                cur.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let next = cur.join(&c);
+        let host = rootfs.join(next.strip_prefix("/").ok()?);
+        match fs::read_link(&host) {
+            Ok(target) => {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                if target.is_absolute() {
+                    cur = PathBuf::from("/");
+                }
+                todo.extend(target.iter().rev().map(OsStr::to_os_string));
+            }
+            Err(_) => cur = next,
+        }
+    }
+    Some(rootfs.join(cur.strip_prefix("/").ok()?))
+}
+
+/// What Docker reports when a command cannot run: 127 not found, 126 not
+/// executable.
+pub fn find_executable(rootfs: &Path, env: &[String], cmd: &str) -> Result<(), (i64, String)> {
+    let check = |p: &Path| -> Option<Result<(), (i64, String)>> {
+        let host = resolve_in_root(rootfs, p)?;
+        let meta = fs::metadata(&host).ok()?;
+        if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
+            return Some(Err((126, format!("exec: \"{cmd}\": permission denied"))));
+        }
+        Some(Ok(()))
+    };
+    if cmd.contains('/') {
+        return check(Path::new(cmd)).unwrap_or_else(|| Err((127, format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"))));
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut denied = None;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        match check(&Path::new(dir).join(cmd)) {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(e)) => denied = Some(e),
+            None => {}
+        }
+    }
+    Err(denied.unwrap_or((127, format!("exec: \"{cmd}\": executable file not found in $PATH"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_follow_docker_rules() {
+        let c = capabilities(&["net_admin".into()], &["CHOWN".into()], false).unwrap();
+        assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(!c.contains(&"CAP_CHOWN".to_string()));
+        assert!(capabilities(&["bogus".into()], &[], false).is_err());
+        assert!(capabilities(&[], &["ALL".into()], false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn spec_is_valid_oci() {
+        let s = build(&SpecInput {
+            rootfs: Path::new("/tmp/r"),
+            args: vec!["sh".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            user: User { uid: 0, gid: 0, additional_gids: vec![] },
+            hostname: "abc".into(),
+            tty: false,
+            readonly: false,
+            privileged: false,
+            caps: DEFAULT_CAPS.iter().map(|s| s.to_string()).collect(),
+            cgroups_path: "/skiff/x".into(),
+            net: NetNs::Host,
+            binds: vec![],
+            cgroup_v2: false,
+        });
+        let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
+    }
+}

@@ -1,0 +1,243 @@
+//! Graph drivers: where layer contents live and how a container's root
+//! filesystem is assembled from them.
+//!
+//! `overlay2` follows Docker's on-disk layout so operators find what they
+//! know: `overlay2/<id>/{diff,link,lower,work,merged}` and short symlinks in
+//! `overlay2/l/` that keep the mount options within one page. `vfs` copies
+//! the parent's tree into each new layer, for hosts without overlayfs.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use rand::Rng;
+
+use super::extract::Whiteouts;
+
+/// Docker's overlay2 limit on the depth of an image.
+const MAX_LOWER: usize = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverKind {
+    Overlay2,
+    Vfs,
+}
+
+impl DriverKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "overlay2" | "overlay" => Some(Self::Overlay2),
+            "vfs" => Some(Self::Vfs),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Overlay2 => "overlay2",
+            Self::Vfs => "vfs",
+        }
+    }
+}
+
+/// A graph driver rooted at `<data-root>/<driver name>`.
+pub struct Driver {
+    kind: DriverKind,
+    home: PathBuf,
+}
+
+fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
+    let e: io::Error = e.into();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+impl Driver {
+    pub fn new(data_root: &Path, kind: DriverKind) -> io::Result<Self> {
+        let home = data_root.join(kind.name());
+        fs::create_dir_all(home.join("l"))?;
+        Ok(Self { kind, home })
+    }
+
+    pub fn kind(&self) -> DriverKind {
+        self.kind
+    }
+
+    pub fn whiteouts(&self) -> Whiteouts {
+        match self.kind {
+            DriverKind::Overlay2 => Whiteouts::Overlay,
+            DriverKind::Vfs => Whiteouts::Apply,
+        }
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.home.join(id)
+    }
+
+    /// The directory that holds the layer's own files (extract target, or
+    /// the container's upper dir).
+    pub fn diff_dir(&self, id: &str) -> PathBuf {
+        match self.kind {
+            DriverKind::Overlay2 => self.dir(id).join("diff"),
+            DriverKind::Vfs => self.dir(id).join("dir"),
+        }
+    }
+
+    pub fn exists(&self, id: &str) -> bool {
+        self.dir(id).exists()
+    }
+
+    /// Create layer `id` on top of `parent`.
+    pub fn create(&self, id: &str, parent: Option<&str>) -> io::Result<()> {
+        let dir = self.dir(id);
+        fs::create_dir_all(&dir)?;
+        match self.kind {
+            DriverKind::Vfs => {
+                let target = self.diff_dir(id);
+                match parent {
+                    Some(p) => {
+                        let out = Command::new("cp")
+                            .arg("-a")
+                            .arg("--reflink=auto")
+                            .arg(self.diff_dir(p))
+                            .arg(&target)
+                            .output()?;
+                        if !out.status.success() {
+                            return Err(io::Error::other(format!(
+                                "copying layer {p}: {}",
+                                String::from_utf8_lossy(&out.stderr).trim()
+                            )));
+                        }
+                    }
+                    None => fs::create_dir_all(&target)?,
+                }
+            }
+            DriverKind::Overlay2 => {
+                fs::create_dir_all(dir.join("diff"))?;
+                fs::create_dir_all(dir.join("work"))?;
+                fs::create_dir_all(dir.join("merged"))?;
+                let short = self.new_short_link(id)?;
+                skiff_common::fsutil::write_atomic(&dir.join("link"), short.as_bytes())?;
+                if let Some(p) = parent {
+                    let parent_short = fs::read_to_string(self.dir(p).join("link"))
+                        .map_err(|e| io_ctx(format!("parent layer {p}"), e))?;
+                    let mut lower = format!("l/{}", parent_short.trim());
+                    if let Ok(pl) = fs::read_to_string(self.dir(p).join("lower")) {
+                        lower.push(':');
+                        lower.push_str(pl.trim());
+                    }
+                    if lower.split(':').count() > MAX_LOWER {
+                        return Err(io::Error::other(format!("max depth exceeded: more than {MAX_LOWER} layers")));
+                    }
+                    skiff_common::fsutil::write_atomic(&dir.join("lower"), lower.as_bytes())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn new_short_link(&self, id: &str) -> io::Result<String> {
+        let mut rng = rand::thread_rng();
+        loop {
+            let short: String = (0..26).map(|_| (b'A' + rng.gen_range(0..26)) as char).collect();
+            let link = self.home.join("l").join(&short);
+            match std::os::unix::fs::symlink(format!("../{id}/diff"), &link) {
+                Ok(()) => return Ok(short),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Mount the layer's full tree and return its path.
+    pub fn mount(&self, id: &str) -> io::Result<PathBuf> {
+        match self.kind {
+            DriverKind::Vfs => Ok(self.diff_dir(id)),
+            DriverKind::Overlay2 => {
+                let dir = self.dir(id);
+                let merged = dir.join("merged");
+                if is_mountpoint(&merged) {
+                    return Ok(merged);
+                }
+                let lower = fs::read_to_string(dir.join("lower"))
+                    .map_err(|e| io_ctx(format!("layer {id} has no lower layers"), e))?;
+                // Relative paths (l/SHORT) keep deep images within the page
+                // limit for mount data; the mount runs in a thread whose
+                // working directory is private (unshare CLONE_FS) so the
+                // agent's other threads are not affected.
+                let opts = format!("lowerdir={},upperdir={id}/diff,workdir={id}/work", lower.trim());
+                let home = self.home.clone();
+                let target = merged.clone();
+                std::thread::spawn(move || -> io::Result<()> {
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).map_err(io::Error::from)?;
+                    std::env::set_current_dir(&home)?;
+                    mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
+                        .map_err(|e| io_ctx(format!("mount overlay on {}", target.display()), e))
+                })
+                .join()
+                .map_err(|_| io::Error::other("mount thread panicked"))??;
+                Ok(merged)
+            }
+        }
+    }
+
+    pub fn unmount(&self, id: &str) -> io::Result<()> {
+        if self.kind == DriverKind::Overlay2 {
+            let merged = self.dir(id).join("merged");
+            if is_mountpoint(&merged) {
+                umount2(&merged, MntFlags::MNT_DETACH).map_err(|e| io_ctx(format!("unmount {}", merged.display()), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn remove(&self, id: &str) -> io::Result<()> {
+        self.unmount(id)?;
+        let dir = self.dir(id);
+        if let Ok(short) = fs::read_to_string(dir.join("link")) {
+            let _ = fs::remove_file(self.home.join("l").join(short.trim()));
+        }
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Paths shown as `GraphDriver.Data` by inspect.
+    pub fn metadata(&self, id: &str) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        let dir = self.dir(id);
+        match self.kind {
+            DriverKind::Vfs => {}
+            DriverKind::Overlay2 => {
+                if let Ok(lower) = fs::read_to_string(dir.join("lower")) {
+                    let abs: Vec<String> = lower
+                        .trim()
+                        .split(':')
+                        .filter_map(|l| fs::canonicalize(self.home.join(l)).ok())
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    m.insert("LowerDir".into(), abs.join(":"));
+                }
+                m.insert("MergedDir".into(), dir.join("merged").display().to_string());
+                m.insert("UpperDir".into(), dir.join("diff").display().to_string());
+                m.insert("WorkDir".into(), dir.join("work").display().to_string());
+            }
+        }
+        m
+    }
+}
+
+/// True when `path` is a mount point (its device differs from its parent's,
+/// or /proc/self/mountinfo lists it).
+pub fn is_mountpoint(path: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let want = path.to_string_lossy();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
+}
+
+/// Check that overlayfs can be mounted under `data_root`.
+pub fn overlay_supported() -> bool {
+    fs::read_to_string("/proc/filesystems").map(|s| s.lines().any(|l| l.ends_with("\toverlay"))).unwrap_or(false)
+}

@@ -1,0 +1,375 @@
+//! Safe extraction of untrusted layer tarballs.
+//!
+//! The `tar` crate parses headers (GNU long names, PAX); every filesystem
+//! change is made here, relative to directory file descriptors opened with
+//! `O_NOFOLLOW`, so no entry can write outside the target: `..` and absolute
+//! paths are rejected, a path that runs through a symlink is rejected, and
+//! hard links must point at a regular file already extracted inside the root.
+//! Whiteouts become overlay whiteouts (`Whiteouts::Overlay`) or deletions
+//! (`Whiteouts::Apply`, for the vfs driver).
+
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("unsafe path in archive: {0}")]
+    UnsafePath(String),
+    #[error("archive entry {path}: {source}")]
+    Entry { path: String, source: io::Error },
+    #[error("reading archive: {0}")]
+    Read(#[from] io::Error),
+}
+
+/// How `.wh.` entries are turned into filesystem changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Keep them as overlayfs whiteouts (char device 0/0, opaque xattr).
+    Overlay,
+    /// Apply them: delete the named file from the target (vfs driver).
+    Apply,
+}
+
+/// Split an archive path into safe, normal components.
+fn clean_components(path: &Path) -> Result<Vec<&OsStr>, ExtractError> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::RootDir => {} // "/etc/x" in a layer means "etc/x"
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(ExtractError::UnsafePath(path.display().to_string()))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn nix_io(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+fn open_dir_at(dir: &OwnedFd, name: &OsStr) -> io::Result<OwnedFd> {
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+        Mode::empty(),
+    )
+    .map_err(nix_io)?;
+    // SAFETY: openat returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Open (creating when `create`) every directory of `comps` below `root`,
+/// refusing symlinks and non-directories on the way.
+fn walk_dirs(root: &OwnedFd, comps: &[&OsStr], create: bool) -> io::Result<OwnedFd> {
+    let mut cur = root.try_clone()?;
+    for c in comps {
+        cur = match open_dir_at(&cur, c) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
+                nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), *c, Mode::from_bits_truncate(0o755))
+                    .map_err(nix_io)?;
+                open_dir_at(&cur, c)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(cur)
+}
+
+fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    match unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => Ok(()),
+        Err(nix::Error::ENOENT) => Ok(()),
+        Err(nix::Error::EISDIR) | Err(nix::Error::EPERM) => {
+            let sub = open_dir_at(dir, name)?;
+            clear_dir(&sub)?;
+            unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::RemoveDir).map_err(nix_io)
+        }
+        Err(e) => Err(nix_io(e)),
+    }
+}
+
+/// Remove every entry of a directory (not following symlinks).
+fn clear_dir(dir: &OwnedFd) -> io::Result<()> {
+    let dup = dir.try_clone()?;
+    let mut d = nix::dir::Dir::from_fd(dup.as_raw_fd()).map_err(nix_io)?;
+    std::mem::forget(dup); // Dir owns it now
+    let names: Vec<CString> = d
+        .iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for n in names {
+        remove_at(dir, OsStr::from_bytes(n.as_bytes()))?;
+    }
+    Ok(())
+}
+
+fn set_xattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
+    let name = CString::new(name).map_err(io::Error::other)?;
+    // SAFETY: valid fd, NUL-terminated name, buffer with its true length.
+    let rc = unsafe {
+        libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Extract `reader` (an uncompressed tar stream) into `target`, which must
+/// exist. Returns the number of bytes of regular file content written.
+pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) -> Result<u64, ExtractError> {
+    let root_file = File::open(target)?;
+    let root: OwnedFd = root_file.into();
+    let mut archive = tar::Archive::new(reader);
+    let mut size = 0u64;
+    let mut dir_times: Vec<(PathBuf, i64)> = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let shown = path.display().to_string();
+        let comps = clean_components(&path)?;
+        let Some((name, parents)) = comps.split_last() else { continue };
+        let ctx = |source: io::Error| ExtractError::Entry { path: shown.clone(), source };
+        let parent = walk_dirs(&root, parents, true).map_err(ctx)?;
+        let name_str = name.to_string_lossy();
+        if name_str == OPAQUE_MARKER {
+            match whiteouts {
+                Whiteouts::Overlay => set_xattr(&parent, "trusted.overlay.opaque", b"y").map_err(ctx)?,
+                Whiteouts::Apply => clear_dir(&parent).map_err(ctx)?,
+            }
+            continue;
+        }
+        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+            let hidden = OsStr::new(hidden);
+            remove_at(&parent, hidden).map_err(ctx)?;
+            if whiteouts == Whiteouts::Overlay {
+                mknodat(Some(parent.as_raw_fd()), hidden, SFlag::S_IFCHR, Mode::empty(), 0).map_err(|e| ctx(nix_io(e)))?;
+            }
+            continue;
+        }
+        let header = entry.header().clone();
+        let mode = Mode::from_bits_truncate(header.mode().unwrap_or(0o644) & 0o7777);
+        let uid = header.uid().unwrap_or(0) as u32;
+        let gid = header.gid().unwrap_or(0) as u32;
+        let mtime = header.mtime().unwrap_or(0) as i64;
+        let kind = header.entry_type();
+        let pfd = parent.as_raw_fd();
+        // Anything already there (from this layer) is replaced, except a
+        // directory over a directory.
+        let existing_dir = open_dir_at(&parent, name).is_ok();
+        if !(kind.is_dir() && existing_dir) {
+            remove_at(&parent, name).map_err(ctx)?;
+        }
+        match kind {
+            tar::EntryType::Directory => {
+                if !existing_dir {
+                    nix::sys::stat::mkdirat(Some(pfd), *name, mode).map_err(|e| ctx(nix_io(e)))?;
+                }
+                dir_times.push((comps.iter().collect(), mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let fd = openat(
+                    Some(pfd),
+                    *name,
+                    OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o600),
+                )
+                .map_err(|e| ctx(nix_io(e)))?;
+                // SAFETY: fresh descriptor from openat.
+                let mut f = unsafe { File::from_raw_fd(fd) };
+                size += io::copy(&mut entry, &mut f).map_err(ctx)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()?
+                    .ok_or_else(|| ctx(io::Error::other("symlink without target")))?;
+                symlinkat(target.as_ref(), Some(pfd), *name).map_err(|e| ctx(nix_io(e)))?;
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()?
+                    .ok_or_else(|| ctx(io::Error::other("hard link without target")))?;
+                let tcomps = clean_components(&target)?;
+                let Some((tname, tparents)) = tcomps.split_last() else {
+                    return Err(ExtractError::UnsafePath(shown));
+                };
+                let tdir = walk_dirs(&root, tparents, false).map_err(ctx)?;
+                linkat(Some(tdir.as_raw_fd()), *tname, Some(pfd), *name, nix::fcntl::AtFlags::empty())
+                    .map_err(|e| ctx(nix_io(e)))?;
+                continue; // shares the inode: owner and mode are the target's
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let (sflag, dev) = match kind {
+                    tar::EntryType::Fifo => (SFlag::S_IFIFO, 0),
+                    k => {
+                        let major = header.device_major().ok().flatten().unwrap_or(0) as u64;
+                        let minor = header.device_minor().ok().flatten().unwrap_or(0) as u64;
+                        let flag = if k == tar::EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
+                        (flag, libc::makedev(major as u32, minor as u32))
+                    }
+                };
+                mknodat(Some(pfd), *name, sflag, mode, dev).map_err(|e| ctx(nix_io(e)))?;
+            }
+            // PAX/GNU metadata entries are consumed by the tar crate; other
+            // kinds have no filesystem meaning.
+            _ => continue,
+        }
+        fchownat(Some(pfd), *name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| ctx(nix_io(e)))?;
+        if kind != tar::EntryType::Symlink {
+            // chown clears setuid bits, so the mode goes last.
+            fchmodat(Some(pfd), *name, mode, FchmodatFlags::FollowSymlink).map_err(|e| ctx(nix_io(e)))?;
+        }
+        if let Ok(Some(exts)) = entry.pax_extensions() {
+            for ext in exts.flatten() {
+                if let Some(xattr) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                    if kind == tar::EntryType::Regular || kind.is_dir() {
+                        if let Ok(fd) = openat(Some(pfd), *name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) {
+                            // SAFETY: fresh descriptor from openat.
+                            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                            let _ = set_xattr(&fd, xattr, ext.value_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        if !kind.is_dir() {
+            set_mtime(&parent, name, mtime);
+        }
+    }
+    // Directory times last, deepest first, since children changed them.
+    for (dir, mtime) in dir_times.into_iter().rev() {
+        let comps: Vec<&OsStr> = dir.iter().collect();
+        if let Some((name, parents)) = comps.split_last() {
+            if let Ok(parent) = walk_dirs(&root, parents, false) {
+                set_mtime(&parent, name, mtime);
+            }
+        }
+    }
+    Ok(size)
+}
+
+fn set_mtime(dir: &impl AsFd, name: &OsStr, mtime: i64) {
+    let ts = nix::sys::time::TimeSpec::new(mtime, 0);
+    let _ = nix::sys::stat::utimensat(
+        Some(dir.as_fd().as_raw_fd()),
+        name,
+        &ts,
+        &ts,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, data, link) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            if let Some(l) = link {
+                h.set_link_name(l).unwrap();
+            }
+            // set_path refuses "..", so write raw bytes to test hostile input.
+            let name = h.as_old_mut().name.as_mut();
+            name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn tmp() -> PathBuf {
+        let p = std::env::temp_dir().join(format!("skiff-extract-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    #[test]
+    fn extracts_files_dirs_and_links() {
+        let t = tmp();
+        let data = tar_with(&[
+            ("bin/", tar::EntryType::Directory, b"", None),
+            ("bin/busybox", tar::EntryType::Regular, b"ELF", None),
+            ("bin/sh", tar::EntryType::Symlink, b"", Some("busybox")),
+            ("bin/ls", tar::EntryType::Link, b"", Some("bin/busybox")),
+        ]);
+        extract_layer(&data[..], &t, Whiteouts::Apply).unwrap();
+        assert_eq!(std::fs::read(t.join("bin/ls")).unwrap(), b"ELF");
+        assert_eq!(std::fs::read_link(t.join("bin/sh")).unwrap(), Path::new("busybox"));
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn rejects_parent_dir_escape() {
+        let t = tmp();
+        let data = tar_with(&[("../escape", tar::EntryType::Regular, b"x", None)]);
+        assert!(matches!(extract_layer(&data[..], &t, Whiteouts::Apply), Err(ExtractError::UnsafePath(_))));
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn rejects_writes_through_symlinks() {
+        let t = tmp();
+        let outside = tmp();
+        let link = outside.to_string_lossy().to_string();
+        let data = tar_with(&[
+            ("evil", tar::EntryType::Symlink, b"", Some(&link)),
+            ("evil/pwned", tar::EntryType::Regular, b"x", None),
+        ]);
+        assert!(extract_layer(&data[..], &t, Whiteouts::Apply).is_err());
+        assert!(!outside.join("pwned").exists());
+        std::fs::remove_dir_all(&t).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn rejects_hardlinks_through_symlinks() {
+        let t = tmp();
+        let data = tar_with(&[
+            ("etc", tar::EntryType::Symlink, b"", Some("/etc")),
+            ("shadow", tar::EntryType::Link, b"", Some("etc/shadow")),
+        ]);
+        assert!(extract_layer(&data[..], &t, Whiteouts::Apply).is_err());
+        assert!(!t.join("shadow").exists());
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn whiteouts_apply_deletes_and_overlay_marks() {
+        let t = tmp();
+        std::fs::create_dir_all(t.join("a/b")).unwrap();
+        std::fs::write(t.join("a/gone"), b"x").unwrap();
+        let data = tar_with(&[("a/.wh.gone", tar::EntryType::Regular, b"", None), ("a/b/.wh..wh..opq", tar::EntryType::Regular, b"", None)]);
+        extract_layer(&data[..], &t, Whiteouts::Apply).unwrap();
+        assert!(!t.join("a/gone").exists());
+        let o = tmp();
+        extract_layer(&data[..], &o, Whiteouts::Overlay).unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(o.join("a/gone")).unwrap().file_type().is_char_device());
+        std::fs::remove_dir_all(&t).unwrap();
+        std::fs::remove_dir_all(&o).unwrap();
+    }
+}

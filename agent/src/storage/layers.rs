@@ -1,0 +1,152 @@
+//! The layer store: read-only image layers keyed by chain ID, each backed by
+//! a graph-driver directory (its cache ID), as Docker's `image/.../layerdb`.
+//!
+//! chain(L1) = diffID(L1); chain(Ln) = sha256(chain(Ln-1) + " " + diffID(Ln)).
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::driver::Driver;
+use super::extract::{extract_layer, ExtractError};
+use skiff_common::fsutil::{read_json, write_json_atomic};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Layer {
+    pub chain_id: String,
+    pub diff_id: String,
+    pub parent: Option<String>,
+    pub cache_id: String,
+    /// Bytes of regular-file content in this layer alone.
+    pub size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("layer {0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    #[error("layer store: {0}")]
+    Io(#[from] io::Error),
+}
+
+pub struct LayerStore {
+    dir: PathBuf,
+    pub driver: Driver,
+    /// Serializes registration so two pulls of one layer do not race.
+    lock: Mutex<()>,
+}
+
+pub fn chain_id(parent: Option<&str>, diff_id: &str) -> String {
+    match parent {
+        None => diff_id.to_string(),
+        Some(p) => format!("sha256:{}", hex::encode(Sha256::digest(format!("{p} {diff_id}")))),
+    }
+}
+
+/// A reader that hashes what passes through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self { inner, hasher: Sha256::new() }
+    }
+    pub fn digest(self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+pub fn new_id() -> String {
+    let bytes: [u8; 32] = rand::thread_rng().gen();
+    hex::encode(bytes)
+}
+
+impl LayerStore {
+    pub fn new(data_root: &Path, driver: Driver) -> io::Result<Self> {
+        let dir = data_root.join("layers");
+        fs::create_dir_all(&dir)?;
+        Ok(Self { dir, driver, lock: Mutex::new(()) })
+    }
+
+    fn record_path(&self, chain: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", chain.trim_start_matches("sha256:")))
+    }
+
+    pub fn get(&self, chain: &str) -> Result<Layer, LayerError> {
+        read_json(&self.record_path(chain)).map_err(|_| LayerError::NotFound(chain.to_string()))
+    }
+
+    pub fn exists(&self, chain: &str) -> bool {
+        self.record_path(chain).exists()
+    }
+
+    /// Extract an uncompressed layer tar on top of `parent` and register it.
+    /// Returns the layer (an existing one when the same content is already
+    /// stored: layers are shared between images).
+    pub fn register<R: Read>(&self, parent: Option<&str>, tar: R) -> Result<Layer, LayerError> {
+        let parent_layer = parent.map(|p| self.get(p)).transpose()?;
+        let cache_id = new_id();
+        self.driver.create(&cache_id, parent_layer.as_ref().map(|l| l.cache_id.as_str()))?;
+        let mut reader = HashingReader::new(tar);
+        let result = extract_layer(&mut reader, &self.driver.diff_dir(&cache_id), self.driver.whiteouts());
+        let size = match result {
+            Ok(size) => {
+                // Drain trailing padding so the digest covers the whole stream.
+                io::copy(&mut reader, &mut io::sink())?;
+                size
+            }
+            Err(e) => {
+                let _ = self.driver.remove(&cache_id);
+                return Err(e.into());
+            }
+        };
+        let diff_id = reader.digest();
+        let chain = chain_id(parent, &diff_id);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(existing) = self.get(&chain) {
+            self.driver.remove(&cache_id)?;
+            return Ok(existing);
+        }
+        let layer = Layer { chain_id: chain.clone(), diff_id, parent: parent.map(str::to_string), cache_id, size };
+        write_json_atomic(&self.record_path(&chain), &layer)?;
+        Ok(layer)
+    }
+
+    /// Remove a layer that no image references any more.
+    pub fn remove(&self, chain: &str) -> Result<(), LayerError> {
+        let layer = self.get(chain)?;
+        fs::remove_file(self.record_path(chain))?;
+        self.driver.remove(&layer.cache_id)?;
+        Ok(())
+    }
+
+    /// Chain IDs that have `chain` as parent (a layer with children stays).
+    pub fn has_children(&self, chain: &str) -> bool {
+        self.all().iter().any(|l| l.parent.as_deref() == Some(chain))
+    }
+
+    pub fn all(&self) -> Vec<Layer> {
+        let Ok(rd) = fs::read_dir(&self.dir) else { return Vec::new() };
+        rd.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| read_json(&e.path()).ok())
+            .collect()
+    }
+}

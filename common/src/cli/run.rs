@@ -1,0 +1,365 @@
+//! `run`, `create`, `start -a`, `attach` and `exec`: building the create
+//! request from Docker's flags, and relaying a hijacked stream to the
+//! terminal (raw mode, resize) or to stdout/stderr (demultiplexed).
+
+use std::collections::BTreeMap;
+
+use hyper::Method;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{fail, CreateFlags, ExecFlags, Exit};
+use crate::api::{ContainerConfig, CreateRequest, CreateResponse, HostConfig, IdResponse, LogConfig, RestartPolicy, WaitResponse};
+use crate::client::{enc, Body, Client, ClientError};
+
+/// Exit code of a failed start, by Docker's rule on the error text.
+pub fn start_error_code(e: &ClientError) -> i32 {
+    let m = e.to_string();
+    if m.contains("executable file not found") || m.contains("no such file or directory") {
+        127
+    } else if m.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+fn env_list(f: &CreateFlags) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut add = |e: &str| {
+        if e.contains('=') {
+            out.push(e.to_string());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+    };
+    for file in &f.env_file {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("open {file}: {e}"))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            add(line);
+        }
+    }
+    for e in &f.env {
+        add(e);
+    }
+    Ok(out)
+}
+
+fn restart_policy(s: &str) -> Result<RestartPolicy, String> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (n, c.parse::<i64>().map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {c}"))?),
+        None => (s, 0),
+    };
+    match name {
+        "no" | "always" | "unless-stopped" | "on-failure" => Ok(RestartPolicy { name: name.into(), maximum_retry_count: count }),
+        _ => Err(format!("invalid restart policy format: unknown policy '{name}'")),
+    }
+}
+
+pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
+    let labels: BTreeMap<String, String> = f
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect();
+    let mut log_config = LogConfig { kind: f.log_driver.clone().unwrap_or_default(), config: BTreeMap::new() };
+    for o in &f.log_opts {
+        let (k, v) = o.split_once('=').ok_or_else(|| format!("invalid key/value pair format in log options: {o}"))?;
+        log_config.config.insert(k.into(), v.into());
+    }
+    for h in &f.add_host {
+        if !h.contains(':') {
+            return Err(format!("invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""));
+        }
+    }
+    let config = ContainerConfig {
+        hostname: f.hostname.clone().unwrap_or_default(),
+        user: f.user.clone().unwrap_or_default(),
+        attach_stdin: f.interactive && !f.detach,
+        attach_stdout: !f.detach,
+        attach_stderr: !f.detach,
+        tty: f.tty,
+        open_stdin: f.interactive,
+        stdin_once: f.interactive && !f.detach,
+        env: env_list(f)?,
+        cmd: f.command.clone(),
+        image: f.image.clone(),
+        working_dir: f.workdir.clone().unwrap_or_default(),
+        entrypoint: f.entrypoint.clone().map(|e| vec![e]).unwrap_or_default(),
+        labels,
+        stop_signal: f.stop_signal.clone(),
+        stop_timeout: f.stop_timeout,
+        ..Default::default()
+    };
+    let host_config = HostConfig {
+        binds: f.volumes.clone(),
+        log_config,
+        network_mode: f.network.clone().unwrap_or_default(),
+        restart_policy: restart_policy(&f.restart)?,
+        auto_remove: f.rm,
+        cap_add: f.cap_add.clone(),
+        cap_drop: f.cap_drop.clone(),
+        dns: f.dns.clone(),
+        dns_search: f.dns_search.clone(),
+        extra_hosts: f.add_host.clone(),
+        privileged: f.privileged,
+        readonly_rootfs: f.read_only,
+        init: f.init.then_some(true),
+        ..Default::default()
+    };
+    Ok(CreateRequest { config, host_config, networking_config: None })
+}
+
+pub async fn create(c: &Client, f: &CreateFlags) -> Result<String, Exit> {
+    let req = create_request(f).map_err(|e| {
+        eprintln!("skiff: {e}.\nSee 'skiff run --help'.");
+        Exit(125)
+    })?;
+    let body = serde_json::to_vec(&req).map_err(|e| {
+        eprintln!("skiff: {e}");
+        Exit(125)
+    })?;
+    let path = match &f.name {
+        Some(n) => format!("/containers/create?name={}", enc(n)),
+        None => "/containers/create".into(),
+    };
+    match c.json::<CreateResponse>(Method::POST, &path, Body::Json(body)).await {
+        Ok(r) => {
+            for w in &r.warnings {
+                eprintln!("WARNING: {w}");
+            }
+            Ok(r.id)
+        }
+        Err(e) => {
+            if e.status() == Some(hyper::StatusCode::NOT_FOUND) && e.to_string().contains("No such image") {
+                eprintln!("Unable to find image '{}' locally", f.image);
+            }
+            Err(fail(&e, 125))
+        }
+    }
+}
+
+/// Put the local terminal in raw mode for the life of the guard.
+struct RawMode(Option<nix::sys::termios::Termios>);
+
+impl RawMode {
+    fn enable(on: bool) -> Self {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        if !on || !nix::unistd::isatty(0).unwrap_or(false) {
+            return Self(None);
+        }
+        let stdin = std::io::stdin();
+        let Ok(orig) = tcgetattr(&stdin) else { return Self(None) };
+        let mut raw = orig.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        Self(Some(orig))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, t);
+        }
+    }
+}
+
+fn term_size() -> Option<(u16, u16)> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills a winsize we own.
+    let rc = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Keep the remote pty's size in step with ours (now and on SIGWINCH).
+fn follow_resize(c: &Client, resize_path: String) {
+    let c = c.clone();
+    tokio::spawn(async move {
+        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else { return };
+        loop {
+            if let Some((h, w)) = term_size() {
+                let _ = c.post(&format!("{resize_path}?h={h}&w={w}"), Body::Empty).await;
+            }
+            if winch.recv().await.is_none() {
+                return;
+            }
+        }
+    });
+}
+
+/// Relay a hijacked stream until the daemon closes it.
+pub async fn relay<S>(io: S, tty: bool, stdin: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    if stdin {
+        tokio::spawn(async move {
+            let mut input = tokio::io::stdin();
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match input.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if wr.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = wr.shutdown().await;
+        });
+    }
+    let mut out = tokio::io::stdout();
+    let mut err = tokio::io::stderr();
+    if tty {
+        let _ = tokio::io::copy(&mut rd, &mut out).await;
+        let _ = out.flush().await;
+        return;
+    }
+    let mut head = [0u8; 8];
+    loop {
+        if rd.read_exact(&mut head).await.is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let mut data = vec![0u8; len];
+        if rd.read_exact(&mut data).await.is_err() {
+            break;
+        }
+        let w: &mut (dyn tokio::io::AsyncWrite + Unpin + Send) = if head[0] == 2 { &mut err } else { &mut out };
+        let _ = w.write_all(&data).await;
+        let _ = w.flush().await;
+    }
+}
+
+/// `run`: create, attach, start, wait; exit with the container's code.
+pub async fn run(c: &Client, f: &CreateFlags) -> Exit {
+    let id = match create(c, f).await {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    if f.detach {
+        if let Err(e) = c.post(&format!("/containers/{id}/start"), Body::Empty).await {
+            if f.rm {
+                let _ = c.send(Method::DELETE, &format!("/containers/{id}?force=1"), Body::Empty).await;
+            }
+            let code = start_error_code(&e);
+            return fail(&e, code);
+        }
+        println!("{id}");
+        return Exit(0);
+    }
+    attach_start_wait(c, &id, f.tty, f.interactive, f.rm, true).await
+}
+
+/// Attach to `id`, optionally start it, and wait for it to exit.
+pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, removed: bool, start: bool) -> Exit {
+    let stdin_q = if stdin { 1 } else { 0 };
+    let io = match c.hijack(&format!("/containers/{id}/attach?stream=1&stdin={stdin_q}&stdout=1&stderr=1"), Body::Empty).await {
+        Ok(io) => io,
+        Err(e) => return fail(&e, 125),
+    };
+    let cond = if removed { "removed" } else { "next-exit" };
+    let wc = c.clone();
+    let wpath = format!("/containers/{id}/wait?condition={cond}");
+    let waiter = tokio::spawn(async move { wc.json::<WaitResponse>(Method::POST, &wpath, Body::Empty).await });
+    if start {
+        if let Err(e) = c.post(&format!("/containers/{id}/start"), Body::Empty).await {
+            waiter.abort();
+            if removed {
+                let _ = c.send(Method::DELETE, &format!("/containers/{id}?force=1"), Body::Empty).await;
+            }
+            let code = start_error_code(&e);
+            return fail(&e, code);
+        }
+    }
+    let _raw = RawMode::enable(tty && stdin);
+    if tty {
+        follow_resize(c, format!("/containers/{id}/resize"));
+    }
+    // Without a tty, Ctrl-C goes to the container (Docker's --sig-proxy).
+    if !tty {
+        let kc = c.clone();
+        let kid = id.to_string();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                let _ = kc.post(&format!("/containers/{kid}/kill?signal=SIGINT"), Body::Empty).await;
+            }
+        });
+    }
+    relay(io, tty, stdin).await;
+    drop(_raw);
+    match waiter.await {
+        Ok(Ok(w)) => Exit(w.status_code as i32),
+        Ok(Err(e)) => fail(&e, 125),
+        Err(_) => Exit(125),
+    }
+}
+
+/// `exec`.
+pub async fn exec(c: &Client, f: &ExecFlags) -> Exit {
+    let body = json!({
+        "AttachStdin": f.interactive && !f.detach,
+        "AttachStdout": !f.detach,
+        "AttachStderr": !f.detach,
+        "Tty": f.tty,
+        "Env": f.env,
+        "Cmd": f.command,
+        "WorkingDir": f.workdir.clone().unwrap_or_default(),
+        "User": f.user.clone().unwrap_or_default(),
+        "Privileged": f.privileged,
+    });
+    let id = match c
+        .json::<IdResponse>(Method::POST, &format!("/containers/{}/exec", enc(&f.container)), Body::Json(body.to_string().into_bytes()))
+        .await
+    {
+        Ok(r) => r.id,
+        Err(e) => return fail(&e, 1),
+    };
+    let start = json!({"Detach": f.detach, "Tty": f.tty}).to_string().into_bytes();
+    let exec_err = |e: &ClientError| {
+        let m = e.to_string();
+        if m.contains("executable file not found") || m.contains("no such file") || m.contains("permission denied") {
+            126
+        } else {
+            1
+        }
+    };
+    if f.detach {
+        return match c.post(&format!("/exec/{id}/start"), Body::Json(start)).await {
+            Ok(()) => Exit(0),
+            Err(e) => {
+                let code = exec_err(&e);
+                fail(&e, code)
+            }
+        };
+    }
+    let io = match c.hijack(&format!("/exec/{id}/start"), Body::Json(start)).await {
+        Ok(io) => io,
+        Err(e) => {
+            let code = exec_err(&e);
+            return fail(&e, code);
+        }
+    };
+    let _raw = RawMode::enable(f.tty && f.interactive);
+    if f.tty {
+        follow_resize(c, format!("/exec/{id}/resize"));
+    }
+    relay(io, f.tty, f.interactive).await;
+    drop(_raw);
+    for _ in 0..100 {
+        match c.get::<serde_json::Value>(&format!("/exec/{id}/json")).await {
+            Ok(v) if v["Running"] == json!(false) && !v["ExitCode"].is_null() => {
+                return Exit(v["ExitCode"].as_i64().unwrap_or(0) as i32);
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(e) => return fail(&e, 1),
+        }
+    }
+    Exit(0)
+}

@@ -1,0 +1,7 @@
+//! What skiff's agent, controller and CLI share: the Docker Engine API
+//! types, crash-safe state files, the API client, and the `skiff` CLI.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod fsutil;
