@@ -95,7 +95,7 @@ impl Engine {
             env.push("TERM=xterm".into());
         }
         spec::find_executable(&rootfs, &env, &ec.cmd[0]).map_err(|(code, m)| {
-            let _ = inst.exit.send(Some(code));
+            let _ = inst.exit.send_replace(Some(code));
             EngineError::BadRequest(format!("OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"))
         })?;
         let caps = spec::capabilities(&ins.host_config.cap_add, &ins.host_config.cap_drop, ins.host_config.privileged || ec.privileged)
@@ -120,10 +120,10 @@ impl Engine {
             stdin: ec.attach_stdin,
             log: None,
             exit_file: dir.join("exit.json"),
-            socket: dir.join("supervisor.sock"),
+            socket: self.socket_path(&format!("x{id}")),
         };
         let pid = supervisor::launch(&dir, &shim).await.map_err(|e| {
-            let _ = inst.exit.send(Some(126));
+            let _ = inst.exit.send_replace(Some(126));
             EngineError::Internal(format!("OCI runtime exec failed: {e:#}: unknown"))
         })?;
         *inst.pid.lock().unwrap_or_else(|e| e.into_inner()) = pid as i64;
@@ -144,7 +144,7 @@ impl Engine {
             let code = code.or_else(|| {
                 skiff_common::fsutil::read_json::<crate::runtime::protocol::ExitRecord>(&dir.join("exit.json")).ok().map(|r| r.code as i64)
             });
-            let _ = inst2.exit.send(Some(code.unwrap_or(255)));
+            let _ = inst2.exit.send_replace(Some(code.unwrap_or(255)));
             *inst2.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let _ = std::fs::remove_dir_all(&dir);
         });

@@ -215,7 +215,7 @@ impl Engine {
             stdin: cfg.open_stdin,
             log,
             exit_file,
-            socket: run.join("supervisor.sock"),
+            socket: self.socket_path(&id),
         };
         let pid = supervisor::launch(&run, &shim).await.map_err(|e| {
             let m = format!("{e:#}");
@@ -296,8 +296,39 @@ impl Engine {
         });
     }
 
+    /// The container's cgroup directories (one per v1 controller, or one).
+    fn cgroup_dirs(&self, id: &str) -> Vec<std::path::PathBuf> {
+        let rel = self.cgroups_path(id);
+        let rel = rel.trim_start_matches('/');
+        if self.cgroup_v2 {
+            return vec![Path::new("/sys/fs/cgroup").join(rel)];
+        }
+        std::fs::read_dir("/sys/fs/cgroup")
+            .map(|rd| rd.flatten().map(|e| e.path().join(rel)).filter(|p| p.is_dir()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Kill whatever is left in the container's cgroup and remove it, so a
+    /// failed start or a lost supervisor strands no process.
+    fn cgroup_cleanup(&self, id: &str) {
+        for dir in self.cgroup_dirs(id) {
+            for _ in 0..50 {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) has no memory arguments.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
     /// Undo what `launch` set up on the host (mount, namespace, bundle).
     fn teardown(&self, id: &str) {
+        self.cgroup_cleanup(id);
         let _ = self.images.layers.driver.unmount(id);
         crate::runtime::netns::remove(&self.netns_path(id));
         let _ = std::fs::remove_dir_all(self.run_dir(id));
@@ -573,7 +604,7 @@ impl Engine {
             if !(st.running || st.restarting) {
                 continue;
             }
-            let socket = self.run_dir(&c.id).join("supervisor.sock");
+            let socket = self.socket_path(&c.id);
             match Connection::connect(&socket).await {
                 Ok((conn, events)) => {
                     *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);

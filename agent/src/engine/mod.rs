@@ -71,6 +71,7 @@ impl Engine {
         std::fs::create_dir_all(&cfg.data_root)?;
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
+        std::fs::create_dir_all(cfg.exec_root.join("s"))?;
         let driver = Driver::new(&cfg.data_root, cfg.storage_driver)?;
         let layers = LayerStore::new(&cfg.data_root, driver)?;
         let images = ImageStore::new(&cfg.data_root, layers)?;
@@ -92,6 +93,12 @@ impl Engine {
 
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.cfg.exec_root.join("containers").join(id)
+    }
+
+    /// Supervisor sockets live in a short directory: unix socket paths are
+    /// limited to 108 bytes.
+    pub fn socket_path(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("s").join(&id[..id.len().min(16)])
     }
 
     pub fn runtime_root(&self) -> PathBuf {

@@ -96,7 +96,12 @@ fn run(dir: &Path, mut ready: File) -> Result<i32> {
     let listener = UnixListener::bind(&cfg.socket).context("binding supervisor socket")?;
 
     // Build the container (created, not yet running) or the exec process.
-    let built = create(&cfg, dir);
+    let built = create(&cfg);
+    if cfg.tty {
+        let mut p = cfg.socket.clone().into_os_string();
+        p.push(".tty");
+        let _ = std::fs::remove_file(p);
+    }
     let (pid, stdio) = match built {
         Ok(v) => v,
         Err(e) => {
@@ -116,10 +121,12 @@ fn run(dir: &Path, mut ready: File) -> Result<i32> {
     supervise(&cfg, listener, pid, stdio)
 }
 
-fn create(cfg: &ShimConfig, dir: &Path) -> Result<(Pid, Stdio)> {
+fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
     let mut stdio = Stdio { out: None, err: None, stdin: None, pty: None };
     let console = if cfg.tty {
-        let path = dir.join("console.sock");
+        let mut path = cfg.socket.clone().into_os_string();
+        path.push(".tty");
+        let path = std::path::PathBuf::from(path);
         let _ = std::fs::remove_file(&path);
         Some((UnixListener::bind(&path).context("binding console socket")?, path))
     } else {
@@ -161,7 +168,16 @@ struct Client {
     buf: Vec<u8>,
 }
 
-fn broadcast(clients: &mut Vec<Client>, kind: u8, data: &[u8]) {
+/// Output waiting for the first client (an exec runs before the agent connects).
+const MAX_PENDING: usize = 1 << 20;
+
+fn broadcast(clients: &mut Vec<Client>, pending: &mut Option<Vec<(u8, Vec<u8>)>>, kind: u8, data: &[u8]) {
+    if let Some(p) = pending.as_mut() {
+        if p.iter().map(|(_, d)| d.len()).sum::<usize>() + data.len() <= MAX_PENDING {
+            p.push((kind, data.to_vec()));
+        }
+        return;
+    }
     clients.retain_mut(|c| write_frame(&mut c.stream, kind, data).is_ok());
 }
 
@@ -176,11 +192,16 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
     let mut exit_code: Option<i32> = None;
     let mut drain_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; 32 * 1024];
+    // Until the first client connects, frames are kept for it, and the
+    // supervisor does not exit (for at most a few seconds) so the exit code
+    // reaches someone.
+    let mut pending: Option<Vec<(u8, Vec<u8>)>> = Some(Vec::new());
+    let waited_since = Instant::now();
     for fd in [&stdio.out, &stdio.err, &stdio.pty].into_iter().flatten() {
         set_nonblocking(fd.as_raw_fd());
     }
     if started {
-        broadcast(&mut clients, STARTED, &pid.as_raw().to_be_bytes());
+        broadcast(&mut clients, &mut pending, STARTED, &pid.as_raw().to_be_bytes());
     }
 
     loop {
@@ -189,7 +210,9 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
             .into_iter()
             .filter_map(|(s, fd)| fd.as_ref().map(|f| (s, f.as_raw_fd())))
             .collect();
-        if exit_code.is_some() && (sources.is_empty() || drain_deadline.is_some_and(|d| Instant::now() > d)) {
+        let drained = sources.is_empty() || drain_deadline.is_some_and(|d| Instant::now() > d);
+        let heard = pending.is_none() || waited_since.elapsed() > Duration::from_secs(10);
+        if exit_code.is_some() && drained && heard {
             break;
         }
         let mut fds: Vec<PollFd> = Vec::new();
@@ -218,9 +241,15 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
             if let Ok((stream, _)) = listener.accept() {
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
                 let mut c = Client { stream, buf: Vec::new() };
-                if started && write_frame(&mut c.stream, STARTED, &pid.as_raw().to_be_bytes()).is_ok() {
-                    clients.push(c);
-                } else if !started {
+                let mut ok = true;
+                if let Some(frames) = pending.take() {
+                    for (k, d) in frames {
+                        ok &= write_frame(&mut c.stream, k, &d).is_ok();
+                    }
+                } else if started {
+                    ok = write_frame(&mut c.stream, STARTED, &pid.as_raw().to_be_bytes()).is_ok();
+                }
+                if ok {
                     clients.push(c);
                 }
             }
@@ -240,7 +269,7 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
                 if let Some(l) = log.as_mut() {
                     let _ = l.write(*stream, data);
                 }
-                broadcast(&mut clients, *stream, data);
+                broadcast(&mut clients, &mut pending, *stream, data);
             } else if n == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
                 // EOF (or EIO from a pty whose other side is gone).
                 for slot in [&mut stdio.out, &mut stdio.err, &mut stdio.pty] {
@@ -250,7 +279,8 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
                 }
             }
         }
-        let mut i = clients.len();
+        // Clients accepted above were not polled this round.
+        let mut i = rev.len() - clients_at;
         while i > 0 {
             i -= 1;
             if rev[clients_at + i].is_empty() {
@@ -265,7 +295,7 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
                     clients[i].buf.extend_from_slice(&tmp[..n]);
                     let frames = take_frames(&mut clients[i].buf);
                     for (kind, payload) in frames {
-                        handle_control(cfg, kind, &payload, pid, &mut stdio, &mut started, &mut clients)?;
+                        handle_control(cfg, kind, &payload, pid, &mut stdio, &mut started, &mut clients, &mut pending)?;
                     }
                 }
             }
@@ -281,7 +311,7 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
         oom_killed: false,
     };
     write_json_atomic(&cfg.exit_file, &record)?;
-    broadcast(&mut clients, EXIT, &code.to_be_bytes());
+    broadcast(&mut clients, &mut pending, EXIT, &code.to_be_bytes());
     let _ = std::fs::remove_file(&cfg.socket);
     Ok(0)
 }
@@ -294,13 +324,14 @@ fn handle_control(
     stdio: &mut Stdio,
     started: &mut bool,
     clients: &mut Vec<Client>,
+    pending: &mut Option<Vec<(u8, Vec<u8>)>>,
 ) -> Result<()> {
     match kind {
         START if !*started => {
             let mut c = Container::load(cfg.runtime_root.join(&cfg.id))?;
             c.start()?;
             *started = true;
-            broadcast(clients, STARTED, &pid.as_raw().to_be_bytes());
+            broadcast(clients, pending, STARTED, &pid.as_raw().to_be_bytes());
         }
         STDIN => {
             let sink = stdio.stdin.as_ref().or(stdio.pty.as_ref());
