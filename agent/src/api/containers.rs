@@ -146,14 +146,25 @@ pub async fn kill(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn wait(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Json<WaitResponse>> {
-    let cond = q.get("condition").map(String::as_str).unwrap_or("not-running");
-    if !matches!(cond, "not-running" | "next-exit" | "removed") {
+/// `POST /containers/{id}/wait`. Headers go out at once (the Docker CLI
+/// starts the container only after seeing them); the body when it exits.
+pub async fn wait(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    let cond = q.get("condition").map(String::as_str).unwrap_or("not-running").to_string();
+    if !matches!(cond.as_str(), "not-running" | "next-exit" | "removed") {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid condition: {cond}")));
     }
-    // The container must exist now; waiting happens in the engine.
-    let code = e.wait(&id, cond).await?;
-    Ok(Json(WaitResponse { status_code: code, error: None }))
+    let c = e.get(&id)?;
+    let engine = e.0.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::spawn(async move {
+        let body = match engine.wait(&c.id, &cond).await {
+            Ok(code) => json!(WaitResponse { status_code: code, error: None }),
+            Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
+        };
+        let _ = tx.send(Ok(Bytes::from(format!("{body}\n")))).await;
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(([("Content-Type", "application/json")], body).into_response())
 }
 
 pub async fn pause(e: St, Path(id): Path<String>) -> ApiResult {

@@ -110,6 +110,11 @@ impl Engine {
                         s.status = "exited".into();
                     }
                 })?;
+                // As Docker: an auto-remove container that cannot start is removed.
+                if c.record().inspect.host_config.auto_remove {
+                    c.exits.send_modify(|e| e.last_code = code);
+                    let _ = self.remove_now(c, true).await;
+                }
                 Err(if code == 125 { EngineError::Internal(msg) } else { EngineError::BadRequest(msg) })
             }
         }
@@ -485,7 +490,12 @@ impl Engine {
 
     /// `POST /containers/{id}/wait`: the exit code, by Docker's conditions.
     pub async fn wait(&self, key: &str, condition: &str) -> Result<i64> {
-        let c = self.get(key)?;
+        let c = match self.get(key) {
+            Ok(c) => c,
+            // Removed before we looked: that is what "removed" waits for.
+            Err(_) if condition == "removed" => return Ok(0),
+            Err(e) => return Err(e),
+        };
         let mut rx = c.exits.subscribe();
         let start = rx.borrow().clone();
         match condition {

@@ -245,9 +245,6 @@ pub async fn run(c: &Client, f: &CreateFlags) -> Exit {
     };
     if f.detach {
         if let Err(e) = c.post(&format!("/containers/{id}/start"), Body::Empty).await {
-            if f.rm {
-                let _ = c.send(Method::DELETE, &format!("/containers/{id}?force=1"), Body::Empty).await;
-            }
             let code = start_error_code(&e);
             return fail(&e, code);
         }
@@ -271,9 +268,6 @@ pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, rem
     if start {
         if let Err(e) = c.post(&format!("/containers/{id}/start"), Body::Empty).await {
             waiter.abort();
-            if removed {
-                let _ = c.send(Method::DELETE, &format!("/containers/{id}?force=1"), Body::Empty).await;
-            }
             let code = start_error_code(&e);
             return fail(&e, code);
         }
