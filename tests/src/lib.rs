@@ -1,1 +1,305 @@
+//! Test harness: a real `skiff-agent` per test, with its own data root,
+//! exec root, socket, cgroup parent and network namespace, driven through
+//! the real `skiff` CLI (and the stock `docker` client). `finish()` removes
+//! everything and asserts that nothing was left behind.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Where the built binaries are: beside the test executable's `deps/`.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("SKIFF_BIN_DIR") {
+        return d.into();
+    }
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+pub fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo").to_path_buf()
+}
+
+/// The busybox root filesystem tarball (built once by deploy/busybox-image.sh).
+pub fn busybox_tar() -> PathBuf {
+    if let Ok(p) = std::env::var("SKIFF_TEST_BUSYBOX") {
+        return p.into();
+    }
+    let out = bin_dir().join("busybox.tar");
+    let status = Command::new(repo_dir().join("deploy/busybox-image.sh")).arg(&out).stdout(Stdio::null()).status().expect("busybox-image.sh");
+    assert!(status.success(), "building the busybox image failed");
+    out
+}
+
+/// The stock Docker client: Debian's when installed, else the one on PATH.
+pub fn docker_bin() -> PathBuf {
+    if Path::new("/usr/bin/docker").exists() {
+        "/usr/bin/docker".into()
+    } else {
+        "docker".into()
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "command failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        self
+    }
+    pub fn out(&self) -> &str {
+        self.stdout.trim()
+    }
+}
+
+pub struct Agent {
+    pub name: String,
+    pub root: PathBuf,
+    pub netns: String,
+    child: Option<Child>,
+    finished: bool,
+}
+
+fn sh(cmd: &str) -> Run {
+    Command::new("sh").arg("-c").arg(cmd).output().expect("sh").into()
+}
+
+impl Agent {
+    /// Start an agent and import the busybox image into it.
+    pub fn start() -> Self {
+        let a = Self::start_bare();
+        a.skiff(&["import", busybox_tar().to_str().expect("path"), "busybox"]).ok();
+        a
+    }
+
+    /// Start an agent with no images.
+    pub fn start_bare() -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("skt{}x{n}", std::process::id());
+        let root = PathBuf::from(format!("/tmp/{name}"));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("root dir");
+        let netns = name.clone();
+        sh(&format!("ip netns add {netns}")).ok();
+        let mut a = Self { name, root, netns, child: None, finished: false };
+        a.launch();
+        a
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.root.join("agent.sock")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock().display())
+    }
+
+    /// (Re)start the agent process in the test's network namespace.
+    pub fn launch(&mut self) {
+        let _ = std::fs::remove_file(self.sock());
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join("agent.log")).expect("log");
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(bin_dir().join("skiff-agent"))
+            .args(["--data-root", &format!("{}/data", self.root.display())])
+            .args(["--exec-root", &format!("{}/run", self.root.display())])
+            .args(["-H", &self.host()])
+            .args(["--cgroup-parent", &self.name])
+            .args(["--config-file", "/nonexistent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start skiff-agent");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.sock().exists() {
+            assert!(Instant::now() < deadline, "agent did not come up: {}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILL the agent (containers and their supervisors keep running).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("agent.log")).unwrap_or_default()
+    }
+
+    pub fn skiff(&self, args: &[&str]) -> Run {
+        Command::new(bin_dir().join("skiff")).arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().expect("skiff").into()
+    }
+
+    /// Run skiff with `input` on stdin.
+    pub fn skiff_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut child = Command::new(bin_dir().join("skiff"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("skiff");
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("wait").into()
+    }
+
+    /// Run a command line under a pseudo-terminal (util-linux `script`),
+    /// feeding `input`; returns what the terminal showed.
+    pub fn in_pty(&self, cmdline: &str, input: &str) -> Run {
+        let full = format!("printf '%s' '{}' | script -qec '{}' /dev/null", input.replace('\'', "'\\''"), cmdline);
+        let mut r = sh(&full);
+        r.stdout = r.stdout.replace('\r', "");
+        r
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Run {
+        Command::new(docker_bin()).env("DOCKER_HOST", self.host()).args(args).stdin(Stdio::null()).output().expect("docker").into()
+    }
+
+    pub fn skiff_cmdline(&self) -> String {
+        format!("{} -H {}", bin_dir().join("skiff").display(), self.host())
+    }
+
+    pub fn inspect(&self, name: &str, fmt: &str) -> String {
+        self.skiff(&["inspect", "-f", fmt, name]).ok().out().to_string()
+    }
+
+    /// Poll `f` until it holds (for state that settles asynchronously).
+    #[track_caller]
+    pub fn eventually<F: FnMut() -> bool>(&self, what: &str, mut f: F) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\nagent log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Remove every container, stop the agent, and check that no mount,
+    /// cgroup, process or namespace of this test remains.
+    pub fn finish(mut self) {
+        self.cleanup();
+        let leaks = self.leaks();
+        self.finished = true;
+        let _ = std::fs::remove_dir_all(&self.root);
+        assert!(leaks.is_empty(), "test left things behind: {leaks:?}");
+    }
+
+    fn cleanup(&mut self) {
+        if self.child.is_some() {
+            let ids = self.skiff(&["ps", "-aq", "--no-trunc"]).stdout;
+            for id in ids.split_whitespace() {
+                let _ = self.skiff(&["rm", "-f", id]);
+            }
+        }
+        self.kill9();
+        // Anything still running from this test (supervisors, containers).
+        let root = self.root.display().to_string();
+        let _ = Command::new("pkill").args(["-9", "-f", &format!("skiff-agent shim {root}/")]).output();
+        for dir in cgroup_dirs(&self.name) {
+            kill_cgroup(&dir);
+        }
+        // Mounts under the test root, deepest first.
+        let mut mounts: Vec<String> = mounts_under(&root);
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = sh(&format!("ip netns del {}", self.netns));
+    }
+
+    fn leaks(&self) -> Vec<String> {
+        let root = self.root.display().to_string();
+        let mut out: Vec<String> = mounts_under(&root).into_iter().map(|m| format!("mount {m}")).collect();
+        out.extend(cgroup_dirs(&self.name).into_iter().map(|d| format!("cgroup {}", d.display())));
+        let procs: Run = Command::new("pgrep").args(["-f", &format!("{root}/")]).output().expect("pgrep").into();
+        let procs = procs.stdout;
+        out.extend(procs.split_whitespace().map(|p| format!("process {p}")));
+        if sh("ip netns list").stdout.lines().any(|l| l.split_whitespace().next() == Some(self.netns.as_str())) {
+            out.push(format!("netns {}", self.netns));
+        }
+        out
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cleanup();
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+fn mounts_under(root: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&format!("{root}/")))
+        .map(String::from)
+        .collect()
+}
+
+/// The cgroup parent directories of an agent (every v1 controller, or v2).
+fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            let p = e.path().join(parent);
+            if p.is_dir() {
+                out.push(p);
+            }
+        }
+    }
+    let v2 = Path::new("/sys/fs/cgroup").join(parent);
+    if v2.is_dir() && !out.contains(&v2) {
+        out.push(v2);
+    }
+    out
+}
+
+fn kill_cgroup(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                kill_cgroup(&e.path());
+            }
+        }
+    }
+    for _ in 0..50 {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
