@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::container::{now, Ctr};
 use super::{Engine, EngineError, Result};
 use crate::logs::jsonfile::Rotation;
-use crate::runtime::protocol::{self, ExitRecord, LogTarget, Mode, ShimConfig};
+use crate::runtime::protocol::{ExitRecord, LogTarget, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_common::fsutil::read_json;
@@ -234,7 +234,6 @@ impl Engine {
         *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         self.clone().monitor(c.clone(), events, Some(started_tx));
-        conn.send(protocol::START, &[]).await.map_err(|e| internal(&format!("{e:#}")))?;
         tokio::time::timeout(Duration::from_secs(30), started_rx)
             .await
             .map_err(|_| internal(&"container did not start within 30s"))?

@@ -19,8 +19,6 @@ pub const STDIN_CLOSE: u8 = 5;
 pub const RESIZE: u8 = 6;
 /// Payload: signal number i32 BE.
 pub const SIGNAL: u8 = 7;
-/// Start the created container (init mode only).
-pub const START: u8 = 8;
 
 pub fn write_frame<W: Write>(w: &mut W, kind: u8, payload: &[u8]) -> io::Result<()> {
     let mut buf = Vec::with_capacity(5 + payload.len());

@@ -118,7 +118,58 @@ fn run(dir: &Path, mut ready: File) -> Result<i32> {
     };
     let _ = writeln!(ready, "ok {}", pid.as_raw());
     drop(ready);
+    // Shed everything libcontainer touched: become a fresh, small process
+    // (same PID, so the init stays our child) that only relays and reaps.
+    if let Err(e) = exec_monitor(dir, pid, &listener, &stdio) {
+        eprintln!("skiff shim: staying in the large process: {e:#}");
+    }
     supervise(&cfg, listener, pid, stdio)
+}
+
+fn raw(fd: &Option<OwnedFd>) -> RawFd {
+    fd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)
+}
+
+fn exec_monitor(dir: &Path, pid: Pid, listener: &UnixListener, stdio: &Stdio) -> Result<()> {
+    use std::ffi::CString;
+    let fds = [listener.as_raw_fd(), raw(&stdio.out), raw(&stdio.err), raw(&stdio.stdin), raw(&stdio.pty)];
+    for fd in fds.iter().filter(|f| **f >= 0) {
+        // SAFETY: clearing FD_CLOEXEC on descriptors we own.
+        unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+    }
+    let mut args = vec![CString::new("skiff-agent")?, CString::new("shim-monitor")?];
+    args.push(CString::new(dir.as_os_str().as_encoded_bytes())?);
+    args.push(CString::new(pid.as_raw().to_string())?);
+    for fd in fds {
+        args.push(CString::new(fd.to_string())?);
+    }
+    let exe = CString::new("/proc/self/exe")?;
+    nix::unistd::execv(&exe, &args)?;
+    Ok(())
+}
+
+/// Entry point of `skiff-agent shim-monitor DIR PID LISTENER OUT ERR IN PTY`:
+/// the supervisor after it has re-executed itself (descriptors inherited).
+pub fn monitor_main(args: &[String]) -> i32 {
+    let run = || -> Result<i32> {
+        let [dir, pid, fds @ ..] = args else { return Err(anyhow!("usage: shim-monitor DIR PID FDS")) };
+        let n: Vec<RawFd> = fds.iter().map(|f| f.parse()).collect::<Result<_, _>>()?;
+        let [listener, out, err, stdin, pty] = n[..] else { return Err(anyhow!("shim-monitor needs 5 descriptors")) };
+        // SAFETY: the pre-exec supervisor handed these descriptors to us.
+        let own = |fd: RawFd| (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        let cfg: ShimConfig = read_json(&Path::new(dir).join("shim.json"))?;
+        // SAFETY: as above.
+        let listener = unsafe { UnixListener::from_raw_fd(listener) };
+        let stdio = Stdio { out: own(out), err: own(err), stdin: own(stdin), pty: own(pty) };
+        supervise(&cfg, listener, Pid::from_raw(pid.parse()?), stdio)
+    };
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("skiff shim-monitor: {e:#}");
+            1
+        }
+    }
 }
 
 fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
@@ -152,8 +203,12 @@ fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
     }
     let pid = match &cfg.mode {
         Mode::Init { bundle } => {
-            let container = builder.as_init(bundle).with_systemd(false).with_detach(true).build()?;
-            container.pid().ok_or_else(|| anyhow!("container has no pid after create"))?
+            let mut container = builder.as_init(bundle).with_systemd(false).with_detach(true).build()?;
+            let pid = container.pid().ok_or_else(|| anyhow!("container has no pid after create"))?;
+            // Output before the agent connects waits in the pipes and in
+            // the supervisor's pending buffer, so start right away.
+            container.start()?;
+            pid
         }
         Mode::Exec { process } => builder.as_tenant().with_process(Some(process)).with_detach(true).build()?,
     };
@@ -188,7 +243,6 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
     };
     let pidfd = pidfd_open(pid)?;
     let mut clients: Vec<Client> = Vec::new();
-    let mut started = matches!(cfg.mode, Mode::Exec { .. });
     let mut exit_code: Option<i32> = None;
     let mut drain_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; 32 * 1024];
@@ -200,9 +254,7 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
     for fd in [&stdio.out, &stdio.err, &stdio.pty].into_iter().flatten() {
         set_nonblocking(fd.as_raw_fd());
     }
-    if started {
-        broadcast(&mut clients, &mut pending, STARTED, &pid.as_raw().to_be_bytes());
-    }
+    broadcast(&mut clients, &mut pending, STARTED, &pid.as_raw().to_be_bytes());
 
     loop {
         // Output sources still open: (stream, fd).
@@ -246,7 +298,7 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
                     for (k, d) in frames {
                         ok &= write_frame(&mut c.stream, k, &d).is_ok();
                     }
-                } else if started {
+                } else {
                     ok = write_frame(&mut c.stream, STARTED, &pid.as_raw().to_be_bytes()).is_ok();
                 }
                 if ok {
@@ -295,7 +347,7 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
                     clients[i].buf.extend_from_slice(&tmp[..n]);
                     let frames = take_frames(&mut clients[i].buf);
                     for (kind, payload) in frames {
-                        handle_control(cfg, kind, &payload, pid, &mut stdio, &mut started, &mut clients, &mut pending)?;
+                        handle_control(kind, &payload, pid, &mut stdio);
                     }
                 }
             }
@@ -316,23 +368,8 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
     Ok(0)
 }
 
-fn handle_control(
-    cfg: &ShimConfig,
-    kind: u8,
-    payload: &[u8],
-    pid: Pid,
-    stdio: &mut Stdio,
-    started: &mut bool,
-    clients: &mut Vec<Client>,
-    pending: &mut Option<Vec<(u8, Vec<u8>)>>,
-) -> Result<()> {
+fn handle_control(kind: u8, payload: &[u8], pid: Pid, stdio: &mut Stdio) {
     match kind {
-        START if !*started => {
-            let mut c = Container::load(cfg.runtime_root.join(&cfg.id))?;
-            c.start()?;
-            *started = true;
-            broadcast(clients, pending, STARTED, &pid.as_raw().to_be_bytes());
-        }
         STDIN => {
             let sink = stdio.stdin.as_ref().or(stdio.pty.as_ref());
             if let Some(fd) = sink {
@@ -367,7 +404,6 @@ fn handle_control(
         }
         _ => {}
     }
-    Ok(())
 }
 
 /// Collect the exit status of `pid`, clean the runtime state (cgroups,

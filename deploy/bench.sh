@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark skiff against Docker (Debian's docker.io) on this machine, in
+# one run, and print a table with ratios. Not part of CI.
+#   sudo deploy/bench.sh [runs=20] [parallel=50]
+# Both engines get their own data root, socket and network namespace and
+# run containers without networking (skiff has no bridge yet: issue 3), so
+# nothing outside this machine is touched. Docker runs with --iptables=false.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-20}
+par=${2:-50}
+B=$PWD/target/release
+W=/tmp/skiff-bench
+export DEBIAN_FRONTEND=noninteractive
+deploy/setup.sh --with-docker-client
+command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
+if ! command -v dockerd >/dev/null; then apt-get install -y -qq docker.io >/dev/null; fi
+DOCKER=/usr/bin/docker
+tar=$(deploy/busybox-image.sh)
+
+cleanup() {
+  set +e
+  for s in skiff docker; do [ -f "$W/$s.pid" ] && kill "$(cat "$W/$s.pid")" 2>/dev/null; done
+  sleep 1
+  pkill -f "skiff-agent shim $W/" 2>/dev/null
+  pkill -f "containerd.*$W/" 2>/dev/null
+  sleep 0.5
+  grep -o " $W/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  for d in /sys/fs/cgroup/*/skiff-bench /sys/fs/cgroup/*/docker-bench; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+  ip netns del skiff-bench 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+cleanup; set -e
+mkdir -p "$W"
+echo "{}" >"$W/daemon.json"
+ip netns add skiff-bench
+# nsenter execs the daemon, so $! is the daemon's own PID.
+nsenter --net=/run/netns/skiff-bench "$B/skiff-agent" --data-root "$W/skiff" --exec-root "$W/skiff-run" -H "unix://$W/skiff.sock" \
+  --cgroup-parent skiff-bench --config-file /nonexistent >"$W/skiff.log" 2>&1 &
+echo $! >"$W/skiff.pid"
+nsenter --net=/run/netns/skiff-bench dockerd --data-root "$W/docker" --exec-root "$W/docker-run" -H "unix://$W/docker.sock" --pidfile "$W/docker.pidfile" \
+  --iptables=false --ip-masq=false --bridge=none --cgroup-parent docker-bench --config-file "$W/daemon.json" \
+  >"$W/docker.log" 2>&1 &
+echo $! >"$W/docker.pid"
+for s in skiff docker; do for _ in $(seq 200); do [ -S "$W/$s.sock" ] && break; sleep 0.1; done; done
+S="$B/skiff -H unix://$W/skiff.sock"
+D="$DOCKER -H unix://$W/docker.sock"
+$S import "$tar" busybox >/dev/null
+$D import "$tar" busybox >/dev/null
+for _ in $(seq 30); do $D info >/dev/null 2>&1 && break; sleep 0.2; done
+sleep 2 # let both daemons settle before measuring idle memory
+
+rss_kb() { # total RSS of the given pids
+  local t=0; for p in "$@"; do v=$(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
+pss_kb() { # total PSS (shared pages divided among sharers) of the given pids
+  local t=0; for p in "$@"; do v=$(awk '/^Pss:/{s+=$2} END{print s+0}' "/proc/$p/smaps" 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
+used_kb() { awk '/MemTotal/{t=$2} /MemAvailable/{a=$2} END{print t-a}' /proc/meminfo; }
+docker_pids() { echo "$(cat "$W/docker.pid") $(pgrep -f "containerd --config $W/docker-run" || pgrep -f "containerd.*$W/docker-run" || true)"; }
+idle_s=$(rss_kb "$(cat "$W/skiff.pid")")
+idle_d=$(rss_kb $(docker_pids))
+
+median() { sort -n | awk '{a[NR]=$1} END{print (NR%2? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+time_runs() { # prints median seconds of `$@ run --rm busybox true`
+  for _ in $(seq "$runs"); do
+    s=$(date +%s.%N); "$@" run --rm --network none busybox true >/dev/null; e=$(date +%s.%N)
+    echo "$e - $s" | bc -l
+  done | median; }
+$S run --rm busybox true >/dev/null; $D run --rm --network none busybox true >/dev/null # warm up
+run_s=$(time_runs $S)
+run_d=$(time_runs $D)
+
+par_run() { # seconds to start $par detached containers in parallel
+  local s e; sync; echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; s=$(date +%s.%N)
+  seq "$par" | xargs -P "$par" -I{} "$@" run -d --network none busybox sleep 600 >/dev/null
+  e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+# System memory per running container: machine-wide use with $par
+# running, minus before, over $par (engine, supervisors, kernel objects).
+m0=$(used_kb); par_s=$(par_run $S); sleep 2; m1=$(used_kb)
+sys_s=$(( (m1 - m0) / par ))
+shims_s=$(pgrep -f "skiff-agent shim" | tr '\n' ' ')
+pss_s=$(( $(pss_kb $shims_s) / par ))
+$S rm -f $($S ps -q) >/dev/null; sleep 1
+m0=$(used_kb); par_d=$(par_run $D); sleep 2; m1=$(used_kb)
+sys_d=$(( (m1 - m0) / par ))
+shims_d=$(pgrep -f "containerd-shim" | tr '\n' ' ' || true)
+pss_d=$(( $(pss_kb $shims_d) / par ))
+
+$D rm -f $($D ps -q) >/dev/null
+$S run -d busybox sleep 600 >/dev/null; $D run -d --network none busybox sleep 600 >/dev/null; sleep 1
+shim_one_s=$(rss_kb $(pgrep -f "skiff-agent shim" | head -1))
+shim_one_d=$(rss_kb $(pgrep -f "containerd-shim" | head -1))
+$S rm -f $($S ps -q) >/dev/null
+$D rm -f $($D ps -q) >/dev/null
+
+ratio() { echo "scale=1; $1 / $2" | bc -l; }
+printf '\n%-44s %12s %12s %10s\n' "measure" "skiff" "docker" "docker/skiff"
+printf '%-44s %12.3f %12.3f %9sx\n' "run --rm busybox true, median of $runs (s)" "$run_s" "$run_d" "$(ratio "$run_d" "$run_s")"
+printf '%-44s %12.2f %12.2f %9sx\n' "$par detached starts in parallel (s)" "$par_s" "$par_d" "$(ratio "$par_d" "$par_s")"
+printf '%-44s %12s %12s %9sx\n' "idle daemon RSS (MiB)" "$((idle_s / 1024))" "$((idle_d / 1024))" "$(ratio "$idle_d" "$idle_s")"
+printf '%-44s %12s %12s %9sx\n' "system memory per running container (KiB)" "$sys_s" "$sys_d" "$(ratio "$sys_d" "$sys_s")"
+printf '%-44s %12s %12s %9sx\n' "supervisor / containerd-shim PSS each (KiB)" "$pss_s" "$pss_d" "$(ratio "$pss_d" "$pss_s")"
+printf '%-44s %12s %12s %9sx\n' "one supervisor / containerd-shim RSS (KiB)" "$shim_one_s" "$shim_one_d" "$(ratio "$shim_one_d" "$shim_one_s")"

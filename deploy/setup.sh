@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what skiff needs on a Debian 12 host and build it (release).
+# Idempotent. Usage: deploy/setup.sh [--with-docker-client]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for pkg in busybox-static iproute2 util-linux bsdutils procps; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ "${1:-}" = --with-docker-client ] && [ ! -x /usr/bin/docker ]; then
+  need+=(docker.io)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  # Never let a package start daemons here (docker.io ships dockerd; we
+  # only want its client).
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "setup: building skiff (release)" >&2
+cargo build --release --workspace --quiet
