@@ -20,13 +20,18 @@ tar=$(deploy/busybox-image.sh)
 
 cleanup() {
   set +e
-  for s in skiff docker; do [ -f "$W/$s.pid" ] && kill "$(cat "$W/$s.pid")" 2>/dev/null; done
+  # Everything this script started names $W on its command line.
+  pkill -f "^(dockerd|$B/skiff-agent) .*$W/" 2>/dev/null
   sleep 1
-  pkill -f "skiff-agent shim $W/" 2>/dev/null
-  pkill -f "containerd.*$W/" 2>/dev/null
+  pkill -9 -f "$W/" 2>/dev/null
   sleep 0.5
   grep -o " $W/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-  for d in /sys/fs/cgroup/*/skiff-bench /sys/fs/cgroup/*/docker-bench; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+  for d in /sys/fs/cgroup/*/skiff-bench /sys/fs/cgroup/*/docker-bench; do
+    [ -d "$d" ] || continue
+    find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+    sleep 0.2
+    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
   ip netns del skiff-bench 2>/dev/null
   rm -rf "$W"
 }

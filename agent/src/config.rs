@@ -9,7 +9,11 @@ use serde::Deserialize;
 use crate::storage::driver::DriverKind;
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "skiff-agent", version, about = "skiff per-host container engine (Docker Engine API compatible)")]
+#[command(
+    name = "skiff-agent",
+    version,
+    about = "skiff per-host container engine (Docker Engine API compatible)"
+)]
 pub struct Flags {
     /// Daemon socket(s) to listen on (unix:///path)
     #[arg(short = 'H', long = "host")]
@@ -71,16 +75,24 @@ impl Config {
     /// let the command line override so one file can serve several agents).
     pub fn resolve(flags: Flags) -> Result<Self> {
         let file: FileConfig = match std::fs::read(&flags.config_file) {
-            Ok(data) => serde_json::from_slice(&data).with_context(|| format!("reading {}", flags.config_file.display()))?,
+            Ok(data) => {
+                serde_json::from_slice(&data).with_context(|| format!("reading {}", flags.config_file.display()))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", flags.config_file.display())),
         };
-        let hosts = if !flags.hosts.is_empty() { flags.hosts } else { file.hosts.unwrap_or_default() };
+        let hosts = if !flags.hosts.is_empty() {
+            flags.hosts
+        } else {
+            file.hosts.unwrap_or_default()
+        };
         let mut sockets = Vec::new();
         for h in &hosts {
             match h.strip_prefix("unix://") {
                 Some(p) => sockets.push(PathBuf::from(p)),
-                None => bail!("unsupported host {h}: only unix:// sockets for now (tcp with --tlsverify comes with TLS support)"),
+                None => bail!(
+                    "unsupported host {h}: only unix:// sockets for now (tcp with --tlsverify comes with TLS support)"
+                ),
             }
         }
         if sockets.is_empty() {
@@ -100,12 +112,27 @@ impl Config {
         let debug = flags.debug || file.debug.unwrap_or(false);
         Ok(Self {
             sockets,
-            data_root: flags.data_root.or(file.data_root).unwrap_or_else(|| "/var/lib/skiff".into()),
-            exec_root: flags.exec_root.or(file.exec_root).unwrap_or_else(|| "/run/skiff".into()),
+            data_root: flags
+                .data_root
+                .or(file.data_root)
+                .unwrap_or_else(|| "/var/lib/skiff".into()),
+            exec_root: flags
+                .exec_root
+                .or(file.exec_root)
+                .unwrap_or_else(|| "/run/skiff".into()),
             storage_driver,
-            cgroup_parent: flags.cgroup_parent.or(file.cgroup_parent).unwrap_or_else(|| "skiff".into()),
+            cgroup_parent: flags
+                .cgroup_parent
+                .or(file.cgroup_parent)
+                .unwrap_or_else(|| "skiff".into()),
             debug,
-            log_level: flags.log_level.or(file.log_level).unwrap_or_else(|| if debug { "debug".into() } else { "info".into() }),
+            log_level: flags.log_level.or(file.log_level).unwrap_or_else(|| {
+                if debug {
+                    "debug".into()
+                } else {
+                    "info".into()
+                }
+            }),
         })
     }
 }

@@ -17,9 +17,15 @@ fn main() -> Result<()> {
     }
     let cfg = Config::resolve(Flags::parse())?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("skiff_agent={0},skiff_common={0},warn", cfg.log_level)))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "skiff_agent={0},skiff_common={0},warn",
+            cfg.log_level
+        )))
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(skiff_agent::api::serve(cfg))
 }

@@ -70,7 +70,9 @@ impl Client {
         let stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|_| ClientError::Connect(self.socket.display().to_string()))?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(other)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(other)?;
         tokio::spawn(async move {
             if upgrades {
                 let _ = conn.with_upgrades().await;
@@ -82,7 +84,10 @@ impl Client {
     }
 
     fn build(&self, method: Method, path: &str, body: Body, upgrade: bool) -> Result<Request<Full<Bytes>>> {
-        let mut b = Request::builder().method(method).uri(format!("/v{API_VERSION}{path}")).header("Host", "skiff");
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("/v{API_VERSION}{path}"))
+            .header("Host", "skiff");
         if upgrade {
             b = b.header("Connection", "Upgrade").header("Upgrade", "tcp");
         }
@@ -100,7 +105,10 @@ impl Client {
     /// Send a request; non-2xx answers become `ClientError::Api`.
     pub async fn send(&self, method: Method, path: &str, body: Body) -> Result<Response<Incoming>> {
         let mut s = self.connect(false).await?;
-        let resp = s.send_request(self.build(method, path, body, false)?).await.map_err(other)?;
+        let resp = s
+            .send_request(self.build(method, path, body, false)?)
+            .await
+            .map_err(other)?;
         check(resp).await
     }
 
@@ -124,10 +132,16 @@ impl Client {
     /// Send a request that switches to a raw stream (attach, exec start).
     pub async fn hijack(&self, path: &str, body: Body) -> Result<TokioIo<hyper::upgrade::Upgraded>> {
         let mut s = self.connect(true).await?;
-        let resp = s.send_request(self.build(Method::POST, path, body, true)?).await.map_err(other)?;
+        let resp = s
+            .send_request(self.build(Method::POST, path, body, true)?)
+            .await
+            .map_err(other)?;
         let resp = check(resp).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(ClientError::Other(format!("daemon did not switch protocols ({})", resp.status())));
+            return Err(ClientError::Other(format!(
+                "daemon did not switch protocols ({})",
+                resp.status()
+            )));
         }
         let up = hyper::upgrade::on(resp).await.map_err(other)?;
         Ok(TokioIo::new(up))
@@ -139,7 +153,12 @@ async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>> {
     if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::NOT_MODIFIED {
         return Ok(resp);
     }
-    let data = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let data = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let message = serde_json::from_slice::<ErrorResponse>(&data)
         .map(|e| e.message)
         .unwrap_or_else(|_| String::from_utf8_lossy(&data).trim().to_string());

@@ -4,7 +4,11 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "skiff-controller", version, about = "skiff cluster controller (not yet implemented: see issue 5)")]
+#[command(
+    name = "skiff-controller",
+    version,
+    about = "skiff cluster controller (not yet implemented: see issue 5)"
+)]
 struct Flags {}
 
 fn main() -> anyhow::Result<()> {

@@ -20,7 +20,10 @@ pub fn bin_dir() -> PathBuf {
 }
 
 pub fn repo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo")
+        .to_path_buf()
 }
 
 /// The busybox root filesystem tarball (built once by deploy/busybox-image.sh).
@@ -29,7 +32,11 @@ pub fn busybox_tar() -> PathBuf {
         return p.into();
     }
     let out = bin_dir().join("busybox.tar");
-    let status = Command::new(repo_dir().join("deploy/busybox-image.sh")).arg(&out).stdout(Stdio::null()).status().expect("busybox-image.sh");
+    let status = Command::new(repo_dir().join("deploy/busybox-image.sh"))
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("busybox-image.sh");
     assert!(status.success(), "building the busybox image failed");
     out
 }
@@ -62,7 +69,11 @@ impl From<Output> for Run {
 impl Run {
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "command failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed: stdout={:?} stderr={:?}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn out(&self) -> &str {
@@ -74,6 +85,7 @@ pub struct Agent {
     pub name: String,
     pub root: PathBuf,
     pub netns: String,
+    extra: Vec<String>,
     child: Option<Child>,
     finished: bool,
 }
@@ -86,12 +98,18 @@ impl Agent {
     /// Start an agent and import the busybox image into it.
     pub fn start() -> Self {
         let a = Self::start_bare();
-        a.skiff(&["import", busybox_tar().to_str().expect("path"), "busybox"]).ok();
+        a.skiff(&["import", busybox_tar().to_str().expect("path"), "busybox"])
+            .ok();
         a
     }
 
     /// Start an agent with no images.
     pub fn start_bare() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Start an agent with extra daemon flags, with no images.
+    pub fn start_with(flags: &[&str]) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("skt{}x{n}", std::process::id());
         let root = PathBuf::from(format!("/tmp/{name}"));
@@ -99,7 +117,15 @@ impl Agent {
         std::fs::create_dir_all(&root).expect("root dir");
         let netns = name.clone();
         sh(&format!("ip netns add {netns}")).ok();
-        let mut a = Self { name, root, netns, child: None, finished: false };
+        let extra = flags.iter().map(|s| s.to_string()).collect();
+        let mut a = Self {
+            name,
+            root,
+            netns,
+            extra,
+            child: None,
+            finished: false,
+        };
         a.launch();
         a
     }
@@ -115,7 +141,11 @@ impl Agent {
     /// (Re)start the agent process in the test's network namespace.
     pub fn launch(&mut self) {
         let _ = std::fs::remove_file(self.sock());
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join("agent.log")).expect("log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("agent.log"))
+            .expect("log");
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
             .arg(bin_dir().join("skiff-agent"))
@@ -124,6 +154,7 @@ impl Agent {
             .args(["-H", &self.host()])
             .args(["--cgroup-parent", &self.name])
             .args(["--config-file", "/nonexistent"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -150,7 +181,14 @@ impl Agent {
     }
 
     pub fn skiff(&self, args: &[&str]) -> Run {
-        Command::new(bin_dir().join("skiff")).arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().expect("skiff").into()
+        Command::new(bin_dir().join("skiff"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("skiff")
+            .into()
     }
 
     /// Run skiff with `input` on stdin.
@@ -165,21 +203,36 @@ impl Agent {
             .spawn()
             .expect("skiff");
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
         child.wait_with_output().expect("wait").into()
     }
 
     /// Run a command line under a pseudo-terminal (util-linux `script`),
     /// feeding `input`; returns what the terminal showed.
     pub fn in_pty(&self, cmdline: &str, input: &str) -> Run {
-        let full = format!("printf '%s' '{}' | script -qec '{}' /dev/null", input.replace('\'', "'\\''"), cmdline);
+        let full = format!(
+            "printf '%s' '{}' | script -qec '{}' /dev/null",
+            input.replace('\'', "'\\''"),
+            cmdline
+        );
         let mut r = sh(&full);
         r.stdout = r.stdout.replace('\r', "");
         r
     }
 
     pub fn docker(&self, args: &[&str]) -> Run {
-        Command::new(docker_bin()).env("DOCKER_HOST", self.host()).args(args).stdin(Stdio::null()).output().expect("docker").into()
+        Command::new(docker_bin())
+            .env("DOCKER_HOST", self.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker")
+            .into()
     }
 
     pub fn skiff_cmdline(&self) -> String {
@@ -195,7 +248,11 @@ impl Agent {
     pub fn eventually<F: FnMut() -> bool>(&self, what: &str, mut f: F) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\nagent log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\nagent log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -220,7 +277,9 @@ impl Agent {
         self.kill9();
         // Anything still running from this test (supervisors, containers).
         let root = self.root.display().to_string();
-        let _ = Command::new("pkill").args(["-9", "-f", &format!("skiff-agent shim {root}/")]).output();
+        let _ = Command::new("pkill")
+            .args(["-9", "-f", &format!("skiff-agent shim {root}/")])
+            .output();
         for dir in cgroup_dirs(&self.name) {
             kill_cgroup(&dir);
         }
@@ -236,11 +295,23 @@ impl Agent {
     fn leaks(&self) -> Vec<String> {
         let root = self.root.display().to_string();
         let mut out: Vec<String> = mounts_under(&root).into_iter().map(|m| format!("mount {m}")).collect();
-        out.extend(cgroup_dirs(&self.name).into_iter().map(|d| format!("cgroup {}", d.display())));
-        let procs: Run = Command::new("pgrep").args(["-f", &format!("{root}/")]).output().expect("pgrep").into();
+        out.extend(
+            cgroup_dirs(&self.name)
+                .into_iter()
+                .map(|d| format!("cgroup {}", d.display())),
+        );
+        let procs: Run = Command::new("pgrep")
+            .args(["-f", &format!("{root}/")])
+            .output()
+            .expect("pgrep")
+            .into();
         let procs = procs.stdout;
         out.extend(procs.split_whitespace().map(|p| format!("process {p}")));
-        if sh("ip netns list").stdout.lines().any(|l| l.split_whitespace().next() == Some(self.netns.as_str())) {
+        if sh("ip netns list")
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(self.netns.as_str()))
+        {
             out.push(format!("netns {}", self.netns));
         }
         out

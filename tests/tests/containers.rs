@@ -27,10 +27,23 @@ fn run_prints_output_and_returns_the_containers_exit_code() {
 #[test]
 fn detached_containers_log_list_stop_and_remove() {
     let a = Agent::start();
-    let id = a.skiff(&["run", "-d", "--name", "ticker", "busybox", "sh", "-c", "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"]).ok();
+    let id = a
+        .skiff(&[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+        ])
+        .ok();
     let id = id.out().to_string();
     assert_eq!(id.len(), 64, "run -d prints the full ID: {id}");
-    a.eventually("two log lines", || a.skiff(&["logs", "ticker"]).stdout.lines().count() >= 2);
+    a.eventually("two log lines", || {
+        a.skiff(&["logs", "ticker"]).stdout.lines().count() >= 2
+    });
     let logs = a.skiff(&["logs", "--tail", "1", &id[..6]]).ok();
     assert_eq!(logs.stdout.lines().count(), 1);
     assert!(logs.stdout.starts_with("tick "));
@@ -38,11 +51,26 @@ fn detached_containers_log_list_stop_and_remove() {
     assert!(ts.stdout.contains('T') && ts.stdout.contains("Z tick"), "{}", ts.stdout);
     let ps = a.skiff(&["ps"]).ok();
     let header = ps.stdout.lines().next().unwrap_or_default();
-    for col in ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] {
+    for col in [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] {
         assert!(header.contains(col), "{header}");
     }
-    assert!(ps.stdout.contains(&id[..12]) && ps.stdout.contains("Up "), "{}", ps.stdout);
-    assert_eq!(a.inspect("ticker", "{{.State.Status}} {{.Config.Hostname}}"), format!("running {}", &id[..12]));
+    assert!(
+        ps.stdout.contains(&id[..12]) && ps.stdout.contains("Up "),
+        "{}",
+        ps.stdout
+    );
+    assert_eq!(
+        a.inspect("ticker", "{{.State.Status}} {{.Config.Hostname}}"),
+        format!("running {}", &id[..12])
+    );
     // Name conflicts and removing a running container are refused.
     let r = a.skiff(&["run", "-d", "--name", "ticker", "busybox", "true"]);
     assert_eq!(r.code, 125);
@@ -64,25 +92,49 @@ fn detached_containers_log_list_stop_and_remove() {
 #[test]
 fn kill_stop_timeout_restart_pause_rename_top() {
     let a = Agent::start();
-    a.skiff(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "300"]).ok();
+    a.skiff(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "300"])
+        .ok();
     // sleep as PID 1 ignores SIGTERM: stop falls back to SIGKILL after -t.
     let t = std::time::Instant::now();
     a.skiff(&["stop", "-t", "1", "stubborn"]).ok();
     assert!(t.elapsed().as_secs_f64() < 5.0);
     assert_eq!(a.inspect("stubborn", "{{.State.ExitCode}}"), "137");
     // kill -s delivers the named signal (to a PID 1 that handles it).
-    a.skiff(&["run", "-d", "--name", "trapper", "busybox", "sh", "-c", "trap 'exit 9' USR1; while true; do sleep 0.1; done"]).ok();
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "trapper",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; while true; do sleep 0.1; done",
+    ])
+    .ok();
     a.skiff(&["kill", "-s", "USR1", "trapper"]).ok();
-    a.eventually("exit after SIGUSR1", || a.inspect("trapper", "{{.State.Status}}") == "exited");
+    a.eventually("exit after SIGUSR1", || {
+        a.inspect("trapper", "{{.State.Status}}") == "exited"
+    });
     assert_eq!(a.inspect("trapper", "{{.State.ExitCode}}"), "9");
-    assert_eq!(a.skiff(&["kill", "trapper"]).code, 1, "killing a stopped container is an error");
+    assert_eq!(
+        a.skiff(&["kill", "trapper"]).code,
+        1,
+        "killing a stopped container is an error"
+    );
     a.skiff(&["rm", "trapper"]).ok();
     a.skiff(&["restart", "-t", "0", "stubborn"]).ok();
     assert_eq!(a.inspect("stubborn", "{{.State.Status}}"), "running");
     let top = a.skiff(&["top", "stubborn"]).ok();
-    assert!(top.stdout.contains("PID") && top.stdout.contains("sleep 300"), "{}", top.stdout);
+    assert!(
+        top.stdout.contains("PID") && top.stdout.contains("sleep 300"),
+        "{}",
+        top.stdout
+    );
     a.skiff(&["pause", "stubborn"]).ok();
-    assert_eq!(a.inspect("stubborn", "{{.State.Status}} {{.State.Paused}}"), "paused true");
+    assert_eq!(
+        a.inspect("stubborn", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
     assert!(a.skiff(&["ps"]).stdout.contains("(Paused)"));
     a.skiff(&["unpause", "stubborn"]).ok();
     assert_eq!(a.inspect("stubborn", "{{.State.Status}}"), "running");
@@ -96,22 +148,61 @@ fn kill_stop_timeout_restart_pause_rename_top() {
 #[test]
 fn stdin_tty_env_user_workdir_and_flags() {
     let a = Agent::start();
-    let r = a.skiff_stdin(&["run", "-i", "--rm", "busybox", "cat"], "piped through\n").ok();
+    let r = a
+        .skiff_stdin(&["run", "-i", "--rm", "busybox", "cat"], "piped through\n")
+        .ok();
     assert_eq!(r.stdout, "piped through\n");
-    let r = a.skiff(&["run", "--rm", "-e", "A=1", "-e", "B=two", "-w", "/tmp/work", "-u", "nobody", "--hostname", "box", "busybox", "sh", "-c", "echo $A $B $(pwd) $(id -un) $(hostname)"]).ok();
+    let r = a
+        .skiff(&[
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "-e",
+            "B=two",
+            "-w",
+            "/tmp/work",
+            "-u",
+            "nobody",
+            "--hostname",
+            "box",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $A $B $(pwd) $(id -un) $(hostname)",
+        ])
+        .ok();
     assert_eq!(r.out(), "1 two /tmp/work nobody box");
-    let r = a.skiff(&["run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint"]).ok();
+    let r = a
+        .skiff(&["run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint"])
+        .ok();
     assert_eq!(r.out(), "via entrypoint");
     let r = a.skiff(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("Read-only file system"), "{}", r.stderr);
-    let r = a.skiff(&["run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "nobody", "/tmp"]);
+    let r = a.skiff(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "CHOWN",
+        "busybox",
+        "chown",
+        "nobody",
+        "/tmp",
+    ]);
     assert_ne!(r.code, 0);
     let r = a.skiff(&["run", "--rm", "--cap-add", "bogus", "busybox", "true"]);
     assert_eq!(r.code, 125);
     // A real pty: the shell sees a terminal.
-    let r = a.in_pty(&format!("{} run -it --rm busybox sh", a.skiff_cmdline()), "tty; echo $((6*7)); exit 5\n");
-    assert!(r.stdout.contains("/dev/pts/0") && r.stdout.contains("42"), "{}", r.stdout);
+    let r = a.in_pty(
+        &format!("{} run -it --rm busybox sh", a.skiff_cmdline()),
+        "tty; echo $((6*7)); exit 5\n",
+    );
+    assert!(
+        r.stdout.contains("/dev/pts/0") && r.stdout.contains("42"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(r.code, 5, "{}", r.stdout);
     a.finish();
 }
@@ -119,18 +210,45 @@ fn stdin_tty_env_user_workdir_and_flags() {
 #[test]
 fn exec_runs_in_the_container_with_its_exit_code() {
     let a = Agent::start();
-    a.skiff(&["run", "-d", "--name", "host", "-e", "FROM_RUN=yes", "busybox", "sleep", "300"]).ok();
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "-e",
+        "FROM_RUN=yes",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
     let r = a.skiff(&["exec", "host", "sh", "-c", "echo $FROM_RUN $HOSTNAME; exit 4"]);
     assert_eq!(r.code, 4);
     assert!(r.stdout.starts_with("yes "), "{}", r.stdout);
-    let r = a.skiff(&["exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", "host", "sh", "-c", "echo $X $(pwd) $(id -u)"]).ok();
+    let r = a
+        .skiff(&[
+            "exec",
+            "-e",
+            "X=1",
+            "-w",
+            "/tmp",
+            "-u",
+            "nobody",
+            "host",
+            "sh",
+            "-c",
+            "echo $X $(pwd) $(id -u)",
+        ])
+        .ok();
     assert_eq!(r.out(), "1 /tmp 65534");
     let r = a.skiff_stdin(&["exec", "-i", "host", "cat"], "in\n").ok();
     assert_eq!(r.stdout, "in\n");
     let r = a.skiff(&["exec", "host", "nosuch"]);
     assert_eq!(r.code, 126, "{}", r.stderr);
     a.skiff(&["exec", "-d", "host", "touch", "/tmp/detached"]).ok();
-    a.eventually("detached exec ran", || a.skiff(&["exec", "host", "test", "-f", "/tmp/detached"]).code == 0);
+    a.eventually("detached exec ran", || {
+        a.skiff(&["exec", "host", "test", "-f", "/tmp/detached"]).code == 0
+    });
     let r = a.in_pty(&format!("{} exec -it host sh", a.skiff_cmdline()), "tty; exit 7\n");
     assert!(r.stdout.contains("/dev/pts/"), "{}", r.stdout);
     assert_eq!(r.code, 7);
@@ -140,15 +258,46 @@ fn exec_runs_in_the_container_with_its_exit_code() {
 #[test]
 fn restart_policies_are_honoured() {
     let a = Agent::start();
-    a.skiff(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]).ok();
-    a.eventually("two restarts", || a.inspect("flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited");
-    a.skiff(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0"]).ok();
-    a.eventually("restarted", || a.inspect("always", "{{.RestartCount}}").parse::<i64>().unwrap_or(0) >= 1);
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ])
+    .ok();
+    a.eventually("two restarts", || {
+        a.inspect("flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 0",
+    ])
+    .ok();
+    a.eventually("restarted", || {
+        a.inspect("always", "{{.RestartCount}}").parse::<i64>().unwrap_or(0) >= 1
+    });
     // A user's stop is final, whatever the policy.
     a.skiff(&["stop", "-t", "1", "always"]).ok();
     let n = a.inspect("always", "{{.RestartCount}}");
     std::thread::sleep(std::time::Duration::from_millis(600));
-    assert_eq!(a.inspect("always", "{{.RestartCount}} {{.State.Status}}"), format!("{n} exited"));
+    assert_eq!(
+        a.inspect("always", "{{.RestartCount}} {{.State.Status}}"),
+        format!("{n} exited")
+    );
     let r = a.skiff(&["run", "--restart", "sometimes", "busybox", "true"]);
     assert_eq!(r.code, 125);
     a.finish();
@@ -157,7 +306,20 @@ fn restart_policies_are_honoured() {
 #[test]
 fn json_file_logs_rotate() {
     let a = Agent::start();
-    a.skiff(&["run", "--name", "chatty", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "for i in $(seq 1 200); do echo line $i; done"]).ok();
+    a.skiff(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 200); do echo line $i; done",
+    ])
+    .ok();
     let log = a.inspect("chatty", "{{.LogPath}}");
     let first = std::fs::read_to_string(&log).unwrap();
     let line: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();

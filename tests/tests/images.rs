@@ -10,9 +10,26 @@ fn import_list_tag_and_remove_images() {
     assert!(id.out().starts_with("sha256:"));
     a.skiff(&["tag", "bb:1", "localhost:5000/team/bb:v2"]).ok();
     let images = a.skiff(&["images"]).ok();
-    let header: Vec<&str> = images.stdout.lines().next().unwrap_or_default().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
-    assert_eq!(header, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], "{}", images.stdout);
-    assert!(images.stdout.contains("localhost:5000/team/bb   v2"), "{}", images.stdout);
+    let header: Vec<&str> = images
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+        "{}",
+        images.stdout
+    );
+    assert!(
+        images.stdout.contains("localhost:5000/team/bb   v2"),
+        "{}",
+        images.stdout
+    );
     let layers = a.skiff(&["inspect", "-f", "{{json .RootFS.Layers}}", "bb:1"]).ok();
     assert!(layers.out().starts_with("[\"sha256:"), "{}", layers.stdout);
     a.skiff(&["run", "--name", "user", "bb:1", "true"]).ok();
@@ -23,7 +40,11 @@ fn import_list_tag_and_remove_images() {
     assert!(r.stderr.contains("container"), "{}", r.stderr);
     a.skiff(&["rm", "user"]).ok();
     let r = a.skiff(&["rmi", "bb:1"]).ok();
-    assert!(r.stdout.contains("Untagged: bb:1") && r.stdout.contains("Deleted: sha256:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Untagged: bb:1") && r.stdout.contains("Deleted: sha256:"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(a.skiff(&["images", "-q"]).out(), "");
     a.finish();
 }
@@ -62,17 +83,52 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
 #[test]
 fn export_and_prune() {
     let a = Agent::start();
-    a.skiff(&["run", "--name", "maker", "busybox", "sh", "-c", "echo made > /made.txt"]).ok();
+    a.skiff(&["run", "--name", "maker", "busybox", "sh", "-c", "echo made > /made.txt"])
+        .ok();
     let out = a.root.join("export.tar");
     a.skiff(&["export", "-o", out.to_str().unwrap(), "maker"]).ok();
     let mut ar = tar::Archive::new(std::fs::File::open(&out).unwrap());
-    let names: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
-    assert!(names.iter().any(|n| n.trim_start_matches("./") == "made.txt"), "{names:?}");
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.trim_start_matches("./") == "made.txt"),
+        "{names:?}"
+    );
     assert!(names.iter().any(|n| n.trim_start_matches("./") == "bin/busybox"));
-    a.skiff(&["run", "-d", "--name", "keeper", "busybox", "sleep", "300"]).ok();
+    a.skiff(&["run", "-d", "--name", "keeper", "busybox", "sleep", "300"])
+        .ok();
     let r = a.skiff(&["container", "prune", "-f"]).ok();
     assert!(r.stdout.contains("Deleted Containers:"), "{}", r.stdout);
     let left = a.skiff(&["ps", "-a", "--format", "{{.Names}}"]).ok();
     assert_eq!(left.out(), "keeper");
+    a.finish();
+}
+
+#[test]
+fn vfs_storage_driver_runs_containers() {
+    let a = Agent::start_with(&["--storage-driver", "vfs"]);
+    a.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    let info = a.skiff(&["info"]).ok();
+    assert!(info.stdout.contains("Storage Driver: vfs"), "{}", info.stdout);
+    a.skiff(&[
+        "run",
+        "--name",
+        "w",
+        "busybox",
+        "sh",
+        "-c",
+        "echo data > /file; rm -f /bin/ls",
+    ])
+    .ok();
+    assert_eq!(a.inspect("w", "{{.GraphDriver.Name}}"), "vfs");
+    // Each container's layer is its own copy: the image is untouched.
+    assert_eq!(
+        a.skiff(&["run", "--rm", "busybox", "ls", "/bin/ls"]).ok().out(),
+        "/bin/ls"
+    );
+    a.skiff(&["start", "-a", "w"]).ok();
     a.finish();
 }

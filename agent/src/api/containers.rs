@@ -10,20 +10,27 @@ use axum::Json;
 use serde_json::{json, Value};
 use skiff_common::api::{ContainerSummary, CreateRequest, CreateResponse, WaitResponse};
 
-use super::{qbool, ApiError, ApiResult, Q, St};
+use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::container::status_text;
 use crate::engine::Ctr;
 
 /// Docker's `filters` query: `{"k":["v"]}` or `{"k":{"v":true}}`.
 pub fn parse_filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String>>, ApiError> {
-    let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else { return Ok(HashMap::new()) };
-    let v: Value = serde_json::from_str(raw).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid filters: {e}")))?;
+    let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    let v: Value =
+        serde_json::from_str(raw).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid filters: {e}")))?;
     let mut out = HashMap::new();
     if let Value::Object(m) = v {
         for (k, v) in m {
             let vals = match v {
                 Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-                Value::Object(o) => o.into_iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(k, _)| k).collect(),
+                Value::Object(o) => o
+                    .into_iter()
+                    .filter(|(_, b)| b.as_bool() == Some(true))
+                    .map(|(k, _)| k)
+                    .collect(),
                 _ => Vec::new(),
             };
             out.insert(k, vals);
@@ -37,15 +44,21 @@ fn matches(c: &Ctr, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiE
     let ins = &r.inspect;
     for (k, vals) in filters {
         let ok = match k.as_str() {
-            "status" => vals.iter().any(|v| *v == ins.state.status),
-            "name" => vals.iter().any(|v| ins.name.trim_start_matches('/').contains(v.trim_start_matches('/'))),
+            "status" => vals.contains(&ins.state.status),
+            "name" => vals
+                .iter()
+                .any(|v| ins.name.trim_start_matches('/').contains(v.trim_start_matches('/'))),
             "id" => vals.iter().any(|v| ins.id.starts_with(v)),
             "label" => vals.iter().all(|v| match v.split_once('=') {
                 Some((lk, lv)) => ins.config.labels.get(lk).is_some_and(|x| x == lv),
                 None => ins.config.labels.contains_key(v),
             }),
-            "exited" => vals.iter().any(|v| ins.state.status == "exited" && v.parse::<i64>().ok() == Some(ins.state.exit_code)),
-            "ancestor" => vals.iter().any(|v| ins.config.image == *v || ins.image.contains(v.as_str())),
+            "exited" => vals
+                .iter()
+                .any(|v| ins.state.status == "exited" && v.parse::<i64>().ok() == Some(ins.state.exit_code)),
+            "ancestor" => vals
+                .iter()
+                .any(|v| ins.config.image == *v || ins.image.contains(v.as_str())),
             other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid filter '{other}'"))),
         };
         if !ok {
@@ -66,7 +79,9 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
         image: ins.config.image.clone(),
         image_id: ins.image.clone(),
         command: cmd.join(" "),
-        created: chrono::DateTime::parse_from_rfc3339(&ins.created).map(|d| d.timestamp()).unwrap_or(0),
+        created: chrono::DateTime::parse_from_rfc3339(&ins.created)
+            .map(|d| d.timestamp())
+            .unwrap_or(0),
         ports: Vec::new(),
         labels: ins.config.labels.clone(),
         state: ins.state.status.clone(),
@@ -100,8 +115,8 @@ pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
 }
 
 pub async fn create(e: St, q: Q, body: Bytes) -> ApiResult<Response> {
-    let req: CreateRequest =
-        serde_json::from_slice(&body).map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid container config: {err}")))?;
+    let req: CreateRequest = serde_json::from_slice(&body)
+        .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid container config: {err}")))?;
     let (id, warnings) = e.create(q.get("name").map(String::as_str), req)?;
     Ok((StatusCode::CREATED, Json(CreateResponse { id, warnings })).into_response())
 }
@@ -142,14 +157,19 @@ pub async fn restart(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
 }
 
 pub async fn kill(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
-    e.kill(&id, q.get("signal").map(String::as_str).filter(|s| !s.is_empty())).await?;
+    e.kill(&id, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /containers/{id}/wait`. Headers go out at once (the Docker CLI
 /// starts the container only after seeing them); the body when it exits.
 pub async fn wait(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
-    let cond = q.get("condition").map(String::as_str).unwrap_or("not-running").to_string();
+    let cond = q
+        .get("condition")
+        .map(String::as_str)
+        .unwrap_or("not-running")
+        .to_string();
     if !matches!(cond.as_str(), "not-running" | "next-exit" | "removed") {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid condition: {cond}")));
     }
@@ -158,7 +178,10 @@ pub async fn wait(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
     tokio::spawn(async move {
         let body = match engine.wait(&c.id, &cond).await {
-            Ok(code) => json!(WaitResponse { status_code: code, error: None }),
+            Ok(code) => json!(WaitResponse {
+                status_code: code,
+                error: None
+            }),
             Err(err) => json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),
         };
         let _ = tx.send(Ok(Bytes::from(format!("{body}\n")))).await;
@@ -197,7 +220,10 @@ pub async fn prune(e: St) -> ApiResult<Json<Value>> {
 pub async fn top(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Json<Value>> {
     let c = e.get(&id)?;
     if !c.is_running() {
-        return Err(ApiError(StatusCode::CONFLICT, format!("Container {} is not running", c.id)));
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("Container {} is not running", c.id),
+        ));
     }
     let pids = e.pids(&c);
     let args = q.get("ps_args").cloned().unwrap_or_else(|| "-ef".into());
@@ -207,15 +233,25 @@ pub async fn top(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Json<Value>> 
         .await
         .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("running ps: {err}")))?;
     if !out.status.success() {
-        return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().unwrap_or_default().split_whitespace().map(String::from).collect();
-    let pid_col = header
-        .iter()
-        .position(|h| h == "PID")
-        .ok_or_else(|| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "Couldn't find PID field in ps output".into()))?;
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let pid_col = header.iter().position(|h| h == "PID").ok_or_else(|| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Couldn't find PID field in ps output".into(),
+        )
+    })?;
     let n = header.len();
     let procs: Vec<Vec<String>> = lines
         .filter_map(|l| {
@@ -239,7 +275,12 @@ pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let running = c.is_running();
     let cid = c.id.clone();
-    let root = engine.images.layers.driver.mount(&cid).map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    let root = engine
+        .images
+        .layers
+        .driver
+        .mount(&cid)
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let w = ChannelWriter(tx.clone());
         let mut b = tar::Builder::new(w);

@@ -12,11 +12,16 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use skiff_common::api::{ContainerConfig, ImageSummary};
 
-use super::{qbool, ApiError, ApiResult, Q, St};
+use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::storage::images::{parse_reference, Image, ImageError, NamedTag};
 
 fn created_unix(img: &Image) -> i64 {
-    img.config.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|d| d.timestamp()).unwrap_or(0)
+    img.config
+        .created
+        .as_deref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map(|d| d.timestamp())
+        .unwrap_or(0)
 }
 
 pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ImageSummary>>> {
@@ -26,7 +31,10 @@ pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ImageSummary>>> {
         let Ok(img) = e.images.load(&id) else { continue };
         let tags = e.images.tags_of(&img.id);
         if let Some(refs) = filters.get("reference") {
-            if !refs.iter().any(|r| tags.iter().any(|t| t == r || t.starts_with(&format!("{r}:")))) {
+            if !refs
+                .iter()
+                .any(|r| tags.iter().any(|t| t == r || t.starts_with(&format!("{r}:"))))
+            {
                 continue;
             }
         }
@@ -108,13 +116,19 @@ pub async fn get_dispatch(e: St, Path(rest): Path<String>) -> ApiResult {
             .collect();
         return Ok(Json(h).into_response());
     }
-    Err(ApiError(StatusCode::NOT_FOUND, format!("page not found: /images/{rest}")))
+    Err(ApiError(
+        StatusCode::NOT_FOUND,
+        format!("page not found: /images/{rest}"),
+    ))
 }
 
 /// `POST /images/{name}/tag?repo=&tag=`.
 pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q) -> ApiResult {
     let Some(name) = rest.strip_suffix("/tag") else {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("page not found: /images/{rest}")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{rest}"),
+        ));
     };
     let img = e.images.resolve(name)?;
     let repo = q.get("repo").cloned().unwrap_or_default();
@@ -148,18 +162,28 @@ fn apply_changes(changes: &[String]) -> Result<ContainerConfig, ApiError> {
             "USER" => cfg.user = arg.into(),
             "LABEL" => {
                 if let Some((k, v)) = arg.split_once('=') {
-                    cfg.labels.insert(k.trim_matches('"').into(), v.trim_matches('"').into());
+                    cfg.labels
+                        .insert(k.trim_matches('"').into(), v.trim_matches('"').into());
                 }
             }
             "EXPOSE" => {
                 let ports = cfg.exposed_ports.get_or_insert_with(Default::default);
                 for p in arg.split_whitespace() {
-                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    let p = if p.contains('/') {
+                        p.to_string()
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     ports.insert(p, json!({}));
                 }
             }
             "STOPSIGNAL" => cfg.stop_signal = Some(arg.into()),
-            other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("{other} is not a valid change command"))),
+            other => {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("{other} is not a valid change command"),
+                ))
+            }
         }
     }
     Ok(cfg)
@@ -174,14 +198,21 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
         ));
     }
     if q.get("fromSrc").map(String::as_str) != Some("-") {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "only fromSrc=- (the request body) is supported for import".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "only fromSrc=- (the request body) is supported for import".into(),
+        ));
     }
     let repo = q.get("repo").cloned().unwrap_or_default();
     let tag_param = q.get("tag").cloned().unwrap_or_default();
     let tag: Option<NamedTag> = if repo.is_empty() {
         None
     } else {
-        let full = if tag_param.is_empty() { repo } else { format!("{repo}:{tag_param}") };
+        let full = if tag_param.is_empty() {
+            repo
+        } else {
+            format!("{repo}:{tag_param}")
+        };
         Some(parse_reference(&full)?)
     };
     let changes: Vec<String> = match q.get("changes") {
@@ -212,15 +243,22 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
         let n = f.read(&mut magic)?;
         drop(f);
         let f = std::fs::File::open(&tmp2)?;
-        let reader: Box<dyn Read> =
-            if n == 2 && magic == [0x1f, 0x8b] { Box::new(flate2::read::GzDecoder::new(f)) } else { Box::new(std::io::BufReader::new(f)) };
+        let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
+            Box::new(flate2::read::GzDecoder::new(f))
+        } else {
+            Box::new(std::io::BufReader::new(f))
+        };
         engine.images.import(reader, cfg, message, tag.as_ref())
     })
     .await
     .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
     let _ = std::fs::remove_file(&tmp);
     let id = result.map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("importing image: {err}")))?;
-    Ok(([("Content-Type", "application/json")], format!("{}\n", json!({"status": id}))).into_response())
+    Ok((
+        [("Content-Type", "application/json")],
+        format!("{}\n", json!({"status": id})),
+    )
+        .into_response())
 }
 
 fn internal(e: std::io::Error) -> ApiError {
@@ -248,7 +286,12 @@ pub async fn remove(e: St, Path(name): Path<String>, q: Q) -> ApiResult<Response
         }
         if let Some((cid, _)) = users.first() {
             if !force {
-                return Err(ImageError::InUse { reference: name.clone(), container: cid[..12].to_string(), image: short.to_string() }.into());
+                return Err(ImageError::InUse {
+                    reference: name.clone(),
+                    container: cid[..12].to_string(),
+                    image: short.to_string(),
+                }
+                .into());
             }
         }
     } else if tags.len() > 1 && !force {
@@ -264,7 +307,10 @@ pub async fn remove(e: St, Path(name): Path<String>, q: Q) -> ApiResult<Response
         if !force {
             return Err(ApiError(
                 StatusCode::CONFLICT,
-                format!("conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}", &cid[..12]),
+                format!(
+                    "conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}",
+                    &cid[..12]
+                ),
             ));
         }
     }

@@ -60,7 +60,8 @@ pub type ApiResult<T = Response> = std::result::Result<T, ApiError>;
 
 /// Docker's boolean query values: 1, true, True.
 pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "yes"))
+    q.get(key)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "yes"))
 }
 
 pub fn router(engine: Arc<Engine>) -> Router {
@@ -92,10 +93,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/exec/{id}/json", get(streams::exec_inspect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
-        .route("/images/{*rest}", get(images::get_dispatch).post(images::post_dispatch).delete(images::remove))
-        .fallback(|uri: Uri| async move {
-            ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path()))
-        })
+        .route(
+            "/images/{*rest}",
+            get(images::get_dispatch)
+                .post(images::post_dispatch)
+                .delete(images::remove),
+        )
+        .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
         .with_state(engine)
 }
 
@@ -105,7 +109,10 @@ fn strip_version(uri: &Uri) -> Option<Uri> {
     let rest = path.strip_prefix("/v")?;
     let slash = rest.find('/')?;
     let ver = &rest[..slash];
-    if !ver.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+    if !ver
+        .split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    {
         return None;
     }
     let pq = match uri.query() {

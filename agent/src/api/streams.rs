@@ -15,14 +15,18 @@ use skiff_common::api::{stream, ExecConfig, ExecStart, IdResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::{qbool, ApiError, ApiResult, Q, St};
+use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::Ctr;
 use crate::logs::jsonfile;
 use crate::runtime::protocol;
 use crate::runtime::supervisor::{Connection, Event};
 
 fn upgrade_response(tty: bool) -> Response {
-    let ct = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONTENT_TYPE, ct)
@@ -76,8 +80,11 @@ where
 pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiResult {
     let c = e.get(&id)?;
     let st = c.state();
-    if st.status == "exited" && !st.restarting {
-        return Err(ApiError(StatusCode::CONFLICT, "You cannot attach to a stopped container, start it first".into()));
+    if st.paused {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("container {id} is paused, unpause the container before attach"),
+        ));
     }
     let tty = c.record().inspect.config.tty;
     let (want_in, want_out, want_err) = (qbool(&q, "stdin"), qbool(&q, "stdout"), qbool(&q, "stderr"));
@@ -154,7 +161,9 @@ fn parse_time(v: Option<&String>) -> Option<chrono::DateTime<chrono::Utc>> {
     if let Ok(f) = v.parse::<f64>() {
         return chrono::DateTime::from_timestamp(f.trunc() as i64, (f.fract() * 1e9) as u32);
     }
-    chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| d.with_timezone(&chrono::Utc))
+    chrono::DateTime::parse_from_rfc3339(v)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
 }
 
 /// `GET /containers/{id}/logs`: from the json-file log, following it (by
@@ -163,7 +172,10 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     let c = e.get(&id)?;
     let rec = c.record().clone();
     if rec.inspect.host_config.log_config.kind == "none" {
-        return Err(ApiError(StatusCode::NOT_IMPLEMENTED, "configured logging driver does not support reading".into()));
+        return Err(ApiError(
+            StatusCode::NOT_IMPLEMENTED,
+            "configured logging driver does not support reading".into(),
+        ));
     }
     let tty = rec.inspect.config.tty;
     let path = e.log_path(&c);
@@ -174,11 +186,17 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     let tail: Option<usize> = q.get("tail").and_then(|t| t.parse().ok());
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let emit = move |en: &jsonfile::Entry| -> Option<Vec<u8>> {
-        let s = if en.stream == "stderr" { stream::STDERR } else { stream::STDOUT };
+        let s = if en.stream == "stderr" {
+            stream::STDERR
+        } else {
+            stream::STDOUT
+        };
         if (s == stream::STDOUT && !want_out) || (s == stream::STDERR && !want_err) {
             return None;
         }
-        let t = chrono::DateTime::parse_from_rfc3339(&en.time).ok().map(|d| d.with_timezone(&chrono::Utc));
+        let t = chrono::DateTime::parse_from_rfc3339(&en.time)
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc));
         if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
             return None;
         }
@@ -215,7 +233,9 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
         }
         // The future: read what is appended, until the container stops.
         let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let mut ino = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap_or(0);
+        let mut ino = std::fs::metadata(&path)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap_or(0);
         let mut partial = Vec::new();
         let seen = exits.borrow().count;
         loop {
@@ -257,13 +277,21 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let ct = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
-    Ok(([(header::CONTENT_TYPE, ct)], Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))).into_response())
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Ok((
+        [(header::CONTENT_TYPE, ct)],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response())
 }
 
 pub async fn exec_create(e: St, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    let cfg: ExecConfig =
-        serde_json::from_slice(&body).map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec config: {err}")))?;
+    let cfg: ExecConfig = serde_json::from_slice(&body)
+        .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec config: {err}")))?;
     let id = e.exec_create(&id, cfg)?;
     Ok((StatusCode::CREATED, Json(IdResponse { id })).into_response())
 }
@@ -271,11 +299,14 @@ pub async fn exec_create(e: St, Path(id): Path<String>, body: Bytes) -> ApiResul
 /// `POST /exec/{id}/start`: detached, or hijacked like attach.
 pub async fn exec_start(e: St, Path(id): Path<String>, req: Request) -> ApiResult {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?;
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?;
     let start: ExecStart = if bytes.is_empty() {
         ExecStart::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec start: {err}")))?
+        serde_json::from_slice(&bytes)
+            .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec start: {err}")))?
     };
     let (inst, mut events) = e.exec_start(&id).await?;
     if start.detach {

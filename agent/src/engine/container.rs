@@ -54,7 +54,10 @@ pub fn now() -> String {
 impl Ctr {
     pub fn new(rec: Record) -> Arc<Self> {
         let (output, _) = broadcast::channel(1024);
-        let (exits, _) = watch::channel(Exits { last_code: rec.inspect.state.exit_code, ..Default::default() });
+        let (exits, _) = watch::channel(Exits {
+            last_code: rec.inspect.state.exit_code,
+            ..Default::default()
+        });
         Arc::new(Self {
             id: rec.inspect.id.clone(),
             rec: Mutex::new(rec),
@@ -105,11 +108,25 @@ pub fn status_text(s: &ContainerState) -> String {
             .unwrap_or(0)
     };
     match s.status.as_str() {
-        "running" if s.paused => format!("Up {} (Paused)", skiff_common::api::human_duration(since(&s.started_at))),
+        "running" if s.paused => format!(
+            "Up {} (Paused)",
+            skiff_common::api::human_duration(since(&s.started_at))
+        ),
         "running" => format!("Up {}", skiff_common::api::human_duration(since(&s.started_at))),
-        "paused" => format!("Up {} (Paused)", skiff_common::api::human_duration(since(&s.started_at))),
-        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, skiff_common::api::human_duration(since(&s.finished_at))),
-        "exited" => format!("Exited ({}) {} ago", s.exit_code, skiff_common::api::human_duration(since(&s.finished_at))),
+        "paused" => format!(
+            "Up {} (Paused)",
+            skiff_common::api::human_duration(since(&s.started_at))
+        ),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code,
+            skiff_common::api::human_duration(since(&s.finished_at))
+        ),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            s.exit_code,
+            skiff_common::api::human_duration(since(&s.finished_at))
+        ),
         "created" => "Created".into(),
         "removing" => "Removal In Progress".into(),
         "dead" => "Dead".into(),
@@ -138,7 +155,9 @@ impl Engine {
     pub fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<(String, Vec<String>)> {
         let mut warnings = Vec::new();
         if req.config.image.is_empty() {
-            return Err(EngineError::BadRequest("config cannot be empty in order to create a container".into()));
+            return Err(EngineError::BadRequest(
+                "config cannot be empty in order to create a container".into(),
+            ));
         }
         let image = self.images.resolve(&req.config.image).map_err(|e| match e {
             crate::storage::images::ImageError::NotFound(_) => {
@@ -213,7 +232,10 @@ impl Engine {
             }
             _ => {
                 let taken: Vec<String> = self.all().iter().map(|c| c.name()).collect();
-                (0..10).map(names::random_name).find(|n| !taken.contains(n)).unwrap_or_else(|| id[..12].to_string())
+                (0..10)
+                    .map(names::random_name)
+                    .find(|n| !taken.contains(n))
+                    .unwrap_or_else(|| id[..12].to_string())
             }
         };
 
@@ -221,7 +243,13 @@ impl Engine {
         // provides) under the container's read-write layer.
         let image_layer = image.top_layer();
         let parent_cache = match &image_layer {
-            Some(c) => Some(self.images.layers.get(c).map_err(|e| EngineError::Internal(e.to_string()))?.cache_id),
+            Some(c) => Some(
+                self.images
+                    .layers
+                    .get(c)
+                    .map_err(|e| EngineError::Internal(e.to_string()))?
+                    .cache_id,
+            ),
             None => None,
         };
         let driver = &self.images.layers.driver;
@@ -252,10 +280,15 @@ impl Engine {
             hc.restart_policy.name = "no".into();
         }
         if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "no" | "") {
-            return Err(EngineError::BadRequest("conflicting options: --restart and --rm".into()));
+            return Err(EngineError::BadRequest(
+                "conflicting options: --restart and --rm".into(),
+            ));
         }
         if hc.log_config.kind != "json-file" && hc.log_config.kind != "none" {
-            warnings.push(format!("log driver {} is not supported yet; using json-file", hc.log_config.kind));
+            warnings.push(format!(
+                "log driver {} is not supported yet; using json-file",
+                hc.log_config.kind
+            ));
             hc.log_config.kind = "json-file".into();
         }
         let mut data = driver.metadata(&id);
@@ -283,7 +316,10 @@ impl Engine {
             driver: driver.kind().name().into(),
             platform: "linux".into(),
             host_config: hc,
-            graph_driver: GraphDriver { name: driver.kind().name().into(), data },
+            graph_driver: GraphDriver {
+                name: driver.kind().name().into(),
+                data,
+            },
             config: cfg,
             network_settings: serde_json::json!({
                 "Bridge": "", "SandboxID": "", "HairpinMode": false, "Ports": {}, "SandboxKey": "",
@@ -291,7 +327,11 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let rec = Record { inspect, manually_stopped: false, image_layer };
+        let rec = Record {
+            inspect,
+            manually_stopped: false,
+            image_layer,
+        };
         write_json_atomic(&dir.join("config.v2.json"), &rec)?;
         self.insert(Ctr::new(rec));
         Ok((id, warnings))
@@ -299,7 +339,9 @@ impl Engine {
 
     /// Read every container record at startup.
     pub fn load_records(&self) -> Vec<Arc<Ctr>> {
-        let Ok(rd) = std::fs::read_dir(self.cfg.data_root.join("containers")) else { return Vec::new() };
+        let Ok(rd) = std::fs::read_dir(self.cfg.data_root.join("containers")) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for e in rd.flatten() {
             let p: PathBuf = e.path().join("config.v2.json");
@@ -319,7 +361,9 @@ impl Engine {
         let c = self.get(key)?;
         let new = new.trim_start_matches('/');
         if !names::valid_name(new) {
-            return Err(EngineError::BadRequest(format!("Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+            return Err(EngineError::BadRequest(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
         }
         let _names = self.names_lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(other) = self.all().into_iter().find(|o| o.name() == new) {
@@ -333,6 +377,11 @@ impl Engine {
 }
 
 fn validate_host_config(hc: &skiff_common::api::HostConfig) -> Result<()> {
+    if hc.init == Some(true) {
+        return Err(EngineError::BadRequest(
+            "--init is not supported yet: skiff has no init binary to inject".into(),
+        ));
+    }
     match hc.restart_policy.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => return Err(EngineError::BadRequest(format!("invalid restart policy '{other}'"))),

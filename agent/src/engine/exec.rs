@@ -38,7 +38,13 @@ impl ExecStore {
             .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
     pub fn for_container(&self, cid: &str) -> Vec<String> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|e| e.container == cid).map(|e| e.id.clone()).collect()
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|e| e.container == cid)
+            .map(|e| e.id.clone())
+            .collect()
     }
 }
 
@@ -50,7 +56,10 @@ impl Engine {
             return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
         }
         if c.state().paused {
-            return Err(EngineError::Conflict(format!("Container {} is paused, unpause the container before exec", c.id)));
+            return Err(EngineError::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                c.id
+            )));
         }
         if cfg.cmd.is_empty() {
             return Err(EngineError::BadRequest("No exec command specified".into()));
@@ -66,7 +75,11 @@ impl Engine {
             exit,
             started: Mutex::new(false),
         });
-        self.execs.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), inst);
+        self.execs
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), inst);
         Ok(id)
     }
 
@@ -76,7 +89,9 @@ impl Engine {
         {
             let mut s = inst.started.lock().unwrap_or_else(|e| e.into_inner());
             if *s {
-                return Err(EngineError::Conflict(format!("Error: Exec command {id} has already run")));
+                return Err(EngineError::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
             *s = true;
         }
@@ -88,7 +103,11 @@ impl Engine {
         let ins = &rec.inspect;
         let rootfs = self.images.layers.driver.mount(&c.id)?;
         let ec = &inst.config;
-        let user_spec = if ec.user.is_empty() { ins.config.user.clone() } else { ec.user.clone() };
+        let user_spec = if ec.user.is_empty() {
+            ins.config.user.clone()
+        } else {
+            ec.user.clone()
+        };
         let user = spec::resolve_user(&rootfs, &user_spec).map_err(EngineError::BadRequest)?;
         let mut env = super::container::merge_env(&ins.config.env, &ec.env);
         if ec.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
@@ -96,10 +115,16 @@ impl Engine {
         }
         spec::find_executable(&rootfs, &env, &ec.cmd[0]).map_err(|(code, m)| {
             let _ = inst.exit.send_replace(Some(code));
-            EngineError::BadRequest(format!("OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"))
+            EngineError::BadRequest(format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"
+            ))
         })?;
-        let caps = spec::capabilities(&ins.host_config.cap_add, &ins.host_config.cap_drop, ins.host_config.privileged || ec.privileged)
-            .map_err(EngineError::BadRequest)?;
+        let caps = spec::capabilities(
+            &ins.host_config.cap_add,
+            &ins.host_config.cap_drop,
+            ins.host_config.privileged || ec.privileged,
+        )
+        .map_err(EngineError::BadRequest)?;
         let cwd = if !ec.working_dir.is_empty() {
             ec.working_dir.clone()
         } else if !ins.config.working_dir.is_empty() {
@@ -142,7 +167,9 @@ impl Engine {
                 let _ = tx.send(ev);
             }
             let code = code.or_else(|| {
-                skiff_common::fsutil::read_json::<crate::runtime::protocol::ExitRecord>(&dir.join("exit.json")).ok().map(|r| r.code as i64)
+                skiff_common::fsutil::read_json::<crate::runtime::protocol::ExitRecord>(&dir.join("exit.json"))
+                    .ok()
+                    .map(|r| r.code as i64)
             });
             let _ = inst2.exit.send_replace(Some(code.unwrap_or(255)));
             *inst2.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;

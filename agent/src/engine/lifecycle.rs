@@ -115,7 +115,11 @@ impl Engine {
                     c.exits.send_modify(|e| e.last_code = code);
                     let _ = self.remove_now(c, true).await;
                 }
-                Err(if code == 125 { EngineError::Internal(msg) } else { EngineError::BadRequest(msg) })
+                Err(if code == 125 {
+                    EngineError::Internal(msg)
+                } else {
+                    EngineError::BadRequest(msg)
+                })
             }
         }
     }
@@ -124,6 +128,8 @@ impl Engine {
     /// container under a new supervisor. Errors carry Docker's exit code.
     async fn launch(self: &Arc<Self>, c: &Arc<Ctr>) -> std::result::Result<(), (i64, String)> {
         let internal = |e: &dyn std::fmt::Display| (125i64, e.to_string());
+        let t0 = Instant::now();
+        let step = |what: &str| tracing::debug!(container = %&c.id[..12], ms = t0.elapsed().as_secs_f64() * 1000.0, "start: {what}");
         let rec = c.record().clone();
         let ins = &rec.inspect;
         let id = c.id.clone();
@@ -133,20 +139,38 @@ impl Engine {
         let rootfs = self.images.layers.driver.mount(&id).map_err(|e| internal(&e))?;
         let hc = &ins.host_config;
         let cfg = &ins.config;
+        step("rootfs mounted");
 
         let runtime_err = |msg: String| (125i64, format!("OCI runtime create failed: {msg}: unknown"));
-        spec::find_executable(&rootfs, &cfg.env, &ins.path)
-            .map_err(|(code, m)| (code, format!("OCI runtime create failed: runc create failed: unable to start container process: {m}: unknown")))?;
+        spec::find_executable(&rootfs, &cfg.env, &ins.path).map_err(|(code, m)| {
+            (
+                code,
+                format!(
+                    "OCI runtime create failed: runc create failed: unable to start container process: {m}: unknown"
+                ),
+            )
+        })?;
         let user = spec::resolve_user(&rootfs, &cfg.user).map_err(runtime_err)?;
         if !cfg.working_dir.is_empty() {
             let wd = rootfs.join(cfg.working_dir.trim_start_matches('/'));
             if !wd.exists() {
                 std::fs::create_dir_all(&wd).map_err(|e| internal(&e))?;
-                let _ = nix::unistd::chown(&wd, Some(nix::unistd::Uid::from_raw(user.uid)), Some(nix::unistd::Gid::from_raw(user.gid)));
+                let _ = nix::unistd::chown(
+                    &wd,
+                    Some(nix::unistd::Uid::from_raw(user.uid)),
+                    Some(nix::unistd::Gid::from_raw(user.gid)),
+                );
             }
         }
         let host_net = hc.network_mode == "host";
-        let hostname = if host_net { nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default() } else { cfg.hostname.clone() };
+        let hostname = if host_net {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default()
+        } else {
+            cfg.hostname.clone()
+        };
         let write = |name: &str, data: String| std::fs::write(dir.join(name), data).map_err(|e| internal(&e));
         if host_net {
             write("hosts", std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
@@ -166,7 +190,11 @@ impl Engine {
             if !src.exists() {
                 std::fs::create_dir_all(&src).map_err(|e| internal(&e))?;
             }
-            binds.push((src, parts[1].to_string(), parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"))));
+            binds.push((
+                src,
+                parts[1].to_string(),
+                parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro")),
+            ));
         }
         let net = if host_net {
             NetNs::Host
@@ -177,6 +205,7 @@ impl Engine {
             }
             NetNs::Path(p)
         };
+        step("files and namespace ready");
         let caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
         let mut env = cfg.env.clone();
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
@@ -191,7 +220,11 @@ impl Engine {
             rootfs: &rootfs,
             args,
             env,
-            cwd: if cfg.working_dir.is_empty() { "/".into() } else { cfg.working_dir.clone() },
+            cwd: if cfg.working_dir.is_empty() {
+                "/".into()
+            } else {
+                cfg.working_dir.clone()
+            },
             user,
             hostname,
             tty: cfg.tty,
@@ -222,6 +255,7 @@ impl Engine {
             exit_file,
             socket: self.socket_path(&id),
         };
+        step("bundle written");
         let pid = supervisor::launch(&run, &shim).await.map_err(|e| {
             let m = format!("{e:#}");
             if m.contains("not found") || m.contains("No such file") {
@@ -230,14 +264,9 @@ impl Engine {
                 (125, format!("OCI runtime create failed: {m}: unknown"))
             }
         })?;
-        let (conn, events) = Connection::connect(&shim.socket).await.map_err(|e| internal(&format!("{e:#}")))?;
-        *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        self.clone().monitor(c.clone(), events, Some(started_tx));
-        tokio::time::timeout(Duration::from_secs(30), started_rx)
-            .await
-            .map_err(|_| internal(&"container did not start within 30s"))?
-            .map_err(|_| internal(&"container supervisor exited during start"))?;
+        step("supervisor reported");
+        // Running from now on; the monitor (started after this, so an early
+        // exit cannot be overwritten) records the exit.
         c.update(&dir, |r| {
             let s = &mut r.inspect.state;
             s.status = "running".into();
@@ -250,17 +279,24 @@ impl Engine {
             s.exit_code = 0;
         })
         .map_err(|e| internal(&e))?;
+        let events = match Connection::connect(&shim.socket).await {
+            Ok((conn, events)) => {
+                *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+                events
+            }
+            Err(e) => {
+                // Gone already: the monitor finds its exit record.
+                tracing::warn!(container = %&id[..12], "supervisor not reachable after start: {e:#}");
+                mpsc::unbounded_channel().1
+            }
+        };
+        self.clone().monitor(c.clone(), events);
         tracing::info!(container = %&id[..12], pid, "started");
         Ok(())
     }
 
     /// Follow a supervisor's events until its process ends.
-    fn monitor(
-        self: Arc<Self>,
-        c: Arc<Ctr>,
-        mut events: mpsc::UnboundedReceiver<Event>,
-        mut started: Option<tokio::sync::oneshot::Sender<()>>,
-    ) {
+    fn monitor(self: Arc<Self>, c: Arc<Ctr>, mut events: mpsc::UnboundedReceiver<Event>) {
         tokio::spawn(async move {
             let mut code: Option<i32> = None;
             while let Some(ev) = events.recv().await {
@@ -268,11 +304,7 @@ impl Engine {
                     Event::Output(s, data) => {
                         let _ = c.output.send((s, data));
                     }
-                    Event::Started(_) => {
-                        if let Some(tx) = started.take() {
-                            let _ = tx.send(());
-                        }
-                    }
+                    Event::Started(_) => {}
                     Event::Exited(x) => {
                         code = Some(x);
                         break;
@@ -281,7 +313,11 @@ impl Engine {
             }
             let exit_file = self.containers_dir(&c.id).join("exit.json");
             let record: Option<ExitRecord> = match code {
-                Some(code) => Some(ExitRecord { code, finished_at: now(), oom_killed: false }),
+                Some(code) => Some(ExitRecord {
+                    code,
+                    finished_at: now(),
+                    oom_killed: false,
+                }),
                 None => {
                     // The connection dropped: the supervisor is gone and
                     // has (or has not) left its record.
@@ -308,7 +344,12 @@ impl Engine {
             return vec![Path::new("/sys/fs/cgroup").join(rel)];
         }
         std::fs::read_dir("/sys/fs/cgroup")
-            .map(|rd| rd.flatten().map(|e| e.path().join(rel)).filter(|p| p.is_dir()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path().join(rel))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -346,7 +387,11 @@ impl Engine {
         let dir = self.containers_dir(&c.id);
         let (code, finished, err) = match &record {
             Some(r) => (r.code as i64, r.finished_at.clone(), String::new()),
-            None => (255, now(), "container supervisor disappeared (host reboot or supervisor killed)".to_string()),
+            None => (
+                255,
+                now(),
+                "container supervisor disappeared (host reboot or supervisor killed)".to_string(),
+            ),
         };
         let started_at = c.state().started_at;
         let _ = c.update(&dir, |r| {
@@ -375,7 +420,11 @@ impl Engine {
         let restart = !rec.manually_stopped
             && match policy {
                 "always" | "unless-stopped" => true,
-                "on-failure" => code != 0 && (hc.restart_policy.maximum_retry_count == 0 || retries < hc.restart_policy.maximum_retry_count),
+                "on-failure" => {
+                    code != 0
+                        && (hc.restart_policy.maximum_retry_count == 0
+                            || retries < hc.restart_policy.maximum_retry_count)
+                }
                 _ => false,
             };
         if !restart {
@@ -385,7 +434,11 @@ impl Engine {
         let ran = chrono::DateTime::parse_from_rfc3339(&started_at)
             .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
             .unwrap_or(0);
-        let delay = if ran >= 10 { 100 } else { (100u64 << retries.clamp(0, 10) as u64).min(60_000) };
+        let delay = if ran >= 10 {
+            100
+        } else {
+            (100u64 << retries.clamp(0, 10) as u64).min(60_000)
+        };
         let _ = c.update(&dir, |r| {
             r.inspect.restart_count += 1;
             r.inspect.state.restarting = true;
@@ -435,7 +488,9 @@ impl Engine {
     /// Wait until the container's exit count passes `seen`, up to `limit`.
     async fn wait_exit(c: &Ctr, seen: u64, limit: Duration) -> bool {
         let mut rx = c.exits.subscribe();
-        let done = tokio::time::timeout(limit, rx.wait_for(|e| e.count > seen || e.removed)).await.is_ok();
+        let done = tokio::time::timeout(limit, rx.wait_for(|e| e.count > seen || e.removed))
+            .await
+            .is_ok();
         done
     }
 
@@ -470,7 +525,10 @@ impl Engine {
         }
         let _ = self.signal(c, libc::SIGKILL).await;
         if !Self::wait_exit(c, seen, Duration::from_secs(30)).await {
-            return Err(EngineError::Internal(format!("container {} did not stop after SIGKILL", c.id)));
+            return Err(EngineError::Internal(format!(
+                "container {} did not stop after SIGKILL",
+                c.id
+            )));
         }
         Ok(())
     }
@@ -558,14 +616,24 @@ impl Engine {
     pub fn freeze(&self, c: &Ctr, frozen: bool) -> Result<()> {
         let rel = self.cgroups_path(&c.id);
         let (file, value) = if self.cgroup_v2 {
-            (format!("/sys/fs/cgroup{rel}/cgroup.freeze"), if frozen { "1" } else { "0" })
+            (
+                format!("/sys/fs/cgroup{rel}/cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+            )
         } else {
-            (format!("/sys/fs/cgroup/freezer{rel}/freezer.state"), if frozen { "FROZEN" } else { "THAWED" })
+            (
+                format!("/sys/fs/cgroup/freezer{rel}/freezer.state"),
+                if frozen { "FROZEN" } else { "THAWED" },
+            )
         };
         std::fs::write(&file, value).map_err(|e| EngineError::Internal(format!("{file}: {e}")))?;
         let deadline = Instant::now() + Duration::from_secs(5);
         if frozen && !self.cgroup_v2 {
-            while std::fs::read_to_string(&file).map(|s| s.trim() != "FROZEN").unwrap_or(false) && Instant::now() < deadline {
+            while std::fs::read_to_string(&file)
+                .map(|s| s.trim() != "FROZEN")
+                .unwrap_or(false)
+                && Instant::now() < deadline
+            {
                 std::thread::sleep(Duration::from_millis(5));
                 let _ = std::fs::write(&file, value);
             }
@@ -601,7 +669,11 @@ impl Engine {
         } else {
             format!("/sys/fs/cgroup/pids{rel}/cgroup.procs")
         };
-        std::fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 
     /// At startup: re-adopt containers whose supervisors still run, record
@@ -617,7 +689,7 @@ impl Engine {
             match Connection::connect(&socket).await {
                 Ok((conn, events)) => {
                     *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
-                    self.clone().monitor(c.clone(), events, None);
+                    self.clone().monitor(c.clone(), events);
                     tracing::info!(container = %&c.id[..12], "re-adopted running container");
                 }
                 Err(_) => {

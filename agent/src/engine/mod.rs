@@ -106,11 +106,19 @@ impl Engine {
     }
 
     pub fn all(&self) -> Vec<Arc<Ctr>> {
-        self.containers.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.containers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn insert(&self, c: Arc<Ctr>) {
-        self.containers.write().unwrap_or_else(|e| e.into_inner()).insert(c.id.clone(), c);
+        self.containers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(c.id.clone(), c);
     }
 
     fn forget(&self, id: &str) {

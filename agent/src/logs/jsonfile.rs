@@ -31,7 +31,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 1),
     };
     let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then(|| (v * mult as f64) as u64)
+    (v >= 0.0).then_some((v * mult as f64) as u64)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -49,7 +49,11 @@ impl Rotation {
             None => 0,
         };
         let max_file = match opts.get("max-file") {
-            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| format!("invalid value for max-file: {v}"))?,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("invalid value for max-file: {v}"))?,
             None => 1,
         };
         if max_file > 1 && max_size == 0 {
@@ -75,7 +79,13 @@ impl Writer {
     pub fn open(path: &Path, rotation: Rotation) -> io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
-        Ok(Self { path: path.to_path_buf(), file, size, rotation, partial: [Vec::new(), Vec::new()] })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            size,
+            rotation,
+            partial: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Take output of `stream` (1 stdout, 2 stderr); complete lines are written.
@@ -189,7 +199,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("skiff-log-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let p = dir.join("c-json.log");
-        let mut w = Writer::open(&p, Rotation { max_size: 200, max_file: 3 }).unwrap();
+        let mut w = Writer::open(
+            &p,
+            Rotation {
+                max_size: 200,
+                max_file: 3,
+            },
+        )
+        .unwrap();
         for i in 0..20 {
             w.write(1, format!("line {i}\n").as_bytes()).unwrap();
         }

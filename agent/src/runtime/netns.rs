@@ -43,8 +43,14 @@ pub fn create(path: &Path) -> io::Result<PathBuf> {
         // Only this thread moves into the new namespace.
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
         loopback_up()?;
-        mount(Some("/proc/thread-self/ns/net"), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(io::Error::from)
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(io::Error::from)
     })
     .join()
     .map_err(|_| io::Error::other("netns thread panicked"))??;

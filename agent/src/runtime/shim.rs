@@ -132,7 +132,13 @@ fn raw(fd: &Option<OwnedFd>) -> RawFd {
 
 fn exec_monitor(dir: &Path, pid: Pid, listener: &UnixListener, stdio: &Stdio) -> Result<()> {
     use std::ffi::CString;
-    let fds = [listener.as_raw_fd(), raw(&stdio.out), raw(&stdio.err), raw(&stdio.stdin), raw(&stdio.pty)];
+    let fds = [
+        listener.as_raw_fd(),
+        raw(&stdio.out),
+        raw(&stdio.err),
+        raw(&stdio.stdin),
+        raw(&stdio.pty),
+    ];
     for fd in fds.iter().filter(|f| **f >= 0) {
         // SAFETY: clearing FD_CLOEXEC on descriptors we own.
         unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
@@ -152,15 +158,24 @@ fn exec_monitor(dir: &Path, pid: Pid, listener: &UnixListener, stdio: &Stdio) ->
 /// the supervisor after it has re-executed itself (descriptors inherited).
 pub fn monitor_main(args: &[String]) -> i32 {
     let run = || -> Result<i32> {
-        let [dir, pid, fds @ ..] = args else { return Err(anyhow!("usage: shim-monitor DIR PID FDS")) };
+        let [dir, pid, fds @ ..] = args else {
+            return Err(anyhow!("usage: shim-monitor DIR PID FDS"));
+        };
         let n: Vec<RawFd> = fds.iter().map(|f| f.parse()).collect::<Result<_, _>>()?;
-        let [listener, out, err, stdin, pty] = n[..] else { return Err(anyhow!("shim-monitor needs 5 descriptors")) };
+        let [listener, out, err, stdin, pty] = n[..] else {
+            return Err(anyhow!("shim-monitor needs 5 descriptors"));
+        };
         // SAFETY: the pre-exec supervisor handed these descriptors to us.
         let own = |fd: RawFd| (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
         let cfg: ShimConfig = read_json(&Path::new(dir).join("shim.json"))?;
         // SAFETY: as above.
         let listener = unsafe { UnixListener::from_raw_fd(listener) };
-        let stdio = Stdio { out: own(out), err: own(err), stdin: own(stdin), pty: own(pty) };
+        let stdio = Stdio {
+            out: own(out),
+            err: own(err),
+            stdin: own(stdin),
+            pty: own(pty),
+        };
         supervise(&cfg, listener, Pid::from_raw(pid.parse()?), stdio)
     };
     match run() {
@@ -173,7 +188,12 @@ pub fn monitor_main(args: &[String]) -> i32 {
 }
 
 fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
-    let mut stdio = Stdio { out: None, err: None, stdin: None, pty: None };
+    let mut stdio = Stdio {
+        out: None,
+        err: None,
+        stdin: None,
+        pty: None,
+    };
     let console = if cfg.tty {
         let mut path = cfg.socket.clone().into_os_string();
         path.push(".tty");
@@ -183,7 +203,8 @@ fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
     } else {
         None
     };
-    let mut builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default()).with_root_path(&cfg.runtime_root)?;
+    let mut builder =
+        ContainerBuilder::new(cfg.id.clone(), SyscallType::default()).with_root_path(&cfg.runtime_root)?;
     match &console {
         Some((_, path)) => builder = builder.with_console_socket(Some(path)),
         None => {
@@ -204,13 +225,19 @@ fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
     let pid = match &cfg.mode {
         Mode::Init { bundle } => {
             let mut container = builder.as_init(bundle).with_systemd(false).with_detach(true).build()?;
-            let pid = container.pid().ok_or_else(|| anyhow!("container has no pid after create"))?;
+            let pid = container
+                .pid()
+                .ok_or_else(|| anyhow!("container has no pid after create"))?;
             // Output before the agent connects waits in the pipes and in
             // the supervisor's pending buffer, so start right away.
             container.start()?;
             pid
         }
-        Mode::Exec { process } => builder.as_tenant().with_process(Some(process)).with_detach(true).build()?,
+        Mode::Exec { process } => builder
+            .as_tenant()
+            .with_process(Some(process))
+            .with_detach(true)
+            .build()?,
     };
     if let Some((listener, _)) = &console {
         stdio.pty = Some(receive_pty(listener)?);
@@ -271,7 +298,14 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
         // SAFETY (all BorrowedFd below): the descriptors outlive this poll call.
         let b = |fd: RawFd| unsafe { BorrowedFd::borrow_raw(fd) };
         fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
-        fds.push(PollFd::new(pidfd.as_fd(), if exit_code.is_none() { PollFlags::POLLIN } else { PollFlags::empty() }));
+        fds.push(PollFd::new(
+            pidfd.as_fd(),
+            if exit_code.is_none() {
+                PollFlags::POLLIN
+            } else {
+                PollFlags::empty()
+            },
+        ));
         let srcs_at = fds.len();
         for (_, fd) in &sources {
             fds.push(PollFd::new(b(*fd), PollFlags::POLLIN));
@@ -280,7 +314,11 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
         for c in &clients {
             fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
         }
-        let timeout = if exit_code.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+        let timeout = if exit_code.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
         match poll(&mut fds, timeout) {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(e.into()),
@@ -292,7 +330,10 @@ fn supervise(cfg: &ShimConfig, listener: UnixListener, pid: Pid, mut stdio: Stdi
         if rev[0].contains(PollFlags::POLLIN) {
             if let Ok((stream, _)) = listener.accept() {
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-                let mut c = Client { stream, buf: Vec::new() };
+                let mut c = Client {
+                    stream,
+                    buf: Vec::new(),
+                };
                 let mut ok = true;
                 if let Some(frames) = pending.take() {
                     for (k, d) in frames {
@@ -376,12 +417,10 @@ fn handle_control(kind: u8, payload: &[u8], pid: Pid, stdio: &mut Stdio) {
                 let _ = nix::unistd::write(fd.as_fd(), payload);
             }
         }
-        STDIN_CLOSE => {
-            if stdio.stdin.take().is_none() {
-                if let Some(fd) = stdio.pty.as_ref() {
-                    // EOF on a terminal is ^D.
-                    let _ = nix::unistd::write(fd.as_fd(), &[4u8]);
-                }
+        // Closing stdin; on a terminal, EOF is ^D.
+        STDIN_CLOSE if stdio.stdin.take().is_none() => {
+            if let Some(fd) = stdio.pty.as_ref() {
+                let _ = nix::unistd::write(fd.as_fd(), &[4u8]);
             }
         }
         RESIZE if payload.len() == 4 => {

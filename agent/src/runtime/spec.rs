@@ -49,14 +49,53 @@ fn all_caps() -> Vec<String> {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40);
     const NAMES: &[&str] = &[
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
         "CHECKPOINT_RESTORE",
     ];
-    NAMES.iter().take(last as usize + 1).map(|n| format!("CAP_{n}")).collect()
+    NAMES
+        .iter()
+        .take(last as usize + 1)
+        .map(|n| format!("CAP_{n}"))
+        .collect()
 }
 
 /// Normalize "net_admin", "NET_ADMIN" and "CAP_NET_ADMIN" alike.
@@ -86,7 +125,11 @@ pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result
     let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
         Vec::new()
     } else {
-        DEFAULT_CAPS.iter().map(|s| s.to_string()).filter(|c| !drop.contains(c)).collect()
+        DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect()
     };
     if add.iter().any(|c| c == "ALL") {
         caps = known.into_iter().filter(|c| !drop.contains(c)).collect();
@@ -133,7 +176,10 @@ pub struct SpecInput<'a> {
 }
 
 fn rlimit_nofile() -> Value {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit fills the struct we own.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
     // Containers get the agent's hard limit as both limits, the most the
@@ -174,7 +220,12 @@ pub fn build(i: &SpecInput) -> Value {
         }
         mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
     }
-    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
     if i.cgroup_v2 {
         namespaces.push(json!({"type": "cgroup"}));
     }
@@ -198,8 +249,11 @@ pub fn build(i: &SpecInput) -> Value {
             {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
         ])
     };
-    let (masked, readonly): (Vec<&str>, Vec<&str>) =
-        if i.privileged { (vec![], vec![]) } else { (MASKED.to_vec(), READONLY.to_vec()) };
+    let (masked, readonly): (Vec<&str>, Vec<&str>) = if i.privileged {
+        (vec![], vec![])
+    } else {
+        (MASKED.to_vec(), READONLY.to_vec())
+    };
     json!({
         "ociVersion": "1.0.2",
         "process": process(&i.args, &i.env, &i.cwd, &i.user, i.tty, &i.caps),
@@ -235,7 +289,11 @@ fn lookup(file: &Path, name: &str, col: usize) -> Option<Vec<String>> {
 /// /etc/group, as Docker does.
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, String> {
     if spec.is_empty() {
-        return Ok(User { uid: 0, gid: 0, additional_gids: groups_of(rootfs, "root", 0) });
+        return Ok(User {
+            uid: 0,
+            gid: 0,
+            additional_gids: groups_of(rootfs, "root", 0),
+        });
     }
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -254,16 +312,28 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, String> {
             (None, Err(_)) => return Err(format!("unable to find group {g}: no matching entries in group file")),
         };
     }
-    let additional_gids = if uname.is_empty() { Vec::new() } else { groups_of(rootfs, &uname, gid) };
-    Ok(User { uid, gid, additional_gids })
+    let additional_gids = if uname.is_empty() {
+        Vec::new()
+    } else {
+        groups_of(rootfs, &uname, gid)
+    };
+    Ok(User {
+        uid,
+        gid,
+        additional_gids,
+    })
 }
 
 fn groups_of(rootfs: &Path, user: &str, primary: u32) -> Vec<u32> {
-    let Ok(s) = fs::read_to_string(rootfs.join("etc/group")) else { return Vec::new() };
+    let Ok(s) = fs::read_to_string(rootfs.join("etc/group")) else {
+        return Vec::new();
+    };
     s.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 3 && f[3].split(',').any(|m| m == user)).then(|| f[2].parse::<u32>().ok()).flatten()
+            (f.len() > 3 && f[3].split(',').any(|m| m == user))
+                .then(|| f[2].parse::<u32>().ok())
+                .flatten()
         })
         .filter(|g| *g != primary)
         .collect()
@@ -314,7 +384,8 @@ pub fn find_executable(rootfs: &Path, env: &[String], cmd: &str) -> Result<(), (
         Some(Ok(()))
     };
     if cmd.contains('/') {
-        return check(Path::new(cmd)).unwrap_or_else(|| Err((127, format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"))));
+        return check(Path::new(cmd))
+            .unwrap_or_else(|| Err((127, format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"))));
     }
     let path = env
         .iter()
@@ -351,7 +422,11 @@ mod tests {
             args: vec!["sh".into()],
             env: vec!["PATH=/bin".into()],
             cwd: "/".into(),
-            user: User { uid: 0, gid: 0, additional_gids: vec![] },
+            user: User {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![],
+            },
             hostname: "abc".into(),
             tty: false,
             readonly: false,

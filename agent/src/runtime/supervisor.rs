@@ -21,7 +21,10 @@ pub async fn launch(dir: &Path, cfg: &ShimConfig) -> Result<i32> {
     let (ready_r, ready_w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = std::env::current_exe().context("locating skiff-agent binary")?;
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("shim").arg(dir).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    cmd.arg("shim")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
     // The supervisor's own errors go to a file beside it.
     cmd.stderr(std::fs::File::create(dir.join("shim.log"))?);
     let wfd = ready_w.as_raw_fd();
@@ -75,7 +78,9 @@ impl Connection {
     /// Connect; events arrive on the returned channel, which closes when
     /// the supervisor goes away.
     pub async fn connect(socket: &Path) -> Result<(Self, mpsc::UnboundedReceiver<Event>)> {
-        let stream = UnixStream::connect(socket).await.with_context(|| format!("connecting to {}", socket.display()))?;
+        let stream = UnixStream::connect(socket)
+            .await
+            .with_context(|| format!("connecting to {}", socket.display()))?;
         let (mut r, w) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -89,7 +94,12 @@ impl Connection {
                 if r.read_exact(&mut payload).await.is_err() {
                     break;
                 }
-                let int = || payload.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(-1);
+                let int = || {
+                    payload
+                        .get(..4)
+                        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(-1)
+                };
                 let ev = match head[0] {
                     protocol::STDOUT | protocol::STDERR => Event::Output(head[0], payload.into()),
                     protocol::STARTED => Event::Started(int()),
@@ -101,7 +111,12 @@ impl Connection {
                 }
             }
         });
-        Ok((Self { writer: Arc::new(Mutex::new(w)) }, rx))
+        Ok((
+            Self {
+                writer: Arc::new(Mutex::new(w)),
+            },
+            rx,
+        ))
     }
 
     pub async fn send(&self, kind: u8, payload: &[u8]) -> Result<()> {
@@ -109,7 +124,12 @@ impl Connection {
         buf.push(kind);
         buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         buf.extend_from_slice(payload);
-        self.writer.lock().await.write_all(&buf).await.context("writing to supervisor")
+        self.writer
+            .lock()
+            .await
+            .write_all(&buf)
+            .await
+            .context("writing to supervisor")
     }
 
     pub async fn signal(&self, sig: i32) -> Result<()> {

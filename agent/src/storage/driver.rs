@@ -128,7 +128,9 @@ impl Driver {
                         lower.push_str(pl.trim());
                     }
                     if lower.split(':').count() > MAX_LOWER {
-                        return Err(io::Error::other(format!("max depth exceeded: more than {MAX_LOWER} layers")));
+                        return Err(io::Error::other(format!(
+                            "max depth exceeded: more than {MAX_LOWER} layers"
+                        )));
                     }
                     skiff_common::fsutil::write_atomic(&dir.join("lower"), lower.as_bytes())?;
                 }
@@ -172,8 +174,14 @@ impl Driver {
                 std::thread::spawn(move || -> io::Result<()> {
                     nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).map_err(io::Error::from)?;
                     std::env::set_current_dir(&home)?;
-                    mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
-                        .map_err(|e| io_ctx(format!("mount overlay on {}", target.display()), e))
+                    mount(
+                        Some("overlay"),
+                        &target,
+                        Some("overlay"),
+                        MsFlags::empty(),
+                        Some(opts.as_str()),
+                    )
+                    .map_err(|e| io_ctx(format!("mount overlay on {}", target.display()), e))
                 })
                 .join()
                 .map_err(|_| io::Error::other("mount thread panicked"))??;
@@ -186,7 +194,8 @@ impl Driver {
         if self.kind == DriverKind::Overlay2 {
             let merged = self.dir(id).join("merged");
             if is_mountpoint(&merged) {
-                umount2(&merged, MntFlags::MNT_DETACH).map_err(|e| io_ctx(format!("unmount {}", merged.display()), e))?;
+                umount2(&merged, MntFlags::MNT_DETACH)
+                    .map_err(|e| io_ctx(format!("unmount {}", merged.display()), e))?;
             }
         }
         Ok(())
@@ -232,12 +241,16 @@ impl Driver {
 /// True when `path` is a mount point (its device differs from its parent's,
 /// or /proc/self/mountinfo lists it).
 pub fn is_mountpoint(path: &Path) -> bool {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
     let want = path.to_string_lossy();
     info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
 }
 
 /// Check that overlayfs can be mounted under `data_root`.
 pub fn overlay_supported() -> bool {
-    fs::read_to_string("/proc/filesystems").map(|s| s.lines().any(|l| l.ends_with("\toverlay"))).unwrap_or(false)
+    fs::read_to_string("/proc/filesystems")
+        .map(|s| s.lines().any(|l| l.ends_with("\toverlay")))
+        .unwrap_or(false)
 }

@@ -81,8 +81,7 @@ fn walk_dirs(root: &OwnedFd, comps: &[&OsStr], create: bool) -> io::Result<Owned
         cur = match open_dir_at(&cur, c) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
-                nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), *c, Mode::from_bits_truncate(0o755))
-                    .map_err(nix_io)?;
+                nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), *c, Mode::from_bits_truncate(0o755)).map_err(nix_io)?;
                 open_dir_at(&cur, c)?
             }
             Err(e) => return Err(e),
@@ -124,9 +123,7 @@ fn clear_dir(dir: &OwnedFd) -> io::Result<()> {
 fn set_xattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
     let name = CString::new(name).map_err(io::Error::other)?;
     // SAFETY: valid fd, NUL-terminated name, buffer with its true length.
-    let rc = unsafe {
-        libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
-    };
+    let rc = unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -146,8 +143,13 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
         let path = entry.path()?.into_owned();
         let shown = path.display().to_string();
         let comps = clean_components(&path)?;
-        let Some((name, parents)) = comps.split_last() else { continue };
-        let ctx = |source: io::Error| ExtractError::Entry { path: shown.clone(), source };
+        let Some((name, parents)) = comps.split_last() else {
+            continue;
+        };
+        let ctx = |source: io::Error| ExtractError::Entry {
+            path: shown.clone(),
+            source,
+        };
         let parent = walk_dirs(&root, parents, true).map_err(ctx)?;
         let name_str = name.to_string_lossy();
         if name_str == OPAQUE_MARKER {
@@ -161,7 +163,8 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
             let hidden = OsStr::new(hidden);
             remove_at(&parent, hidden).map_err(ctx)?;
             if whiteouts == Whiteouts::Overlay {
-                mknodat(Some(parent.as_raw_fd()), hidden, SFlag::S_IFCHR, Mode::empty(), 0).map_err(|e| ctx(nix_io(e)))?;
+                mknodat(Some(parent.as_raw_fd()), hidden, SFlag::S_IFCHR, Mode::empty(), 0)
+                    .map_err(|e| ctx(nix_io(e)))?;
             }
             continue;
         }
@@ -212,8 +215,14 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
                     return Err(ExtractError::UnsafePath(shown));
                 };
                 let tdir = walk_dirs(&root, tparents, false).map_err(ctx)?;
-                linkat(Some(tdir.as_raw_fd()), *tname, Some(pfd), *name, nix::fcntl::AtFlags::empty())
-                    .map_err(|e| ctx(nix_io(e)))?;
+                linkat(
+                    Some(tdir.as_raw_fd()),
+                    *tname,
+                    Some(pfd),
+                    *name,
+                    nix::fcntl::AtFlags::empty(),
+                )
+                .map_err(|e| ctx(nix_io(e)))?;
                 continue; // shares the inode: owner and mode are the target's
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
@@ -222,7 +231,11 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
                     k => {
                         let major = header.device_major().ok().flatten().unwrap_or(0) as u64;
                         let minor = header.device_minor().ok().flatten().unwrap_or(0) as u64;
-                        let flag = if k == tar::EntryType::Char { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
+                        let flag = if k == tar::EntryType::Char {
+                            SFlag::S_IFCHR
+                        } else {
+                            SFlag::S_IFBLK
+                        };
                         (flag, libc::makedev(major as u32, minor as u32))
                     }
                 };
@@ -232,8 +245,14 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
             // kinds have no filesystem meaning.
             _ => continue,
         }
-        fchownat(Some(pfd), *name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(|e| ctx(nix_io(e)))?;
+        fchownat(
+            Some(pfd),
+            *name,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| ctx(nix_io(e)))?;
         if kind != tar::EntryType::Symlink {
             // chown clears setuid bits, so the mode goes last.
             fchmodat(Some(pfd), *name, mode, FchmodatFlags::FollowSymlink).map_err(|e| ctx(nix_io(e)))?;
@@ -242,7 +261,12 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
             for ext in exts.flatten() {
                 if let Some(xattr) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
                     if kind == tar::EntryType::Regular || kind.is_dir() {
-                        if let Ok(fd) = openat(Some(pfd), *name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) {
+                        if let Ok(fd) = openat(
+                            Some(pfd),
+                            *name,
+                            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                            Mode::empty(),
+                        ) {
                             // SAFETY: fresh descriptor from openat.
                             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                             let _ = set_xattr(&fd, xattr, ext.value_bytes());
@@ -302,7 +326,11 @@ mod tests {
     }
 
     fn tmp() -> PathBuf {
-        let p = std::env::temp_dir().join(format!("skiff-extract-{}-{}", std::process::id(), rand::random::<u32>()));
+        let p = std::env::temp_dir().join(format!(
+            "skiff-extract-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&p).unwrap();
         p
     }
@@ -326,7 +354,10 @@ mod tests {
     fn rejects_parent_dir_escape() {
         let t = tmp();
         let data = tar_with(&[("../escape", tar::EntryType::Regular, b"x", None)]);
-        assert!(matches!(extract_layer(&data[..], &t, Whiteouts::Apply), Err(ExtractError::UnsafePath(_))));
+        assert!(matches!(
+            extract_layer(&data[..], &t, Whiteouts::Apply),
+            Err(ExtractError::UnsafePath(_))
+        ));
         std::fs::remove_dir_all(&t).unwrap();
     }
 
@@ -362,13 +393,19 @@ mod tests {
         let t = tmp();
         std::fs::create_dir_all(t.join("a/b")).unwrap();
         std::fs::write(t.join("a/gone"), b"x").unwrap();
-        let data = tar_with(&[("a/.wh.gone", tar::EntryType::Regular, b"", None), ("a/b/.wh..wh..opq", tar::EntryType::Regular, b"", None)]);
+        let data = tar_with(&[
+            ("a/.wh.gone", tar::EntryType::Regular, b"", None),
+            ("a/b/.wh..wh..opq", tar::EntryType::Regular, b"", None),
+        ]);
         extract_layer(&data[..], &t, Whiteouts::Apply).unwrap();
         assert!(!t.join("a/gone").exists());
         let o = tmp();
         extract_layer(&data[..], &o, Whiteouts::Overlay).unwrap();
         use std::os::unix::fs::FileTypeExt;
-        assert!(std::fs::symlink_metadata(o.join("a/gone")).unwrap().file_type().is_char_device());
+        assert!(std::fs::symlink_metadata(o.join("a/gone"))
+            .unwrap()
+            .file_type()
+            .is_char_device());
         std::fs::remove_dir_all(&t).unwrap();
         std::fs::remove_dir_all(&o).unwrap();
     }

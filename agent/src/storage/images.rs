@@ -21,7 +21,11 @@ pub enum ImageError {
     #[error("invalid reference format: {0}")]
     BadReference(String),
     #[error("conflict: unable to remove repository reference \"{reference}\" (must force) - container {container} is using its referenced image {image}")]
-    InUse { reference: String, container: String, image: String },
+    InUse {
+        reference: String,
+        container: String,
+        image: String,
+    },
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
     MultipleTags(String),
     #[error(transparent)]
@@ -52,14 +56,23 @@ pub fn parse_reference(s: &str) -> Result<NamedTag, ImageError> {
     if s.chars().any(|c| c.is_ascii_uppercase()) && !s.contains('@') {
         let name_part = s.rsplit_once(':').map(|(a, _)| a).unwrap_or(s);
         if name_part.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(ImageError::BadReference(format!("{s}: repository name must be lowercase")));
+            return Err(ImageError::BadReference(format!(
+                "{s}: repository name must be lowercase"
+            )));
         }
     }
     let repo = match r.registry() {
-        "docker.io" | "index.docker.io" => r.repository().strip_prefix("library/").unwrap_or(r.repository()).to_string(),
+        "docker.io" | "index.docker.io" => r
+            .repository()
+            .strip_prefix("library/")
+            .unwrap_or(r.repository())
+            .to_string(),
         reg => format!("{reg}/{}", r.repository()),
     };
-    Ok(NamedTag { repo, tag: r.tag().unwrap_or("latest").to_string() })
+    Ok(NamedTag {
+        repo,
+        tag: r.tag().unwrap_or("latest").to_string(),
+    })
 }
 
 pub struct Image {
@@ -99,7 +112,11 @@ impl ImageStore {
         let dir = data_root.join("image");
         fs::create_dir_all(dir.join("configs"))?;
         let repos = read_json(&dir.join("repositories.json")).unwrap_or_default();
-        Ok(Self { dir, layers, repos: Mutex::new(repos) })
+        Ok(Self {
+            dir,
+            layers,
+            repos: Mutex::new(repos),
+        })
     }
 
     fn config_path(&self, id: &str) -> PathBuf {
@@ -114,7 +131,11 @@ impl ImageStore {
     pub fn add_config(&self, raw: &[u8]) -> Result<String, ImageError> {
         let cfg: ImageConfigFile =
             serde_json::from_slice(raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let img = Image { id: digest(raw), config: cfg, raw: raw.to_vec() };
+        let img = Image {
+            id: digest(raw),
+            config: cfg,
+            raw: raw.to_vec(),
+        };
         for c in img.chain_ids() {
             if !self.layers.exists(&c) {
                 return Err(LayerError::NotFound(c).into());
@@ -135,12 +156,17 @@ impl ImageStore {
         let layer: Layer = self.layers.register(None, tar)?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let cfg = ImageConfigFile {
-            architecture: std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            architecture: std::env::consts::ARCH
+                .replace("x86_64", "amd64")
+                .replace("aarch64", "arm64"),
             os: "linux".into(),
             created: Some(now.clone()),
             comment: message.clone(),
             config: changes,
-            rootfs: RootFs { kind: "layers".into(), diff_ids: vec![layer.diff_id.clone()] },
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![layer.diff_id.clone()],
+            },
             history: vec![History {
                 created: Some(now),
                 created_by: None,
@@ -160,11 +186,17 @@ impl ImageStore {
     pub fn load(&self, id: &str) -> Result<Image, ImageError> {
         let raw = fs::read(self.config_path(id)).map_err(|_| ImageError::NotFound(id.to_string()))?;
         let config = serde_json::from_slice(&raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        Ok(Image { id: format!("sha256:{}", id.trim_start_matches("sha256:")), config, raw })
+        Ok(Image {
+            id: format!("sha256:{}", id.trim_start_matches("sha256:")),
+            config,
+            raw,
+        })
     }
 
     pub fn ids(&self) -> Vec<String> {
-        let Ok(rd) = fs::read_dir(self.dir.join("configs")) else { return Vec::new() };
+        let Ok(rd) = fs::read_dir(self.dir.join("configs")) else {
+            return Vec::new();
+        };
         rd.flatten()
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| n.len() == 64)
@@ -181,8 +213,11 @@ impl ImageStore {
         }
         let hexpart = name.trim_start_matches("sha256:");
         if hexpart.len() >= 4 && hexpart.chars().all(|c| c.is_ascii_hexdigit()) {
-            let matches: Vec<String> =
-                self.ids().into_iter().filter(|id| id.trim_start_matches("sha256:").starts_with(hexpart)).collect();
+            let matches: Vec<String> = self
+                .ids()
+                .into_iter()
+                .filter(|id| id.trim_start_matches("sha256:").starts_with(hexpart))
+                .collect();
             if matches.len() == 1 {
                 return self.load(&matches[0]);
             }
@@ -211,7 +246,9 @@ impl ImageStore {
     /// Remove a tag; returns the image ID it pointed at.
     pub fn untag(&self, t: &NamedTag) -> Result<String, ImageError> {
         let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
-        let id = repos.remove(&t.to_string()).ok_or_else(|| ImageError::NotFound(t.to_string()))?;
+        let id = repos
+            .remove(&t.to_string())
+            .ok_or_else(|| ImageError::NotFound(t.to_string()))?;
         self.save_repos(&repos)?;
         Ok(id)
     }
@@ -221,7 +258,12 @@ impl ImageStore {
         let img = self.load(id)?;
         fs::remove_file(self.config_path(id))?;
         let mut removed = vec![img.id.clone()];
-        let used: Vec<String> = self.ids().iter().filter_map(|i| self.load(i).ok()).flat_map(|i| i.chain_ids()).collect();
+        let used: Vec<String> = self
+            .ids()
+            .iter()
+            .filter_map(|i| self.load(i).ok())
+            .flat_map(|i| i.chain_ids())
+            .collect();
         for c in img.chain_ids().into_iter().rev() {
             if used.contains(&c) || self.layers.has_children(&c) {
                 break;
@@ -236,7 +278,11 @@ impl ImageStore {
 
     /// Total bytes of the image's layers.
     pub fn size(&self, img: &Image) -> u64 {
-        img.chain_ids().iter().filter_map(|c| self.layers.get(c).ok()).map(|l| l.size).sum()
+        img.chain_ids()
+            .iter()
+            .filter_map(|c| self.layers.get(c).ok())
+            .map(|l| l.size)
+            .sum()
     }
 }
 

@@ -58,7 +58,10 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, hasher: Sha256::new() }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
     }
     pub fn digest(self) -> String {
         format!("sha256:{}", hex::encode(self.hasher.finalize()))
@@ -82,7 +85,11 @@ impl LayerStore {
     pub fn new(data_root: &Path, driver: Driver) -> io::Result<Self> {
         let dir = data_root.join("layers");
         fs::create_dir_all(&dir)?;
-        Ok(Self { dir, driver, lock: Mutex::new(()) })
+        Ok(Self {
+            dir,
+            driver,
+            lock: Mutex::new(()),
+        })
     }
 
     fn record_path(&self, chain: &str) -> PathBuf {
@@ -103,7 +110,8 @@ impl LayerStore {
     pub fn register<R: Read>(&self, parent: Option<&str>, tar: R) -> Result<Layer, LayerError> {
         let parent_layer = parent.map(|p| self.get(p)).transpose()?;
         let cache_id = new_id();
-        self.driver.create(&cache_id, parent_layer.as_ref().map(|l| l.cache_id.as_str()))?;
+        self.driver
+            .create(&cache_id, parent_layer.as_ref().map(|l| l.cache_id.as_str()))?;
         let mut reader = HashingReader::new(tar);
         let result = extract_layer(&mut reader, &self.driver.diff_dir(&cache_id), self.driver.whiteouts());
         let size = match result {
@@ -124,7 +132,13 @@ impl LayerStore {
             self.driver.remove(&cache_id)?;
             return Ok(existing);
         }
-        let layer = Layer { chain_id: chain.clone(), diff_id, parent: parent.map(str::to_string), cache_id, size };
+        let layer = Layer {
+            chain_id: chain.clone(),
+            diff_id,
+            parent: parent.map(str::to_string),
+            cache_id,
+            size,
+        };
         write_json_atomic(&self.record_path(&chain), &layer)?;
         Ok(layer)
     }
@@ -143,7 +157,9 @@ impl LayerStore {
     }
 
     pub fn all(&self) -> Vec<Layer> {
-        let Ok(rd) = fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
         rd.flatten()
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .filter_map(|e| read_json(&e.path()).ok())

@@ -33,15 +33,25 @@ where
 
 pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
     match cmd {
-        Cmd::Run(f) | Cmd::Container { cmd: ContainerCmd::Run(f) } => run::run(c, &f).await,
-        Cmd::Create(f) | Cmd::Container { cmd: ContainerCmd::Create(f) } => match run::create(c, &f).await {
+        Cmd::Run(f)
+        | Cmd::Container {
+            cmd: ContainerCmd::Run(f),
+        } => run::run(c, &f).await,
+        Cmd::Create(f)
+        | Cmd::Container {
+            cmd: ContainerCmd::Create(f),
+        } => match run::create(c, &f).await {
             Ok(id) => {
                 println!("{id}");
                 Exit(0)
             }
             Err(e) => e,
         },
-        Cmd::Start { attach, interactive, containers } => {
+        Cmd::Start {
+            attach,
+            interactive,
+            containers,
+        } => {
             if attach || interactive {
                 let id = &containers[0];
                 let tty = match c.get::<Value>(&format!("/containers/{}/json", enc(id))).await {
@@ -68,12 +78,19 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
                 Ok(v) => v,
                 Err(e) => return fail(&e, 1),
             };
+            if v["State"]["Running"] != serde_json::json!(true) {
+                eprintln!("You cannot attach to a stopped container, start it first");
+                return Exit(1);
+            }
             let tty = v["Config"]["Tty"].as_bool().unwrap_or(false);
             let stdin = !no_stdin && v["Config"]["OpenStdin"].as_bool().unwrap_or(false);
             let id = v["Id"].as_str().unwrap_or_default().to_string();
             run::attach_start_wait(c, &id, tty, stdin, false, false).await
         }
-        Cmd::Stop { time, containers } | Cmd::Container { cmd: ContainerCmd::Stop { time, containers } } => {
+        Cmd::Stop { time, containers }
+        | Cmd::Container {
+            cmd: ContainerCmd::Stop { time, containers },
+        } => {
             let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
             each(&containers, |n| {
                 let t = t.clone();
@@ -85,7 +102,10 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
             each(&containers, |n| {
                 let t = t.clone();
-                async move { c.post(&format!("/containers/{}/restart{t}", enc(&n)), Body::Empty).await }
+                async move {
+                    c.post(&format!("/containers/{}/restart{t}", enc(&n)), Body::Empty)
+                        .await
+                }
             })
             .await
         }
@@ -97,33 +117,64 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             })
             .await
         }
-        Cmd::Rm { force, volumes: _, containers } | Cmd::Container { cmd: ContainerCmd::Rm { force, containers } } => {
+        Cmd::Rm {
+            force,
+            volumes: _,
+            containers,
+        }
+        | Cmd::Container {
+            cmd: ContainerCmd::Rm { force, containers },
+        } => {
             let q = if force { "?force=1" } else { "" };
             each(&containers, |n| async move {
-                c.send(Method::DELETE, &format!("/containers/{}{q}", enc(&n)), Body::Empty).await.map(|_| ())
+                c.send(Method::DELETE, &format!("/containers/{}{q}", enc(&n)), Body::Empty)
+                    .await
+                    .map(|_| ())
             })
             .await
         }
         Cmd::Pause { containers } => {
-            each(&containers, |n| async move { c.post(&format!("/containers/{}/pause", enc(&n)), Body::Empty).await }).await
+            each(&containers, |n| async move {
+                c.post(&format!("/containers/{}/pause", enc(&n)), Body::Empty).await
+            })
+            .await
         }
         Cmd::Unpause { containers } => {
-            each(&containers, |n| async move { c.post(&format!("/containers/{}/unpause", enc(&n)), Body::Empty).await }).await
+            each(&containers, |n| async move {
+                c.post(&format!("/containers/{}/unpause", enc(&n)), Body::Empty).await
+            })
+            .await
         }
         Cmd::Rename { container, new_name } => {
-            match c.post(&format!("/containers/{}/rename?name={}", enc(&container), enc(&new_name)), Body::Empty).await {
+            match c
+                .post(
+                    &format!("/containers/{}/rename?name={}", enc(&container), enc(&new_name)),
+                    Body::Empty,
+                )
+                .await
+            {
                 Ok(()) => Exit(0),
                 Err(e) => fail(&e, 1),
             }
         }
-        Cmd::Ps(f) | Cmd::Container { cmd: ContainerCmd::Ls(f) } => ps(c, f).await,
+        Cmd::Ps(f)
+        | Cmd::Container {
+            cmd: ContainerCmd::Ls(f),
+        } => ps(c, f).await,
         Cmd::Inspect { format, kind, names } => inspect(c, names, format, kind.as_deref()).await,
-        Cmd::Container { cmd: ContainerCmd::Inspect { format, names } } => inspect(c, names, format, Some("container")).await,
-        Cmd::Image { cmd: ImageCmd::Inspect { format, names } } => inspect(c, names, format, Some("image")).await,
+        Cmd::Container {
+            cmd: ContainerCmd::Inspect { format, names },
+        } => inspect(c, names, format, Some("container")).await,
+        Cmd::Image {
+            cmd: ImageCmd::Inspect { format, names },
+        } => inspect(c, names, format, Some("image")).await,
         Cmd::Wait { containers } => {
             let mut code = 0;
             for n in &containers {
-                match c.json::<WaitResponse>(Method::POST, &format!("/containers/{}/wait", enc(n)), Body::Empty).await {
+                match c
+                    .json::<WaitResponse>(Method::POST, &format!("/containers/{}/wait", enc(n)), Body::Empty)
+                    .await
+                {
                     Ok(w) => println!("{}", w.status_code),
                     Err(e) => {
                         eprintln!("{e}");
@@ -133,15 +184,32 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             }
             Exit(code)
         }
-        Cmd::Logs(f) | Cmd::Container { cmd: ContainerCmd::Logs(f) } => logs(c, f).await,
-        Cmd::Exec(f) | Cmd::Container { cmd: ContainerCmd::Exec(f) } => run::exec(c, &f).await,
+        Cmd::Logs(f)
+        | Cmd::Container {
+            cmd: ContainerCmd::Logs(f),
+        } => logs(c, f).await,
+        Cmd::Exec(f)
+        | Cmd::Container {
+            cmd: ContainerCmd::Exec(f),
+        } => run::exec(c, &f).await,
         Cmd::Top { container, ps_args } => {
-            let q = if ps_args.is_empty() { String::new() } else { format!("?ps_args={}", enc(&ps_args.join(" "))) };
+            let q = if ps_args.is_empty() {
+                String::new()
+            } else {
+                format!("?ps_args={}", enc(&ps_args.join(" ")))
+            };
             match c.get::<Value>(&format!("/containers/{}/top{q}", enc(&container))).await {
                 Ok(v) => {
-                    let mut rows = vec![v["Titles"].as_array().map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()];
+                    let mut rows = vec![v["Titles"]
+                        .as_array()
+                        .map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect())
+                        .unwrap_or_default()];
                     for p in v["Processes"].as_array().into_iter().flatten() {
-                        rows.push(p.as_array().map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default());
+                        rows.push(
+                            p.as_array()
+                                .map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect())
+                                .unwrap_or_default(),
+                        );
                     }
                     print!("{}", table(&rows));
                     Exit(0)
@@ -150,13 +218,24 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             }
         }
         Cmd::Export { output, container } => export(c, &container, output).await,
-        Cmd::Container { cmd: ContainerCmd::Prune { force } } => {
-            if !force && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ") {
+        Cmd::Container {
+            cmd: ContainerCmd::Prune { force },
+        } => {
+            if !force
+                && !confirm(
+                    "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ",
+                )
+            {
                 return Exit(0);
             }
             match c.json::<Value>(Method::POST, "/containers/prune", Body::Empty).await {
                 Ok(v) => {
-                    let ids: Vec<&str> = v["ContainersDeleted"].as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect();
+                    let ids: Vec<&str> = v["ContainersDeleted"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.as_str())
+                        .collect();
                     if !ids.is_empty() {
                         println!("Deleted Containers:");
                         for i in ids {
@@ -164,29 +243,66 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
                         }
                         println!();
                     }
-                    println!("Total reclaimed space: {}", size(v["SpaceReclaimed"].as_i64().unwrap_or(0)));
+                    println!(
+                        "Total reclaimed space: {}",
+                        size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+                    );
                     Exit(0)
                 }
                 Err(e) => fail(&e, 1),
             }
         }
-        Cmd::Images { all: _, quiet, no_trunc, repository } => images(c, quiet, no_trunc, repository).await,
-        Cmd::Image { cmd: ImageCmd::Ls { quiet } } => images(c, quiet, false, None).await,
-        Cmd::Import { changes, message, file, reference } | Cmd::Image { cmd: ImageCmd::Import { changes, message, file, reference } } => {
-            import(c, &file, reference, changes, message).await
+        Cmd::Images {
+            all: _,
+            quiet,
+            no_trunc,
+            repository,
+        } => images(c, quiet, no_trunc, repository).await,
+        Cmd::Image {
+            cmd: ImageCmd::Ls { quiet },
+        } => images(c, quiet, false, None).await,
+        Cmd::Import {
+            changes,
+            message,
+            file,
+            reference,
         }
-        Cmd::Tag { source, target } | Cmd::Image { cmd: ImageCmd::Tag { source, target } } => {
+        | Cmd::Image {
+            cmd:
+                ImageCmd::Import {
+                    changes,
+                    message,
+                    file,
+                    reference,
+                },
+        } => import(c, &file, reference, changes, message).await,
+        Cmd::Tag { source, target }
+        | Cmd::Image {
+            cmd: ImageCmd::Tag { source, target },
+        } => {
             let (repo, tag) = split_tag(&target);
-            match c.post(&format!("/images/{source}/tag?repo={}&tag={}", enc(&repo), enc(&tag)), Body::Empty).await {
+            match c
+                .post(
+                    &format!("/images/{source}/tag?repo={}&tag={}", enc(&repo), enc(&tag)),
+                    Body::Empty,
+                )
+                .await
+            {
                 Ok(()) => Exit(0),
                 Err(e) => fail(&e, 1),
             }
         }
-        Cmd::Rmi { force, images } | Cmd::Image { cmd: ImageCmd::Rm { force, images } } => {
+        Cmd::Rmi { force, images }
+        | Cmd::Image {
+            cmd: ImageCmd::Rm { force, images },
+        } => {
             let mut code = 0;
             for i in &images {
                 let q = if force { "?force=1" } else { "" };
-                match c.json::<Vec<Value>>(Method::DELETE, &format!("/images/{i}{q}"), Body::Empty).await {
+                match c
+                    .json::<Vec<Value>>(Method::DELETE, &format!("/images/{i}{q}"), Body::Empty)
+                    .await
+                {
                     Ok(items) => {
                         for it in items {
                             if let Some(u) = it["Untagged"].as_str() {
@@ -232,7 +348,9 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         match fl.split_once('=') {
             Some((k, v)) => filters.entry(k.to_string()).or_default().push(v.to_string()),
             None => {
-                eprintln!("invalid argument \"{fl}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)");
+                eprintln!(
+                    "invalid argument \"{fl}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+                );
                 return Exit(125);
             }
         }
@@ -243,7 +361,10 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         q.push_str(&format!("&limit={n}"));
     }
     if !filters.is_empty() {
-        q.push_str(&format!("&filters={}", enc(&serde_json::to_string(&filters).unwrap_or_default())));
+        q.push_str(&format!(
+            "&filters={}",
+            enc(&serde_json::to_string(&filters).unwrap_or_default())
+        ));
     }
     let list: Vec<ContainerSummary> = match c.get(&format!("/containers/json{q}")).await {
         Ok(l) => l,
@@ -251,7 +372,14 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
     };
     if f.quiet {
         for s in &list {
-            println!("{}", if f.no_trunc { s.id.clone() } else { s.id[..12].to_string() });
+            println!(
+                "{}",
+                if f.no_trunc {
+                    s.id.clone()
+                } else {
+                    s.id[..12].to_string()
+                }
+            );
         }
         return Exit(0);
     }
@@ -259,11 +387,25 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         for s in &list {
             let mut v = serde_json::to_value(s).unwrap_or_default();
             v["ID"] = Value::String(s.id[..12].to_string());
-            v["Names"] = Value::String(s.names.iter().map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","));
+            v["Names"] = Value::String(
+                s.names
+                    .iter()
+                    .map(|n| n.trim_start_matches('/'))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
             v["Command"] = Value::String(format!("\"{}\"", s.command));
             v["RunningFor"] = Value::String(ago(s.created).trim_end_matches(" ago").to_string());
-            v["CreatedAt"] = Value::String(chrono::DateTime::from_timestamp(s.created, 0).map(|d| d.to_string()).unwrap_or_default());
-            let out = if fmt == "json" { Ok(v.to_string()) } else { template(fmt, &v) };
+            v["CreatedAt"] = Value::String(
+                chrono::DateTime::from_timestamp(s.created, 0)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+            );
+            let out = if fmt == "json" {
+                Ok(v.to_string())
+            } else {
+                template(fmt, &v)
+            };
             match out {
                 Ok(line) => println!("{line}"),
                 Err(e) => {
@@ -274,17 +416,42 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         }
         return Exit(0);
     }
-    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from).to_vec()];
+    let mut rows = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec()];
     for s in &list {
-        let cmd = format!("\"{}\"", if f.no_trunc { s.command.clone() } else { trunc(&s.command, 20) });
+        let cmd = format!(
+            "\"{}\"",
+            if f.no_trunc {
+                s.command.clone()
+            } else {
+                trunc(&s.command, 20)
+            }
+        );
         rows.push(vec![
-            if f.no_trunc { s.id.clone() } else { s.id[..12].to_string() },
+            if f.no_trunc {
+                s.id.clone()
+            } else {
+                s.id[..12].to_string()
+            },
             s.image.clone(),
             cmd,
             ago(s.created),
             s.status.clone(),
             String::new(),
-            s.names.iter().map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
+            s.names
+                .iter()
+                .map(|n| n.trim_start_matches('/'))
+                .collect::<Vec<_>>()
+                .join(","),
         ]);
     }
     print!("{}", table(&rows));
@@ -342,7 +509,11 @@ async fn inspect(c: &Client, names: Vec<String>, format: Option<String>, kind: O
 }
 
 async fn logs(c: &Client, f: LogsFlags) -> Exit {
-    let mut q = format!("?stdout=1&stderr=1&follow={}&timestamps={}", u8::from(f.follow), u8::from(f.timestamps));
+    let mut q = format!(
+        "?stdout=1&stderr=1&follow={}&timestamps={}",
+        u8::from(f.follow),
+        u8::from(f.timestamps)
+    );
     if f.tail != "all" {
         q.push_str(&format!("&tail={}", enc(&f.tail)));
     }
@@ -355,7 +526,14 @@ async fn logs(c: &Client, f: LogsFlags) -> Exit {
         Ok(v) => v["Config"]["Tty"].as_bool().unwrap_or(false),
         Err(e) => return fail(&e, 1),
     };
-    let resp = match c.send(Method::GET, &format!("/containers/{}/logs{q}", enc(&f.container)), Body::Empty).await {
+    let resp = match c
+        .send(
+            Method::GET,
+            &format!("/containers/{}/logs{q}", enc(&f.container)),
+            Body::Empty,
+        )
+        .await
+    {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
     };
@@ -382,9 +560,13 @@ fn to_unix(v: &str) -> String {
 }
 
 /// Adapt a body stream to AsyncRead.
-fn tokio_util_reader(body: http_body_util::BodyStream<hyper::body::Incoming>) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
+fn tokio_util_reader(
+    body: http_body_util::BodyStream<hyper::body::Incoming>,
+) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
     use futures_util::TryStreamExt;
-    let s = body.map_ok(|f| f.into_data().unwrap_or_default()).map_err(std::io::Error::other);
+    let s = body
+        .map_ok(|f| f.into_data().unwrap_or_default())
+        .map_err(std::io::Error::other);
     tokio_util::io::StreamReader::new(s)
 }
 
@@ -392,19 +574,33 @@ fn tokio_util_reader(body: http_body_util::BodyStream<hyper::body::Incoming>) ->
 struct Duplex<R>(R);
 
 impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Duplex<R> {
-    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl<R: Unpin> tokio::io::AsyncWrite for Duplex<R> {
-    fn poll_write(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, b: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        b: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
         std::task::Poll::Ready(Ok(b.len()))
     }
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 }
@@ -414,7 +610,14 @@ async fn export(c: &Client, container: &str, output: Option<String>) -> Exit {
         eprintln!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
         return Exit(1);
     }
-    let resp = match c.send(Method::GET, &format!("/containers/{}/export", enc(container)), Body::Empty).await {
+    let resp = match c
+        .send(
+            Method::GET,
+            &format!("/containers/{}/export", enc(container)),
+            Body::Empty,
+        )
+        .await
+    {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
     };
@@ -456,16 +659,28 @@ async fn images(c: &Client, quiet: bool, no_trunc: bool, repository: Option<Stri
         Ok(l) => l,
         Err(e) => return fail(&e, 1),
     };
-    let short = |id: &str| if no_trunc { id.to_string() } else { id.trim_start_matches("sha256:")[..12].to_string() };
+    let short = |id: &str| {
+        if no_trunc {
+            id.to_string()
+        } else {
+            id.trim_start_matches("sha256:")[..12].to_string()
+        }
+    };
     if quiet {
         for i in &list {
             println!("{}", short(&i.id));
         }
         return Exit(0);
     }
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(String::from).to_vec()];
+    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+        .map(String::from)
+        .to_vec()];
     for i in &list {
-        let tags = if i.repo_tags.is_empty() { vec!["<none>:<none>".to_string()] } else { i.repo_tags.clone() };
+        let tags = if i.repo_tags.is_empty() {
+            vec!["<none>:<none>".to_string()]
+        } else {
+            i.repo_tags.clone()
+        };
         for t in tags {
             let (repo, tag) = split_tag(&t);
             rows.push(vec![repo, tag, short(&i.id), ago(i.created), size(i.size)]);
@@ -475,7 +690,13 @@ async fn images(c: &Client, quiet: bool, no_trunc: bool, repository: Option<Stri
     Exit(0)
 }
 
-async fn import(c: &Client, file: &str, reference: Option<String>, changes: Vec<String>, message: Option<String>) -> Exit {
+async fn import(
+    c: &Client,
+    file: &str,
+    reference: Option<String>,
+    changes: Vec<String>,
+    message: Option<String>,
+) -> Exit {
     let data = if file == "-" {
         let mut v = Vec::new();
         if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut v) {
@@ -498,14 +719,29 @@ async fn import(c: &Client, file: &str, reference: Option<String>, changes: Vec<
         q.push_str(&format!("&repo={}&tag={}", enc(&repo), enc(&tag)));
     }
     if !changes.is_empty() {
-        q.push_str(&format!("&changes={}", enc(&serde_json::to_string(&changes).unwrap_or_default())));
+        q.push_str(&format!(
+            "&changes={}",
+            enc(&serde_json::to_string(&changes).unwrap_or_default())
+        ));
     }
     if let Some(m) = &message {
         q.push_str(&format!("&message={}", enc(m)));
     }
-    match c.send(Method::POST, &format!("/images/create{q}"), Body::Raw(data, "application/x-tar")).await {
+    match c
+        .send(
+            Method::POST,
+            &format!("/images/create{q}"),
+            Body::Raw(data, "application/x-tar"),
+        )
+        .await
+    {
         Ok(resp) => {
-            let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             for line in String::from_utf8_lossy(&body).lines() {
                 if let Ok(v) = serde_json::from_str::<Value>(line) {
                     if let Some(s) = v["status"].as_str() {
@@ -524,7 +760,12 @@ async fn import(c: &Client, file: &str, reference: Option<String>, changes: Vec<
 }
 
 async fn version(c: &Client) -> Exit {
-    println!("Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}", env!("CARGO_PKG_VERSION"), crate::api::API_VERSION, std::env::consts::ARCH);
+    println!(
+        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}",
+        env!("CARGO_PKG_VERSION"),
+        crate::api::API_VERSION,
+        std::env::consts::ARCH
+    );
     match c.get::<Value>("/version").await {
         Ok(v) => {
             println!(
@@ -547,17 +788,42 @@ async fn info(c: &Client) -> Exit {
         Ok(v) => {
             let s = |k: &str| v[k].as_str().map(String::from).unwrap_or_else(|| v[k].to_string());
             println!("Server:");
-            println!(" Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}", s("Containers"), s("ContainersRunning"), s("ContainersPaused"), s("ContainersStopped"));
+            println!(
+                " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}",
+                s("Containers"),
+                s("ContainersRunning"),
+                s("ContainersPaused"),
+                s("ContainersStopped")
+            );
             println!(" Images: {}", s("Images"));
             println!(" Server Version: {}", s("ServerVersion"));
             println!(" Storage Driver: {}", s("Driver"));
             println!(" Logging Driver: {}", s("LoggingDriver"));
-            println!(" Cgroup Driver: {}\n Cgroup Version: {}", s("CgroupDriver"), s("CgroupVersion"));
+            println!(
+                " Cgroup Driver: {}\n Cgroup Version: {}",
+                s("CgroupDriver"),
+                s("CgroupVersion")
+            );
             println!(" Default Runtime: {}", s("DefaultRuntime"));
             println!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
-            println!(" Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}", s("KernelVersion"), s("OperatingSystem"), s("OSType"), s("Architecture"));
-            println!(" CPUs: {}\n Total Memory: {}", s("NCPU"), size(v["MemTotal"].as_i64().unwrap_or(0)));
-            println!(" Name: {}\n Docker Root Dir: {}\n Debug Mode: {}", s("Name"), s("DockerRootDir"), s("Debug"));
+            println!(
+                " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}",
+                s("KernelVersion"),
+                s("OperatingSystem"),
+                s("OSType"),
+                s("Architecture")
+            );
+            println!(
+                " CPUs: {}\n Total Memory: {}",
+                s("NCPU"),
+                size(v["MemTotal"].as_i64().unwrap_or(0))
+            );
+            println!(
+                " Name: {}\n Docker Root Dir: {}\n Debug Mode: {}",
+                s("Name"),
+                s("DockerRootDir"),
+                s("Debug")
+            );
             Exit(0)
         }
         Err(e) => fail(&e, 1),

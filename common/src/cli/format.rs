@@ -41,9 +41,19 @@ pub fn size(bytes: i64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    let digits = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
     let s = format!("{v:.digits$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
     format!("{s}{}", units[i])
 }
 
@@ -70,7 +80,13 @@ fn plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => "<no value>".into(),
         Value::Array(a) => format!("[{}]", a.iter().map(plain).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => format!("map[{}]", m.iter().map(|(k, v)| format!("{k}:{}", plain(v))).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", plain(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         other => other.to_string(),
     }
 }
@@ -113,9 +129,15 @@ mod tests {
     fn templates_and_sizes() {
         let v = serde_json::json!({"State": {"Status": "running", "ExitCode": 0}, "Name": "/web"});
         assert_eq!(template("{{.State.Status}} {{.Name}}", &v).unwrap(), "running /web");
-        assert_eq!(template("{{json .State}}", &v).unwrap(), r#"{"ExitCode":0,"Status":"running"}"#);
+        assert_eq!(
+            template("{{json .State}}", &v).unwrap(),
+            r#"{"ExitCode":0,"Status":"running"}"#
+        );
         assert_eq!(size(1_234_567), "1.23MB");
         assert_eq!(size(999), "999B");
-        assert_eq!(table(&[vec!["A".into(), "B".into()], vec!["long".into(), "x".into()]]), "A      B\nlong   x\n");
+        assert_eq!(
+            table(&[vec!["A".into(), "B".into()], vec!["long".into(), "x".into()]]),
+            "A      B\nlong   x\n"
+        );
     }
 }

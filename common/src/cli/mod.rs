@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::client::{Client, ClientError};
 
 #[derive(Parser, Debug)]
-#[command(name = "skiff", version, about = "A Docker-compatible container engine with a cluster on top", disable_help_subcommand = true)]
+#[command(
+    name = "skiff",
+    version,
+    about = "A Docker-compatible container engine with a cluster on top",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// Daemon socket to connect to (unix:///path)
     #[arg(short = 'H', long = "host", global = true, env = "SKIFF_HOST")]
@@ -376,7 +381,10 @@ pub enum ImageCmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
-    Tag { source: String, target: String },
+    Tag {
+        source: String,
+        target: String,
+    },
 }
 
 /// How a command ended: Docker's exit codes (125 for errors of `run`).

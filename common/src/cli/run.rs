@@ -9,7 +9,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{fail, CreateFlags, ExecFlags, Exit};
-use crate::api::{ContainerConfig, CreateRequest, CreateResponse, HostConfig, IdResponse, LogConfig, RestartPolicy, WaitResponse};
+use crate::api::{
+    ContainerConfig, CreateRequest, CreateResponse, HostConfig, IdResponse, LogConfig, RestartPolicy, WaitResponse,
+};
 use crate::client::{enc, Body, Client, ClientError};
 
 /// Exit code of a failed start, by Docker's rule on the error text.
@@ -35,7 +37,11 @@ fn env_list(f: &CreateFlags) -> Result<Vec<String>, String> {
     };
     for file in &f.env_file {
         let text = std::fs::read_to_string(file).map_err(|e| format!("open {file}: {e}"))?;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             add(line);
         }
     }
@@ -47,11 +53,18 @@ fn env_list(f: &CreateFlags) -> Result<Vec<String>, String> {
 
 fn restart_policy(s: &str) -> Result<RestartPolicy, String> {
     let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, c.parse::<i64>().map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {c}"))?),
+        Some((n, c)) => (
+            n,
+            c.parse::<i64>()
+                .map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {c}"))?,
+        ),
         None => (s, 0),
     };
     match name {
-        "no" | "always" | "unless-stopped" | "on-failure" => Ok(RestartPolicy { name: name.into(), maximum_retry_count: count }),
+        "no" | "always" | "unless-stopped" | "on-failure" => Ok(RestartPolicy {
+            name: name.into(),
+            maximum_retry_count: count,
+        }),
         _ => Err(format!("invalid restart policy format: unknown policy '{name}'")),
     }
 }
@@ -65,14 +78,21 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
             None => (l.to_string(), String::new()),
         })
         .collect();
-    let mut log_config = LogConfig { kind: f.log_driver.clone().unwrap_or_default(), config: BTreeMap::new() };
+    let mut log_config = LogConfig {
+        kind: f.log_driver.clone().unwrap_or_default(),
+        config: BTreeMap::new(),
+    };
     for o in &f.log_opts {
-        let (k, v) = o.split_once('=').ok_or_else(|| format!("invalid key/value pair format in log options: {o}"))?;
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| format!("invalid key/value pair format in log options: {o}"))?;
         log_config.config.insert(k.into(), v.into());
     }
     for h in &f.add_host {
         if !h.contains(':') {
-            return Err(format!("invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""));
+            return Err(format!(
+                "invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""
+            ));
         }
     }
     let config = ContainerConfig {
@@ -110,7 +130,11 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         init: f.init.then_some(true),
         ..Default::default()
     };
-    Ok(CreateRequest { config, host_config, networking_config: None })
+    Ok(CreateRequest {
+        config,
+        host_config,
+        networking_config: None,
+    })
 }
 
 pub async fn create(c: &Client, f: &CreateFlags) -> Result<String, Exit> {
@@ -179,7 +203,9 @@ fn term_size() -> Option<(u16, u16)> {
 fn follow_resize(c: &Client, resize_path: String) {
     let c = c.clone();
     tokio::spawn(async move {
-        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else { return };
+        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
+            return;
+        };
         loop {
             if let Some((h, w)) = term_size() {
                 let _ = c.post(&format!("{resize_path}?h={h}&w={w}"), Body::Empty).await;
@@ -257,7 +283,13 @@ pub async fn run(c: &Client, f: &CreateFlags) -> Exit {
 /// Attach to `id`, optionally start it, and wait for it to exit.
 pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, removed: bool, start: bool) -> Exit {
     let stdin_q = if stdin { 1 } else { 0 };
-    let io = match c.hijack(&format!("/containers/{id}/attach?stream=1&stdin={stdin_q}&stdout=1&stderr=1"), Body::Empty).await {
+    let io = match c
+        .hijack(
+            &format!("/containers/{id}/attach?stream=1&stdin={stdin_q}&stdout=1&stderr=1"),
+            Body::Empty,
+        )
+        .await
+    {
         Ok(io) => io,
         Err(e) => return fail(&e, 125),
     };
@@ -282,7 +314,9 @@ pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, rem
         let kid = id.to_string();
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
-                let _ = kc.post(&format!("/containers/{kid}/kill?signal=SIGINT"), Body::Empty).await;
+                let _ = kc
+                    .post(&format!("/containers/{kid}/kill?signal=SIGINT"), Body::Empty)
+                    .await;
             }
         });
     }
@@ -309,7 +343,11 @@ pub async fn exec(c: &Client, f: &ExecFlags) -> Exit {
         "Privileged": f.privileged,
     });
     let id = match c
-        .json::<IdResponse>(Method::POST, &format!("/containers/{}/exec", enc(&f.container)), Body::Json(body.to_string().into_bytes()))
+        .json::<IdResponse>(
+            Method::POST,
+            &format!("/containers/{}/exec", enc(&f.container)),
+            Body::Json(body.to_string().into_bytes()),
+        )
         .await
     {
         Ok(r) => r.id,
