@@ -36,6 +36,9 @@ pub struct Flags {
     /// Log level: debug, info, warn, error
     #[arg(short = 'l', long)]
     pub log_level: Option<String>,
+    /// Static init binary that `--init` injects as PID 1 (default: tini-static)
+    #[arg(long)]
+    pub init_path: Option<PathBuf>,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -57,6 +60,8 @@ struct FileConfig {
     debug: Option<bool>,
     #[serde(rename = "log-level")]
     log_level: Option<String>,
+    #[serde(rename = "init-path")]
+    init_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +73,8 @@ pub struct Config {
     pub cgroup_parent: String,
     pub debug: bool,
     pub log_level: String,
+    /// The init `--init` runs as PID 1 (Docker's docker-init is tini too).
+    pub init_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -110,7 +117,18 @@ impl Config {
             Some(n) => DriverKind::parse(n).with_context(|| format!("unknown storage driver {n} (overlay2, vfs)"))?,
         };
         let debug = flags.debug || file.debug.unwrap_or(false);
+        let init_path = flags.init_path.or(file.init_path).or_else(|| {
+            [
+                "/usr/bin/tini-static",
+                "/usr/libexec/docker/docker-init",
+                "/usr/bin/docker-init",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+        });
         Ok(Self {
+            init_path,
             sockets,
             data_root: flags
                 .data_root

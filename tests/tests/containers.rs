@@ -333,3 +333,54 @@ fn json_file_logs_rotate() {
     assert!(out.stdout.ends_with("line 200\n"));
     a.finish();
 }
+
+#[test]
+fn init_runs_as_pid_one_and_passes_the_exit_code() {
+    let a = Agent::start();
+    let r = a
+        .skiff(&[
+            "run",
+            "--rm",
+            "--init",
+            "busybox",
+            "sh",
+            "-c",
+            "tr '\\0' ' ' < /proc/1/cmdline",
+        ])
+        .ok();
+    assert!(r.stdout.starts_with("/sbin/docker-init -- sh"), "{}", r.stdout);
+    assert_eq!(
+        a.skiff(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 3"])
+            .code,
+        3
+    );
+    // tini forwards SIGTERM to the command, which a bare PID 1 would ignore.
+    a.skiff(&["run", "-d", "--init", "--name", "inited", "busybox", "sleep", "300"])
+        .ok();
+    let t = std::time::Instant::now();
+    a.skiff(&["stop", "inited"]).ok();
+    assert!(t.elapsed().as_secs() < 5, "stop waited for the timeout");
+    assert_eq!(a.inspect("inited", "{{.State.ExitCode}}"), "143");
+    a.finish();
+}
+
+#[test]
+fn logs_follow_streams_until_the_container_exits() {
+    let a = Agent::start();
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "f",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo n$i; sleep 0.3; done",
+    ])
+    .ok();
+    let r = a.skiff(&["logs", "-f", "f"]).ok();
+    assert_eq!(r.stdout, "n1\nn2\nn3\nn4\nn5\n");
+    let r = a.skiff(&["logs", "--since", "0", "--until", "1", "f"]).ok();
+    assert_eq!(r.stdout, "", "nothing was logged before 1970-01-01T00:00:01");
+    a.finish();
+}

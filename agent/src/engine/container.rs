@@ -167,6 +167,11 @@ impl Engine {
         })?;
         let hc = req.host_config.clone();
         validate_host_config(&hc)?;
+        if hc.init == Some(true) && self.cfg.init_path.is_none() {
+            return Err(EngineError::BadRequest(
+                "--init needs a static init binary: install Debian's tini (tini-static) or set init-path".into(),
+            ));
+        }
         let ic = &image.config.config;
         let mut cfg = req.config.clone();
         // Docker's merge: the request wins, the image fills in.
@@ -377,11 +382,6 @@ impl Engine {
 }
 
 fn validate_host_config(hc: &skiff_common::api::HostConfig) -> Result<()> {
-    if hc.init == Some(true) {
-        return Err(EngineError::BadRequest(
-            "--init is not supported yet: skiff has no init binary to inject".into(),
-        ));
-    }
     match hc.restart_policy.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => return Err(EngineError::BadRequest(format!("invalid restart policy '{other}'"))),

@@ -214,7 +214,19 @@ impl Engine {
         if cfg.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
-        let mut args = vec![ins.path.clone()];
+        let mut args = Vec::new();
+        if hc.init == Some(true) {
+            // As Docker: a static init, bind-mounted read-only, runs as PID 1
+            // and forwards signals to the command and reaps zombies.
+            let init = self
+                .cfg
+                .init_path
+                .clone()
+                .ok_or((125, "--init: no init binary configured".to_string()))?;
+            binds.push((init, "/sbin/docker-init".into(), true));
+            args.extend(["/sbin/docker-init".to_string(), "--".to_string()]);
+        }
+        args.push(ins.path.clone());
         args.extend(ins.args.iter().cloned());
         let spec = spec::build(&SpecInput {
             rootfs: &rootfs,
