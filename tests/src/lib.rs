@@ -176,6 +176,23 @@ impl Agent {
         }
     }
 
+    /// What a reboot does to this agent's host: every process gone (agent,
+    /// supervisors, containers), mounts and runtime state lost.
+    pub fn simulate_reboot(&mut self) {
+        self.kill9();
+        let root = self.root.display().to_string();
+        let _ = Command::new("pkill").args(["-9", "-f", &format!("skiff-agent shim(-monitor)? {root}/")]).output();
+        for dir in cgroup_dirs(&self.name) {
+            kill_cgroup(&dir);
+        }
+        let mut mounts = mounts_under(&root);
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir_all(self.root.join("run"));
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.join("agent.log")).unwrap_or_default()
     }
@@ -278,7 +295,7 @@ impl Agent {
         // Anything still running from this test (supervisors, containers).
         let root = self.root.display().to_string();
         let _ = Command::new("pkill")
-            .args(["-9", "-f", &format!("skiff-agent shim {root}/")])
+            .args(["-9", "-f", &format!("skiff-agent shim(-monitor)? {root}/")])
             .output();
         for dir in cgroup_dirs(&self.name) {
             kill_cgroup(&dir);
