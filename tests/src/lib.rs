@@ -181,7 +181,9 @@ impl Agent {
     pub fn simulate_reboot(&mut self) {
         self.kill9();
         let root = self.root.display().to_string();
-        let _ = Command::new("pkill").args(["-9", "-f", &format!("skiff-agent shim(-monitor)? {root}/")]).output();
+        let _ = Command::new("pkill")
+            .args(["-9", "-f", &format!("skiff-agent shim(-monitor)? {root}/")])
+            .output();
         for dir in cgroup_dirs(&self.name) {
             kill_cgroup(&dir);
         }

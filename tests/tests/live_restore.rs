@@ -43,13 +43,30 @@ fn containers_survive_agent_sigkill_and_are_readopted() {
 #[test]
 fn after_a_host_reboot_stale_state_is_reconciled_and_policies_apply() {
     let mut a = Agent::start();
-    a.skiff(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"]).ok();
-    a.skiff(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300"]).ok();
+    a.skiff(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"])
+        .ok();
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
     a.simulate_reboot();
     a.launch();
     // Dead containers are marked exited; "always" comes back by itself.
-    assert_eq!(a.inspect("plain", "{{.State.Status}} {{.State.ExitCode}}"), "exited 255");
-    a.eventually("always restarted", || a.inspect("always", "{{.State.Status}}") == "running");
+    assert_eq!(
+        a.inspect("plain", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 255"
+    );
+    a.eventually("always restarted", || {
+        a.inspect("always", "{{.State.Status}}") == "running"
+    });
     assert_eq!(a.skiff(&["exec", "always", "echo", "ok"]).ok().out(), "ok");
     a.skiff(&["start", "plain"]).ok();
     assert_eq!(a.inspect("plain", "{{.State.Status}}"), "running");

@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use super::format::{ago, size, table, template, trunc};
 use super::run;
-use super::{fail, Cmd, ContainerCmd, Exit, ImageCmd, LogsFlags, PsFlags};
+use super::{
+    fail, Cmd, ContainerCmd, Exit, ImageCmd, ImportArgs, InspectArgs, LogsFlags, PsFlags, RmArgs, RmiArgs, StopArgs,
+    TagArgs,
+};
 use crate::api::{ContainerSummary, ImageSummary, WaitResponse};
 use crate::client::{enc, Body, Client, ClientError};
 
@@ -87,9 +90,9 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             let id = v["Id"].as_str().unwrap_or_default().to_string();
             run::attach_start_wait(c, &id, tty, stdin, false, false).await
         }
-        Cmd::Stop { time, containers }
+        Cmd::Stop(StopArgs { time, containers })
         | Cmd::Container {
-            cmd: ContainerCmd::Stop { time, containers },
+            cmd: ContainerCmd::Stop(StopArgs { time, containers }),
         } => {
             let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
             each(&containers, |n| {
@@ -117,13 +120,9 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             })
             .await
         }
-        Cmd::Rm {
-            force,
-            volumes: _,
-            containers,
-        }
+        Cmd::Rm(RmArgs { force, containers, .. })
         | Cmd::Container {
-            cmd: ContainerCmd::Rm { force, containers },
+            cmd: ContainerCmd::Rm(RmArgs { force, containers, .. }),
         } => {
             let q = if force { "?force=1" } else { "" };
             each(&containers, |n| async move {
@@ -163,10 +162,10 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         } => ps(c, f).await,
         Cmd::Inspect { format, kind, names } => inspect(c, names, format, kind.as_deref()).await,
         Cmd::Container {
-            cmd: ContainerCmd::Inspect { format, names },
+            cmd: ContainerCmd::Inspect(InspectArgs { format, names }),
         } => inspect(c, names, format, Some("container")).await,
         Cmd::Image {
-            cmd: ImageCmd::Inspect { format, names },
+            cmd: ImageCmd::Inspect(InspectArgs { format, names }),
         } => inspect(c, names, format, Some("image")).await,
         Cmd::Wait { containers } => {
             let mut code = 0;
@@ -261,24 +260,24 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Image {
             cmd: ImageCmd::Ls { quiet },
         } => images(c, quiet, false, None).await,
-        Cmd::Import {
+        Cmd::Import(ImportArgs {
             changes,
             message,
             file,
             reference,
-        }
+        })
         | Cmd::Image {
             cmd:
-                ImageCmd::Import {
+                ImageCmd::Import(ImportArgs {
                     changes,
                     message,
                     file,
                     reference,
-                },
+                }),
         } => import(c, &file, reference, changes, message).await,
-        Cmd::Tag { source, target }
+        Cmd::Tag(TagArgs { source, target })
         | Cmd::Image {
-            cmd: ImageCmd::Tag { source, target },
+            cmd: ImageCmd::Tag(TagArgs { source, target }),
         } => {
             let (repo, tag) = split_tag(&target);
             match c
@@ -292,9 +291,9 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
                 Err(e) => fail(&e, 1),
             }
         }
-        Cmd::Rmi { force, images }
+        Cmd::Rmi(RmiArgs { force, images })
         | Cmd::Image {
-            cmd: ImageCmd::Rm { force, images },
+            cmd: ImageCmd::Rm(RmiArgs { force, images }),
         } => {
             let mut code = 0;
             for i in &images {

@@ -143,12 +143,7 @@ pub enum Cmd {
         container: String,
     },
     /// Stop one or more running containers
-    Stop {
-        #[arg(short = 't', long = "time")]
-        time: Option<i64>,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Stop(StopArgs),
     /// Restart one or more containers
     Restart {
         #[arg(short = 't', long = "time")]
@@ -164,14 +159,7 @@ pub enum Cmd {
         containers: Vec<String>,
     },
     /// Remove one or more containers
-    Rm {
-        #[arg(short = 'f', long)]
-        force: bool,
-        #[arg(short = 'v', long)]
-        volumes: bool,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Rm(RmArgs),
     /// List containers
     #[command(alias = "ls")]
     Ps(PsFlags),
@@ -228,23 +216,11 @@ pub enum Cmd {
         repository: Option<String>,
     },
     /// Import the contents from a tarball to create a filesystem image
-    Import {
-        #[arg(short = 'c', long = "change")]
-        changes: Vec<String>,
-        #[arg(short = 'm', long)]
-        message: Option<String>,
-        file: String,
-        reference: Option<String>,
-    },
+    Import(ImportArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag { source: String, target: String },
+    Tag(TagArgs),
     /// Remove one or more images
-    Rmi {
-        #[arg(short = 'f', long)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Rmi(RmiArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -324,67 +300,102 @@ pub enum ContainerCmd {
         #[arg(short = 'f', long)]
         force: bool,
     },
+    /// List containers
     #[command(alias = "ps", alias = "list")]
     Ls(PsFlags),
+    /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(CreateFlags),
+    /// Create a new container
     #[command(disable_help_flag = true)]
     Create(CreateFlags),
-    Inspect {
-        #[arg(short = 'f', long)]
-        format: Option<String>,
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Fetch the logs of a container
     Logs(LogsFlags),
+    /// Execute a command in a running container
     Exec(ExecFlags),
-    Stop {
-        #[arg(short = 't', long = "time")]
-        time: Option<i64>,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Remove one or more containers
     #[command(alias = "remove")]
-    Rm {
-        #[arg(short = 'f', long)]
-        force: bool,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Rm(RmArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCmd {
+    /// List images
     #[command(alias = "list")]
     Ls {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
-    Import {
-        #[arg(short = 'c', long = "change")]
-        changes: Vec<String>,
-        #[arg(short = 'm', long)]
-        message: Option<String>,
-        file: String,
-        reference: Option<String>,
-    },
-    Inspect {
-        #[arg(short = 'f', long)]
-        format: Option<String>,
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove one or more images
     #[command(alias = "remove")]
-    Rm {
-        #[arg(short = 'f', long)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    Tag {
-        source: String,
-        target: String,
-    },
+    Rm(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time")]
+    pub time: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InspectArgs {
+    /// Format the output using a Go-style template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub changes: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    pub file: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
 }
 
 /// How a command ended: Docker's exit codes (125 for errors of `run`).
