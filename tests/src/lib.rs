@@ -179,6 +179,13 @@ impl Agent {
     /// What a reboot does to this agent's host: every process gone (agent,
     /// supervisors, containers), mounts and runtime state lost.
     pub fn simulate_reboot(&mut self) {
+        self.kill_all();
+        let _ = std::fs::remove_dir_all(self.root.join("run"));
+    }
+
+    /// Kill the agent, its supervisors and containers; unmount what is
+    /// mounted under the test root.
+    fn kill_all(&mut self) {
         self.kill9();
         let root = self.root.display().to_string();
         let _ = Command::new("pkill")
@@ -192,7 +199,6 @@ impl Agent {
         for m in mounts {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
-        let _ = std::fs::remove_dir_all(self.root.join("run"));
     }
 
     pub fn log(&self) -> String {
@@ -279,46 +285,53 @@ impl Agent {
     /// Remove every container, stop the agent, and check that no mount,
     /// cgroup, process or namespace of this test remains.
     pub fn finish(mut self) {
+        // As a user would: remove every container, then stop the agent.
+        // Whatever the agent left is a leak; only then clean by force.
+        self.remove_containers();
+        self.kill9();
+        let mut leaks = self.leaks();
         self.cleanup();
-        let leaks = self.leaks();
+        if sh("ip netns list")
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(self.netns.as_str()))
+        {
+            leaks.push(format!("netns {}", self.netns));
+        }
         self.finished = true;
         let _ = std::fs::remove_dir_all(&self.root);
         assert!(leaks.is_empty(), "test left things behind: {leaks:?}");
     }
 
-    fn cleanup(&mut self) {
+    fn remove_containers(&self) {
         if self.child.is_some() {
             let ids = self.skiff(&["ps", "-aq", "--no-trunc"]).stdout;
             for id in ids.split_whitespace() {
                 let _ = self.skiff(&["rm", "-f", id]);
             }
         }
-        self.kill9();
-        // Anything still running from this test (supervisors, containers).
-        let root = self.root.display().to_string();
-        let _ = Command::new("pkill")
-            .args(["-9", "-f", &format!("skiff-agent shim(-monitor)? {root}/")])
-            .output();
-        for dir in cgroup_dirs(&self.name) {
-            kill_cgroup(&dir);
-        }
-        // Mounts under the test root, deepest first.
-        let mut mounts: Vec<String> = mounts_under(&root);
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mounts {
-            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
+    }
+
+    fn cleanup(&mut self) {
+        self.remove_containers();
+        self.kill_all();
         let _ = sh(&format!("ip netns del {}", self.netns));
     }
 
     fn leaks(&self) -> Vec<String> {
         let root = self.root.display().to_string();
         let mut out: Vec<String> = mounts_under(&root).into_iter().map(|m| format!("mount {m}")).collect();
-        out.extend(
-            cgroup_dirs(&self.name)
-                .into_iter()
-                .map(|d| format!("cgroup {}", d.display())),
-        );
+        // The agent's parent cgroup stays (as Docker's /docker does);
+        // no container's cgroup may.
+        for parent in cgroup_dirs(&self.name) {
+            if let Ok(rd) = std::fs::read_dir(&parent) {
+                out.extend(
+                    rd.flatten()
+                        .filter(|e| e.path().is_dir())
+                        .map(|e| format!("cgroup {}", e.path().display())),
+                );
+            }
+        }
         let procs: Run = Command::new("pgrep")
             .args(["-f", &format!("{root}/")])
             .output()
@@ -326,13 +339,6 @@ impl Agent {
             .into();
         let procs = procs.stdout;
         out.extend(procs.split_whitespace().map(|p| format!("process {p}")));
-        if sh("ip netns list")
-            .stdout
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(self.netns.as_str()))
-        {
-            out.push(format!("netns {}", self.netns));
-        }
         out
     }
 }
