@@ -248,7 +248,12 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
         } else {
             Box::new(std::io::BufReader::new(f))
         };
-        engine.images.import(reader, cfg, message, tag.as_ref())
+        let r = engine.images.import(reader, cfg, message, tag.as_ref());
+        // Give back what extraction freed: glibc keeps it in this thread's
+        // arena otherwise, and an idle agent should stay small.
+        // SAFETY: malloc_trim has no preconditions.
+        unsafe { libc::malloc_trim(0) };
+        r
     })
     .await
     .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
