@@ -1,0 +1,135 @@
+//! The TLS rules, in one place for servers and clients: TLS 1.2+ through
+//! rustls (ring), certificates chained to the given CA, and client
+//! certificates required (Docker's `--tlsverify`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::{CertError, Result};
+
+/// The files of one side of a mutual-TLS connection.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn pem_err(path: &Path, e: impl std::fmt::Display) -> CertError {
+    CertError::Pem {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_err(path, e))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| pem_err(path, e))?;
+    if certs.is_empty() {
+        return Err(pem_err(path, "no certificate in file"));
+    }
+    Ok(certs)
+}
+
+fn key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_err(path, e))
+}
+
+fn roots(ca: &Path) -> Result<Arc<RootCertStore>> {
+    let mut store = RootCertStore::empty();
+    for c in certs(ca)? {
+        store.add(c)?;
+    }
+    Ok(Arc::new(store))
+}
+
+/// A server that requires a client certificate signed by `files.ca`.
+pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>> {
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots(&files.ca)?, provider()).build()?;
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(&files.cert)?, key(&files.key)?)?;
+    Ok(Arc::new(cfg))
+}
+
+/// A client that trusts only `ca` and presents `cert`/`key` when given.
+pub fn client_config(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<Arc<ClientConfig>> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca)?);
+    let cfg = match identity {
+        Some((cert, k)) => builder.with_client_auth_cert(certs(cert)?, key(k)?)?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files;
+    use crate::issue::{create_ca, issue, Role, Validity};
+
+    #[test]
+    fn issued_certificates_load_into_both_sides() {
+        let dir = std::env::temp_dir().join(format!("skiff-certs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        create_ca(&dir.join("ca"), "test CA", Validity::days(1)).unwrap();
+        issue(
+            &dir.join("ca"),
+            &dir.join("srv"),
+            "srv",
+            Role::Server {
+                sans: &["127.0.0.1".into(), "host1".into()],
+            },
+            Validity::days(1),
+        )
+        .unwrap();
+        issue(
+            &dir.join("ca"),
+            &dir.join("cli"),
+            "alice",
+            Role::Client,
+            Validity::days(1),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("cli").join(files::CLIENT_KEY))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        server_config(&TlsFiles {
+            ca: dir.join("srv/ca.pem"),
+            cert: dir.join("srv").join(files::SERVER_CERT),
+            key: dir.join("srv").join(files::SERVER_KEY),
+        })
+        .unwrap();
+        client_config(
+            &dir.join("cli/ca.pem"),
+            Some((&dir.join("cli/cert.pem"), &dir.join("cli/key.pem"))),
+        )
+        .unwrap();
+        assert!(issue(
+            &dir.join("ca"),
+            &dir.join("x"),
+            "x",
+            Role::Server { sans: &[] },
+            Validity::days(1)
+        )
+        .is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
