@@ -36,6 +36,21 @@ pub struct Flags {
     /// Log level: debug, info, warn, error
     #[arg(short = 'l', long)]
     pub log_level: Option<String>,
+    /// Use TLS and verify the remote (required for tcp:// hosts)
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA
+    #[arg(long)]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
+    /// Allow tcp:// hosts without TLS (anyone who can connect is root)
+    #[arg(long)]
+    pub insecure_tcp: bool,
     /// Static init binary that `--init` injects as PID 1 (default: tini-static)
     #[arg(long)]
     pub init_path: Option<PathBuf>,
@@ -62,11 +77,24 @@ struct FileConfig {
     log_level: Option<String>,
     #[serde(rename = "init-path")]
     init_path: Option<PathBuf>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
+}
+
+/// An API endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listen {
+    Unix(PathBuf),
+    Tcp(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub sockets: Vec<PathBuf>,
+    pub listen: Vec<Listen>,
+    /// Mutual TLS for tcp:// endpoints (`--tlsverify`).
+    pub tls: Option<skiff_certs::tls::TlsFiles>,
     pub data_root: PathBuf,
     pub exec_root: PathBuf,
     pub storage_driver: DriverKind,
@@ -93,17 +121,46 @@ impl Config {
         } else {
             file.hosts.unwrap_or_default()
         };
-        let mut sockets = Vec::new();
+        let mut listen = Vec::new();
         for h in &hosts {
-            match h.strip_prefix("unix://") {
-                Some(p) => sockets.push(PathBuf::from(p)),
-                None => bail!(
-                    "unsupported host {h}: only unix:// sockets for now (tcp with --tlsverify comes with TLS support)"
-                ),
+            if let Some(p) = h.strip_prefix("unix://") {
+                listen.push(Listen::Unix(PathBuf::from(p)));
+            } else if let Some(a) = h.strip_prefix("tcp://") {
+                let a = if a.contains(':') {
+                    a.to_string()
+                } else {
+                    format!("{a}:2376")
+                };
+                listen.push(Listen::Tcp(a));
+            } else {
+                bail!("unsupported host {h}: use unix:///path or tcp://addr:port");
             }
         }
-        if sockets.is_empty() {
-            sockets.push(PathBuf::from("/run/skiff/agent.sock"));
+        if listen.is_empty() {
+            listen.push(Listen::Unix(PathBuf::from("/run/skiff/agent.sock")));
+        }
+        let tlsverify = flags.tlsverify || file.tlsverify.unwrap_or(false);
+        let tls_dir = PathBuf::from("/etc/skiff/tls");
+        let tls = tlsverify.then(|| skiff_certs::tls::TlsFiles {
+            ca: flags
+                .tlscacert
+                .or(file.tlscacert)
+                .unwrap_or_else(|| tls_dir.join(skiff_certs::files::CA)),
+            cert: flags
+                .tlscert
+                .or(file.tlscert)
+                .unwrap_or_else(|| tls_dir.join(skiff_certs::files::SERVER_CERT)),
+            key: flags
+                .tlskey
+                .or(file.tlskey)
+                .unwrap_or_else(|| tls_dir.join(skiff_certs::files::SERVER_KEY)),
+        });
+        let has_tcp = listen.iter().any(|l| matches!(l, Listen::Tcp(_)));
+        if has_tcp && tls.is_none() && !flags.insecure_tcp {
+            bail!(
+                "refusing to serve tcp:// without --tlsverify: anyone who can connect would be root on this host \
+                 (pass --insecure-tcp to do it anyway)"
+            );
         }
         let driver_name = flags.storage_driver.or(file.storage_driver);
         let storage_driver = match driver_name.as_deref() {
@@ -129,7 +186,8 @@ impl Config {
         });
         Ok(Self {
             init_path,
-            sockets,
+            listen,
+            tls,
             data_root: flags
                 .data_root
                 .or(file.data_root)

@@ -8,15 +8,20 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use serde::de::DeserializeOwned;
-use tokio::net::UnixStream;
+use std::sync::Arc;
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::rustls;
 
 use crate::api::{ErrorResponse, API_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("Cannot connect to the skiff agent at unix://{0}. Is the skiff agent running?")]
+    #[error("Cannot connect to the skiff agent at {0}. Is the skiff agent running?")]
     Connect(String),
+    #[error("error during connect: {0}")]
+    Tls(String),
     #[error("Error response from daemon: {message}")]
     Api { status: StatusCode, message: String },
     #[error("{0}")]
@@ -38,9 +43,44 @@ fn other(e: impl std::fmt::Display) -> ClientError {
     ClientError::Other(e.to_string())
 }
 
-#[derive(Clone, Debug)]
+/// An error with its causes ("connection error: received fatal alert: …").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    s
+}
+
+/// How to reach the daemon.
+#[derive(Clone)]
+enum Transport {
+    Unix(PathBuf),
+    Tcp(String),
+    Tls {
+        addr: String,
+        name: ServerName<'static>,
+        config: Arc<rustls::ClientConfig>,
+    },
+}
+
+/// Any stream a request can travel on.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+#[derive(Clone)]
 pub struct Client {
-    socket: PathBuf,
+    transport: Transport,
+    shown: String,
+}
+
+/// `--tlsverify` settings of a client.
+pub struct TlsOptions {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A body to send: empty, JSON, or raw bytes with a content type.
@@ -52,27 +92,85 @@ pub enum Body {
 
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
-        Self { socket: socket.into() }
+        let socket = socket.into();
+        Self {
+            shown: format!("unix://{}", socket.display()),
+            transport: Transport::Unix(socket),
+        }
     }
 
-    /// Parse `-H unix:///path` (the only transport so far).
-    pub fn from_host(host: &str) -> Result<Self> {
-        match host.strip_prefix("unix://") {
-            Some(p) => Ok(Self::new(p)),
-            None if host.starts_with('/') => Ok(Self::new(host)),
-            None => Err(ClientError::Other(format!(
-                "unsupported host {host}: only unix:// for now (tcp with --tlsverify comes with TLS support)"
-            ))),
+    /// `-H unix:///path` or `-H tcp://host:port`; TCP with `tls` verifies the
+    /// daemon's certificate against the CA and presents ours.
+    pub fn from_host(host: &str, tls: Option<TlsOptions>) -> Result<Self> {
+        if let Some(p) = host.strip_prefix("unix://") {
+            return Ok(Self::new(p));
+        }
+        if host.starts_with('/') {
+            return Ok(Self::new(host));
+        }
+        let Some(addr) = host.strip_prefix("tcp://") else {
+            return Err(ClientError::Other(format!(
+                "unsupported host {host}: use unix:///path or tcp://host:port"
+            )));
+        };
+        let addr = addr.trim_end_matches('/').to_string();
+        let addr = if addr.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+            addr
+        } else {
+            format!("{addr}:{}", if tls.is_some() { 2376 } else { 2375 })
+        };
+        let shown = format!("tcp://{addr}");
+        let Some(t) = tls else {
+            return Ok(Self {
+                transport: Transport::Tcp(addr),
+                shown,
+            });
+        };
+        let host_part = addr
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(&addr)
+            .trim_matches(|c| c == '[' || c == ']');
+        let name = ServerName::try_from(host_part.to_string())
+            .map_err(|e| ClientError::Other(format!("invalid host name {host_part}: {e}")))?;
+        let config = skiff_certs::tls::client_config(&t.ca, Some((&t.cert, &t.key)))
+            .map_err(|e| ClientError::Other(format!("could not read TLS settings: {e}")))?;
+        Ok(Self {
+            transport: Transport::Tls { addr, name, config },
+            shown,
+        })
+    }
+
+    async fn stream(&self) -> Result<Box<dyn Io>> {
+        let refused = |_| ClientError::Connect(self.shown.clone());
+        Ok(match &self.transport {
+            Transport::Unix(p) => Box::new(UnixStream::connect(p).await.map_err(refused)?),
+            Transport::Tcp(a) => Box::new(TcpStream::connect(a).await.map_err(refused)?),
+            Transport::Tls { addr, name, config } => {
+                let tcp = TcpStream::connect(addr).await.map_err(refused)?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| ClientError::Tls(format!("TLS with {}: {e}", self.shown)))?;
+                Box::new(tls)
+            }
+        })
+    }
+
+    /// A request that died on the wire; over TLS that is how a refused
+    /// client certificate shows (TLS 1.3 refuses after the handshake).
+    fn failed(&self, e: &hyper::Error) -> ClientError {
+        match self.transport {
+            Transport::Tls { .. } => ClientError::Tls(format!("{}: {}", self.shown, chain(e))),
+            _ => ClientError::Other(chain(e)),
         }
     }
 
     async fn connect(&self, upgrades: bool) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|_| ClientError::Connect(self.socket.display().to_string()))?;
+        let stream = self.stream().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(other)?;
+            .map_err(|e| self.failed(&e))?;
         tokio::spawn(async move {
             if upgrades {
                 let _ = conn.with_upgrades().await;
@@ -108,13 +206,18 @@ impl Client {
         let resp = s
             .send_request(self.build(method, path, body, false)?)
             .await
-            .map_err(other)?;
+            .map_err(|e| self.failed(&e))?;
         check(resp).await
     }
 
     pub async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, body: Body) -> Result<T> {
         let resp = self.send(method, path, body).await?;
-        let data = resp.into_body().collect().await.map_err(other)?.to_bytes();
+        let data = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| self.failed(&e))?
+            .to_bytes();
         serde_json::from_slice(&data).map_err(|e| ClientError::Other(format!("bad answer from daemon: {e}")))
     }
 
@@ -135,7 +238,7 @@ impl Client {
         let resp = s
             .send_request(self.build(Method::POST, path, body, true)?)
             .await
-            .map_err(other)?;
+            .map_err(|e| self.failed(&e))?;
         let resp = check(resp).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(ClientError::Other(format!(
@@ -143,7 +246,7 @@ impl Client {
                 resp.status()
             )));
         }
-        let up = hyper::upgrade::on(resp).await.map_err(other)?;
+        let up = hyper::upgrade::on(resp).await.map_err(|e| self.failed(&e))?;
         Ok(TokioIo::new(up))
     }
 }

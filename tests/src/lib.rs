@@ -116,7 +116,7 @@ impl Agent {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("root dir");
         let netns = name.clone();
-        sh(&format!("ip netns add {netns}")).ok();
+        sh(&format!("ip netns add {netns} && ip -n {netns} link set lo up")).ok();
         let extra = flags.iter().map(|s| s.to_string()).collect();
         let mut a = Self {
             name,
@@ -166,6 +166,10 @@ impl Agent {
             assert!(Instant::now() < deadline, "agent did not come up: {}", self.log());
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    pub fn agent_pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).expect("agent running")
     }
 
     /// SIGKILL the agent (containers and their supervisors keep running).
@@ -248,6 +252,20 @@ impl Agent {
         let mut r = sh(&full);
         r.stdout = r.stdout.replace('\r', "");
         r
+    }
+
+    /// Run a command inside the agent's network namespace (to reach its
+    /// tcp:// endpoints on the namespace's loopback).
+    pub fn in_netns(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(program)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter")
+            .into()
     }
 
     pub fn docker(&self, args: &[&str]) -> Run {

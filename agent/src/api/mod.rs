@@ -4,22 +4,21 @@
 
 mod containers;
 mod images;
+mod listen;
 mod streams;
 mod system;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use hyper_util::rt::TokioIo;
 use skiff_common::api::ErrorResponse;
-use tower_service::Service;
 
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use crate::engine::{Engine, EngineError};
 
 pub type Q = axum::extract::Query<HashMap<String, String>>;
@@ -123,65 +122,33 @@ fn strip_version(uri: &Uri) -> Option<Uri> {
 }
 
 /// Open the engine, re-adopt containers, and serve until SIGTERM/SIGINT.
-/// Containers keep running when the agent stops (live restore).
+/// Containers keep running when the agent stops (live restore). SIGHUP
+/// reloads the TLS certificates.
 pub async fn serve(cfg: Config) -> Result<()> {
     let engine = Engine::open(cfg.clone())?;
     engine.recover().await;
     let app = router(engine.clone());
-    let debug = cfg.debug;
-    let mut listeners = Vec::new();
-    for path in &cfg.sockets {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+    let tls = cfg.tls.clone().map(listen::TlsState::load).transpose()?;
+    for l in &cfg.listen {
+        match l {
+            Listen::Unix(path) => listen::unix(path, app.clone(), cfg.debug)?,
+            Listen::Tcp(addr) => listen::tcp(addr, tls.clone(), app.clone(), cfg.debug).await?,
         }
-        let _ = std::fs::remove_file(path);
-        let l = tokio::net::UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-        tracing::info!("API listening on unix://{}", path.display());
-        listeners.push(l);
-    }
-    for l in listeners {
-        let app = app.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = l.accept().await else { continue };
-                let app = app.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        let mut app = app.clone();
-                        if let Some(u) = strip_version(req.uri()) {
-                            *req.uri_mut() = u;
-                        }
-                        if debug {
-                            tracing::debug!(method = %req.method(), uri = %req.uri(), "API request");
-                        }
-                        async move {
-                            let resp = app.call(req).await;
-                            if debug {
-                                if let Ok(r) = &resp {
-                                    tracing::debug!(status = %r.status(), "API response");
-                                }
-                            }
-                            resp
-                        }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades();
-                    let _ = conn.await;
-                });
-            }
-        });
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hup.recv() => if let Some(t) = &tls { t.reload() },
+        }
     }
     tracing::info!("shutting down; containers keep running");
-    for path in &cfg.sockets {
-        let _ = std::fs::remove_file(path);
+    for l in &cfg.listen {
+        if let Listen::Unix(path) = l {
+            let _ = std::fs::remove_file(path);
+        }
     }
     Ok(())
 }

@@ -320,6 +320,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             }
             Exit(code)
         }
+        Cmd::Certs { .. } => unreachable!("handled before connecting"),
         Cmd::Version => version(c).await,
         Cmd::Info => info(c).await,
     }

@@ -4,6 +4,8 @@ mod commands;
 mod format;
 mod run;
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::{Client, ClientError};
@@ -22,6 +24,18 @@ pub struct Cli {
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
     pub debug: bool,
+    /// Use TLS and verify the remote (also SKIFF_TLS_VERIFY / DOCKER_TLS_VERIFY)
+    #[arg(long, global = true)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default: $SKIFF_CERT_PATH/ca.pem)
+    #[arg(long, global = true)]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file (default: $SKIFF_CERT_PATH/cert.pem)
+    #[arg(long, global = true)]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file (default: $SKIFF_CERT_PATH/key.pem)
+    #[arg(long, global = true)]
+    pub tlskey: Option<PathBuf>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -231,6 +245,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
+    /// Create a CA and the server and client certificates it signs
+    Certs {
+        #[command(subcommand)]
+        cmd: CertsCmd,
+    },
     /// Show the skiff version information
     Version,
     /// Display system-wide information
@@ -341,6 +360,46 @@ pub enum ImageCmd {
     Tag(TagArgs),
 }
 
+#[derive(Subcommand, Debug)]
+pub enum CertsCmd {
+    /// Create a certificate authority: ca.pem and ca-key.pem
+    Ca {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "skiff CA")]
+        cn: String,
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+    /// Issue a server certificate: server-cert.pem, server-key.pem (and ca.pem)
+    Server {
+        /// Directory of the CA
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// DNS name or IP address the server is reached at (repeat)
+        #[arg(long = "san", required = true)]
+        sans: Vec<String>,
+        #[arg(long)]
+        cn: Option<String>,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+    /// Issue a client certificate: cert.pem, key.pem (and ca.pem)
+    Client {
+        /// Directory of the CA
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        cn: String,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container
@@ -419,12 +478,37 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if let Cmd::Certs { cmd } = &cli.cmd {
+        return certs(cmd);
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let host = cli
         .host
         .clone()
-        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| h.starts_with("unix://")))
+        .or_else(|| env("DOCKER_HOST"))
         .unwrap_or_else(|| "unix:///run/skiff/agent.sock".into());
-    let client = match Client::from_host(&host) {
+    let verify = cli.tlsverify || env("SKIFF_TLS_VERIFY").or_else(|| env("DOCKER_TLS_VERIFY")).is_some();
+    let tls = verify.then(|| {
+        let dir = env("SKIFF_CERT_PATH")
+            .or_else(|| env("DOCKER_CERT_PATH"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into())).join(".skiff"));
+        crate::client::TlsOptions {
+            ca: cli
+                .tlscacert
+                .clone()
+                .unwrap_or_else(|| dir.join(skiff_certs::files::CA)),
+            cert: cli
+                .tlscert
+                .clone()
+                .unwrap_or_else(|| dir.join(skiff_certs::files::CLIENT_CERT)),
+            key: cli
+                .tlskey
+                .clone()
+                .unwrap_or_else(|| dir.join(skiff_certs::files::CLIENT_KEY)),
+        }
+    });
+    let client = match Client::from_host(&host, tls) {
         Ok(c) => c,
         Err(e) => return fail(&e, 125).0,
     };
@@ -439,4 +523,33 @@ pub fn main() -> i32 {
     // Don't wait for a blocked stdin reader thread.
     rt.shutdown_background();
     code
+}
+
+/// `skiff certs …`: no daemon involved.
+fn certs(cmd: &CertsCmd) -> i32 {
+    use skiff_certs::issue::{create_ca, issue, Role, Validity};
+    let (result, out) = match cmd {
+        CertsCmd::Ca { out, cn, days } => (create_ca(out, cn, Validity::days(*days)), out),
+        CertsCmd::Server {
+            ca,
+            out,
+            sans,
+            cn,
+            days,
+        } => {
+            let cn = cn.clone().unwrap_or_else(|| sans[0].clone());
+            (issue(ca, out, &cn, Role::Server { sans }, Validity::days(*days)), out)
+        }
+        CertsCmd::Client { ca, out, cn, days } => (issue(ca, out, cn, Role::Client, Validity::days(*days)), out),
+    };
+    match result {
+        Ok(()) => {
+            println!("{}", out.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("skiff certs: {e}");
+            1
+        }
+    }
 }

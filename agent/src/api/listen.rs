@@ -1,0 +1,134 @@
+//! Where the API is served: unix sockets, and TCP with mutual TLS
+//! (Docker's `--tlsverify`) or, if the operator insists, plain TCP. Every
+//! connection ends up in `serve_conn`, whatever carries it.
+
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use skiff_certs::tls::{server_config, TlsFiles};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tower_service::Service;
+
+use super::strip_version;
+
+/// Serve HTTP/1.1 (with upgrades for attach and exec) on one connection.
+pub async fn serve_conn<I>(io: I, app: Router, debug: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let mut app = app.clone();
+        if let Some(u) = strip_version(req.uri()) {
+            *req.uri_mut() = u;
+        }
+        if debug {
+            tracing::debug!(method = %req.method(), uri = %req.uri(), "API request");
+        }
+        async move {
+            let resp = app.call(req).await;
+            if let (true, Ok(r)) = (debug, &resp) {
+                tracing::debug!(status = %r.status(), "API response");
+            }
+            resp
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades()
+        .await;
+}
+
+pub fn unix(path: &std::path::Path, app: Router, debug: bool) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    tracing::info!("API listening on unix://{}", path.display());
+    tokio::spawn(async move {
+        loop {
+            if let Ok((stream, _)) = l.accept().await {
+                tokio::spawn(serve_conn(stream, app.clone(), debug));
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The server's TLS settings, replaced in place on SIGHUP.
+pub struct TlsState {
+    files: TlsFiles,
+    current: RwLock<Arc<rustls::ServerConfig>>,
+}
+
+impl TlsState {
+    pub fn load(files: TlsFiles) -> Result<Arc<Self>> {
+        let cfg = server_config(&files).context("loading TLS certificates")?;
+        Ok(Arc::new(Self {
+            files,
+            current: RwLock::new(cfg),
+        }))
+    }
+
+    /// Re-read the certificate files; on error keep serving the old ones.
+    pub fn reload(&self) {
+        match server_config(&self.files) {
+            Ok(cfg) => {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = cfg;
+                tracing::info!("TLS certificates reloaded");
+            }
+            Err(e) => tracing::error!("TLS reload failed, keeping the previous certificates: {e}"),
+        }
+    }
+
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// What Go's TLS server answers to plain HTTP, so `curl http://` users see why.
+const HTTP_ON_TLS: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+pub async fn tcp(addr: &str, tls: Option<Arc<TlsState>>, app: Router, debug: bool) -> Result<()> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on tcp://{addr}"))?;
+    match &tls {
+        Some(_) => tracing::info!("API listening on tcp://{addr} (TLS, client certificates required)"),
+        None => tracing::warn!(
+            "API listening on tcp://{addr} WITHOUT TLS (--insecure-tcp): anyone who can reach it has root on this host"
+        ),
+    }
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, peer)) = l.accept().await else {
+                continue;
+            };
+            let app = app.clone();
+            let Some(tls) = tls.clone() else {
+                tokio::spawn(serve_conn(stream, app, debug));
+                continue;
+            };
+            tokio::spawn(async move {
+                // A TLS connection starts with a handshake record (0x16).
+                let mut first = [0u8; 1];
+                if matches!(stream.peek(&mut first).await, Ok(1)) && first[0] != 0x16 {
+                    tracing::warn!(%peer, "plain HTTP on the TLS port refused");
+                    let _ = stream.write_all(HTTP_ON_TLS).await;
+                    let _ = stream.shutdown().await;
+                    return;
+                }
+                match tls.acceptor().accept(stream).await {
+                    Ok(s) => serve_conn(s, app, debug).await,
+                    Err(e) => tracing::warn!(%peer, "TLS handshake failed: {e}"),
+                }
+            });
+        }
+    });
+    Ok(())
+}
