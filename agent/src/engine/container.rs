@@ -93,10 +93,17 @@ impl Ctr {
     }
 
     /// Change the record and write it to disk atomically.
+    /// Nothing is written when `f` changes nothing (fsyncs are the slow
+    /// part of a container start).
     pub fn update<F: FnOnce(&mut Record)>(&self, dir: &std::path::Path, f: F) -> Result<()> {
         let mut rec = self.record();
+        let before = serde_json::to_vec(&*rec).map_err(|e| EngineError::Internal(e.to_string()))?;
         f(&mut rec);
-        write_json_atomic(&dir.join("config.v2.json"), &*rec).map_err(EngineError::from)
+        let after = serde_json::to_vec(&*rec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        if before == after {
+            return Ok(());
+        }
+        skiff_common::fsutil::write_atomic(&dir.join("config.v2.json"), &after).map_err(EngineError::from)
     }
 }
 
