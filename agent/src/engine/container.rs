@@ -304,9 +304,6 @@ impl Engine {
             hc.log_config.kind = "json-file".into();
         }
         let mut data = driver.metadata(&id);
-        if let Some(p) = parent_cache.as_deref() {
-            let _ = p;
-        }
         data.retain(|_, v| !v.is_empty());
         let inspect = ContainerInspect {
             id: id.clone(),

@@ -30,7 +30,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     Ok(sig as i32)
 }
 
-fn hosts_file(hostname: &str, extra: &[String]) -> String {
+fn hosts_file(extra: &[String]) -> String {
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
@@ -39,7 +39,6 @@ fn hosts_file(hostname: &str, extra: &[String]) -> String {
             s.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    let _ = hostname;
     s
 }
 
@@ -175,7 +174,7 @@ impl Engine {
         if host_net {
             write("hosts", std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
         } else {
-            write("hosts", hosts_file(&hostname, &hc.extra_hosts))?;
+            write("hosts", hosts_file(&hc.extra_hosts))?;
         }
         write("hostname", format!("{hostname}\n"))?;
         write("resolv.conf", resolv_conf(&hc.dns, &hc.dns_search))?;

@@ -2,7 +2,7 @@
 //! `[kind u8][len u32 BE][payload]` over the supervisor's unix socket.
 
 use serde::{Deserialize, Serialize};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// Supervisor → agent: output of the process.
@@ -42,15 +42,6 @@ pub fn take_frames(buf: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
     }
     buf.drain(..pos);
     out
-}
-
-pub fn read_frame<R: Read>(r: &mut R) -> io::Result<(u8, Vec<u8>)> {
-    let mut head = [0u8; 5];
-    r.read_exact(&mut head)?;
-    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    let mut payload = vec![0; len];
-    r.read_exact(&mut payload)?;
-    Ok((head[0], payload))
 }
 
 /// What a supervisor runs.

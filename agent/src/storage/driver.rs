@@ -84,10 +84,6 @@ impl Driver {
         }
     }
 
-    pub fn exists(&self, id: &str) -> bool {
-        self.dir(id).exists()
-    }
-
     /// Create layer `id` on top of `parent`.
     pub fn create(&self, id: &str, parent: Option<&str>) -> io::Result<()> {
         let dir = self.dir(id);
