@@ -44,10 +44,17 @@ pub fn unix(path: &std::path::Path, app: Router, debug: bool) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let _ = std::fs::remove_file(path);
-    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    // Bind under a temporary name and rename once listening, so the socket
+    // never exists without accepting (clients that wait for the file would
+    // otherwise be refused in between).
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let l = tokio::net::UnixListener::bind(&tmp).with_context(|| format!("listening on {}", path.display()))?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("placing socket {}", path.display()))?;
     tracing::info!("API listening on unix://{}", path.display());
     tokio::spawn(async move {
         loop {
