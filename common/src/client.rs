@@ -228,7 +228,7 @@ impl Client {
     /// POST and ignore the body.
     pub async fn post(&self, path: &str, body: Body) -> Result<()> {
         let resp = self.send(Method::POST, path, body).await?;
-        let _ = resp.into_body().collect().await;
+        let _ = body_bytes(resp).await;
         Ok(())
     }
 
@@ -256,26 +256,38 @@ async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>> {
     if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::NOT_MODIFIED {
         return Ok(resp);
     }
-    let data = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let data = body_bytes(resp).await;
     let message = serde_json::from_slice::<ErrorResponse>(&data)
         .map(|e| e.message)
         .unwrap_or_else(|_| String::from_utf8_lossy(&data).trim().to_string());
     Err(ClientError::Api { status, message })
 }
 
-/// Percent-encode a query value.
+/// Percent-encode a path segment or query value (RFC 3986 unreserved kept).
 pub fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, RESERVED).to_string()
+}
+
+/// The whole body of a response (empty if the connection fails mid-way).
+pub async fn body_bytes(resp: Response<Incoming>) -> Bytes {
+    resp.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_keep_unreserved_characters_only() {
+        assert_eq!(super::enc("web-1_a.b~c"), "web-1_a.b~c");
+        assert_eq!(super::enc("a b/c:d={}"), "a%20b%2Fc%3Ad%3D%7B%7D");
+        assert_eq!(super::enc("é"), "%C3%A9");
     }
-    out
 }

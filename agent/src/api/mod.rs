@@ -49,6 +49,12 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
 impl From<crate::storage::images::ImageError> for ApiError {
     fn from(e: crate::storage::images::ImageError) -> Self {
         EngineError::from(e).into()

@@ -146,12 +146,6 @@ fn dims(q: &Q) -> Result<(u16, u16), ApiError> {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
-    }
-}
-
 /// Parse Docker's since/until: unix seconds (with fraction) or RFC 3339.
 fn parse_time(v: Option<&String>) -> Option<chrono::DateTime<chrono::Utc>> {
     let v = v?.trim();

@@ -736,12 +736,7 @@ async fn import(
         .await
     {
         Ok(resp) => {
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = crate::client::body_bytes(resp).await;
             for line in String::from_utf8_lossy(&body).lines() {
                 if let Ok(v) = serde_json::from_str::<Value>(line) {
                     if let Some(s) = v["status"].as_str() {
