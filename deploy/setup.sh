@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl; do
+for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${1:-}" = --with-docker-client ] && [ ! -x /usr/bin/docker ]; then

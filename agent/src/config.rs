@@ -54,6 +54,10 @@ pub struct Flags {
     /// Static init binary that `--init` injects as PID 1 (default: tini-static)
     #[arg(long)]
     pub init_path: Option<PathBuf>,
+    /// Address and prefix of the default bridge (`skiff0`), e.g. 172.30.0.1/16;
+    /// picked among free private subnets when absent
+    #[arg(long)]
+    pub bip: Option<String>,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -77,6 +81,7 @@ struct FileConfig {
     log_level: Option<String>,
     #[serde(rename = "init-path")]
     init_path: Option<PathBuf>,
+    bip: Option<String>,
     tlsverify: Option<bool>,
     tlscacert: Option<PathBuf>,
     tlscert: Option<PathBuf>,
@@ -103,6 +108,8 @@ pub struct Config {
     pub log_level: String,
     /// The init `--init` runs as PID 1 (Docker's docker-init is tini too).
     pub init_path: Option<PathBuf>,
+    /// The default bridge's address (`--bip`).
+    pub bip: Option<String>,
 }
 
 impl Config {
@@ -186,6 +193,7 @@ impl Config {
         });
         Ok(Self {
             init_path,
+            bip: flags.bip.or(file.bip),
             listen,
             tls,
             data_root: flags

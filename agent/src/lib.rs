@@ -2,11 +2,12 @@
 //! skiff-agent: the per-host engine. The data path reads top-down:
 //! `api` (Docker Engine API over HTTP) → `engine` (containers, exec) →
 //! `runtime` (OCI bundles, supervisors) / `storage` (images, layers,
-//! overlay2) / `logs` (json-file).
+//! overlay2) / `network` (bridges, macvlan, ports, DNS) / `logs` (json-file).
 
 pub mod api;
 pub mod config;
 pub mod engine;
 pub mod logs;
+pub mod network;
 pub mod runtime;
 pub mod storage;

@@ -88,6 +88,30 @@ pub struct Agent {
     extra: Vec<String>,
     child: Option<Child>,
     finished: bool,
+    peers: Vec<String>,
+}
+
+/// Another "host": a network namespace joined to the agent's by a veth
+/// pair on a /24 of its own.
+pub struct Peer {
+    pub netns: String,
+    /// The agent side's address and interface name.
+    pub agent_ip: String,
+    pub agent_if: String,
+    pub ip: String,
+}
+
+impl Peer {
+    /// Run a command in the peer's namespace.
+    pub fn run(&self, program: &str, args: &[&str]) -> Run {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec")
+            .into()
+    }
 }
 
 fn sh(cmd: &str) -> Run {
@@ -125,9 +149,33 @@ impl Agent {
             extra,
             child: None,
             finished: false,
+            peers: Vec::new(),
         };
         a.launch();
         a
+    }
+
+    /// Make another "host" (see `Peer`); the k-th peer uses 10.200.k.0/24.
+    pub fn add_peer(&mut self) -> Peer {
+        let k = self.peers.len();
+        let netns = format!("{}p{k}", self.name);
+        let agent_if = format!("skpeer{k}");
+        let (agent_ip, ip) = (format!("10.200.{k}.1"), format!("10.200.{k}.2"));
+        sh(&format!(
+            "ip netns add {netns} && ip -n {netns} link set lo up && \
+             ip link add {agent_if} netns {ns} type veth peer name eth0 netns {netns} && \
+             ip -n {ns} addr add {agent_ip}/24 dev {agent_if} && ip -n {ns} link set {agent_if} up && \
+             ip -n {netns} addr add {ip}/24 dev eth0 && ip -n {netns} link set eth0 up",
+            ns = self.netns
+        ))
+        .ok();
+        self.peers.push(netns.clone());
+        Peer {
+            netns,
+            agent_ip,
+            agent_if,
+            ip,
+        }
     }
 
     pub fn sock(&self) -> PathBuf {
@@ -334,6 +382,9 @@ impl Agent {
         self.remove_containers();
         self.kill_all();
         let _ = sh(&format!("ip netns del {}", self.netns));
+        for p in self.peers.drain(..) {
+            let _ = sh(&format!("ip netns del {p}"));
+        }
     }
 
     fn leaks(&self) -> Vec<String> {
@@ -357,6 +408,14 @@ impl Agent {
             .into();
         let procs = procs.stdout;
         out.extend(procs.split_whitespace().map(|p| format!("process {p}")));
+        // Networking happens inside the test's namespace only: the host
+        // must never see skiff's bridge or firewall table.
+        if sh("nft list table ip skiff").code == 0 {
+            out.push("nftables table ip skiff in the host namespace".into());
+        }
+        if sh("ip link show skiff0").code == 0 {
+            out.push("bridge skiff0 in the host namespace".into());
+        }
         out
     }
 }

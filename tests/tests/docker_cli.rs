@@ -54,3 +54,55 @@ fn docker_client_runs_lists_logs_and_execs() {
     a.docker(&["rm", "web"]).ok();
     a.finish();
 }
+
+#[test]
+fn docker_client_manages_networks_and_ports() {
+    let a = Agent::start();
+    a.docker(&["network", "create", "--subnet", "10.66.0.0/24", "dnet"])
+        .ok();
+    let ls = a.docker(&["network", "ls"]).ok();
+    assert!(
+        ls.stdout.contains("dnet") && ls.stdout.contains("bridge"),
+        "{}",
+        ls.stdout
+    );
+    a.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "dweb",
+        "--network",
+        "dnet",
+        "--network-alias",
+        "svc",
+        "-p",
+        "8088:80",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(a.docker(&["port", "dweb"]).ok().out(), "80/tcp -> 0.0.0.0:8088");
+    let ps = a.docker(&["ps"]).ok();
+    assert!(ps.stdout.contains("0.0.0.0:8088->80/tcp"), "{}", ps.stdout);
+    let ip = a
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            "dweb",
+        ])
+        .ok();
+    assert_eq!(ip.out(), "10.66.0.2");
+    let r = a
+        .docker(&["run", "--rm", "--network", "dnet", "busybox", "nslookup", "svc"])
+        .ok();
+    assert!(r.stdout.contains("10.66.0.2"), "{}", r.stdout);
+    a.docker(&["network", "connect", "bridge", "dweb"]).ok();
+    let r = a.docker(&["exec", "dweb", "ip", "-o", "-4", "addr"]).ok();
+    assert!(r.stdout.contains("eth1"), "{}", r.stdout);
+    a.docker(&["network", "disconnect", "bridge", "dweb"]).ok();
+    a.docker(&["rm", "-f", "dweb"]).ok();
+    a.docker(&["network", "rm", "dnet"]).ok();
+    a.finish();
+}

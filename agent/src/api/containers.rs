@@ -82,14 +82,38 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
         created: chrono::DateTime::parse_from_rfc3339(&ins.created)
             .map(|d| d.timestamp())
             .unwrap_or(0),
-        ports: Vec::new(),
+        ports: port_list(&ins.network_settings.ports),
         labels: ins.config.labels.clone(),
         state: ins.state.status.clone(),
         status: status_text(&ins.state),
         host_config: json!({"NetworkMode": ins.host_config.network_mode}),
-        network_settings: json!({"Networks": {}}),
+        network_settings: json!({"Networks": ins.network_settings.networks}),
         mounts: Vec::new(),
     }
+}
+
+/// Docker's `Ports` of a summary: published ports with their host side,
+/// exposed ones without.
+fn port_list(ports: &std::collections::BTreeMap<String, Option<Vec<skiff_common::api::PortBinding>>>) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (key, binds) in ports {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let private: u16 = port.parse().unwrap_or(0);
+        match binds {
+            Some(bs) if !bs.is_empty() => {
+                for b in bs {
+                    out.push(json!({
+                        "IP": b.host_ip,
+                        "PrivatePort": private,
+                        "PublicPort": b.host_port.parse::<u16>().unwrap_or(0),
+                        "Type": proto,
+                    }));
+                }
+            }
+            _ => out.push(json!({"PrivatePort": private, "Type": proto})),
+        }
+    }
+    out
 }
 
 pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ContainerSummary>>> {

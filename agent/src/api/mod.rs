@@ -5,6 +5,7 @@
 mod containers;
 mod images;
 mod listen;
+mod networks;
 mod streams;
 mod system;
 
@@ -43,6 +44,7 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EngineError::NotModified => StatusCode::NOT_MODIFIED,
+            EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(code, e.to_string())
@@ -96,6 +98,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/exec/{id}/start", post(streams::exec_start))
         .route("/exec/{id}/resize", post(streams::exec_resize))
         .route("/exec/{id}/json", get(streams::exec_inspect))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(
@@ -132,6 +140,7 @@ fn strip_version(uri: &Uri) -> Option<Uri> {
 /// reloads the TLS certificates.
 pub async fn serve(cfg: Config) -> Result<()> {
     let engine = Engine::open(cfg.clone())?;
+    engine.networks.init(cfg.bip.as_deref()).await?;
     engine.recover().await;
     let app = router(engine.clone());
     let tls = cfg.tls.clone().map(listen::TlsState::load).transpose()?;

@@ -24,6 +24,9 @@ pub struct Record {
     /// The image's top layer chain ID, parent of the container's layers.
     #[serde(default)]
     pub image_layer: Option<String>,
+    /// Network ID → interface name inside the container, while running.
+    #[serde(default)]
+    pub ifaces: BTreeMap<String, String>,
 }
 
 /// A change of state that `wait` watches.
@@ -172,8 +175,9 @@ impl Engine {
             }
             e => e.into(),
         })?;
-        let hc = req.host_config.clone();
+        let mut hc = req.host_config.clone();
         validate_host_config(&hc)?;
+        let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
             return Err(EngineError::BadRequest(
                 "--init needs a static init binary: install Debian's tini (tini-static) or set init-path".into(),
@@ -281,10 +285,7 @@ impl Engine {
 
         let dir = self.containers_dir(&id);
         std::fs::create_dir_all(&dir)?;
-        let mut hc = hc;
-        if hc.network_mode.is_empty() {
-            hc.network_mode = "default".into();
-        }
+
         if hc.log_config.kind.is_empty() {
             hc.log_config.kind = "json-file".into();
         }
@@ -330,16 +331,17 @@ impl Engine {
                 data,
             },
             config: cfg,
-            network_settings: serde_json::json!({
-                "Bridge": "", "SandboxID": "", "HairpinMode": false, "Ports": {}, "SandboxKey": "",
-                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "", "Networks": {}
-            }),
+            network_settings: skiff_common::api::NetworkSettings {
+                networks,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let rec = Record {
             inspect,
             manually_stopped: false,
             image_layer,
+            ifaces: BTreeMap::new(),
         };
         write_json_atomic(&dir.join("config.v2.json"), &rec)?;
         self.insert(Ctr::new(rec));

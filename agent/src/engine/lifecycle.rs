@@ -30,7 +30,9 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     Ok(sig as i32)
 }
 
-fn hosts_file(extra: &[String]) -> String {
+/// `/etc/hosts` as Docker writes it: localhost, `--add-host`, links, and
+/// the container's own address and hostname.
+fn hosts_file(extra: &[String], att: &super::networking::Attached, hostname: &str) -> String {
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
@@ -39,7 +41,30 @@ fn hosts_file(extra: &[String]) -> String {
             s.push_str(&format!("{ip}\t{name}\n"));
         }
     }
+    for (ip, alias, name, short) in &att.links {
+        s.push_str(&format!("{ip}\t{alias} {short} {name}\n"));
+    }
+    if let Some(ip) = att.ip {
+        s.push_str(&format!("{ip}\t{hostname}\n"));
+    }
     s
+}
+
+/// resolv.conf for a container on a user-defined network: the embedded
+/// DNS, the host's search domains, `ndots:0` (as Docker writes it).
+fn embedded_resolv_conf(search: &[String]) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out = format!("nameserver {}\n", crate::network::dns::ADDR);
+    if search.is_empty() {
+        for line in host.lines().filter(|l| l.trim_start().starts_with("search")) {
+            out.push_str(line.trim());
+            out.push('\n');
+        }
+    } else {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    out.push_str("options ndots:0\n");
+    out
 }
 
 /// The host's resolv.conf without loopback resolvers, which a container
@@ -161,23 +186,62 @@ impl Engine {
                 );
             }
         }
-        let host_net = hc.network_mode == "host";
-        let hostname = if host_net {
-            nix::unistd::gethostname()
+        // The network namespace: the host's, another container's, or a new
+        // one with this container's endpoints plumbed in.
+        let mode = hc.network_mode.as_str();
+        let mut att = super::networking::Attached::default();
+        let mut shared_files: Option<std::path::PathBuf> = None;
+        let mut hostname = cfg.hostname.clone();
+        let net = if mode == "host" {
+            hostname = nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            NetNs::Host
+        } else if let Some(other) = mode.strip_prefix("container:") {
+            let o = self.get(other).map_err(|e| internal(&e))?;
+            let oi = o.inspect();
+            if !oi.state.running {
+                return Err((125, format!("cannot join network of a non running container: {other}")));
+            }
+            hostname = oi.config.hostname.clone();
+            shared_files = Some(self.containers_dir(&o.id));
+            if oi.host_config.network_mode == "host" {
+                NetNs::Host
+            } else {
+                NetNs::Path(self.netns_path(&o.id))
+            }
         } else {
-            cfg.hostname.clone()
+            let p = self.netns_path(&id);
+            if !crate::storage::driver::is_mountpoint(&p) {
+                crate::runtime::netns::create(&p).map_err(|e| internal(&format!("creating network namespace: {e}")))?;
+            }
+            att = self.attach_networks(c, &p).await.map_err(|e| internal(&e))?;
+            NetNs::Path(p)
         };
+        step("network ready");
         let write = |name: &str, data: String| std::fs::write(dir.join(name), data).map_err(|e| internal(&e));
-        if host_net {
-            write("hosts", std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
-        } else {
-            write("hosts", hosts_file(&hc.extra_hosts))?;
+        match (&net, &shared_files) {
+            (_, Some(from)) => {
+                for f in ["hosts", "resolv.conf"] {
+                    std::fs::copy(from.join(f), dir.join(f)).map_err(|e| internal(&e))?;
+                }
+            }
+            (NetNs::Host, None) => {
+                write("hosts", std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
+                write("resolv.conf", resolv_conf(&hc.dns, &hc.dns_search))?;
+            }
+            _ => {
+                write("hosts", hosts_file(&hc.extra_hosts, &att, &hostname))?;
+                let rc = if att.embedded_dns {
+                    embedded_resolv_conf(&hc.dns_search)
+                } else {
+                    resolv_conf(&hc.dns, &hc.dns_search)
+                };
+                write("resolv.conf", rc)?;
+            }
         }
         write("hostname", format!("{hostname}\n"))?;
-        write("resolv.conf", resolv_conf(&hc.dns, &hc.dns_search))?;
         let mut binds = vec![
             (dir.join("resolv.conf"), "/etc/resolv.conf".to_string(), false),
             (dir.join("hostname"), "/etc/hostname".to_string(), false),
@@ -195,15 +259,6 @@ impl Engine {
                 parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro")),
             ));
         }
-        let net = if host_net {
-            NetNs::Host
-        } else {
-            let p = self.netns_path(&id);
-            if !crate::storage::driver::is_mountpoint(&p) {
-                crate::runtime::netns::create(&p).map_err(|e| internal(&format!("creating network namespace: {e}")))?;
-            }
-            NetNs::Path(p)
-        };
         step("files and namespace ready");
         let caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
         let mut env = cfg.env.clone();
@@ -384,6 +439,7 @@ impl Engine {
 
     /// Undo what `launch` set up on the host (mount, namespace, bundle).
     fn teardown(&self, id: &str) {
+        self.detach_networks(id);
         self.cgroup_cleanup(id);
         let _ = self.images.layers.driver.unmount(id);
         crate::runtime::netns::remove(&self.netns_path(id));
@@ -700,6 +756,7 @@ impl Engine {
             match Connection::connect(&socket).await {
                 Ok((conn, events)) => {
                     *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+                    self.readopt_networks(&c);
                     self.clone().monitor(c.clone(), events);
                     tracing::info!(container = %&c.id[..12], "re-adopted running container");
                 }
@@ -708,6 +765,9 @@ impl Engine {
                     self.exited(&c, rec).await;
                 }
             }
+        }
+        if let Err(e) = self.networks.sync_firewall() {
+            tracing::warn!("{e:#}");
         }
         // Restart policies at daemon start: always, and unless-stopped when
         // the user had not stopped it.

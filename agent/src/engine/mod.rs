@@ -5,6 +5,7 @@ pub mod container;
 pub mod exec;
 pub mod lifecycle;
 pub mod names;
+pub mod networking;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub enum EngineError {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("container already started")]
     NotModified,
     #[error("{0}")]
@@ -38,6 +41,19 @@ impl From<ImageError> for EngineError {
             ImageError::BadReference(_) => EngineError::BadRequest(e.to_string()),
             ImageError::InUse { .. } | ImageError::MultipleTags(_) => EngineError::Conflict(e.to_string()),
             _ => EngineError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::network::NetError> for EngineError {
+    fn from(e: crate::network::NetError) -> Self {
+        use crate::network::NetError;
+        match e {
+            NetError::NotFound(_) => EngineError::NotFound(e.to_string()),
+            NetError::Conflict(_) => EngineError::Conflict(e.to_string()),
+            NetError::Invalid(_) => EngineError::BadRequest(e.to_string()),
+            NetError::Forbidden(_) => EngineError::Forbidden(e.to_string()),
+            NetError::Other(e) => EngineError::Internal(format!("{e:#}")),
         }
     }
 }
@@ -64,6 +80,7 @@ pub struct Engine {
     names_lock: Mutex<()>,
     pub execs: exec::ExecStore,
     pub cgroup_v2: bool,
+    pub networks: Arc<crate::network::Networks>,
 }
 
 impl Engine {
@@ -76,6 +93,7 @@ impl Engine {
         let layers = LayerStore::new(&cfg.data_root, driver)?;
         let images = ImageStore::new(&cfg.data_root, layers)?;
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let networks = Arc::new(crate::network::Networks::open(&cfg.data_root)?);
         let engine = Arc::new(Self {
             cfg,
             images,
@@ -83,6 +101,7 @@ impl Engine {
             names_lock: Mutex::new(()),
             execs: exec::ExecStore::default(),
             cgroup_v2,
+            networks,
         });
         Ok(engine)
     }

@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::{ago, size, table, template, trunc};
+use super::format::{ago, ports_text, size, table, template, trunc};
 use super::run;
 use super::{
     fail, Cmd, ContainerCmd, Exit, ImageCmd, ImportArgs, InspectArgs, LogsFlags, PsFlags, RmArgs, RmiArgs, StopArgs,
@@ -321,12 +321,14 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             Exit(code)
         }
         Cmd::Certs { .. } => unreachable!("handled before connecting"),
+        Cmd::Network { cmd } => super::network::run(c, cmd).await,
+        Cmd::Port { container, port } => super::network::port(c, &container, port).await,
         Cmd::Version => version(c).await,
         Cmd::Info => info(c).await,
     }
 }
 
-fn confirm(prompt: &str) -> bool {
+pub(super) fn confirm(prompt: &str) -> bool {
     print!("{prompt}");
     let _ = std::io::stdout().flush();
     let mut s = String::new();
@@ -395,6 +397,13 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
                     .join(","),
             );
             v["Command"] = Value::String(format!("\"{}\"", s.command));
+            v["Ports"] = Value::String(ports_text(&s.ports));
+            v["Networks"] = Value::String(
+                s.network_settings["Networks"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+                    .unwrap_or_default(),
+            );
             v["RunningFor"] = Value::String(ago(s.created).trim_end_matches(" ago").to_string());
             v["CreatedAt"] = Value::String(
                 chrono::DateTime::from_timestamp(s.created, 0)
@@ -446,7 +455,7 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
             cmd,
             ago(s.created),
             s.status.clone(),
-            String::new(),
+            ports_text(&s.ports),
             s.names
                 .iter()
                 .map(|n| n.trim_start_matches('/'))
@@ -468,8 +477,13 @@ async fn inspect(c: &Client, names: Vec<String>, format: Option<String>, kind: O
                 found = Some(v);
             }
         }
-        if found.is_none() && kind != Some("container") {
+        if found.is_none() && kind != Some("container") && kind != Some("network") {
             if let Ok(v) = c.get::<Value>(&format!("/images/{n}/json")).await {
+                found = Some(v);
+            }
+        }
+        if found.is_none() && matches!(kind, None | Some("network")) {
+            if let Ok(v) = c.get::<Value>(&format!("/networks/{}", enc(n))).await {
                 found = Some(v);
             }
         }

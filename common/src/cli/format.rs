@@ -91,7 +91,150 @@ fn plain(v: &Value) -> String {
     }
 }
 
-/// Render `{{.Path.To.Field}}`, `{{json .X}}`, `{{upper .X}}`-free Go-ish templates.
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Open,
+    /// `)` and the field path right after it, as in `(index .A "k").B`.
+    Close(String),
+    Str(String),
+    Word(String),
+}
+
+fn tokens(action: &str) -> Result<Vec<Tok>, String> {
+    let mut out = Vec::new();
+    let mut it = action.chars().peekable();
+    while let Some(&c) = it.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                it.next();
+            }
+            '(' => {
+                it.next();
+                out.push(Tok::Open);
+            }
+            ')' => {
+                it.next();
+                let mut path = String::new();
+                while let Some(&d) = it.peek() {
+                    if d.is_whitespace() || d == ')' || d == '(' {
+                        break;
+                    }
+                    path.push(d);
+                    it.next();
+                }
+                out.push(Tok::Close(path));
+            }
+            '"' => {
+                it.next();
+                let mut s = String::new();
+                loop {
+                    match it.next() {
+                        Some('"') => break,
+                        Some('\\') => s.extend(it.next()),
+                        Some(d) => s.push(d),
+                        None => return Err("template: unterminated quoted string".into()),
+                    }
+                }
+                out.push(Tok::Str(s));
+            }
+            _ => {
+                let mut w = String::new();
+                while let Some(&d) = it.peek() {
+                    if d.is_whitespace() || d == '(' || d == ')' {
+                        break;
+                    }
+                    w.push(d);
+                    it.next();
+                }
+                out.push(Tok::Word(w));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One operand: `.Path`, `"string"`, or `( command )[.Path]`.
+fn operand(toks: &[Tok], pos: &mut usize, v: &Value) -> Result<Value, String> {
+    match toks.get(*pos) {
+        Some(Tok::Word(w)) if w.starts_with('.') => {
+            *pos += 1;
+            Ok(lookup(v, w).cloned().unwrap_or(Value::Null))
+        }
+        Some(Tok::Str(s)) => {
+            *pos += 1;
+            Ok(Value::String(s.clone()))
+        }
+        Some(Tok::Word(w)) if w.parse::<u64>().is_ok() => {
+            *pos += 1;
+            Ok(Value::from(w.parse::<u64>().unwrap_or(0)))
+        }
+        Some(Tok::Open) => {
+            *pos += 1;
+            let inner = command(toks, pos, v)?;
+            match toks.get(*pos) {
+                Some(Tok::Close(path)) => {
+                    *pos += 1;
+                    Ok(if path.is_empty() {
+                        inner
+                    } else {
+                        lookup(&inner, path).cloned().unwrap_or(Value::Null)
+                    })
+                }
+                _ => Err("template: unclosed left paren".into()),
+            }
+        }
+        Some(t) => Err(format!("template: unexpected {t:?}")),
+        None => Err("template: missing value".into()),
+    }
+}
+
+/// `func args…` or a single operand; stops at `)`.
+fn command(toks: &[Tok], pos: &mut usize, v: &Value) -> Result<Value, String> {
+    let func = match toks.get(*pos) {
+        Some(Tok::Word(w)) if !w.starts_with('.') && w.parse::<u64>().is_err() => {
+            *pos += 1;
+            Some(w.clone())
+        }
+        _ => None,
+    };
+    let mut args = Vec::new();
+    while *pos < toks.len() && !matches!(toks[*pos], Tok::Close(_)) {
+        args.push(operand(toks, pos, v)?);
+    }
+    let one = || args.first().cloned().unwrap_or(Value::Null);
+    Ok(match func.as_deref() {
+        None if args.len() == 1 => one(),
+        None => return Err("template: expected one value".into()),
+        Some("json") => Value::String(serde_json::to_string(&one()).unwrap_or_default()),
+        Some("lower") => Value::String(plain(&one()).to_lowercase()),
+        Some("upper") => Value::String(plain(&one()).to_uppercase()),
+        Some("len") => Value::from(match one() {
+            Value::Array(a) => a.len(),
+            Value::Object(m) => m.len(),
+            Value::String(s) => s.len(),
+            _ => 0,
+        }),
+        Some("index") => {
+            let mut cur = one();
+            for k in args.iter().skip(1) {
+                cur = match (&cur, k) {
+                    (Value::Object(m), Value::String(s)) => m.get(s).cloned().unwrap_or(Value::Null),
+                    (Value::Array(a), Value::Number(n)) => a
+                        .get(n.as_u64().unwrap_or(u64::MAX) as usize)
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                    _ => return Err("template: error calling index: cannot index".into()),
+                };
+            }
+            cur
+        }
+        Some(f) => return Err(format!("template: function \"{f}\" not defined")),
+    })
+}
+
+/// Render Docker's `--format` templates: `{{.Path.To.Field}}`,
+/// `{{json .X}}`, `{{lower .X}}`, `{{upper .X}}`, `{{len .X}}`,
+/// `{{index .Map "key"}}` and `{{(index .Map "key").Field}}`.
 pub fn template(tpl: &str, v: &Value) -> Result<String, String> {
     let tpl = tpl.replace("\\t", "\t").replace("\\n", "\n");
     let mut out = String::new();
@@ -100,25 +243,36 @@ pub fn template(tpl: &str, v: &Value) -> Result<String, String> {
         out.push_str(&rest[..start]);
         let end = rest[start..].find("}}").ok_or("template: unclosed action")? + start;
         let action = rest[start + 2..end].trim();
-        let (func, arg) = match action.split_once(char::is_whitespace) {
-            Some((f, a)) if !f.starts_with('.') => (Some(f), a.trim()),
-            _ => (None, action),
-        };
-        if !arg.starts_with('.') {
-            return Err(format!("template: unsupported action {{{{{action}}}}}"));
+        let toks = tokens(action)?;
+        let mut pos = 0;
+        let val = command(&toks, &mut pos, v)?;
+        if pos != toks.len() {
+            return Err(format!("template: unexpected \")\" in {{{{{action}}}}}"));
         }
-        let val = lookup(v, arg).cloned().unwrap_or(Value::Null);
-        out.push_str(&match func {
-            Some("json") => serde_json::to_string(&val).unwrap_or_default(),
-            Some("lower") => plain(&val).to_lowercase(),
-            Some("upper") => plain(&val).to_uppercase(),
-            None => plain(&val),
-            Some(f) => return Err(format!("template: function \"{f}\" not defined")),
-        });
+        out.push_str(&plain(&val));
         rest = &rest[end + 2..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Docker's `PORTS` column: `0.0.0.0:8080->80/tcp, 443/tcp`.
+pub fn ports_text(ports: &[serde_json::Value]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for p in ports {
+        let private = p["PrivatePort"].as_u64().unwrap_or(0);
+        let proto = p["Type"].as_str().unwrap_or("tcp");
+        let s = match p["PublicPort"].as_u64() {
+            Some(public) if public > 0 => {
+                format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0"))
+            }
+            _ => format!("{private}/{proto}"),
+        };
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out.join(", ")
 }
 
 #[cfg(test)]
@@ -133,6 +287,13 @@ mod tests {
             template("{{json .State}}", &v).unwrap(),
             r#"{"ExitCode":0,"Status":"running"}"#
         );
+        let n = serde_json::json!({"N": {"a-b": {"IP": "10.0.0.2"}}});
+        assert_eq!(template(r#"{{(index .N "a-b").IP}}"#, &n).unwrap(), "10.0.0.2");
+        assert!(template(r#"{{index .N "a-b" | x}}"#, &n).is_err());
+        assert_eq!(template("{{len .N}}", &n).unwrap(), "1");
+        let l = serde_json::json!({"C": [{"S": "10.1.0.0/16"}]});
+        assert_eq!(template("{{(index .C 0).S}}", &l).unwrap(), "10.1.0.0/16");
+        assert!(template("{{nosuch .N}}", &n).is_err());
         assert_eq!(size(1_234_567), "1.23MB");
         assert_eq!(size(999), "999B");
         assert_eq!(

@@ -2,6 +2,7 @@
 
 mod commands;
 mod format;
+mod network;
 mod run;
 
 use std::path::PathBuf;
@@ -105,9 +106,27 @@ pub struct CreateFlags {
     /// Bind mount a volume (/host:/container[:ro])
     #[arg(short = 'v', long = "volume")]
     pub volumes: Vec<String>,
-    /// Connect a container to a network (host, none, default)
+    /// Connect a container to a network (bridge, host, none, container:NAME, or a network's name)
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Add a network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Add link to another container (name[:alias])
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Logging driver for the container
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
@@ -244,6 +263,17 @@ pub enum Cmd {
     Image {
         #[command(subcommand)]
         cmd: ImageCmd,
+    },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        cmd: network::NetworkCmd,
+    },
+    /// List port mappings or a specific mapping for the container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        port: Option<String>,
     },
     /// Create a CA and the server and client certificates it signs
     Certs {

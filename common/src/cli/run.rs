@@ -10,8 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{fail, CreateFlags, ExecFlags, Exit};
 use crate::api::{
-    ContainerConfig, CreateRequest, CreateResponse, HostConfig, IdResponse, LogConfig, RestartPolicy, WaitResponse,
+    ContainerConfig, CreateRequest, CreateResponse, EndpointIpamConfig, EndpointSettings, HostConfig, IdResponse,
+    LogConfig, NetworkingConfig, PortBinding, RestartPolicy, WaitResponse,
 };
+
 use crate::client::{enc, Body, Client, ClientError};
 
 /// Exit code of a failed start, by Docker's rule on the error text.
@@ -95,7 +97,24 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
             ));
         }
     }
+    let (exposed, port_bindings) = publish_flags(&f.publish, &f.expose)?;
+    let mut endpoints = BTreeMap::new();
+    if !f.network_alias.is_empty() || f.ip.is_some() {
+        let net = f.network.clone().unwrap_or_else(|| "default".into());
+        endpoints.insert(
+            net,
+            EndpointSettings {
+                aliases: (!f.network_alias.is_empty()).then(|| f.network_alias.clone()),
+                ipam_config: f.ip.clone().map(|ip| EndpointIpamConfig {
+                    ipv4_address: ip,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+    }
     let config = ContainerConfig {
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
         hostname: f.hostname.clone().unwrap_or_default(),
         user: f.user.clone().unwrap_or_default(),
         attach_stdin: f.interactive && !f.detach,
@@ -128,13 +147,74 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         privileged: f.privileged,
         readonly_rootfs: f.read_only,
         init: f.init.then_some(true),
+        port_bindings,
+        publish_all_ports: f.publish_all,
+        links: f.link.clone(),
         ..Default::default()
     };
     Ok(CreateRequest {
         config,
         host_config,
-        networking_config: None,
+        networking_config: (!endpoints.is_empty()).then_some(NetworkingConfig {
+            endpoints_config: endpoints,
+        }),
     })
+}
+
+type PortMaps = (BTreeMap<String, serde_json::Value>, BTreeMap<String, Vec<PortBinding>>);
+
+/// `-p [ip:][hostPort:]containerPort[/proto]` and `--expose`, as Docker's CLI
+/// turns them into `ExposedPorts` and `PortBindings`.
+pub fn publish_flags(publish: &[String], expose: &[String]) -> Result<PortMaps, String> {
+    let mut exposed = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
+    let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|n| n > 0);
+    for e in expose {
+        let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (a, z) = port.split_once('-').unwrap_or((port, port));
+        if !port_ok(a) || !port_ok(z) {
+            return Err(format!(
+                "invalid argument \"{e}\" for \"--expose\" flag: invalid range format for --expose"
+            ));
+        }
+        for p in a.parse::<u16>().unwrap_or(0)..=z.parse::<u16>().unwrap_or(0) {
+            exposed.insert(format!("{p}/{proto}"), serde_json::json!({}));
+        }
+    }
+    for spec in publish {
+        let bad = || format!("invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid published port format");
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, p)) if matches!(p, "tcp" | "udp") => (r, p),
+            Some(_) => {
+                return Err(format!(
+                    "invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid proto"
+                ))
+            }
+            None => (spec.as_str(), "tcp"),
+        };
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (ip, host, ctr) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [i, h, c] => (*i, *h, *c),
+            _ => return Err(bad()),
+        };
+        if !port_ok(ctr) || (!host.is_empty() && !host.split('-').all(port_ok)) {
+            return Err(bad());
+        }
+        if !ip.is_empty() && ip.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(format!(
+                "invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid IP address: {ip}"
+            ));
+        }
+        let key = format!("{ctr}/{proto}");
+        exposed.insert(key.clone(), serde_json::json!({}));
+        bindings.entry(key).or_default().push(PortBinding {
+            host_ip: ip.to_string(),
+            host_port: host.to_string(),
+        });
+    }
+    Ok((exposed, bindings))
 }
 
 pub async fn create(c: &Client, f: &CreateFlags) -> Result<String, Exit> {

@@ -1,0 +1,733 @@
+//! Networks on this host: the store of network definitions (Docker's
+//! `NetworkResource` shape), address management, and the endpoints that put
+//! containers on them. Drivers: `bridge` (a Linux bridge, a veth per
+//! endpoint, NAT), `macvlan` (a child of a host interface), plus Docker's
+//! predefined `host` and `none`.
+//!
+//! Networks are persisted under `<data-root>/network/`. Addresses in use
+//! and published ports are rebuilt from the records of running containers
+//! when the agent starts, so they are never handed out twice.
+
+pub mod dns;
+pub mod firewall;
+pub mod ipam;
+pub mod netlink;
+pub mod ports;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use skiff_common::api::{EndpointSettings, Ipam, IpamPool, NetworkContainer, NetworkCreateRequest, NetworkResource};
+use skiff_common::fsutil::{read_json, write_json_atomic};
+use thiserror::Error;
+
+use ipam::Pool;
+
+pub const DEFAULT_BRIDGE: &str = "skiff0";
+
+#[derive(Debug, Error)]
+pub enum NetError {
+    #[error("network {0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+type Result<T> = std::result::Result<T, NetError>;
+
+/// A network's definition, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Net {
+    pub id: String,
+    pub name: String,
+    /// `bridge`, `macvlan`, `host` or `null`.
+    pub driver: String,
+    pub created: String,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub pool: Option<Pool>,
+    /// The bridge's name, or the macvlan parent.
+    #[serde(default)]
+    pub iface: String,
+}
+
+impl Net {
+    /// User-defined networks get the embedded DNS; Docker's default bridge
+    /// does not.
+    pub fn user_defined(&self) -> bool {
+        !matches!(self.name.as_str(), "bridge" | "host" | "none")
+    }
+
+    fn carries_endpoints(&self) -> bool {
+        matches!(self.driver.as_str(), "bridge" | "macvlan")
+    }
+}
+
+/// A running container's place on a network (for inspect and DNS).
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub container: String,
+    pub name: String,
+    pub endpoint_id: String,
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+    /// Names it answers to on this network: container name, short ID,
+    /// aliases.
+    pub dns_names: Vec<String>,
+}
+
+#[derive(Default)]
+struct State {
+    nets: BTreeMap<String, Net>,
+    /// network ID → address → endpoint.
+    endpoints: HashMap<String, BTreeMap<Ipv4Addr, Endpoint>>,
+    /// container ID → its published ports.
+    ports: BTreeMap<String, Vec<firewall::PortMap>>,
+}
+
+pub struct Networks {
+    dir: PathBuf,
+    state: Mutex<State>,
+    nl: rtnetlink::Handle,
+    /// Serializes firewall rewrites so the last one wins with all state.
+    fw: Mutex<()>,
+    pub dns: Arc<dns::Server>,
+}
+
+fn new_id() -> String {
+    crate::storage::layers::new_id()
+}
+
+impl Networks {
+    /// Load the stored networks (no kernel changes yet: see `init`).
+    pub fn open(data_root: &Path) -> anyhow::Result<Self> {
+        let dir = data_root.join("network");
+        std::fs::create_dir_all(&dir)?;
+        let mut nets = BTreeMap::new();
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            if e.path().extension().is_some_and(|x| x == "json") {
+                match read_json::<Net>(&e.path()) {
+                    Ok(n) => {
+                        nets.insert(n.id.clone(), n);
+                    }
+                    Err(err) => tracing::warn!("skipping network {}: {err}", e.path().display()),
+                }
+            }
+        }
+        Ok(Self {
+            dir,
+            state: Mutex::new(State {
+                nets,
+                ..Default::default()
+            }),
+            nl: netlink::connect()?,
+            fw: Mutex::new(()),
+            dns: Arc::new(dns::Server::new()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn save(&self, n: &Net) -> anyhow::Result<()> {
+        Ok(write_json_atomic(&self.dir.join(format!("{}.json", n.id)), n)?)
+    }
+
+    /// Create Docker's predefined networks if missing, bring every bridge
+    /// up and install the firewall table.
+    pub async fn init(&self, bip: Option<&str>) -> anyhow::Result<()> {
+        let have: Vec<String> = self.lock().nets.values().map(|n| n.name.clone()).collect();
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if !have.iter().any(|n| n == name) {
+                let n = Net {
+                    id: new_id(),
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: crate::engine::container::now(),
+                    internal: false,
+                    attachable: false,
+                    labels: BTreeMap::new(),
+                    options: BTreeMap::new(),
+                    pool: None,
+                    iface: String::new(),
+                };
+                self.save(&n)?;
+                self.lock().nets.insert(n.id.clone(), n);
+            }
+        }
+        if !have.iter().any(|n| n == "bridge") {
+            let pool = match bip {
+                Some(b) => {
+                    let gw: Ipv4Net = b
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--bip: invalid CIDR address: {b}"))?;
+                    ipam::pool(&gw.trunc().to_string(), "", &gw.addr().to_string()).map_err(anyhow::Error::msg)?
+                }
+                None => {
+                    let taken = self.taken_subnets().await;
+                    let s = ipam::pick_subnet(&taken)
+                        .ok_or_else(|| anyhow::anyhow!("no free subnet for the default bridge; set --bip"))?;
+                    ipam::pool(&s.to_string(), "", "").map_err(anyhow::Error::msg)?
+                }
+            };
+            let mut options = BTreeMap::new();
+            for (k, v) in [
+                ("com.docker.network.bridge.default_bridge", "true"),
+                ("com.docker.network.bridge.enable_icc", "true"),
+                ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                ("com.docker.network.bridge.name", DEFAULT_BRIDGE),
+                ("com.docker.network.driver.mtu", "1500"),
+            ] {
+                options.insert(k.to_string(), v.to_string());
+            }
+            let n = Net {
+                id: new_id(),
+                name: "bridge".into(),
+                driver: "bridge".into(),
+                created: crate::engine::container::now(),
+                internal: false,
+                attachable: false,
+                labels: BTreeMap::new(),
+                options,
+                pool: Some(pool),
+                iface: DEFAULT_BRIDGE.into(),
+            };
+            self.save(&n)?;
+            self.lock().nets.insert(n.id.clone(), n);
+        }
+        // Forwarding between the bridges and the outside, and DNAT of
+        // published ports reached through 127.0.0.1.
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
+            .map_err(|e| anyhow::anyhow!("enabling IPv4 forwarding: {e}"))?;
+        let bridges: Vec<Net> = self
+            .lock()
+            .nets
+            .values()
+            .filter(|n| n.driver == "bridge")
+            .cloned()
+            .collect();
+        for n in &bridges {
+            self.bring_up(n).await?;
+        }
+        self.sync_firewall()?;
+        Ok(())
+    }
+
+    async fn bring_up(&self, n: &Net) -> anyhow::Result<()> {
+        let pool = n
+            .pool
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("bridge network {} has no pool", n.name))?;
+        netlink::ensure_bridge(&self.nl, &n.iface, Some((pool.gateway, pool.subnet.prefix_len()))).await?;
+        let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/route_localnet", n.iface), "1\n");
+        Ok(())
+    }
+
+    /// Subnets already used by networks or routed by the host.
+    async fn taken_subnets(&self) -> Vec<Ipv4Net> {
+        let mut taken: Vec<Ipv4Net> = self
+            .lock()
+            .nets
+            .values()
+            .filter_map(|n| n.pool.as_ref().map(|p| p.subnet))
+            .collect();
+        match netlink::routes_v4(&self.nl).await {
+            Ok(r) => taken.extend(r.into_iter().filter(|n| !n.addr().is_loopback())),
+            Err(e) => tracing::warn!("{e:#}"),
+        }
+        taken
+    }
+
+    /// Find by full ID, name, or unique ID prefix.
+    pub fn get(&self, key: &str) -> Result<Net> {
+        let st = self.lock();
+        if let Some(n) = st.nets.get(key) {
+            return Ok(n.clone());
+        }
+        if let Some(n) = st.nets.values().find(|n| n.name == key) {
+            return Ok(n.clone());
+        }
+        let hits: Vec<&Net> = st
+            .nets
+            .values()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits[0].clone()),
+            0 => Err(NetError::NotFound(key.to_string())),
+            _ => Err(NetError::Invalid(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                hits.len()
+            ))),
+        }
+    }
+
+    pub fn list(&self) -> Vec<NetworkResource> {
+        let ids: Vec<String> = self.lock().nets.keys().cloned().collect();
+        ids.iter().filter_map(|id| self.resource(id)).collect()
+    }
+
+    pub fn resource(&self, id: &str) -> Option<NetworkResource> {
+        let st = self.lock();
+        let n = st.nets.get(id)?;
+        let config = n
+            .pool
+            .as_ref()
+            .map(|p| {
+                vec![IpamPool {
+                    subnet: p.subnet.to_string(),
+                    ip_range: if p.range == p.subnet {
+                        String::new()
+                    } else {
+                        p.range.to_string()
+                    },
+                    gateway: p.gateway.to_string(),
+                }]
+            })
+            .unwrap_or_default();
+        let containers = st
+            .endpoints
+            .get(id)
+            .map(|eps| {
+                eps.values()
+                    .map(|e| {
+                        (
+                            e.container.clone(),
+                            NetworkContainer {
+                                name: e.name.clone(),
+                                endpoint_id: e.endpoint_id.clone(),
+                                mac_address: ipam::mac_string(&e.mac),
+                                ipv4_address: format!(
+                                    "{}/{}",
+                                    e.ip,
+                                    n.pool.as_ref().map(|p| p.subnet.prefix_len()).unwrap_or(32)
+                                ),
+                                ipv6_address: String::new(),
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(NetworkResource {
+            name: n.name.clone(),
+            id: n.id.clone(),
+            created: n.created.clone(),
+            scope: "local".into(),
+            driver: n.driver.clone(),
+            enable_ipv6: false,
+            ipam: Ipam {
+                driver: "default".into(),
+                options: None,
+                config,
+            },
+            internal: n.internal,
+            attachable: n.attachable,
+            ingress: false,
+            containers,
+            options: n.options.clone(),
+            labels: n.labels.clone(),
+        })
+    }
+
+    /// `POST /networks/create`.
+    pub async fn create(&self, req: &NetworkCreateRequest) -> Result<String> {
+        let name = req.name.trim();
+        if name.is_empty() || !crate::engine::names::valid_name(name) {
+            return Err(NetError::Invalid(format!(
+                "invalid network name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        if matches!(name, "bridge" | "host" | "none" | "default") && self.get(name).is_ok() || name == "default" {
+            return Err(NetError::Forbidden(format!(
+                "{name} is a pre-defined network and cannot be created"
+            )));
+        }
+        if self.lock().nets.values().any(|n| n.name == name) {
+            return Err(NetError::Conflict(format!("network with name {name} already exists")));
+        }
+        let driver = if req.driver.is_empty() {
+            "bridge"
+        } else {
+            req.driver.as_str()
+        };
+        if !matches!(driver, "bridge" | "macvlan") {
+            return Err(NetError::Invalid(format!(
+                "plugin \"{driver}\" not found: skiff has the bridge and macvlan network drivers"
+            )));
+        }
+        if req.enable_ipv6 {
+            return Err(NetError::Invalid("IPv6 networks are not supported yet".into()));
+        }
+        let pools = req.ipam.as_ref().map(|i| i.config.clone()).unwrap_or_default();
+        if pools.len() > 1 {
+            return Err(NetError::Invalid(
+                "only one IPv4 subnet per network is supported".into(),
+            ));
+        }
+        let given = pools.into_iter().next().unwrap_or_default();
+        let taken = self.taken_subnets().await;
+        let pool = if given.subnet.is_empty() {
+            if !given.ip_range.is_empty() || !given.gateway.is_empty() {
+                return Err(NetError::Invalid("--ip-range and --gateway need --subnet".into()));
+            }
+            let s = ipam::pick_subnet(&taken)
+                .ok_or_else(|| NetError::Forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into()))?;
+            ipam::pool(&s.to_string(), "", "").map_err(NetError::Invalid)?
+        } else {
+            let p = ipam::pool(&given.subnet, &given.ip_range, &given.gateway).map_err(NetError::Invalid)?;
+            // Only other networks count here: a user may well pick a subnet
+            // the host routes (macvlan onto the host's own segment).
+            let others: Vec<Ipv4Net> = self
+                .lock()
+                .nets
+                .values()
+                .filter_map(|n| n.pool.as_ref().map(|p| p.subnet))
+                .collect();
+            if let Some(o) = ipam::overlapping(&p.subnet, &others) {
+                return Err(NetError::Forbidden(format!(
+                    "Pool overlaps with other one on this address space ({} overlaps {o})",
+                    p.subnet
+                )));
+            }
+            p
+        };
+        let id = new_id();
+        let mut options = req.options.clone();
+        let iface = match driver {
+            "bridge" => {
+                let b = options
+                    .get("com.docker.network.bridge.name")
+                    .cloned()
+                    .unwrap_or_else(|| format!("br-{}", &id[..12]));
+                if b.len() > 15 {
+                    return Err(NetError::Invalid(format!(
+                        "bridge name {b} is longer than 15 characters"
+                    )));
+                }
+                b
+            }
+            _ => {
+                let parent = options.get("parent").cloned().unwrap_or_default();
+                if parent.is_empty() {
+                    return Err(NetError::Invalid(
+                        "macvlan networks need a parent interface: -o parent=IFACE".into(),
+                    ));
+                }
+                if netlink::link_index(&self.nl, &parent).await?.is_none() {
+                    return Err(NetError::Invalid(format!(
+                        "-o parent={parent}: no such interface on this host"
+                    )));
+                }
+                if let Some(m) = options.get("macvlan_mode") {
+                    if m != "bridge" {
+                        return Err(NetError::Invalid(format!(
+                            "macvlan mode {m} is not supported (only bridge)"
+                        )));
+                    }
+                }
+                options.insert("parent".into(), parent.clone());
+                parent
+            }
+        };
+        let n = Net {
+            id: id.clone(),
+            name: name.to_string(),
+            driver: driver.into(),
+            created: crate::engine::container::now(),
+            internal: req.internal,
+            attachable: req.attachable,
+            labels: req.labels.clone(),
+            options,
+            pool: Some(pool),
+            iface,
+        };
+        if n.driver == "bridge" {
+            self.bring_up(&n).await?;
+        }
+        self.save(&n)?;
+        self.lock().nets.insert(id.clone(), n);
+        self.sync_firewall()?;
+        tracing::info!(network = name, "network created");
+        Ok(id)
+    }
+
+    /// `DELETE /networks/{id}`: refused while containers are attached.
+    pub async fn remove(&self, key: &str, attached: &[String]) -> Result<()> {
+        let n = self.get(key)?;
+        if !n.user_defined() {
+            return Err(NetError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        if !attached.is_empty() {
+            return Err(NetError::Forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints ({})",
+                n.name,
+                n.id,
+                attached.join(", ")
+            )));
+        }
+        if n.driver == "bridge" {
+            netlink::delete_link(&self.nl, &n.iface).await?;
+        }
+        let _ = std::fs::remove_file(self.dir.join(format!("{}.json", n.id)));
+        {
+            let mut st = self.lock();
+            st.nets.remove(&n.id);
+            st.endpoints.remove(&n.id);
+        }
+        self.sync_firewall()?;
+        tracing::info!(network = %n.name, "network removed");
+        Ok(())
+    }
+
+    /// Rewrite the firewall table from the current networks and ports.
+    pub fn sync_firewall(&self) -> anyhow::Result<()> {
+        let _g = self.fw.lock().unwrap_or_else(|e| e.into_inner());
+        let (nets, ports) = {
+            let st = self.lock();
+            let nets: Vec<firewall::BridgeNet> = st
+                .nets
+                .values()
+                .filter(|n| n.driver == "bridge")
+                .filter_map(|n| {
+                    n.pool.as_ref().map(|p| firewall::BridgeNet {
+                        bridge: n.iface.clone(),
+                        subnet: p.subnet,
+                        internal: n.internal,
+                    })
+                })
+                .collect();
+            let ports: Vec<firewall::PortMap> = st.ports.values().flatten().cloned().collect();
+            (nets, ports)
+        };
+        firewall::apply(&nets, &ports)
+    }
+
+    /// Reserve an address for a container on `net` (a fixed one if the
+    /// endpoint asks for it).
+    pub fn reserve(&self, net: &Net, ep: &Endpoint, want: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+        if !net.carries_endpoints() {
+            return Err(NetError::Invalid(format!(
+                "network {} has no addresses to give",
+                net.name
+            )));
+        }
+        let pool = net
+            .pool
+            .as_ref()
+            .ok_or_else(|| NetError::Invalid(format!("network {} has no pool", net.name)))?;
+        if want.is_some() && !net.user_defined() {
+            return Err(NetError::Invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        let mut st = self.lock();
+        let eps = st.endpoints.entry(net.id.clone()).or_default();
+        let used: BTreeSet<Ipv4Addr> = eps.keys().copied().collect();
+        let ip = ipam::allocate(pool, &used, want).map_err(NetError::Invalid)?;
+        let mut ep = ep.clone();
+        ep.ip = ip;
+        ep.mac = ipam::mac_for(ip);
+        eps.insert(ip, ep);
+        Ok(ip)
+    }
+
+    /// Record an endpoint that already exists (a running container found
+    /// at agent start).
+    pub fn adopt(&self, net_id: &str, ep: Endpoint) {
+        self.lock()
+            .endpoints
+            .entry(net_id.to_string())
+            .or_default()
+            .insert(ep.ip, ep);
+    }
+
+    /// Create the endpoint's interface inside the container's namespace.
+    pub async fn plumb(&self, net: &Net, netns: &Path, ifname: &str, ip: Ipv4Addr, default_route: bool) -> Result<()> {
+        let pool = net
+            .pool
+            .as_ref()
+            .ok_or_else(|| NetError::Invalid(format!("network {} has no pool", net.name)))?;
+        let iface = netlink::Iface {
+            name: ifname,
+            mac: ipam::mac_for(ip),
+            addr: ip,
+            prefix: pool.subnet.prefix_len(),
+            gateway: (default_route && !net.internal).then_some(pool.gateway),
+        };
+        let kind = match net.driver.as_str() {
+            "bridge" => {
+                let bridge = match netlink::link_index(&self.nl, &net.iface).await? {
+                    Some(i) => i,
+                    // Gone (deleted by hand): make it again.
+                    None => {
+                        netlink::ensure_bridge(&self.nl, &net.iface, Some((pool.gateway, pool.subnet.prefix_len())))
+                            .await?
+                    }
+                };
+                let host_name = format!("veth{}", &new_id()[..7]);
+                return netlink::add_endpoint(
+                    &self.nl,
+                    netns,
+                    netlink::Kind::Veth {
+                        host_name: &host_name,
+                        bridge,
+                    },
+                    &iface,
+                )
+                .await
+                .map_err(NetError::Other);
+            }
+            _ => {
+                let parent = netlink::link_index(&self.nl, &net.iface)
+                    .await?
+                    .ok_or_else(|| NetError::Invalid(format!("macvlan parent {} is gone", net.iface)))?;
+                netlink::Kind::Macvlan { parent }
+            }
+        };
+        netlink::add_endpoint(&self.nl, netns, kind, &iface)
+            .await
+            .map_err(NetError::Other)
+    }
+
+    /// Take the endpoint's interface out of a running container.
+    pub async fn unplumb(&self, netns: &Path, ifname: &str) -> Result<()> {
+        netlink::remove_endpoint(netns, ifname).await.map_err(NetError::Other)
+    }
+
+    /// Give back a container's address on one network.
+    pub fn release(&self, net_id: &str, container: &str) {
+        if let Some(eps) = self.lock().endpoints.get_mut(net_id) {
+            eps.retain(|_, e| e.container != container);
+        }
+    }
+
+    /// Give back everything a container holds: addresses and ports.
+    /// Returns whether the firewall changed.
+    pub fn release_all(&self, container: &str) -> bool {
+        let mut st = self.lock();
+        for eps in st.endpoints.values_mut() {
+            eps.retain(|_, e| e.container != container);
+        }
+        st.ports.remove(container).is_some()
+    }
+
+    /// Network IDs a container has running endpoints on.
+    pub fn networks_of(&self, container: &str) -> Vec<String> {
+        self.lock()
+            .endpoints
+            .iter()
+            .filter(|(_, eps)| eps.values().any(|e| e.container == container))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Containers with running endpoints on a network.
+    pub fn attached(&self, net_id: &str) -> Vec<String> {
+        self.lock()
+            .endpoints
+            .get(net_id)
+            .map(|eps| eps.values().map(|e| e.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Endpoints of the networks `container` is on whose names match
+    /// `name` (for the DNS), per network.
+    pub fn lookup(&self, container: &str, name: &str) -> Vec<Ipv4Addr> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        for (id, eps) in &st.endpoints {
+            let Some(n) = st.nets.get(id) else { continue };
+            if !n.user_defined() || !eps.values().any(|e| e.container == container) {
+                continue;
+            }
+            for e in eps.values() {
+                if e.dns_names.iter().any(|d| d.eq_ignore_ascii_case(name)) && !out.contains(&e.ip) {
+                    out.push(e.ip);
+                }
+            }
+        }
+        out
+    }
+
+    /// The container name for an address on the asker's networks (PTR).
+    pub fn reverse(&self, container: &str, ip: Ipv4Addr) -> Option<String> {
+        let st = self.lock();
+        for (id, eps) in &st.endpoints {
+            let Some(n) = st.nets.get(id) else { continue };
+            if !n.user_defined() || !eps.values().any(|e| e.container == container) {
+                continue;
+            }
+            if let Some(e) = eps.get(&ip) {
+                return Some(format!("{}.{}", e.name, n.name));
+            }
+        }
+        None
+    }
+
+    /// Check and record a container's published ports; the caller then
+    /// syncs the firewall.
+    pub fn publish(&self, container: &str, maps: Vec<firewall::PortMap>) -> Result<()> {
+        let mut st = self.lock();
+        for m in &maps {
+            for (other, theirs) in &st.ports {
+                if other == container {
+                    continue;
+                }
+                if theirs.iter().any(|t| ports::clash(t, m)) {
+                    return Err(NetError::Conflict(ports::in_use(m)));
+                }
+            }
+        }
+        if maps.is_empty() {
+            st.ports.remove(container);
+        } else {
+            st.ports.insert(container.to_string(), maps);
+        }
+        Ok(())
+    }
+
+    /// Host ports taken by containers (for picking random ones).
+    pub fn ports_in_use(&self) -> Vec<firewall::PortMap> {
+        self.lock().ports.values().flatten().cloned().collect()
+    }
+
+    /// Endpoint settings for inspect, from a network and an address.
+    pub fn settings(&self, net: &Net, ep: &Endpoint, requested: &EndpointSettings) -> EndpointSettings {
+        let pool = net.pool.as_ref();
+        EndpointSettings {
+            ipam_config: requested.ipam_config.clone(),
+            links: requested.links.clone(),
+            aliases: requested.aliases.clone(),
+            network_id: net.id.clone(),
+            endpoint_id: ep.endpoint_id.clone(),
+            gateway: pool.map(|p| p.gateway.to_string()).unwrap_or_default(),
+            ip_address: ep.ip.to_string(),
+            ip_prefix_len: pool.map(|p| p.subnet.prefix_len()).unwrap_or(0),
+            mac_address: ipam::mac_string(&ipam::mac_for(ep.ip)),
+            driver_opts: requested.driver_opts.clone(),
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Published ports: turning a container's `PortBindings` (and
+//! `PublishAllPorts` over its exposed ports) into DNAT mappings, picking
+//! random host ports, and refusing ports that are taken.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+
+use skiff_common::api::PortBinding;
+
+use super::firewall::PortMap;
+
+/// Docker's port key: `80/tcp`, `53/udp`, or `80` (tcp).
+pub fn parse_key(key: &str) -> Result<(u16, String), String> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    if proto != "tcp" && proto != "udp" {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("invalid containerPort: {port}"))?;
+    Ok((port, proto))
+}
+
+/// Two mappings want the same host socket.
+pub fn clash(a: &PortMap, b: &PortMap) -> bool {
+    a.proto == b.proto
+        && a.host_port == b.host_port
+        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+pub fn in_use(m: &PortMap) -> String {
+    format!(
+        "Bind for {}:{} failed: port is already allocated",
+        m.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        m.host_port
+    )
+}
+
+/// Is the host socket free of other programs? (Docker's proxy would fail
+/// to bind it; DNAT would silently shadow it.)
+fn host_free(proto: &str, ip: Option<Ipv4Addr>, port: u16) -> bool {
+    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
+    match proto {
+        "udp" => UdpSocket::bind(addr).is_ok(),
+        _ => TcpListener::bind(addr).is_ok(),
+    }
+}
+
+/// `NetworkSettings.Ports`: each exposed port and its host bindings.
+pub type Shown = BTreeMap<String, Option<Vec<PortBinding>>>;
+
+/// Resolve bindings into mappings to `ctr_ip`, and the `Ports` map inspect
+/// shows (exposed but unpublished ports as `null`).
+pub fn resolve(
+    bindings: &BTreeMap<String, Vec<PortBinding>>,
+    publish_all: bool,
+    exposed: &[String],
+    ctr_ip: Ipv4Addr,
+    taken: &[PortMap],
+) -> Result<(Vec<PortMap>, Shown), String> {
+    let mut wanted: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
+    for (k, v) in bindings {
+        let (port, proto) = parse_key(k)?;
+        wanted
+            .entry(format!("{port}/{proto}"))
+            .or_default()
+            .extend(v.iter().cloned());
+    }
+    let mut shown: Shown = BTreeMap::new();
+    for k in exposed {
+        let (port, proto) = parse_key(k)?;
+        let key = format!("{port}/{proto}");
+        if publish_all && !wanted.contains_key(&key) {
+            wanted.insert(key.clone(), vec![PortBinding::default()]);
+        }
+        shown.insert(key, None);
+    }
+    let mut maps: Vec<PortMap> = Vec::new();
+    for (key, binds) in &wanted {
+        let (ctr_port, proto) = parse_key(key)?;
+        let mut out = Vec::new();
+        for b in binds {
+            let host_ip = match b.host_ip.as_str() {
+                "" | "0.0.0.0" => None,
+                s => Some(
+                    s.parse::<Ipv4Addr>()
+                        .map_err(|_| format!("invalid host IP {s}: only IPv4 addresses can be published"))?,
+                ),
+            };
+            let candidates: Vec<u16> = match b.host_port.as_str() {
+                "" | "0" => (49153..=65535).collect(),
+                p => match p.split_once('-') {
+                    Some((a, z)) => {
+                        let a: u16 = a.parse().map_err(|_| format!("invalid hostPort: {p}"))?;
+                        let z: u16 = z.parse().map_err(|_| format!("invalid hostPort: {p}"))?;
+                        (a..=z).collect()
+                    }
+                    None => vec![p
+                        .parse()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| format!("invalid hostPort: {p}"))?],
+                },
+            };
+            let single = candidates.len() == 1;
+            let mut chosen = None;
+            for hp in candidates {
+                let m = PortMap {
+                    proto: proto.clone(),
+                    host_ip,
+                    host_port: hp,
+                    ctr_ip,
+                    ctr_port,
+                };
+                let busy = taken.iter().chain(maps.iter()).any(|t| clash(t, &m)) || !host_free(&proto, host_ip, hp);
+                if !busy {
+                    chosen = Some(m);
+                    break;
+                }
+                if single {
+                    return Err(in_use(&m));
+                }
+            }
+            let m = chosen.ok_or_else(|| format!("no free host port for {key}"))?;
+            out.push(PortBinding {
+                host_ip: host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
+                host_port: m.host_port.to_string(),
+            });
+            maps.push(m);
+        }
+        shown.insert(key.clone(), Some(out));
+    }
+    Ok((maps, shown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(ip: &str, port: &str) -> PortBinding {
+        PortBinding {
+            host_ip: ip.into(),
+            host_port: port.into(),
+        }
+    }
+
+    #[test]
+    fn resolves_fixed_random_and_all() {
+        let ip: Ipv4Addr = "172.17.0.2".parse().unwrap();
+        let mut bindings = BTreeMap::new();
+        bindings.insert("80/tcp".to_string(), vec![b("", "38080")]);
+        bindings.insert("53/udp".to_string(), vec![b("127.0.0.1", "")]);
+        let exposed = vec!["80/tcp".to_string(), "443/tcp".to_string(), "9000".to_string()];
+        let (maps, shown) = resolve(&bindings, false, &exposed, ip, &[]).unwrap();
+        assert_eq!(maps.len(), 2);
+        assert!(maps
+            .iter()
+            .any(|m| m.host_port == 38080 && m.ctr_port == 80 && m.host_ip.is_none()));
+        assert!(maps.iter().any(|m| m.proto == "udp" && m.host_port >= 49153));
+        assert_eq!(shown["443/tcp"], None);
+        assert_eq!(shown["80/tcp"], Some(vec![b("0.0.0.0", "38080")]));
+        let (maps, _) = resolve(&BTreeMap::new(), true, &exposed, ip, &[]).unwrap();
+        assert_eq!(maps.len(), 3);
+    }
+
+    #[test]
+    fn conflicts_are_refused() {
+        let ip: Ipv4Addr = "172.17.0.2".parse().unwrap();
+        let mut bindings = BTreeMap::new();
+        bindings.insert("80/tcp".to_string(), vec![b("", "38081")]);
+        let (taken, _) = resolve(&bindings, false, &[], ip, &[]).unwrap();
+        let err = resolve(&bindings, false, &[], "172.17.0.3".parse().unwrap(), &taken).unwrap_err();
+        assert_eq!(err, "Bind for 0.0.0.0:38081 failed: port is already allocated");
+        // Another protocol, or another host address, is fine.
+        let mut udp = BTreeMap::new();
+        udp.insert("80/udp".to_string(), vec![b("", "38081")]);
+        assert!(resolve(&udp, false, &[], ip, &taken).is_ok());
+        assert!(parse_key("80/sctp").is_err());
+        assert!(parse_key("x/tcp").is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! `skiff network …` and `skiff port`.
+
+use clap::{Args, Subcommand};
+use hyper::Method;
+use serde_json::{json, Value};
+
+use super::format::{table, template};
+use super::{fail, Exit};
+use crate::api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
+use crate::client::{enc, Body, Client};
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Create a network
+    Create(CreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        #[arg(short = 'f', long = "filter")]
+        filter: Vec<String>,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more networks
+    Inspect {
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove all unused networks
+    Prune {
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect {
+        /// Add network-scoped alias for the container
+        #[arg(long)]
+        alias: Vec<String>,
+        /// IPv4 address (e.g., 172.30.100.104)
+        #[arg(long)]
+        ip: Option<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        #[arg(short = 'f', long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Driver to manage the Network (bridge, macvlan)
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long = "ip-range")]
+    pub ip_range: Option<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
+    /// Set metadata on a network
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt")]
+    pub opt: Vec<String>,
+    pub name: String,
+}
+
+fn kv(list: &[String]) -> serde_json::Map<String, Value> {
+    list.iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), json!(v)),
+            None => (l.clone(), json!("")),
+        })
+        .collect()
+}
+
+pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
+    match cmd {
+        NetworkCmd::Create(a) => {
+            if a.subnet.is_none() && (a.ip_range.is_some() || a.gateway.is_some()) {
+                eprintln!("Error: cannot create a network with --ip-range or --gateway without --subnet");
+                return Exit(1);
+            }
+            let mut pool = serde_json::Map::new();
+            for (k, v) in [("Subnet", &a.subnet), ("IPRange", &a.ip_range), ("Gateway", &a.gateway)] {
+                if let Some(v) = v {
+                    pool.insert(k.into(), json!(v));
+                }
+            }
+            let body = json!({
+                "Name": a.name,
+                "CheckDuplicate": true,
+                "Driver": a.driver,
+                "Internal": a.internal,
+                "Attachable": a.attachable,
+                "IPAM": {"Driver": "default", "Config": if pool.is_empty() { vec![] } else { vec![Value::Object(pool)] }},
+                "Options": kv(&a.opt),
+                "Labels": kv(&a.label),
+            });
+            match c
+                .json::<Value>(
+                    Method::POST,
+                    "/networks/create",
+                    Body::Json(body.to_string().into_bytes()),
+                )
+                .await
+            {
+                Ok(v) => {
+                    println!("{}", v["Id"].as_str().unwrap_or_default());
+                    Exit(0)
+                }
+                Err(e) => fail(&e, 1),
+            }
+        }
+        NetworkCmd::Ls {
+            quiet,
+            no_trunc,
+            filter,
+            format,
+        } => {
+            let mut filters = serde_json::Map::new();
+            for f in &filter {
+                let (k, v) = f.split_once('=').unwrap_or((f, ""));
+                filters
+                    .entry(k.to_string())
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .map(|m| m.insert(v.to_string(), json!(true)));
+            }
+            let q = if filters.is_empty() {
+                String::new()
+            } else {
+                format!("?filters={}", enc(&Value::Object(filters).to_string()))
+            };
+            let mut nets: Vec<NetworkResource> = match c.get(&format!("/networks{q}")).await {
+                Ok(v) => v,
+                Err(e) => return fail(&e, 1),
+            };
+            nets.sort_by(|a, b| a.name.cmp(&b.name));
+            let id = |n: &NetworkResource| {
+                if no_trunc {
+                    n.id.clone()
+                } else {
+                    n.id[..12.min(n.id.len())].to_string()
+                }
+            };
+            if let Some(fmt) = format {
+                for n in &nets {
+                    let mut v = serde_json::to_value(n).unwrap_or_default();
+                    v["ID"] = json!(id(n));
+                    match template(&fmt, &v) {
+                        Ok(s) => println!("{s}"),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return Exit(1);
+                        }
+                    }
+                }
+                return Exit(0);
+            }
+            if quiet {
+                for n in &nets {
+                    println!("{}", id(n));
+                }
+                return Exit(0);
+            }
+            let mut rows = vec![vec![
+                "NETWORK ID".into(),
+                "NAME".into(),
+                "DRIVER".into(),
+                "SCOPE".into(),
+            ]];
+            for n in &nets {
+                rows.push(vec![id(n), n.name.clone(), n.driver.clone(), n.scope.clone()]);
+            }
+            print!("{}", table(&rows));
+            Exit(0)
+        }
+        NetworkCmd::Inspect { format, networks } => {
+            let mut out = Vec::new();
+            let mut code = 0;
+            for n in &networks {
+                match c.get::<Value>(&format!("/networks/{}", enc(n))).await {
+                    Ok(v) => out.push(v),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            print_values(&out, format.as_deref(), code)
+        }
+        NetworkCmd::Rm { networks } => {
+            let mut code = 0;
+            for n in &networks {
+                match c
+                    .send(Method::DELETE, &format!("/networks/{}", enc(n)), Body::Empty)
+                    .await
+                {
+                    Ok(_) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            Exit(code)
+        }
+        NetworkCmd::Prune { force } => {
+            if !force
+                && !super::commands::confirm(
+                    "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ",
+                )
+            {
+                return Exit(0);
+            }
+            match c.json::<Value>(Method::POST, "/networks/prune", Body::Empty).await {
+                Ok(v) => {
+                    let gone: Vec<&str> = v["NetworksDeleted"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.as_str())
+                        .collect();
+                    if !gone.is_empty() {
+                        println!("Deleted Networks:");
+                        for g in gone {
+                            println!("{g}");
+                        }
+                    }
+                    Exit(0)
+                }
+                Err(e) => fail(&e, 1),
+            }
+        }
+        NetworkCmd::Connect {
+            alias,
+            ip,
+            network,
+            container,
+        } => {
+            let ep = EndpointSettings {
+                aliases: (!alias.is_empty()).then_some(alias),
+                ipam_config: ip.map(|ip| EndpointIpamConfig {
+                    ipv4_address: ip,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let body = json!({"Container": container, "EndpointConfig": ep});
+            match c
+                .post(
+                    &format!("/networks/{}/connect", enc(&network)),
+                    Body::Json(body.to_string().into_bytes()),
+                )
+                .await
+            {
+                Ok(()) => Exit(0),
+                Err(e) => fail(&e, 1),
+            }
+        }
+        NetworkCmd::Disconnect {
+            force,
+            network,
+            container,
+        } => {
+            let body = json!({"Container": container, "Force": force});
+            match c
+                .post(
+                    &format!("/networks/{}/disconnect", enc(&network)),
+                    Body::Json(body.to_string().into_bytes()),
+                )
+                .await
+            {
+                Ok(()) => Exit(0),
+                Err(e) => fail(&e, 1),
+            }
+        }
+    }
+}
+
+/// Print inspect results: a JSON array, or one template line each.
+pub fn print_values(out: &[Value], format: Option<&str>, code: i32) -> Exit {
+    match format {
+        Some(fmt) => {
+            for v in out {
+                match template(fmt, v) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Exit(1);
+                    }
+                }
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            let _ = serde::Serialize::serialize(&out, &mut ser);
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+    Exit(code)
+}
+
+/// `skiff port CTR [PORT[/PROTO]]`.
+pub async fn port(c: &Client, container: &str, port: Option<String>) -> Exit {
+    let ins: ContainerInspect = match c.get(&format!("/containers/{}/json", enc(container))).await {
+        Ok(v) => v,
+        Err(e) => return fail(&e, 1),
+    };
+    let want = port.map(|p| if p.contains('/') { p } else { format!("{p}/tcp") });
+    let mut found = false;
+    for (key, binds) in &ins.network_settings.ports {
+        if want.as_ref().is_some_and(|w| w != key) {
+            continue;
+        }
+        for b in binds.iter().flatten() {
+            found = true;
+            let host = if b.host_ip.is_empty() { "0.0.0.0" } else { &b.host_ip };
+            if want.is_some() {
+                println!("{host}:{}", b.host_port);
+            } else {
+                println!("{key} -> {host}:{}", b.host_port);
+            }
+        }
+    }
+    if let (Some(w), false) = (want, found) {
+        eprintln!("Error: No public port '{w}' published for {container}");
+        return Exit(1);
+    }
+    Exit(0)
+}
