@@ -2,9 +2,10 @@
 # Benchmark skiff against Docker (Debian's docker.io) on this machine, in
 # one run, and print a table with ratios. Not part of CI.
 #   sudo deploy/bench.sh [runs=20] [parallel=50]
-# Both engines get their own data root, socket and network namespace and
-# run containers without networking (skiff has no bridge yet: issue 3), so
-# nothing outside this machine is touched. Docker runs with --iptables=false.
+# Both engines get their own data root and socket and share one network
+# namespace made for the run (skiff0 on 172.30/16, docker0 on 172.31/16),
+# so nothing outside this machine is touched: Docker's iptables rules and
+# skiff's nftables table live and die with that namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
@@ -48,10 +49,11 @@ ip -n skiff-bench link set lo up
 # nsenter execs the daemon, so $! is the daemon's own PID.
 nsenter --net=/run/netns/skiff-bench "$B/skiff-agent" --data-root "$W/skiff" --exec-root "$W/skiff-run" -H "unix://$W/skiff.sock" \
   -H tcp://127.0.0.1:2376 --tlsverify --tlscacert "$W/pki/srv/ca.pem" --tlscert "$W/pki/srv/server-cert.pem" \
-  --tlskey "$W/pki/srv/server-key.pem" --cgroup-parent skiff-bench --config-file /nonexistent >"$W/skiff.log" 2>&1 &
+  --tlskey "$W/pki/srv/server-key.pem" --cgroup-parent skiff-bench --bip 172.30.0.1/16 --config-file /nonexistent \
+  >"$W/skiff.log" 2>&1 &
 echo $! >"$W/skiff.pid"
 nsenter --net=/run/netns/skiff-bench dockerd --data-root "$W/docker" --exec-root "$W/docker-run" -H "unix://$W/docker.sock" --pidfile "$W/docker.pidfile" \
-  --iptables=false --ip-masq=false --bridge=none --cgroup-parent docker-bench --config-file "$W/daemon.json" \
+  --bip 172.31.0.1/16 --cgroup-parent docker-bench --config-file "$W/daemon.json" \
   >"$W/docker.log" 2>&1 &
 echo $! >"$W/docker.pid"
 for s in skiff docker; do for _ in $(seq 200); do [ -S "$W/$s.sock" ] && break; sleep 0.1; done; done
@@ -104,6 +106,32 @@ shim_one_d=$(rss_kb $(pgrep -n -f "containerd-shim-runc"))
 $S rm -f $($S ps -q) >/dev/null
 $D rm -f $($D ps -q) >/dev/null
 
+# Networking: run --rm on the default bridge; $par containers created and
+# attached to one user network in parallel; the embedded DNS under load
+# (an alias shared by 3 containers, asked from a 4th, 4 threads, 5 s).
+time_bridge() { for _ in $(seq "$runs"); do
+    s=$(date +%s.%N); "$@" run --rm busybox true >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc -l
+  done | median; }
+$S run --rm busybox true >/dev/null; $D run --rm busybox true >/dev/null
+bridge_s=$(time_bridge $S)
+bridge_d=$(time_bridge $D)
+net_run() { # seconds to start $par containers on one user network, in parallel
+  local s e; "$@" network create benchnet >/dev/null; s=$(date +%s.%N)
+  seq "$par" | xargs -P "$par" -I{} "$@" run -d --network benchnet busybox sleep 600 >/dev/null
+  e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+net_s=$(net_run $S); $S rm -f $($S ps -q) >/dev/null
+net_d=$(net_run $D); $D rm -f $($D ps -q) >/dev/null
+dns_bench() { # qps p50_us p99_us lost, through engine "$1"'s embedded DNS
+  local e=$1 ns
+  $e network create dnsnet >/dev/null
+  for _ in 1 2 3; do $e run -d --network dnsnet --network-alias web busybox sleep 600 >/dev/null; done
+  $e run -d --name dnsclient --network dnsnet busybox sleep 600 >/dev/null
+  ns=/proc/$($e inspect -f '{{.State.Pid}}' dnsclient)/ns/net
+  nsenter --net="$ns" "$B/skiff-dnsbench" 127.0.0.11:53 web 5 4
+  $e rm -f $($e ps -q) >/dev/null; }
+read -r dq_s d50_s d99_s _ < <(dns_bench "$S")
+read -r dq_d d50_d d99_d _ < <(dns_bench "$D")
+
 # TLS: handshake + 1000 sequential /_ping on one reused connection, and
 # 100 fresh connections (handshake each time).
 urls=$(for _ in $(seq 1000); do printf 'https://127.0.0.1:2376/_ping '; done)
@@ -123,5 +151,10 @@ printf '%-44s %12s %12s %9sx\n' "idle daemon RSS (MiB)" "$((idle_s / 1024))" "$(
 printf '%-44s %12s %12s %9sx\n' "system memory per running container (KiB)" "$sys_s" "$sys_d" "$(ratio "$sys_d" "$sys_s")"
 printf '%-44s %12s %12s %9sx\n' "supervisor / containerd-shim PSS each (KiB)" "$pss_s" "$pss_d" "$(ratio "$pss_d" "$pss_s")"
 printf '%-44s %12s %12s %9sx\n' "one supervisor / containerd-shim RSS (KiB)" "$shim_one_s" "$shim_one_d" "$(ratio "$shim_one_d" "$shim_one_s")"
+printf '%-44s %12.3f %12.3f %9sx\n' "run --rm on the default bridge, median (s)" "$bridge_s" "$bridge_d" "$(ratio "$bridge_d" "$bridge_s")"
+printf '%-44s %12.2f %12.2f %9sx\n' "$par starts on one user network, parallel (s)" "$net_s" "$net_d" "$(ratio "$net_d" "$net_s")"
+printf '%-44s %12s %12s %9sx\n' "embedded DNS, alias of 3: queries/s" "$dq_s" "$dq_d" "$(ratio "$dq_s" "$dq_d")"
+printf '%-44s %12s %12s %9sx\n' "embedded DNS p50 latency (us)" "$d50_s" "$d50_d" "$(ratio "$d50_d" "$d50_s")"
+printf '%-44s %12s %12s %9sx\n' "embedded DNS p99 latency (us)" "$d99_s" "$d99_d" "$(ratio "$d99_d" "$d99_s")"
 printf '\nskiff TLS API: 1000 sequential /_ping on one mutual-TLS connection: %.3f ms each (handshake included)\n' "$tls_reuse"
 printf 'skiff TLS API: new connection per /_ping (curl process + handshake): %.2f ms each\n' "$tls_fresh"
