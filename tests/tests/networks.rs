@@ -591,6 +591,10 @@ fn embedded_dns_answers_names_and_aliases_round_robin() {
         .in_netns("nsenter", &[&net, "dig", "+short", "@127.0.0.11", "-x", &ip1], &[])
         .ok();
     assert_eq!(r.out(), "web1.app.");
+    let r = a
+        .in_netns("nsenter", &[&net, "dig", "+short", "@127.0.0.11", "web1.app"], &[])
+        .ok();
+    assert_eq!(r.out(), ip1);
     // Only running containers answer.
     a.skiff(&["stop", "-t", "1", "web3"]).ok();
     let r = a
@@ -602,9 +606,81 @@ fn embedded_dns_answers_names_and_aliases_round_robin() {
         .ok();
     let r = a.in_netns("nsenter", &[&net, "dig", "+short", "@127.0.0.11", "stranger"], &[]);
     assert_eq!(r.out(), "");
+    // Other names go to the upstream resolvers (--dns here: a stand-in
+    // resolver on the agent's loopback).
+    let mut upstream = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", a.netns))
+        .arg(skiff_tests::bin_dir().join("skiff-dnsbench"))
+        .args(["serve", "127.0.0.1:53"])
+        .spawn()
+        .expect("upstream");
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "asker",
+        "--net",
+        "app",
+        "--dns",
+        "127.0.0.1",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    a.eventually("forwarded answer", || {
+        a.skiff(&["exec", "asker", "nslookup", "elsewhere.example"])
+            .stdout
+            .contains("192.0.2.1")
+    });
+    let _ = upstream.kill();
+    let _ = upstream.wait();
     // The default bridge has no embedded DNS (as Docker's).
     let rc = a.skiff(&["exec", "stranger", "cat", "/etc/resolv.conf"]).ok();
     assert!(!rc.stdout.contains("127.0.0.11"), "{}", rc.stdout);
+    a.finish();
+}
+
+#[test]
+fn large_dns_answers_are_truncated_over_udp_and_complete_over_tcp() {
+    let a = Agent::start();
+    a.skiff(&["network", "create", "--subnet", "10.65.0.0/24", "many"]).ok();
+    for _ in 0..40 {
+        a.skiff(&[
+            "run",
+            "-d",
+            "--net",
+            "many",
+            "--net-alias",
+            "crowd",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    }
+    a.skiff(&["run", "-d", "--name", "q", "--net", "many", "busybox", "sleep", "300"])
+        .ok();
+    let sandbox = a.inspect("q", "{{.NetworkSettings.SandboxKey}}");
+    let net = format!("--net={sandbox}");
+    // 40 A records do not fit 512 bytes: the UDP answer says so (tc) ...
+    let r = a
+        .in_netns(
+            "nsenter",
+            &[&net, "dig", "+notcp", "+ignore", "+noedns", "@127.0.0.11", "crowd"],
+            &[],
+        )
+        .ok();
+    assert!(r.stdout.contains(" tc"), "{}", r.stdout);
+    // ... and dig's automatic retry over TCP gets them all.
+    let r = a
+        .in_netns(
+            "nsenter",
+            &[&net, "dig", "+noedns", "+short", "@127.0.0.11", "crowd"],
+            &[],
+        )
+        .ok();
+    assert_eq!(r.stdout.lines().count(), 40, "{}", r.stdout);
     a.finish();
 }
 

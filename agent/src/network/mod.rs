@@ -662,8 +662,13 @@ impl Networks {
             if !n.user_defined() || !eps.values().any(|e| e.container == container) {
                 continue;
             }
+            // `web` or `web.<network>` (what PTR answers name).
+            let short = name
+                .strip_suffix(&n.name.to_ascii_lowercase())
+                .and_then(|s| s.strip_suffix('.'))
+                .unwrap_or(name);
             for e in eps.values() {
-                if e.dns_names.iter().any(|d| d.eq_ignore_ascii_case(name)) && !out.contains(&e.ip) {
+                if e.dns_names.iter().any(|d| d.eq_ignore_ascii_case(short)) && !out.contains(&e.ip) {
                     out.push(e.ip);
                 }
             }

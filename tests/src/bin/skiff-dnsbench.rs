@@ -4,6 +4,9 @@
 //! container's network namespace against its embedded DNS (skiff's or
 //! Docker's, both at 127.0.0.11:53).
 //!   skiff-dnsbench SERVER:PORT NAME SECONDS THREADS
+//! For the tests, it is also a stand-in upstream resolver that answers every
+//! A query with 192.0.2.1 (TEST-NET-1):
+//!   skiff-dnsbench serve ADDR:PORT
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -11,8 +14,34 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
+fn serve(addr: &str) -> anyhow::Result<()> {
+    use hickory_proto::rr::{rdata::A, RData, Record};
+    let sock = UdpSocket::bind(addr)?;
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, peer) = sock.recv_from(&mut buf)?;
+        let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+        let mut r = Message::response(q.metadata.id, OpCode::Query);
+        r.metadata.recursion_available = true;
+        r.queries = q.queries.clone();
+        for query in &q.queries {
+            if query.query_type() == RecordType::A {
+                r.answers.push(Record::from_rdata(
+                    query.name().clone(),
+                    60,
+                    RData::A(A(std::net::Ipv4Addr::new(192, 0, 2, 1))),
+                ));
+            }
+        }
+        sock.send_to(&r.to_vec()?, peer)?;
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "serve" {
+        return serve(&args[2]);
+    }
     anyhow::ensure!(
         args.len() == 5,
         "usage: skiff-dnsbench SERVER:PORT NAME SECONDS THREADS"
