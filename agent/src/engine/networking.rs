@@ -215,6 +215,7 @@ impl Engine {
                 .collect();
             let exposed: Vec<String> = exposed.into_iter().chain(hc.port_bindings.keys().cloned()).collect();
             if net.driver == "bridge" {
+                let _ports = self.networks.ports_lock.lock().unwrap_or_else(|e| e.into_inner());
                 let (maps, shown) = ports::resolve(
                     &hc.port_bindings,
                     hc.publish_all_ports,
@@ -341,6 +342,10 @@ impl Engine {
         let ns = &rec.inspect.network_settings;
         let mut dns = false;
         let mut primary_ip = None;
+        let primary = self
+            .networks
+            .get(primary_name(&rec.inspect.host_config.network_mode))
+            .ok();
         for (name, s) in &ns.networks {
             let Ok(ip) = s.ip_address.parse::<Ipv4Addr>() else {
                 continue;
@@ -353,7 +358,7 @@ impl Engine {
             ep.mac = crate::network::ipam::mac_for(ip);
             self.networks.adopt(&net.id, ep);
             dns |= net.user_defined();
-            if net.name == primary_name(&rec.inspect.host_config.network_mode) {
+            if primary.as_ref().is_some_and(|p| p.id == net.id) {
                 primary_ip = Some(ip);
             }
         }
@@ -486,17 +491,41 @@ impl Engine {
                 c.id, net.name
             )));
         };
+        let primary = self
+            .networks
+            .get(primary_name(&rec.inspect.host_config.network_mode))
+            .ok();
+        let was_primary = primary.is_some_and(|p| p.id == net.id);
         if rec.inspect.state.running {
             if let Some(ifname) = rec.ifaces.get(&net.id) {
                 let netns = PathBuf::from(&rec.inspect.network_settings.sandbox_key);
-                // Out of the DNS first: answers stop at once.
-                self.networks.release(&net.id, &c.id);
+                // The interface first: its address is free only once gone.
                 self.networks.unplumb(&netns, ifname).await?;
+                self.networks.release(&net.id, &c.id);
+                let ip = rec.inspect.network_settings.networks[&name]
+                    .ip_address
+                    .parse::<Ipv4Addr>()
+                    .ok();
+                if ip.is_some_and(|ip| self.networks.unpublish_ip(&c.id, ip)) {
+                    self.networks.sync_firewall()?;
+                }
+                let user_left = rec
+                    .inspect
+                    .network_settings
+                    .networks
+                    .iter()
+                    .any(|(k, e)| *k != name && self.networks.get(&e.network_id).is_ok_and(|n| n.user_defined()));
+                if !user_left {
+                    self.networks.dns.stop(&c.id);
+                }
             }
         }
         c.update(&self.containers_dir(&c.id), |r| {
             r.inspect.network_settings.networks.remove(&name);
             r.ifaces.remove(&net.id);
+            if was_primary {
+                r.inspect.network_settings.ports.clear();
+            }
             if name == "bridge" {
                 let n = &mut r.inspect.network_settings;
                 n.ip_address.clear();

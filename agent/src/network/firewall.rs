@@ -196,23 +196,26 @@ pub fn ruleset(nets: &[BridgeNet], ports: &[PortMap]) -> Nftables<'static> {
         ));
         // Published ports reached through the host's loopback or by a
         // container of the same network (hairpin) need a source the
-        // container can answer.
-        b.add(rule(
-            "postrouting",
-            vec![
-                is(meta(MetaKey::Oifname), br()),
-                Statement::Match(Match {
-                    left: Expression::Named(NamedExpression::CT(CT {
-                        key: Cow::Borrowed("status"),
-                        family: None,
-                        dir: None,
-                    })),
-                    right: s("dnat"),
-                    op: Operator::IN,
-                }),
-                Statement::Masquerade(None),
-            ],
-        ));
+        // container can answer; other clients keep their address.
+        for src in [Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("prefix"), n.subnet] {
+            b.add(rule(
+                "postrouting",
+                vec![
+                    is(meta(MetaKey::Oifname), br()),
+                    is(field("ip", "saddr"), net(&src)),
+                    Statement::Match(Match {
+                        left: Expression::Named(NamedExpression::CT(CT {
+                            key: Cow::Borrowed("status"),
+                            family: None,
+                            dir: None,
+                        })),
+                        right: s("dnat"),
+                        op: Operator::IN,
+                    }),
+                    Statement::Masquerade(None),
+                ],
+            ));
+        }
         // Networks are isolated from each other, as Docker's are.
         for o in nets.iter().filter(|o| o.bridge != n.bridge) {
             b.add(rule(

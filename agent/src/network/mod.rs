@@ -108,6 +108,11 @@ pub struct Networks {
     nl: rtnetlink::Handle,
     /// Serializes firewall rewrites so the last one wins with all state.
     fw: Mutex<()>,
+    /// Held from choosing host ports to recording them, so two starts
+    /// cannot pick the same random port.
+    pub ports_lock: Mutex<()>,
+    /// Serializes network create and remove (name and subnet checks).
+    admin: tokio::sync::Mutex<()>,
     pub dns: Arc<dns::Server>,
 }
 
@@ -139,6 +144,8 @@ impl Networks {
             }),
             nl: netlink::connect()?,
             fw: Mutex::new(()),
+            ports_lock: Mutex::new(()),
+            admin: tokio::sync::Mutex::new(()),
             dns: Arc::new(dns::Server::new()),
         })
     }
@@ -350,6 +357,7 @@ impl Networks {
 
     /// `POST /networks/create`.
     pub async fn create(&self, req: &NetworkCreateRequest) -> Result<String> {
+        let _admin = self.admin.lock().await;
         let name = req.name.trim();
         if name.is_empty() || !crate::engine::names::valid_name(name) {
             return Err(NetError::Invalid(format!(
@@ -472,6 +480,7 @@ impl Networks {
 
     /// `DELETE /networks/{id}`: refused while containers are attached.
     pub async fn remove(&self, key: &str, attached: &[String]) -> Result<()> {
+        let _admin = self.admin.lock().await;
         let n = self.get(key)?;
         if !n.user_defined() {
             return Err(NetError::Forbidden(format!(
@@ -487,14 +496,25 @@ impl Networks {
                 attached.join(", ")
             )));
         }
-        if n.driver == "bridge" {
-            netlink::delete_link(&self.nl, &n.iface).await?;
-        }
-        let _ = std::fs::remove_file(self.dir.join(format!("{}.json", n.id)));
         {
+            // A container still starting holds endpoints before its record
+            // says running: check and take the network out in one step.
             let mut st = self.lock();
+            if let Some(eps) = st.endpoints.get(&n.id).filter(|e| !e.is_empty()) {
+                let names: Vec<String> = eps.values().map(|e| e.name.clone()).collect();
+                return Err(NetError::Forbidden(format!(
+                    "error while removing network: network {} id {} has active endpoints ({})",
+                    n.name,
+                    n.id,
+                    names.join(", ")
+                )));
+            }
             st.nets.remove(&n.id);
             st.endpoints.remove(&n.id);
+        }
+        let _ = std::fs::remove_file(self.dir.join(format!("{}.json", n.id)));
+        if n.driver == "bridge" {
+            netlink::delete_link(&self.nl, &n.iface).await?;
         }
         self.sync_firewall()?;
         tracing::info!(network = %n.name, "network removed");
@@ -711,6 +731,22 @@ impl Networks {
             st.ports.insert(container.to_string(), maps);
         }
         Ok(())
+    }
+
+    /// Drop a container's published ports that point at `ip` (it left
+    /// that network). Returns whether any did.
+    pub fn unpublish_ip(&self, container: &str, ip: Ipv4Addr) -> bool {
+        let mut st = self.lock();
+        let Some(maps) = st.ports.get_mut(container) else {
+            return false;
+        };
+        let before = maps.len();
+        maps.retain(|m| m.ctr_ip != ip);
+        let changed = maps.len() != before;
+        if maps.is_empty() {
+            st.ports.remove(container);
+        }
+        changed
     }
 
     /// Host ports taken by containers (for picking random ones).
