@@ -220,26 +220,19 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Container {
             cmd: ContainerCmd::Prune { force },
         } => {
-            if !force
-                && !confirm(
-                    "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ",
-                )
+            let warning = "WARNING! This will remove all stopped containers.";
+            match prune(
+                c,
+                "/containers/prune",
+                "ContainersDeleted",
+                "Deleted Containers:",
+                warning,
+                force,
+            )
+            .await
             {
-                return Exit(0);
-            }
-            match c.json::<Value>(Method::POST, "/containers/prune", Body::Empty).await {
-                Ok(v) => {
-                    let ids: Vec<&str> = v["ContainersDeleted"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|x| x.as_str())
-                        .collect();
-                    if !ids.is_empty() {
-                        println!("Deleted Containers:");
-                        for i in ids {
-                            println!("{i}");
-                        }
+                Ok(Some(v)) => {
+                    if v["ContainersDeleted"].as_array().is_some_and(|a| !a.is_empty()) {
                         println!();
                     }
                     println!(
@@ -248,7 +241,8 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
                     );
                     Exit(0)
                 }
-                Err(e) => fail(&e, 1),
+                Ok(None) => Exit(0),
+                Err(e) => e,
             }
         }
         Cmd::Images {
@@ -328,7 +322,64 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
     }
 }
 
-pub(super) fn confirm(prompt: &str) -> bool {
+/// A `… prune` command: confirm unless `force`, POST, list what went
+/// under `title`. Returns the daemon's answer (None: not confirmed).
+pub(super) async fn prune(
+    c: &Client,
+    path: &str,
+    key: &str,
+    title: &str,
+    warning: &str,
+    force: bool,
+) -> Result<Option<Value>, Exit> {
+    if !force && !confirm(&format!("{warning}\nAre you sure you want to continue? [y/N] ")) {
+        return Ok(None);
+    }
+    let v = c
+        .json::<Value>(Method::POST, path, Body::Empty)
+        .await
+        .map_err(|e| fail(&e, 1))?;
+    let gone: Vec<&str> = v[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str())
+        .collect();
+    if !gone.is_empty() {
+        println!("{title}");
+        for g in gone {
+            println!("{g}");
+        }
+    }
+    Ok(Some(v))
+}
+
+/// Print inspect results: a JSON array, or one template line each.
+pub(super) fn print_values(out: &[Value], format: Option<&str>, code: i32) -> Exit {
+    match format {
+        Some(fmt) => {
+            for v in out {
+                match template(fmt, v) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Exit(1);
+                    }
+                }
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            let _ = serde::Serialize::serialize(&out, &mut ser);
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+    Exit(code)
+}
+
+fn confirm(prompt: &str) -> bool {
     print!("{prompt}");
     let _ = std::io::stdout().flush();
     let mut s = String::new();
@@ -499,27 +550,7 @@ async fn inspect(c: &Client, names: Vec<String>, format: Option<String>, kind: O
             }
         }
     }
-    match format {
-        Some(fmt) => {
-            for v in &out {
-                match template(&fmt, v) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return Exit(1);
-                    }
-                }
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            let _ = serde::Serialize::serialize(&out, &mut ser);
-            println!("{}", String::from_utf8_lossy(&buf));
-        }
-    }
-    Exit(code)
+    print_values(&out, format.as_deref(), code)
 }
 
 async fn logs(c: &Client, f: LogsFlags) -> Exit {

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
+use super::commands::{print_values, prune};
 use super::format::{table, template};
 use super::{fail, Exit};
 use crate::api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
@@ -234,30 +235,19 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
             Exit(code)
         }
         NetworkCmd::Prune { force } => {
-            if !force
-                && !super::commands::confirm(
-                    "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ",
-                )
+            let warning = "WARNING! This will remove all custom networks not used by at least one container.";
+            match prune(
+                c,
+                "/networks/prune",
+                "NetworksDeleted",
+                "Deleted Networks:",
+                warning,
+                force,
+            )
+            .await
             {
-                return Exit(0);
-            }
-            match c.json::<Value>(Method::POST, "/networks/prune", Body::Empty).await {
-                Ok(v) => {
-                    let gone: Vec<&str> = v["NetworksDeleted"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|x| x.as_str())
-                        .collect();
-                    if !gone.is_empty() {
-                        println!("Deleted Networks:");
-                        for g in gone {
-                            println!("{g}");
-                        }
-                    }
-                    Exit(0)
-                }
-                Err(e) => fail(&e, 1),
+                Ok(_) => Exit(0),
+                Err(e) => e,
             }
         }
         NetworkCmd::Connect {
@@ -304,31 +294,6 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
             }
         }
     }
-}
-
-/// Print inspect results: a JSON array, or one template line each.
-pub fn print_values(out: &[Value], format: Option<&str>, code: i32) -> Exit {
-    match format {
-        Some(fmt) => {
-            for v in out {
-                match template(fmt, v) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return Exit(1);
-                    }
-                }
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            let _ = serde::Serialize::serialize(&out, &mut ser);
-            println!("{}", String::from_utf8_lossy(&buf));
-        }
-    }
-    Exit(code)
 }
 
 /// `skiff port CTR [PORT[/PROTO]]`.
