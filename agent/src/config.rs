@@ -58,6 +58,18 @@ pub struct Flags {
     /// picked among free private subnets when absent
     #[arg(long)]
     pub bip: Option<String>,
+    /// Join the cluster with this token (once; the certificate is kept)
+    #[arg(long)]
+    pub join: Option<String>,
+    /// The controller to join and report to, HOST:PORT
+    #[arg(long)]
+    pub controller: Option<String>,
+    /// This host's name in the cluster (default: the hostname)
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Set key=value labels on this host (the cluster's constraints use them)
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -82,6 +94,10 @@ struct FileConfig {
     #[serde(rename = "init-path")]
     init_path: Option<PathBuf>,
     bip: Option<String>,
+    labels: Option<Vec<String>>,
+    controller: Option<String>,
+    #[serde(rename = "node-name")]
+    node_name: Option<String>,
     tlsverify: Option<bool>,
     tlscacert: Option<PathBuf>,
     tlscert: Option<PathBuf>,
@@ -110,6 +126,14 @@ pub struct Config {
     pub init_path: Option<PathBuf>,
     /// The default bridge's address (`--bip`).
     pub bip: Option<String>,
+    /// `--join TOKEN`: become a cluster member.
+    pub join: Option<String>,
+    /// The controller's HOST:PORT.
+    pub controller: Option<String>,
+    /// This host's name in `info` and in the cluster.
+    pub node_name: String,
+    /// `--label k=v`, shown by `info` and used by placement constraints.
+    pub labels: Vec<String>,
 }
 
 impl Config {
@@ -191,9 +215,26 @@ impl Config {
             .map(PathBuf::from)
             .find(|p| p.exists())
         });
+        let labels = if flags.labels.is_empty() {
+            file.labels.unwrap_or_default()
+        } else {
+            flags.labels
+        };
+        if let Some(bad) = labels.iter().find(|l| !l.contains('=')) {
+            bail!("invalid label {bad:?}: use key=value");
+        }
+        let node_name = flags
+            .node_name
+            .or(file.node_name)
+            .or_else(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))
+            .unwrap_or_else(|| "localhost".into());
         Ok(Self {
             init_path,
             bip: flags.bip.or(file.bip),
+            join: flags.join,
+            controller: flags.controller.or(file.controller),
+            node_name,
+            labels,
             listen,
             tls,
             data_root: flags

@@ -3,8 +3,10 @@
 //! `api` (Docker Engine API over HTTP) → `engine` (containers, exec) →
 //! `runtime` (OCI bundles, supervisors) / `storage` (images, layers,
 //! overlay2) / `network` (bridges, macvlan, ports, DNS) / `logs` (json-file).
+//! `cluster` holds the session to the controller, which calls into `api`.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod logs;

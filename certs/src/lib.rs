@@ -4,6 +4,7 @@
 //! (`tls`). File names follow Docker's `--tlsverify` convention so a
 //! directory works as `DOCKER_CERT_PATH` too.
 
+pub mod cluster;
 pub mod issue;
 pub mod tls;
 

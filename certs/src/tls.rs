@@ -5,10 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 use crate::{CertError, Result};
 
@@ -62,6 +64,91 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>> {
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs(&files.cert)?, key(&files.key)?)?;
     Ok(Arc::new(cfg))
+}
+
+/// Decides whether a verified cluster identity is still allowed in.
+pub type Admission = Arc<dyn Fn(&crate::cluster::Identity) -> bool + Send + Sync>;
+
+/// The controller's listener: a client certificate is optional (joiners
+/// have none yet), but one that is presented must chain to the CA, carry a
+/// cluster identity and pass `admit` (revoked nodes fail the handshake).
+/// The server sends the CA after its own certificate so that joiners can
+/// pin it by fingerprint.
+pub fn cluster_server_config(files: &TlsFiles, admit: Admission) -> Result<Arc<ServerConfig>> {
+    let inner = WebPkiClientVerifier::builder_with_provider(roots(&files.ca)?, provider())
+        .allow_unauthenticated()
+        .build()?;
+    let verifier = Arc::new(Admitting { inner, admit });
+    let mut chain = certs(&files.cert)?;
+    chain.extend(certs(&files.ca)?);
+    let mut cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key(&files.key)?)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+struct Admitting {
+    inner: Arc<dyn ClientCertVerifier>,
+    admit: Admission,
+}
+
+impl std::fmt::Debug for Admitting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admitting")
+    }
+}
+
+impl ClientCertVerifier for Admitting {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        let ok = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let who = crate::cluster::Identity::from_der(end_entity)
+            .ok_or_else(|| rustls::Error::General("certificate carries no cluster identity".into()))?;
+        if !(self.admit)(&who) {
+            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked));
+        }
+        Ok(ok)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// A client that trusts only `ca` and presents `cert`/`key` when given.

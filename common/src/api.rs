@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub const API_VERSION: &str = "1.41";
+
+/// This machine's architecture in Go's words, as Docker reports it.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
 pub const MIN_API_VERSION: &str = "1.12";
 
 /// `{"message": "..."}`: every error body.
@@ -577,5 +586,35 @@ pub fn human_duration(secs: i64) -> String {
         1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
         5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
         _ => format!("{} years", s / 31_536_000),
+    }
+}
+
+/// Strip Docker's `/v1.xx` prefix so one route table serves every version.
+pub fn strip_version(uri: &hyper::Uri) -> Option<hyper::Uri> {
+    let path = uri.path();
+    let rest = path.strip_prefix("/v")?;
+    let slash = rest.find('/')?;
+    let ver = &rest[..slash];
+    if !ver
+        .split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    let pq = match uri.query() {
+        Some(q) => format!("{}?{q}", &rest[slash..]),
+        None => rest[slash..].to_string(),
+    };
+    pq.parse().ok()
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn version_prefix_is_stripped() {
+        let u: hyper::Uri = "/v1.41/containers/json?all=1".parse().unwrap();
+        assert_eq!(super::strip_version(&u).unwrap().to_string(), "/containers/json?all=1");
+        let u: hyper::Uri = "/volumes".parse().unwrap();
+        assert!(super::strip_version(&u).is_none());
     }
 }

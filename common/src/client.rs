@@ -74,6 +74,8 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 pub struct Client {
     transport: Transport,
     shown: String,
+    /// Through a controller, the node every request goes to (`--node`).
+    node: Option<String>,
 }
 
 /// `--tlsverify` settings of a client.
@@ -96,6 +98,7 @@ impl Client {
         Self {
             shown: format!("unix://{}", socket.display()),
             transport: Transport::Unix(socket),
+            node: None,
         }
     }
 
@@ -124,6 +127,7 @@ impl Client {
             return Ok(Self {
                 transport: Transport::Tcp(addr),
                 shown,
+                node: None,
             });
         };
         let host_part = addr
@@ -138,7 +142,36 @@ impl Client {
         Ok(Self {
             transport: Transport::Tls { addr, name, config },
             shown,
+            node: None,
         })
+    }
+
+    /// A client of the controller at `host:port` that has no certificate
+    /// yet: it trusts the server if the CA it presents has this fingerprint.
+    pub fn pinned(addr: &str, ca_fingerprint: &str) -> Result<Self> {
+        let name = crate::cluster::server_name(addr)?;
+        let config = skiff_certs::cluster::pinned_client_config(ca_fingerprint)
+            .map_err(|e| ClientError::Other(format!("TLS settings: {e}")))?;
+        Ok(Self {
+            transport: Transport::Tls {
+                addr: addr.to_string(),
+                name,
+                config,
+            },
+            shown: format!("tcp://{addr}"),
+            node: None,
+        })
+    }
+
+    /// Send every request to this node through the controller.
+    pub fn with_node(mut self, node: Option<String>) -> Self {
+        self.node = node;
+        self
+    }
+
+    /// Where this client connects, as the user would write it.
+    pub fn shown(&self) -> &str {
+        &self.shown
     }
 
     async fn stream(&self) -> Result<Box<dyn Io>> {
@@ -188,6 +221,9 @@ impl Client {
             .header("Host", "skiff");
         if upgrade {
             b = b.header("Connection", "Upgrade").header("Upgrade", "tcp");
+        }
+        if let Some(n) = &self.node {
+            b = b.header(crate::cluster::NODE_HEADER, n.as_str());
         }
         let (data, ct) = match body {
             Body::Empty => (Vec::new(), None),

@@ -116,25 +116,6 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .with_state(engine)
 }
 
-/// Strip Docker's `/v1.xx` prefix so one route table serves every version.
-fn strip_version(uri: &Uri) -> Option<Uri> {
-    let path = uri.path();
-    let rest = path.strip_prefix("/v")?;
-    let slash = rest.find('/')?;
-    let ver = &rest[..slash];
-    if !ver
-        .split('.')
-        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-    {
-        return None;
-    }
-    let pq = match uri.query() {
-        Some(q) => format!("{}?{q}", &rest[slash..]),
-        None => rest[slash..].to_string(),
-    };
-    pq.parse().ok()
-}
-
 /// Open the engine, re-adopt containers, and serve until SIGTERM/SIGINT.
 /// Containers keep running when the agent stops (live restore). SIGHUP
 /// reloads the TLS certificates.
@@ -150,6 +131,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             Listen::Tcp(addr) => listen::tcp(addr, tls.clone(), app.clone(), cfg.debug).await?,
         }
     }
+    crate::cluster::start(&cfg, app.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
@@ -166,17 +148,4 @@ pub async fn serve(cfg: Config) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_prefix_is_stripped() {
-        let u: Uri = "/v1.41/containers/json?all=1".parse().unwrap();
-        assert_eq!(strip_version(&u).unwrap().to_string(), "/containers/json?all=1");
-        let u: Uri = "/volumes".parse().unwrap();
-        assert!(strip_version(&u).is_none());
-    }
 }

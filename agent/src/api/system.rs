@@ -4,19 +4,11 @@ use axum::http::header::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
-use skiff_common::api::{API_VERSION, MIN_API_VERSION};
+use skiff_common::api::{go_arch, API_VERSION, MIN_API_VERSION};
 
 use super::St;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-fn arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        a => a,
-    }
-}
 
 fn kernel() -> String {
     nix::sys::utsname::uname()
@@ -43,14 +35,14 @@ pub async fn ping() -> impl IntoResponse {
 pub async fn version() -> impl IntoResponse {
     Json(json!({
         "Platform": {"Name": "skiff"},
-        "Components": [{"Name": "Engine", "Version": VERSION, "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch(), "KernelVersion": kernel()}}],
+        "Components": [{"Name": "Engine", "Version": VERSION, "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": go_arch(), "KernelVersion": kernel()}}],
         "Version": VERSION,
         "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
         "GitCommit": option_env!("SKIFF_GIT_COMMIT").unwrap_or("unknown"),
         "GoVersion": "n/a (Rust)",
         "Os": "linux",
-        "Arch": arch(),
+        "Arch": go_arch(),
         "KernelVersion": kernel(),
         "BuildTime": "",
     }))
@@ -116,8 +108,8 @@ pub async fn info(e: St) -> impl IntoResponse {
         "MemTotal": mem_total(),
         "GenericResources": null,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-        "Name": nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
-        "Labels": [],
+        "Name": e.cfg.node_name,
+        "Labels": e.cfg.labels,
         "ExperimentalBuild": false,
         "ServerVersion": VERSION,
         "Runtimes": {"skiff": {"path": "libcontainer (embedded)"}},

@@ -1,5 +1,6 @@
 //! The `skiff` command line: Docker's commands, flags, output and exit codes.
 
+mod cluster;
 mod commands;
 mod format;
 mod network;
@@ -37,6 +38,9 @@ pub struct Cli {
     /// Path to TLS key file (default: $SKIFF_CERT_PATH/key.pem)
     #[arg(long, global = true)]
     pub tlskey: Option<PathBuf>,
+    /// Through a controller: run the command on this node (ID or hostname)
+    #[arg(long, global = true, env = "SKIFF_NODE")]
+    pub node: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -274,6 +278,16 @@ pub enum Cmd {
         container: String,
         /// PRIVATE_PORT[/PROTO]
         port: Option<String>,
+    },
+    /// Manage the cluster: join tokens, client login
+    Cluster {
+        #[command(subcommand)]
+        cmd: cluster::ClusterCmd,
+    },
+    /// Manage the cluster's nodes
+    Node {
+        #[command(subcommand)]
+        cmd: cluster::NodeCmd,
     },
     /// Create a CA and the server and client certificates it signs
     Certs {
@@ -539,7 +553,7 @@ pub fn main() -> i32 {
         }
     });
     let client = match Client::from_host(&host, tls) {
-        Ok(c) => c,
+        Ok(c) => c.with_node(cli.node.clone()),
         Err(e) => return fail(&e, 125).0,
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

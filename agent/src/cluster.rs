@@ -1,0 +1,309 @@
+//! Membership of a cluster: join once with a token (the certificate is
+//! kept under `<data-root>/cluster/`), then hold one gRPC session to the
+//! controller for as long as the agent runs: register, heartbeat, report
+//! containers, and answer the Docker API calls the controller sends by
+//! running them through this agent's own API router. Losing the
+//! controller never touches the containers; the session comes back with
+//! backoff (100 ms doubling to 8 s, jittered, as SwarmKit's agents do).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use rand::Rng;
+use skiff_common::cluster::proto::cluster_client::ClusterClient;
+use skiff_common::cluster::proto::{
+    agent_message, controller_message, AgentMessage, ApiRequest, ApiResponse, Container, ContainerList, Heartbeat,
+    Register,
+};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tower_service::Service;
+
+use crate::config::Config;
+
+/// Where the node's certificate and the controller's address are kept.
+pub fn dir(cfg: &Config) -> PathBuf {
+    cfg.data_root.join("cluster")
+}
+
+fn controller_file(dir: &Path) -> PathBuf {
+    dir.join("controller")
+}
+
+/// Join if asked and not yet a member; then keep a session in the
+/// background. Returns without doing anything for a standalone agent.
+pub async fn start(cfg: &Config, app: Router) -> Result<()> {
+    let dir = dir(cfg);
+    let member = dir.join(skiff_certs::files::CLIENT_CERT).exists();
+    let controller = match (&cfg.join, member) {
+        (Some(token), false) => {
+            let addr = cfg.controller.clone().context("--join needs --controller HOST:PORT")?;
+            join(&addr, token, &cfg.node_name, &dir).await?;
+            addr
+        }
+        (_, true) => match &cfg.controller {
+            Some(a) => a.clone(),
+            None => std::fs::read_to_string(controller_file(&dir))
+                .context("this agent has a cluster certificate but no controller address")?
+                .trim()
+                .to_string(),
+        },
+        (None, false) => return Ok(()),
+    };
+    if member && cfg.join.is_some() {
+        tracing::info!("already a cluster member; --join ignored");
+    }
+    skiff_common::fsutil::write_atomic(&controller_file(&dir), controller.as_bytes())?;
+    let channel = skiff_common::cluster::channel(&controller, &dir)?;
+    let node_name = cfg.node_name.clone();
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match session(channel.clone(), app.clone(), &node_name).await {
+                Ok(()) => {
+                    tracing::warn!("controller closed the session");
+                    backoff = Duration::from_millis(100);
+                }
+                Err(e) => tracing::warn!("controller session: {e:#}"),
+            }
+            let jitter = rand::thread_rng().gen_range(0.5..1.0);
+            tokio::time::sleep(backoff.mul_f64(jitter)).await;
+            backoff = (backoff * 2).min(Duration::from_secs(8));
+        }
+    });
+    Ok(())
+}
+
+/// Get a node certificate. A refused token is fatal; an unreachable
+/// controller is retried for a minute.
+async fn join(addr: &str, token: &str, name: &str, dir: &Path) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match skiff_common::cluster::join(addr, token, name, false, dir).await {
+            Ok(r) => {
+                tracing::info!(node = %r.id, "joined the cluster at {addr}");
+                return Ok(());
+            }
+            Err(e @ skiff_common::client::ClientError::Api { .. }) => bail!("joining the cluster at {addr}: {e}"),
+            Err(e) if tokio::time::Instant::now() > deadline => bail!("joining the cluster at {addr}: {e}"),
+            Err(e) => {
+                tracing::warn!("joining the cluster at {addr}: {e}; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn msg(body: agent_message::Body) -> AgentMessage {
+    AgentMessage { body: Some(body) }
+}
+
+/// Call this agent's own API in-process.
+async fn local(app: &Router, req: http::Request<axum::body::Body>) -> (http::StatusCode, String, axum::body::Body) {
+    let resp = match app.clone().call(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let ct = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let status = resp.status();
+    (status, ct, resp.into_body())
+}
+
+async fn local_json<T: serde::de::DeserializeOwned>(app: &Router, path: &str) -> Result<T> {
+    let req = http::Request::get(path).body(axum::body::Body::empty())?;
+    let (status, _, body) = local(app, req).await;
+    let data = body.collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("{path}: {status}");
+    }
+    Ok(serde_json::from_slice(&data)?)
+}
+
+async fn register(app: &Router, name: &str) -> Result<Register> {
+    let info: serde_json::Value = local_json(app, "/info").await?;
+    let s = |k: &str| info[k].as_str().unwrap_or_default().to_string();
+    let labels = info["Labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    Ok(Register {
+        hostname: name.to_string(),
+        addresses: addresses(),
+        cpus: info["NCPU"].as_u64().unwrap_or(1) as u32,
+        memory_bytes: info["MemTotal"].as_u64().unwrap_or(0),
+        labels,
+        engine_version: s("ServerVersion"),
+        os: s("OperatingSystem"),
+        architecture: skiff_common::api::go_arch().to_string(),
+        api_addr: String::new(),
+    })
+}
+
+/// This host's IPv4 addresses, loopback and container bridges left out.
+fn addresses() -> Vec<String> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = addrs
+        .filter(|a| !a.interface_name.starts_with("skiff") && !a.interface_name.starts_with("veth"))
+        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| ip.to_string())
+        .collect();
+    out.dedup();
+    out
+}
+
+async fn containers(app: &Router) -> Result<Vec<Container>> {
+    let list: Vec<skiff_common::api::ContainerSummary> = local_json(app, "/containers/json?all=1").await?;
+    Ok(list
+        .into_iter()
+        .map(|c| Container {
+            name: c
+                .names
+                .first()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            id: c.id,
+            image: c.image,
+            state: c.state,
+            labels: c.labels.into_iter().collect(),
+            nano_cpus: 0,
+            memory: 0,
+        })
+        .collect())
+}
+
+async fn session(channel: tonic::transport::Channel, app: Router, name: &str) -> Result<()> {
+    let mut client = ClusterClient::new(channel);
+    let (tx, rx) = mpsc::channel(256);
+    tx.send(msg(agent_message::Body::Register(register(&app, name).await?)))
+        .await?;
+    let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
+    let welcome = match inbound.message().await? {
+        Some(m) => match m.body {
+            Some(controller_message::Body::Welcome(w)) => w,
+            _ => bail!("the controller did not welcome this agent"),
+        },
+        None => bail!("the controller closed the session"),
+    };
+    tracing::info!(node = %welcome.node_id, "connected to the controller");
+    let period = Duration::from_millis(u64::from(welcome.heartbeat_period_ms.max(100)));
+    let mut last: Vec<Container> = Vec::new();
+    let calls: Arc<Mutex<HashMap<u64, AbortHandle>>> = Arc::default();
+    let mut next = tokio::time::Instant::now();
+    loop {
+        // Report containers when they changed, heartbeat otherwise.
+        let now_list = containers(&app).await.unwrap_or_else(|_| last.clone());
+        let body = if now_list != last {
+            last = now_list.clone();
+            agent_message::Body::Containers(ContainerList { containers: now_list })
+        } else {
+            let running = last.iter().filter(|c| c.state == "running").count() as u32;
+            agent_message::Body::Heartbeat(Heartbeat { running })
+        };
+        if tx.send(msg(body)).await.is_err() {
+            return Ok(());
+        }
+        let jitter = rand::thread_rng().gen_range(0.9..1.1);
+        next += period.mul_f64(jitter);
+        loop {
+            let m = tokio::select! {
+                _ = tokio::time::sleep_until(next) => break,
+                m = inbound.message() => m?,
+            };
+            let Some(m) = m else {
+                return Ok(());
+            };
+            match m.body {
+                Some(controller_message::Body::Request(r)) => {
+                    let id = r.id;
+                    let (app, tx, calls2) = (app.clone(), tx.clone(), calls.clone());
+                    let h = tokio::spawn(async move {
+                        serve(&app, r, &tx).await;
+                        calls2.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    });
+                    calls
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id, h.abort_handle());
+                }
+                Some(controller_message::Body::Cancel(id)) => {
+                    if let Some(h) = calls.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+                        h.abort();
+                    }
+                }
+                Some(controller_message::Body::Welcome(_)) | None => {}
+            }
+            // A call may have changed containers: report before the next beat.
+            if tokio::time::Instant::now() + period / 2 < next {
+                next = tokio::time::Instant::now() + Duration::from_millis(200).min(period);
+            }
+        }
+    }
+}
+
+/// Run one Docker API call and send its answer back, a part per body
+/// frame as it comes (so `logs -f` flows), the last part with `end`.
+async fn serve(app: &Router, r: ApiRequest, tx: &mpsc::Sender<AgentMessage>) {
+    let id = r.id;
+    let part = |status: u16, ct: &str, body: Bytes, end: bool| {
+        msg(agent_message::Body::Response(ApiResponse {
+            id,
+            status: u32::from(status),
+            content_type: ct.to_string(),
+            body: body.to_vec(),
+            end,
+        }))
+    };
+    let mut b = http::Request::builder().method(r.method.as_str()).uri(r.path.as_str());
+    if !r.content_type.is_empty() {
+        b = b.header(http::header::CONTENT_TYPE, r.content_type.as_str());
+    }
+    let req = match b.body(axum::body::Body::from(r.body)) {
+        Ok(req) => req,
+        Err(e) => {
+            let err = serde_json::json!({"message": format!("bad request from the controller: {e}")});
+            let _ = tx
+                .send(part(400, "application/json", err.to_string().into(), true))
+                .await;
+            return;
+        }
+    };
+    let (status, ct, mut body) = local(app, req).await;
+    let mut head = Some((status.as_u16(), ct));
+    loop {
+        let frame = body.frame().await;
+        let data = match frame {
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) if !d.is_empty() => Some(d),
+                _ => continue,
+            },
+            _ => None,
+        };
+        let end = data.is_none();
+        let (code, ctype) = head.take().unwrap_or((0, String::new()));
+        if tx
+            .send(part(code, &ctype, data.unwrap_or_default(), end))
+            .await
+            .is_err()
+            || end
+        {
+            return;
+        }
+    }
+}

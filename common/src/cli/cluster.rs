@@ -1,0 +1,359 @@
+//! `skiff cluster …` (tokens, login) and `skiff node …`, against a
+//! controller.
+
+use clap::{Args, Subcommand};
+use hyper::Method;
+use serde_json::Value;
+
+use super::commands::print_values;
+use super::format::{size, table, template};
+use super::{fail, Exit};
+use crate::client::{enc, Body, Client, ClientError};
+use crate::cluster::{ClusterInfo, Node, NodeUpdate};
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCmd {
+    /// Print (or rotate) the token that joins an agent, an admin or a read-only client
+    JoinToken {
+        /// agent, admin or readonly
+        role: String,
+        /// Only display the token
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Make a new token; the old one stops working
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Get a client certificate with an admin or read-only token
+    Login {
+        token: String,
+        /// The controller, HOST[:PORT]
+        controller: String,
+        /// Where to write ca.pem, cert.pem and key.pem (default: $SKIFF_CERT_PATH or ~/.skiff)
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Display the cluster's ID, settings and (for admins) join tokens
+    Inspect,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCmd {
+    /// List nodes in the cluster
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more nodes
+    Inspect {
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
+    /// Update a node
+    Update(NodeUpdateArgs),
+    /// Stop placing work on nodes and move their service tasks elsewhere
+    Drain {
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
+    /// Let nodes take work again
+    Activate {
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
+    /// Remove one or more nodes from the cluster (their certificates stop working)
+    #[command(alias = "remove")]
+    Rm {
+        /// Remove a node even if it is up
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct NodeUpdateArgs {
+    /// Availability of the node ("active", "pause", "drain")
+    #[arg(long)]
+    pub availability: Option<String>,
+    /// Add or update a node label (key=value)
+    #[arg(long = "label-add")]
+    pub label_add: Vec<String>,
+    /// Remove a node label if exists
+    #[arg(long = "label-rm")]
+    pub label_rm: Vec<String>,
+    pub node: String,
+}
+
+/// The controller's `host:port` as the CLI was pointed at it.
+fn controller_addr(c: &Client) -> String {
+    c.shown().trim_start_matches("tcp://").to_string()
+}
+
+/// A request the controller does not know: the CLI is talking to an agent.
+fn not_a_controller(e: ClientError) -> ClientError {
+    match e {
+        ClientError::Api { status, .. } if status == hyper::StatusCode::NOT_FOUND => ClientError::Other(
+            "this is not a skiff controller: point -H (SKIFF_HOST) at the controller, e.g. tcp://HOST:7443".into(),
+        ),
+        e => e,
+    }
+}
+
+pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
+    match cmd {
+        ClusterCmd::JoinToken { role, quiet, rotate } => {
+            let Some(role) = skiff_certs::cluster::Role::parse(&role) else {
+                eprintln!("unknown role {role:?}: use agent, admin or readonly");
+                return Exit(1);
+            };
+            let got = if rotate {
+                c.json::<ClusterInfo>(
+                    Method::POST,
+                    &format!("/cluster/rotate?role={}", role.as_str()),
+                    Body::Empty,
+                )
+                .await
+            } else {
+                c.get::<ClusterInfo>("/cluster").await
+            };
+            let info = match got.map_err(not_a_controller) {
+                Ok(i) => i,
+                Err(e) => return fail(&e, 1),
+            };
+            let t = &info.join_tokens;
+            let token = match role {
+                skiff_certs::cluster::Role::Agent => &t.agent,
+                skiff_certs::cluster::Role::Admin => &t.admin,
+                skiff_certs::cluster::Role::Readonly => &t.readonly,
+            };
+            if token.is_empty() {
+                eprintln!("permission denied: only an admin certificate can see join tokens");
+                return Exit(1);
+            }
+            if quiet {
+                println!("{token}");
+            } else {
+                if rotate {
+                    println!("Successfully rotated {role} join token.\n");
+                }
+                match role {
+                    skiff_certs::cluster::Role::Agent => {
+                        println!("To add an agent to this cluster, run the following command on its host:\n");
+                        println!("    skiff-agent --join {token} --controller {}\n", controller_addr(c));
+                    }
+                    _ => {
+                        println!("To get a {role} client certificate for this cluster, run:\n");
+                        println!("    skiff cluster login {token} {}\n", controller_addr(c));
+                    }
+                }
+            }
+            Exit(0)
+        }
+        ClusterCmd::Login { token, controller, out } => login(&token, &controller, out).await,
+        ClusterCmd::Inspect => match c.get::<Value>("/cluster").await.map_err(not_a_controller) {
+            Ok(v) => print_values(&[v], None, 0),
+            Err(e) => fail(&e, 1),
+        },
+    }
+}
+
+async fn login(token: &str, controller: &str, out: Option<std::path::PathBuf>) -> Exit {
+    let addr = if controller
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        controller.trim_start_matches("tcp://").to_string()
+    } else {
+        format!(
+            "{}:{}",
+            controller.trim_start_matches("tcp://"),
+            crate::cluster::DEFAULT_PORT
+        )
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let dir = out
+        .or_else(|| env("SKIFF_CERT_PATH").map(Into::into))
+        .unwrap_or_else(|| std::path::PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into())).join(".skiff"));
+    let name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "client".into());
+    match crate::cluster::join(&addr, token, &name, true, &dir).await {
+        Ok(r) => {
+            println!("Logged in to {addr} as {} ({}).", r.id, r.role);
+            println!("Certificates written to {}; use them with:\n", dir.display());
+            println!(
+                "    export SKIFF_HOST=tcp://{addr} SKIFF_TLS_VERIFY=1 SKIFF_CERT_PATH={}",
+                dir.display()
+            );
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
+    }
+}
+
+fn age(ms: Option<u64>) -> String {
+    match ms {
+        Some(ms) if ms < 1000 => "just now".into(),
+        Some(ms) => format!("{} ago", crate::api::human_duration((ms / 1000) as i64)),
+        None => "-".into(),
+    }
+}
+
+fn cpus(nano: i64) -> String {
+    let v = nano as f64 / 1e9;
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
+    match cmd {
+        NodeCmd::Ls { quiet, format } => {
+            let mut nodes: Vec<Node> = match c.get("/nodes").await.map_err(not_a_controller) {
+                Ok(n) => n,
+                Err(e) => return fail(&e, 1),
+            };
+            nodes.sort_by(|a, b| a.description.hostname.cmp(&b.description.hostname));
+            if quiet {
+                for n in &nodes {
+                    println!("{}", n.id);
+                }
+                return Exit(0);
+            }
+            if let Some(fmt) = format {
+                for n in &nodes {
+                    let v = serde_json::to_value(n).unwrap_or_default();
+                    match template(&fmt, &v) {
+                        Ok(s) => println!("{s}"),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return Exit(1);
+                        }
+                    }
+                }
+                return Exit(0);
+            }
+            let mut rows = vec![[
+                "ID",
+                "HOSTNAME",
+                "STATUS",
+                "AVAILABILITY",
+                "CPU",
+                "MEMORY",
+                "CONTAINERS",
+                "HEARTBEAT",
+                "ENGINE VERSION",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()];
+            for n in &nodes {
+                let total = &n.description.resources;
+                rows.push(vec![
+                    n.id.clone(),
+                    n.description.hostname.clone(),
+                    capitalize(&n.status.state),
+                    capitalize(&n.spec.availability),
+                    format!("{}/{}", cpus(n.reserved.nano_cpus), cpus(total.nano_cpus)),
+                    format!("{}/{}", size(n.reserved.memory_bytes), size(total.memory_bytes)),
+                    n.containers.to_string(),
+                    age(n.heartbeat_age_ms),
+                    n.description.engine.engine_version.clone(),
+                ]);
+            }
+            print!("{}", table(&rows));
+            Exit(0)
+        }
+        NodeCmd::Inspect { format, nodes } => {
+            let mut out = Vec::new();
+            let mut code = 0;
+            for n in &nodes {
+                match c
+                    .get::<Value>(&format!("/nodes/{}", enc(n)))
+                    .await
+                    .map_err(not_a_controller)
+                {
+                    Ok(v) => out.push(v),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            print_values(&out, format.as_deref(), code)
+        }
+        NodeCmd::Update(a) => {
+            let mut upd = NodeUpdate {
+                availability: a.availability,
+                labels_rm: a.label_rm,
+                ..Default::default()
+            };
+            for l in &a.label_add {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                upd.labels_add.insert(k.to_string(), v.to_string());
+            }
+            update(c, &[a.node], &upd).await
+        }
+        NodeCmd::Drain { nodes } => update(c, &nodes, &availability("drain")).await,
+        NodeCmd::Activate { nodes } => update(c, &nodes, &availability("active")).await,
+        NodeCmd::Rm { force, nodes } => {
+            let mut code = 0;
+            for n in &nodes {
+                let path = format!("/nodes/{}{}", enc(n), if force { "?force=1" } else { "" });
+                match c
+                    .send(Method::DELETE, &path, Body::Empty)
+                    .await
+                    .map_err(not_a_controller)
+                {
+                    Ok(_) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            Exit(code)
+        }
+    }
+}
+
+fn availability(a: &str) -> NodeUpdate {
+    NodeUpdate {
+        availability: Some(a.into()),
+        ..Default::default()
+    }
+}
+
+async fn update(c: &Client, nodes: &[String], upd: &NodeUpdate) -> Exit {
+    let body = serde_json::to_vec(upd).unwrap_or_default();
+    let mut code = 0;
+    for n in nodes {
+        let path = format!("/nodes/{}/update", enc(n));
+        match c.post(&path, Body::Json(body.clone())).await.map_err(not_a_controller) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Exit(code)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,130 @@
+//! The controller's REST API: Docker-shaped where Docker has the object
+//! (nodes), skiff's own for the cluster (join, tokens). Every request but
+//! `/_ping` and `/cluster/join` needs a client certificate; read-only
+//! certificates may only read, and an agent's certificate is never a
+//! client. The agents' gRPC sessions share the port (`session`).
+
+mod cluster;
+mod nodes;
+mod proxy;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use skiff_certs::cluster::Role;
+use skiff_common::api::ErrorResponse;
+use skiff_common::cluster::proto::cluster_server::ClusterServer;
+
+use crate::server::{Ctx, Peer};
+use crate::session::ClusterService;
+use crate::state::{ApplyError, StoreError};
+
+pub type St = axum::extract::State<Arc<Ctx>>;
+pub type Q = axum::extract::Query<HashMap<String, String>>;
+
+/// An error body and status, as Docker sends them.
+pub struct ApiError(pub StatusCode, pub String);
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorResponse { message: self.1 })).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::Rejected(ApplyError::NoNode(_)) => StatusCode::NOT_FOUND,
+            StoreError::Rejected(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
+/// Docker's boolean query values: 1, true, True.
+pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "yes"))
+}
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    let grpc = ClusterServer::new(ClusterService { ctx: ctx.clone() });
+    Router::new()
+        .route("/_ping", get(ping).head(ping))
+        .route("/version", get(version))
+        .route("/cluster", get(cluster::inspect))
+        .route("/cluster/join", post(cluster::join))
+        .route("/cluster/rotate", post(cluster::rotate))
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/{id}", get(nodes::inspect).delete(nodes::remove))
+        .route("/nodes/{id}/update", post(nodes::update))
+        .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
+        .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)
+        .with_state(ctx)
+}
+
+/// Who may do what (see the module comment); then, with the node header,
+/// off to that node.
+async fn authorize(s: St, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/_ping" || path == "/cluster/join" {
+        return next.run(req).await;
+    }
+    let who = req.extensions().get::<Peer>().and_then(|p| p.0.clone());
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
+    let refused = match who.map(|w| w.role) {
+        None => Some("a client certificate is required: get one with `skiff cluster login TOKEN HOST`"),
+        Some(Role::Agent) => Some("an agent's certificate cannot be used as a client certificate"),
+        Some(Role::Readonly) if writes => Some("permission denied: this certificate is read-only"),
+        Some(_) => None,
+    };
+    if let Some(m) = refused {
+        return ApiError(StatusCode::FORBIDDEN, m.into()).into_response();
+    }
+    let node = req
+        .headers()
+        .get(skiff_common::cluster::NODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match node {
+        Some(n) => proxy::forward(&s.0, &n, req).await,
+        None => next.run(req).await,
+    }
+}
+
+/// The role of the certificate a request came with.
+pub fn role_of(peer: &Peer) -> Option<Role> {
+    peer.0.as_ref().map(|w| w.role)
+}
+
+async fn ping() -> impl IntoResponse {
+    (
+        [
+            ("Api-Version", skiff_common::api::API_VERSION),
+            ("Cache-Control", "no-cache"),
+        ],
+        "OK",
+    )
+}
+
+async fn version() -> impl IntoResponse {
+    Json(serde_json::json!({
+        "Platform": {"Name": "skiff-controller"},
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": skiff_common::api::API_VERSION,
+        "MinAPIVersion": "1.24",
+        "Os": std::env::consts::OS,
+        "Arch": skiff_common::api::go_arch(),
+        "Components": [{"Name": "Controller", "Version": env!("CARGO_PKG_VERSION")}],
+    }))
+}

@@ -1,0 +1,196 @@
+//! The live side of the cluster, kept in memory and never written through
+//! raft: which agents hold a session, when each last spoke, what
+//! containers each reports, and the Docker API calls in flight to them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use skiff_common::cluster::proto::{self, controller_message, ApiRequest, ApiResponse, ControllerMessage};
+use tokio::sync::mpsc;
+
+/// A node's health as `node ls` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    Down,
+    /// Not heard from since this controller started, still within grace.
+    Unknown,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ready => "ready",
+            Health::Down => "down",
+            Health::Unknown => "unknown",
+        }
+    }
+}
+
+struct Session {
+    generation: u64,
+    tx: mpsc::Sender<ControllerMessage>,
+    last_seen: Instant,
+    containers: Vec<proto::Container>,
+    calls: HashMap<u64, mpsc::Sender<ApiResponse>>,
+}
+
+pub struct Fleet {
+    sessions: Mutex<HashMap<String, Session>>,
+    next: AtomicU64,
+    started: Instant,
+    pub heartbeat_period: Duration,
+    pub node_timeout: Duration,
+}
+
+/// Why a call to an agent could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("node {0} is not connected")]
+    NotConnected(String),
+    #[error("node {0} went away during the call")]
+    Lost(String),
+}
+
+impl Fleet {
+    pub fn new(heartbeat_period: Duration, node_timeout: Duration) -> Fleet {
+        Fleet {
+            sessions: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            started: Instant::now(),
+            heartbeat_period,
+            node_timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new session for `node`; an older one of the same node is dropped.
+    /// Returns the generation that `disconnect` must name.
+    pub fn connect(&self, node: &str, tx: mpsc::Sender<ControllerMessage>) -> u64 {
+        let generation = self.next.fetch_add(1, Ordering::Relaxed);
+        let s = Session {
+            generation,
+            tx,
+            last_seen: Instant::now(),
+            containers: Vec::new(),
+            calls: HashMap::new(),
+        };
+        self.lock().insert(node.to_string(), s);
+        generation
+    }
+
+    pub fn disconnect(&self, node: &str, generation: u64) {
+        let mut m = self.lock();
+        if m.get(node).is_some_and(|s| s.generation == generation) {
+            m.remove(node);
+        }
+    }
+
+    /// Drop a node's session now (it was removed).
+    pub fn kick(&self, node: &str) {
+        self.lock().remove(node);
+    }
+
+    pub fn touch(&self, node: &str, generation: u64) {
+        if let Some(s) = self.lock().get_mut(node).filter(|s| s.generation == generation) {
+            s.last_seen = Instant::now();
+        }
+    }
+
+    pub fn set_containers(&self, node: &str, generation: u64, list: Vec<proto::Container>) {
+        if let Some(s) = self.lock().get_mut(node).filter(|s| s.generation == generation) {
+            s.last_seen = Instant::now();
+            s.containers = list;
+        }
+    }
+
+    pub fn containers(&self, node: &str) -> Vec<proto::Container> {
+        self.lock().get(node).map(|s| s.containers.clone()).unwrap_or_default()
+    }
+
+    /// Ready while heartbeats arrive; down once they stop for longer than
+    /// the timeout. Nodes not heard from since this controller started get
+    /// twice the timeout of grace (a controller restart must not make a
+    /// healthy fleet look dead).
+    pub fn health(&self, node: &str) -> (Health, Option<Duration>) {
+        let m = self.lock();
+        match m.get(node) {
+            Some(s) => {
+                let age = s.last_seen.elapsed();
+                let h = if age <= self.node_timeout {
+                    Health::Ready
+                } else {
+                    Health::Down
+                };
+                (h, Some(age))
+            }
+            None if self.started.elapsed() < self.node_timeout * 2 => (Health::Unknown, None),
+            None => (Health::Down, None),
+        }
+    }
+
+    /// Send a Docker API call to a node; the answer arrives in parts on
+    /// the returned channel, the last with `end` set.
+    pub async fn call(&self, node: &str, mut req: ApiRequest) -> Result<mpsc::Receiver<ApiResponse>, CallError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        req.id = id;
+        let (tx, rx) = mpsc::channel(64);
+        let session_tx = {
+            let mut m = self.lock();
+            let s = m
+                .get_mut(node)
+                .ok_or_else(|| CallError::NotConnected(node.to_string()))?;
+            s.calls.insert(id, tx);
+            s.tx.clone()
+        };
+        let msg = ControllerMessage {
+            body: Some(controller_message::Body::Request(req)),
+        };
+        if session_tx.send(msg).await.is_err() {
+            self.finish(node, id);
+            return Err(CallError::Lost(node.to_string()));
+        }
+        Ok(rx)
+    }
+
+    /// Route a part of an answer to its caller. A caller that went away
+    /// gets the call cancelled on the agent.
+    pub async fn answer(&self, node: &str, resp: ApiResponse) {
+        let (id, end) = (resp.id, resp.end);
+        let target = self.lock().get(node).and_then(|s| s.calls.get(&id).cloned());
+        let Some(tx) = target else {
+            return;
+        };
+        if tx.send(resp).await.is_err() {
+            self.cancel(node, id).await;
+            return;
+        }
+        if end {
+            self.finish(node, id);
+        }
+    }
+
+    fn finish(&self, node: &str, id: u64) {
+        if let Some(s) = self.lock().get_mut(node) {
+            s.calls.remove(&id);
+        }
+    }
+
+    async fn cancel(&self, node: &str, id: u64) {
+        let tx = {
+            let mut m = self.lock();
+            let Some(s) = m.get_mut(node) else { return };
+            s.calls.remove(&id);
+            s.tx.clone()
+        };
+        let msg = ControllerMessage {
+            body: Some(controller_message::Body::Cancel(id)),
+        };
+        let _ = tx.send(msg).await;
+    }
+}

@@ -1,0 +1,101 @@
+//! The cluster's certificate authority on the controller: the CA and the
+//! controller's server certificate (made once at init), signing joiners'
+//! requests, and the join tokens that pin the CA.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use skiff_certs::cluster::{fingerprint, pem_to_der, sign_request, Identity};
+use skiff_certs::issue::{create_ca, issue, Role as CertRole, Validity};
+use skiff_certs::{files, tls::TlsFiles};
+use skiff_common::cluster::JoinToken;
+
+/// Node certificates live 90 days, as SwarmKit's.
+pub const NODE_CERT_DAYS: i64 = 90;
+
+pub struct Pki {
+    ca_pem: String,
+    ca_key_pem: String,
+    pub fingerprint: String,
+    pub tls: TlsFiles,
+}
+
+fn ca_dir(data: &Path) -> PathBuf {
+    data.join("ca")
+}
+
+fn tls_dir(data: &Path) -> PathBuf {
+    data.join("tls")
+}
+
+impl Pki {
+    /// Make (or take) the CA, and issue the controller's server
+    /// certificate for `sans`.
+    pub fn create(data: &Path, given: Option<(&Path, &Path)>, sans: &[String]) -> Result<()> {
+        let ca = ca_dir(data);
+        match given {
+            Some((cert, key)) => {
+                std::fs::create_dir_all(&ca)?;
+                std::fs::copy(cert, ca.join(files::CA)).with_context(|| format!("reading {}", cert.display()))?;
+                let k = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+                skiff_common::fsutil::write_atomic_mode(&ca.join(files::CA_KEY), &k, 0o600)?;
+            }
+            None => create_ca(&ca, "skiff cluster CA", Validity::days(3650)).context("creating the cluster CA")?,
+        }
+        issue(
+            &ca,
+            &tls_dir(data),
+            "skiff-controller",
+            CertRole::Server { sans },
+            Validity::days(825),
+        )
+        .context("issuing the controller's certificate")?;
+        Ok(())
+    }
+
+    pub fn load(data: &Path) -> Result<Pki> {
+        let ca = ca_dir(data);
+        let read = |p: PathBuf| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()));
+        let ca_pem = read(ca.join(files::CA))?;
+        let ca_key_pem = read(ca.join(files::CA_KEY))?;
+        let fingerprint = fingerprint(&pem_to_der(&ca_pem)?);
+        let tls = TlsFiles {
+            ca: ca.join(files::CA),
+            cert: tls_dir(data).join(files::SERVER_CERT),
+            key: tls_dir(data).join(files::SERVER_KEY),
+        };
+        Ok(Pki {
+            ca_pem,
+            ca_key_pem,
+            fingerprint,
+            tls,
+        })
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Sign a joiner's request for `who`.
+    pub fn sign(&self, csr: &str, who: &Identity) -> Result<String, skiff_certs::CertError> {
+        sign_request(&self.ca_pem, &self.ca_key_pem, csr, who, Validity::days(NODE_CERT_DAYS))
+    }
+
+    pub fn token(&self, secret: &str) -> String {
+        JoinToken {
+            ca_fingerprint: self.fingerprint.clone(),
+            secret: secret.to_string(),
+        }
+        .to_string()
+    }
+}
+
+/// A random secret or ID: `n` lowercase letters and digits.
+pub fn random_id(n: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}

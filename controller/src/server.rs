@@ -1,0 +1,89 @@
+//! One TLS port for everything: agents' gRPC sessions (HTTP/2) and the
+//! REST API of the CLI and joiners (HTTP/1.1), told apart by hyper. Each
+//! request carries the verified identity of its connection (`Peer`).
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use skiff_certs::cluster::Identity;
+use tower_service::Service;
+
+use crate::fleet::Fleet;
+use crate::pki::Pki;
+use crate::state::Store;
+
+/// What every handler shares.
+pub struct Ctx {
+    pub store: Arc<Store>,
+    pub pki: Pki,
+    pub fleet: Fleet,
+}
+
+/// The certificate identity of the connection a request came on (`None`
+/// for a client without a certificate: only joining is open to it).
+#[derive(Clone, Debug)]
+pub struct Peer(pub Option<Identity>);
+
+/// RFC 3339 with nanoseconds, as Docker prints times.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Accept TLS connections on `listen` and serve `app` on them.
+pub async fn serve(listen: &str, ctx: Arc<Ctx>, app: Router) -> Result<()> {
+    let admit_ctx = ctx.clone();
+    let admit: skiff_certs::tls::Admission =
+        Arc::new(move |who: &Identity| admit_ctx.store.read().admits(&who.id, &who.cluster));
+    let tls = skiff_certs::tls::cluster_server_config(&ctx.pki.tls, admit).context("loading the controller's TLS")?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let l = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!("controller listening on {listen} (mutual TLS)");
+    loop {
+        let (tcp, addr) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let accept = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
+            let tls = match accept.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(%addr, "TLS handshake refused: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let who = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| Identity::from_der(c));
+            let peer = Peer(who);
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                let mut app = app.clone();
+                req.extensions_mut().insert(peer.clone());
+                if let Some(u) = skiff_common::api::strip_version(req.uri()) {
+                    *req.uri_mut() = u;
+                }
+                async move { app.call(req).await }
+            });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Some(std::time::Duration::from_secs(20)));
+            let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await;
+        });
+    }
+}

@@ -1,0 +1,122 @@
+//! The gRPC side: one long-lived `Session` stream per agent. The agent
+//! registers, then heartbeats and reports its containers; the controller
+//! welcomes it and sends Docker API calls down the same stream.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use skiff_certs::cluster::Role;
+use skiff_common::cluster::proto::cluster_server::Cluster;
+use skiff_common::cluster::proto::{agent_message, controller_message, AgentMessage, ControllerMessage, Register};
+use skiff_common::cluster::{NodeDescription, Platform, Resources};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::server::{Ctx, Peer};
+use crate::state::Command;
+
+pub struct ClusterService {
+    pub ctx: Arc<Ctx>,
+}
+
+type Outbound = Pin<Box<dyn Stream<Item = Result<ControllerMessage, Status>> + Send>>;
+
+fn describe(r: &Register) -> NodeDescription {
+    NodeDescription {
+        hostname: r.hostname.clone(),
+        platform: Platform {
+            architecture: r.architecture.clone(),
+            os: r.os.clone(),
+        },
+        resources: Resources {
+            nano_cpus: i64::from(r.cpus) * 1_000_000_000,
+            memory_bytes: r.memory_bytes as i64,
+        },
+        engine: skiff_common::cluster::Engine {
+            engine_version: r.engine_version.clone(),
+            labels: r.labels.clone().into_iter().collect(),
+        },
+        addresses: r.addresses.clone(),
+    }
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    type SessionStream = Outbound;
+
+    async fn session(&self, req: Request<Streaming<AgentMessage>>) -> Result<Response<Outbound>, Status> {
+        let peer = req.extensions().get::<Peer>().and_then(|p| p.0.clone());
+        let node = match peer {
+            Some(who) if who.role == Role::Agent => who.id,
+            Some(_) => {
+                return Err(Status::permission_denied(
+                    "only an agent certificate may open a session",
+                ))
+            }
+            None => return Err(Status::unauthenticated("a node certificate is required")),
+        };
+        let mut inbound = req.into_inner();
+        let first = inbound.message().await?;
+        let Some(AgentMessage {
+            body: Some(agent_message::Body::Register(reg)),
+        }) = first
+        else {
+            return Err(Status::invalid_argument("the first message must be a Register"));
+        };
+        let ctx = self.ctx.clone();
+        let description = describe(&reg);
+        let known = ctx.store.read().nodes.get(&node).map(|n| n.description.clone());
+        match known {
+            None => return Err(Status::permission_denied(format!("node {node} is not a member"))),
+            Some(d) if d != description => ctx
+                .store
+                .propose(Command::Describe {
+                    id: node.clone(),
+                    description,
+                    at: crate::server::now(),
+                })
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?,
+            Some(_) => {}
+        }
+        let (tx, rx) = mpsc::channel(256);
+        let generation = ctx.fleet.connect(&node, tx.clone());
+        tracing::info!(node = %node, hostname = %reg.hostname, "agent connected");
+        let welcome = ControllerMessage {
+            body: Some(controller_message::Body::Welcome(
+                skiff_common::cluster::proto::Welcome {
+                    node_id: node.clone(),
+                    heartbeat_period_ms: ctx.fleet.heartbeat_period.as_millis() as u32,
+                },
+            )),
+        };
+        let _ = tx.send(welcome).await;
+        tokio::spawn(async move {
+            loop {
+                let msg = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(node = %node, "session ended: {e}");
+                        break;
+                    }
+                };
+                match msg.body {
+                    Some(agent_message::Body::Heartbeat(_)) => ctx.fleet.touch(&node, generation),
+                    Some(agent_message::Body::Containers(list)) => {
+                        ctx.fleet.set_containers(&node, generation, list.containers)
+                    }
+                    Some(agent_message::Body::Response(r)) => ctx.fleet.answer(&node, r).await,
+                    Some(agent_message::Body::Event(_)) => ctx.fleet.touch(&node, generation),
+                    Some(agent_message::Body::Register(_)) | None => {}
+                }
+            }
+            ctx.fleet.disconnect(&node, generation);
+            tracing::info!(node = %node, "agent disconnected");
+        });
+        let out = ReceiverStream::new(rx).map(Ok);
+        Ok(Response::new(Box::pin(out)))
+    }
+}

@@ -1,0 +1,262 @@
+//! The replicated cluster state and the commands that change it. `apply`
+//! is deterministic: every time, ID and secret a command needs is chosen by
+//! the proposer and carried in the command, so replaying the log rebuilds
+//! the same state on every controller.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use skiff_certs::cluster::Role;
+use skiff_common::cluster::{NodeDescription, NodeUpdate};
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct ClusterState {
+    pub id: String,
+    pub created_at: String,
+    /// Join secrets by role (the token adds the CA fingerprint).
+    pub tokens: BTreeMap<Role, String>,
+    pub nodes: BTreeMap<String, NodeRecord>,
+    pub clients: BTreeMap<String, ClientRecord>,
+    /// Identities whose certificates are refused from now on.
+    pub revoked: BTreeSet<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct NodeRecord {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub description: NodeDescription,
+    pub labels: BTreeMap<String, String>,
+    /// "active" or "drain".
+    pub availability: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ClientRecord {
+    pub id: String,
+    pub role: Role,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub enum Command {
+    Init {
+        id: String,
+        at: String,
+        tokens: BTreeMap<Role, String>,
+    },
+    RotateToken {
+        role: Role,
+        secret: String,
+    },
+    AddNode {
+        id: String,
+        hostname: String,
+        at: String,
+    },
+    AddClient {
+        id: String,
+        role: Role,
+        name: String,
+        at: String,
+    },
+    /// What an agent reported at registration, when it differs.
+    Describe {
+        id: String,
+        description: NodeDescription,
+        at: String,
+    },
+    UpdateNode {
+        id: String,
+        update: NodeUpdate,
+        at: String,
+    },
+    /// Forget a node and refuse its certificate.
+    RemoveNode {
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("node {0} not found")]
+    NoNode(String),
+    #[error("invalid availability {0:?}: use active, pause or drain")]
+    BadAvailability(String),
+    #[error("the cluster is already initialized")]
+    AlreadyInitialized,
+}
+
+impl ClusterState {
+    pub fn apply(&mut self, cmd: Command) -> Result<(), ApplyError> {
+        match cmd {
+            Command::Init { id, at, tokens } => {
+                if !self.id.is_empty() {
+                    return Err(ApplyError::AlreadyInitialized);
+                }
+                self.id = id;
+                self.created_at = at;
+                self.tokens = tokens;
+            }
+            Command::RotateToken { role, secret } => {
+                self.tokens.insert(role, secret);
+            }
+            Command::AddNode { id, hostname, at } => {
+                let rec = NodeRecord {
+                    id: id.clone(),
+                    created_at: at.clone(),
+                    updated_at: at,
+                    description: NodeDescription {
+                        hostname,
+                        ..Default::default()
+                    },
+                    labels: BTreeMap::new(),
+                    availability: "active".into(),
+                };
+                self.nodes.insert(id, rec);
+            }
+            Command::AddClient { id, role, name, at } => {
+                let rec = ClientRecord {
+                    id: id.clone(),
+                    role,
+                    name,
+                    created_at: at,
+                };
+                self.clients.insert(id, rec);
+            }
+            Command::Describe { id, description, at } => {
+                let n = self.nodes.get_mut(&id).ok_or(ApplyError::NoNode(id))?;
+                n.description = description;
+                n.updated_at = at;
+            }
+            Command::UpdateNode { id, update, at } => {
+                let n = self.nodes.get_mut(&id).ok_or_else(|| ApplyError::NoNode(id.clone()))?;
+                if let Some(a) = update.availability {
+                    match a.as_str() {
+                        "active" | "drain" | "pause" => n.availability = a,
+                        _ => return Err(ApplyError::BadAvailability(a)),
+                    }
+                }
+                for k in &update.labels_rm {
+                    n.labels.remove(k);
+                }
+                n.labels.extend(update.labels_add);
+                n.updated_at = at;
+            }
+            Command::RemoveNode { id } => {
+                self.nodes.remove(&id).ok_or_else(|| ApplyError::NoNode(id.clone()))?;
+                self.revoked.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The role a join secret grants, if it is a current one.
+    pub fn role_of_secret(&self, secret: &str) -> Option<Role> {
+        self.tokens
+            .iter()
+            .find(|(_, s)| constant_time_eq(s.as_bytes(), secret.as_bytes()))
+            .map(|(r, _)| *r)
+    }
+
+    /// Whether a certificate holder may still connect.
+    pub fn admits(&self, id: &str, cluster: &str) -> bool {
+        cluster == self.id
+            && !self.revoked.contains(id)
+            && (self.nodes.contains_key(id) || self.clients.contains_key(id))
+    }
+
+    /// A node by ID, unique ID prefix or hostname.
+    pub fn find_node(&self, key: &str) -> Option<&NodeRecord> {
+        if let Some(n) = self.nodes.get(key) {
+            return Some(n);
+        }
+        let by_name: Vec<_> = self.nodes.values().filter(|n| n.description.hostname == key).collect();
+        if by_name.len() == 1 {
+            return Some(by_name[0]);
+        }
+        let by_prefix: Vec<_> = self.nodes.values().filter(|n| n.id.starts_with(key)).collect();
+        (by_prefix.len() == 1).then(|| by_prefix[0])
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init() -> ClusterState {
+        let mut s = ClusterState::default();
+        let tokens = [(Role::Agent, "a".repeat(20)), (Role::Admin, "b".repeat(20))].into();
+        s.apply(Command::Init {
+            id: "c1".into(),
+            at: "t0".into(),
+            tokens,
+        })
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn rotated_secrets_stop_working_and_removed_nodes_are_refused() {
+        let mut s = init();
+        assert_eq!(s.role_of_secret(&"a".repeat(20)), Some(Role::Agent));
+        s.apply(Command::RotateToken {
+            role: Role::Agent,
+            secret: "c".repeat(20),
+        })
+        .unwrap();
+        assert_eq!(s.role_of_secret(&"a".repeat(20)), None);
+        assert_eq!(s.role_of_secret(&"c".repeat(20)), Some(Role::Agent));
+        s.apply(Command::AddNode {
+            id: "n1".into(),
+            hostname: "h1".into(),
+            at: "t1".into(),
+        })
+        .unwrap();
+        assert!(s.admits("n1", "c1"));
+        assert!(!s.admits("n1", "other-cluster"));
+        assert_eq!(s.find_node("h1").map(|n| n.id.as_str()), Some("n1"));
+        s.apply(Command::RemoveNode { id: "n1".into() }).unwrap();
+        assert!(!s.admits("n1", "c1"));
+        assert_eq!(
+            s.apply(Command::RemoveNode { id: "n1".into() }),
+            Err(ApplyError::NoNode("n1".into()))
+        );
+    }
+
+    #[test]
+    fn node_updates_check_availability_and_merge_labels() {
+        let mut s = init();
+        s.apply(Command::AddNode {
+            id: "n1".into(),
+            hostname: "h1".into(),
+            at: "t1".into(),
+        })
+        .unwrap();
+        let upd = |availability: Option<&str>, add: &[(&str, &str)], rm: &[&str]| Command::UpdateNode {
+            id: "n1".into(),
+            update: NodeUpdate {
+                availability: availability.map(String::from),
+                labels_add: add.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                labels_rm: rm.iter().map(|s| s.to_string()).collect(),
+            },
+            at: "t2".into(),
+        };
+        s.apply(upd(Some("drain"), &[("zone", "a"), ("ssd", "1")], &[]))
+            .unwrap();
+        s.apply(upd(None, &[], &["ssd"])).unwrap();
+        let n = &s.nodes["n1"];
+        assert_eq!(n.availability, "drain");
+        assert_eq!(n.labels, [("zone".to_string(), "a".to_string())].into());
+        assert!(matches!(
+            s.apply(upd(Some("gone"), &[], &[])),
+            Err(ApplyError::BadAvailability(_))
+        ));
+    }
+}

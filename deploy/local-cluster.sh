@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# A local skiff cluster on one machine: one skiff-controller and N agents
+# (default 3), each agent a "host" of its own (network namespace, mount
+# namespace, data root, socket, cgroup parent), all on one "LAN" bridge
+# with the controller reached at $NET.1:7443 and joined with real tokens.
+#
+#   deploy/local-cluster.sh up [N]   start it; writes $DIR/env
+#   deploy/local-cluster.sh down     remove everything it made
+#   deploy/local-cluster.sh stop-agent|start-agent I   stop or start host hI's agent
+#   deploy/local-cluster.sh stop-controller|start-controller
+#
+# Settings (environment), so that several clusters can run side by side:
+#   SKIFF_CLUSTER_DIR   state directory      (default /tmp/skiff-cluster)
+#   SKIFF_CLUSTER_NAME  name prefix, <= 6 chars (default skc)
+#   SKIFF_CLUSTER_NET   the LAN's /24, 3 octets (default 10.77.0)
+#   SKIFF_BIN_DIR       where the binaries are (default target/release)
+#   SKIFF_CLUSTER_HEARTBEAT, SKIFF_CLUSTER_TIMEOUT  controller settings (1s, 3s)
+#
+# `source $DIR/env` points the CLI at the controller with an admin
+# certificate: SKIFF_HOST, SKIFF_TLS_VERIFY, SKIFF_CERT_PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${SKIFF_CLUSTER_DIR:-/tmp/skiff-cluster}
+NAME=${SKIFF_CLUSTER_NAME:-skc}
+NET=${SKIFF_CLUSTER_NET:-10.77.0}
+B=${SKIFF_BIN_DIR:-$PWD/target/release}
+HEARTBEAT=${SKIFF_CLUSTER_HEARTBEAT:-1s}
+TIMEOUT=${SKIFF_CLUSTER_TIMEOUT:-3s}
+LAN=$NAME-lan
+CTL=$NET.1:7443
+
+agent_ns() { echo "$NAME-h$1"; }
+
+# Each agent's mount namespace is held open by a small process, so a
+# restarted agent finds its mounts (and its live containers) again.
+start_agent() {
+  local i=$1 h=h$1 ns
+  ns=$(agent_ns "$1")
+  local holder
+  holder=$(cat "$DIR/$h/holder.pid")
+  local join=()
+  [ -f "$DIR/$h/data/cluster/cert.pem" ] || join=(--join "$(cat "$DIR/agent-token")")
+  nsenter -t "$holder" --mount --net="/run/netns/$ns" "$B/skiff-agent" \
+    --data-root "$DIR/$h/data" --exec-root "$DIR/$h/run" -H "unix://$DIR/$h/agent.sock" \
+    --cgroup-parent "$NAME-$h" --config-file /nonexistent --node-name "$h" \
+    --label "host=$h" --controller "$CTL" "${join[@]}" \
+    >>"$DIR/$h/agent.log" 2>&1 </dev/null &
+  echo $! >"$DIR/$h/agent.pid"
+  for _ in $(seq 200); do [ -S "$DIR/$h/agent.sock" ] && return 0; sleep 0.05; done
+  echo "agent $h did not start:" >&2
+  tail -5 "$DIR/$h/agent.log" >&2
+  return 1
+}
+
+stop_agent() {
+  local pidf=$DIR/h$1/agent.pid
+  [ -f "$pidf" ] || return 0
+  kill "$(cat "$pidf")" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.05; done
+  rm -f "$pidf"
+}
+
+start_controller() {
+  local first=()
+  [ -f "$DIR/ctl/controller.json" ] || first=(init --advertise-addr "$NET.1")
+  "$B/skiff-controller" "${first[@]}" --data "$DIR/ctl" --listen "$CTL" \
+    --heartbeat-period "$HEARTBEAT" --node-timeout "$TIMEOUT" >>"$DIR/controller.log" 2>&1 </dev/null &
+  echo $! >"$DIR/controller.pid"
+  for _ in $(seq 200); do
+    grep -q "controller listening" "$DIR/controller.log" 2>/dev/null && return 0
+    kill -0 "$(cat "$DIR/controller.pid")" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "controller did not start:" >&2
+  tail -5 "$DIR/controller.log" >&2
+  return 1
+}
+
+stop_controller() {
+  [ -f "$DIR/controller.pid" ] || return 0
+  local pid
+  pid=$(cat "$DIR/controller.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  rm -f "$DIR/controller.pid"
+}
+
+down() {
+  for sock in "$DIR"/h*/agent.sock; do
+    [ -S "$sock" ] || continue
+    for id in $("$B/skiff" -H "unix://$sock" ps -aq 2>/dev/null); do
+      "$B/skiff" -H "unix://$sock" rm -f "$id" >/dev/null 2>&1 || true
+    done
+  done
+  for d in "$DIR"/h*; do
+    [ -d "$d" ] || continue
+    stop_agent "${d##*/h}"
+    # Supervisors of containers that could not be removed.
+    pkill -9 -f "skiff-agent shim(-monitor)? $d/" 2>/dev/null || true
+    [ -f "$d/holder.pid" ] && kill "$(cat "$d/holder.pid")" 2>/dev/null || true
+  done
+  stop_controller
+  sleep 0.2
+  for ns in $(ip netns list | awk -v p="^$NAME-" '$1 ~ p {print $1}'); do ip netns del "$ns"; done
+  ip link del "$NAME-host" 2>/dev/null || true
+  for d in /sys/fs/cgroup/*/"$NAME"-h* /sys/fs/cgroup/"$NAME"-h*; do
+    [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null || true
+  done
+  grep -o " $DIR/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  rm -rf "$DIR"
+}
+
+up() {
+  local n=$1
+  if [ "$(id -u)" -ne 0 ]; then echo "deploy/local-cluster.sh must run as root" >&2; exit 1; fi
+  down >/dev/null 2>&1 || true
+  mkdir -p "$DIR"
+  # The LAN: a bridge in its own namespace; the host (controller, CLI) is
+  # on it at $NET.1 through a veth.
+  ip netns add "$LAN"
+  ip -n "$LAN" link set lo up
+  ip -n "$LAN" link add lan0 type bridge
+  ip -n "$LAN" link set lan0 up
+  ip link add "$NAME-host" type veth peer name host netns "$LAN"
+  ip -n "$LAN" link set host master lan0 up
+  ip addr add "$NET.1/24" dev "$NAME-host"
+  ip link set "$NAME-host" up
+  start_controller
+  "$B/skiff" -H "tcp://$CTL" --tlsverify --tlscacert "$DIR/ctl/admin/ca.pem" \
+    --tlscert "$DIR/ctl/admin/cert.pem" --tlskey "$DIR/ctl/admin/key.pem" \
+    cluster join-token agent -q >"$DIR/agent-token"
+  for i in $(seq 1 "$n"); do
+    local h=h$i ns
+    ns=$(agent_ns "$i")
+    mkdir -p "$DIR/$h"
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip link add "$NAME-l$i" netns "$LAN" type veth peer name eth0 netns "$ns"
+    ip -n "$LAN" link set "$NAME-l$i" master lan0 up
+    ip -n "$ns" addr add "$NET.$((10 + i))/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    nsenter --net="/run/netns/$ns" unshare --mount --propagation slave sleep infinity </dev/null >/dev/null 2>&1 &
+    echo $! >"$DIR/$h/holder.pid"
+    # unshare runs `sleep` in the new namespace once it is set up.
+    for _ in $(seq 100); do
+      [ "$(readlink "/proc/$!/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+      sleep 0.02
+    done
+    start_agent "$i"
+  done
+  cat >"$DIR/env" <<EOF
+export SKIFF_HOST=tcp://$CTL
+export SKIFF_TLS_VERIFY=1
+export SKIFF_CERT_PATH=$DIR/ctl/admin
+EOF
+  # Wait until every agent holds its session.
+  # shellcheck disable=SC1091
+  . "$DIR/env"
+  for _ in $(seq 200); do
+    [ "$("$B/skiff" node ls --format '{{.Status.State}}' 2>/dev/null | grep -c '^ready$')" -ge "$n" ] && break
+    sleep 0.05
+  done
+  echo "cluster up: controller $CTL, $n agents; use it with: source $DIR/env"
+}
+
+case "${1:-up}" in
+  up) up "${2:-3}" ;;
+  down) down ;;
+  stop-agent) stop_agent "$2" ;;
+  start-agent) start_agent "$2" ;;
+  stop-controller) stop_controller ;;
+  start-controller) start_controller ;;
+  *) echo "usage: $0 up [N] | down | stop-agent I | start-agent I | stop-controller | start-controller" >&2; exit 2 ;;
+esac
