@@ -6,6 +6,8 @@
 #
 #   deploy/local-cluster.sh up [N]   start it; writes $DIR/env
 #   deploy/local-cluster.sh down     remove everything it made
+#   deploy/local-cluster.sh add-host I [TOKEN]   one more host hI, joined with TOKEN
+#                                                (default: the agent token)
 #   deploy/local-cluster.sh stop-agent|start-agent I   stop or start host hI's agent
 #   deploy/local-cluster.sh stop-controller|start-controller
 #
@@ -39,14 +41,18 @@ start_agent() {
   local holder
   holder=$(cat "$DIR/$h/holder.pid")
   local join=()
-  [ -f "$DIR/$h/data/cluster/cert.pem" ] || join=(--join "$(cat "$DIR/agent-token")")
+  [ -f "$DIR/$h/data/cluster/cert.pem" ] || join=(--join "${2:-$(cat "$DIR/agent-token")}")
   nsenter -t "$holder" --mount --net="/run/netns/$ns" "$B/skiff-agent" \
     --data-root "$DIR/$h/data" --exec-root "$DIR/$h/run" -H "unix://$DIR/$h/agent.sock" \
     --cgroup-parent "$NAME-$h" --config-file /nonexistent --node-name "$h" \
     --label "host=$h" --controller "$CTL" "${join[@]}" \
     >>"$DIR/$h/agent.log" 2>&1 </dev/null &
   echo $! >"$DIR/$h/agent.pid"
-  for _ in $(seq 200); do [ -S "$DIR/$h/agent.sock" ] && return 0; sleep 0.05; done
+  for _ in $(seq 200); do
+    [ -S "$DIR/$h/agent.sock" ] && return 0
+    kill -0 "$(cat "$DIR/$h/agent.pid")" 2>/dev/null || break
+    sleep 0.05
+  done
   echo "agent $h did not start:" >&2
   tail -5 "$DIR/$h/agent.log" >&2
   return 1
@@ -60,14 +66,21 @@ stop_agent() {
   rm -f "$pidf"
 }
 
+listening() {
+  local n
+  n=$(grep -c "controller listening" "$DIR/controller.log" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+
 start_controller() {
-  local first=()
+  local first=() before
+  before=$(listening)
   [ -f "$DIR/ctl/controller.json" ] || first=(init --advertise-addr "$NET.1")
   "$B/skiff-controller" "${first[@]}" --data "$DIR/ctl" --listen "$CTL" \
     --heartbeat-period "$HEARTBEAT" --node-timeout "$TIMEOUT" >>"$DIR/controller.log" 2>&1 </dev/null &
   echo $! >"$DIR/controller.pid"
   for _ in $(seq 200); do
-    grep -q "controller listening" "$DIR/controller.log" 2>/dev/null && return 0
+    [ "$(listening)" -gt "$before" ] && return 0
     kill -0 "$(cat "$DIR/controller.pid")" 2>/dev/null || break
     sleep 0.05
   done
@@ -83,6 +96,29 @@ stop_controller() {
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   rm -f "$DIR/controller.pid"
+}
+
+# A host: network namespace on the LAN at $NET.(10+I), a mount namespace
+# held open by a sleeping process, and its agent.
+add_host() {
+  local i=$1 h=h$1 ns
+  ns=$(agent_ns "$i")
+  mkdir -p "$DIR/$h"
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip link add "$NAME-l$i" netns "$LAN" type veth peer name eth0 netns "$ns"
+  ip -n "$LAN" link set "$NAME-l$i" master lan0 up
+  ip -n "$ns" addr add "$NET.$((10 + i))/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  nsenter --net="/run/netns/$ns" unshare --mount --propagation slave sleep infinity </dev/null >/dev/null 2>&1 &
+  local holder=$!
+  echo "$holder" >"$DIR/$h/holder.pid"
+  # unshare runs `sleep` in the new namespace once it is set up.
+  for _ in $(seq 100); do
+    [ "$(readlink "/proc/$holder/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+    sleep 0.02
+  done
+  start_agent "$i" "${2:-}"
 }
 
 down() {
@@ -106,7 +142,7 @@ down() {
   for d in /sys/fs/cgroup/*/"$NAME"-h* /sys/fs/cgroup/"$NAME"-h*; do
     [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null || true
   done
-  grep -o " $DIR/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  { grep -o " $DIR/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   rm -rf "$DIR"
 }
 
@@ -129,25 +165,7 @@ up() {
   "$B/skiff" -H "tcp://$CTL" --tlsverify --tlscacert "$DIR/ctl/admin/ca.pem" \
     --tlscert "$DIR/ctl/admin/cert.pem" --tlskey "$DIR/ctl/admin/key.pem" \
     cluster join-token agent -q >"$DIR/agent-token"
-  for i in $(seq 1 "$n"); do
-    local h=h$i ns
-    ns=$(agent_ns "$i")
-    mkdir -p "$DIR/$h"
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-    ip link add "$NAME-l$i" netns "$LAN" type veth peer name eth0 netns "$ns"
-    ip -n "$LAN" link set "$NAME-l$i" master lan0 up
-    ip -n "$ns" addr add "$NET.$((10 + i))/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    nsenter --net="/run/netns/$ns" unshare --mount --propagation slave sleep infinity </dev/null >/dev/null 2>&1 &
-    echo $! >"$DIR/$h/holder.pid"
-    # unshare runs `sleep` in the new namespace once it is set up.
-    for _ in $(seq 100); do
-      [ "$(readlink "/proc/$!/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
-      sleep 0.02
-    done
-    start_agent "$i"
-  done
+  for i in $(seq 1 "$n"); do add_host "$i"; done
   cat >"$DIR/env" <<EOF
 export SKIFF_HOST=tcp://$CTL
 export SKIFF_TLS_VERIFY=1
@@ -166,9 +184,10 @@ EOF
 case "${1:-up}" in
   up) up "${2:-3}" ;;
   down) down ;;
+  add-host) add_host "$2" "${3:-}" ;;
   stop-agent) stop_agent "$2" ;;
   start-agent) start_agent "$2" ;;
   stop-controller) stop_controller ;;
   start-controller) start_controller ;;
-  *) echo "usage: $0 up [N] | down | stop-agent I | start-agent I | stop-controller | start-controller" >&2; exit 2 ;;
+  *) echo "usage: $0 up [N] | down | add-host I [TOKEN] | stop-agent I | start-agent I | stop-controller | start-controller" >&2; exit 2 ;;
 esac

@@ -19,7 +19,7 @@ use rand::Rng;
 use skiff_common::cluster::proto::cluster_client::ClusterClient;
 use skiff_common::cluster::proto::{
     agent_message, controller_message, AgentMessage, ApiRequest, ApiResponse, Container, ContainerList, Heartbeat,
-    Register,
+    Register, StreamData,
 };
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -62,11 +62,18 @@ pub async fn start(cfg: &Config, app: Router) -> Result<()> {
     }
     skiff_common::fsutil::write_atomic(&controller_file(&dir), controller.as_bytes())?;
     let channel = skiff_common::cluster::channel(&controller, &dir)?;
+    let local = Local {
+        app,
+        sock: cfg.listen.iter().find_map(|l| match l {
+            crate::config::Listen::Unix(p) => Some(p.clone()),
+            _ => None,
+        }),
+    };
     let node_name = cfg.node_name.clone();
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match session(channel.clone(), app.clone(), &node_name).await {
+            match session(channel.clone(), &local, &node_name).await {
                 Ok(()) => {
                     tracing::warn!("controller closed the session");
                     backoff = Duration::from_millis(100);
@@ -104,6 +111,16 @@ async fn join(addr: &str, token: &str, name: &str, dir: &Path) -> Result<()> {
 fn msg(body: agent_message::Body) -> AgentMessage {
     AgentMessage { body: Some(body) }
 }
+
+/// How the controller's calls reach this agent's API: in-process through
+/// the router, or (for calls that upgrade to a byte stream, which need a
+/// real connection) through the agent's own unix socket.
+struct Local {
+    app: Router,
+    sock: Option<PathBuf>,
+}
+
+type Inputs = Arc<Mutex<HashMap<u64, mpsc::Sender<StreamData>>>>;
 
 /// Call this agent's own API in-process.
 async fn local(app: &Router, req: http::Request<axum::body::Body>) -> (http::StatusCode, String, axum::body::Body) {
@@ -188,10 +205,11 @@ async fn containers(app: &Router) -> Result<Vec<Container>> {
         .collect())
 }
 
-async fn session(channel: tonic::transport::Channel, app: Router, name: &str) -> Result<()> {
+async fn session(channel: tonic::transport::Channel, local: &Local, name: &str) -> Result<()> {
+    let app = &local.app;
     let mut client = ClusterClient::new(channel);
     let (tx, rx) = mpsc::channel(256);
-    tx.send(msg(agent_message::Body::Register(register(&app, name).await?)))
+    tx.send(msg(agent_message::Body::Register(register(app, name).await?)))
         .await?;
     let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
     let welcome = match inbound.message().await? {
@@ -205,10 +223,11 @@ async fn session(channel: tonic::transport::Channel, app: Router, name: &str) ->
     let period = Duration::from_millis(u64::from(welcome.heartbeat_period_ms.max(100)));
     let mut last: Vec<Container> = Vec::new();
     let calls: Arc<Mutex<HashMap<u64, AbortHandle>>> = Arc::default();
+    let inputs: Inputs = Arc::default();
     let mut next = tokio::time::Instant::now();
     loop {
         // Report containers when they changed, heartbeat otherwise.
-        let now_list = containers(&app).await.unwrap_or_else(|_| last.clone());
+        let now_list = containers(app).await.unwrap_or_else(|_| last.clone());
         let body = if now_list != last {
             last = now_list.clone();
             agent_message::Body::Containers(ContainerList { containers: now_list })
@@ -233,8 +252,19 @@ async fn session(channel: tonic::transport::Channel, app: Router, name: &str) ->
                 Some(controller_message::Body::Request(r)) => {
                     let id = r.id;
                     let (app, tx, calls2) = (app.clone(), tx.clone(), calls.clone());
+                    let upgrade = r.upgrade.then(|| {
+                        let (itx, irx) = mpsc::channel(64);
+                        inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, itx);
+                        (local.sock.clone(), irx, inputs.clone())
+                    });
                     let h = tokio::spawn(async move {
-                        serve(&app, r, &tx).await;
+                        match upgrade {
+                            Some((sock, irx, inputs)) => {
+                                serve_upgrade(sock, r, &tx, irx).await;
+                                inputs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                            }
+                            None => serve(&app, r, &tx).await,
+                        }
                         calls2.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     });
                     calls
@@ -245,6 +275,13 @@ async fn session(channel: tonic::transport::Channel, app: Router, name: &str) ->
                 Some(controller_message::Body::Cancel(id)) => {
                     if let Some(h) = calls.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
                         h.abort();
+                    }
+                    inputs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                }
+                Some(controller_message::Body::Input(d)) => {
+                    let itx = inputs.lock().unwrap_or_else(|e| e.into_inner()).get(&d.id).cloned();
+                    if let Some(itx) = itx {
+                        let _ = itx.send(d).await;
                     }
                 }
                 Some(controller_message::Body::Welcome(_)) | None => {}
@@ -306,4 +343,77 @@ async fn serve(app: &Router, r: ApiRequest, tx: &mpsc::Sender<AgentMessage>) {
             return;
         }
     }
+}
+
+/// An upgraded call (attach, exec start): made on the agent's own socket,
+/// then bytes both ways until either side ends.
+async fn serve_upgrade(
+    sock: Option<PathBuf>,
+    r: ApiRequest,
+    tx: &mpsc::Sender<AgentMessage>,
+    mut input: mpsc::Receiver<StreamData>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let id = r.id;
+    let part = |status: u16, ct: &str, body: Vec<u8>, end: bool| {
+        msg(agent_message::Body::Response(ApiResponse {
+            id,
+            status: u32::from(status),
+            content_type: ct.to_string(),
+            body,
+            end,
+        }))
+    };
+    let Some(sock) = sock else {
+        let err = serde_json::json!({"message": "this agent serves no unix socket to attach through"});
+        let _ = tx
+            .send(part(501, "application/json", err.to_string().into(), true))
+            .await;
+        return;
+    };
+    let body = if r.body.is_empty() {
+        skiff_common::client::Body::Empty
+    } else {
+        skiff_common::client::Body::Json(r.body)
+    };
+    let client = skiff_common::client::Client::new(sock);
+    let stream = match client.hijack(&r.path, body).await {
+        Ok(s) => s,
+        Err(e) => {
+            let status = e.status().map_or(500, |s| s.as_u16());
+            let message = match e {
+                skiff_common::client::ClientError::Api { message, .. } => message,
+                e => e.to_string(),
+            };
+            let err = serde_json::json!({ "message": message });
+            let _ = tx
+                .send(part(status, "application/json", err.to_string().into(), true))
+                .await;
+            return;
+        }
+    };
+    let ct = "application/vnd.docker.raw-stream";
+    if tx.send(part(101, ct, Vec::new(), false)).await.is_err() {
+        return;
+    }
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let writer = tokio::spawn(async move {
+        while let Some(d) = input.recv().await {
+            if wr.write_all(&d.data).await.is_err() {
+                return;
+            }
+            if d.eof {
+                let _ = wr.shutdown().await;
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 32 << 10];
+    loop {
+        let n = rd.read(&mut buf).await.unwrap_or(0);
+        if tx.send(part(0, "", buf[..n].to_vec(), n == 0)).await.is_err() || n == 0 {
+            break;
+        }
+    }
+    writer.abort();
 }

@@ -164,7 +164,7 @@ pub struct NodeStatus {
 
 /// `POST /nodes/{id}/update`: what changes; absent fields stay.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct NodeUpdate {
     pub availability: Option<String>,
     pub labels_add: std::collections::BTreeMap<String, String>,

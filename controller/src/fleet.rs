@@ -135,8 +135,9 @@ impl Fleet {
     }
 
     /// Send a Docker API call to a node; the answer arrives in parts on
-    /// the returned channel, the last with `end` set.
-    pub async fn call(&self, node: &str, mut req: ApiRequest) -> Result<mpsc::Receiver<ApiResponse>, CallError> {
+    /// the returned channel, the last with `end` set. Returns the call's ID
+    /// too, which `input` names.
+    pub async fn call(&self, node: &str, mut req: ApiRequest) -> Result<(u64, mpsc::Receiver<ApiResponse>), CallError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         req.id = id;
         let (tx, rx) = mpsc::channel(64);
@@ -155,7 +156,20 @@ impl Fleet {
             self.finish(node, id);
             return Err(CallError::Lost(node.to_string()));
         }
-        Ok(rx)
+        Ok((id, rx))
+    }
+
+    /// Pass the client's bytes of an upgraded call on to the node.
+    pub async fn input(&self, node: &str, id: u64, data: Vec<u8>, eof: bool) -> Result<(), CallError> {
+        let tx = self
+            .lock()
+            .get(node)
+            .map(|s| s.tx.clone())
+            .ok_or_else(|| CallError::Lost(node.to_string()))?;
+        let msg = ControllerMessage {
+            body: Some(controller_message::Body::Input(proto::StreamData { id, data, eof })),
+        };
+        tx.send(msg).await.map_err(|_| CallError::Lost(node.to_string()))
     }
 
     /// Route a part of an answer to its caller. A caller that went away

@@ -226,7 +226,7 @@ async fn run(flags: RunFlags) -> Result<()> {
     let ctx = Arc::new(server::Ctx {
         store,
         pki: pki::Pki::load(data)?,
-        fleet: fleet::Fleet::new(period, timeout),
+        fleet: Arc::new(fleet::Fleet::new(period, timeout)),
     });
     let app = api::router(ctx.clone());
     tokio::select! {

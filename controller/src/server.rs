@@ -18,7 +18,7 @@ use crate::state::Store;
 pub struct Ctx {
     pub store: Arc<Store>,
     pub pki: Pki,
-    pub fleet: Fleet,
+    pub fleet: Arc<Fleet>,
 }
 
 /// The certificate identity of the connection a request came on (`None`

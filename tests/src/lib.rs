@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Where the built binaries are: beside the test executable's `deps/`.

@@ -124,6 +124,8 @@ pub async fn serve(cfg: Config) -> Result<()> {
     engine.networks.init(cfg.bip.as_deref()).await?;
     engine.recover().await;
     let app = router(engine.clone());
+    // Joining comes first: an agent that cannot join does not start.
+    crate::cluster::start(&cfg, app.clone()).await?;
     let tls = cfg.tls.clone().map(listen::TlsState::load).transpose()?;
     for l in &cfg.listen {
         match l {
@@ -131,7 +133,6 @@ pub async fn serve(cfg: Config) -> Result<()> {
             Listen::Tcp(addr) => listen::tcp(addr, tls.clone(), app.clone(), cfg.debug).await?,
         }
     }
-    crate::cluster::start(&cfg, app.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {

@@ -88,7 +88,9 @@ pub struct NodeUpdateArgs {
     /// Remove a node label if exists
     #[arg(long = "label-rm")]
     pub label_rm: Vec<String>,
-    pub node: String,
+    /// (not `node`: that is the global `--node`)
+    #[arg(value_name = "NODE")]
+    pub target: String,
 }
 
 /// The controller's `host:port` as the CLI was pointed at it.
@@ -99,9 +101,13 @@ fn controller_addr(c: &Client) -> String {
 /// A request the controller does not know: the CLI is talking to an agent.
 fn not_a_controller(e: ClientError) -> ClientError {
     match e {
-        ClientError::Api { status, .. } if status == hyper::StatusCode::NOT_FOUND => ClientError::Other(
-            "this is not a skiff controller: point -H (SKIFF_HOST) at the controller, e.g. tcp://HOST:7443".into(),
-        ),
+        ClientError::Api { status, message }
+            if status == hyper::StatusCode::NOT_FOUND && message.starts_with("page not found") =>
+        {
+            ClientError::Other(
+                "this is not a skiff controller: point -H (SKIFF_HOST) at the controller, e.g. tcp://HOST:7443".into(),
+            )
+        }
         e => e,
     }
 }
@@ -302,7 +308,7 @@ pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
                 let (k, v) = l.split_once('=').unwrap_or((l, ""));
                 upd.labels_add.insert(k.to_string(), v.to_string());
             }
-            update(c, &[a.node], &upd).await
+            update(c, &[a.target], &upd).await
         }
         NodeCmd::Drain { nodes } => update(c, &nodes, &availability("drain")).await,
         NodeCmd::Activate { nodes } => update(c, &nodes, &availability("active")).await,

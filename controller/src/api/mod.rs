@@ -98,6 +98,7 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
         .map(str::to_string);
     match node {
         Some(n) => proxy::forward(&s.0, &n, req).await,
+        None if proxy::is_fan_out(&req) => proxy::fan_out(&s.0, req).await,
         None => next.run(req).await,
     }
 }

@@ -1,7 +1,7 @@
 //! `skiff --node NAME …`: a Docker API call with the `X-Skiff-Node`
 //! header goes down that node's session and its answer streams back
-//! (so `logs -f` follows). Calls that upgrade the connection (interactive
-//! attach and exec) are not carried yet.
+//! (so `logs -f` follows). Calls that upgrade the connection (attach,
+//! exec) become a byte pipe both ways over the same session.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -25,6 +25,65 @@ pub async fn forward(ctx: &Ctx, node: &str, req: Request) -> Response {
     }
 }
 
+/// Calls that, without `--node`, go to every ready node: images reach the
+/// fleet this way when there is no registry (`import`, `load`).
+pub fn is_fan_out(req: &Request) -> bool {
+    let p = req.uri().path();
+    req.method() == axum::http::Method::POST && (p == "/images/load" || p == "/images/create")
+}
+
+/// Send the call to every ready node at once; answer with the first
+/// node's response if all succeed, else name the nodes that failed.
+pub async fn fan_out(ctx: &Ctx, req: Request) -> Response {
+    let nodes: Vec<(String, String)> = {
+        let st = ctx.store.read();
+        st.nodes
+            .values()
+            .filter(|n| ctx.fleet.health(&n.id).0 == crate::fleet::Health::Ready)
+            .map(|n| (n.id.clone(), n.description.hostname.clone()))
+            .collect()
+    };
+    if nodes.is_empty() {
+        return ApiError(StatusCode::SERVICE_UNAVAILABLE, "no node is ready".into()).into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return ApiError(StatusCode::BAD_REQUEST, format!("reading the request: {e}")).into_response(),
+    };
+    let calls = nodes.iter().map(|(id, _)| {
+        let mut r = Request::from_parts(parts.clone(), Body::from(body.clone()));
+        r.headers_mut().remove(header::UPGRADE);
+        async move {
+            let resp = call(ctx, id, r).await.map_err(|e| e.1)?;
+            let status = resp.status();
+            let data = axum::body::to_bytes(resp.into_body(), MAX_BODY)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                let msg = serde_json::from_slice::<skiff_common::api::ErrorResponse>(&data)
+                    .map(|e| e.message)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&data).into_owned());
+                return Err(msg);
+            }
+            Ok((status, data))
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let failed: Vec<String> = results
+        .iter()
+        .zip(&nodes)
+        .filter_map(|(r, (_, host))| r.as_ref().err().map(|e| format!("{host}: {e}")))
+        .collect();
+    if !failed.is_empty() {
+        return ApiError(StatusCode::BAD_GATEWAY, failed.join("; ")).into_response();
+    }
+    match results.into_iter().next() {
+        Some(Ok((status, data))) => (status, data).into_response(),
+        _ => ApiError(StatusCode::BAD_GATEWAY, "no answer".into()).into_response(),
+    }
+}
+
 async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> {
     let id = ctx
         .store
@@ -32,14 +91,9 @@ async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> 
         .find_node(key)
         .map(|n| n.id.clone())
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("node {key} not found")))?;
-    if req.headers().contains_key(header::UPGRADE) {
-        return Err(ApiError(
-            StatusCode::NOT_IMPLEMENTED,
-            "interactive attach and exec through the controller are not supported yet: \
-             use the agent's own API (-H tcp://NODE:2376), or exec -d"
-                .into(),
-        ));
-    }
+    let mut req = req;
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY)
         .await
@@ -61,8 +115,9 @@ async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> 
         path,
         content_type,
         body: body.to_vec(),
+        upgrade,
     };
-    let mut rx = ctx
+    let (call, mut rx) = ctx
         .fleet
         .call(&id, ar)
         .await
@@ -70,6 +125,18 @@ async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> 
     let lost = || ApiError(StatusCode::BAD_GATEWAY, format!("node {key} went away during the call"));
     let first = rx.recv().await.ok_or_else(lost)?;
     let status = StatusCode::from_u16(first.status as u16).map_err(|_| lost())?;
+    if let (StatusCode::SWITCHING_PROTOCOLS, Some(on_upgrade)) = (status, on_upgrade) {
+        tokio::spawn(pipe(ctx.fleet.clone(), id, call, on_upgrade, rx));
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, header::HeaderValue::from_static("tcp"));
+        if let Ok(v) = first.content_type.parse() {
+            h.insert(header::CONTENT_TYPE, v);
+        }
+        return Ok(resp);
+    }
     let mut resp = if first.end {
         Response::new(Body::from(first.body))
     } else {
@@ -84,4 +151,40 @@ async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> 
         }
     }
     Ok(resp)
+}
+
+/// Carry an upgraded call: the client's bytes go to the node as input, the
+/// node's output comes back as response parts until either side ends.
+async fn pipe(
+    fleet: std::sync::Arc<crate::fleet::Fleet>,
+    node: String,
+    call: u64,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    mut rx: tokio::sync::mpsc::Receiver<skiff_common::cluster::proto::ApiResponse>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(up) = on_upgrade.await else {
+        let _ = fleet.input(&node, call, Vec::new(), true).await;
+        return;
+    };
+    let (mut rd, mut wr) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
+    let up_fleet = fleet.clone();
+    let up_node = node.clone();
+    let upstream = tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 << 10];
+        loop {
+            let n = rd.read(&mut buf).await.unwrap_or(0);
+            if up_fleet.input(&up_node, call, buf[..n].to_vec(), n == 0).await.is_err() || n == 0 {
+                return;
+            }
+        }
+    });
+    while let Some(part) = rx.recv().await {
+        if wr.write_all(&part.body).await.is_err() || part.end {
+            break;
+        }
+        let _ = wr.flush().await;
+    }
+    let _ = wr.shutdown().await;
+    upstream.abort();
 }

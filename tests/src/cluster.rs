@@ -1,0 +1,186 @@
+//! A local cluster per test, made by `deploy/local-cluster.sh` (the same
+//! script the demo uses): one controller and N agents, each agent in its
+//! own network and mount namespace, on a LAN of the test's own. Names,
+//! directories and subnets are unique per test so tests run in parallel.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{bin_dir, cgroup_dirs, mounts_under, repo_dir, sh, Run};
+
+static CLUSTERS: AtomicU32 = AtomicU32::new(0);
+
+pub struct Cluster {
+    pub name: String,
+    pub dir: PathBuf,
+    /// The LAN's first three octets; the controller is at `.1`, host hI at `.(10+I)`.
+    pub net: String,
+    finished: bool,
+}
+
+impl Cluster {
+    /// Bring up a controller and `n` joined agents.
+    pub fn up(n: u32) -> Cluster {
+        let k = CLUSTERS.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let c = Cluster {
+            name: format!("c{}{k}", pid % 10000),
+            dir: PathBuf::from(format!("/tmp/skc{pid}x{k}")),
+            net: format!("10.{}.{}", 201 + k, pid % 250),
+            finished: false,
+        };
+        c.script(&["up", &n.to_string()]).ok();
+        c
+    }
+
+    /// Run `deploy/local-cluster.sh` with this cluster's settings.
+    pub fn script(&self, args: &[&str]) -> Run {
+        Command::new(repo_dir().join("deploy/local-cluster.sh"))
+            .args(args)
+            .env("SKIFF_CLUSTER_DIR", &self.dir)
+            .env("SKIFF_CLUSTER_NAME", &self.name)
+            .env("SKIFF_CLUSTER_NET", &self.net)
+            .env("SKIFF_BIN_DIR", bin_dir())
+            .stdin(Stdio::null())
+            .output()
+            .expect("local-cluster.sh")
+            .into()
+    }
+
+    pub fn controller(&self) -> String {
+        format!("{}.1:7443", self.net)
+    }
+
+    /// The admin certificate `init` wrote.
+    pub fn admin_certs(&self) -> PathBuf {
+        self.dir.join("ctl/admin")
+    }
+
+    /// Host hI's agent: its data root.
+    pub fn agent_data(&self, i: u32) -> PathBuf {
+        self.dir.join(format!("h{i}/data"))
+    }
+
+    /// skiff against the controller with the admin certificate.
+    pub fn skiff(&self, args: &[&str]) -> Run {
+        self.skiff_with(&self.admin_certs(), args)
+    }
+
+    /// skiff against the controller with the certificates in `certs`
+    /// (ca.pem, cert.pem, key.pem).
+    pub fn skiff_with(&self, certs: &std::path::Path, args: &[&str]) -> Run {
+        Command::new(bin_dir().join("skiff"))
+            .env("SKIFF_HOST", format!("tcp://{}", self.controller()))
+            .env("SKIFF_TLS_VERIFY", "1")
+            .env("SKIFF_CERT_PATH", certs)
+            .env_remove("SKIFF_NODE")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("skiff")
+            .into()
+    }
+
+    /// skiff straight at host hI's agent socket.
+    pub fn skiff_on(&self, i: u32, args: &[&str]) -> Run {
+        Command::new(bin_dir().join("skiff"))
+            .arg("-H")
+            .arg(format!("unix://{}/h{i}/agent.sock", self.dir.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("skiff")
+            .into()
+    }
+
+    /// Run a command in host hI's network namespace.
+    pub fn on_host(&self, i: u32, program: &str, args: &[&str]) -> Run {
+        Command::new("ip")
+            .args(["netns", "exec", &format!("{}-h{i}", self.name), program])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec")
+            .into()
+    }
+
+    pub fn log(&self) -> String {
+        let mut s = std::fs::read_to_string(self.dir.join("controller.log")).unwrap_or_default();
+        for i in 1..10 {
+            if let Ok(a) = std::fs::read_to_string(self.dir.join(format!("h{i}/agent.log"))) {
+                s.push_str(&format!("\n--- h{i} agent log ---\n{a}"));
+            }
+        }
+        s
+    }
+
+    /// A node's field as `node inspect -f` prints it.
+    pub fn node(&self, node: &str, fmt: &str) -> String {
+        self.skiff(&["node", "inspect", "-f", fmt, node]).ok().out().to_string()
+    }
+
+    /// Poll `f` until it holds, for at most `secs` seconds.
+    #[track_caller]
+    pub fn eventually<F: FnMut() -> bool>(&self, secs: u64, what: &str, mut f: F) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Tear down with the script and check that nothing of it remains:
+    /// namespaces, links, mounts, cgroups, processes.
+    pub fn finish(mut self) {
+        let down = self.script(&["down"]);
+        self.finished = true;
+        let mut leaks = Vec::new();
+        if down.code != 0 {
+            leaks.push(format!("down failed: {}", down.stderr));
+        }
+        let prefix = format!("{}-", self.name);
+        for ns in sh("ip netns list").stdout.lines() {
+            if ns.starts_with(&prefix) {
+                leaks.push(format!("netns {ns}"));
+            }
+        }
+        if sh(&format!("ip link show {}-host", self.name)).code == 0 {
+            leaks.push(format!("link {}-host", self.name));
+        }
+        let dir = self.dir.display().to_string();
+        leaks.extend(mounts_under(&dir).into_iter().map(|m| format!("mount {m}")));
+        for i in 1..10 {
+            leaks.extend(
+                cgroup_dirs(&format!("{}-h{i}", self.name))
+                    .into_iter()
+                    .filter(|d| d.exists())
+                    .map(|d| format!("cgroup {}", d.display())),
+            );
+        }
+        let procs: Run = Command::new("pgrep")
+            .args(["-f", &format!("{dir}/")])
+            .output()
+            .expect("pgrep")
+            .into();
+        let procs = procs.stdout;
+        leaks.extend(procs.split_whitespace().map(|p| format!("process {p}")));
+        if self.dir.exists() {
+            leaks.push(format!("directory {dir}"));
+        }
+        assert!(leaks.is_empty(), "cluster test left things behind: {leaks:?}");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.script(&["down"]);
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The cluster, end to end: real controller, real agents in their own
+//! network and mount namespaces, real tokens and certificates, driven by
+//! the `skiff` CLI against the controller.
+
+use skiff_tests::cluster::Cluster;
+use skiff_tests::{bin_dir, busybox_tar};
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("skiff-clt-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn agents_join_with_the_token_and_wrong_or_rotated_tokens_are_refused() {
+    let c = Cluster::up(2);
+    let ls = c.skiff(&["node", "ls"]).ok();
+    let lines: Vec<&str> = ls.out().lines().collect();
+    assert!(lines[0].starts_with("ID") && lines[0].contains("HOSTNAME") && lines[0].contains("HEARTBEAT"));
+    assert_eq!(lines.len(), 3, "{}", ls.stdout);
+    for (line, host) in lines[1..].iter().zip(["h1", "h2"]) {
+        assert!(
+            line.contains(host) && line.contains("Ready") && line.contains("Active"),
+            "{line}"
+        );
+    }
+    // What the agent reported: its address on the LAN, CPUs, labels.
+    assert_eq!(
+        c.node("h2", "{{index .Description.Addresses 0}}"),
+        format!("{}.12", c.net)
+    );
+    assert_eq!(c.node("h1", "{{.Description.Engine.Labels.host}}"), "h1");
+    let cpus: i64 = c.node("h1", "{{.Description.Resources.NanoCPUs}}").parse().unwrap();
+    assert!(cpus >= 1_000_000_000);
+
+    // A token with the right CA but a made-up secret.
+    let good = c
+        .skiff(&["cluster", "join-token", "agent", "-q"])
+        .ok()
+        .out()
+        .to_string();
+    let (prefix, _) = good.rsplit_once('-').unwrap();
+    let forged = format!("{prefix}-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let r = c.script(&["add-host", "3", &forged]);
+    assert_ne!(r.code, 0);
+    assert!(c.log().contains("a valid join token is necessary"), "{}", c.log());
+    // A token pinning another CA: the agent refuses the controller.
+    let other_ca = format!("SKTKN-1-{}-{}", "ab".repeat(32), "x".repeat(32));
+    assert_ne!(c.script(&["add-host", "4", &other_ca]).code, 0);
+    assert!(c.log().contains("does not match the join token"), "{}", c.log());
+
+    // Rotation: the old token stops working, the new one joins.
+    let rotated = c.skiff(&["cluster", "join-token", "--rotate", "agent"]).ok();
+    assert!(rotated.stdout.contains("Successfully rotated agent join token"));
+    let new = c
+        .skiff(&["cluster", "join-token", "agent", "-q"])
+        .ok()
+        .out()
+        .to_string();
+    assert_ne!(new, good);
+    assert_ne!(c.script(&["add-host", "5", &good]).code, 0);
+    c.script(&["add-host", "6", &new]).ok();
+    c.eventually(10, "h6 ready", || c.node("h6", "{{.Status.State}}") == "ready");
+    assert_eq!(c.skiff(&["node", "ls", "-q"]).ok().out().lines().count(), 3);
+
+    // An agent token is not a login; an admin token used by an agent is refused.
+    let out = tmp("login-agent");
+    let r = c.skiff(&[
+        "cluster",
+        "login",
+        &new,
+        &c.controller(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("agent join token"), "{}", r.stderr);
+    c.finish();
+}
+
+#[test]
+fn only_the_clusters_certificates_get_in_and_each_only_as_its_role() {
+    let c = Cluster::up(1);
+    let ca = c.admin_certs().join("ca.pem");
+    // A client certificate from another CA.
+    let other = tmp("other-ca");
+    let skiff = bin_dir().join("skiff");
+    let run = |args: &[&str]| {
+        let r: skiff_tests::Run = std::process::Command::new(&skiff).args(args).output().unwrap().into();
+        r
+    };
+    run(&["certs", "ca", "--out", other.join("ca").to_str().unwrap()]).ok();
+    run(&[
+        "certs",
+        "client",
+        "--ca",
+        other.join("ca").to_str().unwrap(),
+        "--out",
+        other.join("cli").to_str().unwrap(),
+        "--cn",
+        "admin",
+    ])
+    .ok();
+    std::fs::copy(&ca, other.join("cli/ca.pem")).unwrap();
+    let r = c.skiff_with(&other.join("cli"), &["node", "ls"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("UnknownCA"), "{}", r.stderr);
+
+    // The agent's own certificate is not a client certificate.
+    let agent = c.agent_data(1).join("cluster");
+    let r = c.skiff_with(&agent, &["node", "ls"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("agent's certificate cannot be used"), "{}", r.stderr);
+
+    // No certificate at all: only joining is open.
+    let r = std::process::Command::new("curl")
+        .args(["-s", "--cacert", ca.to_str().unwrap()])
+        .arg(format!("https://{}/v1.41/nodes", c.controller()))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.stdout).contains("a client certificate is required"));
+
+    // A read-only login lists but does not change.
+    let token = c
+        .skiff(&["cluster", "join-token", "readonly", "-q"])
+        .ok()
+        .out()
+        .to_string();
+    let ro = tmp("ro");
+    let r = c
+        .skiff(&[
+            "cluster",
+            "login",
+            &token,
+            &c.controller(),
+            "--out",
+            ro.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(r.stdout.contains("(readonly)"), "{}", r.stdout);
+    assert!(c.skiff_with(&ro, &["node", "ls"]).ok().stdout.contains("h1"));
+    let r = c.skiff_with(&ro, &["node", "drain", "h1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("read-only"), "{}", r.stderr);
+    let r = c.skiff_with(&ro, &["cluster", "join-token", "agent"]);
+    assert_eq!(r.code, 1);
+
+    // An admin login works like the init certificate.
+    let token = c
+        .skiff(&["cluster", "join-token", "admin", "-q"])
+        .ok()
+        .out()
+        .to_string();
+    let adm = tmp("admin");
+    c.skiff(&[
+        "cluster",
+        "login",
+        &token,
+        &c.controller(),
+        "--out",
+        adm.to_str().unwrap(),
+    ])
+    .ok();
+    c.skiff_with(&adm, &["node", "update", "--label-add", "zone=a", "h1"])
+        .ok();
+
+    // A removed node's certificate is refused from then on, and the agent
+    // loses its session.
+    let id = c.node("h1", "{{.ID}}");
+    let r = c.skiff(&["node", "rm", "h1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is not down"), "{}", r.stderr);
+    c.skiff(&["node", "rm", "--force", "h1"]).ok();
+    assert_eq!(c.skiff(&["node", "ls", "-q"]).ok().out(), "");
+    let r = c.skiff_with(&agent, &["node", "ls"]);
+    assert_ne!(r.code, 0);
+    assert!(!r.stderr.contains("agent's certificate cannot be used"), "{}", r.stderr);
+    let r = c.skiff(&["node", "inspect", &id]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not found"));
+    for d in [other, ro, adm] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    c.finish();
+}
+
+#[test]
+fn nodes_are_labelled_drained_and_seen_going_down_and_coming_back() {
+    let c = Cluster::up(2);
+    c.skiff(&[
+        "node",
+        "update",
+        "--label-add",
+        "zone=a",
+        "--label-add",
+        "ssd=yes",
+        "h1",
+    ])
+    .ok();
+    c.skiff(&["node", "update", "--label-rm", "ssd", "h1"]).ok();
+    assert_eq!(c.node("h1", "{{.Spec.Labels}}"), "map[zone:a]");
+    c.skiff(&["node", "drain", "h2"]).ok();
+    assert_eq!(c.node("h2", "{{.Spec.Availability}}"), "drain");
+    assert!(c.skiff(&["node", "ls"]).ok().stdout.contains("Drain"));
+    c.skiff(&["node", "activate", "h2"]).ok();
+    assert_eq!(c.node("h2", "{{.Spec.Availability}}"), "active");
+    let r = c.skiff(&["node", "update", "--availability", "sideways", "h2"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("invalid availability"));
+    let r = c.skiff(&["node", "inspect", "h9"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("node h9 not found"));
+
+    // An agent that stops heartbeating is down after the timeout (3 s here).
+    c.script(&["stop-agent", "2"]).ok();
+    c.eventually(10, "h2 down", || c.node("h2", "{{.Status.State}}") == "down");
+    c.script(&["start-agent", "2"]).ok();
+    c.eventually(15, "h2 ready again", || c.node("h2", "{{.Status.State}}") == "ready");
+    c.finish();
+}
+
+#[test]
+fn the_controller_keeps_its_state_across_restarts_and_agents_come_back() {
+    let c = Cluster::up(2);
+    c.skiff(&["node", "update", "--label-add", "zone=b", "h2"]).ok();
+    c.skiff_on(1, &["import", busybox_tar().to_str().unwrap(), "busybox"])
+        .ok();
+    c.skiff_on(1, &["run", "-d", "--name", "keep", "busybox", "sleep", "300"])
+        .ok();
+    c.script(&["stop-controller"]).ok();
+    // Agents without a controller keep their containers running.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(
+        c.skiff_on(1, &["inspect", "-f", "{{.State.Running}}", "keep"])
+            .ok()
+            .out(),
+        "true"
+    );
+    c.script(&["start-controller"]).ok();
+    assert_eq!(c.node("h2", "{{.Spec.Labels.zone}}"), "b");
+    c.eventually(20, "both agents back", || {
+        c.skiff(&["node", "ls", "--format", "{{.Status.State}}"]).stdout == "ready\nready\n"
+    });
+    c.eventually(10, "h1 reports its container", || {
+        c.node("h1", "{{.Containers}}") == "1"
+    });
+    c.finish();
+}
+
+#[test]
+fn node_flag_runs_any_command_on_that_host_through_the_controller() {
+    let c = Cluster::up(2);
+    // Without a registry, an import through the controller reaches every node.
+    let tar = busybox_tar();
+    let id = c
+        .skiff(&["import", tar.to_str().unwrap(), "busybox"])
+        .ok()
+        .out()
+        .to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    for i in [1, 2] {
+        let images = c.skiff_on(i, &["images", "busybox"]).ok();
+        assert_eq!(images.out().lines().count(), 2, "h{i}: {}", images.stdout);
+    }
+    c.skiff(&[
+        "--node",
+        "h2",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec sleep 300",
+    ])
+    .ok();
+    assert!(c.skiff(&["--node", "h2", "ps"]).ok().stdout.contains("web"));
+    assert!(!c.skiff(&["--node", "h1", "ps", "-a"]).ok().stdout.contains("web"));
+    // It really is on h2: its agent socket says so.
+    assert!(c.skiff_on(2, &["ps"]).ok().stdout.contains("web"));
+    c.eventually(10, "logs", || {
+        c.skiff(&["--node", "h2", "logs", "web"]).stdout.contains("started")
+    });
+    // exec streams both ways and keeps the exit code.
+    let r = c.skiff(&[
+        "--node",
+        "h2",
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (3, "out\n", "err\n"));
+    let r = c
+        .skiff(&["--node", "h2", "run", "--rm", "busybox", "echo", "attached"])
+        .ok();
+    assert_eq!(r.out(), "attached");
+    // The node by ID works as well as by hostname; an unknown one is an error.
+    let node_id = c.node("h2", "{{.ID}}");
+    assert!(c.skiff(&["--node", &node_id, "ps", "-q"]).ok().out().len() >= 12);
+    let r = c.skiff(&["--node", "nope", "ps"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("node nope not found"), "{}", r.stderr);
+    c.skiff(&["--node", "h2", "rm", "-f", "web"]).ok();
+    c.finish();
+}
