@@ -199,8 +199,8 @@ async fn containers(app: &Router) -> Result<Vec<Container>> {
             image: c.image,
             state: c.state,
             labels: c.labels.into_iter().collect(),
-            nano_cpus: 0,
-            memory: 0,
+            nano_cpus: c.host_config["NanoCpus"].as_i64().unwrap_or(0),
+            memory: c.host_config["Memory"].as_i64().unwrap_or(0),
         })
         .collect())
 }

@@ -440,6 +440,9 @@ pub struct ContainerSummary {
     pub host_config: Value,
     pub network_settings: Value,
     pub mounts: Vec<Value>,
+    /// Through a controller: the node the container is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

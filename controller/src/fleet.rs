@@ -39,6 +39,8 @@ struct Session {
 
 pub struct Fleet {
     sessions: Mutex<HashMap<String, Session>>,
+    /// Exec IDs made through the controller, and the node each lives on.
+    execs: Mutex<HashMap<String, String>>,
     next: AtomicU64,
     started: Instant,
     pub heartbeat_period: Duration,
@@ -58,6 +60,7 @@ impl Fleet {
     pub fn new(heartbeat_period: Duration, node_timeout: Duration) -> Fleet {
         Fleet {
             sessions: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             started: Instant::now(),
             heartbeat_period,
@@ -107,6 +110,50 @@ impl Fleet {
             s.last_seen = Instant::now();
             s.containers = list;
         }
+    }
+
+    /// A container just created on `node`, counted until the node's next
+    /// report replaces it (so back-to-back placements see each other).
+    pub fn note_created(&self, node: &str, c: proto::Container) {
+        if let Some(s) = self.lock().get_mut(node) {
+            s.containers.push(c);
+        }
+    }
+
+    /// The nodes holding a container by full ID, name, or ID prefix (in
+    /// that order of precedence, as Docker resolves names).
+    pub fn find_container(&self, key: &str) -> Vec<String> {
+        let m = self.lock();
+        let by = |f: &dyn Fn(&proto::Container) -> bool| -> Vec<String> {
+            m.iter()
+                .filter(|(_, s)| s.containers.iter().any(f))
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        for pick in [
+            &(|c: &proto::Container| c.id == key) as &dyn Fn(&proto::Container) -> bool,
+            &|c: &proto::Container| c.name == key,
+            &|c: &proto::Container| !key.is_empty() && c.id.starts_with(key),
+        ] {
+            let found = by(pick);
+            if !found.is_empty() {
+                return found;
+            }
+        }
+        Vec::new()
+    }
+
+    pub fn note_exec(&self, exec: &str, node: &str) {
+        let mut m = self.execs.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: execs are short-lived; forget the oldest when full.
+        if m.len() >= 10_000 {
+            m.clear();
+        }
+        m.insert(exec.to_string(), node.to_string());
+    }
+
+    pub fn exec_node(&self, exec: &str) -> Option<String> {
+        self.execs.lock().unwrap_or_else(|e| e.into_inner()).get(exec).cloned()
     }
 
     pub fn containers(&self, node: &str) -> Vec<proto::Container> {

@@ -2,11 +2,13 @@
 //! server certificate, join tokens, a local admin certificate) and serves
 //! it; without a subcommand it serves the cluster already in `--data`.
 //! The data path: `server` (TLS port) → `api` (REST) / `session` (agents'
-//! gRPC) → `state` (raft-replicated) and `fleet` (live sessions).
+//! gRPC) → `scheduler` (placement) → `state` (raft-replicated) and
+//! `fleet` (live sessions).
 
 mod api;
 mod fleet;
 mod pki;
+mod scheduler;
 mod server;
 mod session;
 mod state;

@@ -306,3 +306,118 @@ fn node_flag_runs_any_command_on_that_host_through_the_controller() {
     c.skiff(&["--node", "h2", "rm", "-f", "web"]).ok();
     c.finish();
 }
+
+#[test]
+fn run_against_the_controller_places_containers_by_spread_binpack_constraints_and_reservations() {
+    let c = Cluster::up(3);
+    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.skiff(&["node", "update", "--label-add", "zone=a", "h3"]).ok();
+    // Spread: six containers land two on each host.
+    for i in 1..=6 {
+        c.skiff(&["run", "-d", "--name", &format!("s{i}"), "busybox", "sleep", "300"])
+            .ok();
+    }
+    let placed = c.skiff(&["ps", "--format", "{{.Node}}"]).ok();
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(
+            placed.stdout.lines().filter(|l| *l == h).count(),
+            2,
+            "{}",
+            placed.stdout
+        );
+    }
+    let ps = c.skiff(&["ps"]).ok();
+    assert!(ps.stdout.lines().next().unwrap().ends_with("NODE"), "{}", ps.stdout);
+    // Constraints: by label, by hostname (negated).
+    c.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "za",
+        "--constraint",
+        "node.labels.zone==a",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    c.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "not1",
+        "--memory",
+        "256m",
+        "--constraint",
+        "node.hostname!=h1",
+        "--constraint",
+        "node.hostname!=h3",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let on = |name: &str| {
+        c.skiff(&["ps", "--filter", &format!("name={name}"), "--format", "{{.Node}}"])
+            .ok()
+            .out()
+            .to_string()
+    };
+    assert_eq!(on("za"), "h3");
+    assert_eq!(on("not1"), "h2");
+    // Binpack: onto the fullest node that fits (h2 has memory reserved).
+    c.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "bp",
+        "--placement",
+        "binpack",
+        "--memory",
+        "64m",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(on("bp"), "h2");
+    // Reservations no host can hold, and constraints no host meets.
+    let r = c.skiff(&["run", "-d", "--cpus", "64", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("no suitable node (insufficient CPU on 3 nodes)"),
+        "{}",
+        r.stderr
+    );
+    let r = c.skiff(&["run", "-d", "--constraint", "node.labels.zone==b", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("scheduling constraints not satisfied on 3 nodes"),
+        "{}",
+        r.stderr
+    );
+    // Drained nodes take nothing new.
+    c.skiff(&["node", "drain", "h1", "h2"]).ok();
+    c.skiff(&["run", "-d", "--name", "d1", "busybox", "sleep", "300"]).ok();
+    assert_eq!(on("d1"), "h3");
+    // Names are unique in the cluster.
+    let r = c.skiff(&["run", "-d", "--name", "s1", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("already in use"), "{}", r.stderr);
+    // Per-container commands find the container's host by name.
+    let r = c.skiff(&["exec", "s1", "sh", "-c", "echo in; exit 4"]);
+    assert_eq!((r.code, r.out()), (4, "in"));
+    assert_eq!(
+        c.skiff(&["inspect", "-f", "{{.State.Running}}", "s2"]).ok().out(),
+        "true"
+    );
+    let r = c.skiff(&["run", "--rm", "busybox", "echo", "attached"]).ok();
+    assert_eq!(r.out(), "attached");
+    c.skiff(&["rm", "-f", "s1", "s2", "s3", "s4", "s5", "s6", "za", "not1", "bp", "d1"])
+        .ok();
+    assert_eq!(c.skiff(&["ps", "-aq"]).ok().out(), "");
+    let r = c.skiff(&["logs", "s1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("No such container: s1"), "{}", r.stderr);
+    c.finish();
+}

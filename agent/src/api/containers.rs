@@ -86,9 +86,16 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
         labels: ins.config.labels.clone(),
         state: ins.state.status.clone(),
         status: status_text(&ins.state),
-        host_config: json!({"NetworkMode": ins.host_config.network_mode}),
+        // Docker gives only NetworkMode; the reservations are skiff's own,
+        // for the controller's scheduler.
+        host_config: json!({
+            "NetworkMode": ins.host_config.network_mode,
+            "NanoCpus": ins.host_config.nano_cpus,
+            "Memory": ins.host_config.memory,
+        }),
         network_settings: json!({"Networks": ins.network_settings.networks}),
         mounts: Vec::new(),
+        node: None,
     }
 }
 

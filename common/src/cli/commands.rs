@@ -478,6 +478,8 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         }
         return Exit(0);
     }
+    // Through a controller, each row says which node it is on.
+    let fleet = list.iter().any(|s| s.node.is_some());
     let mut rows = vec![[
         "CONTAINER ID",
         "IMAGE",
@@ -489,6 +491,9 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
     ]
     .map(String::from)
     .to_vec()];
+    if fleet {
+        rows[0].push("NODE".into());
+    }
     for s in &list {
         let cmd = format!(
             "\"{}\"",
@@ -515,6 +520,9 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
                 .collect::<Vec<_>>()
                 .join(","),
         ]);
+        if fleet {
+            rows.last_mut().expect("row").push(s.node.clone().unwrap_or_default());
+        }
     }
     print!("{}", table(&rows));
     Exit(0)

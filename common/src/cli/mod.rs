@@ -98,6 +98,18 @@ pub struct CreateFlags {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
+    /// Memory limit (e.g. 512m, 1g); through a controller also what the host must have free
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Number of CPUs (e.g. 1.5); through a controller also what the host must have free
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Through a controller: place only on nodes that match (node.hostname==h1, node.labels.zone!=b)
+    #[arg(long)]
+    pub constraint: Vec<String>,
+    /// Through a controller: spread (default: the node with the fewest containers) or binpack
+    #[arg(long)]
+    pub placement: Option<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,

@@ -150,6 +150,16 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         port_bindings,
         publish_all_ports: f.publish_all,
         links: f.link.clone(),
+        memory: f.memory.as_deref().map(parse_bytes).transpose()?.unwrap_or(0),
+        nano_cpus: match f.cpus {
+            Some(c) if !(c > 0.0 && c.is_finite()) => {
+                return Err(format!(
+                    "invalid argument \"{c}\" for \"--cpus\" flag: must be positive"
+                ))
+            }
+            Some(c) => (c * 1e9).round() as i64,
+            None => 0,
+        },
         ..Default::default()
     };
     Ok(CreateRequest {
@@ -226,9 +236,20 @@ pub async fn create(c: &Client, f: &CreateFlags) -> Result<String, Exit> {
         eprintln!("skiff: {e}");
         Exit(125)
     })?;
-    let path = match &f.name {
-        Some(n) => format!("/containers/create?name={}", enc(n)),
-        None => "/containers/create".into(),
+    let mut query: Vec<String> = Vec::new();
+    if let Some(n) = &f.name {
+        query.push(format!("name={}", enc(n)));
+    }
+    for c in &f.constraint {
+        query.push(format!("constraint={}", enc(c)));
+    }
+    if let Some(p) = &f.placement {
+        query.push(format!("placement={}", enc(p)));
+    }
+    let path = if query.is_empty() {
+        "/containers/create".to_string()
+    } else {
+        format!("/containers/create?{}", query.join("&"))
     };
     match c.json::<CreateResponse>(Method::POST, &path, Body::Json(body)).await {
         Ok(r) => {
@@ -474,4 +495,27 @@ pub async fn exec(c: &Client, f: &ExecFlags) -> Exit {
         }
     }
     Exit(0)
+}
+
+/// Docker's sizes: bytes, or a number with b, k, m or g (binary units).
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let mult: i64 = match &t[i..] {
+                "b" => 1,
+                "k" | "kb" => 1 << 10,
+                "m" | "mb" => 1 << 20,
+                "g" | "gb" => 1 << 30,
+                _ => return Err(format!("invalid size: '{s}'")),
+            };
+            (&t[..i], mult)
+        }
+        None => (t.as_str(), 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    if n < 0.0 {
+        return Err(format!("invalid size: '{s}'"));
+    }
+    Ok((n * mult as f64) as i64)
 }

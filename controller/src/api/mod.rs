@@ -2,9 +2,13 @@
 //! (nodes), skiff's own for the cluster (join, tokens). Every request but
 //! `/_ping` and `/cluster/join` needs a client certificate; read-only
 //! certificates may only read, and an agent's certificate is never a
-//! client. The agents' gRPC sessions share the port (`session`).
+//! client. Docker calls go to a node: the one `--node` names, the one the
+//! scheduler picks (create), the one holding the container, or all of
+//! them (list, import). The agents' gRPC sessions share the port
+//! (`session`).
 
 mod cluster;
+mod containers;
 mod nodes;
 mod proxy;
 
@@ -96,9 +100,23 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
         .get(skiff_common::cluster::NODE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    match node {
-        Some(n) => proxy::forward(&s.0, &n, req).await,
-        None if proxy::is_fan_out(&req) => proxy::fan_out(&s.0, req).await,
+    let ctx = &s.0;
+    if let Some(n) = node {
+        return proxy::forward(ctx, &n, req).await;
+    }
+    if proxy::is_fan_out(&req) {
+        return proxy::fan_out(ctx, req).await;
+    }
+    let path = req.uri().path();
+    if req.method() == Method::POST && path == "/containers/create" {
+        return containers::create(ctx, req).await.unwrap_or_else(|e| e.into_response());
+    }
+    if req.method() == Method::GET && path == "/containers/json" {
+        return containers::list(ctx, req).await.unwrap_or_else(|e| e.into_response());
+    }
+    match containers::owner(ctx, &req) {
+        Some(Ok(node)) => containers::forward(ctx, &node, req).await,
+        Some(Err(e)) => e.into_response(),
         None => next.run(req).await,
     }
 }

@@ -84,7 +84,7 @@ pub async fn fan_out(ctx: &Ctx, req: Request) -> Response {
     }
 }
 
-async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> {
     let id = ctx
         .store
         .read()

@@ -1,0 +1,215 @@
+//! Docker's container endpoints against the controller: `create` places
+//! the container with the scheduler and makes it on the chosen node;
+//! `GET /containers/json` lists every node's containers with their node;
+//! everything else about one container (start, logs, attach, exec, rm…)
+//! goes to the node that holds it.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use skiff_common::cluster::proto;
+
+use super::proxy;
+use super::ApiError;
+use crate::fleet::Health;
+use crate::scheduler::{self, Constraint, NodeView, Strategy};
+use crate::server::Ctx;
+
+const MAX_JSON: usize = 16 << 20;
+
+/// The scheduler's view of the cluster right now.
+pub fn node_views(ctx: &Ctx) -> Vec<NodeView> {
+    let st = ctx.store.read();
+    st.nodes
+        .values()
+        .map(|n| {
+            let list = ctx.fleet.containers(&n.id);
+            let live = list.iter().filter(|c| c.state != "exited" && c.state != "dead");
+            let (mut cpus, mut mem, mut count) = (0, 0, 0);
+            for c in live {
+                cpus += c.nano_cpus;
+                mem += c.memory;
+                count += 1;
+            }
+            NodeView {
+                id: n.id.clone(),
+                hostname: n.description.hostname.clone(),
+                labels: n.labels.clone(),
+                engine_labels: n.description.engine.labels.clone(),
+                schedulable: ctx.fleet.health(&n.id).0 == Health::Ready && n.availability == "active",
+                nano_cpus: n.description.resources.nano_cpus,
+                memory: n.description.resources.memory_bytes,
+                reserved_nano_cpus: cpus,
+                reserved_memory: mem,
+                containers: count,
+            }
+        })
+        .collect()
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// `POST /containers/create?name=&constraint=…&placement=`.
+pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
+        .unwrap_or_default();
+    let mut want = scheduler::Request::default();
+    let mut name = None;
+    for (k, v) in &query {
+        match k.as_str() {
+            "constraint" => want.constraints.push(Constraint::parse(v).map_err(bad)?),
+            "placement" => {
+                want.strategy =
+                    Strategy::parse(v).ok_or_else(|| bad(format!("invalid placement {v:?}: use spread or binpack")))?
+            }
+            "name" => name = Some(v.clone()),
+            _ => {}
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_JSON)
+        .await
+        .map_err(|e| bad(format!("reading the request: {e}")))?;
+    let spec: serde_json::Value = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    want.nano_cpus = spec["HostConfig"]["NanoCpus"].as_i64().unwrap_or(0);
+    want.memory = spec["HostConfig"]["Memory"].as_i64().unwrap_or(0);
+    if let Some(n) = &name {
+        let holders = ctx.fleet.find_container(n);
+        let exact = holders
+            .iter()
+            .any(|h| ctx.fleet.containers(h).iter().any(|c| &c.name == n));
+        if exact {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("Conflict. The container name \"/{n}\" is already in use in the cluster."),
+            ));
+        }
+    }
+    let nodes = node_views(ctx);
+    let node = scheduler::place(&nodes, &want).map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let resp = proxy::call(ctx, &node.id, Request::from_parts(parts, Body::from(body))).await?;
+    let status = resp.status();
+    let data = axum::body::to_bytes(resp.into_body(), MAX_JSON)
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    if status.is_success() {
+        let made: serde_json::Value = serde_json::from_slice(&data).unwrap_or_default();
+        let id = made["Id"].as_str().unwrap_or_default().to_string();
+        tracing::info!(container = %id, node = %node.hostname, "placed");
+        ctx.fleet.note_created(
+            &node.id,
+            proto::Container {
+                id,
+                name: name.unwrap_or_default(),
+                image: spec["Image"].as_str().unwrap_or_default().to_string(),
+                state: "created".into(),
+                labels: Default::default(),
+                nano_cpus: want.nano_cpus,
+                memory: want.memory,
+            },
+        );
+    }
+    Ok((status, [("content-type", "application/json")], data).into_response())
+}
+
+/// `GET /containers/json`: every ready node's list, each entry with its
+/// node's name, newest first.
+pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    let nodes: Vec<(String, String)> = {
+        let st = ctx.store.read();
+        st.nodes
+            .values()
+            .filter(|n| ctx.fleet.health(&n.id).0 == Health::Ready)
+            .map(|n| (n.id.clone(), n.description.hostname.clone()))
+            .collect()
+    };
+    let (parts, _) = req.into_parts();
+    let calls = nodes.iter().map(|(id, host)| {
+        let r = Request::from_parts(parts.clone(), Body::empty());
+        async move {
+            let resp = proxy::call(ctx, id, r).await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            let data = axum::body::to_bytes(resp.into_body(), MAX_JSON).await.ok()?;
+            let mut rows: Vec<serde_json::Value> = serde_json::from_slice(&data).ok()?;
+            for r in &mut rows {
+                r["Node"] = serde_json::Value::String(host.clone());
+            }
+            Some(rows)
+        }
+    });
+    let mut all: Vec<serde_json::Value> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    all.sort_by_key(|r| std::cmp::Reverse(r["Created"].as_i64().unwrap_or(0)));
+    Ok(axum::Json(all).into_response())
+}
+
+/// Which node a request about one container (or exec) goes to; `None`
+/// for requests that are not about one.
+pub fn owner(ctx: &Ctx, req: &Request) -> Option<Result<String, ApiError>> {
+    let path = req.uri().path();
+    let mut seg = path.trim_start_matches('/').split('/');
+    let (kind, key) = (seg.next()?, seg.next()?);
+    match kind {
+        "exec" => Some(
+            ctx.fleet
+                .exec_node(key)
+                .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("No such exec instance: {key}"))),
+        ),
+        "containers" if !matches!(key, "create" | "json" | "prune") => {
+            let nodes = ctx.fleet.find_container(key);
+            Some(match nodes.as_slice() {
+                [one] => Ok(one.clone()),
+                [] => Err(ApiError(StatusCode::NOT_FOUND, format!("No such container: {key}"))),
+                many => {
+                    let st = ctx.store.read();
+                    let names: Vec<String> = many
+                        .iter()
+                        .map(|id| st.nodes.get(id).map_or(id.clone(), |n| n.description.hostname.clone()))
+                        .collect();
+                    Err(ApiError(
+                        StatusCode::CONFLICT,
+                        format!(
+                            "container {key} is on several nodes ({}): name one with --node",
+                            names.join(", ")
+                        ),
+                    ))
+                }
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Send a request about one container to its node; an exec made this
+/// way is remembered so that `exec start` finds the same node.
+pub async fn forward(ctx: &Ctx, node: &str, req: Request) -> Response {
+    let is_exec_create = req.method() == Method::POST && req.uri().path().ends_with("/exec");
+    let resp = match proxy::call(ctx, node, req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    if !is_exec_create || resp.status() != StatusCode::CREATED {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let data = axum::body::to_bytes(body, MAX_JSON).await.unwrap_or_default();
+    if let Some(id) = serde_json::from_slice::<serde_json::Value>(&data)
+        .ok()
+        .and_then(|v| v["Id"].as_str().map(str::to_string))
+    {
+        ctx.fleet.note_exec(&id, node);
+    }
+    Response::from_parts(parts, Body::from(data))
+}
