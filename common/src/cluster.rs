@@ -171,6 +171,49 @@ pub struct NodeUpdate {
     pub labels_rm: Vec<String>,
 }
 
+/// What a service is: `replicas` copies of one container (Docker's
+/// container-create body), placed like `run` is.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub replicas: u32,
+    pub container: crate::api::CreateRequest,
+    pub constraints: Vec<String>,
+    pub placement: String,
+}
+
+/// `GET /services` and `/services/{id}`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceInfo {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub spec: ServiceSpec,
+    /// Tasks whose container is running.
+    pub running: u32,
+}
+
+/// `GET /tasks?service=…`: one copy of a service, where it is and how it is.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskInfo {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub service: String,
+    pub slot: u32,
+    pub node: String,
+    pub desired_state: String,
+    /// The container's state on its node ("running", "exited", …), or
+    /// "unknown" while the node is not reporting.
+    pub state: String,
+    pub container: String,
+    pub image: String,
+    pub created_at: String,
+}
+
 /// Join a cluster as a node or (`client`) as a CLI user: make a key, have
 /// the controller at `addr` (pinned by the token's CA fingerprint) sign it,
 /// and write `ca.pem`, `cert.pem` and `key.pem` into `out`.

@@ -206,6 +206,45 @@ impl Fleet {
         Ok((id, rx))
     }
 
+    /// A whole call: (status, body), for the controller's own requests.
+    pub async fn call_once(
+        &self,
+        node: &str,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), CallError> {
+        let req = ApiRequest {
+            id: 0,
+            method: method.into(),
+            path: path.into(),
+            content_type: if body.is_empty() {
+                String::new()
+            } else {
+                "application/json".into()
+            },
+            body,
+            upgrade: false,
+        };
+        let (_, mut rx) = self.call(node, req).await?;
+        let mut status = 0;
+        let mut out = Vec::new();
+        let lost = || CallError::Lost(node.to_string());
+        loop {
+            let part = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .map_err(|_| lost())?
+                .ok_or_else(lost)?;
+            if status == 0 {
+                status = part.status as u16;
+            }
+            out.extend_from_slice(&part.body);
+            if part.end {
+                return Ok((status, out));
+            }
+        }
+    }
+
     /// Pass the client's bytes of an upgraded call on to the node.
     pub async fn input(&self, node: &str, id: u64, data: Vec<u8>, eof: bool) -> Result<(), CallError> {
         let tx = self

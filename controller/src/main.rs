@@ -2,11 +2,12 @@
 //! server certificate, join tokens, a local admin certificate) and serves
 //! it; without a subcommand it serves the cluster already in `--data`.
 //! The data path: `server` (TLS port) → `api` (REST) / `session` (agents'
-//! gRPC) → `scheduler` (placement) → `state` (raft-replicated) and
-//! `fleet` (live sessions).
+//! gRPC) → `scheduler` (placement) and `orchestrator` (services) →
+//! `state` (raft-replicated) and `fleet` (live sessions).
 
 mod api;
 mod fleet;
+mod orchestrator;
 mod pki;
 mod scheduler;
 mod server;
@@ -231,6 +232,7 @@ async fn run(flags: RunFlags) -> Result<()> {
         fleet: Arc::new(fleet::Fleet::new(period, timeout)),
     });
     let app = api::router(ctx.clone());
+    tokio::spawn(orchestrator::run(ctx.clone()));
     tokio::select! {
         r = server::serve(&listen, ctx, app) => r,
         _ = shutdown() => {

@@ -10,8 +10,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use skiff_certs::cluster::Identity;
 use tower_service::Service;
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Health};
 use crate::pki::Pki;
+use crate::scheduler::NodeView;
 use crate::state::Store;
 
 /// What every handler shares.
@@ -19,6 +20,39 @@ pub struct Ctx {
     pub store: Arc<Store>,
     pub pki: Pki,
     pub fleet: Arc<Fleet>,
+}
+
+impl Ctx {
+    /// The scheduler's view of the cluster right now.
+    pub fn node_views(&self) -> Vec<NodeView> {
+        let ctx = self;
+        let st = ctx.store.read();
+        st.nodes
+            .values()
+            .map(|n| {
+                let list = ctx.fleet.containers(&n.id);
+                let live = list.iter().filter(|c| c.state != "exited" && c.state != "dead");
+                let (mut cpus, mut mem, mut count) = (0, 0, 0);
+                for c in live {
+                    cpus += c.nano_cpus;
+                    mem += c.memory;
+                    count += 1;
+                }
+                NodeView {
+                    id: n.id.clone(),
+                    hostname: n.description.hostname.clone(),
+                    labels: n.labels.clone(),
+                    engine_labels: n.description.engine.labels.clone(),
+                    schedulable: ctx.fleet.health(&n.id).0 == Health::Ready && n.availability == "active",
+                    nano_cpus: n.description.resources.nano_cpus,
+                    memory: n.description.resources.memory_bytes,
+                    reserved_nano_cpus: cpus,
+                    reserved_memory: mem,
+                    containers: count,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The certificate identity of the connection a request came on (`None`

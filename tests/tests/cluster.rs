@@ -421,3 +421,92 @@ fn run_against_the_controller_places_containers_by_spread_binpack_constraints_an
     assert!(r.stderr.contains("No such container: s1"), "{}", r.stderr);
     c.finish();
 }
+
+/// Where a service's running tasks are: one node name per running task.
+fn running_tasks(c: &Cluster, service: &str) -> Vec<String> {
+    let ps = c.skiff(&["service", "ps", service]).ok();
+    let mut nodes: Vec<String> = ps
+        .stdout
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("Running") && !l.contains("Shutdown"))
+        .filter(|l| l.trim_end().ends_with("Running"))
+        .filter_map(|l| l.split_whitespace().nth(3).map(String::from))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+#[test]
+fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
+    let c = Cluster::up(3);
+    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.skiff(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "busybox",
+        "sleep",
+        "3000",
+    ])
+    .ok();
+    c.eventually(15, "3 tasks, one per host", || {
+        running_tasks(&c, "web") == ["h1", "h2", "h3"]
+    });
+    let ls = c.skiff(&["service", "ls"]).ok();
+    assert!(ls.stdout.contains("web") && ls.stdout.contains("3/3"), "{}", ls.stdout);
+    // The tasks are ordinary containers, named after the service.
+    let names = c.skiff(&["ps", "--format", "{{.Names}}"]).ok();
+    assert_eq!(names.stdout.lines().filter(|n| n.starts_with("web.")).count(), 3);
+    c.skiff(&["service", "scale", "web=5"]).ok();
+    c.eventually(15, "5 tasks", || running_tasks(&c, "web").len() == 5);
+
+    // h2 stops heartbeating (its containers keep running, unseen): after
+    // the timeout its tasks run elsewhere.
+    let on_h2 = running_tasks(&c, "web").iter().filter(|n| *n == "h2").count();
+    assert!(on_h2 >= 1);
+    c.script(&["stop-agent", "2"]).ok();
+    c.eventually(20, "tasks moved off h2", || {
+        let r = running_tasks(&c, "web");
+        r.len() == 5 && !r.contains(&"h2".to_string())
+    });
+    // It comes back: the copies it still runs are removed, five remain.
+    c.script(&["start-agent", "2"]).ok();
+    c.eventually(20, "surplus copies on h2 removed", || {
+        c.skiff_on(2, &["ps", "-q"]).stdout.trim().is_empty()
+            && c.skiff(&["ps", "--format", "{{.Names}}"]).stdout.lines().count() == 5
+    });
+
+    // Draining a node moves its tasks off it.
+    c.skiff(&["node", "drain", "h1"]).ok();
+    c.eventually(20, "tasks moved off h1", || {
+        let r = running_tasks(&c, "web");
+        r.len() == 5 && !r.contains(&"h1".to_string())
+    });
+    c.eventually(10, "h1 empty", || c.skiff_on(1, &["ps", "-q"]).stdout.trim().is_empty());
+
+    // A task's container that is removed by hand comes back.
+    let victim = c
+        .skiff_on(3, &["ps", "-q"])
+        .ok()
+        .out()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    c.skiff_on(3, &["rm", "-f", &victim]).ok();
+    c.eventually(30, "5 copies again", || running_tasks(&c, "web").len() == 5);
+
+    let r = c.skiff(&["service", "create", "--name", "web", "busybox", "true"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    c.skiff(&["service", "rm", "web"]).ok();
+    c.eventually(15, "all copies gone", || {
+        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
+    });
+    assert_eq!(c.skiff(&["service", "ls", "-q"]).ok().out(), "");
+    c.finish();
+}

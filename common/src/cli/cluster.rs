@@ -6,7 +6,7 @@ use hyper::Method;
 use serde_json::Value;
 
 use super::commands::print_values;
-use super::format::{size, table, template};
+use super::format::{capitalize, size, table, template};
 use super::{fail, Exit};
 use crate::client::{enc, Body, Client, ClientError};
 use crate::cluster::{ClusterInfo, Node, NodeUpdate};
@@ -354,12 +354,4 @@ async fn update(c: &Client, nodes: &[String], upd: &NodeUpdate) -> Exit {
         }
     }
     Exit(code)
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }

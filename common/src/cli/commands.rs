@@ -318,6 +318,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Network { cmd } => super::network::run(c, cmd).await,
         Cmd::Cluster { cmd } => super::cluster::cluster(c, cmd).await,
         Cmd::Node { cmd } => super::cluster::node(c, cmd).await,
+        Cmd::Service { cmd } => super::service::run(c, cmd).await,
         Cmd::Port { container, port } => super::network::port(c, &container, port).await,
         Cmd::Version => version(c).await,
         Cmd::Info => info(c).await,

@@ -57,6 +57,15 @@ pub fn size(bytes: i64) -> String {
     format!("{s}{}", units[i])
 }
 
+/// "ready" → "Ready", as Docker prints states.
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 pub fn trunc(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()

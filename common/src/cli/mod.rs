@@ -5,6 +5,7 @@ mod commands;
 mod format;
 mod network;
 mod run;
+mod service;
 
 use std::path::PathBuf;
 
@@ -295,6 +296,11 @@ pub enum Cmd {
     Cluster {
         #[command(subcommand)]
         cmd: cluster::ClusterCmd,
+    },
+    /// Manage services: N copies of a container kept running across the cluster
+    Service {
+        #[command(subcommand)]
+        cmd: service::ServiceCmd,
     },
     /// Manage the cluster's nodes
     Node {

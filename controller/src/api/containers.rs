@@ -13,40 +13,10 @@ use skiff_common::cluster::proto;
 use super::proxy;
 use super::ApiError;
 use crate::fleet::Health;
-use crate::scheduler::{self, Constraint, NodeView, Strategy};
+use crate::scheduler::{self, Constraint, Strategy};
 use crate::server::Ctx;
 
 const MAX_JSON: usize = 16 << 20;
-
-/// The scheduler's view of the cluster right now.
-pub fn node_views(ctx: &Ctx) -> Vec<NodeView> {
-    let st = ctx.store.read();
-    st.nodes
-        .values()
-        .map(|n| {
-            let list = ctx.fleet.containers(&n.id);
-            let live = list.iter().filter(|c| c.state != "exited" && c.state != "dead");
-            let (mut cpus, mut mem, mut count) = (0, 0, 0);
-            for c in live {
-                cpus += c.nano_cpus;
-                mem += c.memory;
-                count += 1;
-            }
-            NodeView {
-                id: n.id.clone(),
-                hostname: n.description.hostname.clone(),
-                labels: n.labels.clone(),
-                engine_labels: n.description.engine.labels.clone(),
-                schedulable: ctx.fleet.health(&n.id).0 == Health::Ready && n.availability == "active",
-                nano_cpus: n.description.resources.nano_cpus,
-                memory: n.description.resources.memory_bytes,
-                reserved_nano_cpus: cpus,
-                reserved_memory: mem,
-                containers: count,
-            }
-        })
-        .collect()
-}
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
@@ -91,7 +61,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
             ));
         }
     }
-    let nodes = node_views(ctx);
+    let nodes = ctx.node_views();
     let node = scheduler::place(&nodes, &want).map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let resp = proxy::call(ctx, &node.id, Request::from_parts(parts, Body::from(body))).await?;
     let status = resp.status();

@@ -11,6 +11,7 @@ mod cluster;
 mod containers;
 mod nodes;
 mod proxy;
+mod services;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +72,11 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/nodes", get(nodes::list))
         .route("/nodes/{id}", get(nodes::inspect).delete(nodes::remove))
         .route("/nodes/{id}/update", post(nodes::update))
+        .route("/services", get(services::list))
+        .route("/services/create", post(services::create))
+        .route("/services/{id}", get(services::inspect).delete(services::remove))
+        .route("/services/{id}/update", post(services::update))
+        .route("/tasks", get(services::tasks))
         .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)

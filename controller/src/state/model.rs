@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use skiff_certs::cluster::Role;
-use skiff_common::cluster::{NodeDescription, NodeUpdate};
+use skiff_common::cluster::{NodeDescription, NodeUpdate, ServiceSpec};
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct ClusterState {
@@ -19,6 +19,34 @@ pub struct ClusterState {
     pub clients: BTreeMap<String, ClientRecord>,
     /// Identities whose certificates are refused from now on.
     pub revoked: BTreeSet<String>,
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    #[serde(default)]
+    pub tasks: BTreeMap<String, Task>,
+}
+
+/// A service: N copies of one container spec, kept running by the
+/// orchestrator.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Service {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub spec: ServiceSpec,
+}
+
+/// One copy of a service, bound to a slot (1..=replicas) and a node. Its
+/// container is named `<service>.<slot>.<task id>` and labelled with the
+/// task ID.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub service: String,
+    pub slot: u32,
+    pub node: String,
+    pub created_at: String,
+    /// "running" or "shutdown" (to be removed from its node).
+    pub desired: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -77,6 +105,28 @@ pub enum Command {
     RemoveNode {
         id: String,
     },
+    CreateService {
+        service: Service,
+    },
+    UpdateService {
+        id: String,
+        spec: ServiceSpec,
+        at: String,
+    },
+    /// Remove a service; its tasks are marked for shutdown.
+    RemoveService {
+        id: String,
+    },
+    AddTask {
+        task: Task,
+    },
+    ShutdownTask {
+        id: String,
+    },
+    /// The task's container is gone from its node.
+    RemoveTask {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,6 +137,10 @@ pub enum ApplyError {
     BadAvailability(String),
     #[error("the cluster is already initialized")]
     AlreadyInitialized,
+    #[error("service {0} not found")]
+    NoService(String),
+    #[error("service {0} already exists")]
+    ServiceExists(String),
 }
 
 impl ClusterState {
@@ -147,10 +201,54 @@ impl ClusterState {
             }
             Command::RemoveNode { id } => {
                 self.nodes.remove(&id).ok_or_else(|| ApplyError::NoNode(id.clone()))?;
+                // Its tasks can never be cleaned up there now.
+                self.tasks.retain(|_, t| t.node != id);
                 self.revoked.insert(id);
+            }
+            Command::CreateService { service } => {
+                if self.services.values().any(|s| s.spec.name == service.spec.name) {
+                    return Err(ApplyError::ServiceExists(service.spec.name));
+                }
+                self.services.insert(service.id.clone(), service);
+            }
+            Command::UpdateService { id, spec, at } => {
+                let s = self.services.get_mut(&id).ok_or(ApplyError::NoService(id))?;
+                s.spec = spec;
+                s.updated_at = at;
+            }
+            Command::RemoveService { id } => {
+                self.services
+                    .remove(&id)
+                    .ok_or_else(|| ApplyError::NoService(id.clone()))?;
+                for t in self.tasks.values_mut().filter(|t| t.service == id) {
+                    t.desired = "shutdown".into();
+                }
+            }
+            Command::AddTask { task } => {
+                self.tasks.insert(task.id.clone(), task);
+            }
+            Command::ShutdownTask { id } => {
+                if let Some(t) = self.tasks.get_mut(&id) {
+                    t.desired = "shutdown".into();
+                }
+            }
+            Command::RemoveTask { id } => {
+                self.tasks.remove(&id);
             }
         }
         Ok(())
+    }
+
+    /// A service by ID, unique ID prefix or name.
+    pub fn find_service(&self, key: &str) -> Option<&Service> {
+        if let Some(s) = self.services.get(key) {
+            return Some(s);
+        }
+        if let Some(s) = self.services.values().find(|s| s.spec.name == key) {
+            return Some(s);
+        }
+        let by_prefix: Vec<_> = self.services.values().filter(|s| s.id.starts_with(key)).collect();
+        (by_prefix.len() == 1).then(|| by_prefix[0])
     }
 
     /// The role a join secret grants, if it is a current one.

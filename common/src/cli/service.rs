@@ -1,0 +1,236 @@
+//! `skiff service …` against a controller: N copies of a container kept
+//! running across the cluster.
+
+use clap::{Args, Subcommand};
+use hyper::Method;
+use serde_json::Value;
+
+use super::commands::print_values;
+use super::format::{capitalize, table, template};
+use super::{fail, CreateFlags, Exit};
+use crate::client::{enc, Body, Client};
+use crate::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCmd {
+    /// Create a new service
+    #[command(disable_help_flag = true)]
+    Create(Box<ServiceCreate>),
+    /// List services
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// List the tasks of one or more services
+    Ps {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+    /// Display detailed information on one or more services
+    Inspect {
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+    /// Scale one or multiple replicated services (SERVICE=REPLICAS)
+    Scale {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// Update a service
+    Update {
+        /// Number of tasks
+        #[arg(long)]
+        replicas: Option<u32>,
+        service: String,
+    },
+    /// Remove one or more services
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServiceCreate {
+    /// Number of tasks
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
+    #[command(flatten)]
+    pub flags: CreateFlags,
+}
+
+pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
+    match cmd {
+        ServiceCmd::Create(a) => create(c, *a).await,
+        ServiceCmd::Ls { quiet, format } => {
+            let list: Vec<ServiceInfo> = match c.get("/services").await {
+                Ok(l) => l,
+                Err(e) => return fail(&e, 1),
+            };
+            if quiet {
+                list.iter().for_each(|s| println!("{}", &s.id[..12]));
+                return Exit(0);
+            }
+            if let Some(fmt) = format {
+                for s in &list {
+                    match template(&fmt, &serde_json::to_value(s).unwrap_or_default()) {
+                        Ok(line) => println!("{line}"),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return Exit(1);
+                        }
+                    }
+                }
+                return Exit(0);
+            }
+            let mut rows = vec![["ID", "NAME", "MODE", "REPLICAS", "IMAGE"].map(String::from).to_vec()];
+            for s in &list {
+                rows.push(vec![
+                    s.id[..12].to_string(),
+                    s.spec.name.clone(),
+                    "replicated".into(),
+                    format!("{}/{}", s.running, s.spec.replicas),
+                    s.spec.container.config.image.clone(),
+                ]);
+            }
+            print!("{}", table(&rows));
+            Exit(0)
+        }
+        ServiceCmd::Ps { quiet, services } => {
+            let mut rows = vec![["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE"]
+                .map(String::from)
+                .to_vec()];
+            for s in &services {
+                let tasks: Vec<TaskInfo> = match c.get(&format!("/tasks?service={}", enc(s))).await {
+                    Ok(t) => t,
+                    Err(e) => return fail(&e, 1),
+                };
+                for t in tasks {
+                    if quiet {
+                        println!("{}", &t.id[..12]);
+                        continue;
+                    }
+                    rows.push(vec![
+                        t.id[..12].to_string(),
+                        format!("{}.{}", t.service, t.slot),
+                        t.image,
+                        t.node,
+                        capitalize(&t.desired_state),
+                        capitalize(&t.state),
+                    ]);
+                }
+            }
+            if !quiet {
+                print!("{}", table(&rows));
+            }
+            Exit(0)
+        }
+        ServiceCmd::Inspect { format, services } => {
+            let mut out = Vec::new();
+            let mut code = 0;
+            for s in &services {
+                match c.get::<Value>(&format!("/services/{}", enc(s))).await {
+                    Ok(v) => out.push(v),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            print_values(&out, format.as_deref(), code)
+        }
+        ServiceCmd::Scale { pairs } => {
+            let mut code = 0;
+            for p in &pairs {
+                let Some((name, n)) = p.split_once('=').and_then(|(s, n)| Some((s, n.parse::<u32>().ok()?))) else {
+                    eprintln!("invalid scale specifier '{p}': expected SERVICE=REPLICAS");
+                    code = 1;
+                    continue;
+                };
+                match scale(c, name, n).await {
+                    Ok(()) => println!("{name} scaled to {n}"),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            Exit(code)
+        }
+        ServiceCmd::Update { replicas, service } => {
+            let Some(n) = replicas else {
+                println!("{service}");
+                return Exit(0);
+            };
+            match scale(c, &service, n).await {
+                Ok(()) => {
+                    println!("{service}");
+                    Exit(0)
+                }
+                Err(e) => fail(&e, 1),
+            }
+        }
+        ServiceCmd::Rm { services } => {
+            let mut code = 0;
+            for s in &services {
+                match c
+                    .send(Method::DELETE, &format!("/services/{}", enc(s)), Body::Empty)
+                    .await
+                {
+                    Ok(_) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            Exit(code)
+        }
+    }
+}
+
+async fn scale(c: &Client, service: &str, n: u32) -> Result<(), crate::client::ClientError> {
+    let body = serde_json::json!({ "Replicas": n }).to_string().into_bytes();
+    c.post(&format!("/services/{}/update", enc(service)), Body::Json(body))
+        .await
+}
+
+async fn create(c: &Client, a: ServiceCreate) -> Exit {
+    let Some(name) = a.flags.name.clone() else {
+        eprintln!("skiff: a service needs a --name");
+        return Exit(1);
+    };
+    let container = match super::run::create_request(&a.flags) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skiff: {e}");
+            return Exit(1);
+        }
+    };
+    let spec = ServiceSpec {
+        name,
+        replicas: a.replicas,
+        container,
+        constraints: a.flags.constraint.clone(),
+        placement: a.flags.placement.clone().unwrap_or_default(),
+    };
+    let body = serde_json::to_vec(&spec).unwrap_or_default();
+    match c
+        .json::<Value>(Method::POST, "/services/create", Body::Json(body))
+        .await
+    {
+        Ok(v) => {
+            println!("{}", v["ID"].as_str().unwrap_or_default());
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
+    }
+}

@@ -1,0 +1,173 @@
+//! `/services` and `/tasks`: declare a service, scale it, remove it; the
+//! orchestrator does the rest.
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use skiff_common::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
+
+use super::{ApiError, ApiResult, St, Q};
+use crate::orchestrator::TASK_LABEL;
+use crate::scheduler::{Constraint, Strategy};
+use crate::server::{now, Ctx};
+use crate::state::model::Service;
+use crate::state::Command;
+
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, m.into())
+}
+
+fn check(spec: &ServiceSpec) -> ApiResult<()> {
+    let n = &spec.name;
+    let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && n.len() <= 63
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        return Err(bad(format!("invalid service name {n:?}: [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+    }
+    if spec.container.config.image.is_empty() {
+        return Err(bad("a service needs an image"));
+    }
+    for c in &spec.constraints {
+        Constraint::parse(c).map_err(bad)?;
+    }
+    if !spec.placement.is_empty() && Strategy::parse(&spec.placement).is_none() {
+        return Err(bad(format!(
+            "invalid placement {:?}: use spread or binpack",
+            spec.placement
+        )));
+    }
+    Ok(())
+}
+
+fn not_found(key: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("service {key} not found"))
+}
+
+fn info(ctx: &Ctx, s: &Service) -> ServiceInfo {
+    let st = ctx.store.read();
+    let running = st
+        .tasks
+        .values()
+        .filter(|t| t.service == s.id && t.desired == "running")
+        .filter(|t| {
+            ctx.fleet
+                .containers(&t.node)
+                .iter()
+                .any(|c| c.labels.get(TASK_LABEL) == Some(&t.id) && c.state == "running")
+        })
+        .count() as u32;
+    ServiceInfo {
+        id: s.id.clone(),
+        created_at: s.created_at.clone(),
+        updated_at: s.updated_at.clone(),
+        spec: s.spec.clone(),
+        running,
+    }
+}
+
+pub async fn create(s: St, Json(spec): Json<ServiceSpec>) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    check(&spec)?;
+    let id = crate::pki::random_id(25);
+    let at = now();
+    let service = Service {
+        id: id.clone(),
+        created_at: at.clone(),
+        updated_at: at,
+        spec,
+    };
+    s.0.store
+        .propose(Command::CreateService { service })
+        .await
+        .map_err(|e| match e {
+            crate::state::StoreError::Rejected(r) => ApiError(StatusCode::CONFLICT, r.to_string()),
+            e => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "ID": id }))))
+}
+
+pub async fn list(s: St) -> Json<Vec<ServiceInfo>> {
+    let services: Vec<Service> = s.0.store.read().services.values().cloned().collect();
+    Json(services.iter().map(|x| info(&s.0, x)).collect())
+}
+
+pub async fn inspect(s: St, Path(key): Path<String>) -> ApiResult<Json<ServiceInfo>> {
+    let svc = s.0.store.read().find_service(&key).cloned();
+    let svc = svc.ok_or_else(|| not_found(&key))?;
+    Ok(Json(info(&s.0, &svc)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceUpdate {
+    replicas: Option<u32>,
+}
+
+pub async fn update(s: St, Path(key): Path<String>, Json(u): Json<ServiceUpdate>) -> ApiResult<StatusCode> {
+    let svc = s.0.store.read().find_service(&key).cloned();
+    let svc = svc.ok_or_else(|| not_found(&key))?;
+    let mut spec = svc.spec;
+    if let Some(r) = u.replicas {
+        spec.replicas = r;
+    }
+    s.0.store
+        .propose(Command::UpdateService {
+            id: svc.id,
+            spec,
+            at: now(),
+        })
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn remove(s: St, Path(key): Path<String>) -> ApiResult<StatusCode> {
+    let id = s.0.store.read().find_service(&key).map(|x| x.id.clone());
+    let id = id.ok_or_else(|| not_found(&key))?;
+    s.0.store.propose(Command::RemoveService { id }).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /tasks?service=NAME|ID`: every task (all services without it).
+pub async fn tasks(s: St, q: Q) -> ApiResult<Json<Vec<TaskInfo>>> {
+    let ctx = &s.0;
+    let st = ctx.store.read();
+    let only = match q.0.get("service") {
+        Some(k) => Some(st.find_service(k).map(|x| x.id.clone()).ok_or_else(|| not_found(k))?),
+        None => None,
+    };
+    let mut out: Vec<TaskInfo> = st
+        .tasks
+        .values()
+        .filter(|t| only.as_ref().is_none_or(|o| &t.service == o))
+        .map(|t| {
+            let svc = st.services.get(&t.service);
+            let c = ctx
+                .fleet
+                .containers(&t.node)
+                .into_iter()
+                .find(|c| c.labels.get(TASK_LABEL) == Some(&t.id));
+            let state = match (&c, ctx.fleet.health(&t.node).0) {
+                (Some(c), crate::fleet::Health::Ready) => c.state.clone(),
+                (None, crate::fleet::Health::Ready) => "pending".into(),
+                _ => "unknown".into(),
+            };
+            TaskInfo {
+                id: t.id.clone(),
+                service: svc.map(|x| x.spec.name.clone()).unwrap_or_default(),
+                slot: t.slot,
+                node: st
+                    .nodes
+                    .get(&t.node)
+                    .map_or(t.node.clone(), |n| n.description.hostname.clone()),
+                desired_state: t.desired.clone(),
+                state,
+                container: c.map(|c| c.id).unwrap_or_default(),
+                image: svc.map(|x| x.spec.container.config.image.clone()).unwrap_or_default(),
+                created_at: t.created_at.clone(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.service, a.slot, &b.created_at).cmp(&(&b.service, b.slot, &a.created_at)));
+    Ok(Json(out))
+}
