@@ -61,7 +61,6 @@ pub async fn start(cfg: &Config, app: Router) -> Result<()> {
         tracing::info!("already a cluster member; --join ignored");
     }
     skiff_common::fsutil::write_atomic(&controller_file(&dir), controller.as_bytes())?;
-    let channel = skiff_common::cluster::channel(&controller, &dir)?;
     let local = Local {
         app,
         sock: cfg.listen.iter().find_map(|l| match l {
@@ -69,7 +68,14 @@ pub async fn start(cfg: &Config, app: Router) -> Result<()> {
             _ => None,
         }),
     };
-    let node_name = cfg.node_name.clone();
+    hold_session(&controller, &dir, local, cfg.node_name.clone())
+}
+
+/// Keep a session to the controller at `controller` with the certificate
+/// in `dir`, reconnecting for as long as the process runs. (The fleet
+/// simulator runs many of these in one process, each with a stand-in API.)
+pub fn hold_session(controller: &str, dir: &Path, local: Local, node_name: String) -> Result<()> {
+    let channel = skiff_common::cluster::channel(controller, dir)?;
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -90,7 +96,7 @@ pub async fn start(cfg: &Config, app: Router) -> Result<()> {
 
 /// Get a node certificate. A refused token is fatal; an unreachable
 /// controller is retried for a minute.
-async fn join(addr: &str, token: &str, name: &str, dir: &Path) -> Result<()> {
+pub async fn join(addr: &str, token: &str, name: &str, dir: &Path) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         match skiff_common::cluster::join(addr, token, name, false, dir).await {
@@ -115,9 +121,9 @@ fn msg(body: agent_message::Body) -> AgentMessage {
 /// How the controller's calls reach this agent's API: in-process through
 /// the router, or (for calls that upgrade to a byte stream, which need a
 /// real connection) through the agent's own unix socket.
-struct Local {
-    app: Router,
-    sock: Option<PathBuf>,
+pub struct Local {
+    pub app: Router,
+    pub sock: Option<PathBuf>,
 }
 
 type Inputs = Arc<Mutex<HashMap<u64, mpsc::Sender<StreamData>>>>;

@@ -120,6 +120,20 @@ impl Fleet {
         }
     }
 
+    /// Give a noted container its real ID, or (`None`) forget it.
+    pub fn settle_noted(&self, node: &str, placeholder: &str, id: Option<&str>) {
+        if let Some(s) = self.lock().get_mut(node) {
+            match id {
+                Some(id) => s
+                    .containers
+                    .iter_mut()
+                    .filter(|c| c.id == placeholder)
+                    .for_each(|c| c.id = id.to_string()),
+                None => s.containers.retain(|c| c.id != placeholder),
+            }
+        }
+    }
+
     /// The nodes holding a container by full ID, name, or ID prefix (in
     /// that order of precedence, as Docker resolves names).
     pub fn find_container(&self, key: &str) -> Vec<String> {
@@ -154,6 +168,19 @@ impl Fleet {
 
     pub fn exec_node(&self, exec: &str) -> Option<String> {
         self.execs.lock().unwrap_or_else(|e| e.into_inner()).get(exec).cloned()
+    }
+
+    /// What a node's live containers reserve, and how many there are,
+    /// without copying its list.
+    pub fn load(&self, node: &str) -> (i64, i64, usize) {
+        let m = self.lock();
+        let Some(s) = m.get(node) else {
+            return (0, 0, 0);
+        };
+        s.containers
+            .iter()
+            .filter(|c| c.state != "exited" && c.state != "dead")
+            .fold((0, 0, 0), |(cpu, mem, n), c| (cpu + c.nano_cpus, mem + c.memory, n + 1))
     }
 
     pub fn containers(&self, node: &str) -> Vec<proto::Container> {

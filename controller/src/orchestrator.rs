@@ -232,6 +232,14 @@ async fn make_container(ctx: &Ctx, s: &crate::state::model::Service, t: &Task) -
         .ok()
         .and_then(|v| v["Id"].as_str().map(str::to_string))
         .unwrap_or_default();
+    let (status, data) = ctx
+        .fleet
+        .call_once(&t.node, "POST", &format!("/containers/{id}/start"), Vec::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    if status >= 300 {
+        return Err(String::from_utf8_lossy(&data).into_owned());
+    }
     ctx.fleet.note_created(
         &t.node,
         proto::Container {
@@ -244,14 +252,6 @@ async fn make_container(ctx: &Ctx, s: &crate::state::model::Service, t: &Task) -
             memory: spec.host_config.memory,
         },
     );
-    let (status, data) = ctx
-        .fleet
-        .call_once(&t.node, "POST", &format!("/containers/{id}/start"), Vec::new())
-        .await
-        .map_err(|e| e.to_string())?;
-    if status >= 300 {
-        return Err(String::from_utf8_lossy(&data).into_owned());
-    }
     tracing::info!(task = %t.id, node = %t.node, "task started");
     Ok(())
 }

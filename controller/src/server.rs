@@ -30,14 +30,7 @@ impl Ctx {
         st.nodes
             .values()
             .map(|n| {
-                let list = ctx.fleet.containers(&n.id);
-                let live = list.iter().filter(|c| c.state != "exited" && c.state != "dead");
-                let (mut cpus, mut mem, mut count) = (0, 0, 0);
-                for c in live {
-                    cpus += c.nano_cpus;
-                    mem += c.memory;
-                    count += 1;
-                }
+                let (cpus, mem, count) = ctx.fleet.load(&n.id);
                 NodeView {
                     id: n.id.clone(),
                     hostname: n.description.hostname.clone(),

@@ -63,27 +63,40 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     }
     let nodes = ctx.node_views();
     let node = scheduler::place(&nodes, &want).map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let resp = proxy::call(ctx, &node.id, Request::from_parts(parts, Body::from(body))).await?;
-    let status = resp.status();
-    let data = axum::body::to_bytes(resp.into_body(), MAX_JSON)
-        .await
-        .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e.to_string()))?;
-    if status.is_success() {
-        let made: serde_json::Value = serde_json::from_slice(&data).unwrap_or_default();
-        let id = made["Id"].as_str().unwrap_or_default().to_string();
+    // Count the container on its node at once, so that concurrent
+    // placements see each other; it gets its ID (or goes) once made.
+    let placeholder = format!("pending-{}", crate::pki::random_id(16));
+    ctx.fleet.note_created(
+        &node.id,
+        proto::Container {
+            id: placeholder.clone(),
+            name: name.clone().unwrap_or_default(),
+            image: spec["Image"].as_str().unwrap_or_default().to_string(),
+            state: "created".into(),
+            labels: Default::default(),
+            nano_cpus: want.nano_cpus,
+            memory: want.memory,
+        },
+    );
+    let made = async {
+        let resp = proxy::call(ctx, &node.id, Request::from_parts(parts, Body::from(body))).await?;
+        let status = resp.status();
+        let data = axum::body::to_bytes(resp.into_body(), MAX_JSON)
+            .await
+            .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e.to_string()))?;
+        Ok::<_, ApiError>((status, data))
+    }
+    .await;
+    let id = match &made {
+        Ok((status, data)) if status.is_success() => serde_json::from_slice::<serde_json::Value>(data)
+            .ok()
+            .and_then(|v| v["Id"].as_str().map(str::to_string)),
+        _ => None,
+    };
+    ctx.fleet.settle_noted(&node.id, &placeholder, id.as_deref());
+    let (status, data) = made?;
+    if let Some(id) = &id {
         tracing::info!(container = %id, node = %node.hostname, "placed");
-        ctx.fleet.note_created(
-            &node.id,
-            proto::Container {
-                id,
-                name: name.unwrap_or_default(),
-                image: spec["Image"].as_str().unwrap_or_default().to_string(),
-                state: "created".into(),
-                labels: Default::default(),
-                nano_cpus: want.nano_cpus,
-                memory: want.memory,
-            },
-        );
     }
     Ok((status, [("content-type", "application/json")], data).into_response())
 }

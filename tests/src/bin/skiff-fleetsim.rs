@@ -1,0 +1,272 @@
+//! A fleet in one process, for the controller's scale benchmark: N agents
+//! that join with a real token (CSR, certificate), hold real gRPC sessions
+//! over mutual TLS with the agent's own session code, heartbeat and report
+//! containers, and answer the controller's Docker calls from a stand-in
+//! API that keeps containers in memory (no namespaces, no processes).
+//!
+//!   skiff-fleetsim --controller 127.0.0.1:7443 --token SKTKN-… --certs DIR \
+//!       --agents 100 --containers 10 --schedule 10000 --controller-pid PID
+//!
+//! Prints one `key value` line per measurement.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::extract::{Path, Query, State};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+struct Flags {
+    controller: String,
+    token: String,
+    admin: PathBuf,
+    agents: usize,
+    containers: usize,
+    schedule: usize,
+    concurrency: usize,
+    settle: u64,
+    pid: Option<u32>,
+    work: PathBuf,
+}
+
+fn flags() -> Result<Flags> {
+    let mut a = std::env::args().skip(1);
+    let mut f = Flags {
+        controller: "127.0.0.1:7443".into(),
+        token: String::new(),
+        admin: PathBuf::new(),
+        agents: 100,
+        containers: 10,
+        schedule: 10_000,
+        concurrency: 64,
+        settle: 20,
+        pid: None,
+        work: std::env::temp_dir().join("skiff-fleetsim"),
+    };
+    while let Some(k) = a.next() {
+        let mut v = || a.next().context("flag without value");
+        match k.as_str() {
+            "--controller" => f.controller = v()?,
+            "--token" => f.token = v()?,
+            "--certs" => f.admin = v()?.into(),
+            "--agents" => f.agents = v()?.parse()?,
+            "--containers" => f.containers = v()?.parse()?,
+            "--schedule" => f.schedule = v()?.parse()?,
+            "--concurrency" => f.concurrency = v()?.parse()?,
+            "--settle" => f.settle = v()?.parse()?,
+            "--controller-pid" => f.pid = Some(v()?.parse()?),
+            "--work" => f.work = v()?.into(),
+            other => anyhow::bail!("unknown flag {other}"),
+        }
+    }
+    Ok(f)
+}
+
+/// One fake host's containers.
+#[derive(Default)]
+struct Host {
+    containers: Mutex<Vec<Value>>,
+    next: Mutex<u64>,
+}
+
+fn container(id: String, name: &str, state: &str) -> Value {
+    json!({
+        "Id": id, "Names": [format!("/{name}")], "Image": "busybox", "ImageID": "sha256:0",
+        "Command": "sleep 3000", "Created": 0, "Ports": [], "Labels": {}, "State": state,
+        "Status": "", "HostConfig": {"NetworkMode": "default", "NanoCpus": 0, "Memory": 0},
+        "NetworkSettings": {"Networks": {}}, "Mounts": []
+    })
+}
+
+fn api(host: Arc<Host>, name: String) -> Router {
+    Router::new()
+        .route(
+            "/info",
+            get(move || {
+                let name = name.clone();
+                async move {
+                    Json(json!({"NCPU": 8, "MemTotal": 32u64 << 30, "Name": name, "Labels": [],
+                                "ServerVersion": "sim", "OperatingSystem": "fleetsim"}))
+                }
+            }),
+        )
+        .route(
+            "/containers/json",
+            get(|State(h): State<Arc<Host>>| async move { Json(h.containers.lock().unwrap().clone()) }),
+        )
+        .route(
+            "/containers/create",
+            post(
+                |State(h): State<Arc<Host>>, Query(q): Query<HashMap<String, String>>| async move {
+                    let n = {
+                        let mut n = h.next.lock().unwrap();
+                        *n += 1;
+                        *n
+                    };
+                    let id = format!("{:064x}", (std::ptr::addr_of!(*h) as u64) << 20 | n);
+                    let name = q.get("name").cloned().unwrap_or_else(|| format!("c{n}"));
+                    h.containers
+                        .lock()
+                        .unwrap()
+                        .push(container(id.clone(), &name, "running"));
+                    (axum::http::StatusCode::CREATED, Json(json!({"Id": id, "Warnings": []})))
+                },
+            ),
+        )
+        .route(
+            "/containers/{id}/start",
+            post(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .route(
+            "/containers/{id}",
+            delete(|State(h): State<Arc<Host>>, Path(id): Path<String>| async move {
+                h.containers.lock().unwrap().retain(|c| c["Id"] != id.as_str());
+                axum::http::StatusCode::NO_CONTENT
+            }),
+        )
+        .with_state(host)
+}
+
+/// (user+system CPU seconds, RSS bytes) of a process.
+fn usage(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = (f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??.max(1) as f64;
+    let rss_pages: u64 = f.get(21)?.parse().ok()?;
+    Some((ticks / hz, rss_pages * 4096))
+}
+
+async fn admin(f: &Flags, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let c = skiff_common::client::Client::from_host(
+        &format!("tcp://{}", f.controller),
+        Some(skiff_common::client::TlsOptions {
+            ca: f.admin.join("ca.pem"),
+            cert: f.admin.join("cert.pem"),
+            key: f.admin.join("key.pem"),
+        }),
+    )?;
+    let body = match body {
+        Some(b) => skiff_common::client::Body::Json(serde_json::to_vec(&b)?),
+        None => skiff_common::client::Body::Empty,
+    };
+    Ok(c.json(method.parse()?, path, body).await?)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let f = Arc::new(flags()?);
+    let _ = std::fs::remove_dir_all(&f.work);
+    // Join: a CSR each, signed by the controller, recorded through raft.
+    let t0 = Instant::now();
+    let mut hosts = Vec::new();
+    let sem = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut joins = Vec::new();
+    for i in 0..f.agents {
+        let (f, sem) = (f.clone(), sem.clone());
+        joins.push(tokio::spawn(async move {
+            let _p = sem.acquire().await;
+            let dir = f.work.join(format!("a{i}"));
+            skiff_common::cluster::join(&f.controller, &f.token, &format!("sim{i}"), false, &dir)
+                .await
+                .map(|_| dir)
+        }));
+    }
+    let mut dirs = Vec::new();
+    for j in joins {
+        dirs.push(j.await??);
+    }
+    let join_s = t0.elapsed().as_secs_f64();
+    println!("agents {}", f.agents);
+    println!("join_seconds {join_s:.2}");
+    println!("joins_per_second {:.0}", f.agents as f64 / join_s);
+    // Sessions: the agent's own session code, against a stand-in API.
+    let t1 = Instant::now();
+    for (i, dir) in dirs.iter().enumerate() {
+        let host = Arc::new(Host::default());
+        {
+            let mut list = host.containers.lock().unwrap();
+            for k in 0..f.containers {
+                list.push(container(
+                    format!("{:064x}", (i as u64) << 32 | k as u64),
+                    &format!("pre{i}x{k}"),
+                    "running",
+                ));
+            }
+        }
+        let local = skiff_agent::cluster::Local {
+            app: api(host.clone(), format!("sim{i}")),
+            sock: None,
+        };
+        skiff_agent::cluster::hold_session(&f.controller, dir, local, format!("sim{i}"))?;
+        hosts.push(host);
+    }
+    loop {
+        let nodes = admin(&f, "GET", "/nodes", None).await?;
+        let ready = nodes
+            .as_array()
+            .map(|a| a.iter().filter(|n| n["Status"]["State"] == "ready").count())
+            .unwrap_or(0);
+        if ready >= f.agents {
+            break;
+        }
+        anyhow::ensure!(
+            t1.elapsed() < Duration::from_secs(300),
+            "only {ready} of {} ready",
+            f.agents
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("all_ready_seconds {:.2}", t1.elapsed().as_secs_f64());
+    // Steady state: heartbeats only.
+    let measure = |label: &'static str, secs: u64| {
+        let pid = f.pid;
+        async move {
+            let Some(pid) = pid else { return };
+            let a = usage(pid);
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            if let (Some((c0, _)), Some((c1, rss))) = (a, usage(pid)) {
+                println!("{label}_controller_cpu_percent {:.1}", (c1 - c0) * 100.0 / secs as f64);
+                println!("{label}_controller_rss_mib {:.1}", rss as f64 / (1 << 20) as f64);
+            }
+        }
+    };
+    measure("idle", f.settle).await;
+    // Schedule containers through the controller, `concurrency` at a time.
+    let t2 = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(f.concurrency));
+    let mut calls = Vec::new();
+    for k in 0..f.schedule {
+        let (f, sem) = (f.clone(), sem.clone());
+        calls.push(tokio::spawn(async move {
+            let _p = sem.acquire().await;
+            let body = json!({"Image": "busybox", "Cmd": ["sleep", "3000"], "HostConfig": {}});
+            admin(&f, "POST", &format!("/containers/create?name=s{k}"), Some(body)).await
+        }));
+    }
+    let mut failed = 0;
+    for c in calls {
+        if c.await?.is_err() {
+            failed += 1;
+        }
+    }
+    let sched_s = t2.elapsed().as_secs_f64();
+    println!("scheduled {}", f.schedule - failed);
+    println!("schedule_failed {failed}");
+    println!("schedule_seconds {sched_s:.2}");
+    println!("schedules_per_second {:.0}", f.schedule as f64 / sched_s);
+    let per_host: Vec<usize> = hosts.iter().map(|h| h.containers.lock().unwrap().len()).collect();
+    println!(
+        "containers_per_host_min_max {} {}",
+        per_host.iter().min().unwrap_or(&0),
+        per_host.iter().max().unwrap_or(&0)
+    );
+    measure("loaded", f.settle).await;
+    let _ = std::fs::remove_dir_all(&f.work);
+    Ok(())
+}
