@@ -384,3 +384,37 @@ fn logs_follow_streams_until_the_container_exits() {
     assert_eq!(r.stdout, "", "nothing was logged before 1970-01-01T00:00:01");
     a.finish();
 }
+
+#[test]
+fn memory_and_cpus_limit_the_containers_cgroup() {
+    let a = Agent::start();
+    let id = a
+        .skiff(&[
+            "run", "-d", "--memory", "64m", "--cpus", "0.5", "busybox", "sleep", "60",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    assert_eq!(
+        a.inspect(&id, "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}"),
+        "67108864 500000000"
+    );
+    let read = |p: String| std::fs::read_to_string(&p).map(|s| s.trim().to_string()).ok();
+    let v1_mem = read(format!("/sys/fs/cgroup/memory/{}/{id}/memory.limit_in_bytes", a.name));
+    let v2_mem = read(format!("/sys/fs/cgroup/{}/{id}/memory.max", a.name));
+    assert!(
+        v1_mem.as_deref() == Some("67108864") || v2_mem.as_deref() == Some("67108864"),
+        "{v1_mem:?} {v2_mem:?}"
+    );
+    let v1_cpu = read(format!("/sys/fs/cgroup/cpu/{}/{id}/cpu.cfs_quota_us", a.name))
+        .or_else(|| read(format!("/sys/fs/cgroup/cpu,cpuacct/{}/{id}/cpu.cfs_quota_us", a.name)));
+    let v2_cpu = read(format!("/sys/fs/cgroup/{}/{id}/cpu.max", a.name));
+    assert!(
+        v1_cpu.as_deref() == Some("50000") || v2_cpu.as_deref() == Some("50000 100000"),
+        "{v1_cpu:?} {v2_cpu:?}"
+    );
+    let r = a.skiff(&["run", "--rm", "--memory", "lots", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("invalid size"), "{}", r.stderr);
+    a.finish();
+}

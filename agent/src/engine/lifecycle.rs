@@ -301,6 +301,8 @@ impl Engine {
             net,
             binds,
             cgroup_v2: self.cgroup_v2,
+            memory: hc.memory,
+            nano_cpus: hc.nano_cpus,
         });
         spec::write_bundle(&run, &spec).map_err(|e| internal(&e))?;
         let exit_file = dir.join("exit.json");

@@ -173,6 +173,25 @@ pub struct SpecInput<'a> {
     /// (source on the host, destination, read-only)
     pub binds: Vec<(PathBuf, String, bool)>,
     pub cgroup_v2: bool,
+    /// `--memory` in bytes (0: no limit).
+    pub memory: i64,
+    /// `--cpus` in billionths of a CPU (0: no limit).
+    pub nano_cpus: i64,
+}
+
+/// CFS period Docker uses for `--cpus`.
+const CPU_PERIOD: i64 = 100_000;
+
+/// The cgroup limits of `--memory` and `--cpus`, as Docker sets them.
+fn resources(i: &SpecInput, devices: Value) -> Value {
+    let mut r = json!({ "devices": devices });
+    if i.memory > 0 {
+        r["memory"] = json!({ "limit": i.memory });
+    }
+    if i.nano_cpus > 0 {
+        r["cpu"] = json!({ "quota": i.nano_cpus * CPU_PERIOD / 1_000_000_000, "period": CPU_PERIOD });
+    }
+    r
 }
 
 fn rlimit_nofile() -> Value {
@@ -263,7 +282,7 @@ pub fn build(i: &SpecInput) -> Value {
         "linux": {
             "cgroupsPath": i.cgroups_path,
             "namespaces": namespaces,
-            "resources": {"devices": devices},
+            "resources": resources(i, devices),
             "maskedPaths": masked,
             "readonlyPaths": readonly,
         }
@@ -436,7 +455,11 @@ mod tests {
             net: NetNs::Host,
             binds: vec![],
             cgroup_v2: false,
+            memory: 64 << 20,
+            nano_cpus: 500_000_000,
         });
+        assert_eq!(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(s["linux"]["resources"]["cpu"]["quota"], 50_000);
         let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
     }
 }
