@@ -39,7 +39,7 @@ fn controller_file(dir: &Path) -> PathBuf {
 
 /// Join if asked and not yet a member; then keep a session in the
 /// background. Returns without doing anything for a standalone agent.
-pub async fn start(cfg: &Config, app: Router) -> Result<()> {
+pub async fn start(cfg: &Config, app: Router, events: Arc<skiff_common::events::Journal>) -> Result<()> {
     let dir = dir(cfg);
     let member = dir.join(skiff_certs::files::CLIENT_CERT).exists();
     let controller = match (&cfg.join, member) {
@@ -67,6 +67,7 @@ pub async fn start(cfg: &Config, app: Router) -> Result<()> {
             crate::config::Listen::Unix(p) => Some(p.clone()),
             _ => None,
         }),
+        events: Some(events),
     };
     hold_session(&controller, &dir, local, cfg.node_name.clone())
 }
@@ -78,8 +79,10 @@ pub fn hold_session(controller: &str, dir: &Path, local: Local, node_name: Strin
     let channel = skiff_common::cluster::channel(controller, dir)?;
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
+        // The newest event the controller has had, across reconnections.
+        let reported = std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
         loop {
-            match session(channel.clone(), &local, &node_name).await {
+            match session(channel.clone(), &local, &node_name, &reported).await {
                 Ok(()) => {
                     tracing::warn!("controller closed the session");
                     backoff = Duration::from_millis(100);
@@ -124,6 +127,8 @@ fn msg(body: agent_message::Body) -> AgentMessage {
 pub struct Local {
     pub app: Router,
     pub sock: Option<PathBuf>,
+    /// This agent's events, reported up the session.
+    pub events: Option<Arc<skiff_common::events::Journal>>,
 }
 
 type Inputs = Arc<Mutex<HashMap<u64, mpsc::Sender<StreamData>>>>;
@@ -211,7 +216,12 @@ async fn containers(app: &Router) -> Result<Vec<Container>> {
         .collect())
 }
 
-async fn session(channel: tonic::transport::Channel, local: &Local, name: &str) -> Result<()> {
+async fn session(
+    channel: tonic::transport::Channel,
+    local: &Local,
+    name: &str,
+    reported: &std::sync::atomic::AtomicI64,
+) -> Result<()> {
     let app = &local.app;
     let mut client = ClusterClient::new(channel);
     let (tx, rx) = mpsc::channel(256);
@@ -230,6 +240,13 @@ async fn session(channel: tonic::transport::Channel, local: &Local, name: &str) 
     let mut last: Vec<Container> = Vec::new();
     let calls: Arc<Mutex<HashMap<u64, AbortHandle>>> = Arc::default();
     let inputs: Inputs = Arc::default();
+    // Events: what happened while disconnected, then as they come.
+    let mut live = local.events.as_ref().map(|j| j.subscribe());
+    if let Some(j) = &local.events {
+        for e in j.since(reported.load(std::sync::atomic::Ordering::Relaxed)) {
+            send_event(&tx, &e, reported).await?;
+        }
+    }
     let mut next = tokio::time::Instant::now();
     loop {
         // Report containers when they changed, heartbeat otherwise.
@@ -250,6 +267,12 @@ async fn session(channel: tonic::transport::Channel, local: &Local, name: &str) 
             let m = tokio::select! {
                 _ = tokio::time::sleep_until(next) => break,
                 m = inbound.message() => m?,
+                e = next_event(&mut live) => {
+                    if let Some(e) = e {
+                        send_event(&tx, &e, reported).await?;
+                    }
+                    continue;
+                }
             };
             let Some(m) = m else {
                 return Ok(());
@@ -298,6 +321,38 @@ async fn session(channel: tonic::transport::Channel, local: &Local, name: &str) 
             }
         }
     }
+}
+
+/// The next live event; never resolves without a journal.
+async fn next_event(
+    live: &mut Option<tokio::sync::broadcast::Receiver<skiff_common::events::Event>>,
+) -> Option<skiff_common::events::Event> {
+    let Some(rx) = live else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(e) => Some(e),
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+    }
+}
+
+async fn send_event(
+    tx: &mpsc::Sender<AgentMessage>,
+    e: &skiff_common::events::Event,
+    reported: &std::sync::atomic::AtomicI64,
+) -> Result<()> {
+    if e.time_nano <= reported.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let json = serde_json::to_vec(e)?;
+    tx.send(msg(agent_message::Body::Event(skiff_common::cluster::proto::Event {
+        json,
+    })))
+    .await
+    .map_err(|_| anyhow::anyhow!("session closed"))?;
+    reported.fetch_max(e.time_nano, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
 }
 
 /// Run one Docker API call and send its answer back, a part per body

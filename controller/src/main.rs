@@ -230,6 +230,7 @@ async fn run(flags: RunFlags) -> Result<()> {
         store,
         pki: pki::Pki::load(data)?,
         fleet: Arc::new(fleet::Fleet::new(period, timeout)),
+        events: skiff_common::events::Journal::open(&data.join("events"), 100_000)?,
     });
     let app = api::router(ctx.clone());
     tokio::spawn(orchestrator::run(ctx.clone()));

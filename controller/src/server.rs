@@ -20,6 +20,8 @@ pub struct Ctx {
     pub store: Arc<Store>,
     pub pki: Pki,
     pub fleet: Arc<Fleet>,
+    /// Every node's events, tagged with the node (bounded, on disk).
+    pub events: skiff_common::events::Journal,
 }
 
 impl Ctx {

@@ -93,6 +93,7 @@ impl Cluster for ClusterService {
             )),
         };
         let _ = tx.send(welcome).await;
+        let hostname = reg.hostname.clone();
         tokio::spawn(async move {
             loop {
                 let msg = match inbound.message().await {
@@ -109,7 +110,19 @@ impl Cluster for ClusterService {
                         ctx.fleet.set_containers(&node, generation, list.containers)
                     }
                     Some(agent_message::Body::Response(r)) => ctx.fleet.answer(&node, r).await,
-                    Some(agent_message::Body::Event(_)) => ctx.fleet.touch(&node, generation),
+                    Some(agent_message::Body::Event(e)) => {
+                        ctx.fleet.touch(&node, generation);
+                        match serde_json::from_slice::<skiff_common::events::Event>(&e.json) {
+                            Ok(mut ev) => {
+                                ev.node = Some(skiff_common::events::EventNode {
+                                    name: hostname.clone(),
+                                    id: node.clone(),
+                                });
+                                ctx.events.push(ev);
+                            }
+                            Err(err) => tracing::debug!(node = %node, "unreadable event: {err}"),
+                        }
+                    }
                     Some(agent_message::Body::Register(_)) | None => {}
                 }
             }

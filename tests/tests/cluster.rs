@@ -510,3 +510,65 @@ fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
     assert_eq!(c.skiff(&["service", "ls", "-q"]).ok().out(), "");
     c.finish();
 }
+
+#[test]
+fn one_events_stream_carries_every_hosts_events_and_keeps_them_across_controller_restarts() {
+    let c = Cluster::up(3);
+    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    for i in 1..=3 {
+        c.skiff(&[
+            "--node",
+            &format!("h{i}"),
+            "run",
+            "-d",
+            "--name",
+            &format!("ev{i}"),
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    }
+    let starts = || {
+        c.skiff(&[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.node.Name}} {{.Actor.Attributes.name}}",
+        ])
+        .ok()
+        .stdout
+    };
+    c.eventually(10, "three hosts' start events", || starts().lines().count() == 3);
+    let mut got: Vec<String> = starts().lines().map(String::from).collect();
+    got.sort();
+    assert_eq!(got, ["h1 ev1", "h2 ev2", "h3 ev3"]);
+    let r = c
+        .skiff(&[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "--filter",
+            "node=h2",
+            "--filter",
+            "type=container",
+        ])
+        .ok();
+    assert!(
+        r.stdout.lines().all(|l| l.contains("node=h2")) && r.stdout.contains("name=ev2"),
+        "{}",
+        r.stdout
+    );
+    // The history is the controller's own, on disk.
+    c.script(&["stop-controller"]).ok();
+    c.script(&["start-controller"]).ok();
+    assert_eq!(starts().lines().count(), 3);
+    c.finish();
+}

@@ -136,6 +136,7 @@ pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q) -> ApiResult {
     let full = if tag.is_empty() { repo } else { format!("{repo}:{tag}") };
     let t = parse_reference(&full)?;
     e.images.tag(&img.id, &t)?;
+    e.emit("image", "tag", &img.id, [("name".to_string(), t.to_string())].into());
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -259,6 +260,7 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
     .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
     let _ = std::fs::remove_file(&tmp);
     let id = result.map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("importing image: {err}")))?;
+    e.emit("image", "import", &id, Default::default());
     Ok((
         [("Content-Type", "application/json")],
         format!("{}\n", json!({"status": id})),
@@ -329,6 +331,14 @@ pub async fn remove(e: St, Path(name): Path<String>, q: Q) -> ApiResult<Response
         for d in e.images.delete(&img.id)? {
             out.push(json!({"Deleted": d}));
         }
+    }
+    for o in &out {
+        if let Some(t) = o["Untagged"].as_str() {
+            e.emit("image", "untag", &img.id, [("name".to_string(), t.to_string())].into());
+        }
+    }
+    if out.iter().any(|o| o["Deleted"].as_str() == Some(img.id.as_str())) {
+        e.emit("image", "delete", &img.id, [("name".to_string(), name.clone())].into());
     }
     Ok(Json(out).into_response())
 }

@@ -76,6 +76,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(system::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))
@@ -125,7 +126,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     engine.recover().await;
     let app = router(engine.clone());
     // Joining comes first: an agent that cannot join does not start.
-    crate::cluster::start(&cfg, app.clone()).await?;
+    crate::cluster::start(&cfg, app.clone(), engine.events.clone()).await?;
     let tls = cfg.tls.clone().map(listen::TlsState::load).transpose()?;
     for l in &cfg.listen {
         match l {

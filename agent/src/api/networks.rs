@@ -57,6 +57,18 @@ pub async fn inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<NetworkRes
 pub async fn create(e: St, b: Bytes) -> ApiResult<Response> {
     let req: NetworkCreateRequest = body(&b)?;
     let id = e.networks.create(&req).await.map_err(EngineError::from)?;
+    let attrs = [
+        ("name".to_string(), req.name.clone()),
+        (
+            "type".to_string(),
+            if req.driver.is_empty() {
+                "bridge".to_string()
+            } else {
+                req.driver.clone()
+            },
+        ),
+    ];
+    e.emit("network", "create", &id, attrs.into());
     Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))).into_response())
 }
 
@@ -64,6 +76,12 @@ pub async fn remove(e: St, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let n = e.networks.get(&id).map_err(EngineError::from)?;
     let attached = e.containers_on(&n.id);
     e.networks.remove(&n.id, &attached).await.map_err(EngineError::from)?;
+    e.emit(
+        "network",
+        "destroy",
+        &n.id,
+        [("name".to_string(), n.name.clone())].into(),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -93,11 +111,25 @@ pub async fn connect(e: St, Path(id): Path<String>, b: Bytes) -> ApiResult<Statu
     let req: NetworkConnectRequest = body(&b)?;
     e.connect(&id, &req.container, req.endpoint_config.unwrap_or_default())
         .await?;
+    net_event(&e, &id, "connect", &req.container);
     Ok(StatusCode::OK)
 }
 
 pub async fn disconnect(e: St, Path(id): Path<String>, b: Bytes) -> ApiResult<StatusCode> {
     let req: NetworkConnectRequest = body(&b)?;
     e.disconnect(&id, &req.container, req.force).await?;
+    net_event(&e, &id, "disconnect", &req.container);
     Ok(StatusCode::OK)
+}
+
+/// A network's connect/disconnect event names the container, as Docker's.
+fn net_event(e: &St, net: &str, action: &str, container: &str) {
+    let (Ok(n), Ok(c)) = (e.networks.get(net), e.get(container)) else {
+        return;
+    };
+    let attrs = [
+        ("name".to_string(), n.name.clone()),
+        ("container".to_string(), c.id.clone()),
+    ];
+    e.emit("network", action, &n.id, attrs.into());
 }

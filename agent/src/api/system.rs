@@ -5,6 +5,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 use skiff_common::api::{go_arch, API_VERSION, MIN_API_VERSION};
+use tokio_stream::StreamExt;
 
 use super::St;
 
@@ -124,4 +125,16 @@ pub async fn info(e: St) -> impl IntoResponse {
         "SecurityOptions": [],
         "Warnings": [],
     }))
+}
+
+/// `GET /events?since=&until=&filters=`: past events from `since`, then
+/// live ones until `until`, one JSON object per line.
+pub async fn events(e: St, q: super::Q) -> super::ApiResult<axum::response::Response> {
+    let (filters, since, until) =
+        skiff_common::events::parse_query(&q.0).map_err(|m| super::ApiError(axum::http::StatusCode::BAD_REQUEST, m))?;
+    let rx = e.events.stream(filters, since, until);
+    let body = axum::body::Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>),
+    );
+    Ok(([("Content-Type", "application/json")], body).into_response())
 }

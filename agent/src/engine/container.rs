@@ -344,7 +344,9 @@ impl Engine {
             ifaces: BTreeMap::new(),
         };
         write_json_atomic(&dir.join("config.v2.json"), &rec)?;
-        self.insert(Ctr::new(rec));
+        let c = Ctr::new(rec);
+        self.insert(c.clone());
+        self.emit_container(&c, "create", &[]);
         Ok((id, warnings))
     }
 
@@ -383,7 +385,14 @@ impl Engine {
                 other.id
             )));
         }
-        c.update(&self.containers_dir(&c.id), |r| r.inspect.name = format!("/{new}"))
+        let old = c.name();
+        c.update(&self.containers_dir(&c.id), |r| r.inspect.name = format!("/{new}"))?;
+        self.emit_container(
+            &c,
+            "rename",
+            &[("oldName", format!("/{}", old.trim_start_matches('/')))],
+        );
+        Ok(())
     }
 }
 

@@ -65,6 +65,8 @@ impl Engine {
             return Err(EngineError::BadRequest("No exec command specified".into()));
         }
         let id = crate::storage::layers::new_id();
+        let action = format!("exec_create: {}", cfg.cmd.join(" "));
+        self.emit_container(&c, &action, &[("execID", id.clone())]);
         let (exit, _) = watch::channel(None);
         let inst = Arc::new(ExecInstance {
             id: id.clone(),
@@ -96,6 +98,8 @@ impl Engine {
             *s = true;
         }
         let c = self.get(&inst.container)?;
+        let action = format!("exec_start: {}", inst.config.cmd.join(" "));
+        self.emit_container(&c, &action, &[("execID", id.to_string())]);
         if !c.is_running() {
             return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
         }

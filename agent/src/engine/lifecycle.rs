@@ -117,7 +117,9 @@ impl Engine {
             return Err(EngineError::NotModified);
         }
         c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
-        self.start_locked(&c).await
+        self.start_locked(&c).await?;
+        self.emit_container(&c, "start", &[]);
+        Ok(())
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<()> {
@@ -474,6 +476,7 @@ impl Engine {
             s.error = err;
         });
         tracing::info!(container = %&c.id[..12], code, "exited");
+        self.emit_container(c, "die", &[("exitCode", code.to_string())]);
         c.exits.send_modify(|e| {
             e.count += 1;
             e.last_code = code;
@@ -551,7 +554,9 @@ impl Engine {
         if sig == libc::SIGKILL || sig == libc::SIGTERM {
             c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
         }
-        self.signal(&c, sig).await
+        self.signal(&c, sig).await?;
+        self.emit_container(&c, "kill", &[("signal", sig.to_string())]);
+        Ok(())
     }
 
     /// Wait until the container's exit count passes `seen`, up to `limit`.
@@ -567,7 +572,9 @@ impl Engine {
     pub async fn stop(&self, key: &str, timeout: Option<i64>) -> Result<()> {
         let c = self.get(key)?;
         let _op = c.op.lock().await;
-        self.stop_locked(&c, timeout).await
+        self.stop_locked(&c, timeout).await?;
+        self.emit_container(&c, "stop", &[]);
+        Ok(())
     }
 
     async fn stop_locked(&self, c: &Ctr, timeout: Option<i64>) -> Result<()> {
@@ -611,7 +618,10 @@ impl Engine {
             Err(e) => return Err(e),
         }
         c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
-        self.start_locked(&c).await
+        self.start_locked(&c).await?;
+        self.emit_container(&c, "start", &[]);
+        self.emit_container(&c, "restart", &[]);
+        Ok(())
     }
 
     /// `POST /containers/{id}/wait`: the exit code, by Docker's conditions.
@@ -646,7 +656,9 @@ impl Engine {
     /// `DELETE /containers/{id}`.
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
         let c = self.get(key)?;
-        self.remove_now(&c, force).await
+        self.remove_now(&c, force).await?;
+        self.emit_container(&c, "destroy", &[]);
+        Ok(())
     }
 
     async fn remove_now(&self, c: &Arc<Ctr>, force: bool) -> Result<()> {
@@ -727,7 +739,9 @@ impl Engine {
         c.update(&self.containers_dir(&c.id), |r| {
             r.inspect.state.paused = pause;
             r.inspect.state.status = if pause { "paused" } else { "running" }.into();
-        })
+        })?;
+        self.emit_container(&c, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// PIDs of the container's processes.

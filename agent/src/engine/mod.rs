@@ -81,6 +81,8 @@ pub struct Engine {
     pub execs: exec::ExecStore,
     pub cgroup_v2: bool,
     pub networks: Arc<crate::network::Networks>,
+    /// What `/events` streams (and the cluster session reports).
+    pub events: Arc<skiff_common::events::Journal>,
 }
 
 impl Engine {
@@ -94,6 +96,7 @@ impl Engine {
         let images = ImageStore::new(&cfg.data_root, layers)?;
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let networks = Arc::new(crate::network::Networks::open(&cfg.data_root)?);
+        let cfg_root = cfg.data_root.clone();
         let engine = Arc::new(Self {
             cfg,
             images,
@@ -102,8 +105,32 @@ impl Engine {
             execs: exec::ExecStore::default(),
             cgroup_v2,
             networks,
+            events: Arc::new(skiff_common::events::Journal::open(&cfg_root, 10_000)?),
         });
         Ok(engine)
+    }
+
+    /// Record an event about a container: its name, image and labels
+    /// ride along as attributes, as in Docker's.
+    pub fn emit_container(&self, c: &Ctr, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = {
+            let r = c.record();
+            let ins = &r.inspect;
+            let mut a = ins.config.labels.clone();
+            a.insert("name".into(), ins.name.trim_start_matches('/').to_string());
+            a.insert("image".into(), ins.config.image.clone());
+            a
+        };
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.emit("container", action, &c.id, attrs);
+    }
+
+    /// Record an event about anything.
+    pub fn emit(&self, kind: &str, action: &str, id: &str, attrs: std::collections::BTreeMap<String, String>) {
+        self.events
+            .push(skiff_common::events::Event::new(kind, action, id, attrs));
     }
 
     pub fn containers_dir(&self, id: &str) -> PathBuf {

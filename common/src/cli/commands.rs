@@ -322,6 +322,12 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Port { container, port } => super::network::port(c, &container, port).await,
         Cmd::Version => version(c).await,
         Cmd::Info => info(c).await,
+        Cmd::Events {
+            since,
+            until,
+            filter,
+            format,
+        } => events(c, since, until, filter, format).await,
     }
 }
 
@@ -879,4 +885,78 @@ async fn info(c: &Client) -> Exit {
         }
         Err(e) => fail(&e, 1),
     }
+}
+
+/// `skiff events`: Docker's text lines, or one template/JSON line each.
+async fn events(
+    c: &Client,
+    since: Option<String>,
+    until: Option<String>,
+    filter: Vec<String>,
+    format: Option<String>,
+) -> Exit {
+    use http_body_util::BodyExt;
+    let mut q = Vec::new();
+    for (k, v) in [("since", since), ("until", until)] {
+        let Some(v) = v else { continue };
+        match crate::events::parse_time(&v) {
+            Ok(n) => q.push(format!(
+                "{k}={}.{:09}",
+                n.div_euclid(1_000_000_000),
+                n.rem_euclid(1_000_000_000)
+            )),
+            Err(e) => {
+                eprintln!("{e}");
+                return Exit(125);
+            }
+        }
+    }
+    let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in &filter {
+        let Some((k, v)) = f.split_once('=') else {
+            eprintln!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)");
+            return Exit(125);
+        };
+        filters.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    if !filters.is_empty() {
+        q.push(format!(
+            "filters={}",
+            enc(&serde_json::to_string(&filters).unwrap_or_default())
+        ));
+    }
+    let path = if q.is_empty() {
+        "/events".to_string()
+    } else {
+        format!("/events?{}", q.join("&"))
+    };
+    let resp = match c.send(Method::GET, &path, Body::Empty).await {
+        Ok(r) => r,
+        Err(e) => return fail(&e, 1),
+    };
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else { continue };
+        buf.extend_from_slice(&data);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let Ok(ev) = serde_json::from_slice::<crate::events::Event>(&line) else {
+                continue;
+            };
+            let out = match format.as_deref() {
+                None => ev.line(),
+                Some("json") => String::from_utf8_lossy(&line).trim().to_string(),
+                Some(fmt) => match template(fmt, &serde_json::to_value(&ev).unwrap_or_default()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Exit(1);
+                    }
+                },
+            };
+            println!("{out}");
+        }
+    }
+    Exit(0)
 }

@@ -312,6 +312,21 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: CertsCmd,
     },
+    /// Get real time events from the server (through a controller: from every node)
+    Events {
+        /// Show all events created since timestamp (Unix, RFC 3339, or a duration like 10m)
+        #[arg(long)]
+        since: Option<String>,
+        /// Stream events until this timestamp
+        #[arg(long)]
+        until: Option<String>,
+        /// Filter output based on conditions provided (type, event, container, image, network, label, node)
+        #[arg(short = 'f', long = "filter")]
+        filter: Vec<String>,
+        /// Format the output using a Go-style template, or json
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Show the skiff version information
     Version,
     /// Display system-wide information

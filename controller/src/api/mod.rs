@@ -77,6 +77,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/services/{id}", get(services::inspect).delete(services::remove))
         .route("/services/{id}/update", post(services::update))
         .route("/tasks", get(services::tasks))
+        .route("/events", get(events))
         .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)
@@ -152,4 +153,16 @@ async fn version() -> impl IntoResponse {
         "Arch": skiff_common::api::go_arch(),
         "Components": [{"Name": "Controller", "Version": env!("CARGO_PKG_VERSION")}],
     }))
+}
+
+/// `GET /events`: every node's events, each with its node; `node=` filters.
+async fn events(s: St, q: Q) -> ApiResult<Response> {
+    use tokio_stream::StreamExt;
+    let (filters, since, until) =
+        skiff_common::events::parse_query(&q.0).map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+    let rx = s.0.events.stream(filters, since, until);
+    let body = axum::body::Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>),
+    );
+    Ok(([("Content-Type", "application/json")], body).into_response())
 }

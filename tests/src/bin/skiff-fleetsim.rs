@@ -202,6 +202,7 @@ async fn main() -> Result<()> {
         let local = skiff_agent::cluster::Local {
             app: api(host.clone(), format!("sim{i}")),
             sock: None,
+            events: None,
         };
         skiff_agent::cluster::hold_session(&f.controller, dir, local, format!("sim{i}"))?;
         hosts.push(host);
