@@ -79,8 +79,9 @@ pub fn hold_session(controller: &str, dir: &Path, local: Local, node_name: Strin
     let channel = skiff_common::cluster::channel(controller, dir)?;
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
-        // The newest event the controller has had, across reconnections.
-        let reported = std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
+        // The newest event the controller has had (arrival number in the
+        // journal), across reconnections; history before this start is not resent.
+        let reported = std::sync::atomic::AtomicU64::new(local.events.as_ref().map_or(0, |j| j.last_seq()));
         loop {
             match session(channel.clone(), &local, &node_name, &reported).await {
                 Ok(()) => {
@@ -220,7 +221,7 @@ async fn session(
     channel: tonic::transport::Channel,
     local: &Local,
     name: &str,
-    reported: &std::sync::atomic::AtomicI64,
+    reported: &std::sync::atomic::AtomicU64,
 ) -> Result<()> {
     let app = &local.app;
     let mut client = ClusterClient::new(channel);
@@ -243,8 +244,8 @@ async fn session(
     // Events: what happened while disconnected, then as they come.
     let mut live = local.events.as_ref().map(|j| j.subscribe());
     if let Some(j) = &local.events {
-        for e in j.since(reported.load(std::sync::atomic::Ordering::Relaxed)) {
-            send_event(&tx, &e, reported).await?;
+        for (n, e) in j.after_seq(reported.load(std::sync::atomic::Ordering::Relaxed)) {
+            send_event(&tx, n, &e, reported).await?;
         }
     }
     let mut next = tokio::time::Instant::now();
@@ -268,8 +269,14 @@ async fn session(
                 _ = tokio::time::sleep_until(next) => break,
                 m = inbound.message() => m?,
                 e = next_event(&mut live) => {
-                    if let Some(e) = e {
-                        send_event(&tx, &e, reported).await?;
+                    let batch = match (e, &local.events) {
+                        (Some(x), _) => vec![x],
+                        // Fell behind the live feed: catch up from the journal.
+                        (None, Some(j)) => j.after_seq(reported.load(std::sync::atomic::Ordering::Relaxed)),
+                        (None, None) => Vec::new(),
+                    };
+                    for (n, e) in batch {
+                        send_event(&tx, n, &e, reported).await?;
                     }
                     continue;
                 }
@@ -323,15 +330,16 @@ async fn session(
     }
 }
 
-/// The next live event; never resolves without a journal.
+/// The next live event (`None`: some were missed); never resolves
+/// without a journal.
 async fn next_event(
-    live: &mut Option<tokio::sync::broadcast::Receiver<skiff_common::events::Event>>,
-) -> Option<skiff_common::events::Event> {
+    live: &mut Option<tokio::sync::broadcast::Receiver<(u64, skiff_common::events::Event)>>,
+) -> Option<(u64, skiff_common::events::Event)> {
     let Some(rx) = live else {
         return std::future::pending().await;
     };
     match rx.recv().await {
-        Ok(e) => Some(e),
+        Ok(x) => Some(x),
         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
         Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
     }
@@ -339,10 +347,11 @@ async fn next_event(
 
 async fn send_event(
     tx: &mpsc::Sender<AgentMessage>,
+    seq: u64,
     e: &skiff_common::events::Event,
-    reported: &std::sync::atomic::AtomicI64,
+    reported: &std::sync::atomic::AtomicU64,
 ) -> Result<()> {
-    if e.time_nano <= reported.load(std::sync::atomic::Ordering::Relaxed) {
+    if seq <= reported.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(());
     }
     let json = serde_json::to_vec(e)?;
@@ -351,7 +360,7 @@ async fn send_event(
     })))
     .await
     .map_err(|_| anyhow::anyhow!("session closed"))?;
-    reported.fetch_max(e.time_nano, std::sync::atomic::Ordering::Relaxed);
+    reported.fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 

@@ -66,11 +66,11 @@ fn flags() -> Result<Flags> {
     Ok(f)
 }
 
-/// One fake host's containers.
-#[derive(Default)]
+/// One fake host's containers, and its events.
 struct Host {
     containers: Mutex<Vec<Value>>,
     next: Mutex<u64>,
+    events: Arc<skiff_common::events::Journal>,
 }
 
 fn container(id: String, name: &str, state: &str) -> Value {
@@ -188,7 +188,11 @@ async fn main() -> Result<()> {
     // Sessions: the agent's own session code, against a stand-in API.
     let t1 = Instant::now();
     for (i, dir) in dirs.iter().enumerate() {
-        let host = Arc::new(Host::default());
+        let host = Arc::new(Host {
+            containers: Mutex::default(),
+            next: Mutex::default(),
+            events: Arc::new(skiff_common::events::Journal::open(&dir.join("events"), 1000)?),
+        });
         {
             let mut list = host.containers.lock().unwrap();
             for k in 0..f.containers {
@@ -202,7 +206,7 @@ async fn main() -> Result<()> {
         let local = skiff_agent::cluster::Local {
             app: api(host.clone(), format!("sim{i}")),
             sock: None,
-            events: None,
+            events: Some(host.events.clone()),
         };
         skiff_agent::cluster::hold_session(&f.controller, dir, local, format!("sim{i}"))?;
         hosts.push(host);
@@ -238,6 +242,33 @@ async fn main() -> Result<()> {
         }
     };
     measure("idle", f.settle).await;
+    // Count the events that come out of the controller's /events meanwhile
+    // (each placement makes two on its agent: create, start).
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let (f, seen) = (f.clone(), seen.clone());
+        let c = skiff_common::client::Client::from_host(
+            &format!("tcp://{}", f.controller),
+            Some(skiff_common::client::TlsOptions {
+                ca: f.admin.join("ca.pem"),
+                cert: f.admin.join("cert.pem"),
+                key: f.admin.join("key.pem"),
+            }),
+        )?;
+        let resp = c
+            .send(hyper::Method::GET, "/events", skiff_common::client::Body::Empty)
+            .await?;
+        tokio::spawn(async move {
+            use http_body_util::BodyExt;
+            let mut body = resp.into_body();
+            while let Some(Ok(fr)) = body.frame().await {
+                if let Ok(d) = fr.into_data() {
+                    let n = d.iter().filter(|b| **b == b'\n').count() as u64;
+                    seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+    }
     // Schedule containers through the controller, `concurrency` at a time.
     let t2 = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(f.concurrency));
@@ -257,6 +288,38 @@ async fn main() -> Result<()> {
         }
     }
     let sched_s = t2.elapsed().as_secs_f64();
+    let want = 2 * (f.schedule - failed) as u64;
+    while seen.load(std::sync::atomic::Ordering::Relaxed) < want && t2.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = seen.load(std::sync::atomic::Ordering::Relaxed);
+    println!("placement_events_through_controller {got} of {want}");
+    // A burst: 20,000 events spread over the hosts at once, timed until
+    // the controller's /events reader has them all.
+    let burst = 20_000usize;
+    let before = seen.load(std::sync::atomic::Ordering::Relaxed);
+    let t3 = Instant::now();
+    for k in 0..burst {
+        let h = &hosts[k % hosts.len()];
+        h.events.push(skiff_common::events::Event::new(
+            "container",
+            "exec_start: true",
+            &format!("{k:064x}"),
+            Default::default(),
+        ));
+        if k % 1000 == 999 {
+            tokio::task::yield_now().await;
+        }
+    }
+    while seen.load(std::sync::atomic::Ordering::Relaxed) < before + burst as u64
+        && t3.elapsed() < Duration::from_secs(300)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = seen.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let secs = t3.elapsed().as_secs_f64();
+    println!("burst_events_through_controller {got} of {burst}");
+    println!("events_per_second {:.0}", got as f64 / secs);
     println!("scheduled {}", f.schedule - failed);
     println!("schedule_failed {failed}");
     println!("schedule_seconds {sched_s:.2}");
