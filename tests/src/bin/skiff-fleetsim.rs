@@ -113,6 +113,19 @@ fn api(host: Arc<Host>, name: String) -> Router {
                         .lock()
                         .unwrap()
                         .push(container(id.clone(), &name, "running"));
+                    let attrs: std::collections::BTreeMap<String, String> = [
+                        ("name".to_string(), name.clone()),
+                        ("image".to_string(), "busybox".to_string()),
+                    ]
+                    .into();
+                    for action in ["create", "start"] {
+                        h.events.push(skiff_common::events::Event::new(
+                            "container",
+                            action,
+                            &id,
+                            attrs.clone(),
+                        ));
+                    }
                     (axum::http::StatusCode::CREATED, Json(json!({"Id": id, "Warnings": []})))
                 },
             ),
