@@ -134,6 +134,17 @@ pub struct Local {
 
 type Inputs = Arc<Mutex<HashMap<u64, mpsc::Sender<StreamData>>>>;
 
+/// One part of the answer to call `id` (status and type on the first).
+fn answer(id: u64, status: u16, content_type: &str, body: Vec<u8>, end: bool) -> AgentMessage {
+    msg(agent_message::Body::Response(ApiResponse {
+        id,
+        status: u32::from(status),
+        content_type: content_type.to_string(),
+        body,
+        end,
+    }))
+}
+
 /// Call this agent's own API in-process.
 async fn local(app: &Router, req: http::Request<axum::body::Body>) -> (http::StatusCode, String, axum::body::Body) {
     let resp = match app.clone().call(req).await {
@@ -368,15 +379,7 @@ async fn send_event(
 /// frame as it comes (so `logs -f` flows), the last part with `end`.
 async fn serve(app: &Router, r: ApiRequest, tx: &mpsc::Sender<AgentMessage>) {
     let id = r.id;
-    let part = |status: u16, ct: &str, body: Bytes, end: bool| {
-        msg(agent_message::Body::Response(ApiResponse {
-            id,
-            status: u32::from(status),
-            content_type: ct.to_string(),
-            body: body.to_vec(),
-            end,
-        }))
-    };
+    let part = |status: u16, ct: &str, body: Bytes, end: bool| answer(id, status, ct, body.to_vec(), end);
     let mut b = http::Request::builder().method(r.method.as_str()).uri(r.path.as_str());
     if !r.content_type.is_empty() {
         b = b.header(http::header::CONTENT_TYPE, r.content_type.as_str());
@@ -425,15 +428,7 @@ async fn serve_upgrade(
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let id = r.id;
-    let part = |status: u16, ct: &str, body: Vec<u8>, end: bool| {
-        msg(agent_message::Body::Response(ApiResponse {
-            id,
-            status: u32::from(status),
-            content_type: ct.to_string(),
-            body,
-            end,
-        }))
-    };
+    let part = |status: u16, ct: &str, body: Vec<u8>, end: bool| answer(id, status, ct, body, end);
     let Some(sock) = sock else {
         let err = serde_json::json!({"message": "this agent serves no unix socket to attach through"});
         let _ = tx

@@ -25,6 +25,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The nodes that answer now: (ID, hostname).
+    pub fn ready_nodes(&self) -> Vec<(String, String)> {
+        let st = self.store.read();
+        st.nodes
+            .values()
+            .filter(|n| self.fleet.health(&n.id).0 == Health::Ready)
+            .map(|n| (n.id.clone(), n.description.hostname.clone()))
+            .collect()
+    }
+
     /// The scheduler's view of the cluster right now.
     pub fn node_views(&self) -> Vec<NodeView> {
         let ctx = self;

@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::Value;
 
-use super::commands::print_values;
-use super::format::{capitalize, size, table, template};
+use super::commands::{each_named, inspect_each, print_values};
+use super::format::{capitalize, size, table};
 use super::{fail, Exit};
 use crate::client::{enc, Body, Client, ClientError};
 use crate::cluster::{ClusterInfo, Node, NodeUpdate};
@@ -237,17 +237,11 @@ pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
                 return Exit(0);
             }
             if let Some(fmt) = format {
-                for n in &nodes {
-                    let v = serde_json::to_value(n).unwrap_or_default();
-                    match template(&fmt, &v) {
-                        Ok(s) => println!("{s}"),
-                        Err(e) => {
-                            eprintln!("{e}");
-                            return Exit(1);
-                        }
-                    }
-                }
-                return Exit(0);
+                let values: Vec<Value> = nodes
+                    .iter()
+                    .map(|n| serde_json::to_value(n).unwrap_or_default())
+                    .collect();
+                return print_values(&values, Some(&fmt), 0);
             }
             let mut rows = vec![[
                 "ID",
@@ -281,22 +275,8 @@ pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
             Exit(0)
         }
         NodeCmd::Inspect { format, nodes } => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for n in &nodes {
-                match c
-                    .get::<Value>(&format!("/nodes/{}", enc(n)))
-                    .await
-                    .map_err(not_a_controller)
-                {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            print_values(&out, format.as_deref(), code)
+            let paths = nodes.iter().map(|n| format!("/nodes/{}", enc(n)));
+            inspect_each(c, paths, format.as_deref(), not_a_controller).await
         }
         NodeCmd::Update(a) => {
             let mut upd = NodeUpdate {
@@ -313,22 +293,14 @@ pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
         NodeCmd::Drain { nodes } => update(c, &nodes, &availability("drain")).await,
         NodeCmd::Activate { nodes } => update(c, &nodes, &availability("active")).await,
         NodeCmd::Rm { force, nodes } => {
-            let mut code = 0;
-            for n in &nodes {
-                let path = format!("/nodes/{}{}", enc(n), if force { "?force=1" } else { "" });
-                match c
-                    .send(Method::DELETE, &path, Body::Empty)
-                    .await
-                    .map_err(not_a_controller)
-                {
-                    Ok(_) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            Exit(code)
+            let calls = nodes
+                .into_iter()
+                .map(|n| {
+                    let path = format!("/nodes/{}{}", enc(&n), if force { "?force=1" } else { "" });
+                    (n, Method::DELETE, path, Body::Empty)
+                })
+                .collect();
+            each_named(c, calls, not_a_controller).await
         }
     }
 }
@@ -342,16 +314,12 @@ fn availability(a: &str) -> NodeUpdate {
 
 async fn update(c: &Client, nodes: &[String], upd: &NodeUpdate) -> Exit {
     let body = serde_json::to_vec(upd).unwrap_or_default();
-    let mut code = 0;
-    for n in nodes {
-        let path = format!("/nodes/{}/update", enc(n));
-        match c.post(&path, Body::Json(body.clone())).await.map_err(not_a_controller) {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("{e}");
-                code = 1;
-            }
-        }
-    }
-    Exit(code)
+    let calls = nodes
+        .iter()
+        .map(|n| {
+            let path = format!("/nodes/{}/update", enc(n));
+            (n.clone(), Method::POST, path, Body::Json(body.clone()))
+        })
+        .collect();
+    each_named(c, calls, not_a_controller).await
 }

@@ -363,6 +363,48 @@ pub(super) async fn prune(
     Ok(Some(v))
 }
 
+/// `inspect` of several objects: GET each path, then print as
+/// `print_values` does; `map` rewords errors (e.g. "not a controller").
+pub(super) async fn inspect_each(
+    c: &Client,
+    paths: impl Iterator<Item = String>,
+    format: Option<&str>,
+    map: fn(crate::client::ClientError) -> crate::client::ClientError,
+) -> Exit {
+    let mut out = Vec::new();
+    let mut code = 0;
+    for p in paths {
+        match c.get::<Value>(&p).await.map_err(map) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    print_values(&out, format, code)
+}
+
+/// One request per named object (`rm`, `update`, …): print each name that
+/// succeeded, each error, and exit 1 if any failed.
+pub(super) async fn each_named(
+    c: &Client,
+    calls: Vec<(String, Method, String, Body)>,
+    map: fn(crate::client::ClientError) -> crate::client::ClientError,
+) -> Exit {
+    let mut code = 0;
+    for (name, method, path, body) in calls {
+        match c.send(method, &path, body).await.map_err(map) {
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Exit(code)
+}
+
 /// Print inspect results: a JSON array, or one template line each.
 pub(super) fn print_values(out: &[Value], format: Option<&str>, code: i32) -> Exit {
     match format {

@@ -4,8 +4,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::commands::{print_values, prune};
-use super::format::{table, template};
+use super::commands::{each_named, inspect_each, print_values, prune};
+use super::format::table;
 use super::{fail, Exit};
 use crate::api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
 use crate::client::{enc, Body, Client};
@@ -173,18 +173,15 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
                 }
             };
             if let Some(fmt) = format {
-                for n in &nets {
-                    let mut v = serde_json::to_value(n).unwrap_or_default();
-                    v["ID"] = json!(id(n));
-                    match template(&fmt, &v) {
-                        Ok(s) => println!("{s}"),
-                        Err(e) => {
-                            eprintln!("{e}");
-                            return Exit(1);
-                        }
-                    }
-                }
-                return Exit(0);
+                let values: Vec<Value> = nets
+                    .iter()
+                    .map(|n| {
+                        let mut v = serde_json::to_value(n).unwrap_or_default();
+                        v["ID"] = json!(id(n));
+                        v
+                    })
+                    .collect();
+                return print_values(&values, Some(&fmt), 0);
             }
             if quiet {
                 for n in &nets {
@@ -205,34 +202,18 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
             Exit(0)
         }
         NetworkCmd::Inspect { format, networks } => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for n in &networks {
-                match c.get::<Value>(&format!("/networks/{}", enc(n))).await {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            print_values(&out, format.as_deref(), code)
+            let paths = networks.iter().map(|n| format!("/networks/{}", enc(n)));
+            inspect_each(c, paths, format.as_deref(), |e| e).await
         }
         NetworkCmd::Rm { networks } => {
-            let mut code = 0;
-            for n in &networks {
-                match c
-                    .send(Method::DELETE, &format!("/networks/{}", enc(n)), Body::Empty)
-                    .await
-                {
-                    Ok(_) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            Exit(code)
+            let calls = networks
+                .into_iter()
+                .map(|n| {
+                    let path = format!("/networks/{}", enc(&n));
+                    (n, Method::DELETE, path, Body::Empty)
+                })
+                .collect();
+            each_named(c, calls, |e| e).await
         }
         NetworkCmd::Prune { force } => {
             let warning = "WARNING! This will remove all custom networks not used by at least one container.";

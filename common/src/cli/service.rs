@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::Value;
 
-use super::commands::print_values;
-use super::format::{capitalize, table, template};
+use super::commands::{each_named, inspect_each, print_values};
+use super::format::{capitalize, table};
 use super::{fail, CreateFlags, Exit};
 use crate::client::{enc, Body, Client};
 use crate::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
@@ -80,16 +80,11 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
                 return Exit(0);
             }
             if let Some(fmt) = format {
-                for s in &list {
-                    match template(&fmt, &serde_json::to_value(s).unwrap_or_default()) {
-                        Ok(line) => println!("{line}"),
-                        Err(e) => {
-                            eprintln!("{e}");
-                            return Exit(1);
-                        }
-                    }
-                }
-                return Exit(0);
+                let values: Vec<Value> = list
+                    .iter()
+                    .map(|s| serde_json::to_value(s).unwrap_or_default())
+                    .collect();
+                return print_values(&values, Some(&fmt), 0);
             }
             let mut rows = vec![["ID", "NAME", "MODE", "REPLICAS", "IMAGE"].map(String::from).to_vec()];
             for s in &list {
@@ -134,18 +129,8 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
             Exit(0)
         }
         ServiceCmd::Inspect { format, services } => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for s in &services {
-                match c.get::<Value>(&format!("/services/{}", enc(s))).await {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            print_values(&out, format.as_deref(), code)
+            let paths = services.iter().map(|s| format!("/services/{}", enc(s)));
+            inspect_each(c, paths, format.as_deref(), |e| e).await
         }
         ServiceCmd::Scale { pairs } => {
             let mut code = 0;
@@ -179,20 +164,14 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
             }
         }
         ServiceCmd::Rm { services } => {
-            let mut code = 0;
-            for s in &services {
-                match c
-                    .send(Method::DELETE, &format!("/services/{}", enc(s)), Body::Empty)
-                    .await
-                {
-                    Ok(_) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            Exit(code)
+            let calls = services
+                .into_iter()
+                .map(|s| {
+                    let path = format!("/services/{}", enc(&s));
+                    (s, Method::DELETE, path, Body::Empty)
+                })
+                .collect();
+            each_named(c, calls, |e| e).await
         }
     }
 }

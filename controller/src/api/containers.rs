@@ -12,15 +12,10 @@ use skiff_common::cluster::proto;
 
 use super::proxy;
 use super::ApiError;
-use crate::fleet::Health;
 use crate::scheduler::{self, Constraint, Strategy};
 use crate::server::Ctx;
 
 const MAX_JSON: usize = 16 << 20;
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
-}
 
 /// `POST /containers/create?name=&constraint=…&placement=`.
 pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
@@ -33,10 +28,10 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let mut name = None;
     for (k, v) in &query {
         match k.as_str() {
-            "constraint" => want.constraints.push(Constraint::parse(v).map_err(bad)?),
+            "constraint" => want.constraints.push(Constraint::parse(v).map_err(ApiError::bad)?),
             "placement" => {
-                want.strategy =
-                    Strategy::parse(v).ok_or_else(|| bad(format!("invalid placement {v:?}: use spread or binpack")))?
+                want.strategy = Strategy::parse(v)
+                    .ok_or_else(|| ApiError::bad(format!("invalid placement {v:?}: use spread or binpack")))?
             }
             "name" => name = Some(v.clone()),
             _ => {}
@@ -45,8 +40,9 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_JSON)
         .await
-        .map_err(|e| bad(format!("reading the request: {e}")))?;
-    let spec: serde_json::Value = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        .map_err(|e| ApiError::bad(format!("reading the request: {e}")))?;
+    let spec: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))?;
     want.nano_cpus = spec["HostConfig"]["NanoCpus"].as_i64().unwrap_or(0);
     want.memory = spec["HostConfig"]["Memory"].as_i64().unwrap_or(0);
     if let Some(n) = &name {
@@ -104,14 +100,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
 /// `GET /containers/json`: every ready node's list, each entry with its
 /// node's name, newest first.
 pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
-    let nodes: Vec<(String, String)> = {
-        let st = ctx.store.read();
-        st.nodes
-            .values()
-            .filter(|n| ctx.fleet.health(&n.id).0 == Health::Ready)
-            .map(|n| (n.id.clone(), n.description.hostname.clone()))
-            .collect()
-    };
+    let nodes = ctx.ready_nodes();
     let (parts, _) = req.into_parts();
     let calls = nodes.iter().map(|(id, host)| {
         let r = Request::from_parts(parts.clone(), Body::empty());

@@ -38,6 +38,13 @@ pub struct ApiError(pub StatusCode, pub String);
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl ApiError {
+    /// 400, for what the client sent wrong.
+    pub fn bad(msg: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, msg.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(ErrorResponse { message: self.1 })).into_response()

@@ -35,14 +35,7 @@ pub fn is_fan_out(req: &Request) -> bool {
 /// Send the call to every ready node at once; answer with the first
 /// node's response if all succeed, else name the nodes that failed.
 pub async fn fan_out(ctx: &Ctx, req: Request) -> Response {
-    let nodes: Vec<(String, String)> = {
-        let st = ctx.store.read();
-        st.nodes
-            .values()
-            .filter(|n| ctx.fleet.health(&n.id).0 == crate::fleet::Health::Ready)
-            .map(|n| (n.id.clone(), n.description.hostname.clone()))
-            .collect()
-    };
+    let nodes = ctx.ready_nodes();
     if nodes.is_empty() {
         return ApiError(StatusCode::SERVICE_UNAVAILABLE, "no node is ready".into()).into_response();
     }

@@ -14,26 +14,24 @@ use crate::server::{now, Ctx};
 use crate::state::model::Service;
 use crate::state::Command;
 
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, m.into())
-}
-
 fn check(spec: &ServiceSpec) -> ApiResult<()> {
     let n = &spec.name;
     let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && n.len() <= 63
         && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
-        return Err(bad(format!("invalid service name {n:?}: [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+        return Err(ApiError::bad(format!(
+            "invalid service name {n:?}: [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+        )));
     }
     if spec.container.config.image.is_empty() {
-        return Err(bad("a service needs an image"));
+        return Err(ApiError::bad("a service needs an image"));
     }
     for c in &spec.constraints {
-        Constraint::parse(c).map_err(bad)?;
+        Constraint::parse(c).map_err(ApiError::bad)?;
     }
     if !spec.placement.is_empty() && Strategy::parse(&spec.placement).is_none() {
-        return Err(bad(format!(
+        return Err(ApiError::bad(format!(
             "invalid placement {:?}: use spread or binpack",
             spec.placement
         )));
