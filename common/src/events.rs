@@ -166,27 +166,9 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return t.timestamp_nanos_opt().ok_or_else(bad);
     }
-    let mut total = 0f64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        total += n * match c {
-            's' => 1.0,
-            'm' => 60.0,
-            'h' => 3600.0,
-            _ => return Err(bad()),
-        };
-    }
-    if !num.is_empty() {
-        return Err(bad());
-    }
+    let ago = humantime::parse_duration(s).map_err(|_| bad())?;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    Ok(now - (total * 1e9) as i64)
+    Ok(now - ago.as_nanos() as i64)
 }
 
 /// The `/events` query: `filters`, `since`, `until`.
