@@ -440,9 +440,30 @@ pub struct ContainerSummary {
     pub host_config: Value,
     pub network_settings: Value,
     pub mounts: Vec<Value>,
+    /// Bytes the container changed (with `size=1`, and in `system df`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    /// Its changes plus its image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
     /// Through a controller: the node the container is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+}
+
+/// `GET /system/df`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskUsage {
+    pub layers_size: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub images: Vec<ImageSummary>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub containers: Vec<ContainerSummary>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub volumes: Vec<Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub build_cache: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

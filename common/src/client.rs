@@ -309,6 +309,36 @@ pub fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, RESERVED).to_string()
 }
 
+/// A streamed answer read a line at a time (`/events`, `/stats`).
+pub struct Lines {
+    body: Incoming,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    pub fn new(resp: Response<Incoming>) -> Self {
+        Self {
+            body: resp.into_body(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next whole line (without its newline), or `None` at the end.
+    pub async fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=nl).collect();
+                line.pop();
+                return Some(line);
+            }
+            let frame = self.body.frame().await?.ok()?;
+            if let Ok(data) = frame.into_data() {
+                self.buf.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
 /// The whole body of a response (empty if the connection fails mid-way).
 pub async fn body_bytes(resp: Response<Incoming>) -> Bytes {
     resp.into_body()

@@ -7,3 +7,4 @@ pub mod client;
 pub mod cluster;
 pub mod events;
 pub mod fsutil;
+pub mod stats;

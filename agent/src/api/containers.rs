@@ -95,8 +95,22 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
         }),
         network_settings: json!({"Networks": ins.network_settings.networks}),
         mounts: Vec::new(),
-        node: None,
+        ..Default::default()
     }
+}
+
+/// A summary with the sizes of the container's changes and of its whole
+/// filesystem (a walk of its writable layer: slow for big ones).
+pub fn with_size(e: &crate::engine::Engine, mut s: ContainerSummary) -> ContainerSummary {
+    let rw = e.images.layers.driver.usage(&s.id) as i64;
+    let image = e
+        .images
+        .load(&s.image_id)
+        .map(|i| e.images.size(&i) as i64)
+        .unwrap_or(0);
+    s.size_rw = Some(rw);
+    s.size_root_fs = Some(rw + image);
+    s
 }
 
 /// Docker's `Ports` of a summary: published ports with their host side,
@@ -141,6 +155,12 @@ pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
         if matches(c, &filters)? {
             out.push(summary(c));
         }
+    }
+    if qbool(&q, "size") {
+        let e = e.0.clone();
+        out = tokio::task::spawn_blocking(move || out.into_iter().map(|s| with_size(&e, s)).collect())
+            .await
+            .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
     }
     Ok(Json(out))
 }
@@ -341,4 +361,51 @@ impl std::io::Write for ChannelWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// `GET /containers/{id}/stats?stream=&one-shot=`: a sample a second
+/// while the client listens (ending when the container is removed), or
+/// one. A single sample carries the CPU reading of 200 ms before it, so
+/// CPU % needs no second call (`one-shot` skips that wait, as in Docker).
+pub async fn stats(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    use std::time::Duration;
+    use tokio_stream::StreamExt;
+    let c = e.get(&id)?;
+    let engine = e.0.clone();
+    let stream = q.get("stream").is_none_or(|_| qbool(&q, "stream"));
+    let first = Duration::from_millis(200);
+    if !stream {
+        let mut s = engine.sample(&c);
+        if !qbool(&q, "one-shot") && c.is_running() {
+            tokio::time::sleep(first).await;
+            let pre = std::mem::replace(&mut s, engine.sample(&c));
+            s.precpu_stats = pre.cpu_stats;
+            s.preread = pre.read;
+        }
+        return Ok(Json(s).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    tokio::spawn(async move {
+        let mut pre = engine.sample(&c);
+        let mut wait = first;
+        loop {
+            tokio::time::sleep(wait).await;
+            wait = Duration::from_secs(1);
+            if c.exits.borrow().removed {
+                break;
+            }
+            let mut s = engine.sample(&c);
+            s.precpu_stats = pre.cpu_stats.clone();
+            s.preread = pre.read.clone();
+            let mut line = serde_json::to_vec(&s).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                break;
+            }
+            pre = s;
+        }
+    });
+    let body =
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>));
+    Ok(([("Content-Type", "application/json")], body).into_response())
 }

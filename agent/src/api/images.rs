@@ -41,23 +41,28 @@ pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ImageSummary>>> {
         if filters.get("dangling").is_some_and(|v| v.iter().any(|x| x == "true")) && !tags.is_empty() {
             continue;
         }
-        let size = e.images.size(&img) as i64;
-        let containers = e.all().iter().filter(|c| c.record().inspect.image == img.id).count() as i64;
-        out.push(ImageSummary {
-            id: img.id.clone(),
-            parent_id: String::new(),
-            repo_tags: tags,
-            repo_digests: Vec::new(),
-            created: created_unix(&img),
-            size,
-            shared_size: -1,
-            virtual_size: size,
-            labels: img.config.config.labels.clone(),
-            containers,
-        });
+        out.push(summary(&e, &img));
     }
     out.sort_by_key(|i| std::cmp::Reverse(i.created));
     Ok(Json(out))
+}
+
+/// An image's row: its size, and how many containers use it.
+pub fn summary(e: &crate::engine::Engine, img: &Image) -> ImageSummary {
+    let size = e.images.size(img) as i64;
+    let containers = e.all().iter().filter(|c| c.record().inspect.image == img.id).count() as i64;
+    ImageSummary {
+        id: img.id.clone(),
+        parent_id: String::new(),
+        repo_tags: e.images.tags_of(&img.id),
+        repo_digests: Vec::new(),
+        created: created_unix(img),
+        size,
+        shared_size: -1,
+        virtual_size: size,
+        labels: img.config.config.labels.clone(),
+        containers,
+    }
 }
 
 fn inspect_json(e: &crate::engine::Engine, img: &Image) -> Value {

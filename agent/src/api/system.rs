@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`.
+//! `/_ping`, `/version`, `/info`, `/system/df`, `/events`.
 
 use axum::http::header::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
@@ -49,19 +49,6 @@ pub async fn version() -> impl IntoResponse {
     }))
 }
 
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
@@ -106,7 +93,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": null,
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "MemTotal": mem_total(),
+        "MemTotal": crate::engine::stats::host_memory(),
         "GenericResources": null,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": e.cfg.node_name,
@@ -137,4 +124,51 @@ pub async fn events(e: St, q: super::Q) -> super::ApiResult<axum::response::Resp
         tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>),
     );
     Ok(([("Content-Type", "application/json")], body).into_response())
+}
+
+/// `GET /system/df`: images (with the bytes they share with other
+/// images), containers with the sizes of their changes, no volumes or
+/// build cache yet.
+pub async fn df(e: St) -> super::ApiResult<Json<skiff_common::api::DiskUsage>> {
+    let e = e.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let layers = e.images.layers.all();
+        let images: Vec<_> = e.images.ids().iter().filter_map(|id| e.images.load(id).ok()).collect();
+        let mut users: std::collections::HashMap<String, usize> = Default::default();
+        for img in &images {
+            for chain in img.chain_ids() {
+                *users.entry(chain).or_default() += 1;
+            }
+        }
+        let size_of = |chain: &str| layers.iter().find(|l| l.chain_id == chain).map_or(0, |l| l.size as i64);
+        let mut image_rows: Vec<_> = images
+            .iter()
+            .map(|img| {
+                let mut row = super::images::summary(&e, img);
+                row.shared_size = img
+                    .chain_ids()
+                    .iter()
+                    .filter(|c| users.get(*c).copied().unwrap_or(0) > 1)
+                    .map(|c| size_of(c))
+                    .sum();
+                row
+            })
+            .collect();
+        image_rows.sort_by_key(|i| std::cmp::Reverse(i.created));
+        let mut containers = e.all();
+        containers.sort_by_key(|c| std::cmp::Reverse(c.record().inspect.created.clone()));
+        skiff_common::api::DiskUsage {
+            layers_size: layers.iter().map(|l| l.size as i64).sum(),
+            images: image_rows,
+            containers: containers
+                .iter()
+                .map(|c| super::containers::with_size(&e, super::containers::summary(c)))
+                .collect(),
+            volumes: Vec::new(),
+            build_cache: Vec::new(),
+        }
+    })
+    .await
+    .map(Json)
+    .map_err(|err| super::ApiError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
 }

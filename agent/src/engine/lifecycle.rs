@@ -105,7 +105,7 @@ impl Engine {
         self.cfg.exec_root.join("netns").join(id)
     }
 
-    fn cgroups_path(&self, id: &str) -> String {
+    pub(super) fn cgroups_path(&self, id: &str) -> String {
         format!("/{}/{id}", self.cfg.cgroup_parent.trim_matches('/'))
     }
 

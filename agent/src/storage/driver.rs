@@ -209,6 +209,20 @@ impl Driver {
         }
     }
 
+    /// Bytes of the layer's own files (a container's writable layer: what
+    /// it changed), each hard-linked file counted once, as Docker counts.
+    pub fn usage(&self, id: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let mut seen = std::collections::HashSet::new();
+        walkdir::WalkDir::new(self.diff_dir(id))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| !m.is_dir() && m.len() > 0 && (m.nlink() < 2 || seen.insert((m.dev(), m.ino()))))
+            .map(|m| m.len())
+            .sum()
+    }
+
     /// Paths shown as `GraphDriver.Data` by inspect.
     pub fn metadata(&self, id: &str) -> HashMap<String, String> {
         let mut m = HashMap::new();

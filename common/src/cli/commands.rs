@@ -321,7 +321,17 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Service { cmd } => super::service::run(c, cmd).await,
         Cmd::Port { container, port } => super::network::port(c, &container, port).await,
         Cmd::Version => version(c).await,
-        Cmd::Info => info(c).await,
+        Cmd::Info
+        | Cmd::System {
+            cmd: super::usage::SystemCmd::Info,
+        } => info(c).await,
+        Cmd::Stats(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Stats(a),
+        } => super::usage::stats(c, a).await,
+        Cmd::System {
+            cmd: super::usage::SystemCmd::Df { verbose, format },
+        } => super::usage::df(c, verbose, format).await,
         Cmd::Events {
             since,
             until,
@@ -937,7 +947,6 @@ async fn events(
     filter: Vec<String>,
     format: Option<String>,
 ) -> Exit {
-    use http_body_util::BodyExt;
     let mut q = Vec::new();
     for (k, v) in [("since", since), ("until", until)] {
         let Some(v) = v else { continue };
@@ -972,33 +981,26 @@ async fn events(
     } else {
         format!("/events?{}", q.join("&"))
     };
-    let resp = match c.send(Method::GET, &path, Body::Empty).await {
-        Ok(r) => r,
+    let mut lines = match c.send(Method::GET, &path, Body::Empty).await {
+        Ok(r) => crate::client::Lines::new(r),
         Err(e) => return fail(&e, 1),
     };
-    let mut body = resp.into_body();
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(Ok(frame)) = body.frame().await {
-        let Ok(data) = frame.into_data() else { continue };
-        buf.extend_from_slice(&data);
-        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=nl).collect();
-            let Ok(ev) = serde_json::from_slice::<crate::events::Event>(&line) else {
-                continue;
-            };
-            let out = match format.as_deref() {
-                None => ev.line(),
-                Some("json") => String::from_utf8_lossy(&line).trim().to_string(),
-                Some(fmt) => match template(fmt, &serde_json::to_value(&ev).unwrap_or_default()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return Exit(1);
-                    }
-                },
-            };
-            println!("{out}");
-        }
+    while let Some(line) = lines.next().await {
+        let Ok(ev) = serde_json::from_slice::<crate::events::Event>(&line) else {
+            continue;
+        };
+        let out = match format.as_deref() {
+            None => ev.line(),
+            Some("json") => String::from_utf8_lossy(&line).trim().to_string(),
+            Some(fmt) => match template(fmt, &serde_json::to_value(&ev).unwrap_or_default()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Exit(1);
+                }
+            },
+        };
+        println!("{out}");
     }
     Exit(0)
 }

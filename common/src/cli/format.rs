@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-/// Columns padded like Go's tabwriter with Docker's settings (3 spaces).
+/// Columns padded like Go's tabwriter with Docker's settings: 3 spaces
+/// of padding, cells at least 10 wide.
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
@@ -18,7 +19,8 @@ pub fn table(rows: &[Vec<String>]) -> String {
         for (i, c) in r.iter().enumerate() {
             line.push_str(c);
             if i + 1 < r.len() {
-                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+                let cell = (widths[i] + 3).max(10);
+                line.push_str(&" ".repeat(cell - c.chars().count()));
             }
         }
         out.push_str(line.trim_end());
@@ -32,29 +34,47 @@ pub fn ago(unix: i64) -> String {
     format!("{} ago", crate::api::human_duration(secs))
 }
 
-/// Docker's human sizes: decimal units, three significant digits (`%.3g`).
-pub fn size(bytes: i64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
+/// Go's `%.{prec}g` for the numbers sizes are made of (no exponent):
+/// `prec` significant digits, trailing zeros dropped.
+fn sig(v: f64, prec: usize) -> String {
+    if v == 0.0 {
+        return "0".into();
     }
-    let digits = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
+    let int_digits = (v.abs().log10().floor() as i64 + 1).max(1) as usize;
+    let decimals = prec.saturating_sub(int_digits);
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
-    };
-    format!("{s}{}", units[i])
+    }
+}
+
+/// A size in `base` steps with these unit names, `prec` digits.
+fn scaled(bytes: f64, base: f64, units: &[&str], prec: usize) -> String {
+    let mut v = bytes;
+    let mut i = 0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
+        i += 1;
+    }
+    format!("{}{}", sig(v, prec), units[i])
+}
+
+/// Docker's human sizes: decimal units, `prec` significant digits
+/// (`units.HumanSizeWithPrecision`).
+pub fn human(bytes: f64, prec: usize) -> String {
+    scaled(bytes, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"], prec)
+}
+
+/// Image and container sizes as `docker images` prints them.
+pub fn size(bytes: i64) -> String {
+    human(bytes as f64, 3)
+}
+
+/// Docker's binary sizes (`units.BytesSize`): 1.367MiB.
+pub fn binary(bytes: f64) -> String {
+    scaled(bytes, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"], 4)
 }
 
 /// "ready" → "Ready", as Docker prints states.
@@ -305,9 +325,19 @@ mod tests {
         assert!(template("{{nosuch .N}}", &n).is_err());
         assert_eq!(size(1_234_567), "1.23MB");
         assert_eq!(size(999), "999B");
+        assert_eq!(human(1024.0, 3), "1.02kB");
+        assert_eq!(binary(1_433_600.0), "1.367MiB");
+        assert_eq!(binary(512.0), "512B");
+        assert_eq!(binary(0.0), "0B");
+        assert_eq!(binary(25.0 * 1024.0 * 1024.0 * 1024.0), "25GiB");
         assert_eq!(
             table(&[vec!["A".into(), "B".into()], vec!["long".into(), "x".into()]]),
-            "A      B\nlong   x\n"
+            "A         B\nlong      x\n"
+        );
+        let wide = "twelve chars";
+        assert_eq!(
+            table(&[vec![wide.into(), "B".into()]]),
+            "twelve chars   B\n"
         );
     }
 }

@@ -6,6 +6,7 @@ mod format;
 mod network;
 mod run;
 mod service;
+mod usage;
 
 use std::path::PathBuf;
 
@@ -327,6 +328,13 @@ pub enum Cmd {
         #[arg(long)]
         format: Option<String>,
     },
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(usage::StatsArgs),
+    /// Manage skiff: disk usage, information
+    System {
+        #[command(subcommand)]
+        cmd: usage::SystemCmd,
+    },
     /// Show the skiff version information
     Version,
     /// Display system-wide information
@@ -416,6 +424,8 @@ pub enum ContainerCmd {
     /// Remove one or more containers
     #[command(alias = "remove")]
     Rm(RmArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(usage::StatsArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,0 +1,405 @@
+//! What containers use: `skiff stats` (live, per container; through a
+//! controller every node's, with a NODE column) and `skiff system df`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::format::{ago, binary, human, table, template, trunc};
+use super::{fail, Exit};
+use crate::api::{ContainerSummary, DiskUsage};
+use crate::client::{enc, Body, Client, Lines};
+use crate::stats::Stats;
+
+#[derive(Args, Debug, Clone)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format the output using a Go-style template, or json
+    #[arg(long)]
+    pub format: Option<String>,
+    pub containers: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCmd {
+    /// Show docker disk usage
+    Df {
+        /// Show detailed information on space usage
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Format the output using a Go-style template, or json
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display system-wide information
+    Info,
+}
+
+/// One container's line: the latest sample, or why there is none.
+#[derive(Default, Clone)]
+struct Row {
+    key: String,
+    node: Option<String>,
+    sample: Option<Stats>,
+    error: Option<String>,
+}
+
+type Rows = Arc<Mutex<BTreeMap<String, Row>>>;
+
+/// `skiff stats`: one stream per container, redrawn each second; with
+/// `--no-stream`, one sample each and out.
+pub async fn stats(c: &Client, a: StatsArgs) -> Exit {
+    let rows: Rows = Default::default();
+    let mut tasks: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
+    let named = !a.containers.is_empty();
+    loop {
+        let targets: Vec<(String, Option<String>)> = if named {
+            a.containers.iter().map(|n| (n.clone(), None)).collect()
+        } else {
+            let path = format!("/containers/json?all={}", u8::from(a.all));
+            match c.get::<Vec<ContainerSummary>>(&path).await {
+                Ok(list) => list.into_iter().map(|s| (s.id, s.node)).collect(),
+                Err(e) => return fail(&e, 1),
+            }
+        };
+        for (key, node) in &targets {
+            if tasks.contains_key(key) {
+                continue;
+            }
+            let row = Row {
+                key: key.clone(),
+                node: node.clone(),
+                ..Default::default()
+            };
+            rows.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), row);
+            let task = tokio::spawn(follow(c.clone(), key.clone(), !a.no_stream, rows.clone()));
+            tasks.insert(key.clone(), task);
+        }
+        // Containers that went away (or stopped, without -a) leave the table.
+        tasks.retain(|k, t| {
+            let keep = targets.iter().any(|(x, _)| x == k);
+            if !keep {
+                t.abort();
+                rows.lock().unwrap_or_else(|e| e.into_inner()).remove(k);
+            }
+            keep
+        });
+        if a.no_stream {
+            for (_, t) in std::mem::take(&mut tasks) {
+                let _ = t.await;
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let snapshot: Vec<Row> = rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        if named {
+            if let Some(e) = snapshot.iter().find_map(|r| r.error.clone()) {
+                eprintln!("{e}");
+                return Exit(1);
+            }
+        }
+        let out = match render(&snapshot, &a) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return Exit(1);
+            }
+        };
+        if a.no_stream {
+            print!("{out}");
+            return Exit(0);
+        }
+        print!("\x1b[2J\x1b[H{out}");
+        tokio::time::sleep(Duration::from_millis(750)).await;
+    }
+}
+
+/// Keep one container's row current from its stats stream (or fill it
+/// once).
+async fn follow(c: Client, key: String, stream: bool, rows: Rows) {
+    let set = |f: &dyn Fn(&mut Row)| {
+        if let Some(r) = rows.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key) {
+            f(r);
+        }
+    };
+    let path = format!("/containers/{}/stats?stream={}", enc(&key), u8::from(stream));
+    let resp = match c.send(hyper::Method::GET, &path, Body::Empty).await {
+        Ok(r) => r,
+        Err(e) => return set(&|r| r.error = Some(e.to_string())),
+    };
+    if !stream {
+        let data = crate::client::body_bytes(resp).await;
+        match serde_json::from_slice::<Stats>(&data) {
+            Ok(s) => set(&|r| r.sample = Some(s.clone())),
+            Err(e) => set(&|r| r.error = Some(format!("bad answer from daemon: {e}"))),
+        }
+        return;
+    }
+    let mut lines = Lines::new(resp);
+    while let Some(line) = lines.next().await {
+        if let Ok(s) = serde_json::from_slice::<Stats>(&line) {
+            set(&|r| r.sample = Some(s.clone()));
+        }
+    }
+}
+
+/// The template fields of a row, as Docker names them.
+fn fields(r: &Row, no_trunc: bool) -> Value {
+    let s = r.sample.clone().unwrap_or_default();
+    let id = if s.id.is_empty() { r.key.clone() } else { s.id.clone() };
+    let short = if no_trunc {
+        id.clone()
+    } else {
+        id.chars().take(12).collect()
+    };
+    let (rx, tx) = s.net_io();
+    let (rd, wr) = s.block_io();
+    json!({
+        "Container": r.key,
+        "ID": short,
+        "Name": s.name.trim_start_matches('/'),
+        "CPUPerc": format!("{:.2}%", s.cpu_percent()),
+        "MemUsage": format!("{} / {}", binary(s.mem_usage() as f64), binary(s.memory_stats.limit as f64)),
+        "MemPerc": format!("{:.2}%", s.mem_percent()),
+        "NetIO": format!("{} / {}", human(rx as f64, 3), human(tx as f64, 3)),
+        "BlockIO": format!("{} / {}", human(rd as f64, 3), human(wr as f64, 3)),
+        "PIDs": s.pids_stats.current.to_string(),
+        "Node": r.node.clone().unwrap_or_default(),
+    })
+}
+
+fn render(rows: &[Row], a: &StatsArgs) -> Result<String, String> {
+    let ready: Vec<&Row> = rows.iter().filter(|r| r.sample.is_some()).collect();
+    if let Some(fmt) = &a.format {
+        let mut out = String::new();
+        for r in &ready {
+            let v = fields(r, a.no_trunc);
+            out.push_str(&if fmt == "json" {
+                v.to_string()
+            } else {
+                template(fmt, &v)?
+            });
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    let fleet = rows.iter().any(|r| r.node.is_some());
+    let mut head: Vec<String> = [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ]
+    .map(String::from)
+    .to_vec();
+    if fleet {
+        head.push("NODE".into());
+    }
+    let mut table_rows = vec![head];
+    for r in ready {
+        let v = fields(r, a.no_trunc);
+        let mut cells: Vec<String> = [
+            "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+        ]
+        .iter()
+        .map(|k| v[k].as_str().unwrap_or_default().to_string())
+        .collect();
+        if fleet {
+            cells.push(v["Node"].as_str().unwrap_or_default().to_string());
+        }
+        table_rows.push(cells);
+    }
+    Ok(table(&table_rows))
+}
+
+/// `skiff system df [-v]`: through a controller, the fleet's sums.
+pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
+    let du: DiskUsage = match c.get("/system/df").await {
+        Ok(d) => d,
+        Err(e) => return fail(&e, 1),
+    };
+    let pct = |part: i64, total: i64| {
+        if total > 0 {
+            format!("{} ({}%)", human(part as f64, 4), part * 100 / total)
+        } else {
+            human(part as f64, 4)
+        }
+    };
+    let images_active = du.images.iter().filter(|i| i.containers > 0).count();
+    let used: i64 = du
+        .images
+        .iter()
+        .filter(|i| i.containers > 0 && i.shared_size >= 0)
+        .map(|i| i.size - i.shared_size)
+        .sum();
+    let rw = |s: &ContainerSummary| s.size_rw.unwrap_or(0);
+    let ctr_size: i64 = du.containers.iter().map(rw).sum();
+    let ctr_free: i64 = du.containers.iter().filter(|s| s.state != "running").map(rw).sum();
+    let summary = [
+        (
+            "Images",
+            du.images.len(),
+            images_active,
+            du.layers_size,
+            pct((du.layers_size - used).max(0), du.layers_size),
+        ),
+        (
+            "Containers",
+            du.containers.len(),
+            du.containers.iter().filter(|s| s.state == "running").count(),
+            ctr_size,
+            pct(ctr_free, ctr_size),
+        ),
+        ("Local Volumes", 0, 0, 0, human(0.0, 4)),
+        ("Build Cache", 0, 0, 0, human(0.0, 4)),
+    ];
+    if let Some(fmt) = format {
+        for (kind, total, active, size, reclaim) in &summary {
+            let v = json!({"Type": kind, "TotalCount": total.to_string(), "Active": active.to_string(),
+                "Size": human(*size as f64, 4), "Reclaimable": reclaim});
+            match if fmt == "json" {
+                Ok(v.to_string())
+            } else {
+                template(&fmt, &v)
+            } {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Exit(1);
+                }
+            }
+        }
+        return Exit(0);
+    }
+    if !verbose {
+        let mut rows = vec![["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+            .map(String::from)
+            .to_vec()];
+        for (kind, total, active, size, reclaim) in summary {
+            rows.push(vec![
+                kind.into(),
+                total.to_string(),
+                active.to_string(),
+                human(size as f64, 4),
+                reclaim,
+            ]);
+        }
+        print!("{}", table(&rows));
+        return Exit(0);
+    }
+    let fleet = du.containers.iter().any(|s| s.node.is_some());
+    println!("Images space usage:\n");
+    let mut rows = vec![[
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE",
+        "SHARED SIZE",
+        "UNIQUE SIZE",
+        "CONTAINERS",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for i in &du.images {
+        let id = i.id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+        let tags = if i.repo_tags.is_empty() {
+            vec!["<none>:<none>".to_string()]
+        } else {
+            i.repo_tags.clone()
+        };
+        for t in tags {
+            let (repo, tag) = t.rsplit_once(':').unwrap_or((t.as_str(), ""));
+            rows.push(vec![
+                repo.into(),
+                tag.into(),
+                id.clone(),
+                ago(i.created),
+                human(i.size as f64, 4),
+                human(i.shared_size.max(0) as f64, 4),
+                human((i.size - i.shared_size.max(0)) as f64, 4),
+                i.containers.to_string(),
+            ]);
+        }
+    }
+    print!("{}", table(&rows));
+    println!("\nContainers space usage:\n");
+    let mut head = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "LOCAL VOLUMES",
+        "SIZE",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec();
+    if fleet {
+        head.push("NODE".into());
+    }
+    let mut rows = vec![head];
+    for s in &du.containers {
+        let mut row = vec![
+            s.id.chars().take(12).collect(),
+            s.image.clone(),
+            format!("\"{}\"", trunc(&s.command, 20)),
+            "0".into(),
+            human(rw(s) as f64, 4),
+            ago(s.created),
+            s.status.clone(),
+            s.names
+                .iter()
+                .map(|n| n.trim_start_matches('/'))
+                .collect::<Vec<_>>()
+                .join(","),
+        ];
+        if fleet {
+            row.push(s.node.clone().unwrap_or_default());
+        }
+        rows.push(row);
+    }
+    print!("{}", table(&rows));
+    println!("\nLocal Volumes space usage:\n");
+    print!(
+        "{}",
+        table(&[["VOLUME NAME", "LINKS", "SIZE"].map(String::from).to_vec()])
+    );
+    println!("\nBuild cache usage: 0B\n");
+    print!(
+        "{}",
+        table(&[[
+            "CACHE ID",
+            "CACHE TYPE",
+            "SIZE",
+            "CREATED",
+            "LAST USED",
+            "USAGE",
+            "SHARED"
+        ]
+        .map(String::from)
+        .to_vec()])
+    );
+    Exit(0)
+}
