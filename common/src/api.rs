@@ -494,6 +494,9 @@ pub struct ImageSummary {
     pub virtual_size: i64,
     pub labels: BTreeMap<String, String>,
     pub containers: i64,
+    /// Through a controller: the node the image is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -422,6 +422,68 @@ fn run_against_the_controller_places_containers_by_spread_binpack_constraints_an
     c.finish();
 }
 
+#[test]
+fn stats_disk_usage_and_info_through_the_controller_cover_every_host() {
+    let c = Cluster::up(3);
+    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    // One import, one image ID on every node.
+    let ids: Vec<String> = ["h1", "h2", "h3"]
+        .iter()
+        .map(|h| c.skiff(&["--node", h, "images", "-q"]).ok().out().to_string())
+        .collect();
+    assert!(ids[0].len() == 12 && ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    for i in 1..=3 {
+        c.skiff(&["run", "-d", "--name", &format!("u{i}"), "busybox", "sleep", "300"])
+            .ok();
+    }
+    let r = c
+        .skiff(&["stats", "--no-stream", "--format", "{{.Name}} {{.Node}} {{.PIDs}}"])
+        .ok();
+    let mut lines: Vec<&str> = r.stdout.lines().collect();
+    lines.sort();
+    let nodes: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    let mut sorted = nodes.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((lines.len(), sorted), (3, vec!["h1", "h2", "h3"]), "{}", r.stdout);
+    assert!(
+        lines.iter().all(|l| l.ends_with(" 1")),
+        "one process each: {}",
+        r.stdout
+    );
+    let r = c.skiff(&["stats", "--no-stream"]).ok();
+    assert!(r.stdout.lines().next().unwrap().ends_with("NODE"), "{}", r.stdout);
+    let r = c.skiff(&["--node", nodes[0], "stats", "--no-stream"]).ok();
+    assert_eq!(r.stdout.lines().count(), 2, "one host's container: {}", r.stdout);
+    assert!(!r.stdout.contains("NODE"), "{}", r.stdout);
+
+    let r = c.skiff(&["system", "df"]).ok();
+    let row = |kind: &str| -> Vec<String> {
+        let line = r.stdout.lines().find(|l| l.starts_with(kind)).expect("row");
+        line.split("   ")
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("Images")[1..3], ["3", "3"], "{}", r.stdout);
+    assert_eq!(row("Containers")[1..3], ["3", "3"], "{}", r.stdout);
+
+    let r = c.skiff(&["info"]).ok();
+    let cpus: usize = std::thread::available_parallelism().unwrap().get();
+    for want in [
+        "Containers: 3".to_string(),
+        "Running: 3".into(),
+        "Nodes: 3 (3 ready)".into(),
+        format!("CPUs: {}", 3 * cpus),
+        "h2: Ready, Active, 1 containers".into(),
+    ] {
+        assert!(r.stdout.contains(&want), "{want}: {}", r.stdout);
+    }
+    c.skiff(&["rm", "-f", "u1", "u2", "u3"]).ok();
+    c.finish();
+}
+
 /// Where a service's running tasks are: one node name per running task.
 fn running_tasks(c: &Cluster, service: &str) -> Vec<String> {
     let ps = c.skiff(&["service", "ps", service]).ok();

@@ -62,6 +62,7 @@ pub fn summary(e: &crate::engine::Engine, img: &Image) -> ImageSummary {
         virtual_size: size,
         labels: img.config.config.labels.clone(),
         containers,
+        node: None,
     }
 }
 
@@ -241,6 +242,14 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
     drop(file);
     let cfg = apply_changes(&changes)?;
     let message = q.get("message").cloned().filter(|m| !m.is_empty());
+    let created = match q.get("created") {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid created time {t:?}: {err}")))?
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        ),
+        None => None,
+    };
     let engine = e.0.clone();
     let tmp2 = tmp.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<String, ImageError> {
@@ -254,7 +263,7 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
         } else {
             Box::new(std::io::BufReader::new(f))
         };
-        let r = engine.images.import(reader, cfg, message, tag.as_ref());
+        let r = engine.images.import(reader, cfg, message, tag.as_ref(), created);
         // Give back what extraction freed: glibc keeps it in this thread's
         // arena otherwise, and an idle agent should stay small.
         // SAFETY: malloc_trim has no preconditions.

@@ -145,16 +145,19 @@ impl ImageStore {
         Ok(img.id)
     }
 
-    /// `docker import`: one flat root filesystem tarball becomes a one-layer image.
+    /// `docker import`: one flat root filesystem tarball becomes a one-layer
+    /// image, made at `created` (RFC 3339; now if absent: a controller
+    /// gives every node the same time, so the image ID is the same on all).
     pub fn import<R: Read>(
         &self,
         tar: R,
         changes: ContainerConfig,
         message: Option<String>,
         tag: Option<&NamedTag>,
+        created: Option<String>,
     ) -> Result<String, ImageError> {
         let layer: Layer = self.layers.register(None, tar)?;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let now = created.unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
         let cfg = ImageConfigFile {
             architecture: std::env::consts::ARCH
                 .replace("x86_64", "amd64")

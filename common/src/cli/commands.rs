@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::{ago, ports_text, size, table, template, trunc};
+use super::format::{ago, capitalize, ports_text, size, table, template, trunc};
 use super::run;
 use super::{
     fail, Cmd, ContainerCmd, Exit, ImageCmd, ImportArgs, InspectArgs, LogsFlags, PsFlags, RmArgs, RmiArgs, StopArgs,
@@ -893,50 +893,70 @@ async fn version(c: &Client) -> Exit {
 }
 
 async fn info(c: &Client) -> Exit {
-    match c.get::<Value>("/info").await {
-        Ok(v) => {
-            let s = |k: &str| v[k].as_str().map(String::from).unwrap_or_else(|| v[k].to_string());
-            println!("Server:");
-            println!(
-                " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}",
-                s("Containers"),
-                s("ContainersRunning"),
-                s("ContainersPaused"),
-                s("ContainersStopped")
-            );
-            println!(" Images: {}", s("Images"));
-            println!(" Server Version: {}", s("ServerVersion"));
-            println!(" Storage Driver: {}", s("Driver"));
-            println!(" Logging Driver: {}", s("LoggingDriver"));
-            println!(
-                " Cgroup Driver: {}\n Cgroup Version: {}",
-                s("CgroupDriver"),
-                s("CgroupVersion")
-            );
-            println!(" Default Runtime: {}", s("DefaultRuntime"));
-            println!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
-            println!(
-                " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}",
-                s("KernelVersion"),
-                s("OperatingSystem"),
-                s("OSType"),
-                s("Architecture")
-            );
-            println!(
-                " CPUs: {}\n Total Memory: {}",
-                s("NCPU"),
-                size(v["MemTotal"].as_i64().unwrap_or(0))
-            );
-            println!(
-                " Name: {}\n Docker Root Dir: {}\n Debug Mode: {}",
-                s("Name"),
-                s("DockerRootDir"),
-                s("Debug")
-            );
-            Exit(0)
+    let v = match c.get::<Value>("/info").await {
+        Ok(v) => v,
+        Err(e) => return fail(&e, 1),
+    };
+    let s = |k: &str| match &v[k] {
+        Value::String(x) => x.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    // A controller leaves out what only a host has: skip empty lines.
+    let line = |label: &str, value: String| {
+        if !value.is_empty() {
+            println!(" {label}: {value}");
         }
-        Err(e) => fail(&e, 1),
+    };
+    println!("Server:");
+    println!(
+        " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}",
+        s("Containers"),
+        s("ContainersRunning"),
+        s("ContainersPaused"),
+        s("ContainersStopped")
+    );
+    line("Images", s("Images"));
+    line("Server Version", s("ServerVersion"));
+    line("Storage Driver", s("Driver"));
+    line("Logging Driver", s("LoggingDriver"));
+    line("Cgroup Driver", s("CgroupDriver"));
+    line("Cgroup Version", s("CgroupVersion"));
+    line("Default Runtime", s("DefaultRuntime"));
+    line("Live Restore Enabled", s("LiveRestoreEnabled"));
+    if v["Swarm"]["LocalNodeState"] == "active" {
+        let sw = &v["Swarm"];
+        println!(" Cluster: active");
+        println!("  Cluster ID: {}", sw["Cluster"]["ID"].as_str().unwrap_or(""));
+        println!("  Controllers: {}", sw["Managers"]);
+        println!("  Nodes: {} ({} ready)", sw["Nodes"], sw["NodesReady"]);
+        let nodes: Vec<crate::cluster::Node> = serde_json::from_value(v["Nodes"].clone()).unwrap_or_default();
+        for n in nodes {
+            println!(
+                "   {}: {}, {}, {} containers, {} CPUs, {}",
+                n.description.hostname,
+                capitalize(&n.status.state),
+                capitalize(&n.spec.availability),
+                n.containers,
+                n.description.resources.nano_cpus / 1_000_000_000,
+                super::format::binary(n.description.resources.memory_bytes as f64)
+            );
+        }
     }
+    line("Kernel Version", s("KernelVersion"));
+    line("Operating System", s("OperatingSystem"));
+    line("OSType", s("OSType"));
+    line("Architecture", s("Architecture"));
+    line("CPUs", s("NCPU"));
+    line(
+        "Total Memory",
+        super::format::binary(v["MemTotal"].as_f64().unwrap_or(0.0)),
+    );
+    line("Name", s("Name"));
+    line("ID", s("ID"));
+    line("Docker Root Dir", s("DockerRootDir"));
+    line("Debug Mode", s("Debug"));
+    Exit(0)
 }
 
 /// `skiff events`: Docker's text lines, or one template/JSON line each.

@@ -335,9 +335,6 @@ mod tests {
             "A         B\nlong      x\n"
         );
         let wide = "twelve chars";
-        assert_eq!(
-            table(&[vec![wide.into(), "B".into()]]),
-            "twelve chars   B\n"
-        );
+        assert_eq!(table(&[vec![wide.into(), "B".into()]]), "twelve chars   B\n");
     }
 }

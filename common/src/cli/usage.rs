@@ -307,7 +307,7 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         print!("{}", table(&rows));
         return Exit(0);
     }
-    let fleet = du.containers.iter().any(|s| s.node.is_some());
+    let fleet = du.containers.iter().any(|s| s.node.is_some()) || du.images.iter().any(|i| i.node.is_some());
     println!("Images space usage:\n");
     let mut rows = vec![[
         "REPOSITORY",
@@ -321,6 +321,9 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
     ]
     .map(String::from)
     .to_vec()];
+    if fleet {
+        rows[0].push("NODE".into());
+    }
     for i in &du.images {
         let id = i.id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
         let tags = if i.repo_tags.is_empty() {
@@ -340,6 +343,9 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
                 human((i.size - i.shared_size.max(0)) as f64, 4),
                 i.containers.to_string(),
             ]);
+            if fleet {
+                rows.last_mut().expect("row").push(i.node.clone().unwrap_or_default());
+            }
         }
     }
     print!("{}", table(&rows));

@@ -100,29 +100,14 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
 /// `GET /containers/json`: every ready node's list, each entry with its
 /// node's name, newest first.
 pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
-    let nodes = ctx.ready_nodes();
-    let (parts, _) = req.into_parts();
-    let calls = nodes.iter().map(|(id, host)| {
-        let r = Request::from_parts(parts.clone(), Body::empty());
-        async move {
-            let resp = proxy::call(ctx, id, r).await.ok()?;
-            if !resp.status().is_success() {
-                return None;
-            }
-            let data = axum::body::to_bytes(resp.into_body(), MAX_JSON).await.ok()?;
-            let mut rows: Vec<serde_json::Value> = serde_json::from_slice(&data).ok()?;
-            for r in &mut rows {
-                r["Node"] = serde_json::Value::String(host.clone());
-            }
-            Some(rows)
+    let path = req.uri().path_and_query().map_or("/containers/json", |p| p.as_str());
+    let mut all: Vec<serde_json::Value> = Vec::new();
+    for (host, rows) in proxy::gather(ctx, path).await {
+        for mut r in rows.as_array().cloned().unwrap_or_default() {
+            r["Node"] = serde_json::Value::String(host.clone());
+            all.push(r);
         }
-    });
-    let mut all: Vec<serde_json::Value> = futures_util::future::join_all(calls)
-        .await
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
+    }
     all.sort_by_key(|r| std::cmp::Reverse(r["Created"].as_i64().unwrap_or(0)));
     Ok(axum::Json(all).into_response())
 }

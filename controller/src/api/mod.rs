@@ -12,6 +12,7 @@ mod containers;
 mod nodes;
 mod proxy;
 mod services;
+mod system;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,6 +86,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/services/{id}/update", post(services::update))
         .route("/tasks", get(services::tasks))
         .route("/events", get(events))
+        .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
         .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)

@@ -11,7 +11,7 @@ use crate::fleet::Health;
 use crate::server::{now, Ctx};
 use crate::state::{Command, NodeRecord};
 
-fn view(ctx: &Ctx, n: &NodeRecord) -> Node {
+pub(super) fn view(ctx: &Ctx, n: &NodeRecord) -> Node {
     let (health, age) = ctx.fleet.health(&n.id);
     let containers = ctx.fleet.containers(&n.id);
     let mut reserved = Resources::default();

@@ -39,7 +39,19 @@ pub async fn fan_out(ctx: &Ctx, req: Request) -> Response {
     if nodes.is_empty() {
         return ApiError(StatusCode::SERVICE_UNAVAILABLE, "no node is ready".into()).into_response();
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // One creation time for every node, so an import has one image ID.
+    if parts.uri.path() == "/images/create" && !parts.uri.query().unwrap_or("").contains("created=") {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let pq = format!(
+            "{}&created={}",
+            parts.uri.path_and_query().map_or("", |p| p.as_str()),
+            skiff_common::client::enc(&now)
+        );
+        if let Ok(u) = pq.replacen("create&", "create?", 1).parse() {
+            parts.uri = u;
+        }
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return ApiError(StatusCode::BAD_REQUEST, format!("reading the request: {e}")).into_response(),
@@ -75,6 +87,29 @@ pub async fn fan_out(ctx: &Ctx, req: Request) -> Response {
         Some(Ok((status, data))) => (status, data).into_response(),
         _ => ApiError(StatusCode::BAD_GATEWAY, "no answer".into()).into_response(),
     }
+}
+
+/// The same read (a GET of `path_and_query`) from every ready node at
+/// once: each answering node's hostname and JSON; nodes that fail are
+/// left out.
+pub async fn gather(ctx: &Ctx, path_and_query: &str) -> Vec<(String, serde_json::Value)> {
+    const MAX_JSON: usize = 64 << 20;
+    let nodes = ctx.ready_nodes();
+    let calls = nodes.iter().map(|(id, host)| async move {
+        let req = Request::get(path_and_query).body(Body::empty()).ok()?;
+        let resp = call(ctx, id, req).await.ok()?;
+        if !resp.status().is_success() {
+            tracing::warn!(node = %host, path = path_and_query, status = %resp.status(), "node's answer left out");
+            return None;
+        }
+        let data = axum::body::to_bytes(resp.into_body(), MAX_JSON).await.ok()?;
+        Some((host.clone(), serde_json::from_slice(&data).ok()?))
+    });
+    futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 pub(super) async fn call(ctx: &Ctx, key: &str, req: Request) -> Result<Response, ApiError> {
