@@ -9,6 +9,7 @@
 #   deploy/local-cluster.sh add-host I [TOKEN]   one more host hI, joined with TOKEN
 #                                                (default: the agent token)
 #   deploy/local-cluster.sh stop-agent|start-agent I   stop or start host hI's agent
+#   deploy/local-cluster.sh kill-host|boot-host I      host hI loses power / powers on
 #   deploy/local-cluster.sh stop-controller|start-controller
 #
 # Settings (environment), so that several clusters can run side by side:
@@ -110,6 +111,14 @@ add_host() {
   ip -n "$LAN" link set "$NAME-l$i" master lan0 up
   ip -n "$ns" addr add "$NET.$((10 + i))/24" dev eth0
   ip -n "$ns" link set eth0 up
+  hold_mounts "$i"
+  start_agent "$i" "${2:-}"
+}
+
+# The host's mount namespace, held open by a sleeping process.
+hold_mounts() {
+  local h=h$1 ns
+  ns=$(agent_ns "$1")
   nsenter --net="/run/netns/$ns" unshare --mount --propagation slave sleep infinity </dev/null >/dev/null 2>&1 &
   local holder=$!
   echo "$holder" >"$DIR/$h/holder.pid"
@@ -118,7 +127,33 @@ add_host() {
     [ "$(readlink "/proc/$holder/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
     sleep 0.02
   done
-  start_agent "$i" "${2:-}"
+}
+
+# Host hI loses power: every process on it dies at once (agent,
+# supervisors, containers, the mount namespace with its mounts), its
+# runtime state is gone and it drops off the LAN.
+kill_host() {
+  local i=$1 h=h$1 ns
+  ns=$(agent_ns "$1")
+  [ -f "$DIR/$h/agent.pid" ] && kill -9 "$(cat "$DIR/$h/agent.pid")" 2>/dev/null || true
+  rm -f "$DIR/$h/agent.pid"
+  pkill -9 -f "skiff-agent shim(-monitor)? $DIR/$h/" 2>/dev/null || true
+  for procs in /sys/fs/cgroup/*/"$NAME-$h"/*/cgroup.procs /sys/fs/cgroup/"$NAME-$h"/*/cgroup.procs; do
+    [ -f "$procs" ] || continue
+    while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$procs"
+  done
+  [ -f "$DIR/$h/holder.pid" ] && kill -9 "$(cat "$DIR/$h/holder.pid")" 2>/dev/null || true
+  ip -n "$ns" link set eth0 down
+  sleep 0.2
+  rm -rf "$DIR/$h/run" "$DIR/$h/agent.sock"
+}
+
+# Host hI powers on again: back on the LAN, a fresh mount namespace, and
+# its agent, which reconciles what the power loss left.
+boot_host() {
+  ip -n "$(agent_ns "$1")" link set eth0 up
+  hold_mounts "$1"
+  start_agent "$1"
 }
 
 down() {
@@ -187,7 +222,9 @@ case "${1:-up}" in
   add-host) add_host "$2" "${3:-}" ;;
   stop-agent) stop_agent "$2" ;;
   start-agent) start_agent "$2" ;;
+  kill-host) kill_host "$2" ;;
+  boot-host) boot_host "$2" ;;
   stop-controller) stop_controller ;;
   start-controller) start_controller ;;
-  *) echo "usage: $0 up [N] | down | add-host I [TOKEN] | stop-agent I | start-agent I | stop-controller | start-controller" >&2; exit 2 ;;
+  *) echo "usage: $0 up [N] | down | add-host I [TOKEN] | stop-agent I | start-agent I | kill-host I | boot-host I | stop-controller | start-controller" >&2; exit 2 ;;
 esac

@@ -574,6 +574,58 @@ fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
 }
 
 #[test]
+fn a_host_that_loses_power_has_its_tasks_replaced_and_comes_back_clean() {
+    let c = Cluster::up(3);
+    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.skiff(&[
+        "service",
+        "create",
+        "--name",
+        "api",
+        "--replicas",
+        "4",
+        "busybox",
+        "sleep",
+        "3000",
+    ])
+    .ok();
+    c.eventually(15, "4 tasks", || running_tasks(&c, "api").len() == 4);
+    let on_h1 = running_tasks(&c, "api").iter().filter(|n| *n == "h1").count();
+    assert!(on_h1 >= 1);
+    // Everything on h1 dies at once: agent, supervisors, containers, mounts.
+    c.script(&["kill-host", "1"]).ok();
+    c.eventually(20, "h1's tasks run elsewhere", || {
+        let r = running_tasks(&c, "api");
+        r.len() == 4 && !r.contains(&"h1".to_string())
+    });
+    let r = c
+        .skiff(&["node", "ls", "--format", "{{.Description.Hostname}} {{.Status.State}}"])
+        .ok();
+    assert!(r.stdout.contains("h1 down"), "{}", r.stdout);
+    // It boots again: its agent finds its containers dead, and what the
+    // service no longer needs there is cleared away; four copies remain.
+    c.script(&["boot-host", "1"]).ok();
+    c.eventually(20, "h1 ready and holding no stale task", || {
+        c.skiff(&["node", "ls", "--format", "{{.Description.Hostname}} {{.Status.State}}"])
+            .stdout
+            .contains("h1 ready")
+            && c.skiff_on(1, &["ps", "-aq"]).stdout.trim().is_empty()
+    });
+    assert_eq!(running_tasks(&c, "api").len(), 4);
+    assert_eq!(c.skiff(&["ps", "-q"]).ok().stdout.lines().count(), 4);
+    // The host works as before.
+    let r = c
+        .skiff(&["--node", "h1", "run", "--rm", "busybox", "echo", "back"])
+        .ok();
+    assert_eq!(r.out(), "back");
+    c.skiff(&["service", "rm", "api"]).ok();
+    c.eventually(15, "all copies gone", || {
+        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
+    });
+    c.finish();
+}
+
+#[test]
 fn one_events_stream_carries_every_hosts_events_and_keeps_them_across_controller_restarts() {
     let c = Cluster::up(3);
     c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
