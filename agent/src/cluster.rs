@@ -224,6 +224,11 @@ async fn containers(app: &Router) -> Result<Vec<Container>> {
             labels: c.labels.into_iter().collect(),
             nano_cpus: c.host_config["NanoCpus"].as_i64().unwrap_or(0),
             memory: c.host_config["Memory"].as_i64().unwrap_or(0),
+            // What it asks for, set from its creation on (a created
+            // container holds its port for the scheduler before it runs).
+            host_ports: skiff_common::api::host_ports(
+                &serde_json::from_value(c.host_config["PortBindings"].clone()).unwrap_or_default(),
+            ),
         })
         .collect())
 }

@@ -598,6 +598,21 @@ pub mod stream {
     }
 }
 
+/// The fixed host ports of Docker's `PortBindings` ("80/tcp" → 8080):
+/// "8080/tcp". Ports the engine picks (no host port) never collide.
+pub fn host_ports(bindings: &BTreeMap<String, Vec<PortBinding>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, binds) in bindings {
+        let proto = key.split_once('/').map_or("tcp", |(_, p)| p);
+        for b in binds {
+            if b.host_port.parse::<u16>().is_ok_and(|p| p > 0) {
+                out.push(format!("{}/{proto}", b.host_port));
+            }
+        }
+    }
+    out
+}
+
 /// Docker's human durations: "Up 5 minutes", "Exited (0) 2 seconds ago".
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);

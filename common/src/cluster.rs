@@ -212,6 +212,9 @@ pub struct TaskInfo {
     pub container: String,
     pub image: String,
     pub created_at: String,
+    /// Why a pending task has no node yet.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
 }
 
 /// Join a cluster as a node or (`client`) as a CLI user: make a key, have

@@ -183,6 +183,20 @@ impl Fleet {
             .fold((0, 0, 0), |(cpu, mem, n), c| (cpu + c.nano_cpus, mem + c.memory, n + 1))
     }
 
+    /// Host ports the node's live containers publish.
+    pub fn host_ports(&self, node: &str) -> std::collections::BTreeSet<String> {
+        let m = self.lock();
+        m.get(node)
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .filter(|c| c.state != "exited" && c.state != "dead")
+                    .flat_map(|c| c.host_ports.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn containers(&self, node: &str) -> Vec<proto::Container> {
         self.lock().get(node).map(|s| s.containers.clone()).unwrap_or_default()
     }

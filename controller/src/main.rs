@@ -224,6 +224,7 @@ async fn run(flags: RunFlags) -> Result<()> {
         pki: pki::Pki::load(data)?,
         fleet: Arc::new(fleet::Fleet::new(period, timeout)),
         events: skiff_common::events::Journal::open(&data.join("events"), 100_000)?,
+        unplaced: Default::default(),
     });
     let app = api::router(ctx.clone());
     tokio::spawn(orchestrator::run(ctx.clone()));

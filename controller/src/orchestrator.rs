@@ -82,6 +82,7 @@ async fn reconcile(ctx: &Ctx) -> Result<(), StoreError> {
     }
     // 2. Slots: fill the missing, shut down the surplus.
     let tasks = ctx.store.read().tasks.clone();
+    let mut unplaced = std::collections::HashMap::new();
     for s in services.values() {
         let mut slots: BTreeMap<u32, &Task> = BTreeMap::new();
         for t in tasks.values().filter(|t| t.service == s.id && t.desired == "running") {
@@ -93,9 +94,22 @@ async fn reconcile(ctx: &Ctx) -> Result<(), StoreError> {
             }
         }
         for slot in 1..=s.spec.replicas {
-            if !slots.contains_key(&slot) {
-                start_task(ctx, s, slot).await?;
+            if slots.contains_key(&slot) {
+                continue;
             }
+            if let Err(why) = start_task(ctx, s, slot).await? {
+                unplaced.insert(s.id.clone(), why.to_string());
+                break;
+            }
+        }
+    }
+    let before = std::mem::replace(
+        &mut *ctx.unplaced.lock().unwrap_or_else(|e| e.into_inner()),
+        unplaced.clone(),
+    );
+    for (id, why) in &unplaced {
+        if before.get(id) != Some(why) {
+            tracing::warn!(service = %id, "cannot place its missing replicas: {why}");
         }
     }
     // 3. Running tasks: their containers exist and run.
@@ -169,12 +183,18 @@ fn age(rfc3339: &str) -> Duration {
         .unwrap_or_default()
 }
 
-/// Place a new task for `slot`, record it, and make its container.
-async fn start_task(ctx: &Ctx, s: &crate::state::model::Service, slot: u32) -> Result<(), StoreError> {
+/// Place a new task for `slot`, record it, and make its container; or
+/// say why no node can take it.
+async fn start_task(
+    ctx: &Ctx,
+    s: &crate::state::model::Service,
+    slot: u32,
+) -> Result<Result<(), scheduler::NoFit>, StoreError> {
     let mut want = scheduler::Request {
         strategy: Strategy::parse(&s.spec.placement).unwrap_or_default(),
         nano_cpus: s.spec.container.host_config.nano_cpus,
         memory: s.spec.container.host_config.memory,
+        host_ports: skiff_common::api::host_ports(&s.spec.container.host_config.port_bindings),
         ..Default::default()
     };
     for c in &s.spec.constraints {
@@ -185,10 +205,7 @@ async fn start_task(ctx: &Ctx, s: &crate::state::model::Service, slot: u32) -> R
     let nodes = ctx.node_views();
     let node = match scheduler::place(&nodes, &want) {
         Ok(n) => n.id.clone(),
-        Err(why) => {
-            tracing::warn!(service = %s.spec.name, slot, "cannot place: {why}");
-            return Ok(());
-        }
+        Err(why) => return Ok(Err(why)),
     };
     let task = Task {
         id: crate::pki::random_id(25),
@@ -202,7 +219,7 @@ async fn start_task(ctx: &Ctx, s: &crate::state::model::Service, slot: u32) -> R
     if let Err(e) = make_container(ctx, s, &task).await {
         tracing::warn!(task = %task.id, "making its container: {e}");
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Create and start a task's container on its node.
@@ -250,6 +267,7 @@ async fn make_container(ctx: &Ctx, s: &crate::state::model::Service, t: &Task) -
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             nano_cpus: spec.host_config.nano_cpus,
             memory: spec.host_config.memory,
+            host_ports: skiff_common::api::host_ports(&spec.host_config.port_bindings),
         },
     );
     tracing::info!(task = %t.id, node = %t.node, "task started");

@@ -3,9 +3,10 @@
 //! (the default) picks the node running the fewest containers; binpack
 //! picks the fullest node that still fits. Reservations (`--cpus`,
 //! `--memory`) must fit in what a node has left; constraints filter by
-//! hostname, ID and labels, as Swarm's `--constraint` does.
+//! hostname, ID and labels, as Swarm's `--constraint` does. A host port
+//! (`-p 8080:80`) is taken on a node while a container there publishes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One node as the scheduler sees it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,6 +24,8 @@ pub struct NodeView {
     pub reserved_nano_cpus: i64,
     pub reserved_memory: i64,
     pub containers: usize,
+    /// Host ports its live containers publish ("8080/tcp").
+    pub host_ports: BTreeSet<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,6 +104,8 @@ pub struct Request {
     pub nano_cpus: i64,
     pub memory: i64,
     pub strategy: Strategy,
+    /// Host ports it publishes ("8080/tcp").
+    pub host_ports: Vec<String>,
 }
 
 /// Why no node fits, as Swarm words it.
@@ -115,7 +120,7 @@ impl std::fmt::Display for NoFit {
 
 /// Pick a node for `req`, or say why none fits.
 pub fn place<'a>(nodes: &'a [NodeView], req: &Request) -> Result<&'a NodeView, NoFit> {
-    let (mut down, mut unmet, mut cpu, mut mem) = (0, 0, 0, 0);
+    let (mut down, mut unmet, mut cpu, mut mem, mut ports) = (0, 0, 0, 0, 0);
     let mut fits: Vec<&NodeView> = Vec::new();
     for n in nodes {
         if !n.schedulable {
@@ -126,6 +131,8 @@ pub fn place<'a>(nodes: &'a [NodeView], req: &Request) -> Result<&'a NodeView, N
             cpu += 1;
         } else if req.memory > 0 && n.memory - n.reserved_memory < req.memory {
             mem += 1;
+        } else if req.host_ports.iter().any(|p| n.host_ports.contains(p)) {
+            ports += 1;
         } else {
             fits.push(n);
         }
@@ -163,6 +170,7 @@ pub fn place<'a>(nodes: &'a [NodeView], req: &Request) -> Result<&'a NodeView, N
         count(unmet, "scheduling constraints not satisfied");
         count(cpu, "insufficient CPU");
         count(mem, "insufficient memory");
+        count(ports, "host port already in use");
         NoFit(format!("no suitable node ({})", why.join("; ")))
     })
 }
@@ -244,5 +252,34 @@ mod tests {
             place(&[], &r),
             Err(NoFit("no suitable node (the cluster has no nodes)".into()))
         );
+    }
+
+    #[test]
+    fn a_published_host_port_is_taken_on_its_node() {
+        let mut nodes = vec![node("n1", 0), node("n2", 1)];
+        nodes[0].host_ports.insert("8080/tcp".into());
+        let mut r = req(&[]);
+        r.host_ports = vec!["8080/tcp".into()];
+        assert_eq!(
+            place(&nodes, &r).unwrap().id,
+            "n2",
+            "n1 has fewer containers but the port"
+        );
+        r.host_ports = vec!["8080/udp".into()];
+        assert_eq!(place(&nodes, &r).unwrap().id, "n1", "another protocol is another port");
+        nodes[1].host_ports.insert("8080/tcp".into());
+        r.host_ports = vec!["8080/tcp".into()];
+        assert_eq!(
+            place(&nodes, &r),
+            Err(NoFit("no suitable node (host port already in use on 2 nodes)".into()))
+        );
+        let mut bindings = BTreeMap::new();
+        let bind = |p: &str| skiff_common::api::PortBinding {
+            host_ip: String::new(),
+            host_port: p.into(),
+        };
+        bindings.insert("80/tcp".to_string(), vec![bind("8080"), bind("")]);
+        bindings.insert("53/udp".to_string(), vec![bind("5353")]);
+        assert_eq!(skiff_common::api::host_ports(&bindings), ["5353/udp", "8080/tcp"]);
     }
 }

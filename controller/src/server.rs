@@ -22,6 +22,9 @@ pub struct Ctx {
     pub fleet: Arc<Fleet>,
     /// Every node's events, tagged with the node (bounded, on disk).
     pub events: skiff_common::events::Journal,
+    /// Services with replicas no node can take now, and why (kept by the
+    /// orchestrator each pass; `service ps` shows them as pending).
+    pub unplaced: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Ctx {
@@ -54,6 +57,7 @@ impl Ctx {
                     reserved_nano_cpus: cpus,
                     reserved_memory: mem,
                     containers: count,
+                    host_ports: ctx.fleet.host_ports(&n.id),
                 }
             })
             .collect()

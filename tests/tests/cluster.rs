@@ -626,6 +626,96 @@ fn a_host_that_loses_power_has_its_tasks_replaced_and_comes_back_clean() {
 }
 
 #[test]
+fn a_published_host_port_is_held_on_its_node_by_placement_and_services() {
+    let c = Cluster::up(3);
+    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    // Binpack would stack them; the host port sends each to another node.
+    for i in 1..=3 {
+        c.skiff(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("p{i}"),
+            "--placement",
+            "binpack",
+            "-p",
+            "8080:80",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    }
+    let mut nodes: Vec<String> = c
+        .skiff(&["ps", "--format", "{{.Node}}"])
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["h1", "h2", "h3"]);
+    let r = c.skiff(&["run", "-d", "-p", "8080:80", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr
+            .contains("no suitable node (host port already in use on 3 nodes)"),
+        "{}",
+        r.stderr
+    );
+    // Another protocol, or a port the engine picks, still fits.
+    c.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        "8080:80/udp",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    c.skiff(&["run", "-d", "--name", "any", "-p", "80", "busybox", "sleep", "300"])
+        .ok();
+    c.skiff(&["rm", "-f", "p1", "p2", "p3", "udp", "any"]).ok();
+    // A service asking for more copies than nodes: the rest wait, and say why.
+    c.skiff(&[
+        "service",
+        "create",
+        "--name",
+        "edge",
+        "--replicas",
+        "4",
+        "-p",
+        "9090:80",
+        "busybox",
+        "sleep",
+        "3000",
+    ])
+    .ok();
+    c.eventually(15, "3 copies, one per node, one pending", || {
+        running_tasks(&c, "edge") == ["h1", "h2", "h3"]
+            && c.skiff(&["service", "ps", "edge"]).stdout.lines().any(|l| {
+                l.contains("edge.")
+                    && l.contains("Pending")
+                    && l.ends_with("\"no suitable node (host port already in use on 3 nodes)\"")
+            })
+    });
+    let ls = c.skiff(&["service", "ls"]).ok();
+    assert!(ls.stdout.contains("3/4"), "{}", ls.stdout);
+    c.skiff(&["service", "scale", "edge=3"]).ok();
+    c.eventually(10, "nothing pending", || {
+        !c.skiff(&["service", "ps", "edge"]).stdout.contains("Pending")
+    });
+    c.skiff(&["service", "rm", "edge"]).ok();
+    c.eventually(15, "all copies gone", || {
+        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
+    });
+    c.finish();
+}
+
+#[test]
 fn one_events_stream_carries_every_hosts_events_and_keeps_them_across_controller_restarts() {
     let c = Cluster::up(3);
     c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();

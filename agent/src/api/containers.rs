@@ -86,12 +86,13 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
         labels: ins.config.labels.clone(),
         state: ins.state.status.clone(),
         status: status_text(&ins.state),
-        // Docker gives only NetworkMode; the reservations are skiff's own,
-        // for the controller's scheduler.
+        // Docker gives only NetworkMode; the reservations and host ports
+        // are skiff's own, for the controller's scheduler.
         host_config: json!({
             "NetworkMode": ins.host_config.network_mode,
             "NanoCpus": ins.host_config.nano_cpus,
             "Memory": ins.host_config.memory,
+            "PortBindings": ins.host_config.port_bindings,
         }),
         network_settings: json!({"Networks": ins.network_settings.networks}),
         mounts: Vec::new(),

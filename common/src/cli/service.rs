@@ -100,26 +100,36 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
             Exit(0)
         }
         ServiceCmd::Ps { quiet, services } => {
-            let mut rows = vec![["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE"]
-                .map(String::from)
-                .to_vec()];
+            let mut rows = vec![
+                ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for s in &services {
                 let tasks: Vec<TaskInfo> = match c.get(&format!("/tasks?service={}", enc(s))).await {
                     Ok(t) => t,
                     Err(e) => return fail(&e, 1),
                 };
                 for t in tasks {
+                    let id: String = t.id.chars().take(12).collect();
                     if quiet {
-                        println!("{}", &t.id[..12]);
+                        if !id.is_empty() {
+                            println!("{id}");
+                        }
                         continue;
                     }
                     rows.push(vec![
-                        t.id[..12].to_string(),
+                        id,
                         format!("{}.{}", t.service, t.slot),
                         t.image,
                         t.node,
                         capitalize(&t.desired_state),
                         capitalize(&t.state),
+                        if t.error.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\"{}\"", t.error)
+                        },
                     ]);
                 }
             }

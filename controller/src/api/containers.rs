@@ -45,6 +45,8 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))?;
     want.nano_cpus = spec["HostConfig"]["NanoCpus"].as_i64().unwrap_or(0);
     want.memory = spec["HostConfig"]["Memory"].as_i64().unwrap_or(0);
+    let bindings = serde_json::from_value(spec["HostConfig"]["PortBindings"].clone()).unwrap_or_default();
+    want.host_ports = skiff_common::api::host_ports(&bindings);
     if let Some(n) = &name {
         let holders = ctx.fleet.find_container(n);
         let exact = holders
@@ -72,6 +74,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
             labels: Default::default(),
             nano_cpus: want.nano_cpus,
             memory: want.memory,
+            host_ports: want.host_ports.clone(),
         },
     );
     let made = async {

@@ -163,9 +163,34 @@ pub async fn tasks(s: St, q: Q) -> ApiResult<Json<Vec<TaskInfo>>> {
                 container: c.map(|c| c.id).unwrap_or_default(),
                 image: svc.map(|x| x.spec.container.config.image.clone()).unwrap_or_default(),
                 created_at: t.created_at.clone(),
+                error: String::new(),
             }
         })
         .collect();
+    // Replicas no node can take: pending, with the reason.
+    let unplaced = ctx.unplaced.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (id, why) in &unplaced {
+        let Some(svc) = st.services.get(id).filter(|x| only.as_ref().is_none_or(|o| &x.id == o)) else {
+            continue;
+        };
+        for slot in 1..=svc.spec.replicas {
+            let placed = st
+                .tasks
+                .values()
+                .any(|t| &t.service == id && t.slot == slot && t.desired == "running");
+            if !placed {
+                out.push(TaskInfo {
+                    service: svc.spec.name.clone(),
+                    slot,
+                    desired_state: "running".into(),
+                    state: "pending".into(),
+                    image: svc.spec.container.config.image.clone(),
+                    error: why.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+    }
     out.sort_by(|a, b| (&a.service, a.slot, &b.created_at).cmp(&(&b.service, b.slot, &a.created_at)));
     Ok(Json(out))
 }
