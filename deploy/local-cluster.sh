@@ -18,6 +18,7 @@
 #   SKIFF_CLUSTER_NET   the LAN's /24, 3 octets (default 10.77.0)
 #   SKIFF_BIN_DIR       where the binaries are (default target/release)
 #   SKIFF_CLUSTER_HEARTBEAT, SKIFF_CLUSTER_TIMEOUT  controller settings (1s, 3s)
+#   SKIFF_CLUSTER_CERT_EXPIRY  how long node certificates last (2160h: 90 days)
 #
 # `source $DIR/env` points the CLI at the controller with an admin
 # certificate: SKIFF_HOST, SKIFF_TLS_VERIFY, SKIFF_CERT_PATH.
@@ -29,6 +30,7 @@ NET=${SKIFF_CLUSTER_NET:-10.77.0}
 B=${SKIFF_BIN_DIR:-$PWD/target/release}
 HEARTBEAT=${SKIFF_CLUSTER_HEARTBEAT:-1s}
 TIMEOUT=${SKIFF_CLUSTER_TIMEOUT:-3s}
+CERT_EXPIRY=${SKIFF_CLUSTER_CERT_EXPIRY:-2160h}
 LAN=$NAME-lan
 CTL=$NET.1:7443
 
@@ -78,7 +80,8 @@ start_controller() {
   before=$(listening)
   [ -f "$DIR/ctl/controller.json" ] || first=(init --advertise-addr "$NET.1")
   "$B/skiff-controller" "${first[@]}" --data "$DIR/ctl" --listen "$CTL" \
-    --heartbeat-period "$HEARTBEAT" --node-timeout "$TIMEOUT" >>"$DIR/controller.log" 2>&1 </dev/null &
+    --heartbeat-period "$HEARTBEAT" --node-timeout "$TIMEOUT" --cert-expiry "$CERT_EXPIRY" \
+    >>"$DIR/controller.log" 2>&1 </dev/null &
   echo $! >"$DIR/controller.pid"
   for _ in $(seq 200); do
     [ "$(listening)" -gt "$before" ] && return 0

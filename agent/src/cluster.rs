@@ -69,7 +69,39 @@ pub async fn start(cfg: &Config, app: Router, events: Arc<skiff_common::events::
         }),
         events: Some(events),
     };
-    hold_session(&controller, &dir, local, cfg.node_name.clone())
+    hold_session(&controller, &dir, local, cfg.node_name.clone())?;
+    tokio::spawn(keep_certificate(controller, dir));
+    Ok(())
+}
+
+/// Renew the node certificate two thirds into its life, for as long as
+/// the process runs; a failed attempt is retried every few seconds (the
+/// old certificate still works until it expires).
+async fn keep_certificate(controller: String, dir: PathBuf) {
+    loop {
+        let wait = match skiff_common::cluster::renewal_due(&dir) {
+            Ok(at) => at.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("node certificate: {e}");
+                Duration::from_secs(60)
+            }
+        };
+        // Wake at least hourly: the clock may jump.
+        tokio::time::sleep(wait.min(Duration::from_secs(3600))).await;
+        if skiff_common::cluster::renewal_due(&dir).is_ok_and(|at| at > std::time::SystemTime::now()) {
+            continue;
+        }
+        match skiff_common::cluster::renew(&controller, &dir).await {
+            Ok(next) => tracing::info!(
+                next = %chrono::DateTime::<chrono::Utc>::from(next).to_rfc3339(),
+                "node certificate renewed"
+            ),
+            Err(e) => {
+                tracing::warn!("renewing the node certificate: {e}");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
 }
 
 /// Keep a session to the controller at `controller` with the certificate

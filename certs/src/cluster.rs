@@ -107,6 +107,23 @@ pub fn new_key_and_csr(name: &str) -> Result<(String, String)> {
     Ok((key.serialize_pem(), csr.pem()?))
 }
 
+/// A signing request for a key we already hold (renewing a certificate).
+pub fn request_for_key(key_pem: &str, name: &str) -> Result<String> {
+    let key = KeyPair::from_pem(key_pem)?;
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, name);
+    Ok(p.serialize_request(&key)?.pem()?)
+}
+
+/// When a PEM certificate starts and stops being valid (Unix seconds).
+pub fn validity_of(cert_pem: &str) -> Result<(i64, i64)> {
+    let der = pem_to_der(cert_pem)?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der)
+        .map_err(|e| CertError::Invalid(format!("certificate: {e}")))?;
+    let v = cert.validity();
+    Ok((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
 /// Sign a joiner's request with the CA: the subject and usages are ours,
 /// only the public key comes from the request (whose signature rcgen checks).
 pub fn sign_request(

@@ -25,10 +25,18 @@ pub struct Validity {
 impl Validity {
     /// From a minute ago (clock skew) for `days` days.
     pub fn days(days: i64) -> Self {
+        Self::lasting(std::time::Duration::from_secs(days.max(0) as u64 * 86_400))
+    }
+
+    /// For `life` from now, starting a little earlier for clock skew (a
+    /// minute, or a tenth of a short life, so renewal at two thirds of
+    /// the whole still falls after issue).
+    pub fn lasting(life: std::time::Duration) -> Self {
         let now = OffsetDateTime::now_utc();
+        let skew = (life / 10).min(std::time::Duration::from_secs(60));
         Self {
-            not_before: now - Duration::minutes(1),
-            not_after: now + Duration::days(days),
+            not_before: now - Duration::new(skew.as_secs() as i64, skew.subsec_nanos() as i32),
+            not_after: now + Duration::new(life.as_secs() as i64, life.subsec_nanos() as i32),
         }
     }
 }

@@ -73,6 +73,20 @@ pub struct JoinResponse {
     pub ca: String,
 }
 
+/// `POST /cluster/renew`: a new certificate for the key (and identity) of
+/// the one the request came with.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct RenewRequest {
+    pub csr: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct RenewResponse {
+    pub certificate: String,
+}
+
 /// `GET /cluster`.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -249,18 +263,64 @@ pub async fn join(
     Ok(resp)
 }
 
+/// When the certificate in `dir` is due for renewal: two thirds into its
+/// life (SwarmKit renews between half and four fifths).
+pub fn renewal_due(dir: &Path) -> Result<std::time::SystemTime, ClientError> {
+    let pem = std::fs::read_to_string(dir.join(skiff_certs::files::CLIENT_CERT))
+        .map_err(|e| ClientError::Other(format!("reading the cluster certificate: {e}")))?;
+    let (from, to) = skiff_certs::cluster::validity_of(&pem).map_err(|e| ClientError::Other(e.to_string()))?;
+    let at = from + (to - from) * 2 / 3;
+    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64))
+}
+
+/// Renew the certificate in `dir` at the controller at `addr`, proving
+/// who we are with it; the key stays, the new certificate replaces the
+/// old one in one atomic write.
+pub async fn renew(addr: &str, dir: &Path) -> Result<std::time::SystemTime, ClientError> {
+    use skiff_certs::files;
+    let tls = crate::client::TlsOptions {
+        ca: dir.join(files::CA),
+        cert: dir.join(files::CLIENT_CERT),
+        key: dir.join(files::CLIENT_KEY),
+    };
+    let client = crate::client::Client::from_host(&format!("tcp://{addr}"), Some(tls))?;
+    renew_with(&client, dir).await
+}
+
+/// The same through a client that already presents the certificate in
+/// `dir` (`skiff cluster renew`).
+pub async fn renew_with(client: &crate::client::Client, dir: &Path) -> Result<std::time::SystemTime, ClientError> {
+    use skiff_certs::files;
+    let io = |e: std::io::Error| ClientError::Other(format!("cluster certificates in {}: {e}", dir.display()));
+    let key = std::fs::read_to_string(dir.join(files::CLIENT_KEY)).map_err(io)?;
+    let csr = skiff_certs::cluster::request_for_key(&key, "renewal").map_err(|e| ClientError::Other(e.to_string()))?;
+    let body = serde_json::to_vec(&RenewRequest { csr }).map_err(|e| ClientError::Other(e.to_string()))?;
+    let resp: RenewResponse = client
+        .json(http::Method::POST, "/cluster/renew", crate::client::Body::Json(body))
+        .await?;
+    skiff_certs::cluster::validity_of(&resp.certificate)
+        .map_err(|e| ClientError::Other(format!("the controller sent a bad certificate: {e}")))?;
+    crate::fsutil::write_atomic_mode(&dir.join(files::CLIENT_CERT), resp.certificate.as_bytes(), 0o644).map_err(io)?;
+    renewal_due(dir)
+}
+
 /// A gRPC channel to the controller at `addr` over mutual TLS with the
-/// certificates in `dir` (ca.pem, cert.pem, key.pem).
+/// certificates in `dir` (ca.pem, cert.pem, key.pem), read at each
+/// connection so that a renewed certificate is used from then on.
 pub fn channel(addr: &str, dir: &Path) -> Result<tonic::transport::Channel, ClientError> {
     use skiff_certs::files;
-    let mut cfg = (*skiff_certs::tls::client_config(
-        &dir.join(files::CA),
-        Some((&dir.join(files::CLIENT_CERT), &dir.join(files::CLIENT_KEY))),
-    )
-    .map_err(|e| ClientError::Other(format!("could not read cluster certificates: {e}")))?)
-    .clone();
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let cfg = Arc::new(cfg);
+    let dir = dir.to_path_buf();
+    let load = move || -> std::io::Result<Arc<tokio_rustls::rustls::ClientConfig>> {
+        let mut cfg = (*skiff_certs::tls::client_config(
+            &dir.join(files::CA),
+            Some((&dir.join(files::CLIENT_CERT), &dir.join(files::CLIENT_KEY))),
+        )
+        .map_err(|e| std::io::Error::other(format!("could not read cluster certificates: {e}")))?)
+        .clone();
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(cfg))
+    };
+    load().map_err(|e| ClientError::Other(e.to_string()))?;
     let addr = addr.to_string();
     let name = server_name(&addr)?;
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -269,8 +329,9 @@ pub fn channel(addr: &str, dir: &Path) -> Result<tonic::transport::Channel, Clie
         .http2_keep_alive_interval(std::time::Duration::from_secs(10))
         .keep_alive_timeout(std::time::Duration::from_secs(10));
     let connector = tower::service_fn(move |_: http::Uri| {
-        let (cfg, addr, name) = (cfg.clone(), addr.clone(), name.clone());
+        let (cfg, addr, name) = (load(), addr.clone(), name.clone());
         async move {
+            let cfg = cfg?;
             let tcp = tokio::net::TcpStream::connect(&addr).await?;
             tcp.set_nodelay(true)?;
             let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await?;

@@ -52,6 +52,10 @@ struct RunFlags {
     /// A node is down after this long without a heartbeat
     #[arg(long, global = true, value_parser = parse_duration)]
     node_timeout: Option<Duration>,
+    /// How long node and client certificates last (nodes renew theirs
+    /// two thirds into it)
+    #[arg(long, global = true, value_parser = parse_duration)]
+    cert_expiry: Option<Duration>,
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
     debug: bool,
@@ -77,6 +81,12 @@ struct Settings {
     listen: String,
     heartbeat_period_ms: u64,
     node_timeout_ms: u64,
+    #[serde(default = "default_cert_expiry")]
+    cert_expiry_secs: u64,
+}
+
+fn default_cert_expiry() -> u64 {
+    pki::CERT_EXPIRY.as_secs()
 }
 
 /// `5s`, `500ms`, `1m` (humantime's units); a bare number is seconds.
@@ -154,7 +164,8 @@ async fn init(run: &RunFlags, init: &InitFlags) -> Result<()> {
         })
         .await?;
     // The operator's own admin certificate, signed like any other.
-    let pki = pki::Pki::load(data)?;
+    let mut pki = pki::Pki::load(data)?;
+    pki.expiry = run.cert_expiry.unwrap_or(pki::CERT_EXPIRY);
     let admin = pki::random_id(25);
     let (key, csr) = skiff_certs::cluster::new_key_and_csr("admin")?;
     let who = skiff_certs::cluster::Identity {
@@ -182,6 +193,7 @@ async fn init(run: &RunFlags, init: &InitFlags) -> Result<()> {
         listen,
         heartbeat_period_ms: run.heartbeat_period.map_or(5000, |d| d.as_millis() as u64),
         node_timeout_ms: run.node_timeout.map_or(10_000, |d| d.as_millis() as u64),
+        cert_expiry_secs: pki.expiry.as_secs().max(1),
     };
     skiff_common::fsutil::write_json_atomic(&settings_path(data), &settings)?;
     let agent_token = pki.token(&store.read().tokens[&Role::Agent]);
@@ -219,9 +231,13 @@ async fn run(flags: RunFlags) -> Result<()> {
         .node_timeout
         .unwrap_or(Duration::from_millis(settings.node_timeout_ms));
     let store = state::Store::open(&data.join("raft"))?;
+    let mut pki = pki::Pki::load(data)?;
+    pki.expiry = flags
+        .cert_expiry
+        .unwrap_or(Duration::from_secs(settings.cert_expiry_secs));
     let ctx = Arc::new(server::Ctx {
         store,
-        pki: pki::Pki::load(data)?,
+        pki,
         fleet: Arc::new(fleet::Fleet::new(period, timeout)),
         events: skiff_common::events::Journal::open(&data.join("events"), 100_000)?,
         unplaced: Default::default(),

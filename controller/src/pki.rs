@@ -10,14 +10,17 @@ use skiff_certs::issue::{create_ca, issue, Role as CertRole, Validity};
 use skiff_certs::{files, tls::TlsFiles};
 use skiff_common::cluster::JoinToken;
 
-/// Node certificates live 90 days, as SwarmKit's.
-pub const NODE_CERT_DAYS: i64 = 90;
+/// Node and client certificates live 90 days by default, as SwarmKit's;
+/// nodes renew theirs two thirds into that.
+pub const CERT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 
 pub struct Pki {
     ca_pem: String,
     ca_key_pem: String,
     pub fingerprint: String,
     pub tls: TlsFiles,
+    /// How long the certificates it signs last.
+    pub expiry: std::time::Duration,
 }
 
 fn ca_dir(data: &Path) -> PathBuf {
@@ -69,6 +72,7 @@ impl Pki {
             ca_key_pem,
             fingerprint,
             tls,
+            expiry: CERT_EXPIRY,
         })
     }
 
@@ -76,9 +80,9 @@ impl Pki {
         &self.ca_pem
     }
 
-    /// Sign a joiner's request for `who`.
+    /// Sign a joiner's (or renewer's) request for `who`.
     pub fn sign(&self, csr: &str, who: &Identity) -> Result<String, skiff_certs::CertError> {
-        sign_request(&self.ca_pem, &self.ca_key_pem, csr, who, Validity::days(NODE_CERT_DAYS))
+        sign_request(&self.ca_pem, &self.ca_key_pem, csr, who, Validity::lasting(self.expiry))
     }
 
     pub fn token(&self, secret: &str) -> String {

@@ -17,18 +17,26 @@ pub struct Cluster {
     pub dir: PathBuf,
     /// The LAN's first three octets; the controller is at `.1`, host hI at `.(10+I)`.
     pub net: String,
+    /// Extra settings for the script (`SKIFF_CLUSTER_…`).
+    env: Vec<(String, String)>,
     finished: bool,
 }
 
 impl Cluster {
     /// Bring up a controller and `n` joined agents.
     pub fn up(n: u32) -> Cluster {
+        Self::up_with(n, &[])
+    }
+
+    /// The same, with extra settings for `deploy/local-cluster.sh`.
+    pub fn up_with(n: u32, env: &[(&str, &str)]) -> Cluster {
         let k = CLUSTERS.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let c = Cluster {
             name: format!("c{}{k}", pid % 10000),
             dir: PathBuf::from(format!("/tmp/skc{pid}x{k}")),
             net: format!("10.{}.{}", 201 + k, pid % 250),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             finished: false,
         };
         c.script(&["up", &n.to_string()]).ok();
@@ -43,6 +51,7 @@ impl Cluster {
             .env("SKIFF_CLUSTER_NAME", &self.name)
             .env("SKIFF_CLUSTER_NET", &self.net)
             .env("SKIFF_BIN_DIR", bin_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .output()
             .expect("local-cluster.sh")

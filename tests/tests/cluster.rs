@@ -2,6 +2,8 @@
 //! network and mount namespaces, real tokens and certificates, driven by
 //! the `skiff` CLI against the controller.
 
+use std::time::Duration;
+
 use skiff_tests::cluster::Cluster;
 use skiff_tests::{bin_dir, busybox_tar};
 
@@ -712,6 +714,34 @@ fn a_published_host_port_is_held_on_its_node_by_placement_and_services() {
     c.eventually(15, "all copies gone", || {
         c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
     });
+    c.finish();
+}
+
+#[test]
+fn certificates_are_renewed_before_they_expire_and_the_renewed_ones_are_used() {
+    // Certificates that last 30 s: nodes renew theirs at two thirds.
+    let c = Cluster::up_with(1, &[("SKIFF_CLUSTER_CERT_EXPIRY", "30s")]);
+    let start = std::time::Instant::now();
+    let node_cert = c.dir.join("h1/data/cluster/cert.pem");
+    let admin_cert = c.admin_certs().join("cert.pem");
+    let (node0, admin0) = (std::fs::read(&node_cert).unwrap(), std::fs::read(&admin_cert).unwrap());
+    c.eventually(40, "the node renewed its certificate", || {
+        std::fs::read(&node_cert).unwrap() != node0
+    });
+    // A client renews its own.
+    let r = c.skiff(&["cluster", "renew"]).ok();
+    assert!(r.stdout.contains("renewed: valid until"), "{}", r.stdout);
+    assert_ne!(std::fs::read(&admin_cert).unwrap(), admin0);
+    // Past the first certificates' end, the renewed ones get in: the
+    // admin's, and the node's when its agent reconnects.
+    std::thread::sleep(Duration::from_secs(35).saturating_sub(start.elapsed()));
+    c.script(&["stop-agent", "1"]).ok();
+    c.script(&["start-agent", "1"]).ok();
+    c.eventually(10, "h1 ready again", || c.node("h1", "{{.Status.State}}") == "ready");
+    assert_eq!(c.skiff(&["--node", "h1", "ps", "-q"]).ok().out(), "");
+    let log = std::fs::read_to_string(c.dir.join("h1/agent.log")).unwrap();
+    let renewals = log.matches("node certificate renewed").count();
+    assert!((1..=4).contains(&renewals), "renewed every 20 s or so: {log}");
     c.finish();
 }
 

@@ -35,6 +35,8 @@ pub enum ClusterCmd {
     },
     /// Display the cluster's ID, settings and (for admins) join tokens
     Inspect,
+    /// Renew this client's certificate before it expires (the key stays)
+    Renew,
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,6 +165,33 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
             Exit(0)
         }
         ClusterCmd::Login { token, controller, out } => login(&token, &controller, out).await,
+        ClusterCmd::Renew => {
+            let dir = cert_dir(None);
+            match crate::cluster::renew_with(c, &dir).await.map_err(not_a_controller) {
+                Ok(due) => {
+                    let (_, until) = std::fs::read_to_string(dir.join(skiff_certs::files::CLIENT_CERT))
+                        .ok()
+                        .and_then(|p| skiff_certs::cluster::validity_of(&p).ok())
+                        .unwrap_or_default();
+                    let show = |t: i64| {
+                        chrono::DateTime::from_timestamp(t, 0)
+                            .map(|d| d.to_rfc3339())
+                            .unwrap_or_default()
+                    };
+                    println!(
+                        "Certificate in {} renewed: valid until {}; renew it again after {}.",
+                        dir.display(),
+                        show(until),
+                        show(
+                            due.duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs() as i64)
+                        )
+                    );
+                    Exit(0)
+                }
+                Err(e) => fail(&e, 1),
+            }
+        }
         ClusterCmd::Inspect => match c.get::<Value>("/cluster").await.map_err(not_a_controller) {
             Ok(v) => print_values(&[v], None, 0),
             Err(e) => fail(&e, 1),
@@ -183,10 +212,7 @@ async fn login(token: &str, controller: &str, out: Option<std::path::PathBuf>) -
             crate::cluster::DEFAULT_PORT
         )
     };
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let dir = out
-        .or_else(|| env("SKIFF_CERT_PATH").map(Into::into))
-        .unwrap_or_else(|| std::path::PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into())).join(".skiff"));
+    let dir = cert_dir(out);
     let name = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -203,6 +229,14 @@ async fn login(token: &str, controller: &str, out: Option<std::path::PathBuf>) -
         }
         Err(e) => fail(&e, 1),
     }
+}
+
+/// Where client certificates are: `given`, $SKIFF_CERT_PATH or ~/.skiff.
+fn cert_dir(given: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    given
+        .or_else(|| env("SKIFF_CERT_PATH").map(Into::into))
+        .unwrap_or_else(|| std::path::PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into())).join(".skiff"))
 }
 
 fn age(ms: Option<u64>) -> String {

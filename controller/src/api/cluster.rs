@@ -1,11 +1,14 @@
 //! `POST /cluster/join` (no certificate needed: the token is the proof),
+//! `POST /cluster/renew` (the current certificate is the proof),
 //! `GET /cluster` (join tokens for admins), `POST /cluster/rotate`.
 
 use axum::extract::Extension;
 use axum::http::StatusCode;
 use axum::Json;
 use skiff_certs::cluster::{Identity, Role};
-use skiff_common::cluster::{ClusterInfo, JoinRequest, JoinResponse, JoinToken, JoinTokens};
+use skiff_common::cluster::{
+    ClusterInfo, JoinRequest, JoinResponse, JoinToken, JoinTokens, RenewRequest, RenewResponse,
+};
 
 use super::{role_of, ApiError, ApiResult, St, Q};
 use crate::pki::random_id;
@@ -88,6 +91,38 @@ pub async fn join(s: St, Json(req): Json<JoinRequest>) -> ApiResult<Json<JoinRes
         certificate,
         ca: ctx.pki.ca_pem().to_string(),
     }))
+}
+
+/// A new certificate, same identity, for a member whose current one is
+/// still valid (the handshake checked it, and that it is not revoked).
+pub async fn renew(
+    s: St,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<RenewRequest>,
+) -> ApiResult<Json<RenewResponse>> {
+    let ctx = s.0;
+    let who = peer
+        .0
+        .ok_or_else(|| ApiError(StatusCode::FORBIDDEN, "renewing needs the certificate to renew".into()))?;
+    let member = {
+        let st = ctx.store.read();
+        match who.role {
+            Role::Agent => st.nodes.contains_key(&who.id),
+            _ => st.clients.contains_key(&who.id),
+        }
+    };
+    if !member {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("{} {} is not a member of this cluster", who.role, who.id),
+        ));
+    }
+    let certificate = ctx
+        .pki
+        .sign(&req.csr, &who)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    tracing::info!(id = %who.id, role = %who.role, "certificate renewed");
+    Ok(Json(RenewResponse { certificate }))
 }
 
 fn info(ctx: &crate::server::Ctx, with_tokens: bool) -> ClusterInfo {

@@ -77,6 +77,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/cluster", get(cluster::inspect))
         .route("/cluster/join", post(cluster::join))
         .route("/cluster/rotate", post(cluster::rotate))
+        .route("/cluster/renew", post(cluster::renew))
         .route("/nodes", get(nodes::list))
         .route("/nodes/{id}", get(nodes::inspect).delete(nodes::remove))
         .route("/nodes/{id}/update", post(nodes::update))
@@ -105,6 +106,8 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
     let refused = match who.map(|w| w.role) {
         None => Some("a client certificate is required: get one with `skiff cluster login TOKEN HOST`"),
+        // Any member renews its own certificate (agents included).
+        Some(_) if path == "/cluster/renew" => None,
         Some(Role::Agent) => Some("an agent's certificate cannot be used as a client certificate"),
         Some(Role::Readonly) if writes => Some("permission denied: this certificate is read-only"),
         Some(_) => None,
