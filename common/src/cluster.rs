@@ -195,6 +195,16 @@ pub struct ServiceSpec {
     pub container: crate::api::CreateRequest,
     pub constraints: Vec<String>,
     pub placement: String,
+    /// Rolling updates: tasks replaced at a time (0 means 1), and the
+    /// pause between steps.
+    #[serde(default)]
+    pub update_parallelism: u32,
+    #[serde(default)]
+    pub update_delay_ms: u64,
+    /// Bumped by `service update --force`: replace every task even if
+    /// nothing else changed (Docker's `ForceUpdate`).
+    #[serde(default)]
+    pub force_update: u64,
 }
 
 /// `GET /services` and `/services/{id}`.
@@ -208,6 +218,10 @@ pub struct ServiceInfo {
     pub spec: ServiceSpec,
     /// Tasks whose container is running.
     pub running: u32,
+    /// The container spec's version; tasks of older versions are being
+    /// replaced (a rolling update) while `updating` is set.
+    pub version: u64,
+    pub updating: bool,
 }
 
 /// `GET /tasks?service=…`: one copy of a service, where it is and how it is.
@@ -226,6 +240,8 @@ pub struct TaskInfo {
     pub container: String,
     pub image: String,
     pub created_at: String,
+    /// The service version its container was made from.
+    pub version: u64,
     /// Why a pending task has no node yet.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error: String,

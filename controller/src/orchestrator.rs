@@ -9,6 +9,9 @@
 //!   count (scale down) are shut down.
 //! - A task's container that stopped is started again; one that vanished
 //!   from a ready node is made again.
+//! - A service whose container spec changed (`service update --image …`)
+//!   is rolled over: tasks of the old version are replaced
+//!   `update_parallelism` at a time, each step once the last one runs.
 //! - Containers of tasks that are shut down or unknown are removed as soon
 //!   as their node is reachable, so a node coming back after its tasks
 //!   moved converges to N copies instead of N + k.
@@ -17,9 +20,9 @@
 //! "unknown") are left alone: healthy work is never killed for a
 //! controller outage.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use skiff_common::cluster::proto;
 
@@ -40,12 +43,61 @@ const APPEAR_GRACE: Duration = Duration::from_secs(15);
 pub async fn run(ctx: Arc<Ctx>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rollouts = HashMap::new();
     loop {
         tick.tick().await;
-        if let Err(e) = reconcile(&ctx).await {
+        if let Err(e) = reconcile(&ctx, &mut rollouts).await {
             tracing::warn!("orchestrator: {e}");
         }
     }
+}
+
+/// Does the task's container run on its node?
+pub fn task_running(ctx: &Ctx, t: &Task) -> bool {
+    ctx.fleet
+        .containers(&t.node)
+        .iter()
+        .any(|c| task_of(c) == Some(t.id.as_str()) && c.state == "running")
+}
+
+/// A rolling update's next step: shut down up to `parallelism` tasks of
+/// older versions (their slots are refilled from the new spec on the
+/// next pass), once the tasks of the previous step run and the delay has
+/// passed. `rollouts` remembers each service's last step.
+async fn roll(ctx: &Ctx, rollouts: &mut HashMap<String, Instant>) -> Result<(), StoreError> {
+    let (services, tasks) = {
+        let st = ctx.store.read();
+        (st.services.clone(), st.tasks.clone())
+    };
+    rollouts.retain(|id, _| services.contains_key(id));
+    for s in services.values() {
+        let live: Vec<&Task> = tasks
+            .values()
+            .filter(|t| t.service == s.id && t.desired == "running")
+            .collect();
+        let stale: Vec<&&Task> = live.iter().filter(|t| t.version < s.version).collect();
+        if stale.is_empty() {
+            if rollouts.remove(&s.id).is_some() {
+                tracing::info!(service = %s.spec.name, version = s.version, "update completed");
+            }
+            continue;
+        }
+        let parallelism = s.spec.update_parallelism.max(1) as usize;
+        let starting = live
+            .iter()
+            .filter(|t| t.version == s.version && !task_running(ctx, t))
+            .count();
+        let delay = Duration::from_millis(s.spec.update_delay_ms);
+        if starting >= parallelism || rollouts.get(&s.id).is_some_and(|at| at.elapsed() < delay) {
+            continue;
+        }
+        for t in stale.iter().take(parallelism - starting) {
+            tracing::info!(service = %s.spec.name, task = %t.id, version = s.version, "updating task");
+            ctx.store.propose(Command::ShutdownTask { id: t.id.clone() }).await?;
+        }
+        rollouts.insert(s.id.clone(), Instant::now());
+    }
+    Ok(())
 }
 
 /// Is the node fit to keep its tasks? `None`: don't know yet (grace).
@@ -68,7 +120,7 @@ fn task_of(c: &proto::Container) -> Option<&str> {
     c.labels.get(TASK_LABEL).map(String::as_str)
 }
 
-async fn reconcile(ctx: &Ctx) -> Result<(), StoreError> {
+async fn reconcile(ctx: &Ctx, rollouts: &mut HashMap<String, Instant>) -> Result<(), StoreError> {
     let (services, tasks) = {
         let st = ctx.store.read();
         (st.services.clone(), st.tasks.clone())
@@ -112,6 +164,7 @@ async fn reconcile(ctx: &Ctx) -> Result<(), StoreError> {
             tracing::warn!(service = %id, "cannot place its missing replicas: {why}");
         }
     }
+    roll(ctx, rollouts).await?;
     // 3. Running tasks: their containers exist and run.
     let tasks = ctx.store.read().tasks.clone();
     for t in tasks.values().filter(|t| t.desired == "running") {
@@ -214,6 +267,7 @@ async fn start_task(
         node,
         created_at: now(),
         desired: "running".into(),
+        version: s.version,
     };
     ctx.store.propose(Command::AddTask { task: task.clone() }).await?;
     if let Err(e) = make_container(ctx, s, &task).await {

@@ -746,6 +746,98 @@ fn certificates_are_renewed_before_they_expire_and_the_renewed_ones_are_used() {
 }
 
 #[test]
+fn service_updates_roll_tasks_over_to_the_new_spec_one_at_a_time() {
+    let c = Cluster::up(3);
+    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.skiff(&[
+        "service",
+        "create",
+        "--name",
+        "roll",
+        "--replicas",
+        "3",
+        "busybox",
+        "sleep",
+        "3000",
+    ])
+    .ok();
+    c.eventually(15, "3 tasks", || running_tasks(&c, "roll").len() == 3);
+    // A tag made through the controller is on every node.
+    c.skiff(&["tag", "busybox", "busybox:v2"]).ok();
+    c.skiff(&[
+        "service",
+        "update",
+        "--image",
+        "busybox:v2",
+        "--update-parallelism",
+        "1",
+        "--update-delay",
+        "1s",
+        "roll",
+    ])
+    .ok();
+    let images = || -> Vec<String> {
+        let mut v: Vec<String> = c
+            .skiff(&["ps", "--format", "{{.Image}}"])
+            .stdout
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    // One task at a time: never fewer than two running while it rolls.
+    let mut fewest = 3;
+    c.eventually(40, "every task on busybox:v2", || {
+        fewest = fewest.min(running_tasks(&c, "roll").len());
+        images() == ["busybox:v2"; 3] && running_tasks(&c, "roll").len() == 3
+    });
+    assert!(fewest >= 2, "{fewest} running at the worst moment");
+    assert_eq!(
+        c.skiff(&["service", "inspect", "-f", "{{.Version}} {{.Updating}}", "roll"])
+            .ok()
+            .out(),
+        "1 false"
+    );
+    // Environment changes and forced updates roll too.
+    let ids = || c.skiff(&["service", "ps", "-q", "roll"]).ok().stdout;
+    let before = ids();
+    c.skiff(&[
+        "service",
+        "update",
+        "--env-add",
+        "MODE=fast",
+        "--update-parallelism",
+        "3",
+        "roll",
+    ])
+    .ok();
+    c.eventually(30, "every task has MODE=fast", || {
+        let names = c.skiff(&["ps", "-q"]).stdout;
+        names.lines().count() == 3
+            && names.lines().all(|id| {
+                c.skiff(&["inspect", "-f", "{{.Config.Env}}", id])
+                    .stdout
+                    .contains("MODE=fast")
+            })
+    });
+    assert!(ids().lines().all(|id| !before.contains(id)), "new tasks");
+    c.skiff(&["service", "update", "--force", "roll"]).ok();
+    c.eventually(30, "forced: version 3, done", || {
+        c.skiff(&["service", "inspect", "-f", "{{.Version}} {{.Updating}}", "roll"])
+            .stdout
+            .trim()
+            == "3 false"
+            && running_tasks(&c, "roll").len() == 3
+    });
+    c.skiff(&["service", "rm", "roll"]).ok();
+    c.eventually(15, "all copies gone", || {
+        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
+    });
+    c.finish();
+}
+
+#[test]
 fn one_events_stream_carries_every_hosts_events_and_keeps_them_across_controller_restarts() {
     let c = Cluster::up(3);
     c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();

@@ -44,12 +44,7 @@ pub enum ServiceCmd {
         pairs: Vec<String>,
     },
     /// Update a service
-    Update {
-        /// Number of tasks
-        #[arg(long)]
-        replicas: Option<u32>,
-        service: String,
-    },
+    Update(ServiceUpdateArgs),
     /// Remove one or more services
     #[command(alias = "remove")]
     Rm {
@@ -58,11 +53,55 @@ pub enum ServiceCmd {
     },
 }
 
+/// How a rolling update proceeds.
+#[derive(Args, Debug, Clone)]
+pub struct RolloutFlags {
+    /// Maximum number of tasks updated simultaneously
+    #[arg(long = "update-parallelism")]
+    pub parallelism: Option<u32>,
+    /// Delay between updates (ns|us|ms|s|m|h)
+    #[arg(long = "update-delay", value_parser = parse_delay)]
+    pub delay: Option<u64>,
+}
+
+fn parse_delay(s: &str) -> Result<u64, String> {
+    humantime::parse_duration(s)
+        .map(|d| d.as_millis() as u64)
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+#[derive(Args, Debug)]
+pub struct ServiceUpdateArgs {
+    /// Number of tasks
+    #[arg(long)]
+    pub replicas: Option<u32>,
+    /// Service image tag
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Add or update an environment variable
+    #[arg(long = "env-add")]
+    pub env_add: Vec<String>,
+    /// Remove an environment variable
+    #[arg(long = "env-rm")]
+    pub env_rm: Vec<String>,
+    /// Service command args
+    #[arg(long)]
+    pub args: Option<String>,
+    /// Force update even if no changes require it
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub rollout: RolloutFlags,
+    pub service: String,
+}
+
 #[derive(Args, Debug)]
 pub struct ServiceCreate {
     /// Number of tasks
     #[arg(long, default_value_t = 1)]
     pub replicas: u32,
+    #[command(flatten)]
+    pub rollout: RolloutFlags,
     #[command(flatten)]
     pub flags: CreateFlags,
 }
@@ -160,14 +199,22 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
             }
             Exit(code)
         }
-        ServiceCmd::Update { replicas, service } => {
-            let Some(n) = replicas else {
-                println!("{service}");
-                return Exit(0);
-            };
-            match scale(c, &service, n).await {
-                Ok(()) => {
-                    println!("{service}");
+        ServiceCmd::Update(u) => {
+            let body = serde_json::json!({
+                "Replicas": u.replicas,
+                "Image": u.image,
+                "EnvAdd": u.env_add,
+                "EnvRm": u.env_rm,
+                "Args": u.args.as_deref().map(|a| a.split_whitespace().collect::<Vec<_>>()),
+                "Force": u.force,
+                "UpdateParallelism": u.rollout.parallelism,
+                "UpdateDelayMs": u.rollout.delay,
+            });
+            let path = format!("/services/{}/update", enc(&u.service));
+            let body = Body::Json(serde_json::to_vec(&body).unwrap_or_default());
+            match c.send(Method::POST, &path, body).await {
+                Ok(_) => {
+                    println!("{}", u.service);
                     Exit(0)
                 }
                 Err(e) => fail(&e, 1),
@@ -210,6 +257,9 @@ async fn create(c: &Client, a: ServiceCreate) -> Exit {
         container,
         constraints: a.flags.constraint.clone(),
         placement: a.flags.placement.clone().unwrap_or_default(),
+        update_parallelism: a.rollout.parallelism.unwrap_or(1),
+        update_delay_ms: a.rollout.delay.unwrap_or(0),
+        force_update: 0,
     };
     let body = serde_json::to_vec(&spec).unwrap_or_default();
     match c

@@ -26,10 +26,12 @@ pub async fn forward(ctx: &Ctx, node: &str, req: Request) -> Response {
 }
 
 /// Calls that, without `--node`, go to every ready node: images reach the
-/// fleet this way when there is no registry (`import`, `load`).
+/// fleet this way when there is no registry (`import`, `load`), and are
+/// tagged fleet-wide.
 pub fn is_fan_out(req: &Request) -> bool {
     let p = req.uri().path();
-    req.method() == axum::http::Method::POST && (p == "/images/load" || p == "/images/create")
+    let tag = p.starts_with("/images/") && p.ends_with("/tag");
+    req.method() == axum::http::Method::POST && (p == "/images/load" || p == "/images/create" || tag)
 }
 
 /// Send the call to every ready node at once; answer with the first

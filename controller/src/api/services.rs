@@ -8,7 +8,7 @@ use serde::Deserialize;
 use skiff_common::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
 
 use super::{ApiError, ApiResult, St, Q};
-use crate::orchestrator::TASK_LABEL;
+use crate::orchestrator::{task_running, TASK_LABEL};
 use crate::scheduler::{Constraint, Strategy};
 use crate::server::{now, Ctx};
 use crate::state::model::Service;
@@ -45,23 +45,19 @@ fn not_found(key: &str) -> ApiError {
 
 fn info(ctx: &Ctx, s: &Service) -> ServiceInfo {
     let st = ctx.store.read();
-    let running = st
+    let live: Vec<_> = st
         .tasks
         .values()
         .filter(|t| t.service == s.id && t.desired == "running")
-        .filter(|t| {
-            ctx.fleet
-                .containers(&t.node)
-                .iter()
-                .any(|c| c.labels.get(TASK_LABEL) == Some(&t.id) && c.state == "running")
-        })
-        .count() as u32;
+        .collect();
     ServiceInfo {
         id: s.id.clone(),
         created_at: s.created_at.clone(),
         updated_at: s.updated_at.clone(),
         spec: s.spec.clone(),
-        running,
+        running: live.iter().filter(|t| task_running(ctx, t)).count() as u32,
+        version: s.version,
+        updating: live.iter().any(|t| t.version < s.version),
     }
 }
 
@@ -74,6 +70,7 @@ pub async fn create(s: St, Json(spec): Json<ServiceSpec>) -> ApiResult<(StatusCo
         created_at: at.clone(),
         updated_at: at,
         spec,
+        version: 0,
     };
     s.0.store
         .propose(Command::CreateService { service })
@@ -96,10 +93,19 @@ pub async fn inspect(s: St, Path(key): Path<String>) -> ApiResult<Json<ServiceIn
     Ok(Json(info(&s.0, &svc)))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// `POST /services/{id}/update`: what `service update` changes; a change
+/// to the container (image, env, command) or `Force` rolls the tasks over.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ServiceUpdate {
     replicas: Option<u32>,
+    image: Option<String>,
+    env_add: Vec<String>,
+    env_rm: Vec<String>,
+    args: Option<Vec<String>>,
+    force: bool,
+    update_parallelism: Option<u32>,
+    update_delay_ms: Option<u64>,
 }
 
 pub async fn update(s: St, Path(key): Path<String>, Json(u): Json<ServiceUpdate>) -> ApiResult<StatusCode> {
@@ -108,6 +114,32 @@ pub async fn update(s: St, Path(key): Path<String>, Json(u): Json<ServiceUpdate>
     let mut spec = svc.spec;
     if let Some(r) = u.replicas {
         spec.replicas = r;
+    }
+    let cfg = &mut spec.container.config;
+    if let Some(i) = u.image {
+        if i.trim().is_empty() {
+            return Err(ApiError::bad("invalid image: empty"));
+        }
+        cfg.image = i;
+    }
+    for kv in &u.env_add {
+        let key = kv.split('=').next().unwrap_or_default();
+        cfg.env.retain(|e| e.split('=').next() != Some(key));
+        cfg.env.push(kv.clone());
+    }
+    cfg.env
+        .retain(|e| !u.env_rm.iter().any(|k| e.split('=').next() == Some(k.as_str())));
+    if let Some(a) = u.args {
+        cfg.cmd = a;
+    }
+    if u.force {
+        spec.force_update += 1;
+    }
+    if let Some(p) = u.update_parallelism {
+        spec.update_parallelism = p;
+    }
+    if let Some(d) = u.update_delay_ms {
+        spec.update_delay_ms = d;
     }
     s.0.store
         .propose(Command::UpdateService {
@@ -163,6 +195,7 @@ pub async fn tasks(s: St, q: Q) -> ApiResult<Json<Vec<TaskInfo>>> {
                 container: c.map(|c| c.id).unwrap_or_default(),
                 image: svc.map(|x| x.spec.container.config.image.clone()).unwrap_or_default(),
                 created_at: t.created_at.clone(),
+                version: t.version,
                 error: String::new(),
             }
         })

@@ -33,6 +33,10 @@ pub struct Service {
     pub created_at: String,
     pub updated_at: String,
     pub spec: ServiceSpec,
+    /// Goes up when the container spec changes (or an update is forced);
+    /// tasks made from an older version are rolled over to this one.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// One copy of a service, bound to a slot (1..=replicas) and a node. Its
@@ -47,6 +51,9 @@ pub struct Task {
     pub created_at: String,
     /// "running" or "shutdown" (to be removed from its node).
     pub desired: String,
+    /// The service version it was made from.
+    #[serde(default)]
+    pub version: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -213,6 +220,12 @@ impl ClusterState {
             }
             Command::UpdateService { id, spec, at } => {
                 let s = self.services.get_mut(&id).ok_or(ApplyError::NoService(id))?;
+                let changed = serde_json::to_value(&s.spec.container).ok()
+                    != serde_json::to_value(&spec.container).ok()
+                    || s.spec.force_update != spec.force_update;
+                if changed {
+                    s.version += 1;
+                }
                 s.spec = spec;
                 s.updated_at = at;
             }
