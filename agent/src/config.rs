@@ -70,6 +70,9 @@ pub struct Flags {
     /// Set key=value labels on this host (the cluster's constraints use them)
     #[arg(long = "label")]
     pub labels: Vec<String>,
+    /// Serve Prometheus metrics over plain HTTP on this address (host:port)
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -102,6 +105,8 @@ struct FileConfig {
     tlscacert: Option<PathBuf>,
     tlscert: Option<PathBuf>,
     tlskey: Option<PathBuf>,
+    #[serde(rename = "metrics-addr")]
+    metrics_addr: Option<String>,
 }
 
 /// An API endpoint.
@@ -134,6 +139,8 @@ pub struct Config {
     pub node_name: String,
     /// `--label k=v`, shown by `info` and used by placement constraints.
     pub labels: Vec<String>,
+    /// Where `/metrics` is also served over plain HTTP (`--metrics-addr`).
+    pub metrics_addr: Option<String>,
 }
 
 impl Config {
@@ -229,6 +236,7 @@ impl Config {
             .or_else(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))
             .unwrap_or_else(|| "localhost".into());
         Ok(Self {
+            metrics_addr: flags.metrics_addr.or(file.metrics_addr),
             init_path,
             bip: flags.bip.or(file.bip),
             join: flags.join,

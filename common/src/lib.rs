@@ -7,4 +7,5 @@ pub mod client;
 pub mod cluster;
 pub mod events;
 pub mod fsutil;
+pub mod metrics;
 pub mod stats;

@@ -126,6 +126,26 @@ impl Cluster {
     }
 
     /// A node's field as `node inspect -f` prints it.
+    /// GET a path from the controller with the admin certificate; the body.
+    pub fn get(&self, path: &str) -> String {
+        use skiff_common::client::{body_bytes, Body, Client, TlsOptions};
+        let certs = self.admin_certs();
+        let tls = TlsOptions {
+            ca: certs.join("ca.pem"),
+            cert: certs.join("cert.pem"),
+            key: certs.join("key.pem"),
+        };
+        let client = Client::from_host(&format!("tcp://{}", self.controller()), Some(tls)).expect("client");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let resp = client.send(hyper::Method::GET, path, Body::Empty).await.expect(path);
+            String::from_utf8_lossy(&body_bytes(resp).await).into_owned()
+        })
+    }
+
     pub fn node(&self, node: &str, fmt: &str) -> String {
         self.skiff(&["node", "inspect", "-f", fmt, node]).ok().out().to_string()
     }

@@ -482,6 +482,16 @@ fn stats_disk_usage_and_info_through_the_controller_cover_every_host() {
     ] {
         assert!(r.stdout.contains(&want), "{want}: {}", r.stdout);
     }
+    // Prometheus metrics, scraped over mutual TLS with a client certificate.
+    let text = c.get("/metrics");
+    for want in [
+        "skiff_nodes{state=\"ready\"} 3.0",
+        "skiff_node_containers{node=\"h2\",id=",
+        "skiff_node_heartbeat_age_seconds{node=\"h1\"",
+        "# TYPE skiff_events counter",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
     c.skiff(&["rm", "-f", "u1", "u2", "u3"]).ok();
     c.finish();
 }

@@ -165,3 +165,35 @@ fn system_df_counts_images_and_what_containers_changed() {
     a.skiff(&["rm", "-f", "writer", "idle"]).ok();
     a.finish();
 }
+
+#[test]
+fn metrics_report_containers_and_their_usage_on_the_metrics_address() {
+    let a = Agent::start_with(&["--metrics-addr", "127.0.0.1:9323"]);
+    a.skiff(&["import", skiff_tests::busybox_tar().to_str().unwrap(), "busybox"])
+        .ok();
+    a.skiff(&["run", "-d", "--name", "m1", "-m", "32m", "busybox", "sleep", "1000"])
+        .ok();
+    a.skiff(&["run", "--name", "m2", "busybox", "true"]).ok();
+    let r = a
+        .in_netns(
+            "timeout",
+            &["5", "busybox", "wget", "-qO-", "http://127.0.0.1:9323/metrics"],
+            &[],
+        )
+        .ok();
+    let text = r.stdout;
+    for want in [
+        "skiff_containers{state=\"running\"} 1.0",
+        "skiff_containers{state=\"stopped\"} 1.0",
+        "skiff_images{} 1.0",
+        "# TYPE skiff_container_cpu_usage_seconds counter",
+        "skiff_container_memory_limit_bytes{id=",
+        "name=\"m1\",image=\"busybox\"} 33554432.0",
+        "skiff_container_pids{",
+        "# EOF",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    a.skiff(&["rm", "-f", "m1", "m2"]).ok();
+    a.finish();
+}

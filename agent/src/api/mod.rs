@@ -5,6 +5,7 @@
 mod containers;
 mod images;
 mod listen;
+mod metrics;
 mod networks;
 mod streams;
 mod system;
@@ -78,6 +79,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        .route("/metrics", get(metrics::metrics))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))
@@ -129,6 +131,9 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let app = router(engine.clone());
     // Joining comes first: an agent that cannot join does not start.
     crate::cluster::start(&cfg, app.clone(), engine.events.clone()).await?;
+    if let Some(addr) = &cfg.metrics_addr {
+        metrics::serve(addr, engine.clone()).await?;
+    }
     let tls = cfg.tls.clone().map(listen::TlsState::load).transpose()?;
     for l in &cfg.listen {
         match l {

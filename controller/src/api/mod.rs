@@ -9,6 +9,7 @@
 
 mod cluster;
 mod containers;
+mod metrics;
 mod nodes;
 mod proxy;
 mod services;
@@ -89,6 +90,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/events", get(events))
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)
