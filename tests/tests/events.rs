@@ -20,7 +20,7 @@ fn events_report_container_image_and_network_changes_and_survive_a_restart() {
     let r = a.skiff(&[&past[..], &["--filter", "container=ev1"]].concat()).ok();
     assert_eq!(
         actions(&r.stdout),
-        ["create", "start", "die", "destroy"],
+        ["create", "attach", "start", "die", "destroy"],
         "{}",
         r.stdout
     );
@@ -56,6 +56,51 @@ fn events_report_container_image_and_network_changes_and_survive_a_restart() {
         "{}",
         r.stdout
     );
+    // Starting and exiting connect and disconnect the container's
+    // networks; an exec's end is reported with its exit code.
+    let id = a
+        .skiff(&["run", "-d", "--name", "ev3", "busybox", "sleep", "100"])
+        .ok()
+        .out()
+        .to_string();
+    assert_eq!(a.skiff(&["exec", "ev3", "sh", "-c", "exit 5"]).code, 5);
+    a.skiff(&["rm", "-f", "ev3"]).ok();
+    let r = a
+        .skiff(
+            &[
+                &past[..],
+                &[
+                    "--filter",
+                    "type=network",
+                    "--filter",
+                    "event=connect",
+                    "--filter",
+                    "event=disconnect",
+                ],
+            ]
+            .concat(),
+        )
+        .ok();
+    let mine: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains(&format!("container={id}")))
+        .collect();
+    assert_eq!(mine.len(), 2, "{}", r.stdout);
+    assert!(
+        mine[0].contains("network connect") && mine[1].contains("network disconnect"),
+        "{}",
+        r.stdout
+    );
+    assert!(mine[0].contains("name=bridge"), "{}", r.stdout);
+    let r = a
+        .skiff(&[&past[..], &["--filter", "container=ev3", "--filter", "event=exec_die"]].concat())
+        .ok();
+    assert!(
+        r.stdout.contains("container exec_die") && r.stdout.contains("exitCode=5"),
+        "{}",
+        r.stdout
+    );
     // A live reader sees what happens next, and stops at --until.
     let until = (chrono_now() + 3).to_string();
     let reader = std::process::Command::new(skiff_tests::bin_dir().join("skiff"))
@@ -73,7 +118,7 @@ fn events_report_container_image_and_network_changes_and_survive_a_restart() {
     a.kill9();
     a.launch();
     let r = a.skiff(&[&past[..], &["--filter", "container=ev1"]].concat()).ok();
-    assert_eq!(actions(&r.stdout).len(), 4, "{}", r.stdout);
+    assert_eq!(actions(&r.stdout).len(), 5, "{}", r.stdout);
     let r = a.skiff(&["events", "--filter", "colour=red", "--until", "0s"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("invalid filter 'colour'"), "{}", r.stderr);

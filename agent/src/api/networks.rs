@@ -124,12 +124,7 @@ pub async fn disconnect(e: St, Path(id): Path<String>, b: Bytes) -> ApiResult<St
 
 /// A network's connect/disconnect event names the container, as Docker's.
 fn net_event(e: &St, net: &str, action: &str, container: &str) {
-    let (Ok(n), Ok(c)) = (e.networks.get(net), e.get(container)) else {
-        return;
-    };
-    let attrs = [
-        ("name".to_string(), n.name.clone()),
-        ("container".to_string(), c.id.clone()),
-    ];
-    e.emit("network", action, &n.id, attrs.into());
+    if let Ok(c) = e.get(container) {
+        e.emit_network(net, action, &c.id);
+    }
 }

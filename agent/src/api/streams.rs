@@ -88,6 +88,7 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
     }
     let tty = c.record().inspect.config.tty;
     let (want_in, want_out, want_err) = (qbool(&q, "stdin"), qbool(&q, "stdout"), qbool(&q, "stderr"));
+    e.emit_container(&c, "attach", &[]);
     // Subscribe before answering so nothing printed after this is missed.
     let mut out = c.output.subscribe();
     let mut exits = c.exits.subscribe();

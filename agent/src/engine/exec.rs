@@ -161,6 +161,7 @@ impl Engine {
         // Forward events, noting the exit code for `exec inspect`.
         let (tx, rx) = mpsc::unbounded_channel();
         let inst2 = inst.clone();
+        let journal = self.events.clone();
         let mut events = events;
         tokio::spawn(async move {
             let mut code = None;
@@ -175,7 +176,10 @@ impl Engine {
                     .ok()
                     .map(|r| r.code as i64)
             });
-            let _ = inst2.exit.send_replace(Some(code.unwrap_or(255)));
+            let code = code.unwrap_or(255);
+            let _ = inst2.exit.send_replace(Some(code));
+            let attrs = super::container_attrs(&c, &[("execID", inst2.id.clone()), ("exitCode", code.to_string())]);
+            journal.push(skiff_common::events::Event::new("container", "exec_die", &c.id, attrs));
             *inst2.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let _ = std::fs::remove_dir_all(&dir);
         });

@@ -118,6 +118,7 @@ impl Engine {
         }
         c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
         self.start_locked(&c).await?;
+        self.emit_networks(&c, "connect");
         self.emit_container(&c, "start", &[]);
         Ok(())
     }
@@ -477,6 +478,7 @@ impl Engine {
         });
         tracing::info!(container = %&c.id[..12], code, "exited");
         self.emit_container(c, "die", &[("exitCode", code.to_string())]);
+        self.emit_networks(c, "disconnect");
         c.exits.send_modify(|e| {
             e.count += 1;
             e.last_code = code;
@@ -619,6 +621,7 @@ impl Engine {
         }
         c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
         self.start_locked(&c).await?;
+        self.emit_networks(&c, "connect");
         self.emit_container(&c, "start", &[]);
         self.emit_container(&c, "restart", &[]);
         Ok(())

@@ -86,6 +86,22 @@ pub struct Engine {
     pub events: Arc<skiff_common::events::Journal>,
 }
 
+/// A container event's attributes: its labels, name and image, and `extra`.
+pub fn container_attrs(c: &Ctr, extra: &[(&str, String)]) -> std::collections::BTreeMap<String, String> {
+    let mut a = {
+        let r = c.record();
+        let ins = &r.inspect;
+        let mut a = ins.config.labels.clone();
+        a.insert("name".into(), ins.name.trim_start_matches('/').to_string());
+        a.insert("image".into(), ins.config.image.clone());
+        a
+    };
+    for (k, v) in extra {
+        a.insert(k.to_string(), v.clone());
+    }
+    a
+}
+
 impl Engine {
     pub fn open(cfg: Config) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&cfg.data_root)?;
@@ -114,18 +130,26 @@ impl Engine {
     /// Record an event about a container: its name, image and labels
     /// ride along as attributes, as in Docker's.
     pub fn emit_container(&self, c: &Ctr, action: &str, extra: &[(&str, String)]) {
-        let mut attrs = {
-            let r = c.record();
-            let ins = &r.inspect;
-            let mut a = ins.config.labels.clone();
-            a.insert("name".into(), ins.name.trim_start_matches('/').to_string());
-            a.insert("image".into(), ins.config.image.clone());
-            a
-        };
-        for (k, v) in extra {
-            attrs.insert(k.to_string(), v.clone());
+        self.emit("container", action, &c.id, container_attrs(c, extra));
+    }
+
+    /// A container joined (`connect`) or left (`disconnect`) its networks,
+    /// one event per network, as Docker reports starts and exits.
+    pub fn emit_networks(&self, c: &Ctr, action: &str) {
+        let names: Vec<String> = c.record().inspect.network_settings.networks.keys().cloned().collect();
+        for name in names {
+            self.emit_network(&name, action, &c.id);
         }
-        self.emit("container", action, &c.id, attrs);
+    }
+
+    /// Record a network's connect/disconnect event; it names the container.
+    pub fn emit_network(&self, net: &str, action: &str, container: &str) {
+        let Ok(n) = self.networks.get(net) else { return };
+        let attrs = [
+            ("name".to_string(), n.name.clone()),
+            ("container".to_string(), container.to_string()),
+        ];
+        self.emit("network", action, &n.id, attrs.into());
     }
 
     /// Record an event about anything.
