@@ -492,6 +492,12 @@ fn stats_disk_usage_and_info_through_the_controller_cover_every_host() {
     ] {
         assert!(text.contains(want), "{want}: {text}");
     }
+    // The dashboard page reads the same API from the browser.
+    let page = c.get("/dashboard");
+    assert!(
+        page.contains("<title>skiff cluster</title>") && page.contains("/events?since="),
+        "{page}"
+    );
     c.skiff(&["rm", "-f", "u1", "u2", "u3"]).ok();
     c.finish();
 }

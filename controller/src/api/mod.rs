@@ -91,6 +91,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
         .route("/metrics", get(metrics::metrics))
+        .route("/dashboard", get(dashboard))
         .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)
@@ -168,6 +169,19 @@ async fn version() -> impl IntoResponse {
         "Arch": skiff_common::api::go_arch(),
         "Components": [{"Name": "Controller", "Version": env!("CARGO_PKG_VERSION")}],
     }))
+}
+
+/// `GET /dashboard`: one page (hosts, containers, live CPU and memory,
+/// the event stream) that reads this API from the browser, which
+/// presents a client certificate like any other client.
+async fn dashboard() -> impl IntoResponse {
+    (
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Cache-Control", "no-cache"),
+        ],
+        include_str!("dashboard.html"),
+    )
 }
 
 /// `GET /events`: every node's events, each with its node; `node=` filters.
