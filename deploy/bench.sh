@@ -87,17 +87,23 @@ par_run() { # seconds to start $par detached containers in parallel
   local s e; s=$(date +%s.%N)
   seq "$par" | xargs -P "$par" -I{} "$@" run -d --network none busybox sleep 600 >/dev/null
   e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+time_cmd() { # median seconds of 3 runs of "$@"
+  for _ in 1 2 3; do
+    s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc -l
+  done | median; }
 # System memory per running container: machine-wide use with $par
 # running, minus before, over $par (engine, supervisors, kernel objects).
 m0=$(used_kb); par_s=$(par_run $S); sleep 2; m1=$(used_kb)
 sys_s=$(( (m1 - m0) / par ))
 shims_s=$(pgrep -f "skiff-agent shim" | tr '\n' ' ')
 pss_s=$(( $(pss_kb $shims_s) / par ))
+stats_s=$(time_cmd $S stats --no-stream)
 $S rm -f $($S ps -q) >/dev/null; sleep 1
 m0=$(used_kb); par_d=$(par_run $D); sleep 2; m1=$(used_kb)
 sys_d=$(( (m1 - m0) / par ))
 shims_d=$(pgrep -f "containerd-shim" | tr '\n' ' ' || true)
 pss_d=$(( $(pss_kb $shims_d) / par ))
+stats_d=$(time_cmd $D stats --no-stream)
 
 $D rm -f $($D ps -q) >/dev/null
 $S run -d busybox sleep 600 >/dev/null; $D run -d --network none busybox sleep 600 >/dev/null; sleep 1
@@ -151,6 +157,7 @@ printf '%-44s %12s %12s %9sx\n' "idle daemon RSS (MiB)" "$((idle_s / 1024))" "$(
 printf '%-44s %12s %12s %9sx\n' "system memory per running container (KiB)" "$sys_s" "$sys_d" "$(ratio "$sys_d" "$sys_s")"
 printf '%-44s %12s %12s %9sx\n' "supervisor / containerd-shim PSS each (KiB)" "$pss_s" "$pss_d" "$(ratio "$pss_d" "$pss_s")"
 printf '%-44s %12s %12s %9sx\n' "one supervisor / containerd-shim RSS (KiB)" "$shim_one_s" "$shim_one_d" "$(ratio "$shim_one_d" "$shim_one_s")"
+printf '%-44s %12.3f %12.3f %9sx\n' "stats --no-stream with $par running (s)" "$stats_s" "$stats_d" "$(ratio "$stats_d" "$stats_s")"
 printf '%-44s %12.3f %12.3f %9sx\n' "run --rm on the default bridge, median (s)" "$bridge_s" "$bridge_d" "$(ratio "$bridge_d" "$bridge_s")"
 printf '%-44s %12.2f %12.2f %9sx\n' "$par starts on one user network, parallel (s)" "$net_s" "$net_d" "$(ratio "$net_d" "$net_s")"
 printf '%-44s %12s %12s %9sx\n' "embedded DNS, alias of 3: queries/s" "$dq_s" "$dq_d" "$(ratio "$dq_s" "$dq_d")"

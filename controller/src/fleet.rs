@@ -10,6 +10,15 @@ use std::time::{Duration, Instant};
 use skiff_common::cluster::proto::{self, controller_message, ApiRequest, ApiResponse, ControllerMessage};
 use tokio::sync::mpsc;
 
+/// What a node's live containers take (see `Fleet::load`).
+#[derive(Debug, Default)]
+pub struct Load {
+    pub nano_cpus: i64,
+    pub memory: i64,
+    pub containers: usize,
+    pub host_ports: std::collections::BTreeSet<String>,
+}
+
 /// A node's health as `node ls` shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {
@@ -170,31 +179,21 @@ impl Fleet {
         self.execs.lock().unwrap_or_else(|e| e.into_inner()).get(exec).cloned()
     }
 
-    /// What a node's live containers reserve, and how many there are,
-    /// without copying its list.
-    pub fn load(&self, node: &str) -> (i64, i64, usize) {
+    /// What a node's live containers reserve, how many there are and the
+    /// host ports they publish, in one look at its list.
+    pub fn load(&self, node: &str) -> Load {
         let m = self.lock();
+        let mut l = Load::default();
         let Some(s) = m.get(node) else {
-            return (0, 0, 0);
+            return l;
         };
-        s.containers
-            .iter()
-            .filter(|c| c.state != "exited" && c.state != "dead")
-            .fold((0, 0, 0), |(cpu, mem, n), c| (cpu + c.nano_cpus, mem + c.memory, n + 1))
-    }
-
-    /// Host ports the node's live containers publish.
-    pub fn host_ports(&self, node: &str) -> std::collections::BTreeSet<String> {
-        let m = self.lock();
-        m.get(node)
-            .map(|s| {
-                s.containers
-                    .iter()
-                    .filter(|c| c.state != "exited" && c.state != "dead")
-                    .flat_map(|c| c.host_ports.iter().cloned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        for c in s.containers.iter().filter(|c| c.state != "exited" && c.state != "dead") {
+            l.nano_cpus += c.nano_cpus;
+            l.memory += c.memory;
+            l.containers += 1;
+            l.host_ports.extend(c.host_ports.iter().cloned());
+        }
+        l
     }
 
     pub fn containers(&self, node: &str) -> Vec<proto::Container> {

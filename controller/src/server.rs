@@ -45,7 +45,7 @@ impl Ctx {
         st.nodes
             .values()
             .map(|n| {
-                let (cpus, mem, count) = ctx.fleet.load(&n.id);
+                let load = ctx.fleet.load(&n.id);
                 NodeView {
                     id: n.id.clone(),
                     hostname: n.description.hostname.clone(),
@@ -54,10 +54,10 @@ impl Ctx {
                     schedulable: ctx.fleet.health(&n.id).0 == Health::Ready && n.availability == "active",
                     nano_cpus: n.description.resources.nano_cpus,
                     memory: n.description.resources.memory_bytes,
-                    reserved_nano_cpus: cpus,
-                    reserved_memory: mem,
-                    containers: count,
-                    host_ports: ctx.fleet.host_ports(&n.id),
+                    reserved_nano_cpus: load.nano_cpus,
+                    reserved_memory: load.memory,
+                    containers: load.containers,
+                    host_ports: load.host_ports,
                 }
             })
             .collect()
