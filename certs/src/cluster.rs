@@ -115,6 +115,16 @@ pub fn request_for_key(key_pem: &str, name: &str) -> Result<String> {
     Ok(p.serialize_request(&key)?.pem()?)
 }
 
+/// Does the certificate carry the public half of this key?
+pub fn certifies_key(cert_pem: &str, key_pem: &str) -> Result<bool> {
+    use rcgen::PublicKeyData;
+    let key = KeyPair::from_pem(key_pem)?;
+    let der = pem_to_der(cert_pem)?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der)
+        .map_err(|e| CertError::Invalid(format!("certificate: {e}")))?;
+    Ok(cert.public_key().subject_public_key.data.as_ref() == key.der_bytes())
+}
+
 /// When a PEM certificate starts and stops being valid (Unix seconds).
 pub fn validity_of(cert_pem: &str) -> Result<(i64, i64)> {
     let der = pem_to_der(cert_pem)?;

@@ -76,6 +76,8 @@ pub struct Client {
     shown: String,
     /// Through a controller, the node every request goes to (`--node`).
     node: Option<String>,
+    /// The certificate and key presented (mutual TLS), if any.
+    identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// `--tlsverify` settings of a client.
@@ -99,6 +101,7 @@ impl Client {
             shown: format!("unix://{}", socket.display()),
             transport: Transport::Unix(socket),
             node: None,
+            identity: None,
         }
     }
 
@@ -128,6 +131,7 @@ impl Client {
                 transport: Transport::Tcp(addr),
                 shown,
                 node: None,
+                identity: None,
             });
         };
         let host_part = addr
@@ -143,6 +147,7 @@ impl Client {
             transport: Transport::Tls { addr, name, config },
             shown,
             node: None,
+            identity: Some((t.cert, t.key)),
         })
     }
 
@@ -160,6 +165,7 @@ impl Client {
             },
             shown: format!("tcp://{addr}"),
             node: None,
+            identity: None,
         })
     }
 
@@ -167,6 +173,11 @@ impl Client {
     pub fn with_node(mut self, node: Option<String>) -> Self {
         self.node = node;
         self
+    }
+
+    /// The certificate and key files this client presents.
+    pub fn identity(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        self.identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()))
     }
 
     /// Where this client connects, as the user would write it.

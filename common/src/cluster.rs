@@ -279,19 +279,15 @@ pub async fn join(
     Ok(resp)
 }
 
-/// When the certificate in `dir` is due for renewal: two thirds into its
-/// life (SwarmKit renews between half and four fifths).
+/// When the certificate in `dir` is due for renewal.
 pub fn renewal_due(dir: &Path) -> Result<std::time::SystemTime, ClientError> {
     let pem = std::fs::read_to_string(dir.join(skiff_certs::files::CLIENT_CERT))
         .map_err(|e| ClientError::Other(format!("reading the cluster certificate: {e}")))?;
-    let (from, to) = skiff_certs::cluster::validity_of(&pem).map_err(|e| ClientError::Other(e.to_string()))?;
-    let at = from + (to - from) * 2 / 3;
-    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64))
+    renewal_due_of(&pem)
 }
 
 /// Renew the certificate in `dir` at the controller at `addr`, proving
-/// who we are with it; the key stays, the new certificate replaces the
-/// old one in one atomic write.
+/// who we are with it.
 pub async fn renew(addr: &str, dir: &Path) -> Result<std::time::SystemTime, ClientError> {
     use skiff_certs::files;
     let tls = crate::client::TlsOptions {
@@ -300,24 +296,47 @@ pub async fn renew(addr: &str, dir: &Path) -> Result<std::time::SystemTime, Clie
         key: dir.join(files::CLIENT_KEY),
     };
     let client = crate::client::Client::from_host(&format!("tcp://{addr}"), Some(tls))?;
-    renew_with(&client, dir).await
+    renew_with(&client).await
 }
 
-/// The same through a client that already presents the certificate in
-/// `dir` (`skiff cluster renew`).
-pub async fn renew_with(client: &crate::client::Client, dir: &Path) -> Result<std::time::SystemTime, ClientError> {
-    use skiff_certs::files;
-    let io = |e: std::io::Error| ClientError::Other(format!("cluster certificates in {}: {e}", dir.display()));
-    let key = std::fs::read_to_string(dir.join(files::CLIENT_KEY)).map_err(io)?;
-    let csr = skiff_certs::cluster::request_for_key(&key, "renewal").map_err(|e| ClientError::Other(e.to_string()))?;
-    let body = serde_json::to_vec(&RenewRequest { csr }).map_err(|e| ClientError::Other(e.to_string()))?;
+/// Renew the certificate a client presents (`skiff cluster renew`, or an
+/// agent's): the key stays, and the new certificate replaces the old one
+/// in one atomic write once it is checked to be for the same key and the
+/// same identity. Answers when the new one is due for renewal.
+pub async fn renew_with(client: &crate::client::Client) -> Result<std::time::SystemTime, ClientError> {
+    let other = |m: String| ClientError::Other(m);
+    let (cert_path, key_path) = client
+        .identity()
+        .ok_or_else(|| other("renewing needs a client certificate (--tlsverify)".into()))?;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| other(format!("reading {}: {e}", p.display())));
+    let (old, key) = (read(cert_path)?, read(key_path)?);
+    let csr = skiff_certs::cluster::request_for_key(&key, "renewal").map_err(|e| other(e.to_string()))?;
+    let body = serde_json::to_vec(&RenewRequest { csr }).map_err(|e| other(e.to_string()))?;
     let resp: RenewResponse = client
         .json(http::Method::POST, "/cluster/renew", crate::client::Body::Json(body))
         .await?;
-    skiff_certs::cluster::validity_of(&resp.certificate)
-        .map_err(|e| ClientError::Other(format!("the controller sent a bad certificate: {e}")))?;
-    crate::fsutil::write_atomic_mode(&dir.join(files::CLIENT_CERT), resp.certificate.as_bytes(), 0o644).map_err(io)?;
-    renewal_due(dir)
+    let who = |pem: &str| {
+        skiff_certs::cluster::pem_to_der(pem)
+            .ok()
+            .and_then(|d| skiff_certs::cluster::Identity::from_der(&d))
+    };
+    let ours = skiff_certs::cluster::certifies_key(&resp.certificate, &key).unwrap_or(false);
+    if !ours || who(&resp.certificate).is_none() || who(&resp.certificate) != who(&old) {
+        return Err(other(
+            "the controller sent a certificate for another key or identity; the current one is kept".into(),
+        ));
+    }
+    crate::fsutil::write_atomic_mode(cert_path, resp.certificate.as_bytes(), 0o644)
+        .map_err(|e| other(format!("writing {}: {e}", cert_path.display())))?;
+    renewal_due_of(&resp.certificate)
+}
+
+/// When a certificate is due for renewal: two thirds into its life
+/// (SwarmKit renews between half and four fifths).
+fn renewal_due_of(pem: &str) -> Result<std::time::SystemTime, ClientError> {
+    let (from, to) = skiff_certs::cluster::validity_of(pem).map_err(|e| ClientError::Other(e.to_string()))?;
+    let at = from + (to - from) * 2 / 3;
+    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64))
 }
 
 /// A gRPC channel to the controller at `addr` over mutual TLS with the

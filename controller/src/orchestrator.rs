@@ -83,12 +83,21 @@ async fn roll(ctx: &Ctx, rollouts: &mut HashMap<String, Instant>) -> Result<(), 
             continue;
         }
         let parallelism = s.spec.update_parallelism.max(1) as usize;
+        // In flight: new tasks not running yet, and slots not refilled yet
+        // (a slot no node can take now must not let the update go on and
+        // take every replica down).
         let starting = live
             .iter()
             .filter(|t| t.version == s.version && !task_running(ctx, t))
-            .count();
+            .count()
+            + (s.spec.replicas as usize).saturating_sub(live.len());
+        let unplaced = ctx
+            .unplaced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&s.id);
         let delay = Duration::from_millis(s.spec.update_delay_ms);
-        if starting >= parallelism || rollouts.get(&s.id).is_some_and(|at| at.elapsed() < delay) {
+        if unplaced || starting >= parallelism || rollouts.get(&s.id).is_some_and(|at| at.elapsed() < delay) {
             continue;
         }
         for t in stale.iter().take(parallelism - starting) {

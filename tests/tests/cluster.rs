@@ -498,6 +498,34 @@ fn stats_disk_usage_and_info_through_the_controller_cover_every_host() {
         page.contains("<title>skiff cluster</title>") && page.contains("/events?since="),
         "{page}"
     );
+    // A browser that holds the certificate cannot be made to change
+    // anything by another site's page.
+    let certs = c.admin_certs();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(certs.join("ca.pem"))
+        .arg("--cert")
+        .arg(certs.join("cert.pem"))
+        .arg("--key")
+        .arg(certs.join("key.pem"))
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Origin: https://elsewhere.example",
+            "-H",
+            "Content-Type: text/plain",
+        ])
+        .args(["--data", "{\"Image\":\"busybox\"}"])
+        .arg(format!("https://{}/containers/create", c.controller()))
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "403",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     c.skiff(&["rm", "-f", "u1", "u2", "u3"]).ok();
     c.finish();
 }

@@ -103,12 +103,17 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
 /// A summary with the sizes of the container's changes and of its whole
 /// filesystem (a walk of its writable layer: slow for big ones).
 pub fn with_size(e: &crate::engine::Engine, mut s: ContainerSummary) -> ContainerSummary {
-    let rw = e.images.layers.driver.usage(&s.id) as i64;
+    let driver = &e.images.layers.driver;
     let image = e
         .images
         .load(&s.image_id)
         .map(|i| e.images.size(&i) as i64)
         .unwrap_or(0);
+    let mut rw = driver.usage(&s.id) as i64;
+    // A vfs layer is a whole copy of the image plus the changes.
+    if driver.kind() == crate::storage::driver::DriverKind::Vfs {
+        rw = (rw - image).max(0);
+    }
     s.size_rw = Some(rw);
     s.size_root_fs = Some(rw + image);
     s

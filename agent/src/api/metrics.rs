@@ -18,18 +18,20 @@ pub fn render(e: &Engine) -> String {
         1.0,
     );
     let all = e.all();
-    let paused = all.iter().filter(|c| c.state().paused).count();
-    let running = all.iter().filter(|c| c.is_running()).count() - paused;
+    // One look at each container's state, so the counts add up.
+    let states: Vec<_> = all.iter().map(|c| c.state()).collect();
+    let paused = states.iter().filter(|s| s.running && s.paused).count();
+    let running = states.iter().filter(|s| s.running && !s.paused).count();
     for (state, n) in [
         ("running", running),
         ("paused", paused),
-        ("stopped", all.len() - running - paused),
+        ("stopped", states.len() - running - paused),
     ] {
         m.gauge("skiff_containers", "Containers by state", &[("state", state)], n as f64);
     }
     m.gauge("skiff_images", "Images", &[], e.images.ids().len() as f64);
     m.counter("skiff_events", "Events recorded", &[], e.events.last_seq() as f64);
-    for c in all.iter().filter(|c| c.is_running()) {
+    for (c, _) in all.iter().zip(&states).filter(|(_, s)| s.running) {
         let s = e.sample(c);
         let name = c.name();
         let image = c.record().inspect.config.image.clone();

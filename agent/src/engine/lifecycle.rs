@@ -118,14 +118,19 @@ impl Engine {
         }
         c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
         self.start_locked(&c).await?;
-        self.emit_networks(&c, "connect");
-        self.emit_container(&c, "start", &[]);
         Ok(())
     }
 
+    /// Start with the container's operation lock held; every start (API,
+    /// restart policy, daemon start) reports its network connects and
+    /// `start`, as Docker does.
     async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<()> {
         match self.launch(c).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.emit_networks(c, "connect");
+                self.emit_container(c, "start", &[]);
+                Ok(())
+            }
             Err((code, msg)) => {
                 self.teardown(&c.id);
                 let dir = self.containers_dir(&c.id);
@@ -621,8 +626,6 @@ impl Engine {
         }
         c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
         self.start_locked(&c).await?;
-        self.emit_networks(&c, "connect");
-        self.emit_container(&c, "start", &[]);
         self.emit_container(&c, "restart", &[]);
         Ok(())
     }

@@ -165,33 +165,31 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
             Exit(0)
         }
         ClusterCmd::Login { token, controller, out } => login(&token, &controller, out).await,
-        ClusterCmd::Renew => {
-            let dir = cert_dir(None);
-            match crate::cluster::renew_with(c, &dir).await.map_err(not_a_controller) {
-                Ok(due) => {
-                    let (_, until) = std::fs::read_to_string(dir.join(skiff_certs::files::CLIENT_CERT))
-                        .ok()
-                        .and_then(|p| skiff_certs::cluster::validity_of(&p).ok())
-                        .unwrap_or_default();
-                    let show = |t: i64| {
-                        chrono::DateTime::from_timestamp(t, 0)
-                            .map(|d| d.to_rfc3339())
-                            .unwrap_or_default()
-                    };
-                    println!(
-                        "Certificate in {} renewed: valid until {}; renew it again after {}.",
-                        dir.display(),
-                        show(until),
-                        show(
-                            due.duration_since(std::time::UNIX_EPOCH)
-                                .map_or(0, |d| d.as_secs() as i64)
-                        )
-                    );
-                    Exit(0)
-                }
-                Err(e) => fail(&e, 1),
+        ClusterCmd::Renew => match crate::cluster::renew_with(c).await.map_err(not_a_controller) {
+            Ok(due) => {
+                let cert = c.identity().map(|(cert, _)| cert.to_path_buf()).unwrap_or_default();
+                let (_, until) = std::fs::read_to_string(&cert)
+                    .ok()
+                    .and_then(|p| skiff_certs::cluster::validity_of(&p).ok())
+                    .unwrap_or_default();
+                let show = |t: i64| {
+                    chrono::DateTime::from_timestamp(t, 0)
+                        .map(|d| d.to_rfc3339())
+                        .unwrap_or_default()
+                };
+                println!(
+                    "Certificate {} renewed: valid until {}; renew it again after {}.",
+                    cert.display(),
+                    show(until),
+                    show(
+                        due.duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs() as i64)
+                    )
+                );
+                Exit(0)
             }
-        }
+            Err(e) => fail(&e, 1),
+        },
         ClusterCmd::Inspect => match c.get::<Value>("/cluster").await.map_err(not_a_controller) {
             Ok(v) => print_values(&[v], None, 0),
             Err(e) => fail(&e, 1),

@@ -253,8 +253,10 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         .map(|i| i.size - i.shared_size)
         .sum();
     let rw = |s: &ContainerSummary| s.size_rw.unwrap_or(0);
+    // Docker's "active": running, paused or restarting.
+    let active = |s: &&ContainerSummary| matches!(s.state.as_str(), "running" | "paused" | "restarting");
     let ctr_size: i64 = du.containers.iter().map(rw).sum();
-    let ctr_free: i64 = du.containers.iter().filter(|s| s.state != "running").map(rw).sum();
+    let ctr_free: i64 = du.containers.iter().filter(|s| !active(s)).map(rw).sum();
     let summary = [
         (
             "Images",
@@ -266,7 +268,7 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         (
             "Containers",
             du.containers.len(),
-            du.containers.iter().filter(|s| s.state == "running").count(),
+            du.containers.iter().filter(active).count(),
             ctr_size,
             pct(ctr_free, ctr_size),
         ),

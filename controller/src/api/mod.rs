@@ -106,16 +106,32 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let who = req.extensions().get::<Peer>().and_then(|p| p.0.clone());
+    // Any member renews its own certificate (agents included), and that
+    // is all an agent's certificate does here.
+    if path == "/cluster/renew" && who.is_some() {
+        return next.run(req).await;
+    }
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
+    // A browser holding a client certificate (for the dashboard) sends it
+    // on other sites' requests too: changes never come from a web page.
+    let from_browser = req.headers().contains_key(axum::http::header::ORIGIN)
+        || req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() != b"none");
     let refused = match who.map(|w| w.role) {
+        _ if writes && from_browser => {
+            Some("changes are not accepted from web pages: use the skiff CLI or a Docker client")
+        }
         None => Some("a client certificate is required: get one with `skiff cluster login TOKEN HOST`"),
-        // Any member renews its own certificate (agents included).
-        Some(_) if path == "/cluster/renew" => None,
         Some(Role::Agent) => Some("an agent's certificate cannot be used as a client certificate"),
         Some(Role::Readonly) if writes => Some("permission denied: this certificate is read-only"),
         Some(_) => None,
     };
     if let Some(m) = refused {
+        // Read what was sent first: closing on unread data resets the
+        // connection, and the client would never see why.
+        let _ = axum::body::to_bytes(req.into_body(), 1 << 20).await;
         return ApiError(StatusCode::FORBIDDEN, m.into()).into_response();
     }
     let node = req
