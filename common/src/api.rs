@@ -451,6 +451,14 @@ pub struct ContainerSummary {
     pub node: Option<String>,
 }
 
+impl ContainerSummary {
+    /// Its names without the leading '/', comma-separated, as `ps` shows them.
+    pub fn names_text(&self) -> String {
+        let names: Vec<&str> = self.names.iter().map(|n| n.trim_start_matches('/')).collect();
+        names.join(",")
+    }
+}
+
 /// `GET /system/df`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

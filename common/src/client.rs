@@ -87,6 +87,18 @@ pub struct TlsOptions {
     pub key: PathBuf,
 }
 
+impl TlsOptions {
+    /// The usual files of a certificate directory: ca.pem, cert.pem, key.pem.
+    pub fn in_dir(dir: &std::path::Path) -> Self {
+        use skiff_certs::files;
+        Self {
+            ca: dir.join(files::CA),
+            cert: dir.join(files::CLIENT_CERT),
+            key: dir.join(files::CLIENT_KEY),
+        }
+    }
+}
+
 /// A body to send: empty, JSON, or raw bytes with a content type.
 pub enum Body {
     Empty,

@@ -289,12 +289,7 @@ pub fn renewal_due(dir: &Path) -> Result<std::time::SystemTime, ClientError> {
 /// Renew the certificate in `dir` at the controller at `addr`, proving
 /// who we are with it.
 pub async fn renew(addr: &str, dir: &Path) -> Result<std::time::SystemTime, ClientError> {
-    use skiff_certs::files;
-    let tls = crate::client::TlsOptions {
-        ca: dir.join(files::CA),
-        cert: dir.join(files::CLIENT_CERT),
-        key: dir.join(files::CLIENT_KEY),
-    };
+    let tls = crate::client::TlsOptions::in_dir(dir);
     let client = crate::client::Client::from_host(&format!("tcp://{addr}"), Some(tls))?;
     renew_with(&client).await
 }

@@ -125,16 +125,26 @@ impl Cluster {
         s
     }
 
-    /// A node's field as `node inspect -f` prints it.
+    /// Load the busybox image onto every node, through the controller.
+    pub fn import_busybox(&self) {
+        self.skiff(&["import", super::busybox_tar().to_str().expect("path"), "busybox"])
+            .ok();
+    }
+
+    /// Remove a service and wait until no node holds any of its containers
+    /// (nor any other).
+    #[track_caller]
+    pub fn remove_service(&self, name: &str) {
+        self.skiff(&["service", "rm", name]).ok();
+        self.eventually(15, "all copies gone", || {
+            self.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
+        });
+    }
+
     /// GET a path from the controller with the admin certificate; the body.
     pub fn get(&self, path: &str) -> String {
         use skiff_common::client::{body_bytes, Body, Client, TlsOptions};
-        let certs = self.admin_certs();
-        let tls = TlsOptions {
-            ca: certs.join("ca.pem"),
-            cert: certs.join("cert.pem"),
-            key: certs.join("key.pem"),
-        };
+        let tls = TlsOptions::in_dir(&self.admin_certs());
         let client = Client::from_host(&format!("tcp://{}", self.controller()), Some(tls)).expect("client");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -146,6 +156,7 @@ impl Cluster {
         })
     }
 
+    /// A node's field as `node inspect -f` prints it.
     pub fn node(&self, node: &str, fmt: &str) -> String {
         self.skiff(&["node", "inspect", "-f", fmt, node]).ok().out().to_string()
     }

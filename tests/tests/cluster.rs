@@ -312,7 +312,7 @@ fn node_flag_runs_any_command_on_that_host_through_the_controller() {
 #[test]
 fn run_against_the_controller_places_containers_by_spread_binpack_constraints_and_reservations() {
     let c = Cluster::up(3);
-    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.import_busybox();
     c.skiff(&["node", "update", "--label-add", "zone=a", "h3"]).ok();
     // Spread: six containers land two on each host.
     for i in 1..=6 {
@@ -427,7 +427,7 @@ fn run_against_the_controller_places_containers_by_spread_binpack_constraints_an
 #[test]
 fn stats_disk_usage_and_info_through_the_controller_cover_every_host() {
     let c = Cluster::up(3);
-    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.import_busybox();
     // One import, one image ID on every node.
     let ids: Vec<String> = ["h1", "h2", "h3"]
         .iter()
@@ -548,7 +548,7 @@ fn running_tasks(c: &Cluster, service: &str) -> Vec<String> {
 #[test]
 fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
     let c = Cluster::up(3);
-    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.import_busybox();
     c.skiff(&[
         "service",
         "create",
@@ -611,10 +611,7 @@ fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
     let r = c.skiff(&["service", "create", "--name", "web", "busybox", "true"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
-    c.skiff(&["service", "rm", "web"]).ok();
-    c.eventually(15, "all copies gone", || {
-        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
-    });
+    c.remove_service("web");
     assert_eq!(c.skiff(&["service", "ls", "-q"]).ok().out(), "");
     c.finish();
 }
@@ -622,7 +619,7 @@ fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
 #[test]
 fn a_host_that_loses_power_has_its_tasks_replaced_and_comes_back_clean() {
     let c = Cluster::up(3);
-    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.import_busybox();
     c.skiff(&[
         "service",
         "create",
@@ -664,17 +661,14 @@ fn a_host_that_loses_power_has_its_tasks_replaced_and_comes_back_clean() {
         .skiff(&["--node", "h1", "run", "--rm", "busybox", "echo", "back"])
         .ok();
     assert_eq!(r.out(), "back");
-    c.skiff(&["service", "rm", "api"]).ok();
-    c.eventually(15, "all copies gone", || {
-        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
-    });
+    c.remove_service("api");
     c.finish();
 }
 
 #[test]
 fn a_published_host_port_is_held_on_its_node_by_placement_and_services() {
     let c = Cluster::up(3);
-    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.import_busybox();
     // Binpack would stack them; the host port sends each to another node.
     for i in 1..=3 {
         c.skiff(&[
@@ -754,10 +748,7 @@ fn a_published_host_port_is_held_on_its_node_by_placement_and_services() {
     c.eventually(10, "nothing pending", || {
         !c.skiff(&["service", "ps", "edge"]).stdout.contains("Pending")
     });
-    c.skiff(&["service", "rm", "edge"]).ok();
-    c.eventually(15, "all copies gone", || {
-        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
-    });
+    c.remove_service("edge");
     c.finish();
 }
 
@@ -792,7 +783,7 @@ fn certificates_are_renewed_before_they_expire_and_the_renewed_ones_are_used() {
 #[test]
 fn service_updates_roll_tasks_over_to_the_new_spec_one_at_a_time() {
     let c = Cluster::up(3);
-    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.import_busybox();
     c.skiff(&[
         "service",
         "create",
@@ -877,17 +868,14 @@ fn service_updates_roll_tasks_over_to_the_new_spec_one_at_a_time() {
             == "3 false"
             && running_tasks(&c, "roll").len() == 3
     });
-    c.skiff(&["service", "rm", "roll"]).ok();
-    c.eventually(15, "all copies gone", || {
-        c.skiff(&["ps", "-aq"]).stdout.trim().is_empty()
-    });
+    c.remove_service("roll");
     c.finish();
 }
 
 #[test]
 fn one_events_stream_carries_every_hosts_events_and_keeps_them_across_controller_restarts() {
     let c = Cluster::up(3);
-    c.skiff(&["import", busybox_tar().to_str().unwrap(), "busybox"]).ok();
+    c.import_busybox();
     for i in 1..=3 {
         c.skiff(&[
             "--node",

@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::{ago, capitalize, ports_text, size, table, template, trunc};
+use super::format::{ago, capitalize, node_table, ports_text, size, table, template, trunc};
 use super::run;
 use super::{
     fail, Cmd, ContainerCmd, Exit, ImageCmd, ImportArgs, InspectArgs, LogsFlags, PsFlags, RmArgs, RmiArgs, StopArgs,
@@ -501,13 +501,7 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         for s in &list {
             let mut v = serde_json::to_value(s).unwrap_or_default();
             v["ID"] = Value::String(s.id[..12].to_string());
-            v["Names"] = Value::String(
-                s.names
-                    .iter()
-                    .map(|n| n.trim_start_matches('/'))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
+            v["Names"] = Value::String(s.names_text());
             v["Command"] = Value::String(format!("\"{}\"", s.command));
             v["Ports"] = Value::String(ports_text(&s.ports));
             v["Networks"] = Value::String(
@@ -538,8 +532,27 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         return Exit(0);
     }
     // Through a controller, each row says which node it is on.
-    let fleet = list.iter().any(|s| s.node.is_some());
-    let mut rows = vec![[
+    let rows = list
+        .iter()
+        .map(|s| {
+            let (id, cmd) = if f.no_trunc {
+                (s.id.clone(), s.command.clone())
+            } else {
+                (s.id[..12].to_string(), trunc(&s.command, 20))
+            };
+            let row = vec![
+                id,
+                s.image.clone(),
+                format!("\"{cmd}\""),
+                ago(s.created),
+                s.status.clone(),
+                ports_text(&s.ports),
+                s.names_text(),
+            ];
+            (row, s.node.clone())
+        })
+        .collect();
+    let head = [
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -547,43 +560,8 @@ async fn ps(c: &Client, f: PsFlags) -> Exit {
         "STATUS",
         "PORTS",
         "NAMES",
-    ]
-    .map(String::from)
-    .to_vec()];
-    if fleet {
-        rows[0].push("NODE".into());
-    }
-    for s in &list {
-        let cmd = format!(
-            "\"{}\"",
-            if f.no_trunc {
-                s.command.clone()
-            } else {
-                trunc(&s.command, 20)
-            }
-        );
-        rows.push(vec![
-            if f.no_trunc {
-                s.id.clone()
-            } else {
-                s.id[..12].to_string()
-            },
-            s.image.clone(),
-            cmd,
-            ago(s.created),
-            s.status.clone(),
-            ports_text(&s.ports),
-            s.names
-                .iter()
-                .map(|n| n.trim_start_matches('/'))
-                .collect::<Vec<_>>()
-                .join(","),
-        ]);
-        if fleet {
-            rows.last_mut().expect("row").push(s.node.clone().unwrap_or_default());
-        }
-    }
-    print!("{}", table(&rows));
+    ];
+    print!("{}", node_table(&head, rows));
     Exit(0)
 }
 

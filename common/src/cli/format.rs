@@ -29,6 +29,23 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A table whose rows may each be on a node (listed through a controller):
+/// a NODE column comes last when any row is.
+pub fn node_table(head: &[&str], rows: Vec<(Vec<String>, Option<String>)>) -> String {
+    let fleet = rows.iter().any(|(_, n)| n.is_some());
+    let mut out: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
+    if fleet {
+        out[0].push("NODE".into());
+    }
+    for (mut row, node) in rows {
+        if fleet {
+            row.push(node.unwrap_or_default());
+        }
+        out.push(row);
+    }
+    table(&out)
+}
+
 pub fn ago(unix: i64) -> String {
     let secs = chrono::Utc::now().timestamp() - unix;
     format!("{} ago", crate::api::human_duration(secs))

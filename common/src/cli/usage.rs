@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::format::{ago, binary, human, table, template, trunc};
+use super::format::{ago, binary, human, node_table, table, template, trunc};
 use super::{fail, Exit};
 use crate::api::{ContainerSummary, DiskUsage};
 use crate::client::{enc, Body, Client, Lines};
@@ -199,8 +199,7 @@ fn render(rows: &[Row], a: &StatsArgs) -> Result<String, String> {
         }
         return Ok(out);
     }
-    let fleet = rows.iter().any(|r| r.node.is_some());
-    let mut head: Vec<String> = [
+    let head = [
         "CONTAINER ID",
         "NAME",
         "CPU %",
@@ -209,27 +208,22 @@ fn render(rows: &[Row], a: &StatsArgs) -> Result<String, String> {
         "NET I/O",
         "BLOCK I/O",
         "PIDS",
-    ]
-    .map(String::from)
-    .to_vec();
-    if fleet {
-        head.push("NODE".into());
-    }
-    let mut table_rows = vec![head];
-    for r in ready {
-        let v = fields(r, a.no_trunc);
-        let mut cells: Vec<String> = [
-            "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
-        ]
-        .iter()
-        .map(|k| v[k].as_str().unwrap_or_default().to_string())
+    ];
+    let cells = [
+        "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+    ];
+    let table_rows = ready
+        .into_iter()
+        .map(|r| {
+            let v = fields(r, a.no_trunc);
+            let row = cells
+                .iter()
+                .map(|k| v[k].as_str().unwrap_or_default().to_string())
+                .collect();
+            (row, r.node.clone())
+        })
         .collect();
-        if fleet {
-            cells.push(v["Node"].as_str().unwrap_or_default().to_string());
-        }
-        table_rows.push(cells);
-    }
-    Ok(table(&table_rows))
+    Ok(node_table(&head, table_rows))
 }
 
 /// `skiff system df [-v]`: through a controller, the fleet's sums.
@@ -309,23 +303,8 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         print!("{}", table(&rows));
         return Exit(0);
     }
-    let fleet = du.containers.iter().any(|s| s.node.is_some()) || du.images.iter().any(|i| i.node.is_some());
     println!("Images space usage:\n");
-    let mut rows = vec![[
-        "REPOSITORY",
-        "TAG",
-        "IMAGE ID",
-        "CREATED",
-        "SIZE",
-        "SHARED SIZE",
-        "UNIQUE SIZE",
-        "CONTAINERS",
-    ]
-    .map(String::from)
-    .to_vec()];
-    if fleet {
-        rows[0].push("NODE".into());
-    }
+    let mut rows = Vec::new();
     for i in &du.images {
         let id = i.id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
         let tags = if i.repo_tags.is_empty() {
@@ -335,7 +314,7 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         };
         for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((t.as_str(), ""));
-            rows.push(vec![
+            let row = vec![
                 repo.into(),
                 tag.into(),
                 id.clone(),
@@ -344,15 +323,40 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
                 human(i.shared_size.max(0) as f64, 4),
                 human((i.size - i.shared_size.max(0)) as f64, 4),
                 i.containers.to_string(),
-            ]);
-            if fleet {
-                rows.last_mut().expect("row").push(i.node.clone().unwrap_or_default());
-            }
+            ];
+            rows.push((row, i.node.clone()));
         }
     }
-    print!("{}", table(&rows));
+    let head = [
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE",
+        "SHARED SIZE",
+        "UNIQUE SIZE",
+        "CONTAINERS",
+    ];
+    print!("{}", node_table(&head, rows));
     println!("\nContainers space usage:\n");
-    let mut head = [
+    let rows = du
+        .containers
+        .iter()
+        .map(|s| {
+            let row = vec![
+                s.id.chars().take(12).collect(),
+                s.image.clone(),
+                format!("\"{}\"", trunc(&s.command, 20)),
+                "0".into(),
+                human(rw(s) as f64, 4),
+                ago(s.created),
+                s.status.clone(),
+                s.names_text(),
+            ];
+            (row, s.node.clone())
+        })
+        .collect();
+    let head = [
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -361,34 +365,8 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         "CREATED",
         "STATUS",
         "NAMES",
-    ]
-    .map(String::from)
-    .to_vec();
-    if fleet {
-        head.push("NODE".into());
-    }
-    let mut rows = vec![head];
-    for s in &du.containers {
-        let mut row = vec![
-            s.id.chars().take(12).collect(),
-            s.image.clone(),
-            format!("\"{}\"", trunc(&s.command, 20)),
-            "0".into(),
-            human(rw(s) as f64, 4),
-            ago(s.created),
-            s.status.clone(),
-            s.names
-                .iter()
-                .map(|n| n.trim_start_matches('/'))
-                .collect::<Vec<_>>()
-                .join(","),
-        ];
-        if fleet {
-            row.push(s.node.clone().unwrap_or_default());
-        }
-        rows.push(row);
-    }
-    print!("{}", table(&rows));
+    ];
+    print!("{}", node_table(&head, rows));
     println!("\nLocal Volumes space usage:\n");
     print!(
         "{}",

@@ -155,15 +155,17 @@ fn usage(pid: u32) -> Option<(f64, u64)> {
     Some((ticks / hz, rss_pages * 4096))
 }
 
-async fn admin(f: &Flags, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-    let c = skiff_common::client::Client::from_host(
+/// A client of the controller with the admin certificate.
+fn admin_client(f: &Flags) -> Result<skiff_common::client::Client> {
+    let tls = skiff_common::client::TlsOptions::in_dir(&f.admin);
+    Ok(skiff_common::client::Client::from_host(
         &format!("tcp://{}", f.controller),
-        Some(skiff_common::client::TlsOptions {
-            ca: f.admin.join("ca.pem"),
-            cert: f.admin.join("cert.pem"),
-            key: f.admin.join("key.pem"),
-        }),
-    )?;
+        Some(tls),
+    )?)
+}
+
+async fn admin(f: &Flags, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let c = admin_client(f)?;
     let body = match body {
         Some(b) => skiff_common::client::Body::Json(serde_json::to_vec(&b)?),
         None => skiff_common::client::Body::Empty,
@@ -260,14 +262,7 @@ async fn main() -> Result<()> {
     let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
     {
         let (f, seen) = (f.clone(), seen.clone());
-        let c = skiff_common::client::Client::from_host(
-            &format!("tcp://{}", f.controller),
-            Some(skiff_common::client::TlsOptions {
-                ca: f.admin.join("ca.pem"),
-                cert: f.admin.join("cert.pem"),
-                key: f.admin.join("key.pem"),
-            }),
-        )?;
+        let c = admin_client(&f)?;
         let resp = c
             .send(hyper::Method::GET, "/events", skiff_common::client::Body::Empty)
             .await?;
