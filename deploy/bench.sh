@@ -95,7 +95,7 @@ time_cmd() { # median seconds of 3 runs of "$@"
 # running, minus before, over $par (engine, supervisors, kernel objects).
 m0=$(used_kb); par_s=$(par_run $S); sleep 2; m1=$(used_kb)
 sys_s=$(( (m1 - m0) / par ))
-shims_s=$(pgrep -f "skiff-agent shim" | tr '\n' ' ')
+shims_s=$(pgrep -f "skiff-(agent shim|shim --socket)" | tr '\n' ' ')
 pss_s=$(( $(pss_kb $shims_s) / par ))
 stats_s=$(time_cmd $S stats --no-stream)
 $S rm -f $($S ps -q) >/dev/null; sleep 1
@@ -107,7 +107,7 @@ stats_d=$(time_cmd $D stats --no-stream)
 
 $D rm -f $($D ps -q) >/dev/null
 $S run -d busybox sleep 600 >/dev/null; $D run -d --network none busybox sleep 600 >/dev/null; sleep 1
-shim_one_s=$(rss_kb $(pgrep -n -f "skiff-agent shim"))
+shim_one_s=$(rss_kb $(pgrep -n -f "skiff-shim --socket"))
 shim_one_d=$(rss_kb $(pgrep -n -f "containerd-shim-runc"))
 $S rm -f $($S ps -q) >/dev/null
 $D rm -f $($D ps -q) >/dev/null

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=$PWD/target/release
-[ -x "$B/skiff-fleetsim" ] || cargo build --release --workspace --quiet
+[ -x "$B/skiff-fleetsim" ] || deploy/build.sh
 ulimit -n 20000
 port=17443
 for n in "${@:-100 1000}"; do

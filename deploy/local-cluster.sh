@@ -140,7 +140,7 @@ kill_host() {
   ns=$(agent_ns "$1")
   [ -f "$DIR/$h/agent.pid" ] && kill -9 "$(cat "$DIR/$h/agent.pid")" 2>/dev/null || true
   rm -f "$DIR/$h/agent.pid"
-  pkill -9 -f "skiff-agent shim(-monitor)? $DIR/$h/" 2>/dev/null || true
+  pkill -9 -f "skiff-(agent shim|shim --socket) $DIR/$h/" 2>/dev/null || true
   for procs in /sys/fs/cgroup/*/"$NAME-$h"/*/cgroup.procs /sys/fs/cgroup/"$NAME-$h"/*/cgroup.procs; do
     [ -f "$procs" ] || continue
     while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$procs"
@@ -170,7 +170,7 @@ down() {
     [ -d "$d" ] || continue
     stop_agent "${d##*/h}"
     # Supervisors of containers that could not be removed.
-    pkill -9 -f "skiff-agent shim(-monitor)? $d/" 2>/dev/null || true
+    pkill -9 -f "skiff-(agent shim|shim --socket) $d/" 2>/dev/null || true
     [ -f "$d/holder.pid" ] && kill "$(cat "$d/holder.pid")" 2>/dev/null || true
   done
   stop_controller

@@ -22,4 +22,4 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 echo "setup: building skiff (release)" >&2
-cargo build --release --workspace --quiet
+deploy/build.sh

@@ -8,5 +8,5 @@ if [ "$(id -u)" -ne 0 ]; then echo "deploy/test.sh must run as root (real namesp
 deploy/setup.sh --with-docker-client
 export SKIFF_TEST_BUSYBOX
 SKIFF_TEST_BUSYBOX=$(deploy/busybox-image.sh "$PWD/target/busybox.tar")
-cargo build --release --workspace --bins --tests --quiet
+deploy/build.sh --tests
 cargo test --release --workspace -- --test-threads 4

@@ -2,14 +2,15 @@
 //! skiff-agent: the per-host engine. The data path reads top-down:
 //! `api` (Docker Engine API over HTTP) → `engine` (containers, exec) →
 //! `runtime` (OCI bundles, supervisors) / `storage` (images, layers,
-//! overlay2) / `network` (bridges, macvlan, ports, DNS) / `logs` (json-file).
-//! `cluster` holds the session to the controller, which calls into `api`.
+//! overlay2) / `network` (bridges, macvlan, ports, DNS). A running
+//! container's monitor, and the json-file log it writes, are the
+//! `skiff-shim` crate (`agent/shim`). `cluster` holds the session to the
+//! controller, which calls into `api`.
 
 pub mod api;
 pub mod cluster;
 pub mod config;
 pub mod engine;
-pub mod logs;
 pub mod network;
 pub mod runtime;
 pub mod storage;

@@ -1,5 +1,6 @@
 //! `skiff-agent`: the daemon, and (`skiff-agent shim DIR`) the per-container
-//! supervisor it re-executes itself as.
+//! supervisor it re-executes itself as, which creates the container and
+//! then becomes the small `skiff-shim` monitor.
 
 use anyhow::Result;
 use clap::Parser;
@@ -7,10 +8,7 @@ use skiff_agent::config::{Config, Flags};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    // The supervisor stays single-threaded and small: no tokio runtime.
-    if args.get(1).map(String::as_str) == Some("shim-monitor") {
-        std::process::exit(skiff_agent::runtime::shim::monitor_main(&args[2..]));
-    }
+    // The supervisor stays single-threaded: no tokio runtime.
     if args.get(1).map(String::as_str) == Some("shim") {
         let dir = args.get(2).map(std::path::PathBuf::from).unwrap_or_default();
         std::process::exit(skiff_agent::runtime::shim::main(&dir));

@@ -243,7 +243,7 @@ impl Agent {
         self.kill9();
         let root = self.root.display().to_string();
         let _ = Command::new("pkill")
-            .args(["-9", "-f", &format!("skiff-agent shim(-monitor)? {root}/")])
+            .args(["-9", "-f", &format!("skiff-(agent shim|shim --socket) {root}/")])
             .output();
         for dir in cgroup_dirs(&self.name) {
             kill_cgroup(&dir);

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 
 use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::Ctr;
-use crate::logs::jsonfile;
 use crate::runtime::protocol;
 use crate::runtime::supervisor::{Connection, Event};
+use skiff_shim::jsonfile;
 
 fn upgrade_response(tty: bool) -> Response {
     let ct = if tty {

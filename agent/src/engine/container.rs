@@ -408,7 +408,7 @@ fn validate_host_config(hc: &skiff_common::api::HostConfig) -> Result<()> {
         )));
     }
     crate::runtime::spec::capabilities(&hc.cap_add, &hc.cap_drop, false).map_err(EngineError::BadRequest)?;
-    if let Err(e) = crate::logs::jsonfile::Rotation::from_opts(&hc.log_config.config) {
+    if let Err(e) = skiff_shim::jsonfile::Rotation::from_opts(&hc.log_config.config) {
         return Err(EngineError::BadRequest(e));
     }
     for b in &hc.binds {

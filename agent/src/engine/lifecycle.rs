@@ -9,11 +9,11 @@ use tokio::sync::mpsc;
 
 use super::container::{now, Ctr};
 use super::{Engine, EngineError, Result};
-use crate::logs::jsonfile::Rotation;
 use crate::runtime::protocol::{ExitRecord, LogTarget, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_common::fsutil::read_json;
+use skiff_shim::jsonfile::Rotation;
 
 /// Signal names and numbers as `docker kill -s` and `--stop-signal` take them.
 pub fn parse_signal(s: &str) -> Result<i32> {

@@ -1,7 +1,7 @@
 //! Docker's `json-file` log driver, byte for byte: one
 //! `{"log":"…\n","stream":"stdout","time":"RFC3339Nano"}` object per line,
 //! lines longer than 16 KiB split, rotation to `NAME.1`, `NAME.2`, … when
-//! `max-size` is set. The writer runs in the container's supervisor; the
+//! `max-size` is set. The writer runs in the container's monitor; the
 //! reader serves `logs` in the agent.
 
 use std::fs::{self, File, OpenOptions};
@@ -34,7 +34,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
     (v >= 0.0).then_some((v * mult as f64) as u64)
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rotation {
     /// 0: never rotate.
     pub max_size: u64,

@@ -1,3 +1,0 @@
-//! Container log drivers.
-
-pub mod jsonfile;
