@@ -97,6 +97,7 @@ fn inspect_json(e: &crate::engine::Engine, img: &Image) -> Value {
         "Size": size,
         "VirtualSize": size,
         "GraphDriver": {"Name": driver.kind().name(), "Data": data},
+        "Descriptor": e.images.manifest_descriptor(img).ok(),
         "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     })

@@ -1,5 +1,7 @@
 //! The image store: image configs (the image ID is the sha256 of the config
-//! blob), the repository:tag index, and the layers they reference.
+//! blob), an OCI image manifest for each (`image/manifests/`: the config and
+//! the layers' uncompressed tars as descriptors), the repository:tag index,
+//! and the layers they reference.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use oci_spec::distribution::Reference;
+use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
 use sha2::{Digest, Sha256};
 use skiff_common::api::{ContainerConfig, History, ImageConfigFile, RootFs};
 use skiff_common::fsutil::{read_json, write_atomic, write_json_atomic};
@@ -111,6 +114,7 @@ impl ImageStore {
     pub fn new(data_root: &Path, layers: LayerStore) -> io::Result<Self> {
         let dir = data_root.join("image");
         fs::create_dir_all(dir.join("configs"))?;
+        fs::create_dir_all(dir.join("manifests"))?;
         let repos = read_json(&dir.join("repositories.json")).unwrap_or_default();
         Ok(Self {
             dir,
@@ -121,6 +125,10 @@ impl ImageStore {
 
     fn config_path(&self, id: &str) -> PathBuf {
         self.dir.join("configs").join(id.trim_start_matches("sha256:"))
+    }
+
+    fn manifest_path(&self, id: &str) -> PathBuf {
+        self.dir.join("manifests").join(id.trim_start_matches("sha256:"))
     }
 
     fn save_repos(&self, repos: &BTreeMap<String, String>) -> io::Result<()> {
@@ -141,8 +149,54 @@ impl ImageStore {
                 return Err(LayerError::NotFound(c).into());
             }
         }
+        let manifest = self.manifest_of(&img)?;
+        write_atomic(&self.manifest_path(&img.id), &manifest)?;
         write_atomic(&self.config_path(&img.id), raw)?;
         Ok(img.id)
+    }
+
+    /// The OCI image manifest of `img`, serialized: its config blob and
+    /// its layers as uncompressed tars (digest = diff ID), bottom first.
+    fn manifest_of(&self, img: &Image) -> Result<Vec<u8>, ImageError> {
+        let bad = |e: oci_spec::OciSpecError| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+        let descriptor = |media: MediaType, size: u64, digest: &str| -> Result<Descriptor, ImageError> {
+            let d: oci_spec::image::Digest = digest
+                .parse()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{digest}: {e}")))?;
+            Ok(Descriptor::new(media, size, d))
+        };
+        let mut layers = Vec::new();
+        for c in img.chain_ids() {
+            let l = self.layers.get(&c)?;
+            layers.push(descriptor(MediaType::ImageLayer, l.tar_size, &l.diff_id)?);
+        }
+        let manifest: ImageManifest = ImageManifestBuilder::default()
+            .schema_version(SCHEMA_VERSION)
+            .media_type(MediaType::ImageManifest)
+            .config(descriptor(MediaType::ImageConfig, img.raw.len() as u64, &img.id)?)
+            .layers(layers)
+            .build()
+            .map_err(bad)?;
+        Ok(manifest.to_string().map_err(bad)?.into_bytes())
+    }
+
+    /// The descriptor of the image's OCI manifest (Docker's `Descriptor` in
+    /// `image inspect`), written on first use for images stored before
+    /// manifests were kept.
+    pub fn manifest_descriptor(&self, img: &Image) -> Result<Descriptor, ImageError> {
+        let path = self.manifest_path(&img.id);
+        let raw = match fs::read(&path) {
+            Ok(raw) => raw,
+            Err(_) => {
+                let raw = self.manifest_of(img)?;
+                write_atomic(&path, &raw)?;
+                raw
+            }
+        };
+        let d: oci_spec::image::Digest = digest(&raw)
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("manifest digest: {e}")))?;
+        Ok(Descriptor::new(MediaType::ImageManifest, raw.len() as u64, d))
     }
 
     /// `docker import`: one flat root filesystem tarball becomes a one-layer
@@ -260,6 +314,7 @@ impl ImageStore {
     pub fn delete(&self, id: &str) -> Result<Vec<String>, ImageError> {
         let img = self.load(id)?;
         fs::remove_file(self.config_path(id))?;
+        let _ = fs::remove_file(self.manifest_path(id));
         let mut removed = vec![img.id.clone()];
         let used: Vec<String> = self
             .ids()

@@ -24,6 +24,10 @@ pub struct Layer {
     pub cache_id: String,
     /// Bytes of regular-file content in this layer alone.
     pub size: u64,
+    /// Bytes of the layer's uncompressed tar stream (its OCI descriptor's
+    /// size; the digest is the diff ID).
+    #[serde(default)]
+    pub tar_size: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,8 @@ pub fn chain_id(parent: Option<&str>, diff_id: &str) -> String {
 pub struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    /// Bytes read so far.
+    pub count: u64,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -61,6 +67,7 @@ impl<R: Read> HashingReader<R> {
         Self {
             inner,
             hasher: Sha256::new(),
+            count: 0,
         }
     }
     pub fn digest(self) -> String {
@@ -72,6 +79,7 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.count += n as u64;
         Ok(n)
     }
 }
@@ -125,6 +133,7 @@ impl LayerStore {
                 return Err(e.into());
             }
         };
+        let tar_size = reader.count;
         let diff_id = reader.digest();
         let chain = chain_id(parent, &diff_id);
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -138,6 +147,7 @@ impl LayerStore {
             parent: parent.map(str::to_string),
             cache_id,
             size,
+            tar_size,
         };
         write_json_atomic(&self.record_path(&chain), &layer)?;
         Ok(layer)
