@@ -140,7 +140,7 @@ impl Engine {
         let dir = self.run_dir(&c.id).join("exec").join(id);
         std::fs::create_dir_all(&dir)?;
         let process_path = dir.join("process.json");
-        skiff_common::fsutil::write_json_atomic(&process_path, &process)?;
+        skiff_common::fsutil::write_json_volatile(&process_path, &process)?;
         let shim = ShimConfig {
             id: c.id.clone(),
             mode: Mode::Exec { process: process_path },

@@ -161,6 +161,7 @@ impl Engine {
     async fn launch(self: &Arc<Self>, c: &Arc<Ctr>) -> std::result::Result<(), (i64, String)> {
         let internal = |e: &dyn std::fmt::Display| (125i64, e.to_string());
         let t0 = Instant::now();
+        crate::runtime::cgroup_warmup::warm_up(self.cgroup_v2);
         let step = |what: &str| tracing::debug!(container = %&c.id[..12], ms = t0.elapsed().as_secs_f64() * 1000.0, "start: {what}");
         let rec = c.record().clone();
         let ins = &rec.inspect;

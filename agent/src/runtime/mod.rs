@@ -2,6 +2,7 @@
 //! and the per-container supervisor process (`shim`) with the agent's side
 //! of it (`supervisor`) and the wire between them (`protocol`).
 
+pub mod cgroup_warmup;
 pub mod netns;
 pub mod protocol;
 pub mod shim;

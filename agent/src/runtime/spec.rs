@@ -293,7 +293,7 @@ pub fn build(i: &SpecInput) -> Value {
 pub fn write_bundle(dir: &Path, spec: &Value) -> std::io::Result<()> {
     let parsed: oci_spec::runtime::Spec = serde_json::from_value(spec.clone())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("OCI spec: {e}")))?;
-    skiff_common::fsutil::write_json_atomic(&dir.join("config.json"), &parsed)
+    skiff_common::fsutil::write_json_volatile(&dir.join("config.json"), &parsed)
 }
 
 fn lookup(file: &Path, name: &str, col: usize) -> Option<Vec<String>> {

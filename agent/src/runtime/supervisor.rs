@@ -17,7 +17,7 @@ use super::protocol::{self, ShimConfig};
 /// Start `skiff-agent shim DIR` for the config in `DIR/shim.json`; return
 /// once the process is created (init waiting for START) or exec'd.
 pub async fn launch(dir: &Path, cfg: &ShimConfig) -> Result<i32> {
-    skiff_common::fsutil::write_json_atomic(&dir.join("shim.json"), cfg)?;
+    skiff_common::fsutil::write_json_volatile(&dir.join("shim.json"), cfg)?;
     let (ready_r, ready_w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = std::env::current_exe().context("locating skiff-agent binary")?;
     let mut cmd = tokio::process::Command::new(exe);

@@ -114,11 +114,11 @@ impl Driver {
                 fs::create_dir_all(dir.join("work"))?;
                 fs::create_dir_all(dir.join("merged"))?;
                 let short = self.new_short_link(id)?;
-                skiff_common::fsutil::write_atomic(&dir.join("link"), short.as_bytes())?;
+                let mut lower = String::new();
                 if let Some(p) = parent {
                     let parent_short = fs::read_to_string(self.dir(p).join("link"))
                         .map_err(|e| io_ctx(format!("parent layer {p}"), e))?;
-                    let mut lower = format!("l/{}", parent_short.trim());
+                    lower = format!("l/{}", parent_short.trim());
                     if let Ok(pl) = fs::read_to_string(self.dir(p).join("lower")) {
                         lower.push(':');
                         lower.push_str(pl.trim());
@@ -128,8 +128,12 @@ impl Driver {
                             "max depth exceeded: more than {MAX_LOWER} layers"
                         )));
                     }
-                    skiff_common::fsutil::write_atomic(&dir.join("lower"), lower.as_bytes())?;
                 }
+                let mut files: Vec<(&str, &[u8])> = vec![("link", short.as_bytes())];
+                if !lower.is_empty() {
+                    files.push(("lower", lower.as_bytes()));
+                }
+                skiff_common::fsutil::write_new_files(&dir, &files)?;
             }
         }
         Ok(())
