@@ -43,8 +43,15 @@ struct Session {
     tx: mpsc::Sender<ControllerMessage>,
     last_seen: Instant,
     containers: Vec<proto::Container>,
+    /// Containers created through the controller, by ID, and when: a
+    /// report the node put together before the create finished does not
+    /// list them, so they stay for `NOTED_GRACE` unless reported.
+    noted: HashMap<String, Instant>,
     calls: HashMap<u64, mpsc::Sender<ApiResponse>>,
 }
+
+/// Longer than a node takes to report after a call (200 ms).
+const NOTED_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Fleet {
     sessions: Mutex<HashMap<String, Session>>,
@@ -90,6 +97,7 @@ impl Fleet {
             tx,
             last_seen: Instant::now(),
             containers: Vec::new(),
+            noted: HashMap::new(),
             calls: HashMap::new(),
         };
         self.lock().insert(node.to_string(), s);
@@ -117,7 +125,21 @@ impl Fleet {
     pub fn set_containers(&self, node: &str, generation: u64, list: Vec<proto::Container>) {
         if let Some(s) = self.lock().get_mut(node).filter(|s| s.generation == generation) {
             s.last_seen = Instant::now();
+            s.noted
+                .retain(|id, at| at.elapsed() < NOTED_GRACE && !list.iter().any(|c| &c.id == id));
+            let kept: Vec<proto::Container> = s.containers.drain(..).filter(|c| s.noted.contains_key(&c.id)).collect();
             s.containers = list;
+            s.containers.extend(kept);
+        }
+    }
+
+    /// A container removed through the controller leaves the view at once.
+    pub fn forget_container(&self, node: &str, key: &str) {
+        if let Some(s) = self.lock().get_mut(node) {
+            s.containers
+                .retain(|c| c.id != key && c.name != key && !(key.len() >= 4 && c.id.starts_with(key)));
+            s.noted
+                .retain(|id, _| id != key && !(key.len() >= 4 && id.starts_with(key)));
         }
     }
 
@@ -133,11 +155,13 @@ impl Fleet {
     pub fn settle_noted(&self, node: &str, placeholder: &str, id: Option<&str>) {
         if let Some(s) = self.lock().get_mut(node) {
             match id {
-                Some(id) => s
-                    .containers
-                    .iter_mut()
-                    .filter(|c| c.id == placeholder)
-                    .for_each(|c| c.id = id.to_string()),
+                Some(id) => {
+                    s.containers
+                        .iter_mut()
+                        .filter(|c| c.id == placeholder)
+                        .for_each(|c| c.id = id.to_string());
+                    s.noted.insert(id.to_string(), Instant::now());
+                }
                 None => s.containers.retain(|c| c.id != placeholder),
             }
         }

@@ -156,10 +156,16 @@ pub fn owner(ctx: &Ctx, req: &Request) -> Option<Result<String, ApiError>> {
 /// way is remembered so that `exec start` finds the same node.
 pub async fn forward(ctx: &Ctx, node: &str, req: Request) -> Response {
     let is_exec_create = req.method() == Method::POST && req.uri().path().ends_with("/exec");
+    let removing = (req.method() == Method::DELETE)
+        .then(|| req.uri().path().trim_start_matches("/containers/").to_string())
+        .filter(|k| !k.contains('/'));
     let resp = match proxy::call(ctx, node, req).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    if let Some(key) = removing.filter(|_| resp.status().is_success()) {
+        ctx.fleet.forget_container(node, &key);
+    }
     if !is_exec_create || resp.status() != StatusCode::CREATED {
         return resp;
     }
