@@ -95,6 +95,13 @@ impl Ctr {
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Change the record in memory only: for a container about to be
+    /// removed, whose record on disk goes with it (a crash before that is
+    /// reconciled at the next start from the exit record).
+    pub fn update_unsaved<F: FnOnce(&mut Record)>(&self, f: F) {
+        f(&mut self.record());
+    }
+
     /// Change the record and write it to disk atomically.
     /// Nothing is written when `f` changes nothing (fsyncs are the slow
     /// part of a container start).
@@ -225,6 +232,8 @@ impl Engine {
             )));
         }
 
+        // A start usually follows: get the cgroup-migration wait out of the way.
+        self.warmer.keep_open(crate::runtime::cgroup_warmup::HOLD);
         let id = new_id();
         if cfg.hostname.is_empty() {
             cfg.hostname = id[..12].to_string();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::container::{now, Ctr};
+use super::container::{now, Ctr, Record};
 use super::{Engine, EngineError, Result};
 use crate::runtime::protocol::{ExitRecord, LogTarget, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
@@ -161,7 +161,7 @@ impl Engine {
     async fn launch(self: &Arc<Self>, c: &Arc<Ctr>) -> std::result::Result<(), (i64, String)> {
         let internal = |e: &dyn std::fmt::Display| (125i64, e.to_string());
         let t0 = Instant::now();
-        crate::runtime::cgroup_warmup::warm_up(self.cgroup_v2);
+        self.warmer.keep_open(crate::runtime::cgroup_warmup::HOLD);
         let step = |what: &str| tracing::debug!(container = %&c.id[..12], ms = t0.elapsed().as_secs_f64() * 1000.0, "start: {what}");
         let rec = c.record().clone();
         let ins = &rec.inspect;
@@ -356,6 +356,7 @@ impl Engine {
             s.exit_code = 0;
         })
         .map_err(|e| internal(&e))?;
+        step("recorded running");
         let events = match Connection::connect(&shim.socket).await {
             Ok((conn, events)) => {
                 *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
@@ -367,6 +368,7 @@ impl Engine {
                 mpsc::unbounded_channel().1
             }
         };
+        step("connected");
         self.clone().monitor(c.clone(), events);
         tracing::info!(container = %&id[..12], pid, "started");
         Ok(())
@@ -454,8 +456,8 @@ impl Engine {
         self.cgroup_cleanup(id);
         let _ = self.images.layers.driver.unmount(id);
         crate::runtime::netns::remove(&self.netns_path(id));
-        let _ = std::fs::remove_dir_all(self.run_dir(id));
-        let _ = std::fs::remove_dir_all(self.runtime_root().join(id));
+        let _ = self.exec_trash.remove(&self.run_dir(id));
+        let _ = self.exec_trash.remove(&self.runtime_root().join(id));
     }
 
     /// Record an exit, clean up, and apply the restart policy.
@@ -472,7 +474,8 @@ impl Engine {
             ),
         };
         let started_at = c.state().started_at;
-        let _ = c.update(&dir, |r| {
+        let auto_remove = c.record().inspect.host_config.auto_remove;
+        let exited = |r: &mut Record| {
             let s = &mut r.inspect.state;
             s.status = "exited".into();
             s.running = false;
@@ -481,7 +484,12 @@ impl Engine {
             s.exit_code = code;
             s.finished_at = finished.clone();
             s.error = err;
-        });
+        };
+        if auto_remove {
+            c.update_unsaved(exited);
+        } else {
+            let _ = c.update(&dir, exited);
+        }
         tracing::info!(container = %&c.id[..12], code, "exited");
         self.emit_container(c, "die", &[("exitCode", code.to_string())]);
         self.emit_networks(c, "disconnect");
@@ -689,12 +697,12 @@ impl Engine {
         if c.exits.borrow().removed {
             return Ok(());
         }
-        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+        c.update_unsaved(|r| r.manually_stopped = true);
         self.teardown(&c.id);
         let driver = &self.images.layers.driver;
         driver.remove(&c.id)?;
         driver.remove(&format!("{}-init", c.id))?;
-        std::fs::remove_dir_all(self.containers_dir(&c.id))?;
+        driver.trash.remove(&self.containers_dir(&c.id))?;
         self.forget(&c.id);
         c.exits.send_modify(|e| e.removed = true);
         Ok(())

@@ -81,6 +81,10 @@ pub struct Engine {
     names_lock: Mutex<()>,
     pub execs: exec::ExecStore,
     pub cgroup_v2: bool,
+    /// Where a stopped container's runtime files go to be deleted.
+    pub exec_trash: crate::storage::trash::Trash,
+    /// Opens the kernel's cgroup-migration path ahead of a start.
+    pub warmer: Arc<crate::runtime::cgroup_warmup::Warmer>,
     pub networks: Arc<crate::network::Networks>,
     /// What `/events` streams (and the cluster session reports).
     pub events: Arc<skiff_common::events::Journal>,
@@ -108,6 +112,7 @@ impl Engine {
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
+        let exec_trash = crate::storage::trash::Trash::open(&cfg.exec_root.join("trash"))?;
         let driver = Driver::new(&cfg.data_root, cfg.storage_driver)?;
         let layers = LayerStore::new(&cfg.data_root, driver)?;
         let images = ImageStore::new(&cfg.data_root, layers)?;
@@ -121,6 +126,8 @@ impl Engine {
             names_lock: Mutex::new(()),
             execs: exec::ExecStore::default(),
             cgroup_v2,
+            warmer: crate::runtime::cgroup_warmup::Warmer::new(cgroup_v2),
+            exec_trash,
             networks,
             events: Arc::new(skiff_common::events::Journal::open(&cfg_root, 10_000)?),
         });

@@ -46,6 +46,8 @@ impl DriverKind {
 pub struct Driver {
     kind: DriverKind,
     home: PathBuf,
+    /// Where removed layer directories go to be deleted.
+    pub trash: super::trash::Trash,
 }
 
 fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
@@ -57,7 +59,8 @@ impl Driver {
     pub fn new(data_root: &Path, kind: DriverKind) -> io::Result<Self> {
         let home = data_root.join(kind.name());
         fs::create_dir_all(home.join("l"))?;
-        Ok(Self { kind, home })
+        let trash = super::trash::Trash::open(&data_root.join("trash"))?;
+        Ok(Self { kind, home, trash })
     }
 
     pub fn kind(&self) -> DriverKind {
@@ -207,10 +210,7 @@ impl Driver {
         if let Ok(short) = fs::read_to_string(dir.join("link")) {
             let _ = fs::remove_file(self.home.join("l").join(short.trim()));
         }
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.trash.remove(&dir)
     }
 
     /// Bytes of the layer's own files (a container's writable layer: what

@@ -5,3 +5,4 @@ pub mod driver;
 pub mod extract;
 pub mod images;
 pub mod layers;
+pub mod trash;
