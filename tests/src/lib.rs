@@ -52,6 +52,7 @@ pub fn docker_bin() -> PathBuf {
     }
 }
 
+#[derive(Debug)]
 pub struct Run {
     pub code: i32,
     pub stdout: String,

@@ -418,3 +418,35 @@ fn memory_and_cpus_limit_the_containers_cgroup() {
     assert!(r.stderr.contains("invalid size"), "{}", r.stderr);
     a.finish();
 }
+
+#[test]
+fn creates_run_side_by_side_and_names_stay_unique() {
+    let a = Agent::start();
+    // Eight creates at once asking for one name: one gets it, the others
+    // are told it is taken, as Docker does.
+    let runs: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| a.skiff(&["create", "--name", "same", "busybox", "true"])))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(runs.iter().filter(|r| r.code == 0).count(), 1, "{runs:?}");
+    for r in runs.iter().filter(|r| r.code != 0) {
+        assert_eq!(r.code, 125, "{r:?}");
+        assert!(r.stderr.contains("is already in use"), "{}", r.stderr);
+    }
+    // Unnamed creates at once all get distinct names.
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| a.skiff(&["create", "busybox", "true"]).ok());
+        }
+    });
+    let names = a.skiff(&["ps", "-a", "--format", "{{.Names}}"]).ok();
+    let mut list: Vec<&str> = names.stdout.lines().collect();
+    assert_eq!(list.len(), 9, "{}", names.stdout);
+    list.sort();
+    list.dedup();
+    assert_eq!(list.len(), 9, "{}", names.stdout);
+    a.skiff(&["rm", "same"]).ok();
+    a.finish();
+}

@@ -174,7 +174,12 @@ pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
 pub async fn create(e: St, q: Q, body: Bytes) -> ApiResult<Response> {
     let req: CreateRequest = serde_json::from_slice(&body)
         .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid container config: {err}")))?;
-    let (id, warnings) = e.create(q.get("name").map(String::as_str), req)?;
+    // Making layers and the record is blocking file work.
+    let name = q.get("name").cloned();
+    let engine = e.0.clone();
+    let (id, warnings) = tokio::task::spawn_blocking(move || engine.create(name.as_deref(), req))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))??;
     Ok((StatusCode::CREATED, Json(CreateResponse { id, warnings })).into_response())
 }
 

@@ -238,7 +238,7 @@ impl Engine {
         if cfg.hostname.is_empty() {
             cfg.hostname = id[..12].to_string();
         }
-        let _names = self.names_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut creating = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let name = match name {
             Some(n) if !n.is_empty() => {
                 let n = n.trim_start_matches('/');
@@ -247,10 +247,10 @@ impl Engine {
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
                 }
-                if let Some(other) = self.all().into_iter().find(|c| c.name() == n) {
+                let holder = self.all().into_iter().find(|c| c.name() == n).map(|c| c.id.clone());
+                if let Some(other) = holder.or_else(|| creating.contains(n).then(|| "being created".to_string())) {
                     return Err(EngineError::Conflict(format!(
-                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                        other.id
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
                     )));
                 }
                 n.to_string()
@@ -259,10 +259,16 @@ impl Engine {
                 let taken: Vec<String> = self.all().iter().map(|c| c.name()).collect();
                 (0..10)
                     .map(names::random_name)
-                    .find(|n| !taken.contains(n))
+                    .find(|n| !taken.contains(n) && !creating.contains(n))
                     .unwrap_or_else(|| id[..12].to_string())
             }
         };
+        // Held while storage is made (slow: directories and fsyncs), so
+        // creates run side by side; released when the container is listed
+        // or the create fails.
+        creating.insert(name.clone());
+        drop(creating);
+        let _reserved = Reserved(self, &name);
 
         // Storage: an init layer (mount points for the files Docker
         // provides) under the container's read-write layer.
@@ -387,7 +393,12 @@ impl Engine {
                 "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
-        let _names = self.names_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let creating = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if creating.contains(new) {
+            return Err(EngineError::Conflict(format!(
+                "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by a container being created."
+            )));
+        }
         if let Some(other) = self.all().into_iter().find(|o| o.name() == new) {
             return Err(EngineError::Conflict(format!(
                 "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
@@ -402,6 +413,15 @@ impl Engine {
             &[("oldName", format!("/{}", old.trim_start_matches('/')))],
         );
         Ok(())
+    }
+}
+
+/// A name held for a container being created.
+struct Reserved<'a>(&'a Engine, &'a str);
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.0.names.lock().unwrap_or_else(|e| e.into_inner()).remove(self.1);
     }
 }
 

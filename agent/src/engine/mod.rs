@@ -77,8 +77,9 @@ pub struct Engine {
     pub cfg: Config,
     pub images: ImageStore,
     containers: RwLock<HashMap<String, Arc<Ctr>>>,
-    /// Serializes name reservation.
-    names_lock: Mutex<()>,
+    /// Names of containers being created (reserved until they are in
+    /// `containers`); the lock serializes choosing names.
+    names: Mutex<std::collections::HashSet<String>>,
     pub execs: exec::ExecStore,
     pub cgroup_v2: bool,
     /// Where a stopped container's runtime files go to be deleted.
@@ -123,7 +124,7 @@ impl Engine {
             cfg,
             images,
             containers: RwLock::new(HashMap::new()),
-            names_lock: Mutex::new(()),
+            names: Mutex::new(Default::default()),
             execs: exec::ExecStore::default(),
             cgroup_v2,
             warmer: crate::runtime::cgroup_warmup::Warmer::new(cgroup_v2),
