@@ -80,6 +80,17 @@ fn import_list_tag_and_remove_images() {
         r.stdout
     );
     assert_eq!(a.skiff(&["images", "-q"]).out(), "");
+    // Nothing of the image stays in the graph driver: its layer, the init
+    // layer its containers shared, their short links.
+    let entries = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(a.root.join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(entries("data/overlay2"), ["l"]);
+    assert!(entries("data/overlay2/l").is_empty());
     a.finish();
 }
 

@@ -270,32 +270,15 @@ impl Engine {
         drop(creating);
         let _reserved = Reserved(self, &name);
 
-        // Storage: an init layer (mount points for the files Docker
-        // provides) under the container's read-write layer.
+        // Storage: the container's read-write layer on the image's init
+        // layer (mount points for the files the engine provides).
         let image_layer = image.top_layer();
-        let parent_cache = match &image_layer {
-            Some(c) => Some(
-                self.images
-                    .layers
-                    .get(c)
-                    .map_err(|e| EngineError::Internal(e.to_string()))?
-                    .cache_id,
-            ),
-            None => None,
-        };
+        let init_id = self
+            .images
+            .layers
+            .init_layer(image_layer.as_deref())
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
         let driver = &self.images.layers.driver;
-        let init_id = format!("{id}-init");
-        driver.create(&init_id, parent_cache.as_deref())?;
-        let init_dir = driver.diff_dir(&init_id);
-        for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
-            std::fs::create_dir_all(init_dir.join(d))?;
-        }
-        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"] {
-            let p = init_dir.join(f);
-            if !p.exists() {
-                std::fs::File::create(p)?;
-            }
-        }
         driver.create(&id, Some(&init_id))?;
 
         let dir = self.containers_dir(&id);

@@ -701,6 +701,7 @@ impl Engine {
         self.teardown(&c.id);
         let driver = &self.images.layers.driver;
         driver.remove(&c.id)?;
+        // Containers made before init layers were shared have their own.
         driver.remove(&format!("{}-init", c.id))?;
         driver.trash.remove(&self.containers_dir(&c.id))?;
         self.forget(&c.id);

@@ -84,6 +84,11 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// The init layer's driver ID for an image whose top layer has `cache_id`.
+fn init_id(cache_id: Option<&str>) -> String {
+    format!("{}-init", cache_id.unwrap_or("scratch"))
+}
+
 pub fn new_id() -> String {
     let bytes: [u8; 32] = rand::thread_rng().gen();
     hex::encode(bytes)
@@ -153,12 +158,43 @@ impl LayerStore {
         Ok(layer)
     }
 
-    /// Remove a layer that no image references any more.
+    /// Remove a layer that no image references any more (and the init
+    /// layer made on it for containers, which none uses any more either).
     pub fn remove(&self, chain: &str) -> Result<(), LayerError> {
         let layer = self.get(chain)?;
         fs::remove_file(self.record_path(chain))?;
+        self.driver.remove(&init_id(Some(&layer.cache_id)))?;
         self.driver.remove(&layer.cache_id)?;
         Ok(())
+    }
+
+    /// The driver ID of the init layer on top of the image layer `chain`:
+    /// the mount points for the files the engine provides (`/etc/hosts`,
+    /// `/etc/hostname`, `/etc/resolv.conf`, `/.dockerenv`, `/dev`, `/proc`,
+    /// `/sys`), so they stay out of containers' own changes. Docker makes
+    /// one per container; its content only depends on the image, so here
+    /// every container of an image shares one, made on first use.
+    pub fn init_layer(&self, chain: Option<&str>) -> Result<String, LayerError> {
+        let parent = chain.map(|c| self.get(c)).transpose()?.map(|l| l.cache_id);
+        let id = init_id(parent.as_deref());
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let diff = self.driver.diff_dir(&id);
+        // `.dockerenv` is made last: without it the layer is unfinished.
+        if diff.join(".dockerenv").exists() {
+            return Ok(id);
+        }
+        self.driver.remove(&id)?;
+        self.driver.create(&id, parent.as_deref())?;
+        for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
+            fs::create_dir_all(diff.join(d))?;
+        }
+        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"] {
+            let p = diff.join(f);
+            if !p.exists() {
+                fs::File::create(p)?.sync_all()?;
+            }
+        }
+        Ok(id)
     }
 
     /// Chain IDs that have `chain` as parent (a layer with children stays).
