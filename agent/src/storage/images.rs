@@ -9,7 +9,6 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use oci_spec::distribution::Reference;
 use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
 use sha2::{Digest, Sha256};
 use skiff_common::api::{ContainerConfig, History, ImageConfigFile, RootFs};
@@ -55,26 +54,23 @@ impl std::fmt::Display for NamedTag {
 /// `library/` for official images, default tag `latest`; the result is
 /// shown in familiar form.
 pub fn parse_reference(s: &str) -> Result<NamedTag, ImageError> {
-    let r: Reference = s.parse().map_err(|_| ImageError::BadReference(s.to_string()))?;
     if s.chars().any(|c| c.is_ascii_uppercase()) && !s.contains('@') {
         let name_part = s.rsplit_once(':').map(|(a, _)| a).unwrap_or(s);
-        if name_part.chars().any(|c| c.is_ascii_uppercase()) {
+        let path = name_part.split_once('/').map_or(name_part, |(_, p)| p);
+        if path.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(ImageError::BadReference(format!(
                 "{s}: repository name must be lowercase"
             )));
         }
     }
-    let repo = match r.registry() {
-        "docker.io" | "index.docker.io" => r
-            .repository()
-            .strip_prefix("library/")
-            .unwrap_or(r.repository())
-            .to_string(),
-        reg => format!("{reg}/{}", r.repository()),
+    let r = super::reference::parse(s).map_err(|_| ImageError::BadReference(s.to_string()))?;
+    let repo = match r.domain.as_deref() {
+        None | Some("docker.io" | "index.docker.io") => r.path.strip_prefix("library/").unwrap_or(&r.path).to_string(),
+        Some(reg) => format!("{reg}/{}", r.path),
     };
     Ok(NamedTag {
         repo,
-        tag: r.tag().unwrap_or("latest").to_string(),
+        tag: r.tag.unwrap_or_else(|| "latest".into()),
     })
 }
 

@@ -5,4 +5,5 @@ pub mod driver;
 pub mod extract;
 pub mod images;
 pub mod layers;
+pub mod reference;
 pub mod trash;
