@@ -50,6 +50,14 @@ struct Session {
     calls: HashMap<u64, mpsc::Sender<ApiResponse>>,
 }
 
+/// How a key names a container, in Docker's order of precedence: full
+/// ID, name, ID prefix.
+const KEY_MATCHES: [fn(&proto::Container, &str) -> bool; 3] = [
+    |c, key| c.id == key,
+    |c, key| c.name == key,
+    |c, key| !key.is_empty() && c.id.starts_with(key),
+];
+
 /// Longer than a node takes to report after a call (200 ms).
 const NOTED_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -136,10 +144,17 @@ impl Fleet {
     /// A container removed through the controller leaves the view at once.
     pub fn forget_container(&self, node: &str, key: &str) {
         if let Some(s) = self.lock().get_mut(node) {
-            s.containers
-                .retain(|c| c.id != key && c.name != key && !(key.len() >= 4 && c.id.starts_with(key)));
-            s.noted
-                .retain(|id, _| id != key && !(key.len() >= 4 && id.starts_with(key)));
+            let Some(pick) = KEY_MATCHES.iter().find(|m| s.containers.iter().any(|c| m(c, key))) else {
+                return;
+            };
+            let gone: Vec<String> = s
+                .containers
+                .iter()
+                .filter(|c| pick(c, key))
+                .map(|c| c.id.clone())
+                .collect();
+            s.containers.retain(|c| !gone.contains(&c.id));
+            s.noted.retain(|id, _| !gone.contains(id));
         }
     }
 
@@ -171,18 +186,12 @@ impl Fleet {
     /// that order of precedence, as Docker resolves names).
     pub fn find_container(&self, key: &str) -> Vec<String> {
         let m = self.lock();
-        let by = |f: &dyn Fn(&proto::Container) -> bool| -> Vec<String> {
-            m.iter()
-                .filter(|(_, s)| s.containers.iter().any(f))
+        for pick in KEY_MATCHES {
+            let found: Vec<String> = m
+                .iter()
+                .filter(|(_, s)| s.containers.iter().any(|c| pick(c, key)))
                 .map(|(n, _)| n.clone())
-                .collect()
-        };
-        for pick in [
-            &(|c: &proto::Container| c.id == key) as &dyn Fn(&proto::Container) -> bool,
-            &|c: &proto::Container| c.name == key,
-            &|c: &proto::Container| !key.is_empty() && c.id.starts_with(key),
-        ] {
-            let found = by(pick);
+                .collect();
             if !found.is_empty() {
                 return found;
             }
