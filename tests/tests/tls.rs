@@ -270,7 +270,8 @@ fn tcp_without_tls_needs_an_explicit_insecure_flag() {
     );
     assert!(!Path::new("/tmp/skiff-never").exists());
     let a = Agent::start_with(&["-H", "tcp://127.0.0.1:2375", "--insecure-tcp"]);
-    assert!(a.log().contains("WITHOUT TLS"), "{}", a.log());
+    // The unix socket (what start waits for) comes up before the TCP one.
+    a.eventually("the insecure-TCP warning", || a.log().contains("WITHOUT TLS"));
     let skiff = bin_dir().join("skiff").display().to_string();
     let r = a.in_netns(&skiff, &["-H", "tcp://127.0.0.1:2375", "version"], &[]).ok();
     assert!(r.stdout.contains("API version:      1.41"), "{}", r.stdout);
