@@ -108,9 +108,13 @@ fn kill_stop_timeout_restart_pause_rename_top() {
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 9' USR1; while true; do sleep 0.1; done",
+        "trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done",
     ])
     .ok();
+    // A PID 1 without a handler ignores USR1: signal once the trap is set.
+    a.eventually("the trap set", || {
+        a.skiff(&["logs", "trapper"]).stdout.contains("ready")
+    });
     a.skiff(&["kill", "-s", "USR1", "trapper"]).ok();
     a.eventually("exit after SIGUSR1", || {
         a.inspect("trapper", "{{.State.Status}}") == "exited"
