@@ -158,10 +158,12 @@ impl Fleet {
         }
     }
 
-    /// A container just created on `node`, counted until the node's next
-    /// report replaces it (so back-to-back placements see each other).
+    /// A container just created on `node`, counted until a report lists it
+    /// or `NOTED_GRACE` passes (so back-to-back placements see each other,
+    /// even when a report put together before the create arrives first).
     pub fn note_created(&self, node: &str, c: proto::Container) {
         if let Some(s) = self.lock().get_mut(node) {
+            s.noted.insert(c.id.clone(), Instant::now());
             s.containers.push(c);
         }
     }
@@ -179,6 +181,7 @@ impl Fleet {
                 }
                 None => s.containers.retain(|c| c.id != placeholder),
             }
+            s.noted.remove(placeholder);
         }
     }
 

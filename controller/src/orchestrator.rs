@@ -264,6 +264,11 @@ async fn start_task(
             want.constraints.push(c);
         }
     }
+    for t in ctx.store.read().tasks.values() {
+        if t.service == s.id && t.desired == "running" {
+            *want.siblings.entry(t.node.clone()).or_default() += 1;
+        }
+    }
     let nodes = ctx.node_views();
     let node = match scheduler::place(&nodes, &want) {
         Ok(n) => n.id.clone(),

@@ -1,6 +1,8 @@
 //! Placement, as a pure function: the nodes as they are now, what a
 //! container asks for, and the answer (a node, or why none fits). Spread
-//! (the default) picks the node running the fewest containers; binpack
+//! (the default) picks the node running the fewest tasks of the same
+//! service, then the fewest containers (SwarmKit's order, so replicas go
+//! to different nodes first even when placed in one pass); binpack
 //! picks the fullest node that still fits. Reservations (`--cpus`,
 //! `--memory`) must fit in what a node has left; constraints filter by
 //! hostname, ID and labels, as Swarm's `--constraint` does. A host port
@@ -106,6 +108,9 @@ pub struct Request {
     pub strategy: Strategy,
     /// Host ports it publishes ("8080/tcp").
     pub host_ports: Vec<String>,
+    /// For a service's task: how many tasks of that service each node
+    /// (by ID) already holds, from the replicated state.
+    pub siblings: BTreeMap<String, usize>,
 }
 
 /// Why no node fits, as Swarm words it.
@@ -148,10 +153,11 @@ pub fn place<'a>(nodes: &'a [NodeView], req: &Request) -> Result<&'a NodeView, N
         };
         share(n.nano_cpus, n.reserved_nano_cpus).min(share(n.memory, n.reserved_memory))
     };
+    let siblings = |n: &NodeView| req.siblings.get(&n.id).copied().unwrap_or(0);
     let best = match req.strategy {
-        Strategy::Spread => fits
-            .into_iter()
-            .min_by(|a, b| (a.containers, -free(a), &a.id).cmp(&(b.containers, -free(b), &b.id))),
+        Strategy::Spread => fits.into_iter().min_by(|a, b| {
+            (siblings(a), a.containers, -free(a), &a.id).cmp(&(siblings(b), b.containers, -free(b), &b.id))
+        }),
         Strategy::Binpack => fits.into_iter().min_by(|a, b| {
             (free(a), std::cmp::Reverse(a.containers), &a.id).cmp(&(free(b), std::cmp::Reverse(b.containers), &b.id))
         }),
@@ -209,6 +215,20 @@ mod tests {
         // Binpack still needs room.
         r.memory = 2 << 30;
         assert_eq!(place(&nodes, &r).unwrap().id, "n3");
+    }
+
+    #[test]
+    fn spread_puts_a_services_replicas_on_different_nodes_first() {
+        // n1 is the emptiest, but already holds one of the service's tasks.
+        let nodes = vec![node("n1", 1), node("n2", 4), node("n3", 2)];
+        let mut r = req(&[]);
+        r.siblings.insert("n1".into(), 1);
+        assert_eq!(place(&nodes, &r).unwrap().id, "n3");
+        r.siblings.insert("n3".into(), 1);
+        assert_eq!(place(&nodes, &r).unwrap().id, "n2");
+        // Once every node holds one, the emptiest wins again.
+        r.siblings.insert("n2".into(), 1);
+        assert_eq!(place(&nodes, &r).unwrap().id, "n1");
     }
 
     #[test]

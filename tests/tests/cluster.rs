@@ -549,18 +549,26 @@ fn running_tasks(c: &Cluster, service: &str) -> Vec<String> {
 fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
     let c = Cluster::up(3);
     c.import_busybox();
-    c.skiff(&[
-        "service",
-        "create",
-        "--name",
-        "web",
-        "--replicas",
-        "3",
-        "busybox",
-        "sleep",
-        "3000",
-    ])
-    .ok();
+    // Uneven load: h1 runs two plain containers. Replicas of one service
+    // still go to different nodes first (fewest tasks of the service, then
+    // fewest containers), also when placed in one pass.
+    for name in ["bg1", "bg2"] {
+        c.skiff_on(1, &["run", "-d", "--name", name, "busybox", "sleep", "3000"])
+            .ok();
+    }
+    c.eventually(10, "h1's containers reported", || {
+        c.skiff(&["ps", "-q"]).stdout.lines().count() == 2
+    });
+    let three = ["service", "create", "--replicas", "3", "busybox", "sleep", "3000"];
+    c.skiff(&[&three[..2], &["--name", "spread"], &three[2..]].concat())
+        .ok();
+    c.eventually(15, "3 tasks of spread, one per host", || {
+        running_tasks(&c, "spread") == ["h1", "h2", "h3"]
+    });
+    c.skiff_on(1, &["rm", "-f", "bg1", "bg2"]).ok();
+    c.remove_service("spread");
+    // On an empty cluster too.
+    c.skiff(&[&three[..2], &["--name", "web"], &three[2..]].concat()).ok();
     c.eventually(15, "3 tasks, one per host", || {
         running_tasks(&c, "web") == ["h1", "h2", "h3"]
     });
