@@ -580,8 +580,10 @@ pub struct ExecConfig {
 pub struct ExecStart {
     #[serde(default)]
     pub detach: bool,
+    /// How the output is framed (raw with a TTY, multiplexed without);
+    /// absent: as the exec was created.
     #[serde(default)]
-    pub tty: bool,
+    pub tty: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

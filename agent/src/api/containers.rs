@@ -335,7 +335,6 @@ pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
     let c = e.get(&id)?;
     let engine = e.0.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let running = c.is_running();
     let cid = c.id.clone();
     let root = engine
         .images
@@ -351,9 +350,7 @@ pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
         if let Err(err) = res {
             let _ = tx.blocking_send(Err(err));
         }
-        if !running && !engine.get(&cid).map(|c| c.is_running()).unwrap_or(false) {
-            let _ = engine.images.layers.driver.unmount(&cid);
-        }
+        let _ = engine.images.layers.driver.unmount(&cid);
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     Ok(([("Content-Type", "application/x-tar")], body).into_response())

@@ -21,15 +21,14 @@ use crate::runtime::protocol;
 use crate::runtime::supervisor::{Connection, Event};
 use skiff_shim::jsonfile;
 
-fn upgrade_response(tty: bool) -> Response {
-    let ct = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+/// What Docker 20.10 (API 1.41) names every hijacked stream, framed or
+/// not; `multiplexed-stream` came with API 1.42.
+const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
+
+fn upgrade_response() -> Response {
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONTENT_TYPE, ct)
+        .header(header::CONTENT_TYPE, RAW_STREAM)
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "tcp")
         .body(Body::empty())
@@ -121,7 +120,7 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
         }
         let _ = wr.shutdown().await;
     });
-    Ok(upgrade_response(tty))
+    Ok(upgrade_response())
 }
 
 /// Resolves once the container has exited `seen` times or is removed.
@@ -291,7 +290,12 @@ pub async fn exec_create(e: St, Path(id): Path<String>, body: Bytes) -> ApiResul
     Ok((StatusCode::CREATED, Json(IdResponse { id })).into_response())
 }
 
-/// `POST /exec/{id}/start`: detached, or hijacked like attach.
+/// `POST /exec/{id}/start`, as Docker 20.10 answers it: detached, a plain
+/// 200; otherwise the connection is taken over (101 when the client asked
+/// to upgrade, else 200 with the output as the body), the answer's head
+/// goes out first and only then the process is launched, so a client
+/// that reads the head never finds output mixed into it. The start body's
+/// `Tty` decides the framing (the create's decides the terminal).
 pub async fn exec_start(e: St, Path(id): Path<String>, req: Request) -> ApiResult {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20)
@@ -303,39 +307,75 @@ pub async fn exec_start(e: St, Path(id): Path<String>, req: Request) -> ApiResul
         serde_json::from_slice(&bytes)
             .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec start: {err}")))?
     };
-    let (inst, mut events) = e.exec_start(&id).await?;
+    let prepared = e.exec_start(&id).await?;
     if start.detach {
+        let mut events = prepared.launch().await?;
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         return Ok(StatusCode::OK.into_response());
     }
-    let tty = inst.config.tty;
-    let req = Request::from_parts(parts, Body::empty());
-    let on_upgrade = hyper::upgrade::on(req);
-    let cfg = inst.config.clone();
+    let cfg = prepared.inst.config.clone();
+    let tty = start.tty.unwrap_or(cfg.tty);
+    let wanted = move |s: u8| (s == stream::STDOUT && cfg.attach_stdout) || (s == stream::STDERR && cfg.attach_stderr);
+    if !parts.headers.contains_key(header::UPGRADE) {
+        // No hijack: the output is the body; stdin cannot be fed.
+        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+        tokio::spawn(async move {
+            let inst = prepared.inst.clone();
+            let mut events = match prepared.launch().await {
+                Ok(ev) => ev,
+                Err(err) => {
+                    let _ = tx
+                        .send(Ok(encode(tty, stream::STDOUT, format!("{err}\r\n").as_bytes()).into()))
+                        .await;
+                    return;
+                }
+            };
+            let conn = inst.conn.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(conn) = conn {
+                let _ = conn.send(protocol::STDIN_CLOSE, &[]).await;
+            }
+            let mut open = true;
+            while let Some(ev) = events.recv().await {
+                if let Event::Output(s, data) = ev {
+                    if open && wanted(s) {
+                        open = tx.send(Ok(encode(tty, s, &data).into())).await.is_ok();
+                    }
+                }
+            }
+        });
+        let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+        return Ok(([(header::CONTENT_TYPE, RAW_STREAM)], body).into_response());
+    }
+    let on_upgrade = hyper::upgrade::on(Request::from_parts(parts, Body::empty()));
     tokio::spawn(async move {
-        let up = match on_upgrade.await {
-            Ok(u) => u,
-            Err(_) => {
-                while events.recv().await.is_some() {}
+        let Ok(up) = on_upgrade.await else { return };
+        let (rd, mut wr) = tokio::io::split(TokioIo::new(up));
+        let inst = prepared.inst.clone();
+        let mut events = match prepared.launch().await {
+            Ok(ev) => ev,
+            Err(err) => {
+                let _ = wr
+                    .write_all(&encode(tty, stream::STDOUT, format!("{err}\r\n").as_bytes()))
+                    .await;
+                let _ = wr.shutdown().await;
                 return;
             }
         };
-        let (rd, mut wr) = tokio::io::split(TokioIo::new(up));
-        if cfg.attach_stdin {
+        if inst.config.attach_stdin {
             let i2 = inst.clone();
             pump_stdin(rd, move || i2.conn.lock().unwrap_or_else(|e| e.into_inner()).clone());
         }
+        let mut open = true;
         while let Some(ev) = events.recv().await {
             if let Event::Output(s, data) = ev {
-                let wanted = (s == stream::STDOUT && cfg.attach_stdout) || (s == stream::STDERR && cfg.attach_stderr);
-                if wanted && wr.write_all(&encode(tty, s, &data)).await.is_err() {
-                    break;
+                if open && wanted(s) {
+                    open = wr.write_all(&encode(tty, s, &data)).await.is_ok();
                 }
             }
         }
         let _ = wr.shutdown().await;
     });
-    Ok(upgrade_response(tty))
+    Ok(upgrade_response())
 }
 
 pub async fn exec_resize(e: St, Path(id): Path<String>, q: Q) -> ApiResult {

@@ -85,8 +85,11 @@ impl Engine {
         Ok(id)
     }
 
-    /// Start an exec instance; returns its output events.
-    pub async fn exec_start(&self, id: &str) -> Result<(Arc<ExecInstance>, mpsc::UnboundedReceiver<Event>)> {
+    /// Start an exec instance, in two steps as Docker does: everything that
+    /// can fail with an API error (already run, not running, no such
+    /// command or user) happens here, and the process is launched by
+    /// `PreparedExec::launch` once the client's stream is ready for it.
+    pub async fn exec_start(self: &Arc<Self>, id: &str) -> Result<PreparedExec> {
         let inst = self.execs.get(id)?;
         {
             let mut s = inst.started.lock().unwrap_or_else(|e| e.into_inner());
@@ -105,19 +108,20 @@ impl Engine {
         }
         let rec = c.record().clone();
         let ins = &rec.inspect;
-        let rootfs = self.images.layers.driver.mount(&c.id)?;
         let ec = &inst.config;
         let user_spec = if ec.user.is_empty() {
             ins.config.user.clone()
         } else {
             ec.user.clone()
         };
-        let user = spec::resolve_user(&rootfs, &user_spec).map_err(EngineError::BadRequest)?;
+        let root = self.images.layers.driver.hold(&c.id)?;
+        let rootfs = &root.path;
+        let user = spec::resolve_user(rootfs, &user_spec).map_err(EngineError::BadRequest)?;
         let mut env = super::container::merge_env(&ins.config.env, &ec.env);
         if ec.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
-        spec::find_executable(&rootfs, &env, &ec.cmd[0]).map_err(|(code, m)| {
+        spec::find_executable(rootfs, &env, &ec.cmd[0]).map_err(|(code, m)| {
             let _ = inst.exit.send_replace(Some(code));
             EngineError::BadRequest(format!(
                 "OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"
@@ -151,6 +155,35 @@ impl Engine {
             exit_file: dir.join("exit.json"),
             socket: self.socket_path(&format!("x{id}")),
         };
+        Ok(PreparedExec {
+            engine: self.clone(),
+            inst,
+            container: c,
+            dir,
+            shim,
+        })
+    }
+}
+
+/// An exec whose process is ready to launch.
+pub struct PreparedExec {
+    engine: Arc<Engine>,
+    pub inst: Arc<ExecInstance>,
+    container: Arc<super::Ctr>,
+    dir: std::path::PathBuf,
+    shim: ShimConfig,
+}
+
+impl PreparedExec {
+    /// Launch the process; returns its output events.
+    pub async fn launch(self) -> Result<mpsc::UnboundedReceiver<Event>> {
+        let PreparedExec {
+            engine,
+            inst,
+            container: c,
+            dir,
+            shim,
+        } = self;
         let pid = supervisor::launch(&dir, &shim).await.map_err(|e| {
             let _ = inst.exit.send_replace(Some(126));
             EngineError::Internal(format!("OCI runtime exec failed: {e:#}: unknown"))
@@ -161,7 +194,7 @@ impl Engine {
         // Forward events, noting the exit code for `exec inspect`.
         let (tx, rx) = mpsc::unbounded_channel();
         let inst2 = inst.clone();
-        let journal = self.events.clone();
+        let journal = engine.events.clone();
         let mut events = events;
         tokio::spawn(async move {
             let mut code = None;
@@ -183,6 +216,6 @@ impl Engine {
             *inst2.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let _ = std::fs::remove_dir_all(&dir);
         });
-        Ok((inst, rx))
+        Ok(rx)
     }
 }

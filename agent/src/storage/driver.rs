@@ -42,12 +42,31 @@ impl DriverKind {
     }
 }
 
+/// A layer mounted while this lives (`Driver::hold`).
+pub struct Held<'a> {
+    driver: &'a Driver,
+    id: String,
+    pub path: PathBuf,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.driver.unmount(&self.id) {
+            tracing::warn!(layer = %self.id, "unmount: {e}");
+        }
+    }
+}
+
 /// A graph driver rooted at `<data-root>/<driver name>`.
 pub struct Driver {
     kind: DriverKind,
     home: PathBuf,
     /// Where removed layer directories go to be deleted.
     pub trash: super::trash::Trash,
+    /// Holders of each mounted layer (a running container, an export, an
+    /// exec's user lookup): it is unmounted when the last one lets go, so
+    /// an export racing a start or an exit never loses its tree.
+    holders: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
@@ -60,7 +79,12 @@ impl Driver {
         let home = data_root.join(kind.name());
         fs::create_dir_all(home.join("l"))?;
         let trash = super::trash::Trash::open(&data_root.join("trash"))?;
-        Ok(Self { kind, home, trash })
+        Ok(Self {
+            kind,
+            home,
+            trash,
+            holders: Default::default(),
+        })
     }
 
     pub fn kind(&self) -> DriverKind {
@@ -155,8 +179,41 @@ impl Driver {
         }
     }
 
-    /// Mount the layer's full tree and return its path.
+    /// Mount the layer's full tree for one more holder and return its path;
+    /// each `mount` is paired with an `unmount`.
     pub fn mount(&self, id: &str) -> io::Result<PathBuf> {
+        let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.mount_tree(id)?;
+        *holders.entry(id.to_string()).or_default() += 1;
+        Ok(path)
+    }
+
+    /// Mount for the life of the returned guard.
+    pub fn hold(&self, id: &str) -> io::Result<Held<'_>> {
+        let path = self.mount(id)?;
+        Ok(Held {
+            driver: self,
+            id: id.to_string(),
+            path,
+        })
+    }
+
+    /// One holder lets go: the tree is unmounted when it was the last.
+    pub fn unmount(&self, id: &str) -> io::Result<()> {
+        let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+        match holders.get_mut(id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                return Ok(());
+            }
+            _ => {
+                holders.remove(id);
+            }
+        }
+        self.unmount_tree(id)
+    }
+
+    fn mount_tree(&self, id: &str) -> io::Result<PathBuf> {
         match self.kind {
             DriverKind::Vfs => Ok(self.diff_dir(id)),
             DriverKind::Overlay2 => {
@@ -193,7 +250,7 @@ impl Driver {
         }
     }
 
-    pub fn unmount(&self, id: &str) -> io::Result<()> {
+    fn unmount_tree(&self, id: &str) -> io::Result<()> {
         if self.kind == DriverKind::Overlay2 {
             let merged = self.dir(id).join("merged");
             if is_mountpoint(&merged) {
@@ -204,8 +261,13 @@ impl Driver {
         Ok(())
     }
 
+    /// Remove the layer, unmounting it whoever holds it.
     pub fn remove(&self, id: &str) -> io::Result<()> {
-        self.unmount(id)?;
+        {
+            let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+            holders.remove(id);
+            self.unmount_tree(id)?;
+        }
         let dir = self.dir(id);
         if let Ok(short) = fs::read_to_string(dir.join("link")) {
             let _ = fs::remove_file(self.home.join("l").join(short.trim()));
