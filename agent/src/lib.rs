@@ -10,6 +10,7 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod crashpoint;
 pub mod engine;
 pub mod network;
 pub mod runtime;

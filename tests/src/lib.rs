@@ -191,6 +191,11 @@ impl Agent {
 
     /// (Re)start the agent process in the test's network namespace.
     pub fn launch(&mut self) {
+        self.launch_env(&[]);
+    }
+
+    /// (Re)start the agent with extra environment (`SKIFF_CRASH_AT=…`).
+    pub fn launch_env(&mut self, env: &[(&str, &str)]) {
         let _ = std::fs::remove_file(self.sock());
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -206,6 +211,7 @@ impl Agent {
             .args(["--cgroup-parent", &self.name])
             .args(["--config-file", "/nonexistent"])
             .args(&self.extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

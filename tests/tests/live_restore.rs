@@ -72,3 +72,46 @@ fn after_a_host_reboot_stale_state_is_reconciled_and_policies_apply() {
     assert_eq!(a.inspect("plain", "{{.State.Status}}"), "running");
     a.finish();
 }
+
+/// The agent dies at a crash point of the start path; a new one must
+/// adopt the container its supervisor made, never forget it.
+fn start_cut_short(a: &mut Agent, point: &str, name: &str) -> String {
+    a.kill9();
+    a.launch_env(&[("SKIFF_CRASH_AT", point)]);
+    let r = a.skiff(&["run", "-d", "--name", name, "busybox", "sleep", "300"]);
+    assert_ne!(r.code, 0, "the agent was to die at {point}");
+    a.kill9();
+    a.launch();
+    a.eventually("the cut-short container adopted", || {
+        a.inspect(name, "{{.State.Status}}") == "running"
+    });
+    let pid = a.inspect(name, "{{.State.Pid}}");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid}");
+    pid
+}
+
+#[test]
+fn a_start_cut_short_by_an_agent_crash_is_adopted_and_rm_f_kills_it() {
+    let mut a = Agent::start();
+    // Killed after the supervisor reported the container's PID, before the
+    // record said "running".
+    let pid = start_cut_short(&mut a, "supervisor-reported", "cut");
+    // Killed right after the supervisor was spawned: it goes on creating
+    // the container alone, and the new agent finds it.
+    let pid2 = start_cut_short(&mut a, "supervisor-spawned", "cut2");
+    // The adopted container keeps its address: the next one gets another.
+    let ip = a.inspect("cut", "{{.NetworkSettings.IPAddress}}");
+    assert!(!ip.is_empty());
+    a.skiff(&["run", "-d", "--name", "next", "busybox", "sleep", "300"])
+        .ok();
+    assert_ne!(a.inspect("next", "{{.NetworkSettings.IPAddress}}"), ip);
+    assert_eq!(a.skiff(&["exec", "cut", "echo", "ok"]).ok().out(), "ok");
+    // rm -f kills what runs before it removes the record.
+    a.skiff(&["rm", "-f", "cut", "cut2", "next"]).ok();
+    for p in [pid, pid2] {
+        a.eventually("the adopted containers killed", || {
+            !std::path::Path::new(&format!("/proc/{p}")).exists()
+        });
+    }
+    a.finish();
+}

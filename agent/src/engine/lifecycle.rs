@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::container::{now, Ctr, Record};
+use super::recover::{LaunchNote, LAUNCH_NOTE};
 use super::{Engine, EngineError, Result};
 use crate::runtime::protocol::{ExitRecord, LogTarget, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
-use skiff_common::fsutil::read_json;
+use skiff_common::fsutil::{self, read_json};
 use skiff_shim::jsonfile::Rotation;
 
 /// Signal names and numbers as `docker kill -s` and `--stop-signal` take them.
@@ -124,7 +125,7 @@ impl Engine {
     /// Start with the container's operation lock held; every start (API,
     /// restart policy, daemon start) reports its network connects and
     /// `start`, as Docker does.
-    async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<()> {
+    pub(super) async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<()> {
         match self.launch(c).await {
             Ok(()) => {
                 self.emit_networks(c, "connect");
@@ -332,6 +333,16 @@ impl Engine {
             exit_file,
             socket: self.socket_path(&id),
         };
+        // What a restarted agent needs to adopt this start should it die
+        // before recording it: the endpoints attached above.
+        let note = {
+            let r = c.record();
+            LaunchNote {
+                network_settings: r.inspect.network_settings.clone(),
+                ifaces: r.ifaces.clone(),
+            }
+        };
+        fsutil::write_json_volatile(&run.join(LAUNCH_NOTE), &note).map_err(|e| internal(&e))?;
         step("bundle written");
         let pid = supervisor::launch(&run, &shim).await.map_err(|e| {
             let m = format!("{e:#}");
@@ -342,6 +353,7 @@ impl Engine {
             }
         })?;
         step("supervisor reported");
+        crate::crashpoint::at("supervisor-reported");
         // Running from now on; the monitor (started after this, so an early
         // exit cannot be overwritten) records the exit.
         c.update(&dir, |r| {
@@ -375,7 +387,7 @@ impl Engine {
     }
 
     /// Follow a supervisor's events until its process ends.
-    fn monitor(self: Arc<Self>, c: Arc<Ctr>, mut events: mpsc::UnboundedReceiver<Event>) {
+    pub(super) fn monitor(self: Arc<Self>, c: Arc<Ctr>, mut events: mpsc::UnboundedReceiver<Event>) {
         tokio::spawn(async move {
             let mut code: Option<i32> = None;
             while let Some(ev) = events.recv().await {
@@ -451,7 +463,7 @@ impl Engine {
     }
 
     /// Undo what `launch` set up on the host (mount, namespace, bundle).
-    fn teardown(&self, id: &str) {
+    pub(super) fn teardown(&self, id: &str) {
         self.detach_networks(id);
         self.cgroup_cleanup(id);
         let _ = self.images.layers.driver.unmount(id);
@@ -461,7 +473,7 @@ impl Engine {
     }
 
     /// Record an exit, clean up, and apply the restart policy.
-    async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, record: Option<ExitRecord>) {
+    pub(super) async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, record: Option<ExitRecord>) {
         *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.teardown(&c.id);
         let dir = self.containers_dir(&c.id);
@@ -671,6 +683,9 @@ impl Engine {
     /// `DELETE /containers/{id}`.
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
         let c = self.get(key)?;
+        // Not while a start, stop or restart is under way: a start half
+        // done would be removed under its running container.
+        let _op = c.op.lock().await;
         self.remove_now(&c, force).await?;
         self.emit_container(&c, "destroy", &[]);
         Ok(())
@@ -775,54 +790,11 @@ impl Engine {
             .collect()
     }
 
-    /// At startup: re-adopt containers whose supervisors still run, record
-    /// the exits of those that ended while we were away, and start what
-    /// the restart policies say.
-    pub async fn recover(self: &Arc<Self>) {
-        for c in self.load_records() {
-            let st = c.state();
-            if !(st.running || st.restarting) {
-                continue;
-            }
-            let socket = self.socket_path(&c.id);
-            match Connection::connect(&socket).await {
-                Ok((conn, events)) => {
-                    *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
-                    self.readopt_networks(&c);
-                    self.clone().monitor(c.clone(), events);
-                    tracing::info!(container = %&c.id[..12], "re-adopted running container");
-                }
-                Err(_) => {
-                    let rec = read_json::<ExitRecord>(&self.containers_dir(&c.id).join("exit.json")).ok();
-                    self.exited(&c, rec).await;
-                }
-            }
-        }
-        if let Err(e) = self.networks.sync_firewall() {
-            tracing::warn!("{e:#}");
-        }
-        // Restart policies at daemon start: always, and unless-stopped when
-        // the user had not stopped it.
-        for c in self.all() {
-            let rec = c.record().clone();
-            let policy = rec.inspect.host_config.restart_policy.name.as_str();
-            if rec.inspect.state.running || rec.inspect.state.status == "created" {
-                continue;
-            }
-            let go = policy == "always" || (policy == "unless-stopped" && !rec.manually_stopped);
-            if go && rec.inspect.state.status != "restarting" {
-                let _op = c.op.lock().await;
-                if let Err(e) = self.start_locked(&c).await {
-                    tracing::warn!(container = %&c.id[..12], "restart at daemon start failed: {e}");
-                }
-            }
-        }
-    }
-
     /// `POST /containers/prune`: remove every stopped container.
     pub async fn prune(&self) -> Vec<String> {
         let mut gone = Vec::new();
         for c in self.all() {
+            let _op = c.op.lock().await;
             if !c.is_running() && !c.state().restarting && self.remove_now(&c, false).await.is_ok() {
                 gone.push(c.id.clone());
             }

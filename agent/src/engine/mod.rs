@@ -6,6 +6,7 @@ pub mod exec;
 pub mod lifecycle;
 pub mod names;
 pub mod networking;
+pub mod recover;
 pub mod stats;
 
 use std::collections::HashMap;

@@ -7,6 +7,14 @@ use std::path::PathBuf;
 
 pub use skiff_shim::protocol::*;
 
+/// The supervisor's liveness lock, in its directory beside `shim.json`:
+/// the agent takes it before the supervisor exists and hands it over as
+/// descriptor `LOCK_FD`, which the supervisor and the monitor it becomes
+/// keep for life. Held means a supervisor lives, even before its socket
+/// is bound (`supervisor::alive`).
+pub const LOCK_FILE: &str = "supervisor.lock";
+pub const LOCK_FD: std::os::fd::RawFd = 4;
+
 /// What a supervisor runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Mode {

@@ -69,6 +69,10 @@ fn receive_pty(listener: &UnixListener) -> Result<OwnedFd> {
 }
 
 fn run(dir: &Path, mut ready: File) -> Result<i32> {
+    // The liveness lock stays with this process and the monitor it execs,
+    // not with the container's processes.
+    // SAFETY: setting FD_CLOEXEC on the descriptor the agent handed us.
+    unsafe { libc::fcntl(LOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let cfg: ShimConfig = read_json(&dir.join("shim.json")).context("reading shim.json")?;
     let _ = std::fs::remove_file(&cfg.socket);
     let listener = UnixListener::bind(&cfg.socket).context("binding supervisor socket")?;
@@ -126,7 +130,7 @@ fn monitor_path() -> Result<PathBuf> {
 /// on failure.
 fn exec_monitor(args: &MonitorArgs) -> Result<()> {
     use std::ffi::CString;
-    let fds = [args.listener, args.stdout, args.stderr, args.stdin, args.pty];
+    let fds = [args.listener, args.stdout, args.stderr, args.stdin, args.pty, LOCK_FD];
     for fd in fds.iter().filter(|f| **f >= 0) {
         // SAFETY: clearing FD_CLOEXEC on descriptors we own.
         unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };

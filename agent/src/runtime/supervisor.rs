@@ -28,16 +28,25 @@ pub async fn launch(dir: &Path, cfg: &ShimConfig) -> Result<i32> {
     // The supervisor's own errors go to a file beside it.
     cmd.stderr(std::fs::File::create(dir.join("shim.log"))?);
     let wfd = ready_w.as_raw_fd();
+    let lock = std::fs::File::create(dir.join(protocol::LOCK_FILE)).context("creating the supervisor lock")?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("locking the supervisor lock");
+    }
+    let lfd = lock.as_raw_fd();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(wfd, 3) < 0 || libc::setsid() < 0 {
+            if libc::dup2(wfd, 3) < 0 || libc::dup2(lfd, protocol::LOCK_FD) < 0 || libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
     let mut child = cmd.spawn().context("starting container supervisor")?;
+    crate::crashpoint::at("supervisor-spawned");
+    // The supervisor's copy of the lock keeps it held from here on.
+    drop(lock);
     drop(ready_w);
     // Reap the supervisor whenever it ends, so it never lingers as a zombie.
     tokio::spawn(async move {
@@ -58,6 +67,35 @@ pub async fn launch(dir: &Path, cfg: &ShimConfig) -> Result<i32> {
     }
     let log = std::fs::read_to_string(dir.join("shim.log")).unwrap_or_default();
     bail!("container supervisor failed: {}", log.trim())
+}
+
+/// Does a supervisor live in `dir` (its liveness lock is held)?
+pub fn alive(dir: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(dir.join(protocol::LOCK_FILE)) else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; closing it drops our lock.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
+}
+
+/// Find the supervisor a start in `dir` launched: connect to its socket
+/// (waiting while it lives but has not bound it yet) and read the PID it
+/// reports first. `None`: no supervisor, or it ended without a container.
+pub async fn find(dir: &Path, socket: &Path) -> Option<(Connection, mpsc::UnboundedReceiver<Event>, i32)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((conn, mut events)) = Connection::connect(socket).await {
+            return match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(Event::Started(pid))) => Some((conn, events, pid)),
+                _ => None,
+            };
+        }
+        if !alive(dir) || tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// What a supervisor sends up.
