@@ -304,6 +304,25 @@ fn restart_policies_are_honoured() {
     );
     let r = a.skiff(&["run", "--restart", "sometimes", "busybox", "true"]);
     assert_eq!(r.code, 125);
+    // A refused create leaves no layer and no container directory behind.
+    let entries = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(a.root.join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = (entries("data/overlay2"), entries("data/containers"));
+    let r = a.skiff(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("conflicting options: --restart and --rm"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!((entries("data/overlay2"), entries("data/containers")), before);
     a.finish();
 }
 

@@ -280,8 +280,15 @@ impl Engine {
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let driver = &self.images.layers.driver;
         driver.create(&id, Some(&init_id))?;
-
         let dir = self.containers_dir(&id);
+        // Until the record is written, a failure takes the layer and the
+        // directory back with it.
+        let mut made = Made {
+            engine: self,
+            id: &id,
+            dir: &dir,
+            kept: false,
+        };
         std::fs::create_dir_all(&dir)?;
 
         if hc.log_config.kind.is_empty() {
@@ -289,11 +296,6 @@ impl Engine {
         }
         if hc.restart_policy.name.is_empty() {
             hc.restart_policy.name = "no".into();
-        }
-        if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "no" | "") {
-            return Err(EngineError::BadRequest(
-                "conflicting options: --restart and --rm".into(),
-            ));
         }
         if hc.log_config.kind != "json-file" && hc.log_config.kind != "none" {
             warnings.push(format!(
@@ -342,9 +344,11 @@ impl Engine {
             ifaces: BTreeMap::new(),
         };
         write_json_atomic(&dir.join("config.v2.json"), &rec)?;
+        made.kept = true;
         let c = Ctr::new(rec);
         self.insert(c.clone());
         self.emit_container(&c, "create", &[]);
+        drop(made);
         Ok((id, warnings))
     }
 
@@ -399,6 +403,26 @@ impl Engine {
     }
 }
 
+/// Storage made for a container being created: removed again on drop
+/// unless the create got as far as its record.
+struct Made<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    dir: &'a std::path::Path,
+    kept: bool,
+}
+
+impl Drop for Made<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_dir_all(self.dir);
+            if let Err(e) = self.engine.images.layers.driver.remove(self.id) {
+                tracing::warn!(id = %self.id, "removing the layer of a failed create: {e}");
+            }
+        }
+    }
+}
+
 /// A name held for a container being created.
 struct Reserved<'a>(&'a Engine, &'a str);
 
@@ -412,6 +436,11 @@ fn validate_host_config(hc: &skiff_common::api::HostConfig) -> Result<()> {
     match hc.restart_policy.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => return Err(EngineError::BadRequest(format!("invalid restart policy '{other}'"))),
+    }
+    if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "no" | "") {
+        return Err(EngineError::BadRequest(
+            "conflicting options: --restart and --rm".into(),
+        ));
     }
     if hc.restart_policy.maximum_retry_count > 0 && hc.restart_policy.name != "on-failure" {
         return Err(EngineError::BadRequest(format!(
