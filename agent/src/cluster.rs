@@ -79,7 +79,7 @@ pub async fn start(cfg: &Config, app: Router, events: Arc<skiff_common::events::
 /// old certificate still works until it expires).
 async fn keep_certificate(controller: String, dir: PathBuf) {
     loop {
-        let wait = match skiff_common::cluster::renewal_due(&dir) {
+        let wait = match skiff_client::cluster::renewal_due(&dir) {
             Ok(at) => at.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
             Err(e) => {
                 tracing::warn!("node certificate: {e}");
@@ -88,10 +88,10 @@ async fn keep_certificate(controller: String, dir: PathBuf) {
         };
         // Wake at least hourly: the clock may jump.
         tokio::time::sleep(wait.min(Duration::from_secs(3600))).await;
-        if skiff_common::cluster::renewal_due(&dir).is_ok_and(|at| at > std::time::SystemTime::now()) {
+        if skiff_client::cluster::renewal_due(&dir).is_ok_and(|at| at > std::time::SystemTime::now()) {
             continue;
         }
-        match skiff_common::cluster::renew(&controller, &dir).await {
+        match skiff_client::cluster::renew(&controller, &dir).await {
             Ok(next) => tracing::info!(
                 next = %chrono::DateTime::<chrono::Utc>::from(next).to_rfc3339(),
                 "node certificate renewed"
@@ -135,12 +135,12 @@ pub fn hold_session(controller: &str, dir: &Path, local: Local, node_name: Strin
 pub async fn join(addr: &str, token: &str, name: &str, dir: &Path) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        match skiff_common::cluster::join(addr, token, name, false, dir).await {
+        match skiff_client::cluster::join(addr, token, name, false, dir).await {
             Ok(r) => {
                 tracing::info!(node = %r.id, "joined the cluster at {addr}");
                 return Ok(());
             }
-            Err(e @ skiff_common::client::ClientError::Api { .. }) => bail!("joining the cluster at {addr}: {e}"),
+            Err(e @ skiff_client::ClientError::Api { .. }) => bail!("joining the cluster at {addr}: {e}"),
             Err(e) if tokio::time::Instant::now() > deadline => bail!("joining the cluster at {addr}: {e}"),
             Err(e) => {
                 tracing::warn!("joining the cluster at {addr}: {e}; retrying");
@@ -220,7 +220,7 @@ async fn register(app: &Router, name: &str) -> Result<Register> {
         labels,
         engine_version: s("ServerVersion"),
         os: s("OperatingSystem"),
-        architecture: skiff_common::api::go_arch().to_string(),
+        architecture: skiff_api::go_arch().to_string(),
         api_addr: String::new(),
     })
 }
@@ -241,7 +241,7 @@ fn addresses() -> Vec<String> {
 }
 
 async fn containers(app: &Router) -> Result<Vec<Container>> {
-    let list: Vec<skiff_common::api::ContainerSummary> = local_json(app, "/containers/json?all=1").await?;
+    let list: Vec<skiff_api::ContainerSummary> = local_json(app, "/containers/json?all=1").await?;
     Ok(list
         .into_iter()
         .map(|c| Container {
@@ -258,7 +258,7 @@ async fn containers(app: &Router) -> Result<Vec<Container>> {
             memory: c.host_config["Memory"].as_i64().unwrap_or(0),
             // What it asks for, set from its creation on (a created
             // container holds its port for the scheduler before it runs).
-            host_ports: skiff_common::api::host_ports(
+            host_ports: skiff_api::host_ports(
                 &serde_json::from_value(c.host_config["PortBindings"].clone()).unwrap_or_default(),
             ),
         })
@@ -381,8 +381,8 @@ async fn session(
 /// The next live event (`None`: some were missed); never resolves
 /// without a journal.
 async fn next_event(
-    live: &mut Option<tokio::sync::broadcast::Receiver<(u64, skiff_common::events::Event)>>,
-) -> Option<(u64, skiff_common::events::Event)> {
+    live: &mut Option<tokio::sync::broadcast::Receiver<(u64, skiff_api::events::Event)>>,
+) -> Option<(u64, skiff_api::events::Event)> {
     let Some(rx) = live else {
         return std::future::pending().await;
     };
@@ -396,7 +396,7 @@ async fn next_event(
 async fn send_event(
     tx: &mpsc::Sender<AgentMessage>,
     seq: u64,
-    e: &skiff_common::events::Event,
+    e: &skiff_api::events::Event,
     reported: &std::sync::atomic::AtomicU64,
 ) -> Result<()> {
     if seq <= reported.load(std::sync::atomic::Ordering::Relaxed) {
@@ -474,17 +474,17 @@ async fn serve_upgrade(
         return;
     };
     let body = if r.body.is_empty() {
-        skiff_common::client::Body::Empty
+        skiff_client::Body::Empty
     } else {
-        skiff_common::client::Body::Json(r.body)
+        skiff_client::Body::Json(r.body)
     };
-    let client = skiff_common::client::Client::new(sock);
+    let client = skiff_client::Client::new(sock);
     let stream = match client.hijack(&r.path, body).await {
         Ok(s) => s,
         Err(e) => {
             let status = e.status().map_or(500, |s| s.as_u16());
             let message = match e {
-                skiff_common::client::ClientError::Api { message, .. } => message,
+                skiff_client::ClientError::Api { message, .. } => message,
                 e => e.to_string(),
             };
             let err = serde_json::json!({ "message": message });

@@ -163,6 +163,17 @@ pub fn client_config(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<Arc<
     Ok(Arc::new(cfg))
 }
 
+/// The TLS server name of `host:port`.
+pub fn server_name(addr: &str) -> std::io::Result<rustls_pki_types::ServerName<'static>> {
+    let host = addr
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(addr)
+        .trim_matches(|c| c == '[' || c == ']');
+    rustls_pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| std::io::Error::other(format!("invalid host name {host}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,11 @@
-//! What skiff's agent, controller and CLI share: the Docker Engine API
-//! types, crash-safe state files, the API client, and the `skiff` CLI.
+//! What skiff's two daemons share: the cluster's gRPC protocol and the
+//! mutual-TLS channel agents dial (`cluster`), the event journal
+//! (`events`), Prometheus text (`metrics`), and crash-safe files
+//! (`fsutil`, its own small crate so the per-container monitor can use it
+//! without the rest).
 
-pub mod api;
-pub mod cli;
-pub mod client;
 pub mod cluster;
 pub mod events;
-pub mod fsutil;
 pub mod metrics;
-pub mod stats;
+
+pub use skiff_fsutil as fsutil;

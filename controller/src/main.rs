@@ -137,7 +137,7 @@ async fn init(run: &RunFlags, init: &InitFlags) -> Result<()> {
     let listen = run
         .listen
         .clone()
-        .unwrap_or_else(|| format!("0.0.0.0:{}", skiff_common::cluster::DEFAULT_PORT));
+        .unwrap_or_else(|| format!("0.0.0.0:{}", skiff_api::cluster::DEFAULT_PORT));
     let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
     if let Ok(h) = nix::unistd::gethostname() {
         sans.push(h.to_string_lossy().into_owned());

@@ -256,7 +256,7 @@ async fn start_task(
         strategy: Strategy::parse(&s.spec.placement).unwrap_or_default(),
         nano_cpus: s.spec.container.host_config.nano_cpus,
         memory: s.spec.container.host_config.memory,
-        host_ports: skiff_common::api::host_ports(&s.spec.container.host_config.port_bindings),
+        host_ports: skiff_api::host_ports(&s.spec.container.host_config.port_bindings),
         ..Default::default()
     };
     for c in &s.spec.constraints {
@@ -304,7 +304,7 @@ async fn make_container(ctx: &Ctx, s: &crate::state::model::Service, t: &Task) -
     }
     let name = format!("{}.{}.{}", s.spec.name, t.slot, &t.id[..12]);
     let body = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
-    let path = format!("/containers/create?name={}", skiff_common::client::enc(&name));
+    let path = format!("/containers/create?name={}", skiff_client::enc(&name));
     let (status, data) = ctx
         .fleet
         .call_once(&t.node, "POST", &path, body)
@@ -335,7 +335,7 @@ async fn make_container(ctx: &Ctx, s: &crate::state::model::Service, t: &Task) -
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             nano_cpus: spec.host_config.nano_cpus,
             memory: spec.host_config.memory,
-            host_ports: skiff_common::api::host_ports(&spec.host_config.port_bindings),
+            host_ports: skiff_api::host_ports(&spec.host_config.port_bindings),
         },
     );
     tracing::info!(task = %t.id, node = %t.node, "task started");

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use skiff_certs::cluster::{fingerprint, pem_to_der, sign_request, Identity};
 use skiff_certs::issue::{create_ca, issue, Role as CertRole, Validity};
 use skiff_certs::{files, tls::TlsFiles};
-use skiff_common::cluster::JoinToken;
+use skiff_client::cluster::JoinToken;
 
 /// Node and client certificates live 90 days by default, as SwarmKit's;
 /// nodes renew theirs two thirds into that.

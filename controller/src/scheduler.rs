@@ -294,12 +294,12 @@ mod tests {
             Err(NoFit("no suitable node (host port already in use on 2 nodes)".into()))
         );
         let mut bindings = BTreeMap::new();
-        let bind = |p: &str| skiff_common::api::PortBinding {
+        let bind = |p: &str| skiff_api::PortBinding {
             host_ip: String::new(),
             host_port: p.into(),
         };
         bindings.insert("80/tcp".to_string(), vec![bind("8080"), bind("")]);
         bindings.insert("53/udp".to_string(), vec![bind("5353")]);
-        assert_eq!(skiff_common::api::host_ports(&bindings), ["5353/udp", "8080/tcp"]);
+        assert_eq!(skiff_api::host_ports(&bindings), ["5353/udp", "8080/tcp"]);
     }
 }

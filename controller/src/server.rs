@@ -116,7 +116,7 @@ pub async fn serve(listen: &str, ctx: Arc<Ctx>, app: Router) -> Result<()> {
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let mut app = app.clone();
                 req.extensions_mut().insert(peer.clone());
-                if let Some(u) = skiff_common::api::strip_version(req.uri()) {
+                if let Some(u) = skiff_api::strip_version(req.uri()) {
                     *req.uri_mut() = u;
                 }
                 async move { app.call(req).await }

@@ -5,10 +5,10 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use skiff_api::cluster::{NodeDescription, Platform, Resources};
 use skiff_certs::cluster::Role;
 use skiff_common::cluster::proto::cluster_server::Cluster;
 use skiff_common::cluster::proto::{agent_message, controller_message, AgentMessage, ControllerMessage, Register};
-use skiff_common::cluster::{NodeDescription, Platform, Resources};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -34,7 +34,7 @@ fn describe(r: &Register) -> NodeDescription {
             nano_cpus: i64::from(r.cpus) * 1_000_000_000,
             memory_bytes: r.memory_bytes as i64,
         },
-        engine: skiff_common::cluster::Engine {
+        engine: skiff_api::cluster::Engine {
             engine_version: r.engine_version.clone(),
             labels: r.labels.clone().into_iter().collect(),
         },
@@ -112,9 +112,9 @@ impl Cluster for ClusterService {
                     Some(agent_message::Body::Response(r)) => ctx.fleet.answer(&node, r).await,
                     Some(agent_message::Body::Event(e)) => {
                         ctx.fleet.touch(&node, generation);
-                        match serde_json::from_slice::<skiff_common::events::Event>(&e.json) {
+                        match serde_json::from_slice::<skiff_api::events::Event>(&e.json) {
                             Ok(mut ev) => {
-                                ev.node = Some(skiff_common::events::EventNode {
+                                ev.node = Some(skiff_api::events::EventNode {
                                     name: hostname.clone(),
                                     id: node.clone(),
                                 });

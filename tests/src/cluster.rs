@@ -143,7 +143,7 @@ impl Cluster {
 
     /// GET a path from the controller with the admin certificate; the body.
     pub fn get(&self, path: &str) -> String {
-        use skiff_common::client::{body_bytes, Body, Client, TlsOptions};
+        use skiff_client::{body_bytes, Body, Client, TlsOptions};
         let tls = TlsOptions::in_dir(&self.admin_certs());
         let client = Client::from_host(&format!("tcp://{}", self.controller()), Some(tls)).expect("client");
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -219,7 +219,7 @@ pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         oom_killed: false,
     };
-    skiff_common::fsutil::write_json_atomic(&args.exit_file, &record)?;
+    skiff_fsutil::write_json_atomic(&args.exit_file, &record)?;
     broadcast(&mut clients, &mut pending, EXIT, &code.to_be_bytes());
     let _ = std::fs::remove_file(&args.socket);
     Ok(())

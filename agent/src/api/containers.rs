@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use skiff_common::api::{ContainerSummary, CreateRequest, CreateResponse, WaitResponse};
+use skiff_api::{ContainerSummary, CreateRequest, CreateResponse, WaitResponse};
 
 use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::container::status_text;
@@ -121,7 +121,7 @@ pub fn with_size(e: &crate::engine::Engine, mut s: ContainerSummary) -> Containe
 
 /// Docker's `Ports` of a summary: published ports with their host side,
 /// exposed ones without.
-fn port_list(ports: &std::collections::BTreeMap<String, Option<Vec<skiff_common::api::PortBinding>>>) -> Vec<Value> {
+fn port_list(ports: &std::collections::BTreeMap<String, Option<Vec<skiff_api::PortBinding>>>) -> Vec<Value> {
     let mut out = Vec::new();
     for (key, binds) in ports {
         let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use skiff_common::api::{ContainerConfig, ImageSummary};
+use skiff_api::{ContainerConfig, ImageSummary};
 
 use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::storage::images::{parse_reference, Image, ImageError, NamedTag};

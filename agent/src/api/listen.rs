@@ -11,7 +11,7 @@ use skiff_certs::tls::{server_config, TlsFiles};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tower_service::Service;
 
-use skiff_common::api::strip_version;
+use skiff_api::strip_version;
 
 /// Serve HTTP/1.1 (with upgrades for attach and exec) on one connection.
 pub async fn serve_conn<I>(io: I, app: Router, debug: bool)

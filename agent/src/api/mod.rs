@@ -18,7 +18,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use skiff_common::api::ErrorResponse;
+use skiff_api::ErrorResponse;
 
 use crate::config::{Config, Listen};
 use crate::engine::{Engine, EngineError};

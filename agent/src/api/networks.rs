@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use skiff_common::api::{NetworkConnectRequest, NetworkCreateRequest, NetworkResource};
+use skiff_api::{NetworkConnectRequest, NetworkCreateRequest, NetworkResource};
 
 use super::containers::parse_filters;
 use super::{ApiError, ApiResult, St, Q};

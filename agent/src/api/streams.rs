@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use skiff_common::api::{stream, ExecConfig, ExecStart, IdResponse};
+use skiff_api::{stream, ExecConfig, ExecStart, IdResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 

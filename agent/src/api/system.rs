@@ -4,7 +4,7 @@ use axum::http::header::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
-use skiff_common::api::{go_arch, API_VERSION, MIN_API_VERSION};
+use skiff_api::{go_arch, API_VERSION, MIN_API_VERSION};
 use tokio_stream::StreamExt;
 
 use super::St;
@@ -118,7 +118,7 @@ pub async fn info(e: St) -> impl IntoResponse {
 /// live ones until `until`, one JSON object per line.
 pub async fn events(e: St, q: super::Q) -> super::ApiResult<axum::response::Response> {
     let (filters, since, until) =
-        skiff_common::events::parse_query(&q.0).map_err(|m| super::ApiError(axum::http::StatusCode::BAD_REQUEST, m))?;
+        skiff_api::events::parse_query(&q.0).map_err(|m| super::ApiError(axum::http::StatusCode::BAD_REQUEST, m))?;
     let rx = e.events.stream(filters, since, until);
     let body = axum::body::Body::from_stream(
         tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>),
@@ -129,7 +129,7 @@ pub async fn events(e: St, q: super::Q) -> super::ApiResult<axum::response::Resp
 /// `GET /system/df`: images (with the bytes they share with other
 /// images), containers with the sizes of their changes, no volumes or
 /// build cache yet.
-pub async fn df(e: St) -> super::ApiResult<Json<skiff_common::api::DiskUsage>> {
+pub async fn df(e: St) -> super::ApiResult<Json<skiff_api::DiskUsage>> {
     let e = e.0.clone();
     tokio::task::spawn_blocking(move || {
         let layers = e.images.layers.all();
@@ -157,7 +157,7 @@ pub async fn df(e: St) -> super::ApiResult<Json<skiff_common::api::DiskUsage>> {
         image_rows.sort_by_key(|i| std::cmp::Reverse(i.created));
         let mut containers = e.all();
         containers.sort_by_key(|c| std::cmp::Reverse(c.record().inspect.created.clone()));
-        skiff_common::api::DiskUsage {
+        skiff_api::DiskUsage {
             layers_size: layers.iter().map(|l| l.size as i64).sum(),
             images: image_rows,
             containers: containers

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use skiff_common::api::{ContainerInspect, ContainerState, CreateRequest, GraphDriver};
+use skiff_api::{ContainerInspect, ContainerState, CreateRequest, GraphDriver};
 use skiff_common::fsutil::{read_json, write_json_atomic};
 use tokio::sync::{broadcast, watch};
 
@@ -125,24 +125,18 @@ pub fn status_text(s: &ContainerState) -> String {
             .unwrap_or(0)
     };
     match s.status.as_str() {
-        "running" if s.paused => format!(
-            "Up {} (Paused)",
-            skiff_common::api::human_duration(since(&s.started_at))
-        ),
-        "running" => format!("Up {}", skiff_common::api::human_duration(since(&s.started_at))),
-        "paused" => format!(
-            "Up {} (Paused)",
-            skiff_common::api::human_duration(since(&s.started_at))
-        ),
+        "running" if s.paused => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
+        "running" => format!("Up {}", skiff_api::human_duration(since(&s.started_at))),
+        "paused" => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
         "restarting" => format!(
             "Restarting ({}) {} ago",
             s.exit_code,
-            skiff_common::api::human_duration(since(&s.finished_at))
+            skiff_api::human_duration(since(&s.finished_at))
         ),
         "exited" => format!(
             "Exited ({}) {} ago",
             s.exit_code,
-            skiff_common::api::human_duration(since(&s.finished_at))
+            skiff_api::human_duration(since(&s.finished_at))
         ),
         "created" => "Created".into(),
         "removing" => "Removal In Progress".into(),
@@ -331,7 +325,7 @@ impl Engine {
                 data,
             },
             config: cfg,
-            network_settings: skiff_common::api::NetworkSettings {
+            network_settings: skiff_api::NetworkSettings {
                 networks,
                 ..Default::default()
             },
@@ -432,7 +426,7 @@ impl Drop for Reserved<'_> {
     }
 }
 
-fn validate_host_config(hc: &skiff_common::api::HostConfig) -> Result<()> {
+fn validate_host_config(hc: &skiff_api::HostConfig) -> Result<()> {
     match hc.restart_policy.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => return Err(EngineError::BadRequest(format!("invalid restart policy '{other}'"))),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use skiff_common::api::ExecConfig;
+use skiff_api::ExecConfig;
 use tokio::sync::{mpsc, watch};
 
 use super::{Engine, EngineError, Result};
@@ -212,7 +212,7 @@ impl PreparedExec {
             let code = code.unwrap_or(255);
             let _ = inst2.exit.send_replace(Some(code));
             let attrs = super::container_attrs(&c, &[("execID", inst2.id.clone()), ("exitCode", code.to_string())]);
-            journal.push(skiff_common::events::Event::new("container", "exec_die", &c.id, attrs));
+            journal.push(skiff_api::events::Event::new("container", "exec_die", &c.id, attrs));
             *inst2.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let _ = std::fs::remove_dir_all(&dir);
         });

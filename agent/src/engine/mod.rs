@@ -163,8 +163,7 @@ impl Engine {
 
     /// Record an event about anything.
     pub fn emit(&self, kind: &str, action: &str, id: &str, attrs: std::collections::BTreeMap<String, String>) {
-        self.events
-            .push(skiff_common::events::Event::new(kind, action, id, attrs));
+        self.events.push(skiff_api::events::Event::new(kind, action, id, attrs));
     }
 
     pub fn containers_dir(&self, id: &str) -> PathBuf {

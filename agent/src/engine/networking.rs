@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use skiff_common::api::{EndpointSettings, HostConfig, NetworkSettings, NetworkingConfig};
+use skiff_api::{EndpointSettings, HostConfig, NetworkSettings, NetworkingConfig};
 
 use super::{Ctr, Engine, EngineError, Result};
 use crate::network::{firewall::PortMap, ports, Endpoint, Net};

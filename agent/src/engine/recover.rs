@@ -19,7 +19,7 @@ use super::container::{now, Ctr};
 use super::Engine;
 use crate::runtime::protocol::ExitRecord;
 use crate::runtime::supervisor::{self, Connection, Event};
-use skiff_common::api::NetworkSettings;
+use skiff_api::NetworkSettings;
 use skiff_common::fsutil::read_json;
 
 /// The launch note, beside `shim.json`: what an adopting agent needs that

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use skiff_common::stats::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, NetworkStats, PidsStats, Stats};
+use skiff_api::stats::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, NetworkStats, PidsStats, Stats};
 
 use super::{Ctr, Engine};
 

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
-use skiff_common::api::{EndpointSettings, Ipam, IpamPool, NetworkContainer, NetworkCreateRequest, NetworkResource};
+use skiff_api::{EndpointSettings, Ipam, IpamPool, NetworkContainer, NetworkCreateRequest, NetworkResource};
 use skiff_common::fsutil::{read_json, write_json_atomic};
 use thiserror::Error;
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 
-use skiff_common::api::PortBinding;
+use skiff_api::PortBinding;
 
 use super::firewall::PortMap;
 

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
 use sha2::{Digest, Sha256};
-use skiff_common::api::{ContainerConfig, History, ImageConfigFile, RootFs};
+use skiff_api::{ContainerConfig, History, ImageConfigFile, RootFs};
 use skiff_common::fsutil::{read_json, write_atomic, write_json_atomic};
 
 use super::layers::{Layer, LayerError, LayerStore};

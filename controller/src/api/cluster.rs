@@ -5,10 +5,9 @@
 use axum::extract::Extension;
 use axum::http::StatusCode;
 use axum::Json;
+use skiff_api::cluster::{ClusterInfo, JoinTokens};
 use skiff_certs::cluster::{Identity, Role};
-use skiff_common::cluster::{
-    ClusterInfo, JoinRequest, JoinResponse, JoinToken, JoinTokens, RenewRequest, RenewResponse,
-};
+use skiff_client::cluster::{JoinRequest, JoinResponse, JoinToken, RenewRequest, RenewResponse};
 
 use super::{role_of, ApiError, ApiResult, St, Q};
 use crate::pki::random_id;

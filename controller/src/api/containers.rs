@@ -46,7 +46,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     want.nano_cpus = spec["HostConfig"]["NanoCpus"].as_i64().unwrap_or(0);
     want.memory = spec["HostConfig"]["Memory"].as_i64().unwrap_or(0);
     let bindings = serde_json::from_value(spec["HostConfig"]["PortBindings"].clone()).unwrap_or_default();
-    want.host_ports = skiff_common::api::host_ports(&bindings);
+    want.host_ports = skiff_api::host_ports(&bindings);
     if let Some(n) = &name {
         let holders = ctx.fleet.find_container(n);
         let exact = holders

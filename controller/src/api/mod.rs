@@ -24,8 +24,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use skiff_api::ErrorResponse;
 use skiff_certs::cluster::Role;
-use skiff_common::api::ErrorResponse;
 use skiff_common::cluster::proto::cluster_server::ClusterServer;
 
 use crate::server::{Ctx, Peer};
@@ -136,7 +136,7 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
     }
     let node = req
         .headers()
-        .get(skiff_common::cluster::NODE_HEADER)
+        .get(skiff_api::cluster::NODE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let ctx = &s.0;
@@ -167,10 +167,7 @@ pub fn role_of(peer: &Peer) -> Option<Role> {
 
 async fn ping() -> impl IntoResponse {
     (
-        [
-            ("Api-Version", skiff_common::api::API_VERSION),
-            ("Cache-Control", "no-cache"),
-        ],
+        [("Api-Version", skiff_api::API_VERSION), ("Cache-Control", "no-cache")],
         "OK",
     )
 }
@@ -179,10 +176,10 @@ async fn version() -> impl IntoResponse {
     Json(serde_json::json!({
         "Platform": {"Name": "skiff-controller"},
         "Version": env!("CARGO_PKG_VERSION"),
-        "ApiVersion": skiff_common::api::API_VERSION,
+        "ApiVersion": skiff_api::API_VERSION,
         "MinAPIVersion": "1.24",
         "Os": std::env::consts::OS,
-        "Arch": skiff_common::api::go_arch(),
+        "Arch": skiff_api::go_arch(),
         "Components": [{"Name": "Controller", "Version": env!("CARGO_PKG_VERSION")}],
     }))
 }
@@ -204,7 +201,7 @@ async fn dashboard() -> impl IntoResponse {
 async fn events(s: St, q: Q) -> ApiResult<Response> {
     use tokio_stream::StreamExt;
     let (filters, since, until) =
-        skiff_common::events::parse_query(&q.0).map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+        skiff_api::events::parse_query(&q.0).map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
     let rx = s.0.events.stream(filters, since, until);
     let body = axum::body::Body::from_stream(
         tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>),

@@ -4,7 +4,7 @@
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use skiff_common::cluster::{Node, NodeSpec, NodeStatus, NodeUpdate, Resources};
+use skiff_api::cluster::{Node, NodeSpec, NodeStatus, NodeUpdate, Resources};
 
 use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::fleet::Health;

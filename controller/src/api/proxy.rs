@@ -48,7 +48,7 @@ pub async fn fan_out(ctx: &Ctx, req: Request) -> Response {
         let pq = format!(
             "{}&created={}",
             parts.uri.path_and_query().map_or("", |p| p.as_str()),
-            skiff_common::client::enc(&now)
+            skiff_client::enc(&now)
         );
         if let Ok(u) = pq.replacen("create&", "create?", 1).parse() {
             parts.uri = u;
@@ -68,7 +68,7 @@ pub async fn fan_out(ctx: &Ctx, req: Request) -> Response {
                 .await
                 .map_err(|e| e.to_string())?;
             if !status.is_success() {
-                let msg = serde_json::from_slice::<skiff_common::api::ErrorResponse>(&data)
+                let msg = serde_json::from_slice::<skiff_api::ErrorResponse>(&data)
                     .map(|e| e.message)
                     .unwrap_or_else(|_| String::from_utf8_lossy(&data).into_owned());
                 return Err(msg);

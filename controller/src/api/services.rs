@@ -5,7 +5,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use skiff_common::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
+use skiff_api::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
 
 use super::{ApiError, ApiResult, St, Q};
 use crate::orchestrator::{task_running, TASK_LABEL};

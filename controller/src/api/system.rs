@@ -4,7 +4,7 @@
 
 use axum::Json;
 use serde_json::{json, Value};
-use skiff_common::api::DiskUsage;
+use skiff_api::DiskUsage;
 
 use super::{nodes, proxy, St};
 

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use skiff_api::cluster::{NodeDescription, NodeUpdate, ServiceSpec};
 use skiff_certs::cluster::Role;
-use skiff_common::cluster::{NodeDescription, NodeUpdate, ServiceSpec};
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct ClusterState {

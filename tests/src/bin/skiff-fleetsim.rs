@@ -119,12 +119,8 @@ fn api(host: Arc<Host>, name: String) -> Router {
                     ]
                     .into();
                     for action in ["create", "start"] {
-                        h.events.push(skiff_common::events::Event::new(
-                            "container",
-                            action,
-                            &id,
-                            attrs.clone(),
-                        ));
+                        h.events
+                            .push(skiff_api::events::Event::new("container", action, &id, attrs.clone()));
                     }
                     (axum::http::StatusCode::CREATED, Json(json!({"Id": id, "Warnings": []})))
                 },
@@ -156,9 +152,9 @@ fn usage(pid: u32) -> Option<(f64, u64)> {
 }
 
 /// A client of the controller with the admin certificate.
-fn admin_client(f: &Flags) -> Result<skiff_common::client::Client> {
-    let tls = skiff_common::client::TlsOptions::in_dir(&f.admin);
-    Ok(skiff_common::client::Client::from_host(
+fn admin_client(f: &Flags) -> Result<skiff_client::Client> {
+    let tls = skiff_client::TlsOptions::in_dir(&f.admin);
+    Ok(skiff_client::Client::from_host(
         &format!("tcp://{}", f.controller),
         Some(tls),
     )?)
@@ -167,8 +163,8 @@ fn admin_client(f: &Flags) -> Result<skiff_common::client::Client> {
 async fn admin(f: &Flags, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
     let c = admin_client(f)?;
     let body = match body {
-        Some(b) => skiff_common::client::Body::Json(serde_json::to_vec(&b)?),
-        None => skiff_common::client::Body::Empty,
+        Some(b) => skiff_client::Body::Json(serde_json::to_vec(&b)?),
+        None => skiff_client::Body::Empty,
     };
     Ok(c.json(method.parse()?, path, body).await?)
 }
@@ -187,7 +183,7 @@ async fn main() -> Result<()> {
         joins.push(tokio::spawn(async move {
             let _p = sem.acquire().await;
             let dir = f.work.join(format!("a{i}"));
-            skiff_common::cluster::join(&f.controller, &f.token, &format!("sim{i}"), false, &dir)
+            skiff_client::cluster::join(&f.controller, &f.token, &format!("sim{i}"), false, &dir)
                 .await
                 .map(|_| dir)
         }));
@@ -263,9 +259,7 @@ async fn main() -> Result<()> {
     {
         let (f, seen) = (f.clone(), seen.clone());
         let c = admin_client(&f)?;
-        let resp = c
-            .send(hyper::Method::GET, "/events", skiff_common::client::Body::Empty)
-            .await?;
+        let resp = c.send(hyper::Method::GET, "/events", skiff_client::Body::Empty).await?;
         tokio::spawn(async move {
             use http_body_util::BodyExt;
             let mut body = resp.into_body();
@@ -309,7 +303,7 @@ async fn main() -> Result<()> {
     let t3 = Instant::now();
     for k in 0..burst {
         let h = &hosts[k % hosts.len()];
-        h.events.push(skiff_common::events::Event::new(
+        h.events.push(skiff_api::events::Event::new(
             "container",
             "exec_start: true",
             &format!("{k:064x}"),

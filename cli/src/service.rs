@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::commands::{each_named, inspect_each, print_values};
 use super::format::{capitalize, table};
 use super::{fail, CreateFlags, Exit};
-use crate::client::{enc, Body, Client};
-use crate::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
+use skiff_api::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
+use skiff_client::{enc, Body, Client};
 
 #[derive(Subcommand, Debug)]
 pub enum ServiceCmd {
@@ -233,7 +233,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
     }
 }
 
-async fn scale(c: &Client, service: &str, n: u32) -> Result<(), crate::client::ClientError> {
+async fn scale(c: &Client, service: &str, n: u32) -> Result<(), skiff_client::ClientError> {
     let body = serde_json::json!({ "Replicas": n }).to_string().into_bytes();
     c.post(&format!("/services/{}/update", enc(service)), Body::Json(body))
         .await

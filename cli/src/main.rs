@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::client::{Client, ClientError};
+use skiff_client::{Client, ClientError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -553,7 +553,11 @@ pub fn fail(e: &ClientError, code: i32) -> Exit {
     Exit(code)
 }
 
-pub fn main() -> i32 {
+fn main() {
+    std::process::exit(run_cli());
+}
+
+fn run_cli() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -580,7 +584,7 @@ pub fn main() -> i32 {
             .or_else(|| env("DOCKER_CERT_PATH"))
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env("HOME").unwrap_or_else(|| "/root".into())).join(".skiff"));
-        crate::client::TlsOptions {
+        skiff_client::TlsOptions {
             ca: cli
                 .tlscacert
                 .clone()

@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::commands::{each_named, inspect_each, print_values};
 use super::format::{capitalize, size, table};
 use super::{fail, Exit};
-use crate::client::{enc, Body, Client, ClientError};
-use crate::cluster::{ClusterInfo, Node, NodeUpdate};
+use skiff_api::cluster::{ClusterInfo, Node, NodeUpdate};
+use skiff_client::{enc, Body, Client, ClientError};
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCmd {
@@ -165,7 +165,7 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
             Exit(0)
         }
         ClusterCmd::Login { token, controller, out } => login(&token, &controller, out).await,
-        ClusterCmd::Renew => match crate::cluster::renew_with(c).await.map_err(not_a_controller) {
+        ClusterCmd::Renew => match skiff_client::cluster::renew_with(c).await.map_err(not_a_controller) {
             Ok(due) => {
                 let cert = c.identity().map(|(cert, _)| cert.to_path_buf()).unwrap_or_default();
                 let (_, until) = std::fs::read_to_string(&cert)
@@ -207,7 +207,7 @@ async fn login(token: &str, controller: &str, out: Option<std::path::PathBuf>) -
         format!(
             "{}:{}",
             controller.trim_start_matches("tcp://"),
-            crate::cluster::DEFAULT_PORT
+            skiff_api::cluster::DEFAULT_PORT
         )
     };
     let dir = cert_dir(out);
@@ -215,7 +215,7 @@ async fn login(token: &str, controller: &str, out: Option<std::path::PathBuf>) -
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "client".into());
-    match crate::cluster::join(&addr, token, &name, true, &dir).await {
+    match skiff_client::cluster::join(&addr, token, &name, true, &dir).await {
         Ok(r) => {
             println!("Logged in to {addr} as {} ({}).", r.id, r.role);
             println!("Certificates written to {}; use them with:\n", dir.display());
@@ -240,7 +240,7 @@ fn cert_dir(given: Option<std::path::PathBuf>) -> std::path::PathBuf {
 fn age(ms: Option<u64>) -> String {
     match ms {
         Some(ms) if ms < 1000 => "just now".into(),
-        Some(ms) => format!("{} ago", crate::api::human_duration((ms / 1000) as i64)),
+        Some(ms) => format!("{} ago", skiff_api::human_duration((ms / 1000) as i64)),
         None => "-".into(),
     }
 }

@@ -48,7 +48,7 @@ pub fn node_table(head: &[&str], rows: Vec<(Vec<String>, Option<String>)>) -> St
 
 pub fn ago(unix: i64) -> String {
     let secs = chrono::Utc::now().timestamp() - unix;
-    format!("{} ago", crate::api::human_duration(secs))
+    format!("{} ago", skiff_api::human_duration(secs))
 }
 
 /// Go's `%.{prec}g` for the numbers sizes are made of (no exponent):

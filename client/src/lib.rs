@@ -1,5 +1,9 @@
-//! A Docker Engine API client over a unix socket (HTTP/1.1 via hyper),
-//! including hijacked (upgraded) connections for attach and exec.
+//! One client for skiff's HTTP APIs: the Docker Engine API of an agent and
+//! the REST API of a controller, over a unix socket, TCP or mutual TLS
+//! (HTTP/1.1 via hyper), including hijacked (upgraded) connections for
+//! attach and exec. `cluster`: joining and renewing certificates.
+
+pub mod cluster;
 
 use std::path::PathBuf;
 
@@ -14,7 +18,7 @@ use std::sync::Arc;
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::rustls;
 
-use crate::api::{ErrorResponse, API_VERSION};
+use skiff_api::{ErrorResponse, API_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -166,7 +170,7 @@ impl Client {
     /// A client of the controller at `host:port` that has no certificate
     /// yet: it trusts the server if the CA it presents has this fingerprint.
     pub fn pinned(addr: &str, ca_fingerprint: &str) -> Result<Self> {
-        let name = crate::cluster::server_name(addr)?;
+        let name = skiff_certs::tls::server_name(addr).map_err(|e| ClientError::Other(e.to_string()))?;
         let config = skiff_certs::cluster::pinned_client_config(ca_fingerprint)
             .map_err(|e| ClientError::Other(format!("TLS settings: {e}")))?;
         Ok(Self {
@@ -246,7 +250,7 @@ impl Client {
             b = b.header("Connection", "Upgrade").header("Upgrade", "tcp");
         }
         if let Some(n) = &self.node {
-            b = b.header(crate::cluster::NODE_HEADER, n.as_str());
+            b = b.header(skiff_api::cluster::NODE_HEADER, n.as_str());
         }
         let (data, ct) = match body {
             Body::Empty => (Vec::new(), None),

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use super::commands::{each_named, inspect_each, print_values, prune};
 use super::format::table;
 use super::{fail, Exit};
-use crate::api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
-use crate::client::{enc, Body, Client};
+use skiff_api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
+use skiff_client::{enc, Body, Client};
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {

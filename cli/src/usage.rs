@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 
 use super::format::{ago, binary, human, node_table, table, template, trunc};
 use super::{fail, Exit};
-use crate::api::{ContainerSummary, DiskUsage};
-use crate::client::{enc, Body, Client, Lines};
-use crate::stats::Stats;
+use skiff_api::stats::Stats;
+use skiff_api::{ContainerSummary, DiskUsage};
+use skiff_client::{enc, Body, Client, Lines};
 
 #[derive(Args, Debug, Clone)]
 pub struct StatsArgs {
@@ -144,7 +144,7 @@ async fn follow(c: Client, key: String, stream: bool, rows: Rows) {
         Err(e) => return set(&|r| r.error = Some(e.to_string())),
     };
     if !stream {
-        let data = crate::client::body_bytes(resp).await;
+        let data = skiff_client::body_bytes(resp).await;
         match serde_json::from_slice::<Stats>(&data) {
             Ok(s) => set(&|r| r.sample = Some(s.clone())),
             Err(e) => set(&|r| r.error = Some(format!("bad answer from daemon: {e}"))),

@@ -9,12 +9,12 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{fail, CreateFlags, ExecFlags, Exit};
-use crate::api::{
+use skiff_api::{
     ContainerConfig, CreateRequest, CreateResponse, EndpointIpamConfig, EndpointSettings, HostConfig, IdResponse,
     LogConfig, NetworkingConfig, PortBinding, RestartPolicy, WaitResponse,
 };
 
-use crate::client::{enc, Body, Client, ClientError};
+use skiff_client::{enc, Body, Client, ClientError};
 
 /// Exit code of a failed start, by Docker's rule on the error text.
 pub fn start_error_code(e: &ClientError) -> i32 {

@@ -12,8 +12,8 @@ use super::{
     fail, Cmd, ContainerCmd, Exit, ImageCmd, ImportArgs, InspectArgs, LogsFlags, PsFlags, RmArgs, RmiArgs, StopArgs,
     TagArgs,
 };
-use crate::api::{ContainerSummary, ImageSummary, WaitResponse};
-use crate::client::{enc, Body, Client, ClientError};
+use skiff_api::{ContainerSummary, ImageSummary, WaitResponse};
+use skiff_client::{enc, Body, Client, ClientError};
 
 /// Run `f` for each name; print the name on success, the error otherwise.
 async fn each<F, Fut>(names: &[String], f: F) -> Exit
@@ -379,7 +379,7 @@ pub(super) async fn inspect_each(
     c: &Client,
     paths: impl Iterator<Item = String>,
     format: Option<&str>,
-    map: fn(crate::client::ClientError) -> crate::client::ClientError,
+    map: fn(skiff_client::ClientError) -> skiff_client::ClientError,
 ) -> Exit {
     let mut out = Vec::new();
     let mut code = 0;
@@ -400,7 +400,7 @@ pub(super) async fn inspect_each(
 pub(super) async fn each_named(
     c: &Client,
     calls: Vec<(String, Method, String, Body)>,
-    map: fn(crate::client::ClientError) -> crate::client::ClientError,
+    map: fn(skiff_client::ClientError) -> skiff_client::ClientError,
 ) -> Exit {
     let mut code = 0;
     for (name, method, path, body) in calls {
@@ -828,7 +828,7 @@ async fn import(
         .await
     {
         Ok(resp) => {
-            let body = crate::client::body_bytes(resp).await;
+            let body = skiff_client::body_bytes(resp).await;
             for line in String::from_utf8_lossy(&body).lines() {
                 if let Ok(v) = serde_json::from_str::<Value>(line) {
                     if let Some(s) = v["status"].as_str() {
@@ -850,7 +850,7 @@ async fn version(c: &Client) -> Exit {
     println!(
         "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}",
         env!("CARGO_PKG_VERSION"),
-        crate::api::API_VERSION,
+        skiff_api::API_VERSION,
         std::env::consts::ARCH
     );
     match c.get::<Value>("/version").await {
@@ -908,7 +908,7 @@ async fn info(c: &Client) -> Exit {
         println!("  Cluster ID: {}", sw["Cluster"]["ID"].as_str().unwrap_or(""));
         println!("  Controllers: {}", sw["Managers"]);
         println!("  Nodes: {} ({} ready)", sw["Nodes"], sw["NodesReady"]);
-        let nodes: Vec<crate::cluster::Node> = serde_json::from_value(v["Nodes"].clone()).unwrap_or_default();
+        let nodes: Vec<skiff_api::cluster::Node> = serde_json::from_value(v["Nodes"].clone()).unwrap_or_default();
         for n in nodes {
             println!(
                 "   {}: {}, {}, {} containers, {} CPUs, {}",
@@ -948,7 +948,7 @@ async fn events(
     let mut q = Vec::new();
     for (k, v) in [("since", since), ("until", until)] {
         let Some(v) = v else { continue };
-        match crate::events::parse_time(&v) {
+        match skiff_api::events::parse_time(&v) {
             Ok(n) => q.push(format!(
                 "{k}={}.{:09}",
                 n.div_euclid(1_000_000_000),
@@ -980,11 +980,11 @@ async fn events(
         format!("/events?{}", q.join("&"))
     };
     let mut lines = match c.send(Method::GET, &path, Body::Empty).await {
-        Ok(r) => crate::client::Lines::new(r),
+        Ok(r) => skiff_client::Lines::new(r),
         Err(e) => return fail(&e, 1),
     };
     while let Some(line) = lines.next().await {
-        let Ok(ev) = serde_json::from_slice::<crate::events::Event>(&line) else {
+        let Ok(ev) = serde_json::from_slice::<skiff_api::events::Event>(&line) else {
             continue;
         };
         let out = match format.as_deref() {

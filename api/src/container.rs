@@ -1,0 +1,268 @@
+//! Containers: create, inspect, list, wait.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::de::{null_as_default, string_or_vec};
+use crate::network::{NetworkSettings, NetworkingConfig, PortBinding};
+
+/// Docker's `container.Config`, also the `config` of an image.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub domainname: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub attach_stdin: bool,
+    #[serde(default)]
+    pub attach_stdout: bool,
+    #[serde(default)]
+    pub attach_stderr: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub env: Vec<String>,
+    #[serde(default, deserialize_with = "string_or_vec")]
+    pub cmd: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Value>,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub working_dir: String,
+    #[serde(default, deserialize_with = "string_or_vec")]
+    pub entrypoint: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(default, rename = "Type")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Docker's `container.HostConfig`: the fields skiff acts on, the rest kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub binds: Vec<String>,
+    #[serde(default)]
+    pub log_config: LogConfig,
+    #[serde(default)]
+    pub network_mode: String,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    #[serde(default)]
+    pub auto_remove: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cap_add: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cap_drop: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub dns: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub dns_search: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub extra_hosts: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    #[serde(default)]
+    pub memory: i64,
+    #[serde(default)]
+    pub nano_cpus: i64,
+    #[serde(default)]
+    pub cpu_shares: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// `"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--link NAME:ALIAS`, stored as Docker does: `/name:/self/alias`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub links: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Body of `POST /containers/create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateRequest {
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    #[serde(rename = "HostConfig", default)]
+    pub host_config: HostConfig,
+    #[serde(rename = "NetworkingConfig", default, skip_serializing_if = "Option::is_none")]
+    pub networking_config: Option<NetworkingConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateResponse {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerState {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriver {
+    pub name: String,
+    pub data: HashMap<String, String>,
+}
+
+/// `GET /containers/{id}/json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: ContainerState,
+    pub image: String,
+    pub resolv_conf_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub log_path: String,
+    pub name: String,
+    pub restart_count: i64,
+    pub driver: String,
+    pub platform: String,
+    pub mount_label: String,
+    pub process_label: String,
+    pub app_armor_profile: String,
+    #[serde(rename = "ExecIDs")]
+    pub exec_ids: Option<Vec<String>>,
+    pub host_config: HostConfig,
+    pub graph_driver: GraphDriver,
+    pub mounts: Vec<Value>,
+    pub config: ContainerConfig,
+    pub network_settings: NetworkSettings,
+}
+
+/// One row of `GET /containers/json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSummary {
+    pub id: String,
+    pub names: Vec<String>,
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    pub command: String,
+    pub created: i64,
+    pub ports: Vec<Value>,
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+    pub status: String,
+    pub host_config: Value,
+    pub network_settings: Value,
+    pub mounts: Vec<Value>,
+    /// Bytes the container changed (with `size=1`, and in `system df`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    /// Its changes plus its image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
+    /// Through a controller: the node the container is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+impl ContainerSummary {
+    /// Its names without the leading '/', comma-separated, as `ps` shows them.
+    pub fn names_text(&self) -> String {
+        let names: Vec<&str> = self.names.iter().map(|n| n.trim_start_matches('/')).collect();
+        names.join(",")
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitResponse {
+    pub status_code: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WaitError>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitError {
+    pub message: String,
+}
+
+/// Docker's human durations: "Up 5 minutes", "Exited (0) 2 seconds ago".
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", s / 3600),
+        172_800..=1_209_599 => format!("{} days", s / 86400),
+        1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
+        5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
+        _ => format!("{} years", s / 31_536_000),
+    }
+}

@@ -1,0 +1,42 @@
+//! Exec instances.
+
+use serde::{Deserialize, Serialize};
+
+use crate::de::null_as_default;
+
+/// `POST /exec/{id}/start` body and `POST /containers/{id}/exec` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecConfig {
+    #[serde(default)]
+    pub attach_stdin: bool,
+    #[serde(default)]
+    pub attach_stdout: bool,
+    #[serde(default)]
+    pub attach_stderr: bool,
+    #[serde(default)]
+    pub detach_keys: String,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub env: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub working_dir: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecStart {
+    #[serde(default)]
+    pub detach: bool,
+    /// How the output is framed (raw with a TTY, multiplexed without);
+    /// absent: as the exec was created.
+    #[serde(default)]
+    pub tty: Option<bool>,
+}

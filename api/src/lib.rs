@@ -1,0 +1,24 @@
+//! Docker Engine API v1.41 types, shaped as Docker serializes them, so the
+//! stock `docker` CLI and SDKs understand the agent and `skiff` understands
+//! Docker. Fields skiff does not act on yet are kept (`extra`) so a request
+//! round-trips into `inspect` unchanged. One module per family; the types
+//! are re-exported here, as Docker's `api/types` does.
+
+mod container;
+mod de;
+mod exec;
+mod image;
+mod network;
+mod system;
+
+pub mod cluster;
+pub mod events;
+pub mod stats;
+pub mod stream;
+
+pub use container::*;
+pub use de::*;
+pub use exec::*;
+pub use image::*;
+pub use network::*;
+pub use system::*;
