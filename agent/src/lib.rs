@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod crashpoint;
 pub mod engine;
+pub mod ids;
 pub mod network;
 pub mod runtime;
 pub mod storage;

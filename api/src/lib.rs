@@ -8,6 +8,7 @@ mod container;
 mod de;
 mod exec;
 mod image;
+mod names;
 mod network;
 mod system;
 
@@ -20,5 +21,6 @@ pub use container::*;
 pub use de::*;
 pub use exec::*;
 pub use image::*;
+pub use names::*;
 pub use network::*;
 pub use system::*;

@@ -231,7 +231,7 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
     // Collect the archive on disk (it may be large), then extract it.
     let tmpdir = e.cfg.data_root.join("tmp");
     std::fs::create_dir_all(&tmpdir).map_err(internal)?;
-    let tmp = tmpdir.join(format!("import-{}", crate::storage::layers::new_id()));
+    let tmp = tmpdir.join(format!("import-{}", crate::ids::new_id()));
     let mut file = std::fs::File::create(&tmp).map_err(internal)?;
     let mut body = body;
     while let Some(frame) = body.frame().await {

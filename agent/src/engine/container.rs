@@ -11,8 +11,8 @@ use skiff_common::fsutil::{read_json, write_json_atomic};
 use tokio::sync::{broadcast, watch};
 
 use super::{names, Engine, EngineError, Result};
+use crate::ids::{new_id, now};
 use crate::runtime::supervisor::Connection;
-use crate::storage::layers::new_id;
 
 /// What is kept on disk for a container.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,10 +48,6 @@ pub struct Ctr {
     pub conn: Mutex<Option<Connection>>,
     /// Serializes start, stop and remove.
     pub op: tokio::sync::Mutex<()>,
-}
-
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 impl Ctr {
@@ -236,7 +232,7 @@ impl Engine {
         let name = match name {
             Some(n) if !n.is_empty() => {
                 let n = n.trim_start_matches('/');
-                if !names::valid_name(n) {
+                if !skiff_api::valid_name(n) {
                     return Err(EngineError::BadRequest(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
@@ -302,7 +298,7 @@ impl Engine {
         data.retain(|_, v| !v.is_empty());
         let inspect = ContainerInspect {
             id: id.clone(),
-            created: super::container::now(),
+            created: now(),
             path: path.clone(),
             args: args.to_vec(),
             state: ContainerState {
@@ -369,7 +365,7 @@ impl Engine {
     pub fn rename(&self, key: &str, new: &str) -> Result<()> {
         let c = self.get(key)?;
         let new = new.trim_start_matches('/');
-        if !names::valid_name(new) {
+        if !skiff_api::valid_name(new) {
             return Err(EngineError::BadRequest(format!(
                 "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
@@ -443,7 +439,7 @@ fn validate_host_config(hc: &skiff_api::HostConfig) -> Result<()> {
         )));
     }
     crate::runtime::spec::capabilities(&hc.cap_add, &hc.cap_drop, false).map_err(EngineError::BadRequest)?;
-    if let Err(e) = skiff_shim::jsonfile::Rotation::from_opts(&hc.log_config.config) {
+    if let Err(e) = skiff_shim::log::jsonfile::Rotation::from_opts(&hc.log_config.config) {
         return Err(EngineError::BadRequest(e));
     }
     for b in &hc.binds {

@@ -64,7 +64,7 @@ impl Engine {
         if cfg.cmd.is_empty() {
             return Err(EngineError::BadRequest("No exec command specified".into()));
         }
-        let id = crate::storage::layers::new_id();
+        let id = crate::ids::new_id();
         let action = format!("exec_create: {}", cfg.cmd.join(" "));
         self.emit_container(&c, &action, &[("execID", id.clone())]);
         let (exit, _) = watch::channel(None);

@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::container::{now, Ctr, Record};
+use super::container::{Ctr, Record};
 use super::recover::{LaunchNote, LAUNCH_NOTE};
 use super::{Engine, EngineError, Result};
+use crate::ids::now;
 use crate::runtime::protocol::{ExitRecord, LogTarget, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_common::fsutil::{self, read_json};
-use skiff_shim::jsonfile::Rotation;
+use skiff_shim::log::jsonfile::Rotation;
 
 /// Signal names and numbers as `docker kill -s` and `--stop-signal` take them.
 pub fn parse_signal(s: &str) -> Result<i32> {

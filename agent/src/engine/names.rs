@@ -234,10 +234,3 @@ pub fn random_name(retry: usize) -> String {
     }
     n
 }
-
-/// Docker's rule for user-given names.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}

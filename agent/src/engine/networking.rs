@@ -55,7 +55,7 @@ pub fn clear_runtime(ns: &mut NetworkSettings) {
 }
 
 fn endpoint_id() -> String {
-    crate::storage::layers::new_id()
+    crate::ids::new_id()
 }
 
 impl Engine {

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::container::{now, Ctr};
+use super::container::Ctr;
 use super::Engine;
+use crate::ids::now;
 use crate::runtime::protocol::ExitRecord;
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_api::NetworkSettings;

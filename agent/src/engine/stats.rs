@@ -280,7 +280,7 @@ impl Engine {
         if !c.is_running() {
             return s;
         }
-        s.read = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        s.read = crate::ids::now();
         let cg = Cgroup {
             v2: self.cgroup_v2,
             rel: self.cgroups_path(&c.id),

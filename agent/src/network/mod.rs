@@ -116,10 +116,6 @@ pub struct Networks {
     pub dns: Arc<dns::Server>,
 }
 
-fn new_id() -> String {
-    crate::storage::layers::new_id()
-}
-
 impl Networks {
     /// Load the stored networks (no kernel changes yet: see `init`).
     pub fn open(data_root: &Path) -> anyhow::Result<Self> {
@@ -165,10 +161,10 @@ impl Networks {
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if !have.iter().any(|n| n == name) {
                 let n = Net {
-                    id: new_id(),
+                    id: crate::ids::new_id(),
                     name: name.into(),
                     driver: driver.into(),
-                    created: crate::engine::container::now(),
+                    created: crate::ids::now(),
                     internal: false,
                     attachable: false,
                     labels: BTreeMap::new(),
@@ -206,10 +202,10 @@ impl Networks {
                 options.insert(k.to_string(), v.to_string());
             }
             let n = Net {
-                id: new_id(),
+                id: crate::ids::new_id(),
                 name: "bridge".into(),
                 driver: "bridge".into(),
-                created: crate::engine::container::now(),
+                created: crate::ids::now(),
                 internal: false,
                 attachable: false,
                 labels: BTreeMap::new(),
@@ -359,7 +355,7 @@ impl Networks {
     pub async fn create(&self, req: &NetworkCreateRequest) -> Result<String> {
         let _admin = self.admin.lock().await;
         let name = req.name.trim();
-        if name.is_empty() || !crate::engine::names::valid_name(name) {
+        if name.is_empty() || !skiff_api::valid_name(name) {
             return Err(NetError::Invalid(format!(
                 "invalid network name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
@@ -418,7 +414,7 @@ impl Networks {
             }
             p
         };
-        let id = new_id();
+        let id = crate::ids::new_id();
         let mut options = req.options.clone();
         let iface = match driver {
             "bridge" => {
@@ -460,7 +456,7 @@ impl Networks {
             id: id.clone(),
             name: name.to_string(),
             driver: driver.into(),
-            created: crate::engine::container::now(),
+            created: crate::ids::now(),
             internal: req.internal,
             attachable: req.attachable,
             labels: req.labels.clone(),
@@ -606,7 +602,7 @@ impl Networks {
                             .await?
                     }
                 };
-                let host_name = format!("veth{}", &new_id()[..7]);
+                let host_name = format!("veth{}", &crate::ids::new_id()[..7]);
                 return netlink::add_endpoint(
                     &self.nl,
                     netns,

@@ -8,7 +8,6 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -89,11 +88,6 @@ fn init_id(cache_id: Option<&str>) -> String {
     format!("{}-init", cache_id.unwrap_or("scratch"))
 }
 
-pub fn new_id() -> String {
-    let bytes: [u8; 32] = rand::thread_rng().gen();
-    hex::encode(bytes)
-}
-
 impl LayerStore {
     pub fn new(data_root: &Path, driver: Driver) -> io::Result<Self> {
         let dir = data_root.join("layers");
@@ -122,7 +116,7 @@ impl LayerStore {
     /// stored: layers are shared between images).
     pub fn register<R: Read>(&self, parent: Option<&str>, tar: R) -> Result<Layer, LayerError> {
         let parent_layer = parent.map(|p| self.get(p)).transpose()?;
-        let cache_id = new_id();
+        let cache_id = crate::ids::new_id();
         self.driver
             .create(&cache_id, parent_layer.as_ref().map(|l| l.cache_id.as_str()))?;
         let mut reader = HashingReader::new(tar);

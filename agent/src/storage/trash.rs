@@ -46,7 +46,7 @@ impl Trash {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let target = self.dir.join(format!("{name}.{}", super::layers::new_id()));
+        let target = self.dir.join(format!("{name}.{}", crate::ids::new_id()));
         match fs::rename(path, &target) {
             Ok(()) => {
                 let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).send(target);
