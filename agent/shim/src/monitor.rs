@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::jsonfile;
+use crate::log;
 use crate::protocol::*;
 
 /// The process's side of the relay; `None` once closed (or never there).
@@ -80,10 +80,7 @@ fn broadcast(clients: &mut Vec<Client>, pending: &mut Option<Vec<(u8, Vec<u8>)>>
 /// Monitor `args.pid` with its stdio until it exits; write the exit record.
 pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::Result<()> {
     let pid = Pid::from_raw(args.pid);
-    let mut log = match &args.log {
-        Some(t) => Some(jsonfile::Writer::open(&t.path, t.rotation.clone())?),
-        None => None,
-    };
+    let mut log = args.log.as_ref().map(log::open).transpose()?;
     let pidfd = pidfd_open(pid)?;
     let mut clients: Vec<Client> = Vec::new();
     let mut exit_code: Option<i32> = None;
@@ -211,12 +208,12 @@ pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::
         }
     }
     if let Some(l) = log.as_mut() {
-        let _ = l.flush_partial();
+        let _ = l.close();
     }
     let code = exit_code.unwrap_or(255);
     let record = ExitRecord {
         code,
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        finished_at: log::now(),
         oom_killed: false,
     };
     skiff_fsutil::write_json_atomic(&args.exit_file, &record)?;

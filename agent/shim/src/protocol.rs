@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
-use crate::jsonfile::Rotation;
+use crate::log::jsonfile::Rotation;
 
 /// Supervisor → agent: output of the process.
 pub const STDOUT: u8 = 1;

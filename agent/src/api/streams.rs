@@ -19,7 +19,7 @@ use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::Ctr;
 use crate::runtime::protocol;
 use crate::runtime::supervisor::{Connection, Event};
-use skiff_shim::jsonfile;
+use skiff_shim::log::jsonfile;
 
 /// What Docker 20.10 (API 1.41) names every hijacked stream, framed or
 /// not; `multiplexed-stream` came with API 1.42.

@@ -1,8 +1,8 @@
 //! Docker's `json-file` log driver, byte for byte: one
-//! `{"log":"…\n","stream":"stdout","time":"RFC3339Nano"}` object per line,
-//! lines longer than 16 KiB split, rotation to `NAME.1`, `NAME.2`, … when
-//! `max-size` is set. The writer runs in the container's monitor; the
-//! reader serves `logs` in the agent.
+//! `{"log":"…\n","stream":"stdout","time":"RFC3339Nano"}` object per line
+//! (lines arrive split at 16 KiB by the copier), rotation to `NAME.1`,
+//! `NAME.2`, … when `max-size` is set. The writer runs in the container's
+//! monitor; the reader serves `logs` in the agent.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Docker splits log lines at 16 KiB.
-const MAX_LINE: usize = 16 * 1024;
+use super::{Driver, Message};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
@@ -68,11 +67,6 @@ pub struct Writer {
     file: File,
     size: u64,
     rotation: Rotation,
-    partial: [Vec<u8>; 2],
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 impl Writer {
@@ -84,43 +78,14 @@ impl Writer {
             file,
             size,
             rotation,
-            partial: [Vec::new(), Vec::new()],
         })
     }
 
-    /// Take output of `stream` (1 stdout, 2 stderr); complete lines are written.
-    pub fn write(&mut self, stream: u8, data: &[u8]) -> io::Result<()> {
-        let idx = usize::from(stream == 2);
-        self.partial[idx].extend_from_slice(data);
-        loop {
-            let buf = &self.partial[idx];
-            let cut = match buf.iter().position(|&b| b == b'\n') {
-                Some(p) if p < MAX_LINE => p + 1,
-                _ if buf.len() >= MAX_LINE => MAX_LINE,
-                _ => break,
-            };
-            let line: Vec<u8> = self.partial[idx].drain(..cut).collect();
-            self.emit(stream, &line)?;
-        }
-        Ok(())
-    }
-
-    /// Write out what is left without a newline (the stream ended).
-    pub fn flush_partial(&mut self) -> io::Result<()> {
-        for (idx, stream) in [(0usize, 1u8), (1, 2)] {
-            if !self.partial[idx].is_empty() {
-                let line = std::mem::take(&mut self.partial[idx]);
-                self.emit(stream, &line)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn emit(&mut self, stream: u8, line: &[u8]) -> io::Result<()> {
+    fn emit(&mut self, m: &Message) -> io::Result<()> {
         let entry = Entry {
-            log: String::from_utf8_lossy(line).into_owned(),
-            stream: if stream == 2 { "stderr" } else { "stdout" }.into(),
-            time: now(),
+            log: String::from_utf8_lossy(m.line).into_owned(),
+            stream: m.stream_name().into(),
+            time: m.time.clone(),
         };
         let mut data = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         data.push(b'\n');
@@ -146,6 +111,12 @@ impl Writer {
         }
         self.size = 0;
         Ok(())
+    }
+}
+
+impl Driver for Writer {
+    fn log(&mut self, m: &Message) -> io::Result<()> {
+        self.emit(m)
     }
 }
 
@@ -199,19 +170,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("skiff-log-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let p = dir.join("c-json.log");
-        let mut w = Writer::open(
-            &p,
-            Rotation {
-                max_size: 200,
-                max_file: 3,
-            },
-        )
-        .unwrap();
+        let mut w = super::super::Copier::new(Box::new(
+            Writer::open(
+                &p,
+                Rotation {
+                    max_size: 200,
+                    max_file: 3,
+                },
+            )
+            .unwrap(),
+        ));
         for i in 0..20 {
             w.write(1, format!("line {i}\n").as_bytes()).unwrap();
         }
         w.write(2, b"no newline").unwrap();
-        w.flush_partial().unwrap();
+        w.close().unwrap();
         let entries = read_all(&p);
         assert!(rotated(&p, 2).exists() && !rotated(&p, 3).exists());
         let last = entries.last().unwrap();
