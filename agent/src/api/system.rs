@@ -93,7 +93,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": null,
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "MemTotal": crate::engine::stats::host_memory(),
+        "MemTotal": crate::runtime::cgroups::host_memory(),
         "GenericResources": null,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": e.cfg.node_name,

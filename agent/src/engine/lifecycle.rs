@@ -11,6 +11,7 @@ use super::container::{Ctr, Record};
 use super::recover::{LaunchNote, LAUNCH_NOTE};
 use super::{Engine, EngineError, Result};
 use crate::ids::now;
+use crate::runtime::cgroups::Cgroup;
 use crate::runtime::protocol::{ExitRecord, LogTarget, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
@@ -109,6 +110,11 @@ impl Engine {
 
     pub(super) fn cgroups_path(&self, id: &str) -> String {
         format!("/{}/{id}", self.cfg.cgroup_parent.trim_matches('/'))
+    }
+
+    /// The container's cgroup.
+    pub(super) fn cgroup(&self, id: &str) -> Cgroup {
+        Cgroup::new(self.cgroup_v2, self.cgroups_path(id))
     }
 
     /// `POST /containers/{id}/start`.
@@ -428,45 +434,10 @@ impl Engine {
         });
     }
 
-    /// The container's cgroup directories (one per v1 controller, or one).
-    fn cgroup_dirs(&self, id: &str) -> Vec<std::path::PathBuf> {
-        let rel = self.cgroups_path(id);
-        let rel = rel.trim_start_matches('/');
-        if self.cgroup_v2 {
-            return vec![Path::new("/sys/fs/cgroup").join(rel)];
-        }
-        std::fs::read_dir("/sys/fs/cgroup")
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.path().join(rel))
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Kill whatever is left in the container's cgroup and remove it, so a
-    /// failed start or a lost supervisor strands no process.
-    fn cgroup_cleanup(&self, id: &str) {
-        for dir in self.cgroup_dirs(id) {
-            for _ in 0..50 {
-                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: kill(2) has no memory arguments.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-
     /// Undo what `launch` set up on the host (mount, namespace, bundle).
     pub(super) fn teardown(&self, id: &str) {
         self.detach_networks(id);
-        self.cgroup_cleanup(id);
+        self.cgroup(id).kill_and_remove();
         let _ = self.images.layers.driver.unmount(id);
         crate::runtime::netns::remove(&self.netns_path(id));
         let _ = self.exec_trash.remove(&self.run_dir(id));
@@ -727,31 +698,9 @@ impl Engine {
 
     /// Freeze or thaw the container's cgroup.
     pub fn freeze(&self, c: &Ctr, frozen: bool) -> Result<()> {
-        let rel = self.cgroups_path(&c.id);
-        let (file, value) = if self.cgroup_v2 {
-            (
-                format!("/sys/fs/cgroup{rel}/cgroup.freeze"),
-                if frozen { "1" } else { "0" },
-            )
-        } else {
-            (
-                format!("/sys/fs/cgroup/freezer{rel}/freezer.state"),
-                if frozen { "FROZEN" } else { "THAWED" },
-            )
-        };
-        std::fs::write(&file, value).map_err(|e| EngineError::Internal(format!("{file}: {e}")))?;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        if frozen && !self.cgroup_v2 {
-            while std::fs::read_to_string(&file)
-                .map(|s| s.trim() != "FROZEN")
-                .unwrap_or(false)
-                && Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(5));
-                let _ = std::fs::write(&file, value);
-            }
-        }
-        Ok(())
+        self.cgroup(&c.id)
+            .freeze(frozen)
+            .map_err(|e| EngineError::Internal(e.to_string()))
     }
 
     pub fn pause(&self, key: &str, pause: bool) -> Result<()> {
@@ -778,17 +727,7 @@ impl Engine {
 
     /// PIDs of the container's processes.
     pub fn pids(&self, c: &Ctr) -> Vec<i32> {
-        let rel = self.cgroups_path(&c.id);
-        let file = if self.cgroup_v2 {
-            format!("/sys/fs/cgroup{rel}/cgroup.procs")
-        } else {
-            format!("/sys/fs/cgroup/pids{rel}/cgroup.procs")
-        };
-        std::fs::read_to_string(file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        self.cgroup(&c.id).procs()
     }
 
     /// `POST /containers/prune`: remove every stopped container.

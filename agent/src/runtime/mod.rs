@@ -3,6 +3,7 @@
 //! of it (`supervisor`) and the wire between them (`protocol`).
 
 pub mod cgroup_warmup;
+pub mod cgroups;
 pub mod netns;
 pub mod protocol;
 pub mod shim;

@@ -207,7 +207,7 @@ impl ImageStore {
         created: Option<String>,
     ) -> Result<String, ImageError> {
         let layer: Layer = self.layers.register(None, tar)?;
-        let now = created.unwrap_or_else(|| crate::ids::now());
+        let now = created.unwrap_or_else(crate::ids::now);
         let cfg = ImageConfigFile {
             architecture: std::env::consts::ARCH
                 .replace("x86_64", "amd64")
