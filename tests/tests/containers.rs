@@ -473,3 +473,30 @@ fn creates_run_side_by_side_and_names_stay_unique() {
     a.skiff(&["rm", "same"]).ok();
     a.finish();
 }
+
+#[test]
+fn bind_mounts_write_through_and_read_only_ones_refuse() {
+    let a = Agent::start();
+    let host = a.root.join("bind");
+    let spec = format!("{}:/data", host.display());
+    // The host directory is made when missing; writes land on the host.
+    a.skiff(&["run", "--rm", "-v", &spec, "busybox", "sh", "-c", "echo hi > /data/f"])
+        .ok();
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "hi\n");
+    let ro = format!("{spec}:ro");
+    let r = a.skiff(&["run", "--rm", "-v", &ro, "busybox", "sh", "-c", "echo x > /data/g"]);
+    assert_ne!(r.code, 0);
+    assert!(!host.join("g").exists());
+    a.skiff(&["create", "--name", "m", "-v", &ro, "busybox", "true"]).ok();
+    let mounts = a.inspect("m", "{{json .Mounts}}");
+    let v: serde_json::Value = serde_json::from_str(&mounts).unwrap();
+    assert_eq!(v[0]["Type"], "bind");
+    assert_eq!(v[0]["Destination"], "/data");
+    assert_eq!(v[0]["RW"], false);
+    assert_eq!(v[0]["Mode"], "ro");
+    // A malformed spec: Docker's error and exit code.
+    let r = a.skiff(&["run", "--rm", "-v", "/a:/b:ro:x", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid volume specification"), "{}", r.stderr);
+    a.finish();
+}

@@ -189,16 +189,7 @@ pub async fn inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let execs = e.execs.for_container(&c.id);
     ins.exec_ids = (!execs.is_empty()).then_some(execs);
     let mut v = serde_json::to_value(&ins).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mounts: Vec<Value> = ins
-        .host_config
-        .binds
-        .iter()
-        .map(|b| {
-            let p: Vec<&str> = b.split(':').collect();
-            let rw = !p.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"));
-            json!({"Type": "bind", "Source": p[0], "Destination": p.get(1), "Mode": p.get(2).unwrap_or(&""), "RW": rw, "Propagation": "rprivate"})
-        })
-        .collect();
+    let mounts: Vec<Value> = c.record().mounts.iter().map(|m| m.inspect()).collect();
     v["Mounts"] = json!(mounts);
     Ok(Json(v))
 }

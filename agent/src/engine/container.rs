@@ -10,6 +10,7 @@ use skiff_api::{ContainerInspect, ContainerState, CreateRequest, GraphDriver};
 use skiff_common::fsutil::{read_json, write_json_atomic};
 use tokio::sync::{broadcast, watch};
 
+use super::mounts::MountPoint;
 use super::{names, Engine, EngineError, Result};
 use crate::ids::{new_id, now};
 use crate::runtime::supervisor::Connection;
@@ -27,6 +28,9 @@ pub struct Record {
     /// Network ID → interface name inside the container, while running.
     #[serde(default)]
     pub ifaces: BTreeMap<String, String>,
+    /// What `-v` (and later `--mount`, volumes) asked for, parsed at create.
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
 }
 
 /// A change of state that `wait` watches.
@@ -174,6 +178,7 @@ impl Engine {
         })?;
         let mut hc = req.host_config.clone();
         validate_host_config(&hc)?;
+        let mounts = super::mounts::from_host_config(&hc).map_err(EngineError::BadRequest)?;
         let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
             return Err(EngineError::BadRequest(
@@ -332,6 +337,7 @@ impl Engine {
             manually_stopped: false,
             image_layer,
             ifaces: BTreeMap::new(),
+            mounts,
         };
         write_json_atomic(&dir.join("config.v2.json"), &rec)?;
         made.kept = true;
@@ -351,7 +357,11 @@ impl Engine {
         for e in rd.flatten() {
             let p: PathBuf = e.path().join("config.v2.json");
             match read_json::<Record>(&p) {
-                Ok(rec) => {
+                Ok(mut rec) => {
+                    // Records from before typed mounts.
+                    if rec.mounts.is_empty() {
+                        rec.mounts = super::mounts::from_host_config(&rec.inspect.host_config).unwrap_or_default();
+                    }
                     let c = Ctr::new(rec);
                     self.insert(c.clone());
                     out.push(c);
@@ -441,12 +451,6 @@ fn validate_host_config(hc: &skiff_api::HostConfig) -> Result<()> {
     crate::runtime::spec::capabilities(&hc.cap_add, &hc.cap_drop, false).map_err(EngineError::BadRequest)?;
     if let Err(e) = skiff_shim::log::jsonfile::Rotation::from_opts(&hc.log_config.config) {
         return Err(EngineError::BadRequest(e));
-    }
-    for b in &hc.binds {
-        let parts: Vec<&str> = b.split(':').collect();
-        if parts.len() < 2 || parts.len() > 3 || !parts[1].starts_with('/') || !parts[0].starts_with('/') {
-            return Err(EngineError::BadRequest(format!("invalid volume specification: '{b}'")));
-        }
     }
     Ok(())
 }

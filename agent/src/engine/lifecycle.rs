@@ -264,17 +264,12 @@ impl Engine {
             (dir.join("hostname"), "/etc/hostname".to_string(), false),
             (dir.join("hosts"), "/etc/hosts".to_string(), false),
         ];
-        for b in &hc.binds {
-            let parts: Vec<&str> = b.split(':').collect();
-            let src = std::path::PathBuf::from(parts[0]);
+        for m in &rec.mounts {
+            let src = std::path::PathBuf::from(&m.source);
             if !src.exists() {
                 std::fs::create_dir_all(&src).map_err(|e| internal(&e))?;
             }
-            binds.push((
-                src,
-                parts[1].to_string(),
-                parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro")),
-            ));
+            binds.push((src, m.destination.clone(), !m.rw));
         }
         step("files and namespace ready");
         let caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;

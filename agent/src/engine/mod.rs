@@ -4,6 +4,7 @@
 pub mod container;
 pub mod exec;
 pub mod lifecycle;
+pub mod mounts;
 pub mod names;
 pub mod networking;
 pub mod recover;
