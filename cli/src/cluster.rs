@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::Value;
 
-use super::commands::{each_named, inspect_each, print_values};
 use super::format::{capitalize, size, table};
+use super::util::{each_named, inspect_each, print_values};
 use super::{fail, Exit};
 use skiff_api::cluster::{ClusterInfo, Node, NodeUpdate};
 use skiff_client::{enc, Body, Client, ClientError};

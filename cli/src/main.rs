@@ -2,11 +2,15 @@
 
 mod cluster;
 mod commands;
+mod container;
 mod format;
+mod image;
 mod network;
 mod run;
 mod service;
+mod system;
 mod usage;
+mod util;
 
 use std::path::PathBuf;
 

@@ -4,8 +4,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::commands::{each_named, inspect_each, print_values, prune};
 use super::format::table;
+use super::util::{each_named, inspect_each, print_values, prune};
 use super::{fail, Exit};
 use skiff_api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
 use skiff_client::{enc, Body, Client};
@@ -104,103 +104,13 @@ fn kv(list: &[String]) -> serde_json::Map<String, Value> {
 
 pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
     match cmd {
-        NetworkCmd::Create(a) => {
-            if a.subnet.is_none() && (a.ip_range.is_some() || a.gateway.is_some()) {
-                eprintln!("Error: cannot create a network with --ip-range or --gateway without --subnet");
-                return Exit(1);
-            }
-            let mut pool = serde_json::Map::new();
-            for (k, v) in [("Subnet", &a.subnet), ("IPRange", &a.ip_range), ("Gateway", &a.gateway)] {
-                if let Some(v) = v {
-                    pool.insert(k.into(), json!(v));
-                }
-            }
-            let body = json!({
-                "Name": a.name,
-                "CheckDuplicate": true,
-                "Driver": a.driver,
-                "Internal": a.internal,
-                "Attachable": a.attachable,
-                "IPAM": {"Driver": "default", "Config": if pool.is_empty() { vec![] } else { vec![Value::Object(pool)] }},
-                "Options": kv(&a.opt),
-                "Labels": kv(&a.label),
-            });
-            match c
-                .json::<Value>(
-                    Method::POST,
-                    "/networks/create",
-                    Body::Json(body.to_string().into_bytes()),
-                )
-                .await
-            {
-                Ok(v) => {
-                    println!("{}", v["Id"].as_str().unwrap_or_default());
-                    Exit(0)
-                }
-                Err(e) => fail(&e, 1),
-            }
-        }
+        NetworkCmd::Create(a) => create(c, a).await,
         NetworkCmd::Ls {
             quiet,
             no_trunc,
             filter,
             format,
-        } => {
-            let mut filters = serde_json::Map::new();
-            for f in &filter {
-                let (k, v) = f.split_once('=').unwrap_or((f, ""));
-                filters
-                    .entry(k.to_string())
-                    .or_insert_with(|| json!({}))
-                    .as_object_mut()
-                    .map(|m| m.insert(v.to_string(), json!(true)));
-            }
-            let q = if filters.is_empty() {
-                String::new()
-            } else {
-                format!("?filters={}", enc(&Value::Object(filters).to_string()))
-            };
-            let mut nets: Vec<NetworkResource> = match c.get(&format!("/networks{q}")).await {
-                Ok(v) => v,
-                Err(e) => return fail(&e, 1),
-            };
-            nets.sort_by(|a, b| a.name.cmp(&b.name));
-            let id = |n: &NetworkResource| {
-                if no_trunc {
-                    n.id.clone()
-                } else {
-                    n.id[..12.min(n.id.len())].to_string()
-                }
-            };
-            if let Some(fmt) = format {
-                let values: Vec<Value> = nets
-                    .iter()
-                    .map(|n| {
-                        let mut v = serde_json::to_value(n).unwrap_or_default();
-                        v["ID"] = json!(id(n));
-                        v
-                    })
-                    .collect();
-                return print_values(&values, Some(&fmt), 0);
-            }
-            if quiet {
-                for n in &nets {
-                    println!("{}", id(n));
-                }
-                return Exit(0);
-            }
-            let mut rows = vec![vec![
-                "NETWORK ID".into(),
-                "NAME".into(),
-                "DRIVER".into(),
-                "SCOPE".into(),
-            ]];
-            for n in &nets {
-                rows.push(vec![id(n), n.name.clone(), n.driver.clone(), n.scope.clone()]);
-            }
-            print!("{}", table(&rows));
-            Exit(0)
-        }
+        } => ls(c, quiet, no_trunc, filter, format).await,
         NetworkCmd::Inspect { format, networks } => {
             let paths = networks.iter().map(|n| format!("/networks/{}", enc(n)));
             inspect_each(c, paths, format.as_deref(), |e| e).await
@@ -215,65 +125,167 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
                 .collect();
             each_named(c, calls, |e| e).await
         }
-        NetworkCmd::Prune { force } => {
-            let warning = "WARNING! This will remove all custom networks not used by at least one container.";
-            match prune(
-                c,
-                "/networks/prune",
-                "NetworksDeleted",
-                "Deleted Networks:",
-                warning,
-                force,
-            )
-            .await
-            {
-                Ok(_) => Exit(0),
-                Err(e) => e,
-            }
-        }
+        NetworkCmd::Prune { force } => prune_unused(c, force).await,
         NetworkCmd::Connect {
             alias,
             ip,
             network,
             container,
-        } => {
-            let ep = EndpointSettings {
-                aliases: (!alias.is_empty()).then_some(alias),
-                ipam_config: ip.map(|ip| EndpointIpamConfig {
-                    ipv4_address: ip,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let body = json!({"Container": container, "EndpointConfig": ep});
-            match c
-                .post(
-                    &format!("/networks/{}/connect", enc(&network)),
-                    Body::Json(body.to_string().into_bytes()),
-                )
-                .await
-            {
-                Ok(()) => Exit(0),
-                Err(e) => fail(&e, 1),
-            }
-        }
+        } => connect(c, alias, ip, network, container).await,
         NetworkCmd::Disconnect {
             force,
             network,
             container,
-        } => {
-            let body = json!({"Container": container, "Force": force});
-            match c
-                .post(
-                    &format!("/networks/{}/disconnect", enc(&network)),
-                    Body::Json(body.to_string().into_bytes()),
-                )
-                .await
-            {
-                Ok(()) => Exit(0),
-                Err(e) => fail(&e, 1),
-            }
+        } => disconnect(c, force, network, container).await,
+    }
+}
+
+/// `skiff network create`: the IPAM pool from --subnet, --ip-range, --gateway.
+async fn create(c: &Client, a: CreateArgs) -> Exit {
+    if a.subnet.is_none() && (a.ip_range.is_some() || a.gateway.is_some()) {
+        eprintln!("Error: cannot create a network with --ip-range or --gateway without --subnet");
+        return Exit(1);
+    }
+    let mut pool = serde_json::Map::new();
+    for (k, v) in [("Subnet", &a.subnet), ("IPRange", &a.ip_range), ("Gateway", &a.gateway)] {
+        if let Some(v) = v {
+            pool.insert(k.into(), json!(v));
         }
+    }
+    let body = json!({
+        "Name": a.name,
+        "CheckDuplicate": true,
+        "Driver": a.driver,
+        "Internal": a.internal,
+        "Attachable": a.attachable,
+        "IPAM": {"Driver": "default", "Config": if pool.is_empty() { vec![] } else { vec![Value::Object(pool)] }},
+        "Options": kv(&a.opt),
+        "Labels": kv(&a.label),
+    });
+    match c
+        .json::<Value>(
+            Method::POST,
+            "/networks/create",
+            Body::Json(body.to_string().into_bytes()),
+        )
+        .await
+    {
+        Ok(v) => {
+            println!("{}", v["Id"].as_str().unwrap_or_default());
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
+    }
+}
+
+/// `skiff network ls`: IDs (`-q`), template lines (`--format`) or the table.
+async fn ls(c: &Client, quiet: bool, no_trunc: bool, filter: Vec<String>, format: Option<String>) -> Exit {
+    let mut filters = serde_json::Map::new();
+    for f in &filter {
+        let (k, v) = f.split_once('=').unwrap_or((f, ""));
+        filters
+            .entry(k.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|m| m.insert(v.to_string(), json!(true)));
+    }
+    let q = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("?filters={}", enc(&Value::Object(filters).to_string()))
+    };
+    let mut nets: Vec<NetworkResource> = match c.get(&format!("/networks{q}")).await {
+        Ok(v) => v,
+        Err(e) => return fail(&e, 1),
+    };
+    nets.sort_by(|a, b| a.name.cmp(&b.name));
+    let id = |n: &NetworkResource| {
+        if no_trunc {
+            n.id.clone()
+        } else {
+            n.id[..12.min(n.id.len())].to_string()
+        }
+    };
+    if let Some(fmt) = format {
+        let values: Vec<Value> = nets
+            .iter()
+            .map(|n| {
+                let mut v = serde_json::to_value(n).unwrap_or_default();
+                v["ID"] = json!(id(n));
+                v
+            })
+            .collect();
+        return print_values(&values, Some(&fmt), 0);
+    }
+    if quiet {
+        for n in &nets {
+            println!("{}", id(n));
+        }
+        return Exit(0);
+    }
+    let mut rows = vec![vec![
+        "NETWORK ID".into(),
+        "NAME".into(),
+        "DRIVER".into(),
+        "SCOPE".into(),
+    ]];
+    for n in &nets {
+        rows.push(vec![id(n), n.name.clone(), n.driver.clone(), n.scope.clone()]);
+    }
+    print!("{}", table(&rows));
+    Exit(0)
+}
+
+async fn prune_unused(c: &Client, force: bool) -> Exit {
+    let warning = "WARNING! This will remove all custom networks not used by at least one container.";
+    match prune(
+        c,
+        "/networks/prune",
+        "NetworksDeleted",
+        "Deleted Networks:",
+        warning,
+        force,
+    )
+    .await
+    {
+        Ok(_) => Exit(0),
+        Err(e) => e,
+    }
+}
+
+async fn connect(c: &Client, alias: Vec<String>, ip: Option<String>, network: String, container: String) -> Exit {
+    let ep = EndpointSettings {
+        aliases: (!alias.is_empty()).then_some(alias),
+        ipam_config: ip.map(|ip| EndpointIpamConfig {
+            ipv4_address: ip,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let body = json!({"Container": container, "EndpointConfig": ep});
+    match c
+        .post(
+            &format!("/networks/{}/connect", enc(&network)),
+            Body::Json(body.to_string().into_bytes()),
+        )
+        .await
+    {
+        Ok(()) => Exit(0),
+        Err(e) => fail(&e, 1),
+    }
+}
+
+async fn disconnect(c: &Client, force: bool, network: String, container: String) -> Exit {
+    let body = json!({"Container": container, "Force": force});
+    match c
+        .post(
+            &format!("/networks/{}/disconnect", enc(&network)),
+            Body::Json(body.to_string().into_bytes()),
+        )
+        .await
+    {
+        Ok(()) => Exit(0),
+        Err(e) => fail(&e, 1),
     }
 }
 

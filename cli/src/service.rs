@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::Value;
 
-use super::commands::{each_named, inspect_each, print_values};
 use super::format::{capitalize, table};
+use super::util::{each_named, inspect_each, print_values};
 use super::{fail, CreateFlags, Exit};
 use skiff_api::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
 use skiff_client::{enc, Body, Client};
@@ -109,117 +109,14 @@ pub struct ServiceCreate {
 pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
     match cmd {
         ServiceCmd::Create(a) => create(c, *a).await,
-        ServiceCmd::Ls { quiet, format } => {
-            let list: Vec<ServiceInfo> = match c.get("/services").await {
-                Ok(l) => l,
-                Err(e) => return fail(&e, 1),
-            };
-            if quiet {
-                list.iter().for_each(|s| println!("{}", &s.id[..12]));
-                return Exit(0);
-            }
-            if let Some(fmt) = format {
-                let values: Vec<Value> = list
-                    .iter()
-                    .map(|s| serde_json::to_value(s).unwrap_or_default())
-                    .collect();
-                return print_values(&values, Some(&fmt), 0);
-            }
-            let mut rows = vec![["ID", "NAME", "MODE", "REPLICAS", "IMAGE"].map(String::from).to_vec()];
-            for s in &list {
-                rows.push(vec![
-                    s.id[..12].to_string(),
-                    s.spec.name.clone(),
-                    "replicated".into(),
-                    format!("{}/{}", s.running, s.spec.replicas),
-                    s.spec.container.config.image.clone(),
-                ]);
-            }
-            print!("{}", table(&rows));
-            Exit(0)
-        }
-        ServiceCmd::Ps { quiet, services } => {
-            let mut rows = vec![
-                ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"]
-                    .map(String::from)
-                    .to_vec(),
-            ];
-            for s in &services {
-                let tasks: Vec<TaskInfo> = match c.get(&format!("/tasks?service={}", enc(s))).await {
-                    Ok(t) => t,
-                    Err(e) => return fail(&e, 1),
-                };
-                for t in tasks {
-                    let id: String = t.id.chars().take(12).collect();
-                    if quiet {
-                        if !id.is_empty() {
-                            println!("{id}");
-                        }
-                        continue;
-                    }
-                    rows.push(vec![
-                        id,
-                        format!("{}.{}", t.service, t.slot),
-                        t.image,
-                        t.node,
-                        capitalize(&t.desired_state),
-                        capitalize(&t.state),
-                        if t.error.is_empty() {
-                            String::new()
-                        } else {
-                            format!("\"{}\"", t.error)
-                        },
-                    ]);
-                }
-            }
-            if !quiet {
-                print!("{}", table(&rows));
-            }
-            Exit(0)
-        }
+        ServiceCmd::Ls { quiet, format } => ls(c, quiet, format).await,
+        ServiceCmd::Ps { quiet, services } => ps(c, quiet, services).await,
         ServiceCmd::Inspect { format, services } => {
             let paths = services.iter().map(|s| format!("/services/{}", enc(s)));
             inspect_each(c, paths, format.as_deref(), |e| e).await
         }
-        ServiceCmd::Scale { pairs } => {
-            let mut code = 0;
-            for p in &pairs {
-                let Some((name, n)) = p.split_once('=').and_then(|(s, n)| Some((s, n.parse::<u32>().ok()?))) else {
-                    eprintln!("invalid scale specifier '{p}': expected SERVICE=REPLICAS");
-                    code = 1;
-                    continue;
-                };
-                match scale(c, name, n).await {
-                    Ok(()) => println!("{name} scaled to {n}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            Exit(code)
-        }
-        ServiceCmd::Update(u) => {
-            let body = serde_json::json!({
-                "Replicas": u.replicas,
-                "Image": u.image,
-                "EnvAdd": u.env_add,
-                "EnvRm": u.env_rm,
-                "Args": u.args.as_deref().map(|a| a.split_whitespace().collect::<Vec<_>>()),
-                "Force": u.force,
-                "UpdateParallelism": u.rollout.parallelism,
-                "UpdateDelayMs": u.rollout.delay,
-            });
-            let path = format!("/services/{}/update", enc(&u.service));
-            let body = Body::Json(serde_json::to_vec(&body).unwrap_or_default());
-            match c.send(Method::POST, &path, body).await {
-                Ok(_) => {
-                    println!("{}", u.service);
-                    Exit(0)
-                }
-                Err(e) => fail(&e, 1),
-            }
-        }
+        ServiceCmd::Scale { pairs } => scale_each(c, pairs).await,
+        ServiceCmd::Update(u) => update(c, u).await,
         ServiceCmd::Rm { services } => {
             let calls = services
                 .into_iter()
@@ -230,6 +127,121 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
                 .collect();
             each_named(c, calls, |e| e).await
         }
+    }
+}
+
+/// `skiff service ls`.
+async fn ls(c: &Client, quiet: bool, format: Option<String>) -> Exit {
+    let list: Vec<ServiceInfo> = match c.get("/services").await {
+        Ok(l) => l,
+        Err(e) => return fail(&e, 1),
+    };
+    if quiet {
+        list.iter().for_each(|s| println!("{}", &s.id[..12]));
+        return Exit(0);
+    }
+    if let Some(fmt) = format {
+        let values: Vec<Value> = list
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        return print_values(&values, Some(&fmt), 0);
+    }
+    let mut rows = vec![["ID", "NAME", "MODE", "REPLICAS", "IMAGE"].map(String::from).to_vec()];
+    for s in &list {
+        rows.push(vec![
+            s.id[..12].to_string(),
+            s.spec.name.clone(),
+            "replicated".into(),
+            format!("{}/{}", s.running, s.spec.replicas),
+            s.spec.container.config.image.clone(),
+        ]);
+    }
+    print!("{}", table(&rows));
+    Exit(0)
+}
+
+/// `skiff service ps`: each service's tasks.
+async fn ps(c: &Client, quiet: bool, services: Vec<String>) -> Exit {
+    let mut rows = vec![
+        ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for s in &services {
+        let tasks: Vec<TaskInfo> = match c.get(&format!("/tasks?service={}", enc(s))).await {
+            Ok(t) => t,
+            Err(e) => return fail(&e, 1),
+        };
+        for t in tasks {
+            let id: String = t.id.chars().take(12).collect();
+            if quiet {
+                if !id.is_empty() {
+                    println!("{id}");
+                }
+                continue;
+            }
+            rows.push(vec![
+                id,
+                format!("{}.{}", t.service, t.slot),
+                t.image,
+                t.node,
+                capitalize(&t.desired_state),
+                capitalize(&t.state),
+                if t.error.is_empty() {
+                    String::new()
+                } else {
+                    format!("\"{}\"", t.error)
+                },
+            ]);
+        }
+    }
+    if !quiet {
+        print!("{}", table(&rows));
+    }
+    Exit(0)
+}
+
+/// `skiff service scale SERVICE=N…`.
+async fn scale_each(c: &Client, pairs: Vec<String>) -> Exit {
+    let mut code = 0;
+    for p in &pairs {
+        let Some((name, n)) = p.split_once('=').and_then(|(s, n)| Some((s, n.parse::<u32>().ok()?))) else {
+            eprintln!("invalid scale specifier '{p}': expected SERVICE=REPLICAS");
+            code = 1;
+            continue;
+        };
+        match scale(c, name, n).await {
+            Ok(()) => println!("{name} scaled to {n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Exit(code)
+}
+
+/// `skiff service update`: what changes, and the rollout's pace.
+async fn update(c: &Client, u: ServiceUpdateArgs) -> Exit {
+    let body = serde_json::json!({
+        "Replicas": u.replicas,
+        "Image": u.image,
+        "EnvAdd": u.env_add,
+        "EnvRm": u.env_rm,
+        "Args": u.args.as_deref().map(|a| a.split_whitespace().collect::<Vec<_>>()),
+        "Force": u.force,
+        "UpdateParallelism": u.rollout.parallelism,
+        "UpdateDelayMs": u.rollout.delay,
+    });
+    let path = format!("/services/{}/update", enc(&u.service));
+    let body = Body::Json(serde_json::to_vec(&body).unwrap_or_default());
+    match c.send(Method::POST, &path, body).await {
+        Ok(_) => {
+            println!("{}", u.service);
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
     }
 }
 

@@ -303,6 +303,14 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         print!("{}", table(&rows));
         return Exit(0);
     }
+    print_verbose(&du);
+    Exit(0)
+}
+
+/// `system df -v`: every image, every container, and the empty volume and
+/// build cache tables.
+fn print_verbose(du: &DiskUsage) {
+    let rw = |s: &ContainerSummary| s.size_rw.unwrap_or(0);
     println!("Images space usage:\n");
     let mut rows = Vec::new();
     for i in &du.images {
@@ -387,5 +395,4 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         .map(String::from)
         .to_vec()])
     );
-    Exit(0)
 }

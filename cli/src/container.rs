@@ -1,0 +1,452 @@
+//! Containers: the lifecycle verbs (start, attach, stop, restart, kill,
+//! rm, pause, unpause, rename, wait, prune) and what reads a container
+//! (ps, top, logs, export). `run`, `create`'s request and `exec` are in
+//! `run`.
+
+use std::io::Write;
+
+use http_body_util::BodyExt;
+use hyper::Method;
+use serde_json::Value;
+
+use super::format::{ago, node_table, ports_text, size, table, template, trunc};
+use super::run;
+use super::util::{each, prune as prune_with};
+use super::{fail, CreateFlags, Exit, LogsFlags, PsFlags, RmArgs, StopArgs};
+use skiff_api::{ContainerSummary, WaitResponse};
+use skiff_client::{enc, Body, Client};
+
+/// `skiff create`: print the new container's ID.
+pub async fn create(c: &Client, f: CreateFlags) -> Exit {
+    match run::create(c, &f).await {
+        Ok(id) => {
+            println!("{id}");
+            Exit(0)
+        }
+        Err(e) => e,
+    }
+}
+
+/// `skiff start [-a] [-i]`: attached, the first container's streams
+/// until it exits; otherwise each name that started.
+pub async fn start(c: &Client, attach: bool, interactive: bool, containers: Vec<String>) -> Exit {
+    if attach || interactive {
+        let id = &containers[0];
+        let tty = match c.get::<Value>(&format!("/containers/{}/json", enc(id))).await {
+            Ok(v) => v["Config"]["Tty"].as_bool().unwrap_or(false),
+            Err(e) => return fail(&e, 1),
+        };
+        return run::attach_start_wait(c, &enc(id), tty, interactive, false, true).await;
+    }
+    let mut code = 0;
+    for n in &containers {
+        match c.post(&format!("/containers/{}/start", enc(n)), Body::Empty).await {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("Error: failed to start containers: {n}");
+                code = 1;
+            }
+        }
+    }
+    Exit(code)
+}
+
+pub async fn attach(c: &Client, no_stdin: bool, container: String) -> Exit {
+    let v = match c.get::<Value>(&format!("/containers/{}/json", enc(&container))).await {
+        Ok(v) => v,
+        Err(e) => return fail(&e, 1),
+    };
+    if v["State"]["Running"] != serde_json::json!(true) {
+        eprintln!("You cannot attach to a stopped container, start it first");
+        return Exit(1);
+    }
+    let tty = v["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = !no_stdin && v["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    run::attach_start_wait(c, &id, tty, stdin, false, false).await
+}
+
+/// POST `/containers/NAME/{verb}{query}` for each name: print each name
+/// that succeeded, each error.
+async fn post_each(c: &Client, names: &[String], verb: &str, query: &str) -> Exit {
+    each(names, |n| async move {
+        c.post(&format!("/containers/{}/{verb}{query}", enc(&n)), Body::Empty)
+            .await
+    })
+    .await
+}
+
+/// `?t=N` when a stop timeout is given.
+fn time_query(time: Option<i64>) -> String {
+    time.map(|t| format!("?t={t}")).unwrap_or_default()
+}
+
+pub async fn stop(c: &Client, a: StopArgs) -> Exit {
+    post_each(c, &a.containers, "stop", &time_query(a.time)).await
+}
+
+pub async fn restart(c: &Client, time: Option<i64>, containers: Vec<String>) -> Exit {
+    post_each(c, &containers, "restart", &time_query(time)).await
+}
+
+pub async fn kill(c: &Client, signal: Option<String>, containers: Vec<String>) -> Exit {
+    let s = signal.map(|s| format!("?signal={}", enc(&s))).unwrap_or_default();
+    post_each(c, &containers, "kill", &s).await
+}
+
+pub async fn pause(c: &Client, containers: Vec<String>) -> Exit {
+    post_each(c, &containers, "pause", "").await
+}
+
+pub async fn unpause(c: &Client, containers: Vec<String>) -> Exit {
+    post_each(c, &containers, "unpause", "").await
+}
+
+pub async fn rm(c: &Client, a: RmArgs) -> Exit {
+    let q = if a.force { "?force=1" } else { "" };
+    each(&a.containers, |n| async move {
+        c.send(Method::DELETE, &format!("/containers/{}{q}", enc(&n)), Body::Empty)
+            .await
+            .map(|_| ())
+    })
+    .await
+}
+
+pub async fn rename(c: &Client, container: String, new_name: String) -> Exit {
+    let path = format!("/containers/{}/rename?name={}", enc(&container), enc(&new_name));
+    match c.post(&path, Body::Empty).await {
+        Ok(()) => Exit(0),
+        Err(e) => fail(&e, 1),
+    }
+}
+
+/// `skiff wait`: each container's exit code, once it stops.
+pub async fn wait(c: &Client, containers: Vec<String>) -> Exit {
+    let mut code = 0;
+    for n in &containers {
+        match c
+            .json::<WaitResponse>(Method::POST, &format!("/containers/{}/wait", enc(n)), Body::Empty)
+            .await
+        {
+            Ok(w) => println!("{}", w.status_code),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Exit(code)
+}
+
+/// `skiff top`: the daemon's `ps` table.
+pub async fn top(c: &Client, container: String, ps_args: Vec<String>) -> Exit {
+    let q = if ps_args.is_empty() {
+        String::new()
+    } else {
+        format!("?ps_args={}", enc(&ps_args.join(" ")))
+    };
+    let v = match c.get::<Value>(&format!("/containers/{}/top{q}", enc(&container))).await {
+        Ok(v) => v,
+        Err(e) => return fail(&e, 1),
+    };
+    let strings = |row: &Value| -> Vec<String> {
+        row.as_array()
+            .map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect())
+            .unwrap_or_default()
+    };
+    let mut rows = vec![strings(&v["Titles"])];
+    rows.extend(v["Processes"].as_array().into_iter().flatten().map(strings));
+    print!("{}", table(&rows));
+    Exit(0)
+}
+
+/// `skiff container prune`.
+pub async fn prune(c: &Client, force: bool) -> Exit {
+    let warning = "WARNING! This will remove all stopped containers.";
+    let deleted = "Deleted Containers:";
+    match prune_with(c, "/containers/prune", "ContainersDeleted", deleted, warning, force).await {
+        Ok(Some(v)) => {
+            if v["ContainersDeleted"].as_array().is_some_and(|a| !a.is_empty()) {
+                println!();
+            }
+            println!(
+                "Total reclaimed space: {}",
+                size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+            );
+            Exit(0)
+        }
+        Ok(None) => Exit(0),
+        Err(e) => e,
+    }
+}
+
+/// `ps`'s query: all, limit and filters (`--filter k=v`, repeated).
+fn ps_query(f: &PsFlags) -> Result<String, Exit> {
+    let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for fl in &f.filter {
+        match fl.split_once('=') {
+            Some((k, v)) => filters.entry(k.to_string()).or_default().push(v.to_string()),
+            None => {
+                eprintln!(
+                    "invalid argument \"{fl}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+                );
+                return Err(Exit(125));
+            }
+        }
+    }
+    let mut q = format!("?all={}", u8::from(f.all));
+    let limit = if f.latest { Some(1) } else { f.last };
+    if let Some(n) = limit {
+        q.push_str(&format!("&limit={n}"));
+    }
+    if !filters.is_empty() {
+        q.push_str(&format!(
+            "&filters={}",
+            enc(&serde_json::to_string(&filters).unwrap_or_default())
+        ));
+    }
+    Ok(q)
+}
+
+/// A `ps` row's template fields, as Docker names them.
+fn ps_fields(s: &ContainerSummary) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    v["ID"] = Value::String(s.id[..12].to_string());
+    v["Names"] = Value::String(s.names_text());
+    v["Command"] = Value::String(format!("\"{}\"", s.command));
+    v["Ports"] = Value::String(ports_text(&s.ports));
+    v["Networks"] = Value::String(
+        s.network_settings["Networks"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+            .unwrap_or_default(),
+    );
+    v["RunningFor"] = Value::String(ago(s.created).trim_end_matches(" ago").to_string());
+    v["CreatedAt"] = Value::String(
+        chrono::DateTime::from_timestamp(s.created, 0)
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+    );
+    v
+}
+
+/// `skiff ps`: IDs (`-q`), one template line per container (`--format`),
+/// or Docker's table (through a controller with a NODE column).
+pub async fn ps(c: &Client, f: PsFlags) -> Exit {
+    let q = match ps_query(&f) {
+        Ok(q) => q,
+        Err(e) => return e,
+    };
+    let list: Vec<ContainerSummary> = match c.get(&format!("/containers/json{q}")).await {
+        Ok(l) => l,
+        Err(e) => return fail(&e, 1),
+    };
+    if f.quiet {
+        for s in &list {
+            println!(
+                "{}",
+                if f.no_trunc {
+                    s.id.clone()
+                } else {
+                    s.id[..12].to_string()
+                }
+            );
+        }
+        return Exit(0);
+    }
+    if let Some(fmt) = &f.format {
+        for s in &list {
+            let v = ps_fields(s);
+            let out = if fmt == "json" {
+                Ok(v.to_string())
+            } else {
+                template(fmt, &v)
+            };
+            match out {
+                Ok(line) => println!("{line}"),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Exit(1);
+                }
+            }
+        }
+        return Exit(0);
+    }
+    // Through a controller, each row says which node it is on.
+    let rows = list
+        .iter()
+        .map(|s| {
+            let (id, cmd) = if f.no_trunc {
+                (s.id.clone(), s.command.clone())
+            } else {
+                (s.id[..12].to_string(), trunc(&s.command, 20))
+            };
+            let row = vec![
+                id,
+                s.image.clone(),
+                format!("\"{cmd}\""),
+                ago(s.created),
+                s.status.clone(),
+                ports_text(&s.ports),
+                s.names_text(),
+            ];
+            (row, s.node.clone())
+        })
+        .collect();
+    let head = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
+    print!("{}", node_table(&head, rows));
+    Exit(0)
+}
+
+/// `skiff logs`: the log stream, demultiplexed unless the container has a TTY.
+pub async fn logs(c: &Client, f: LogsFlags) -> Exit {
+    let mut q = format!(
+        "?stdout=1&stderr=1&follow={}&timestamps={}",
+        u8::from(f.follow),
+        u8::from(f.timestamps)
+    );
+    if f.tail != "all" {
+        q.push_str(&format!("&tail={}", enc(&f.tail)));
+    }
+    for (k, v) in [("since", &f.since), ("until", &f.until)] {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", enc(&to_unix(v))));
+        }
+    }
+    let tty = match c.get::<Value>(&format!("/containers/{}/json", enc(&f.container))).await {
+        Ok(v) => v["Config"]["Tty"].as_bool().unwrap_or(false),
+        Err(e) => return fail(&e, 1),
+    };
+    let resp = match c
+        .send(
+            Method::GET,
+            &format!("/containers/{}/logs{q}", enc(&f.container)),
+            Body::Empty,
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&e, 1),
+    };
+    let body = http_body_util::BodyStream::new(resp.into_body());
+    let reader = tokio_util_reader(body);
+    run::relay(Duplex(reader), tty, false).await;
+    Exit(0)
+}
+
+/// Docker's --since/--until: RFC 3339, unix seconds, or a duration ("10m").
+fn to_unix(v: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let (num, unit) = v.split_at(v.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let mult = match unit {
+        "s" => Some(1),
+        "m" => Some(60),
+        "h" => Some(3600),
+        _ => None,
+    };
+    match (num.parse::<i64>(), mult) {
+        (Ok(n), Some(m)) => (now - n * m).to_string(),
+        _ => v.to_string(),
+    }
+}
+
+/// Adapt a body stream to AsyncRead.
+fn tokio_util_reader(
+    body: http_body_util::BodyStream<hyper::body::Incoming>,
+) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
+    use futures_util::TryStreamExt;
+    let s = body
+        .map_ok(|f| f.into_data().unwrap_or_default())
+        .map_err(std::io::Error::other);
+    tokio_util::io::StreamReader::new(s)
+}
+
+/// A read-only stream with a write half that discards (for `relay`).
+struct Duplex<R>(R);
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Duplex<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> tokio::io::AsyncWrite for Duplex<R> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        b: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(b.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// `skiff export`: the root filesystem as a tar, to `-o FILE` or a non-terminal stdout.
+pub async fn export(c: &Client, container: &str, output: Option<String>) -> Exit {
+    if output.is_none() && nix::unistd::isatty(1).unwrap_or(false) {
+        eprintln!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        return Exit(1);
+    }
+    let resp = match c
+        .send(
+            Method::GET,
+            &format!("/containers/{}/export", enc(container)),
+            Body::Empty,
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&e, 1),
+    };
+    let mut out: Box<dyn Write> = match &output {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("failed to save to {p}: {e}");
+                return Exit(1);
+            }
+        },
+        None => Box::new(std::io::stdout()),
+    };
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    if out.write_all(d).is_err() {
+                        return Exit(1);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("export: {e}");
+                return Exit(1);
+            }
+        }
+    }
+    Exit(0)
+}

@@ -1,0 +1,164 @@
+//! The daemon itself: `version`, `info`, `events`.
+
+use hyper::Method;
+use serde_json::Value;
+
+use super::format::{binary, capitalize, template};
+use super::{fail, Exit};
+use skiff_client::{enc, Body, Client};
+
+/// `skiff version`: the client's, then the server's.
+pub async fn version(c: &Client) -> Exit {
+    println!(
+        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}",
+        env!("CARGO_PKG_VERSION"),
+        skiff_api::API_VERSION,
+        std::env::consts::ARCH
+    );
+    match c.get::<Value>("/version").await {
+        Ok(v) => {
+            println!(
+                "\nServer: skiff\n Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel:           {}",
+                v["Version"].as_str().unwrap_or(""),
+                v["ApiVersion"].as_str().unwrap_or(""),
+                v["MinAPIVersion"].as_str().unwrap_or(""),
+                v["Os"].as_str().unwrap_or(""),
+                v["Arch"].as_str().unwrap_or(""),
+                v["KernelVersion"].as_str().unwrap_or("")
+            );
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
+    }
+}
+
+/// `skiff info` (and `system info`).
+pub async fn info(c: &Client) -> Exit {
+    let v = match c.get::<Value>("/info").await {
+        Ok(v) => v,
+        Err(e) => return fail(&e, 1),
+    };
+    let s = |k: &str| match &v[k] {
+        Value::String(x) => x.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    // A controller leaves out what only a host has: skip empty lines.
+    let line = |label: &str, value: String| {
+        if !value.is_empty() {
+            println!(" {label}: {value}");
+        }
+    };
+    println!("Server:");
+    println!(
+        " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}",
+        s("Containers"),
+        s("ContainersRunning"),
+        s("ContainersPaused"),
+        s("ContainersStopped")
+    );
+    line("Images", s("Images"));
+    line("Server Version", s("ServerVersion"));
+    line("Storage Driver", s("Driver"));
+    line("Logging Driver", s("LoggingDriver"));
+    line("Cgroup Driver", s("CgroupDriver"));
+    line("Cgroup Version", s("CgroupVersion"));
+    line("Default Runtime", s("DefaultRuntime"));
+    line("Live Restore Enabled", s("LiveRestoreEnabled"));
+    if v["Swarm"]["LocalNodeState"] == "active" {
+        let sw = &v["Swarm"];
+        println!(" Cluster: active");
+        println!("  Cluster ID: {}", sw["Cluster"]["ID"].as_str().unwrap_or(""));
+        println!("  Controllers: {}", sw["Managers"]);
+        println!("  Nodes: {} ({} ready)", sw["Nodes"], sw["NodesReady"]);
+        let nodes: Vec<skiff_api::cluster::Node> = serde_json::from_value(v["Nodes"].clone()).unwrap_or_default();
+        for n in nodes {
+            println!(
+                "   {}: {}, {}, {} containers, {} CPUs, {}",
+                n.description.hostname,
+                capitalize(&n.status.state),
+                capitalize(&n.spec.availability),
+                n.containers,
+                n.description.resources.nano_cpus / 1_000_000_000,
+                binary(n.description.resources.memory_bytes as f64)
+            );
+        }
+    }
+    line("Kernel Version", s("KernelVersion"));
+    line("Operating System", s("OperatingSystem"));
+    line("OSType", s("OSType"));
+    line("Architecture", s("Architecture"));
+    line("CPUs", s("NCPU"));
+    line("Total Memory", binary(v["MemTotal"].as_f64().unwrap_or(0.0)));
+    line("Name", s("Name"));
+    line("ID", s("ID"));
+    line("Docker Root Dir", s("DockerRootDir"));
+    line("Debug Mode", s("Debug"));
+    Exit(0)
+}
+
+/// `skiff events`: Docker's text lines, or one template/JSON line each.
+pub async fn events(
+    c: &Client,
+    since: Option<String>,
+    until: Option<String>,
+    filter: Vec<String>,
+    format: Option<String>,
+) -> Exit {
+    let mut q = Vec::new();
+    for (k, v) in [("since", since), ("until", until)] {
+        let Some(v) = v else { continue };
+        match skiff_api::events::parse_time(&v) {
+            Ok(n) => q.push(format!(
+                "{k}={}.{:09}",
+                n.div_euclid(1_000_000_000),
+                n.rem_euclid(1_000_000_000)
+            )),
+            Err(e) => {
+                eprintln!("{e}");
+                return Exit(125);
+            }
+        }
+    }
+    let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in &filter {
+        let Some((k, v)) = f.split_once('=') else {
+            eprintln!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)");
+            return Exit(125);
+        };
+        filters.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    if !filters.is_empty() {
+        q.push(format!(
+            "filters={}",
+            enc(&serde_json::to_string(&filters).unwrap_or_default())
+        ));
+    }
+    let path = if q.is_empty() {
+        "/events".to_string()
+    } else {
+        format!("/events?{}", q.join("&"))
+    };
+    let mut lines = match c.send(Method::GET, &path, Body::Empty).await {
+        Ok(r) => skiff_client::Lines::new(r),
+        Err(e) => return fail(&e, 1),
+    };
+    while let Some(line) = lines.next().await {
+        let Ok(ev) = serde_json::from_slice::<skiff_api::events::Event>(&line) else {
+            continue;
+        };
+        let out = match format.as_deref() {
+            None => ev.line(),
+            Some("json") => String::from_utf8_lossy(&line).trim().to_string(),
+            Some(fmt) => match template(fmt, &serde_json::to_value(&ev).unwrap_or_default()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Exit(1);
+                }
+            },
+        };
+        println!("{out}");
+    }
+    Exit(0)
+}
