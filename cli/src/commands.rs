@@ -61,7 +61,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             filter,
             format,
         } => system::events(c, since, until, filter, format).await,
-        Cmd::Certs { .. } => unreachable!("handled before connecting"),
+        Cmd::Certs { .. } | Cmd::Completion { .. } | Cmd::Man { .. } => unreachable!("handled before connecting"),
     }
 }
 

@@ -3,6 +3,7 @@
 mod cluster;
 mod commands;
 mod container;
+mod docs;
 mod format;
 mod image;
 mod network;
@@ -343,6 +344,14 @@ pub enum Cmd {
     Version,
     /// Display system-wide information
     Info,
+    /// Generate the autocompletion script for the specified shell
+    Completion {
+        /// The shell: bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Write skiff's man pages (skiff.1, skiff-run.1, …) into DIR
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -573,8 +582,12 @@ fn run_cli() -> i32 {
             return code;
         }
     };
-    if let Cmd::Certs { cmd } = &cli.cmd {
-        return certs(cmd);
+    // What needs no daemon.
+    match &cli.cmd {
+        Cmd::Certs { cmd } => return certs(cmd),
+        Cmd::Completion { shell } => return docs::print_completion(*shell),
+        Cmd::Man { dir } => return docs::write_man_pages(dir),
+        _ => {}
     }
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let host = cli
