@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::storage::driver::DriverKind;
+use crate::images::driver::DriverKind;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -203,7 +203,7 @@ impl Config {
         let driver_name = flags.storage_driver.or(file.storage_driver);
         let storage_driver = match driver_name.as_deref() {
             None => {
-                if crate::storage::driver::overlay_supported() {
+                if crate::images::driver::overlay_supported() {
                     DriverKind::Overlay2
                 } else {
                     DriverKind::Vfs

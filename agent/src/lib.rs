@@ -13,6 +13,6 @@ pub mod config;
 pub mod crashpoint;
 pub mod engine;
 pub mod ids;
+pub mod images;
 pub mod network;
 pub mod runtime;
-pub mod storage;

@@ -111,7 +111,7 @@ pub fn with_size(e: &crate::engine::Engine, mut s: ContainerSummary) -> Containe
         .unwrap_or(0);
     let mut rw = driver.usage(&s.id) as i64;
     // A vfs layer is a whole copy of the image plus the changes.
-    if driver.kind() == crate::storage::driver::DriverKind::Vfs {
+    if driver.kind() == crate::images::driver::DriverKind::Vfs {
         rw = (rw - image).max(0);
     }
     s.size_rw = Some(rw);
@@ -329,8 +329,6 @@ pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
     let cid = c.id.clone();
     let root = engine
         .images
-        .layers
-        .driver
         .mount(&cid)
         .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
     tokio::task::spawn_blocking(move || {
@@ -341,7 +339,7 @@ pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
         if let Err(err) = res {
             let _ = tx.blocking_send(Err(err));
         }
-        let _ = engine.images.layers.driver.unmount(&cid);
+        let _ = engine.images.unmount(&cid);
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     Ok(([("Content-Type", "application/x-tar")], body).into_response())

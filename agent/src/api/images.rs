@@ -1,7 +1,7 @@
 //! Image endpoints: list, inspect, import (`/images/create?fromSrc=`), tag,
 //! remove.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use axum::body::Body;
 use axum::extract::Path;
@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use skiff_api::{ContainerConfig, ImageSummary};
 
 use super::{qbool, ApiError, ApiResult, St, Q};
-use crate::storage::images::{parse_reference, Image, ImageError, NamedTag};
+use crate::images::service::{ImportOptions, Removed};
+use crate::images::store::{parse_reference, Image, ImageError, NamedTag};
 
 fn created_unix(img: &Image) -> i64 {
     img.config
@@ -147,56 +148,6 @@ pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q) -> ApiResult {
     Ok(StatusCode::CREATED.into_response())
 }
 
-/// Apply `--change` Dockerfile instructions to an imported image's config.
-fn apply_changes(changes: &[String]) -> Result<ContainerConfig, ApiError> {
-    let mut cfg = ContainerConfig::default();
-    let list = |v: &str| -> Vec<String> {
-        serde_json::from_str::<Vec<String>>(v).unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), v.to_string()])
-    };
-    for ch in changes {
-        let (ins, arg) = ch.trim().split_once(char::is_whitespace).unwrap_or((ch.trim(), ""));
-        let arg = arg.trim();
-        match ins.to_ascii_uppercase().as_str() {
-            "CMD" => cfg.cmd = list(arg),
-            "ENTRYPOINT" => cfg.entrypoint = list(arg),
-            "ENV" => {
-                let kv = match arg.split_once('=') {
-                    Some(_) => arg.to_string(),
-                    None => arg.replacen(char::is_whitespace, "=", 1),
-                };
-                cfg.env.push(kv);
-            }
-            "WORKDIR" => cfg.working_dir = arg.into(),
-            "USER" => cfg.user = arg.into(),
-            "LABEL" => {
-                if let Some((k, v)) = arg.split_once('=') {
-                    cfg.labels
-                        .insert(k.trim_matches('"').into(), v.trim_matches('"').into());
-                }
-            }
-            "EXPOSE" => {
-                let ports = cfg.exposed_ports.get_or_insert_with(Default::default);
-                for p in arg.split_whitespace() {
-                    let p = if p.contains('/') {
-                        p.to_string()
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    ports.insert(p, json!({}));
-                }
-            }
-            "STOPSIGNAL" => cfg.stop_signal = Some(arg.into()),
-            other => {
-                return Err(ApiError(
-                    StatusCode::BAD_REQUEST,
-                    format!("{other} is not a valid change command"),
-                ))
-            }
-        }
-    }
-    Ok(cfg)
-}
-
 /// `POST /images/create`: import (`fromSrc=-`, the body is the tarball).
 pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
     if let Some(from) = q.get("fromImage") {
@@ -228,6 +179,20 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
         Some(c) if !c.is_empty() => vec![c.clone()],
         _ => Vec::new(),
     };
+    let created = match q.get("created") {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid created time {t:?}: {err}")))?
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        ),
+        None => None,
+    };
+    let opts = ImportOptions {
+        changes,
+        message: q.get("message").cloned().filter(|m| !m.is_empty()),
+        tag,
+        created,
+    };
     // Collect the archive on disk (it may be large), then extract it.
     let tmpdir = e.cfg.data_root.join("tmp");
     std::fs::create_dir_all(&tmpdir).map_err(internal)?;
@@ -241,40 +206,16 @@ pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
         }
     }
     drop(file);
-    let cfg = apply_changes(&changes)?;
-    let message = q.get("message").cloned().filter(|m| !m.is_empty());
-    let created = match q.get("created") {
-        Some(t) => Some(
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid created time {t:?}: {err}")))?
-                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        ),
-        None => None,
-    };
     let engine = e.0.clone();
     let tmp2 = tmp.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<String, ImageError> {
-        let mut f = std::fs::File::open(&tmp2)?;
-        let mut magic = [0u8; 2];
-        let n = f.read(&mut magic)?;
-        drop(f);
-        let f = std::fs::File::open(&tmp2)?;
-        let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
-            Box::new(flate2::read::GzDecoder::new(f))
-        } else {
-            Box::new(std::io::BufReader::new(f))
-        };
-        let r = engine.images.import(reader, cfg, message, tag.as_ref(), created);
-        // Give back what extraction freed: glibc keeps it in this thread's
-        // arena otherwise, and an idle agent should stay small.
-        // SAFETY: malloc_trim has no preconditions.
-        unsafe { libc::malloc_trim(0) };
-        r
-    })
-    .await
-    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    let result = tokio::task::spawn_blocking(move || engine.images.import_archive(&tmp2, opts))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
     let _ = std::fs::remove_file(&tmp);
-    let id = result.map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("importing image: {err}")))?;
+    let id = result.map_err(|err| match err {
+        ImageError::BadChange(m) => ApiError(StatusCode::BAD_REQUEST, m),
+        err => ApiError(StatusCode::BAD_REQUEST, format!("importing image: {err}")),
+    })?;
     e.emit("image", "import", &id, Default::default());
     Ok((
         [("Content-Type", "application/json")],
@@ -289,71 +230,14 @@ fn internal(e: std::io::Error) -> ApiError {
 
 /// `DELETE /images/{name}`: untag, and delete what no tag or container holds.
 pub async fn remove(e: St, Path(name): Path<String>, q: Q) -> ApiResult<Response> {
-    let force = qbool(&q, "force");
-    let img = e.images.resolve(&name)?;
-    let short = &img.id.trim_start_matches("sha256:")[..12];
-    let users: Vec<(String, bool)> = e
-        .all()
-        .iter()
-        .filter(|c| c.record().inspect.image == img.id)
-        .map(|c| (c.id.clone(), c.is_running()))
-        .collect();
-    let tags = e.images.tags_of(&img.id);
-    let by_tag = parse_reference(&name).ok().filter(|t| tags.contains(&t.to_string()));
-    let mut out: Vec<Value> = Vec::new();
-    if let Some(t) = &by_tag {
-        if tags.len() > 1 {
-            e.images.untag(t)?;
-            return Ok(Json(vec![json!({"Untagged": t.to_string()})]).into_response());
-        }
-        if let Some((cid, _)) = users.first() {
-            if !force {
-                return Err(ImageError::InUse {
-                    reference: name.clone(),
-                    container: cid[..12].to_string(),
-                    image: short.to_string(),
-                }
-                .into());
-            }
-        }
-    } else if tags.len() > 1 && !force {
-        return Err(ImageError::MultipleTags(short.to_string()).into());
-    }
-    if let Some((cid, running)) = users.first() {
-        if *running {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                format!("conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}", &cid[..12]),
-            ));
-        }
-        if !force {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                format!(
-                    "conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}",
-                    &cid[..12]
-                ),
-            ));
+    let (id, out) = e.images.remove(&name, qbool(&q, "force"), &*e.0)?;
+    for item in &out {
+        if let Removed::Untagged(t) = item {
+            e.emit("image", "untag", &id, [("name".to_string(), t.clone())].into());
         }
     }
-    for t in tags {
-        if let Ok(nt) = parse_reference(&t) {
-            e.images.untag(&nt)?;
-            out.push(json!({"Untagged": t}));
-        }
-    }
-    if users.is_empty() {
-        for d in e.images.delete(&img.id)? {
-            out.push(json!({"Deleted": d}));
-        }
-    }
-    for o in &out {
-        if let Some(t) = o["Untagged"].as_str() {
-            e.emit("image", "untag", &img.id, [("name".to_string(), t.to_string())].into());
-        }
-    }
-    if out.iter().any(|o| o["Deleted"].as_str() == Some(img.id.as_str())) {
-        e.emit("image", "delete", &img.id, [("name".to_string(), name.clone())].into());
+    if out.contains(&Removed::Deleted(id.clone())) {
+        e.emit("image", "delete", &id, [("name".to_string(), name.clone())].into());
     }
     Ok(Json(out).into_response())
 }

@@ -58,8 +58,8 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-impl From<crate::storage::images::ImageError> for ApiError {
-    fn from(e: crate::storage::images::ImageError) -> Self {
+impl From<crate::images::store::ImageError> for ApiError {
+    fn from(e: crate::images::store::ImageError) -> Self {
         EngineError::from(e).into()
     }
 }

@@ -171,7 +171,7 @@ impl Engine {
             ));
         }
         let image = self.images.resolve(&req.config.image).map_err(|e| match e {
-            crate::storage::images::ImageError::NotFound(_) => {
+            crate::images::store::ImageError::NotFound(_) => {
                 EngineError::NotFound(format!("No such image: {}", req.config.image))
             }
             e => e.into(),
@@ -268,13 +268,10 @@ impl Engine {
         // Storage: the container's read-write layer on the image's init
         // layer (mount points for the files the engine provides).
         let image_layer = image.top_layer();
-        let init_id = self
-            .images
-            .layers
-            .init_layer(image_layer.as_deref())
+        self.images
+            .prepare(&id, image_layer.as_deref())
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let driver = &self.images.layers.driver;
-        driver.create(&id, Some(&init_id))?;
         let dir = self.containers_dir(&id);
         // Until the record is written, a failure takes the layer and the
         // directory back with it.
@@ -416,7 +413,7 @@ impl Drop for Made<'_> {
     fn drop(&mut self) {
         if !self.kept {
             let _ = std::fs::remove_dir_all(self.dir);
-            if let Err(e) = self.engine.images.layers.driver.remove(self.id) {
+            if let Err(e) = self.engine.images.release(self.id) {
                 tracing::warn!(id = %self.id, "removing the layer of a failed create: {e}");
             }
         }

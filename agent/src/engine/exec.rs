@@ -114,7 +114,7 @@ impl Engine {
         } else {
             ec.user.clone()
         };
-        let root = self.images.layers.driver.hold(&c.id)?;
+        let root = self.images.hold(&c.id)?;
         let rootfs = &root.path;
         let user = spec::resolve_user(rootfs, &user_spec).map_err(EngineError::BadRequest)?;
         let mut env = super::container::merge_env(&ins.config.env, &ec.env);

@@ -177,7 +177,7 @@ impl Engine {
         let dir = self.containers_dir(&id);
         let run = self.run_dir(&id);
         std::fs::create_dir_all(&run).map_err(|e| internal(&e))?;
-        let rootfs = self.images.layers.driver.mount(&id).map_err(|e| internal(&e))?;
+        let rootfs = self.images.mount(&id).map_err(|e| internal(&e))?;
         let hc = &ins.host_config;
         let cfg = &ins.config;
         step("rootfs mounted");
@@ -230,7 +230,7 @@ impl Engine {
             }
         } else {
             let p = self.netns_path(&id);
-            if !crate::storage::driver::is_mountpoint(&p) {
+            if !crate::images::driver::is_mountpoint(&p) {
                 crate::runtime::netns::create(&p).map_err(|e| internal(&format!("creating network namespace: {e}")))?;
             }
             att = self.attach_networks(c, &p).await.map_err(|e| internal(&e))?;
@@ -433,7 +433,7 @@ impl Engine {
     pub(super) fn teardown(&self, id: &str) {
         self.detach_networks(id);
         self.cgroup(id).kill_and_remove();
-        let _ = self.images.layers.driver.unmount(id);
+        let _ = self.images.unmount(id);
         crate::runtime::netns::remove(&self.netns_path(id));
         let _ = self.exec_trash.remove(&self.run_dir(id));
         let _ = self.exec_trash.remove(&self.runtime_root().join(id));
@@ -681,11 +681,8 @@ impl Engine {
         }
         c.update_unsaved(|r| r.manually_stopped = true);
         self.teardown(&c.id);
-        let driver = &self.images.layers.driver;
-        driver.remove(&c.id)?;
-        // Containers made before init layers were shared have their own.
-        driver.remove(&format!("{}-init", c.id))?;
-        driver.trash.remove(&self.containers_dir(&c.id))?;
+        self.images.release(&c.id)?;
+        self.images.layers.driver.trash.remove(&self.containers_dir(&c.id))?;
         self.forget(&c.id);
         c.exits.send_modify(|e| e.removed = true);
         Ok(())

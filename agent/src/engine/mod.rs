@@ -15,9 +15,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
-use crate::storage::driver::Driver;
-use crate::storage::images::{ImageError, ImageStore};
-use crate::storage::layers::LayerStore;
+use crate::images::driver::Driver;
+use crate::images::layers::LayerStore;
+use crate::images::store::{ImageError, ImageStore};
 pub use container::Ctr;
 
 /// Errors the API maps to Docker's status codes.
@@ -37,12 +37,24 @@ pub enum EngineError {
     Internal(String),
 }
 
+impl crate::images::service::ImageUsers for Engine {
+    fn users_of(&self, image_id: &str) -> Vec<(String, bool)> {
+        self.all()
+            .iter()
+            .filter(|c| c.record().inspect.image == image_id)
+            .map(|c| (c.id.clone(), c.is_running()))
+            .collect()
+    }
+}
+
 impl From<ImageError> for EngineError {
     fn from(e: ImageError) -> Self {
         match e {
             ImageError::NotFound(_) => EngineError::NotFound(e.to_string()),
-            ImageError::BadReference(_) => EngineError::BadRequest(e.to_string()),
-            ImageError::InUse { .. } | ImageError::MultipleTags(_) => EngineError::Conflict(e.to_string()),
+            ImageError::BadReference(_) | ImageError::BadChange(_) => EngineError::BadRequest(e.to_string()),
+            ImageError::InUse { .. } | ImageError::MultipleTags(_) | ImageError::UsedByContainer { .. } => {
+                EngineError::Conflict(e.to_string())
+            }
             _ => EngineError::Internal(e.to_string()),
         }
     }
@@ -85,7 +97,7 @@ pub struct Engine {
     pub execs: exec::ExecStore,
     pub cgroup_v2: bool,
     /// Where a stopped container's runtime files go to be deleted.
-    pub exec_trash: crate::storage::trash::Trash,
+    pub exec_trash: crate::images::trash::Trash,
     /// Opens the kernel's cgroup-migration path ahead of a start.
     pub warmer: Arc<crate::runtime::cgroup_warmup::Warmer>,
     pub networks: Arc<crate::network::Networks>,
@@ -115,7 +127,7 @@ impl Engine {
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
-        let exec_trash = crate::storage::trash::Trash::open(&cfg.exec_root.join("trash"))?;
+        let exec_trash = crate::images::trash::Trash::open(&cfg.exec_root.join("trash"))?;
         let driver = Driver::new(&cfg.data_root, cfg.storage_driver)?;
         let layers = LayerStore::new(&cfg.data_root, driver)?;
         let images = ImageStore::new(&cfg.data_root, layers)?;

@@ -122,7 +122,7 @@ impl Engine {
             self.emit_container(c, "start", &[]);
         }
         // The running container holds its root filesystem.
-        if let Err(e) = self.images.layers.driver.mount(&c.id) {
+        if let Err(e) = self.images.mount(&c.id) {
             tracing::warn!(container = %&c.id[..12], "root filesystem: {e}");
         }
         *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);

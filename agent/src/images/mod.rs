@@ -1,9 +1,15 @@
-//! Image and layer storage: content-addressed layers extracted safely into
-//! a graph driver (overlay2 or vfs), and the images that reference them.
+//! Images and the root filesystems made from them: the image service
+//! (`service`: import, removal, containers' root filesystems; later pull,
+//! push, save, load, commit), the image store (`store`: configs,
+//! manifests, tags), content-addressed layers (`layers`) extracted safely
+//! (`extract`) into a graph driver (`driver`: overlay2 or vfs), references
+//! (`reference`) and the trash removed trees go to.
 
+pub mod changes;
 pub mod driver;
 pub mod extract;
-pub mod images;
 pub mod layers;
 pub mod reference;
+pub mod service;
+pub mod store;
 pub mod trash;

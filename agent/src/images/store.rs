@@ -30,6 +30,14 @@ pub enum ImageError {
     },
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
     MultipleTags(String),
+    #[error("conflict: unable to delete {image} ({}) - image is being used by {} container {container}", if *running { "cannot be forced" } else { "must be forced" }, if *running { "running" } else { "stopped" })]
+    UsedByContainer {
+        image: String,
+        container: String,
+        running: bool,
+    },
+    #[error("{0}")]
+    BadChange(String),
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("image store: {0}")]
