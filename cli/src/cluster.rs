@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::{capitalize, size, table};
-use super::util::{each_named, inspect_each, print_values};
+use super::format::{capitalize, custom, size, table};
+use super::util::{each_named, inspect_each, print_rows, print_values};
 use super::{fail, Exit};
 use skiff_api::cluster::{ClusterInfo, Node, NodeUpdate};
 use skiff_client::{enc, Body, Client, ClientError};
@@ -268,12 +268,12 @@ pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
                 }
                 return Exit(0);
             }
-            if let Some(fmt) = format {
+            if let Some(fmt) = custom(format) {
                 let values: Vec<Value> = nodes
                     .iter()
                     .map(|n| serde_json::to_value(n).unwrap_or_default())
                     .collect();
-                return print_values(&values, Some(&fmt), 0);
+                return print_rows(&values, &fmt, &[]);
             }
             let mut rows = vec![[
                 "ID",

@@ -9,9 +9,9 @@ use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::{ago, node_table, ports_text, size, table, template, trunc};
+use super::format::{ago, custom, node_table, ports_text, size, table, trunc};
 use super::run;
-use super::util::{each, prune as prune_with};
+use super::util::{each, print_rows, prune as prune_with};
 use super::{fail, CreateFlags, Exit, LogsFlags, PsFlags, RmArgs, StopArgs};
 use skiff_api::{ContainerSummary, WaitResponse};
 use skiff_client::{enc, Body, Client};
@@ -209,6 +209,24 @@ fn ps_query(f: &PsFlags) -> Result<String, Exit> {
     Ok(q)
 }
 
+/// `ps --format 'table …'`: Docker's column names.
+const PS_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("Node", "NODE"),
+];
+
 /// A `ps` row's template fields, as Docker names them.
 fn ps_fields(s: &ContainerSummary) -> Value {
     let mut v = serde_json::to_value(s).unwrap_or_default();
@@ -255,23 +273,9 @@ pub async fn ps(c: &Client, f: PsFlags) -> Exit {
         }
         return Exit(0);
     }
-    if let Some(fmt) = &f.format {
-        for s in &list {
-            let v = ps_fields(s);
-            let out = if fmt == "json" {
-                Ok(v.to_string())
-            } else {
-                template(fmt, &v)
-            };
-            match out {
-                Ok(line) => println!("{line}"),
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Exit(1);
-                }
-            }
-        }
-        return Exit(0);
+    if let Some(fmt) = custom(f.format) {
+        let rows: Vec<Value> = list.iter().map(ps_fields).collect();
+        return print_rows(&rows, &fmt, PS_COLUMNS);
     }
     // Through a controller, each row says which node it is on.
     let rows = list

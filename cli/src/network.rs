@@ -4,8 +4,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::format::table;
-use super::util::{each_named, inspect_each, print_values, prune};
+use super::format::{custom, table};
+use super::util::{each_named, inspect_each, print_rows, prune};
 use super::{fail, Exit};
 use skiff_api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
 use skiff_client::{enc, Body, Client};
@@ -178,6 +178,17 @@ async fn create(c: &Client, a: CreateArgs) -> Exit {
     }
 }
 
+/// `network ls --format 'table …'`: Docker's column names.
+const NETWORK_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("Created", "CREATED AT"),
+];
+
 /// `skiff network ls`: IDs (`-q`), template lines (`--format`) or the table.
 async fn ls(c: &Client, quiet: bool, no_trunc: bool, filter: Vec<String>, format: Option<String>) -> Exit {
     let mut filters = serde_json::Map::new();
@@ -206,7 +217,7 @@ async fn ls(c: &Client, quiet: bool, no_trunc: bool, filter: Vec<String>, format
             n.id[..12.min(n.id.len())].to_string()
         }
     };
-    if let Some(fmt) = format {
+    if let Some(fmt) = custom(format) {
         let values: Vec<Value> = nets
             .iter()
             .map(|n| {
@@ -215,7 +226,7 @@ async fn ls(c: &Client, quiet: bool, no_trunc: bool, filter: Vec<String>, format
                 v
             })
             .collect();
-        return print_values(&values, Some(&fmt), 0);
+        return print_rows(&values, &fmt, NETWORK_COLUMNS);
     }
     if quiet {
         for n in &nets {

@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::{capitalize, table};
-use super::util::{each_named, inspect_each, print_values};
+use super::format::{capitalize, custom, table};
+use super::util::{each_named, inspect_each, print_rows};
 use super::{fail, CreateFlags, Exit};
 use skiff_api::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
 use skiff_client::{enc, Body, Client};
@@ -140,12 +140,12 @@ async fn ls(c: &Client, quiet: bool, format: Option<String>) -> Exit {
         list.iter().for_each(|s| println!("{}", &s.id[..12]));
         return Exit(0);
     }
-    if let Some(fmt) = format {
+    if let Some(fmt) = custom(format) {
         let values: Vec<Value> = list
             .iter()
             .map(|s| serde_json::to_value(s).unwrap_or_default())
             .collect();
-        return print_values(&values, Some(&fmt), 0);
+        return print_rows(&values, &fmt, &[]);
     }
     let mut rows = vec![["ID", "NAME", "MODE", "REPLICAS", "IMAGE"].map(String::from).to_vec()];
     for s in &list {

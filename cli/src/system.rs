@@ -3,7 +3,7 @@
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::{binary, capitalize, template};
+use super::format::{binary, capitalize, Format};
 use super::{fail, Exit};
 use skiff_client::{enc, Body, Client};
 
@@ -139,6 +139,16 @@ pub async fn events(
     } else {
         format!("/events?{}", q.join("&"))
     };
+    let template = match format.as_deref() {
+        None | Some("json") => None,
+        Some(f) => match Format::parse(f) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("{e}");
+                return Exit(1);
+            }
+        },
+    };
     let mut lines = match c.send(Method::GET, &path, Body::Empty).await {
         Ok(r) => skiff_client::Lines::new(r),
         Err(e) => return fail(&e, 1),
@@ -147,16 +157,16 @@ pub async fn events(
         let Ok(ev) = serde_json::from_slice::<skiff_api::events::Event>(&line) else {
             continue;
         };
-        let out = match format.as_deref() {
-            None => ev.line(),
-            Some("json") => String::from_utf8_lossy(&line).trim().to_string(),
-            Some(fmt) => match template(fmt, &serde_json::to_value(&ev).unwrap_or_default()) {
+        let out = match (&template, format.as_deref()) {
+            (Some(t), _) => match t.render(&serde_json::to_value(&ev).unwrap_or_default()) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("{e}");
                     return Exit(1);
                 }
             },
+            (None, Some(_)) => String::from_utf8_lossy(&line).trim().to_string(),
+            (None, None) => ev.line(),
         };
         println!("{out}");
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::format::{ago, binary, human, node_table, table, template, trunc};
+use super::format::{ago, binary, custom, human, listing, node_table, table, trunc};
+use super::util::print_rows;
 use super::{fail, Exit};
 use skiff_api::stats::Stats;
 use skiff_api::{ContainerSummary, DiskUsage};
@@ -159,6 +160,29 @@ async fn follow(c: Client, key: String, stream: bool, rows: Rows) {
     }
 }
 
+/// `stats --format 'table …'`: Docker's column names.
+const STATS_COLUMNS: &[(&str, &str)] = &[
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+    ("Node", "NODE"),
+];
+
+/// `system df --format 'table …'`: Docker's column names.
+const DF_COLUMNS: &[(&str, &str)] = &[
+    ("Type", "TYPE"),
+    ("TotalCount", "TOTAL"),
+    ("Active", "ACTIVE"),
+    ("Size", "SIZE"),
+    ("Reclaimable", "RECLAIMABLE"),
+];
+
 /// The template fields of a row, as Docker names them.
 fn fields(r: &Row, no_trunc: bool) -> Value {
     let s = r.sample.clone().unwrap_or_default();
@@ -186,18 +210,9 @@ fn fields(r: &Row, no_trunc: bool) -> Value {
 
 fn render(rows: &[Row], a: &StatsArgs) -> Result<String, String> {
     let ready: Vec<&Row> = rows.iter().filter(|r| r.sample.is_some()).collect();
-    if let Some(fmt) = &a.format {
-        let mut out = String::new();
-        for r in &ready {
-            let v = fields(r, a.no_trunc);
-            out.push_str(&if fmt == "json" {
-                v.to_string()
-            } else {
-                template(fmt, &v)?
-            });
-            out.push('\n');
-        }
-        return Ok(out);
+    if let Some(fmt) = custom(a.format.clone()) {
+        let values: Vec<Value> = ready.iter().map(|r| fields(r, a.no_trunc)).collect();
+        return listing(&fmt, &values, STATS_COLUMNS);
     }
     let head = [
         "CONTAINER ID",
@@ -269,23 +284,15 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
         ("Local Volumes", 0, 0, 0, human(0.0, 4)),
         ("Build Cache", 0, 0, 0, human(0.0, 4)),
     ];
-    if let Some(fmt) = format {
-        for (kind, total, active, size, reclaim) in &summary {
-            let v = json!({"Type": kind, "TotalCount": total.to_string(), "Active": active.to_string(),
-                "Size": human(*size as f64, 4), "Reclaimable": reclaim});
-            match if fmt == "json" {
-                Ok(v.to_string())
-            } else {
-                template(&fmt, &v)
-            } {
-                Ok(s) => println!("{s}"),
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Exit(1);
-                }
-            }
-        }
-        return Exit(0);
+    if let Some(fmt) = custom(format) {
+        let rows: Vec<Value> = summary
+            .iter()
+            .map(|(kind, total, active, size, reclaim)| {
+                json!({"Type": kind, "TotalCount": total.to_string(), "Active": active.to_string(),
+                    "Size": human(*size as f64, 4), "Reclaimable": reclaim})
+            })
+            .collect();
+        return print_rows(&rows, &fmt, DF_COLUMNS);
     }
     if !verbose {
         let mut rows = vec![["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]

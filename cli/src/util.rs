@@ -6,7 +6,7 @@ use std::io::Write;
 use hyper::Method;
 use serde_json::Value;
 
-use super::format::template;
+use super::format::{listing, Format};
 use super::{fail, Exit};
 use skiff_client::{enc, Body, Client, ClientError};
 
@@ -107,8 +107,15 @@ pub(super) async fn each_named(
 pub(super) fn print_values(out: &[Value], format: Option<&str>, code: i32) -> Exit {
     match format {
         Some(fmt) => {
+            let fmt = match Format::parse(fmt) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Exit(1);
+                }
+            };
             for v in out {
-                match template(fmt, v) {
+                match fmt.render(v) {
                     Ok(s) => println!("{s}"),
                     Err(e) => {
                         eprintln!("{e}");
@@ -126,6 +133,21 @@ pub(super) fn print_values(out: &[Value], format: Option<&str>, code: i32) -> Ex
         }
     }
     Exit(code)
+}
+
+/// Print a listing's `--format` (see `format::listing`); a template that
+/// fails prints nothing but the error.
+pub(super) fn print_rows(rows: &[Value], format: &str, names: &[(&str, &str)]) -> Exit {
+    match listing(format, rows, names) {
+        Ok(s) => {
+            print!("{s}");
+            Exit(0)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Exit(1)
+        }
+    }
 }
 
 fn confirm(prompt: &str) -> bool {
