@@ -124,24 +124,24 @@ pub fn status_text(s: &ContainerState) -> String {
             .map(|d| (chrono::Utc::now() - d.with_timezone(&chrono::Utc)).num_seconds())
             .unwrap_or(0)
     };
-    match s.status.as_str() {
-        "running" if s.paused => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
-        "running" => format!("Up {}", skiff_api::human_duration(since(&s.started_at))),
-        "paused" => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
-        "restarting" => format!(
+    use super::state::Status;
+    match Status::of(s) {
+        Status::Running if s.paused => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
+        Status::Running => format!("Up {}", skiff_api::human_duration(since(&s.started_at))),
+        Status::Paused => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
+        Status::Restarting => format!(
             "Restarting ({}) {} ago",
             s.exit_code,
             skiff_api::human_duration(since(&s.finished_at))
         ),
-        "exited" => format!(
+        Status::Exited => format!(
             "Exited ({}) {} ago",
             s.exit_code,
             skiff_api::human_duration(since(&s.finished_at))
         ),
-        "created" => "Created".into(),
-        "removing" => "Removal In Progress".into(),
-        "dead" => "Dead".into(),
-        other => other.to_string(),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
     }
 }
 
@@ -304,7 +304,7 @@ impl Engine {
             path: path.clone(),
             args: args.to_vec(),
             state: ContainerState {
-                status: "created".into(),
+                status: super::state::Status::Created.name().into(),
                 started_at: "0001-01-01T00:00:00Z".into(),
                 finished_at: "0001-01-01T00:00:00Z".into(),
                 ..Default::default()

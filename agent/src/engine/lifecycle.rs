@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::container::{Ctr, Record};
 use super::recover::{LaunchNote, LAUNCH_NOTE};
+use super::state::Status;
 use super::{Engine, EngineError, Result};
 use crate::ids::now;
 use crate::runtime::cgroups::Cgroup;
@@ -146,8 +147,8 @@ impl Engine {
                     let s = &mut r.inspect.state;
                     s.exit_code = code;
                     s.error = msg.clone();
-                    if s.status != "created" {
-                        s.status = "exited".into();
+                    if Status::of(s) != Status::Created {
+                        Status::Exited.apply(s);
                     }
                 })?;
                 // As Docker: an auto-remove container that cannot start is removed.
@@ -360,10 +361,7 @@ impl Engine {
         // exit cannot be overwritten) records the exit.
         c.update(&dir, |r| {
             let s = &mut r.inspect.state;
-            s.status = "running".into();
-            s.running = true;
-            s.paused = false;
-            s.restarting = false;
+            Status::Running.apply(s);
             s.pid = pid as i64;
             s.error.clear();
             s.started_at = now();
@@ -456,9 +454,7 @@ impl Engine {
         let auto_remove = c.record().inspect.host_config.auto_remove;
         let exited = |r: &mut Record| {
             let s = &mut r.inspect.state;
-            s.status = "exited".into();
-            s.running = false;
-            s.paused = false;
+            Status::Exited.apply(s);
             s.pid = 0;
             s.exit_code = code;
             s.finished_at = finished.clone();
@@ -508,8 +504,7 @@ impl Engine {
         };
         let _ = c.update(&dir, |r| {
             r.inspect.restart_count += 1;
-            r.inspect.state.restarting = true;
-            r.inspect.state.status = "restarting".into();
+            Status::Restarting.apply(&mut r.inspect.state);
         });
         let engine = self.clone();
         let c = c.clone();
@@ -518,9 +513,8 @@ impl Engine {
             let _op = c.op.lock().await;
             if c.record().manually_stopped || c.is_running() || c.exits.borrow().removed {
                 let _ = c.update(&engine.containers_dir(&c.id), |r| {
-                    r.inspect.state.restarting = false;
-                    if r.inspect.state.status == "restarting" {
-                        r.inspect.state.status = "exited".into();
+                    if Status::of(&r.inspect.state) == Status::Restarting {
+                        Status::Exited.apply(&mut r.inspect.state);
                     }
                 });
                 return;
@@ -710,8 +704,8 @@ impl Engine {
         }
         self.freeze(&c, pause)?;
         c.update(&self.containers_dir(&c.id), |r| {
-            r.inspect.state.paused = pause;
-            r.inspect.state.status = if pause { "paused" } else { "running" }.into();
+            let to = if pause { Status::Paused } else { Status::Running };
+            to.apply(&mut r.inspect.state);
         })?;
         self.emit_container(&c, if pause { "pause" } else { "unpause" }, &[]);
         Ok(())

@@ -8,6 +8,7 @@ pub mod mounts;
 pub mod names;
 pub mod networking;
 pub mod recover;
+pub mod state;
 pub mod stats;
 
 use std::collections::HashMap;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::container::Ctr;
+use super::state::Status;
 use super::Engine;
 use crate::ids::now;
 use crate::runtime::protocol::ExitRecord;
@@ -63,11 +64,12 @@ impl Engine {
         for c in self.all() {
             let rec = c.record().clone();
             let policy = rec.inspect.host_config.restart_policy.name.as_str();
-            if rec.inspect.state.running || rec.inspect.state.status == "created" {
+            let st = Status::of(&rec.inspect.state);
+            if rec.inspect.state.running || st == Status::Created {
                 continue;
             }
             let go = policy == "always" || (policy == "unless-stopped" && !rec.manually_stopped);
-            if go && rec.inspect.state.status != "restarting" {
+            if go && st != Status::Restarting {
                 let _op = c.op.lock().await;
                 if let Err(e) = self.start_locked(&c).await {
                     tracing::warn!(container = %&c.id[..12], "restart at daemon start failed: {e}");
@@ -103,10 +105,7 @@ impl Engine {
             let note = read_json::<LaunchNote>(&self.run_dir(&c.id).join(LAUNCH_NOTE)).ok();
             let recorded = c.update(&self.containers_dir(&c.id), |r| {
                 let s = &mut r.inspect.state;
-                s.status = "running".into();
-                s.running = true;
-                s.paused = false;
-                s.restarting = false;
+                Status::Running.apply(s);
                 s.pid = pid as i64;
                 s.error.clear();
                 s.started_at = now();
