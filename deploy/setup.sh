@@ -23,3 +23,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 echo "setup: building skiff (release)" >&2
 deploy/build.sh
+# Shell completions and man pages, generated from the CLI's own definition.
+skiff=target/release/skiff
+install -d /usr/share/bash-completion/completions /usr/share/zsh/vendor-completions \
+  /usr/share/fish/vendor_completions.d /usr/local/share/man/man1
+"$skiff" completion bash > /usr/share/bash-completion/completions/skiff
+"$skiff" completion zsh > /usr/share/zsh/vendor-completions/_skiff
+"$skiff" completion fish > /usr/share/fish/vendor_completions.d/skiff.fish
+"$skiff" man /usr/local/share/man/man1
