@@ -359,15 +359,8 @@ impl Engine {
         crate::crashpoint::at("supervisor-reported");
         // Running from now on; the monitor (started after this, so an early
         // exit cannot be overwritten) records the exit.
-        c.update(&dir, |r| {
-            let s = &mut r.inspect.state;
-            Status::Running.apply(s);
-            s.pid = pid as i64;
-            s.error.clear();
-            s.started_at = now();
-            s.exit_code = 0;
-        })
-        .map_err(|e| internal(&e))?;
+        c.update(&dir, |r| Status::started(&mut r.inspect.state, pid))
+            .map_err(|e| internal(&e))?;
         step("recorded running");
         let events = match Connection::connect(&shim.socket).await {
             Ok((conn, events)) => {

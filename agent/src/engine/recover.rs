@@ -18,7 +18,6 @@ use tokio::sync::mpsc;
 use super::container::Ctr;
 use super::state::Status;
 use super::Engine;
-use crate::ids::now;
 use crate::runtime::protocol::ExitRecord;
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_api::NetworkSettings;
@@ -104,12 +103,7 @@ impl Engine {
             // The start was cut short before it was recorded: record it now.
             let note = read_json::<LaunchNote>(&self.run_dir(&c.id).join(LAUNCH_NOTE)).ok();
             let recorded = c.update(&self.containers_dir(&c.id), |r| {
-                let s = &mut r.inspect.state;
-                Status::Running.apply(s);
-                s.pid = pid as i64;
-                s.error.clear();
-                s.started_at = now();
-                s.exit_code = 0;
+                Status::started(&mut r.inspect.state, pid);
                 if let Some(n) = note {
                     r.inspect.network_settings = n.network_settings;
                     r.ifaces = n.ifaces;

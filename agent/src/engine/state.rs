@@ -43,6 +43,15 @@ impl Status {
         }
     }
 
+    /// A process started now with `pid`: running, no error, no exit code.
+    pub fn started(s: &mut ContainerState, pid: i32) {
+        Status::Running.apply(s);
+        s.pid = pid as i64;
+        s.error.clear();
+        s.started_at = crate::ids::now();
+        s.exit_code = 0;
+    }
+
     /// Put the record in this state: the status and every flag with it.
     pub fn apply(self, s: &mut ContainerState) {
         s.status = self.name().into();
