@@ -11,7 +11,7 @@ use std::sync::Arc;
 use skiff_api::{EndpointSettings, HostConfig, NetworkSettings, NetworkingConfig};
 
 use super::{Ctr, Engine, EngineError, Result};
-use crate::network::{firewall::PortMap, ports, Endpoint, Net};
+use crate::network::{driver, firewall::PortMap, ports, Endpoint, Net};
 
 /// What the files of a started container need to know about its networks.
 #[derive(Default)]
@@ -88,12 +88,12 @@ impl Engine {
         let eps = nc.map(|n| n.endpoints_config.clone()).unwrap_or_default();
         let primary = self.networks.get(primary_name(&mode))?;
         match primary.driver.as_str() {
-            "host" if publishes => {
+            driver::HOST if publishes => {
                 warnings.push("Published ports are discarded when using host network mode".into());
                 hc.port_bindings.clear();
                 hc.publish_all_ports = false;
             }
-            "null" if publishes => {
+            driver::NULL if publishes => {
                 return Err(EngineError::BadRequest(
                     "conflicting options: port publishing and the container type network mode".into(),
                 ))
@@ -166,7 +166,7 @@ impl Engine {
         let hc = &ins.host_config;
         let primary = self.networks.get(primary_name(&hc.network_mode))?;
         let mut att = Attached::default();
-        if !matches!(primary.driver.as_str(), "bridge" | "macvlan") {
+        if primary.driver().is_none() {
             return Ok(att);
         }
         // The primary network first (eth0, default route), the others by name.
@@ -214,7 +214,7 @@ impl Engine {
                 .into_keys()
                 .collect();
             let exposed: Vec<String> = exposed.into_iter().chain(hc.port_bindings.keys().cloned()).collect();
-            if net.driver == "bridge" {
+            if net.driver().is_some_and(|d| d.firewalled()) {
                 let _ports = self.networks.ports_lock.lock().unwrap_or_else(|e| e.into_inner());
                 let (maps, shown) = ports::resolve(
                     &hc.port_bindings,

@@ -8,9 +8,12 @@
 //! and published ports are rebuilt from the records of running containers
 //! when the agent starts, so they are never handed out twice.
 
+pub mod bridge;
 pub mod dns;
+pub mod driver;
 pub mod firewall;
 pub mod ipam;
+pub mod macvlan;
 pub mod netlink;
 pub mod ports;
 
@@ -75,8 +78,14 @@ impl Net {
         !matches!(self.name.as_str(), "bridge" | "host" | "none")
     }
 
+    /// Its driver; `None` for the predefined `host` and `none` networks,
+    /// which carry no endpoints.
+    pub fn driver(&self) -> Option<&'static dyn driver::Driver> {
+        driver::get(&self.driver)
+    }
+
     fn carries_endpoints(&self) -> bool {
-        matches!(self.driver.as_str(), "bridge" | "macvlan")
+        self.driver().is_some()
     }
 }
 
@@ -158,7 +167,7 @@ impl Networks {
     /// up and install the firewall table.
     pub async fn init(&self, bip: Option<&str>) -> anyhow::Result<()> {
         let have: Vec<String> = self.lock().nets.values().map(|n| n.name.clone()).collect();
-        for (name, driver) in [("host", "host"), ("none", "null")] {
+        for (name, driver) in [("host", driver::HOST), ("none", driver::NULL)] {
             if !have.iter().any(|n| n == name) {
                 let n = Net {
                     id: crate::ids::new_id(),
@@ -204,7 +213,7 @@ impl Networks {
             let n = Net {
                 id: crate::ids::new_id(),
                 name: "bridge".into(),
-                driver: "bridge".into(),
+                driver: bridge::NAME.into(),
                 created: crate::ids::now(),
                 internal: false,
                 attachable: false,
@@ -220,27 +229,15 @@ impl Networks {
         // published ports reached through 127.0.0.1.
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
             .map_err(|e| anyhow::anyhow!("enabling IPv4 forwarding: {e}"))?;
-        let bridges: Vec<Net> = self
-            .lock()
-            .nets
-            .values()
-            .filter(|n| n.driver == "bridge")
-            .cloned()
-            .collect();
-        for n in &bridges {
-            self.bring_up(n).await?;
+        let nets: Vec<Net> = self.lock().nets.values().cloned().collect();
+        for n in &nets {
+            if let Some(d) = n.driver() {
+                d.setup(&self.nl, n)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("network {}: {e}", n.name))?;
+            }
         }
         self.sync_firewall()?;
-        Ok(())
-    }
-
-    async fn bring_up(&self, n: &Net) -> anyhow::Result<()> {
-        let pool = n
-            .pool
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("bridge network {} has no pool", n.name))?;
-        netlink::ensure_bridge(&self.nl, &n.iface, Some((pool.gateway, pool.subnet.prefix_len()))).await?;
-        let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/route_localnet", n.iface), "1\n");
         Ok(())
     }
 
@@ -368,16 +365,17 @@ impl Networks {
         if self.lock().nets.values().any(|n| n.name == name) {
             return Err(NetError::Conflict(format!("network with name {name} already exists")));
         }
-        let driver = if req.driver.is_empty() {
-            "bridge"
+        let driver_name = if req.driver.is_empty() {
+            driver::DEFAULT
         } else {
             req.driver.as_str()
         };
-        if !matches!(driver, "bridge" | "macvlan") {
+        let Some(driver) = driver::get(driver_name) else {
             return Err(NetError::Invalid(format!(
-                "plugin \"{driver}\" not found: skiff has the bridge and macvlan network drivers"
+                "plugin \"{driver_name}\" not found: skiff has the {} network drivers",
+                driver::names().join(" and ")
             )));
-        }
+        };
         if req.enable_ipv6 {
             return Err(NetError::Invalid("IPv6 networks are not supported yet".into()));
         }
@@ -416,46 +414,11 @@ impl Networks {
         };
         let id = crate::ids::new_id();
         let mut options = req.options.clone();
-        let iface = match driver {
-            "bridge" => {
-                let b = options
-                    .get("com.docker.network.bridge.name")
-                    .cloned()
-                    .unwrap_or_else(|| format!("br-{}", &id[..12]));
-                if b.len() > 15 {
-                    return Err(NetError::Invalid(format!(
-                        "bridge name {b} is longer than 15 characters"
-                    )));
-                }
-                b
-            }
-            _ => {
-                let parent = options.get("parent").cloned().unwrap_or_default();
-                if parent.is_empty() {
-                    return Err(NetError::Invalid(
-                        "macvlan networks need a parent interface: -o parent=IFACE".into(),
-                    ));
-                }
-                if netlink::link_index(&self.nl, &parent).await?.is_none() {
-                    return Err(NetError::Invalid(format!(
-                        "-o parent={parent}: no such interface on this host"
-                    )));
-                }
-                if let Some(m) = options.get("macvlan_mode") {
-                    if m != "bridge" {
-                        return Err(NetError::Invalid(format!(
-                            "macvlan mode {m} is not supported (only bridge)"
-                        )));
-                    }
-                }
-                options.insert("parent".into(), parent.clone());
-                parent
-            }
-        };
+        let iface = driver.validate(&self.nl, &id, &mut options).await?;
         let n = Net {
             id: id.clone(),
             name: name.to_string(),
-            driver: driver.into(),
+            driver: driver.name().into(),
             created: crate::ids::now(),
             internal: req.internal,
             attachable: req.attachable,
@@ -464,9 +427,7 @@ impl Networks {
             pool: Some(pool),
             iface,
         };
-        if n.driver == "bridge" {
-            self.bring_up(&n).await?;
-        }
+        driver.setup(&self.nl, &n).await?;
         self.save(&n)?;
         self.lock().nets.insert(id.clone(), n);
         self.sync_firewall()?;
@@ -509,8 +470,8 @@ impl Networks {
             st.endpoints.remove(&n.id);
         }
         let _ = std::fs::remove_file(self.dir.join(format!("{}.json", n.id)));
-        if n.driver == "bridge" {
-            netlink::delete_link(&self.nl, &n.iface).await?;
+        if let Some(d) = n.driver() {
+            d.teardown(&self.nl, &n).await?;
         }
         self.sync_firewall()?;
         tracing::info!(network = %n.name, "network removed");
@@ -525,7 +486,7 @@ impl Networks {
             let nets: Vec<firewall::BridgeNet> = st
                 .nets
                 .values()
-                .filter(|n| n.driver == "bridge")
+                .filter(|n| n.driver().is_some_and(|d| d.firewalled()))
                 .filter_map(|n| {
                     n.pool.as_ref().map(|p| firewall::BridgeNet {
                         bridge: n.iface.clone(),
@@ -592,39 +553,10 @@ impl Networks {
             prefix: pool.subnet.prefix_len(),
             gateway: (default_route && !net.internal).then_some(pool.gateway),
         };
-        let kind = match net.driver.as_str() {
-            "bridge" => {
-                let bridge = match netlink::link_index(&self.nl, &net.iface).await? {
-                    Some(i) => i,
-                    // Gone (deleted by hand): make it again.
-                    None => {
-                        netlink::ensure_bridge(&self.nl, &net.iface, Some((pool.gateway, pool.subnet.prefix_len())))
-                            .await?
-                    }
-                };
-                let host_name = format!("veth{}", &crate::ids::new_id()[..7]);
-                return netlink::add_endpoint(
-                    &self.nl,
-                    netns,
-                    netlink::Kind::Veth {
-                        host_name: &host_name,
-                        bridge,
-                    },
-                    &iface,
-                )
-                .await
-                .map_err(NetError::Other);
-            }
-            _ => {
-                let parent = netlink::link_index(&self.nl, &net.iface)
-                    .await?
-                    .ok_or_else(|| NetError::Invalid(format!("macvlan parent {} is gone", net.iface)))?;
-                netlink::Kind::Macvlan { parent }
-            }
-        };
-        netlink::add_endpoint(&self.nl, netns, kind, &iface)
-            .await
-            .map_err(NetError::Other)
+        let driver = net
+            .driver()
+            .ok_or_else(|| NetError::Invalid(format!("network {} has no addresses to give", net.name)))?;
+        driver.plumb(&self.nl, net, netns, &iface).await
     }
 
     /// Take the endpoint's interface out of a running container.
