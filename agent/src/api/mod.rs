@@ -10,33 +10,19 @@ mod networks;
 mod streams;
 mod system;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
-use skiff_api::ErrorResponse;
+use axum::Router;
+
+pub use skiff_common::http::{qbool, ApiError, ApiResult, Q};
 
 use crate::config::{Config, Listen};
 use crate::engine::{Engine, EngineError};
 
-pub type Q = axum::extract::Query<HashMap<String, String>>;
 pub type St = axum::extract::State<Arc<Engine>>;
-
-/// An error body and status, as Docker sends them.
-pub struct ApiError(pub StatusCode, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.0 == StatusCode::NOT_MODIFIED {
-            return StatusCode::NOT_MODIFIED.into_response();
-        }
-        (self.0, Json(ErrorResponse { message: self.1 })).into_response()
-    }
-}
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
@@ -52,24 +38,10 @@ impl From<EngineError> for ApiError {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
-    }
-}
-
 impl From<crate::images::store::ImageError> for ApiError {
     fn from(e: crate::images::store::ImageError) -> Self {
         EngineError::from(e).into()
     }
-}
-
-pub type ApiResult<T = Response> = std::result::Result<T, ApiError>;
-
-/// Docker's boolean query values: 1, true, True.
-pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "yes"))
 }
 
 pub fn router(engine: Arc<Engine>) -> Router {

@@ -15,7 +15,6 @@ mod proxy;
 mod services;
 mod system;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -24,35 +23,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use skiff_api::ErrorResponse;
 use skiff_certs::cluster::Role;
 use skiff_common::cluster::proto::cluster_server::ClusterServer;
+
+pub use skiff_common::http::{qbool, ApiError, ApiResult, Q};
 
 use crate::server::{Ctx, Peer};
 use crate::session::ClusterService;
 use crate::state::{ApplyError, StoreError};
 
 pub type St = axum::extract::State<Arc<Ctx>>;
-pub type Q = axum::extract::Query<HashMap<String, String>>;
-
-/// An error body and status, as Docker sends them.
-pub struct ApiError(pub StatusCode, pub String);
-
-pub type ApiResult<T> = Result<T, ApiError>;
-
-impl ApiError {
-    /// 400, for what the client sent wrong.
-    pub fn bad(msg: impl Into<String>) -> ApiError {
-        ApiError(StatusCode::BAD_REQUEST, msg.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(ErrorResponse { message: self.1 })).into_response()
-    }
-}
-
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let code = match &e {
@@ -62,12 +42,6 @@ impl From<StoreError> for ApiError {
         };
         ApiError(code, e.to_string())
     }
-}
-
-/// Docker's boolean query values: 1, true, True.
-pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "yes"))
 }
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
