@@ -160,6 +160,11 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
             continue;
         }
         if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+            // `.wh.`, `.wh..` and `.wh...` would name nothing, the
+            // directory itself or its parent: refused, never applied.
+            if matches!(hidden, "" | "." | "..") {
+                return Err(ExtractError::UnsafePath(shown));
+            }
             let hidden = OsStr::new(hidden);
             remove_at(&parent, hidden).map_err(ctx)?;
             if whiteouts == Whiteouts::Overlay {
@@ -386,6 +391,23 @@ mod tests {
         assert!(extract_layer(&data[..], &t, Whiteouts::Apply).is_err());
         assert!(!t.join("shadow").exists());
         std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn whiteouts_of_the_directory_or_its_parent_are_refused() {
+        for evil in ["a/b/.wh...", "a/b/.wh..", "a/b/.wh."] {
+            for mode in [Whiteouts::Apply, Whiteouts::Overlay] {
+                let t = tmp();
+                std::fs::create_dir_all(t.join("a/b")).unwrap();
+                std::fs::write(t.join("a/keep"), b"x").unwrap();
+                std::fs::write(t.join("a/b/keep"), b"x").unwrap();
+                let data = tar_with(&[(evil, tar::EntryType::Regular, b"", None)]);
+                let r = extract_layer(&data[..], &t, mode);
+                assert!(matches!(r, Err(ExtractError::UnsafePath(_))), "{evil}: {r:?}");
+                assert!(t.join("a/keep").exists() && t.join("a/b/keep").exists(), "{evil}");
+                std::fs::remove_dir_all(&t).unwrap();
+            }
+        }
     }
 
     #[test]
