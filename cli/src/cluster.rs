@@ -2,14 +2,13 @@
 //! controller.
 
 use clap::{Args, Subcommand};
-use hyper::Method;
 use serde_json::Value;
 
 use super::format::{capitalize, custom, size, table};
-use super::util::{each_named, inspect_each, print_rows, print_values};
+use super::util::{each, inspect_each, print_rows, print_values};
 use super::{fail, Exit};
-use skiff_api::cluster::{ClusterInfo, Node, NodeUpdate};
-use skiff_client::{enc, Body, Client, ClientError};
+use skiff_api::cluster::NodeUpdate;
+use skiff_client::{Client, ClientError};
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCmd {
@@ -122,14 +121,9 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
                 return Exit(1);
             };
             let got = if rotate {
-                c.json::<ClusterInfo>(
-                    Method::POST,
-                    &format!("/cluster/rotate?role={}", role.as_str()),
-                    Body::Empty,
-                )
-                .await
+                c.cluster_rotate(role).await
             } else {
-                c.get::<ClusterInfo>("/cluster").await
+                c.cluster_inspect().await
             };
             let info = match got.map_err(not_a_controller) {
                 Ok(i) => i,
@@ -190,7 +184,7 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
             }
             Err(e) => fail(&e, 1),
         },
-        ClusterCmd::Inspect => match c.get::<Value>("/cluster").await.map_err(not_a_controller) {
+        ClusterCmd::Inspect => match c.cluster_inspect_raw().await.map_err(not_a_controller) {
             Ok(v) => print_values(&[v], None, 0),
             Err(e) => fail(&e, 1),
         },
@@ -257,7 +251,7 @@ fn cpus(nano: i64) -> String {
 pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
     match cmd {
         NodeCmd::Ls { quiet, format } => {
-            let mut nodes: Vec<Node> = match c.get("/nodes").await.map_err(not_a_controller) {
+            let mut nodes = match c.nodes_list().await.map_err(not_a_controller) {
                 Ok(n) => n,
                 Err(e) => return fail(&e, 1),
             };
@@ -307,8 +301,8 @@ pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
             Exit(0)
         }
         NodeCmd::Inspect { format, nodes } => {
-            let paths = nodes.iter().map(|n| format!("/nodes/{}", enc(n)));
-            inspect_each(c, paths, format.as_deref(), not_a_controller).await
+            let get = |n: String| async move { c.node_inspect_raw(&n).await.map_err(not_a_controller) };
+            inspect_each(&nodes, get, format.as_deref()).await
         }
         NodeCmd::Update(a) => {
             let mut upd = NodeUpdate {
@@ -325,14 +319,8 @@ pub async fn node(c: &Client, cmd: NodeCmd) -> Exit {
         NodeCmd::Drain { nodes } => update(c, &nodes, &availability("drain")).await,
         NodeCmd::Activate { nodes } => update(c, &nodes, &availability("active")).await,
         NodeCmd::Rm { force, nodes } => {
-            let calls = nodes
-                .into_iter()
-                .map(|n| {
-                    let path = format!("/nodes/{}{}", enc(&n), if force { "?force=1" } else { "" });
-                    (n, Method::DELETE, path, Body::Empty)
-                })
-                .collect();
-            each_named(c, calls, not_a_controller).await
+            let remove = |n: String| async move { c.node_remove(&n, force).await.map_err(not_a_controller) };
+            each(&nodes, remove).await
         }
     }
 }
@@ -345,13 +333,6 @@ fn availability(a: &str) -> NodeUpdate {
 }
 
 async fn update(c: &Client, nodes: &[String], upd: &NodeUpdate) -> Exit {
-    let body = serde_json::to_vec(upd).unwrap_or_default();
-    let calls = nodes
-        .iter()
-        .map(|n| {
-            let path = format!("/nodes/{}/update", enc(n));
-            (n.clone(), Method::POST, path, Body::Json(body.clone()))
-        })
-        .collect();
-    each_named(c, calls, not_a_controller).await
+    let update = |n: String| async move { c.node_update(&n, upd).await.map_err(not_a_controller) };
+    each(nodes, update).await
 }

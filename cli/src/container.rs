@@ -6,15 +6,14 @@
 use std::io::Write;
 
 use http_body_util::BodyExt;
-use hyper::Method;
 use serde_json::Value;
 
 use super::format::{ago, custom, node_table, ports_text, size, table, trunc};
 use super::run;
 use super::util::{each, print_rows, prune as prune_with};
 use super::{fail, CreateFlags, Exit, LogsFlags, PsFlags, RmArgs, StopArgs};
-use skiff_api::{ContainerSummary, WaitResponse};
-use skiff_client::{enc, Body, Client};
+use skiff_api::ContainerSummary;
+use skiff_client::{Client, Filters, ListOptions, LogsOptions};
 
 /// `skiff create`: print the new container's ID.
 pub async fn create(c: &Client, f: CreateFlags) -> Exit {
@@ -32,15 +31,15 @@ pub async fn create(c: &Client, f: CreateFlags) -> Exit {
 pub async fn start(c: &Client, attach: bool, interactive: bool, containers: Vec<String>) -> Exit {
     if attach || interactive {
         let id = &containers[0];
-        let tty = match c.get::<Value>(&format!("/containers/{}/json", enc(id))).await {
-            Ok(v) => v["Config"]["Tty"].as_bool().unwrap_or(false),
+        let tty = match c.container_inspect(id).await {
+            Ok(v) => v.config.tty,
             Err(e) => return fail(&e, 1),
         };
-        return run::attach_start_wait(c, &enc(id), tty, interactive, false, true).await;
+        return run::attach_start_wait(c, id, tty, interactive, false, true).await;
     }
     let mut code = 0;
     for n in &containers {
-        match c.post(&format!("/containers/{}/start", enc(n)), Body::Empty).await {
+        match c.container_start(n).await {
             Ok(()) => println!("{n}"),
             Err(e) => {
                 eprintln!("{e}");
@@ -53,69 +52,47 @@ pub async fn start(c: &Client, attach: bool, interactive: bool, containers: Vec<
 }
 
 pub async fn attach(c: &Client, no_stdin: bool, container: String) -> Exit {
-    let v = match c.get::<Value>(&format!("/containers/{}/json", enc(&container))).await {
+    let v = match c.container_inspect(&container).await {
         Ok(v) => v,
         Err(e) => return fail(&e, 1),
     };
-    if v["State"]["Running"] != serde_json::json!(true) {
+    if !v.state.running {
         eprintln!("You cannot attach to a stopped container, start it first");
         return Exit(1);
     }
-    let tty = v["Config"]["Tty"].as_bool().unwrap_or(false);
-    let stdin = !no_stdin && v["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    let id = v["Id"].as_str().unwrap_or_default().to_string();
-    run::attach_start_wait(c, &id, tty, stdin, false, false).await
-}
-
-/// POST `/containers/NAME/{verb}{query}` for each name: print each name
-/// that succeeded, each error.
-async fn post_each(c: &Client, names: &[String], verb: &str, query: &str) -> Exit {
-    each(names, |n| async move {
-        c.post(&format!("/containers/{}/{verb}{query}", enc(&n)), Body::Empty)
-            .await
-    })
-    .await
-}
-
-/// `?t=N` when a stop timeout is given.
-fn time_query(time: Option<i64>) -> String {
-    time.map(|t| format!("?t={t}")).unwrap_or_default()
+    let stdin = !no_stdin && v.config.open_stdin;
+    run::attach_start_wait(c, &v.id, v.config.tty, stdin, false, false).await
 }
 
 pub async fn stop(c: &Client, a: StopArgs) -> Exit {
-    post_each(c, &a.containers, "stop", &time_query(a.time)).await
+    let t = a.time;
+    each(&a.containers, |n| async move { c.container_stop(&n, t).await }).await
 }
 
 pub async fn restart(c: &Client, time: Option<i64>, containers: Vec<String>) -> Exit {
-    post_each(c, &containers, "restart", &time_query(time)).await
+    each(&containers, |n| async move { c.container_restart(&n, time).await }).await
 }
 
 pub async fn kill(c: &Client, signal: Option<String>, containers: Vec<String>) -> Exit {
-    let s = signal.map(|s| format!("?signal={}", enc(&s))).unwrap_or_default();
-    post_each(c, &containers, "kill", &s).await
+    let s = signal.as_deref();
+    each(&containers, |n| async move { c.container_kill(&n, s).await }).await
 }
 
 pub async fn pause(c: &Client, containers: Vec<String>) -> Exit {
-    post_each(c, &containers, "pause", "").await
+    each(&containers, |n| async move { c.container_pause(&n).await }).await
 }
 
 pub async fn unpause(c: &Client, containers: Vec<String>) -> Exit {
-    post_each(c, &containers, "unpause", "").await
+    each(&containers, |n| async move { c.container_unpause(&n).await }).await
 }
 
 pub async fn rm(c: &Client, a: RmArgs) -> Exit {
-    let q = if a.force { "?force=1" } else { "" };
-    each(&a.containers, |n| async move {
-        c.send(Method::DELETE, &format!("/containers/{}{q}", enc(&n)), Body::Empty)
-            .await
-            .map(|_| ())
-    })
-    .await
+    let force = a.force;
+    each(&a.containers, |n| async move { c.container_remove(&n, force).await }).await
 }
 
 pub async fn rename(c: &Client, container: String, new_name: String) -> Exit {
-    let path = format!("/containers/{}/rename?name={}", enc(&container), enc(&new_name));
-    match c.post(&path, Body::Empty).await {
+    match c.container_rename(&container, &new_name).await {
         Ok(()) => Exit(0),
         Err(e) => fail(&e, 1),
     }
@@ -125,10 +102,7 @@ pub async fn rename(c: &Client, container: String, new_name: String) -> Exit {
 pub async fn wait(c: &Client, containers: Vec<String>) -> Exit {
     let mut code = 0;
     for n in &containers {
-        match c
-            .json::<WaitResponse>(Method::POST, &format!("/containers/{}/wait", enc(n)), Body::Empty)
-            .await
-        {
+        match c.container_wait(n, None).await {
             Ok(w) => println!("{}", w.status_code),
             Err(e) => {
                 eprintln!("{e}");
@@ -141,12 +115,8 @@ pub async fn wait(c: &Client, containers: Vec<String>) -> Exit {
 
 /// `skiff top`: the daemon's `ps` table.
 pub async fn top(c: &Client, container: String, ps_args: Vec<String>) -> Exit {
-    let q = if ps_args.is_empty() {
-        String::new()
-    } else {
-        format!("?ps_args={}", enc(&ps_args.join(" ")))
-    };
-    let v = match c.get::<Value>(&format!("/containers/{}/top{q}", enc(&container))).await {
+    let ps_args = (!ps_args.is_empty()).then(|| ps_args.join(" "));
+    let v = match c.container_top(&container, ps_args.as_deref()).await {
         Ok(v) => v,
         Err(e) => return fail(&e, 1),
     };
@@ -165,7 +135,7 @@ pub async fn top(c: &Client, container: String, ps_args: Vec<String>) -> Exit {
 pub async fn prune(c: &Client, force: bool) -> Exit {
     let warning = "WARNING! This will remove all stopped containers.";
     let deleted = "Deleted Containers:";
-    match prune_with(c, "/containers/prune", "ContainersDeleted", deleted, warning, force).await {
+    match prune_with(c.containers_prune(), "ContainersDeleted", deleted, warning, force).await {
         Ok(Some(v)) => {
             if v["ContainersDeleted"].as_array().is_some_and(|a| !a.is_empty()) {
                 println!();
@@ -182,8 +152,8 @@ pub async fn prune(c: &Client, force: bool) -> Exit {
 }
 
 /// `ps`'s query: all, limit and filters (`--filter k=v`, repeated).
-fn ps_query(f: &PsFlags) -> Result<String, Exit> {
-    let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+fn ps_query(f: &PsFlags) -> Result<ListOptions, Exit> {
+    let mut filters = Filters::new();
     for fl in &f.filter {
         match fl.split_once('=') {
             Some((k, v)) => filters.entry(k.to_string()).or_default().push(v.to_string()),
@@ -195,18 +165,11 @@ fn ps_query(f: &PsFlags) -> Result<String, Exit> {
             }
         }
     }
-    let mut q = format!("?all={}", u8::from(f.all));
-    let limit = if f.latest { Some(1) } else { f.last };
-    if let Some(n) = limit {
-        q.push_str(&format!("&limit={n}"));
-    }
-    if !filters.is_empty() {
-        q.push_str(&format!(
-            "&filters={}",
-            enc(&serde_json::to_string(&filters).unwrap_or_default())
-        ));
-    }
-    Ok(q)
+    Ok(ListOptions {
+        all: f.all,
+        limit: if f.latest { Some(1) } else { f.last },
+        filters,
+    })
 }
 
 /// `ps --format 'table …'`: Docker's column names.
@@ -256,7 +219,7 @@ pub async fn ps(c: &Client, f: PsFlags) -> Exit {
         Ok(q) => q,
         Err(e) => return e,
     };
-    let list: Vec<ContainerSummary> = match c.get(&format!("/containers/json{q}")).await {
+    let list = match c.containers_list(&q).await {
         Ok(l) => l,
         Err(e) => return fail(&e, 1),
     };
@@ -313,31 +276,18 @@ pub async fn ps(c: &Client, f: PsFlags) -> Exit {
 
 /// `skiff logs`: the log stream, demultiplexed unless the container has a TTY.
 pub async fn logs(c: &Client, f: LogsFlags) -> Exit {
-    let mut q = format!(
-        "?stdout=1&stderr=1&follow={}&timestamps={}",
-        u8::from(f.follow),
-        u8::from(f.timestamps)
-    );
-    if f.tail != "all" {
-        q.push_str(&format!("&tail={}", enc(&f.tail)));
-    }
-    for (k, v) in [("since", &f.since), ("until", &f.until)] {
-        if let Some(v) = v {
-            q.push_str(&format!("&{k}={}", enc(&to_unix(v))));
-        }
-    }
-    let tty = match c.get::<Value>(&format!("/containers/{}/json", enc(&f.container))).await {
-        Ok(v) => v["Config"]["Tty"].as_bool().unwrap_or(false),
+    let o = LogsOptions {
+        follow: f.follow,
+        timestamps: f.timestamps,
+        tail: (f.tail != "all").then(|| f.tail.clone()),
+        since: f.since.as_deref().map(to_unix),
+        until: f.until.as_deref().map(to_unix),
+    };
+    let tty = match c.container_inspect(&f.container).await {
+        Ok(v) => v.config.tty,
         Err(e) => return fail(&e, 1),
     };
-    let resp = match c
-        .send(
-            Method::GET,
-            &format!("/containers/{}/logs{q}", enc(&f.container)),
-            Body::Empty,
-        )
-        .await
-    {
+    let resp = match c.container_logs(&f.container, &o).await {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
     };
@@ -415,14 +365,7 @@ pub async fn export(c: &Client, container: &str, output: Option<String>) -> Exit
         eprintln!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
         return Exit(1);
     }
-    let resp = match c
-        .send(
-            Method::GET,
-            &format!("/containers/{}/export", enc(container)),
-            Body::Empty,
-        )
-        .await
-    {
+    let resp = match c.container_export(container).await {
         Ok(r) => r,
         Err(e) => return fail(&e, 1),
     };

@@ -1,12 +1,10 @@
 //! Images: `images`, `import`, `tag`, `rmi` (and `image …`).
 
-use hyper::Method;
 use serde_json::Value;
 
 use super::format::{ago, size, table};
 use super::{fail, Exit, ImportArgs, RmiArgs, TagArgs};
-use skiff_api::ImageSummary;
-use skiff_client::{enc, Body, Client};
+use skiff_client::{Client, ImportOptions};
 
 /// "repo:tag" → (repo, tag), minding registry ports ("host:5000/x").
 fn split_tag(r: &str) -> (String, String) {
@@ -18,11 +16,7 @@ fn split_tag(r: &str) -> (String, String) {
 
 /// `skiff images`: IDs (`-q`) or Docker's table, one row per tag.
 pub async fn images(c: &Client, quiet: bool, no_trunc: bool, repository: Option<String>) -> Exit {
-    let q = match &repository {
-        Some(r) => format!("?filters={}", enc(&serde_json::json!({"reference": [r]}).to_string())),
-        None => String::new(),
-    };
-    let list: Vec<ImageSummary> = match c.get(&format!("/images/json{q}")).await {
+    let list = match c.images_list(repository.as_deref()).await {
         Ok(l) => l,
         Err(e) => return fail(&e, 1),
     };
@@ -81,30 +75,13 @@ pub async fn import(c: &Client, a: ImportArgs) -> Exit {
             }
         }
     };
-    let mut q = String::from("?fromSrc=-");
-    if let Some(r) = &reference {
-        let (repo, tag) = split_tag(r);
-        q.push_str(&format!("&repo={}&tag={}", enc(&repo), enc(&tag)));
-    }
-    if !changes.is_empty() {
-        q.push_str(&format!(
-            "&changes={}",
-            enc(&serde_json::to_string(&changes).unwrap_or_default())
-        ));
-    }
-    if let Some(m) = &message {
-        q.push_str(&format!("&message={}", enc(m)));
-    }
-    match c
-        .send(
-            Method::POST,
-            &format!("/images/create{q}"),
-            Body::Raw(data, "application/x-tar"),
-        )
-        .await
-    {
-        Ok(resp) => {
-            let body = skiff_client::body_bytes(resp).await;
+    let o = ImportOptions {
+        target: reference.as_deref().map(split_tag),
+        changes,
+        message,
+    };
+    match c.image_import(data, &o).await {
+        Ok(body) => {
             for line in String::from_utf8_lossy(&body).lines() {
                 if let Ok(v) = serde_json::from_str::<Value>(line) {
                     if let Some(s) = v["status"].as_str() {
@@ -124,8 +101,7 @@ pub async fn import(c: &Client, a: ImportArgs) -> Exit {
 
 pub async fn tag(c: &Client, a: TagArgs) -> Exit {
     let (repo, tag) = split_tag(&a.target);
-    let path = format!("/images/{}/tag?repo={}&tag={}", a.source, enc(&repo), enc(&tag));
-    match c.post(&path, Body::Empty).await {
+    match c.image_tag(&a.source, &repo, &tag).await {
         Ok(()) => Exit(0),
         Err(e) => fail(&e, 1),
     }
@@ -135,11 +111,7 @@ pub async fn tag(c: &Client, a: TagArgs) -> Exit {
 pub async fn rmi(c: &Client, a: RmiArgs) -> Exit {
     let mut code = 0;
     for i in &a.images {
-        let q = if a.force { "?force=1" } else { "" };
-        match c
-            .json::<Vec<Value>>(Method::DELETE, &format!("/images/{i}{q}"), Body::Empty)
-            .await
-        {
+        match c.image_remove(i, a.force).await {
             Ok(items) => {
                 for it in items {
                     if let Some(u) = it["Untagged"].as_str() {

@@ -1,14 +1,17 @@
 //! `skiff network …` and `skiff port`.
 
+use std::collections::BTreeMap;
+
 use clap::{Args, Subcommand};
-use hyper::Method;
 use serde_json::{json, Value};
 
 use super::format::{custom, table};
-use super::util::{each_named, inspect_each, print_rows, prune};
+use super::util::{each, inspect_each, print_rows, prune};
 use super::{fail, Exit};
-use skiff_api::{ContainerInspect, EndpointIpamConfig, EndpointSettings, NetworkResource};
-use skiff_client::{enc, Body, Client};
+use skiff_api::{
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamPool, NetworkConnectRequest, NetworkCreateRequest, NetworkResource,
+};
+use skiff_client::{Client, Filters};
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -93,11 +96,11 @@ pub struct CreateArgs {
     pub name: String,
 }
 
-fn kv(list: &[String]) -> serde_json::Map<String, Value> {
+fn kv(list: &[String]) -> BTreeMap<String, String> {
     list.iter()
         .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), json!(v)),
-            None => (l.clone(), json!("")),
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
         })
         .collect()
 }
@@ -112,19 +115,10 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
             format,
         } => ls(c, quiet, no_trunc, filter, format).await,
         NetworkCmd::Inspect { format, networks } => {
-            let paths = networks.iter().map(|n| format!("/networks/{}", enc(n)));
-            inspect_each(c, paths, format.as_deref(), |e| e).await
+            let get = |n: String| async move { c.network_inspect_raw(&n).await };
+            inspect_each(&networks, get, format.as_deref()).await
         }
-        NetworkCmd::Rm { networks } => {
-            let calls = networks
-                .into_iter()
-                .map(|n| {
-                    let path = format!("/networks/{}", enc(&n));
-                    (n, Method::DELETE, path, Body::Empty)
-                })
-                .collect();
-            each_named(c, calls, |e| e).await
-        }
+        NetworkCmd::Rm { networks } => each(&networks, |n| async move { c.network_remove(&n).await }).await,
         NetworkCmd::Prune { force } => prune_unused(c, force).await,
         NetworkCmd::Connect {
             alias,
@@ -146,32 +140,30 @@ async fn create(c: &Client, a: CreateArgs) -> Exit {
         eprintln!("Error: cannot create a network with --ip-range or --gateway without --subnet");
         return Exit(1);
     }
-    let mut pool = serde_json::Map::new();
-    for (k, v) in [("Subnet", &a.subnet), ("IPRange", &a.ip_range), ("Gateway", &a.gateway)] {
-        if let Some(v) = v {
-            pool.insert(k.into(), json!(v));
-        }
-    }
-    let body = json!({
-        "Name": a.name,
-        "CheckDuplicate": true,
-        "Driver": a.driver,
-        "Internal": a.internal,
-        "Attachable": a.attachable,
-        "IPAM": {"Driver": "default", "Config": if pool.is_empty() { vec![] } else { vec![Value::Object(pool)] }},
-        "Options": kv(&a.opt),
-        "Labels": kv(&a.label),
-    });
-    match c
-        .json::<Value>(
-            Method::POST,
-            "/networks/create",
-            Body::Json(body.to_string().into_bytes()),
-        )
-        .await
-    {
-        Ok(v) => {
-            println!("{}", v["Id"].as_str().unwrap_or_default());
+    let pool = IpamPool {
+        subnet: a.subnet.clone().unwrap_or_default(),
+        ip_range: a.ip_range.clone().unwrap_or_default(),
+        gateway: a.gateway.clone().unwrap_or_default(),
+    };
+    let given = a.subnet.is_some() || a.ip_range.is_some() || a.gateway.is_some();
+    let req = NetworkCreateRequest {
+        name: a.name.clone(),
+        check_duplicate: true,
+        driver: a.driver.clone(),
+        internal: a.internal,
+        attachable: a.attachable,
+        ipam: Some(Ipam {
+            driver: "default".into(),
+            options: None,
+            config: if given { vec![pool] } else { vec![] },
+        }),
+        options: kv(&a.opt),
+        labels: kv(&a.label),
+        ..Default::default()
+    };
+    match c.network_create(&req).await {
+        Ok(id) => {
+            println!("{id}");
             Exit(0)
         }
         Err(e) => fail(&e, 1),
@@ -191,21 +183,12 @@ const NETWORK_COLUMNS: &[(&str, &str)] = &[
 
 /// `skiff network ls`: IDs (`-q`), template lines (`--format`) or the table.
 async fn ls(c: &Client, quiet: bool, no_trunc: bool, filter: Vec<String>, format: Option<String>) -> Exit {
-    let mut filters = serde_json::Map::new();
+    let mut filters = Filters::new();
     for f in &filter {
         let (k, v) = f.split_once('=').unwrap_or((f, ""));
-        filters
-            .entry(k.to_string())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .map(|m| m.insert(v.to_string(), json!(true)));
+        filters.entry(k.to_string()).or_default().push(v.to_string());
     }
-    let q = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("?filters={}", enc(&Value::Object(filters).to_string()))
-    };
-    let mut nets: Vec<NetworkResource> = match c.get(&format!("/networks{q}")).await {
+    let mut nets = match c.networks_list(&filters).await {
         Ok(v) => v,
         Err(e) => return fail(&e, 1),
     };
@@ -250,8 +233,7 @@ async fn ls(c: &Client, quiet: bool, no_trunc: bool, filter: Vec<String>, format
 async fn prune_unused(c: &Client, force: bool) -> Exit {
     let warning = "WARNING! This will remove all custom networks not used by at least one container.";
     match prune(
-        c,
-        "/networks/prune",
+        c.networks_prune(),
         "NetworksDeleted",
         "Deleted Networks:",
         warning,
@@ -273,28 +255,24 @@ async fn connect(c: &Client, alias: Vec<String>, ip: Option<String>, network: St
         }),
         ..Default::default()
     };
-    let body = json!({"Container": container, "EndpointConfig": ep});
-    match c
-        .post(
-            &format!("/networks/{}/connect", enc(&network)),
-            Body::Json(body.to_string().into_bytes()),
-        )
-        .await
-    {
+    let req = NetworkConnectRequest {
+        container,
+        endpoint_config: Some(ep),
+        force: false,
+    };
+    match c.network_connect(&network, &req).await {
         Ok(()) => Exit(0),
         Err(e) => fail(&e, 1),
     }
 }
 
 async fn disconnect(c: &Client, force: bool, network: String, container: String) -> Exit {
-    let body = json!({"Container": container, "Force": force});
-    match c
-        .post(
-            &format!("/networks/{}/disconnect", enc(&network)),
-            Body::Json(body.to_string().into_bytes()),
-        )
-        .await
-    {
+    let req = NetworkConnectRequest {
+        container,
+        endpoint_config: None,
+        force,
+    };
+    match c.network_disconnect(&network, &req).await {
         Ok(()) => Exit(0),
         Err(e) => fail(&e, 1),
     }
@@ -302,7 +280,7 @@ async fn disconnect(c: &Client, force: bool, network: String, container: String)
 
 /// `skiff port CTR [PORT[/PROTO]]`.
 pub async fn port(c: &Client, container: &str, port: Option<String>) -> Exit {
-    let ins: ContainerInspect = match c.get(&format!("/containers/{}/json", enc(container))).await {
+    let ins = match c.container_inspect(container).await {
         Ok(v) => v,
         Err(e) => return fail(&e, 1),
     };

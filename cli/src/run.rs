@@ -4,17 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use hyper::Method;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{fail, CreateFlags, ExecFlags, Exit};
 use skiff_api::{
-    ContainerConfig, CreateRequest, CreateResponse, EndpointIpamConfig, EndpointSettings, HostConfig, IdResponse,
-    LogConfig, NetworkingConfig, PortBinding, RestartPolicy, WaitResponse,
+    ContainerConfig, CreateRequest, EndpointIpamConfig, EndpointSettings, ExecConfig, ExecStart, HostConfig, LogConfig,
+    NetworkingConfig, PortBinding, RestartPolicy,
 };
 
-use skiff_client::{enc, Body, Client, ClientError};
+use skiff_client::{Client, ClientError, CreateOptions};
 
 /// Exit code of a failed start, by Docker's rule on the error text.
 pub fn start_error_code(e: &ClientError) -> i32 {
@@ -232,26 +231,12 @@ pub async fn create(c: &Client, f: &CreateFlags) -> Result<String, Exit> {
         eprintln!("skiff: {e}.\nSee 'skiff run --help'.");
         Exit(125)
     })?;
-    let body = serde_json::to_vec(&req).map_err(|e| {
-        eprintln!("skiff: {e}");
-        Exit(125)
-    })?;
-    let mut query: Vec<String> = Vec::new();
-    if let Some(n) = &f.name {
-        query.push(format!("name={}", enc(n)));
-    }
-    for c in &f.constraint {
-        query.push(format!("constraint={}", enc(c)));
-    }
-    if let Some(p) = &f.placement {
-        query.push(format!("placement={}", enc(p)));
-    }
-    let path = if query.is_empty() {
-        "/containers/create".to_string()
-    } else {
-        format!("/containers/create?{}", query.join("&"))
+    let o = CreateOptions {
+        name: f.name.clone(),
+        constraints: f.constraint.clone(),
+        placement: f.placement.clone(),
     };
-    match c.json::<CreateResponse>(Method::POST, &path, Body::Json(body)).await {
+    match c.container_create(&req, &o).await {
         Ok(r) => {
             for w in &r.warnings {
                 eprintln!("WARNING: {w}");
@@ -300,8 +285,14 @@ fn term_size() -> Option<(u16, u16)> {
     (rc == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
+/// What has a remote pty to resize.
+enum Pty {
+    Container(String),
+    Exec(String),
+}
+
 /// Keep the remote pty's size in step with ours (now and on SIGWINCH).
-fn follow_resize(c: &Client, resize_path: String) {
+fn follow_resize(c: &Client, pty: Pty) {
     let c = c.clone();
     tokio::spawn(async move {
         let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
@@ -309,7 +300,10 @@ fn follow_resize(c: &Client, resize_path: String) {
         };
         loop {
             if let Some((h, w)) = term_size() {
-                let _ = c.post(&format!("{resize_path}?h={h}&w={w}"), Body::Empty).await;
+                let _ = match &pty {
+                    Pty::Container(id) => c.container_resize(id, h, w).await,
+                    Pty::Exec(id) => c.exec_resize(id, h, w).await,
+                };
             }
             if winch.recv().await.is_none() {
                 return;
@@ -371,7 +365,7 @@ pub async fn run(c: &Client, f: &CreateFlags) -> Exit {
         Err(e) => return e,
     };
     if f.detach {
-        if let Err(e) = c.post(&format!("/containers/{id}/start"), Body::Empty).await {
+        if let Err(e) = c.container_start(&id).await {
             let code = start_error_code(&e);
             return fail(&e, code);
         }
@@ -383,23 +377,16 @@ pub async fn run(c: &Client, f: &CreateFlags) -> Exit {
 
 /// Attach to `id`, optionally start it, and wait for it to exit.
 pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, removed: bool, start: bool) -> Exit {
-    let stdin_q = if stdin { 1 } else { 0 };
-    let io = match c
-        .hijack(
-            &format!("/containers/{id}/attach?stream=1&stdin={stdin_q}&stdout=1&stderr=1"),
-            Body::Empty,
-        )
-        .await
-    {
+    let io = match c.container_attach(id, stdin).await {
         Ok(io) => io,
         Err(e) => return fail(&e, 125),
     };
     let cond = if removed { "removed" } else { "next-exit" };
     let wc = c.clone();
-    let wpath = format!("/containers/{id}/wait?condition={cond}");
-    let waiter = tokio::spawn(async move { wc.json::<WaitResponse>(Method::POST, &wpath, Body::Empty).await });
+    let wid = id.to_string();
+    let waiter = tokio::spawn(async move { wc.container_wait(&wid, Some(cond)).await });
     if start {
-        if let Err(e) = c.post(&format!("/containers/{id}/start"), Body::Empty).await {
+        if let Err(e) = c.container_start(id).await {
             waiter.abort();
             let code = start_error_code(&e);
             return fail(&e, code);
@@ -407,7 +394,7 @@ pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, rem
     }
     let _raw = RawMode::enable(tty && stdin);
     if tty {
-        follow_resize(c, format!("/containers/{id}/resize"));
+        follow_resize(c, Pty::Container(id.to_string()));
     }
     // Without a tty, Ctrl-C goes to the container (Docker's --sig-proxy).
     if !tty {
@@ -415,9 +402,7 @@ pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, rem
         let kid = id.to_string();
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
-                let _ = kc
-                    .post(&format!("/containers/{kid}/kill?signal=SIGINT"), Body::Empty)
-                    .await;
+                let _ = kc.container_kill(&kid, Some("SIGINT")).await;
             }
         });
     }
@@ -432,29 +417,26 @@ pub async fn attach_start_wait(c: &Client, id: &str, tty: bool, stdin: bool, rem
 
 /// `exec`.
 pub async fn exec(c: &Client, f: &ExecFlags) -> Exit {
-    let body = json!({
-        "AttachStdin": f.interactive && !f.detach,
-        "AttachStdout": !f.detach,
-        "AttachStderr": !f.detach,
-        "Tty": f.tty,
-        "Env": f.env,
-        "Cmd": f.command,
-        "WorkingDir": f.workdir.clone().unwrap_or_default(),
-        "User": f.user.clone().unwrap_or_default(),
-        "Privileged": f.privileged,
-    });
-    let id = match c
-        .json::<IdResponse>(
-            Method::POST,
-            &format!("/containers/{}/exec", enc(&f.container)),
-            Body::Json(body.to_string().into_bytes()),
-        )
-        .await
-    {
-        Ok(r) => r.id,
+    let config = ExecConfig {
+        attach_stdin: f.interactive && !f.detach,
+        attach_stdout: !f.detach,
+        attach_stderr: !f.detach,
+        tty: f.tty,
+        env: f.env.clone(),
+        cmd: f.command.clone(),
+        working_dir: f.workdir.clone().unwrap_or_default(),
+        user: f.user.clone().unwrap_or_default(),
+        privileged: f.privileged,
+        ..Default::default()
+    };
+    let id = match c.exec_create(&f.container, &config).await {
+        Ok(id) => id,
         Err(e) => return fail(&e, 1),
     };
-    let start = json!({"Detach": f.detach, "Tty": f.tty}).to_string().into_bytes();
+    let start = ExecStart {
+        detach: f.detach,
+        tty: Some(f.tty),
+    };
     let exec_err = |e: &ClientError| {
         let m = e.to_string();
         if m.contains("executable file not found") || m.contains("no such file") || m.contains("permission denied") {
@@ -464,7 +446,7 @@ pub async fn exec(c: &Client, f: &ExecFlags) -> Exit {
         }
     };
     if f.detach {
-        return match c.post(&format!("/exec/{id}/start"), Body::Json(start)).await {
+        return match c.exec_start(&id, &start).await {
             Ok(()) => Exit(0),
             Err(e) => {
                 let code = exec_err(&e);
@@ -472,7 +454,7 @@ pub async fn exec(c: &Client, f: &ExecFlags) -> Exit {
             }
         };
     }
-    let io = match c.hijack(&format!("/exec/{id}/start"), Body::Json(start)).await {
+    let io = match c.exec_attach(&id, &start).await {
         Ok(io) => io,
         Err(e) => {
             let code = exec_err(&e);
@@ -481,12 +463,12 @@ pub async fn exec(c: &Client, f: &ExecFlags) -> Exit {
     };
     let _raw = RawMode::enable(f.tty && f.interactive);
     if f.tty {
-        follow_resize(c, format!("/exec/{id}/resize"));
+        follow_resize(c, Pty::Exec(id.clone()));
     }
     relay(io, f.tty, f.interactive).await;
     drop(_raw);
     for _ in 0..100 {
-        match c.get::<serde_json::Value>(&format!("/exec/{id}/json")).await {
+        match c.exec_inspect(&id).await {
             Ok(v) if v["Running"] == json!(false) && !v["ExitCode"].is_null() => {
                 return Exit(v["ExitCode"].as_i64().unwrap_or(0) as i32);
             }

@@ -2,14 +2,13 @@
 //! running across the cluster.
 
 use clap::{Args, Subcommand};
-use hyper::Method;
 use serde_json::Value;
 
 use super::format::{capitalize, custom, table};
-use super::util::{each_named, inspect_each, print_rows};
+use super::util::{each, inspect_each, print_rows};
 use super::{fail, CreateFlags, Exit};
-use skiff_api::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
-use skiff_client::{enc, Body, Client};
+use skiff_api::cluster::ServiceSpec;
+use skiff_client::{Client, ServiceUpdate};
 
 #[derive(Subcommand, Debug)]
 pub enum ServiceCmd {
@@ -112,27 +111,18 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
         ServiceCmd::Ls { quiet, format } => ls(c, quiet, format).await,
         ServiceCmd::Ps { quiet, services } => ps(c, quiet, services).await,
         ServiceCmd::Inspect { format, services } => {
-            let paths = services.iter().map(|s| format!("/services/{}", enc(s)));
-            inspect_each(c, paths, format.as_deref(), |e| e).await
+            let get = |s: String| async move { c.service_inspect_raw(&s).await };
+            inspect_each(&services, get, format.as_deref()).await
         }
         ServiceCmd::Scale { pairs } => scale_each(c, pairs).await,
         ServiceCmd::Update(u) => update(c, u).await,
-        ServiceCmd::Rm { services } => {
-            let calls = services
-                .into_iter()
-                .map(|s| {
-                    let path = format!("/services/{}", enc(&s));
-                    (s, Method::DELETE, path, Body::Empty)
-                })
-                .collect();
-            each_named(c, calls, |e| e).await
-        }
+        ServiceCmd::Rm { services } => each(&services, |s| async move { c.service_remove(&s).await }).await,
     }
 }
 
 /// `skiff service ls`.
 async fn ls(c: &Client, quiet: bool, format: Option<String>) -> Exit {
-    let list: Vec<ServiceInfo> = match c.get("/services").await {
+    let list = match c.services_list().await {
         Ok(l) => l,
         Err(e) => return fail(&e, 1),
     };
@@ -169,7 +159,7 @@ async fn ps(c: &Client, quiet: bool, services: Vec<String>) -> Exit {
             .to_vec(),
     ];
     for s in &services {
-        let tasks: Vec<TaskInfo> = match c.get(&format!("/tasks?service={}", enc(s))).await {
+        let tasks = match c.tasks_list(s).await {
             Ok(t) => t,
             Err(e) => return fail(&e, 1),
         };
@@ -224,20 +214,21 @@ async fn scale_each(c: &Client, pairs: Vec<String>) -> Exit {
 
 /// `skiff service update`: what changes, and the rollout's pace.
 async fn update(c: &Client, u: ServiceUpdateArgs) -> Exit {
-    let body = serde_json::json!({
-        "Replicas": u.replicas,
-        "Image": u.image,
-        "EnvAdd": u.env_add,
-        "EnvRm": u.env_rm,
-        "Args": u.args.as_deref().map(|a| a.split_whitespace().collect::<Vec<_>>()),
-        "Force": u.force,
-        "UpdateParallelism": u.rollout.parallelism,
-        "UpdateDelayMs": u.rollout.delay,
-    });
-    let path = format!("/services/{}/update", enc(&u.service));
-    let body = Body::Json(serde_json::to_vec(&body).unwrap_or_default());
-    match c.send(Method::POST, &path, body).await {
-        Ok(_) => {
+    let update = ServiceUpdate {
+        replicas: u.replicas,
+        image: u.image,
+        env_add: u.env_add,
+        env_rm: u.env_rm,
+        args: u
+            .args
+            .as_deref()
+            .map(|a| a.split_whitespace().map(String::from).collect()),
+        force: u.force,
+        update_parallelism: u.rollout.parallelism,
+        update_delay_ms: u.rollout.delay,
+    };
+    match c.service_update(&u.service, &update).await {
+        Ok(()) => {
             println!("{}", u.service);
             Exit(0)
         }
@@ -246,9 +237,11 @@ async fn update(c: &Client, u: ServiceUpdateArgs) -> Exit {
 }
 
 async fn scale(c: &Client, service: &str, n: u32) -> Result<(), skiff_client::ClientError> {
-    let body = serde_json::json!({ "Replicas": n }).to_string().into_bytes();
-    c.post(&format!("/services/{}/update", enc(service)), Body::Json(body))
-        .await
+    let update = ServiceUpdate {
+        replicas: Some(n),
+        ..Default::default()
+    };
+    c.service_update(service, &update).await
 }
 
 async fn create(c: &Client, a: ServiceCreate) -> Exit {
@@ -273,11 +266,7 @@ async fn create(c: &Client, a: ServiceCreate) -> Exit {
         update_delay_ms: a.rollout.delay.unwrap_or(0),
         force_update: 0,
     };
-    let body = serde_json::to_vec(&spec).unwrap_or_default();
-    match c
-        .json::<Value>(Method::POST, "/services/create", Body::Json(body))
-        .await
-    {
+    match c.service_create(&spec).await {
         Ok(v) => {
             println!("{}", v["ID"].as_str().unwrap_or_default());
             Exit(0)

@@ -1,11 +1,10 @@
 //! The daemon itself: `version`, `info`, `events`.
 
-use hyper::Method;
 use serde_json::Value;
 
 use super::format::{binary, capitalize, Format};
 use super::{fail, Exit};
-use skiff_client::{enc, Body, Client};
+use skiff_client::{Client, EventsOptions};
 
 /// `skiff version`: the client's, then the server's.
 pub async fn version(c: &Client) -> Exit {
@@ -15,7 +14,7 @@ pub async fn version(c: &Client) -> Exit {
         skiff_api::API_VERSION,
         std::env::consts::ARCH
     );
-    match c.get::<Value>("/version").await {
+    match c.version().await {
         Ok(v) => {
             println!(
                 "\nServer: skiff\n Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel:           {}",
@@ -34,7 +33,7 @@ pub async fn version(c: &Client) -> Exit {
 
 /// `skiff info` (and `system info`).
 pub async fn info(c: &Client) -> Exit {
-    let v = match c.get::<Value>("/info").await {
+    let v = match c.info().await {
         Ok(v) => v,
         Err(e) => return fail(&e, 1),
     };
@@ -105,40 +104,24 @@ pub async fn events(
     filter: Vec<String>,
     format: Option<String>,
 ) -> Exit {
-    let mut q = Vec::new();
-    for (k, v) in [("since", since), ("until", until)] {
+    let mut o = EventsOptions::default();
+    for (at, v) in [(&mut o.since, since), (&mut o.until, until)] {
         let Some(v) = v else { continue };
         match skiff_api::events::parse_time(&v) {
-            Ok(n) => q.push(format!(
-                "{k}={}.{:09}",
-                n.div_euclid(1_000_000_000),
-                n.rem_euclid(1_000_000_000)
-            )),
+            Ok(n) => *at = Some(n),
             Err(e) => {
                 eprintln!("{e}");
                 return Exit(125);
             }
         }
     }
-    let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for f in &filter {
         let Some((k, v)) = f.split_once('=') else {
             eprintln!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)");
             return Exit(125);
         };
-        filters.entry(k.to_string()).or_default().push(v.to_string());
+        o.filters.entry(k.to_string()).or_default().push(v.to_string());
     }
-    if !filters.is_empty() {
-        q.push(format!(
-            "filters={}",
-            enc(&serde_json::to_string(&filters).unwrap_or_default())
-        ));
-    }
-    let path = if q.is_empty() {
-        "/events".to_string()
-    } else {
-        format!("/events?{}", q.join("&"))
-    };
     let template = match format.as_deref() {
         None | Some("json") => None,
         Some(f) => match Format::parse(f) {
@@ -149,8 +132,8 @@ pub async fn events(
             }
         },
     };
-    let mut lines = match c.send(Method::GET, &path, Body::Empty).await {
-        Ok(r) => skiff_client::Lines::new(r),
+    let mut lines = match c.events(&o).await {
+        Ok(l) => l,
         Err(e) => return fail(&e, 1),
     };
     while let Some(line) = lines.next().await {

@@ -13,7 +13,7 @@ use super::util::print_rows;
 use super::{fail, Exit};
 use skiff_api::stats::Stats;
 use skiff_api::{ContainerSummary, DiskUsage};
-use skiff_client::{enc, Body, Client, Lines};
+use skiff_client::{Client, Lines, ListOptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct StatsArgs {
@@ -68,8 +68,11 @@ pub async fn stats(c: &Client, a: StatsArgs) -> Exit {
         let targets: Vec<(String, Option<String>)> = if named {
             a.containers.iter().map(|n| (n.clone(), None)).collect()
         } else {
-            let path = format!("/containers/json?all={}", u8::from(a.all));
-            match c.get::<Vec<ContainerSummary>>(&path).await {
+            let o = ListOptions {
+                all: a.all,
+                ..Default::default()
+            };
+            match c.containers_list(&o).await {
                 Ok(list) => list.into_iter().map(|s| (s.id, s.node)).collect(),
                 Err(e) => return fail(&e, 1),
             }
@@ -139,8 +142,7 @@ async fn follow(c: Client, key: String, stream: bool, rows: Rows) {
             f(r);
         }
     };
-    let path = format!("/containers/{}/stats?stream={}", enc(&key), u8::from(stream));
-    let resp = match c.send(hyper::Method::GET, &path, Body::Empty).await {
+    let resp = match c.container_stats(&key, stream).await {
         Ok(r) => r,
         Err(e) => return set(&|r| r.error = Some(e.to_string())),
     };
@@ -243,7 +245,7 @@ fn render(rows: &[Row], a: &StatsArgs) -> Result<String, String> {
 
 /// `skiff system df [-v]`: through a controller, the fleet's sums.
 pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
-    let du: DiskUsage = match c.get("/system/df").await {
+    let du = match c.system_df().await {
         Ok(d) => d,
         Err(e) => return fail(&e, 1),
     };

@@ -1,20 +1,20 @@
 //! What every command family shares: one request per name, `inspect`
 //! and its printing, `… prune` with its confirmation.
 
+use std::future::Future;
 use std::io::Write;
 
-use hyper::Method;
 use serde_json::Value;
 
 use super::format::{listing, Format};
 use super::{fail, Exit};
-use skiff_client::{enc, Body, Client, ClientError};
+use skiff_client::{Client, ClientError};
 
 /// Run `f` for each name; print the name on success, the error otherwise.
 pub(super) async fn each<F, Fut>(names: &[String], f: F) -> Exit
 where
     F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(), ClientError>>,
+    Fut: Future<Output = Result<(), ClientError>>,
 {
     let mut code = 0;
     for n in names {
@@ -29,11 +29,11 @@ where
     Exit(code)
 }
 
-/// A `… prune` command: confirm unless `force`, POST, list what went
-/// under `title`. Returns the daemon's answer (None: not confirmed).
+/// A `… prune` command: confirm unless `force`, send `request` (the
+/// client's prune call), list what went under `title`. Returns the
+/// daemon's answer (None: not confirmed; the request is never sent).
 pub(super) async fn prune(
-    c: &Client,
-    path: &str,
+    request: impl Future<Output = Result<Value, ClientError>>,
     key: &str,
     title: &str,
     warning: &str,
@@ -42,10 +42,7 @@ pub(super) async fn prune(
     if !force && !confirm(&format!("{warning}\nAre you sure you want to continue? [y/N] ")) {
         return Ok(None);
     }
-    let v = c
-        .json::<Value>(Method::POST, path, Body::Empty)
-        .await
-        .map_err(|e| fail(&e, 1))?;
+    let v = request.await.map_err(|e| fail(&e, 1))?;
     let gone: Vec<&str> = v[key]
         .as_array()
         .into_iter()
@@ -61,18 +58,17 @@ pub(super) async fn prune(
     Ok(Some(v))
 }
 
-/// `inspect` of several objects: GET each path, then print as
-/// `print_values` does; `map` rewords errors (e.g. "not a controller").
-pub(super) async fn inspect_each(
-    c: &Client,
-    paths: impl Iterator<Item = String>,
-    format: Option<&str>,
-    map: fn(ClientError) -> ClientError,
-) -> Exit {
+/// `inspect` of several objects: `get` each name (errors already reworded,
+/// e.g. "not a controller"), then print as `print_values` does.
+pub(super) async fn inspect_each<F, Fut>(names: &[String], get: F, format: Option<&str>) -> Exit
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Value, ClientError>>,
+{
     let mut out = Vec::new();
     let mut code = 0;
-    for p in paths {
-        match c.get::<Value>(&p).await.map_err(map) {
+    for n in names {
+        match get(n.clone()).await {
             Ok(v) => out.push(v),
             Err(e) => {
                 eprintln!("{e}");
@@ -81,26 +77,6 @@ pub(super) async fn inspect_each(
         }
     }
     print_values(&out, format, code)
-}
-
-/// One request per named object (`rm`, `update`, …): print each name that
-/// succeeded, each error, and exit 1 if any failed.
-pub(super) async fn each_named(
-    c: &Client,
-    calls: Vec<(String, Method, String, Body)>,
-    map: fn(ClientError) -> ClientError,
-) -> Exit {
-    let mut code = 0;
-    for (name, method, path, body) in calls {
-        match c.send(method, &path, body).await.map_err(map) {
-            Ok(_) => println!("{name}"),
-            Err(e) => {
-                eprintln!("{e}");
-                code = 1;
-            }
-        }
-    }
-    Exit(code)
 }
 
 /// Print inspect results: a JSON array, or one template line each.
@@ -166,17 +142,17 @@ pub(super) async fn inspect(c: &Client, names: Vec<String>, format: Option<Strin
     for n in &names {
         let mut found = None;
         if kind != Some("image") {
-            if let Ok(v) = c.get::<Value>(&format!("/containers/{}/json", enc(n))).await {
+            if let Ok(v) = c.container_inspect_raw(n).await {
                 found = Some(v);
             }
         }
         if found.is_none() && kind != Some("container") && kind != Some("network") {
-            if let Ok(v) = c.get::<Value>(&format!("/images/{n}/json")).await {
+            if let Ok(v) = c.image_inspect_raw(n).await {
                 found = Some(v);
             }
         }
         if found.is_none() && matches!(kind, None | Some("network")) {
-            if let Ok(v) = c.get::<Value>(&format!("/networks/{}", enc(n))).await {
+            if let Ok(v) = c.network_inspect_raw(n).await {
                 found = Some(v);
             }
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use skiff_certs::cluster::Role;
 
-use crate::{Body, Client, ClientError};
+use crate::{Client, ClientError};
 
 /// `SKTKN-1-<sha256 of the CA certificate>-<secret>`, after Swarm's tokens:
 /// the fingerprint lets a joiner trust the controller before it has the CA,
@@ -92,10 +92,7 @@ pub async fn join(
         hostname: hostname.to_string(),
         client,
     };
-    let body = serde_json::to_vec(&req).map_err(|e| ClientError::Other(e.to_string()))?;
-    let resp: JoinResponse = http
-        .json(hyper::Method::POST, "/cluster/join", Body::Json(body))
-        .await?;
+    let resp = http.cluster_join(&req).await?;
     let io = |e: std::io::Error| ClientError::Other(format!("{}: {e}", out.display()));
     std::fs::create_dir_all(out).map_err(io)?;
     use skiff_certs::files;
@@ -132,10 +129,7 @@ pub async fn renew_with(client: &crate::Client) -> Result<std::time::SystemTime,
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| other(format!("reading {}: {e}", p.display())));
     let (old, key) = (read(cert_path)?, read(key_path)?);
     let csr = skiff_certs::cluster::request_for_key(&key, "renewal").map_err(|e| other(e.to_string()))?;
-    let body = serde_json::to_vec(&RenewRequest { csr }).map_err(|e| other(e.to_string()))?;
-    let resp: RenewResponse = client
-        .json(http::Method::POST, "/cluster/renew", crate::Body::Json(body))
-        .await?;
+    let resp = client.cluster_renew(&RenewRequest { csr }).await?;
     let who = |pem: &str| {
         skiff_certs::cluster::pem_to_der(pem)
             .ok()

@@ -2,9 +2,26 @@
 //! the REST API of a controller, over a unix socket, TCP or mutual TLS
 //! (HTTP/1.1 via hyper), including hijacked (upgraded) connections for
 //! attach and exec. `cluster`: joining and renewing certificates.
+//!
+//! Every API path is spelled here, once, behind a typed method of
+//! [`Client`]: `containers` (containers and exec), `images`, `networks`,
+//! `system` (version, info, events, disk usage) and `controller` (the
+//! controller's cluster, nodes, services and tasks). Callers never write a
+//! path or a query string.
 
 pub mod cluster;
+pub mod containers;
+pub mod controller;
+pub mod images;
+pub mod networks;
+pub mod system;
 
+pub use containers::{CreateOptions, ListOptions, LogsOptions};
+pub use controller::ServiceUpdate;
+pub use images::ImportOptions;
+pub use system::EventsOptions;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -14,6 +31,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::sync::Arc;
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::rustls;
@@ -108,6 +126,63 @@ pub enum Body {
     Empty,
     Json(Vec<u8>),
     Raw(Vec<u8>, &'static str),
+}
+
+impl Body {
+    /// A typed request body, as JSON.
+    pub fn json<T: Serialize>(v: &T) -> Result<Body> {
+        serde_json::to_vec(v).map(Body::Json).map_err(other)
+    }
+}
+
+/// Docker's `filters` query: each key with the values any of which may match.
+pub type Filters = BTreeMap<String, Vec<String>>;
+
+/// A hijacked connection (attach, exec start): raw stream both ways.
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+
+/// A query string built a pair at a time, each value percent-encoded;
+/// `on` appends it to a path (no `?` when there is no pair).
+#[derive(Default)]
+pub(crate) struct Query(Vec<String>);
+
+impl Query {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn add(mut self, key: &str, value: impl std::fmt::Display) -> Self {
+        self.0.push(format!("{key}={}", enc(&value.to_string())));
+        self
+    }
+
+    /// `key=1` or `key=0`.
+    pub(crate) fn flag(self, key: &str, on: bool) -> Self {
+        self.add(key, u8::from(on))
+    }
+
+    pub(crate) fn opt(self, key: &str, value: Option<impl std::fmt::Display>) -> Self {
+        match value {
+            Some(v) => self.add(key, v),
+            None => self,
+        }
+    }
+
+    /// `filters=` with Docker's JSON, unless there is no filter.
+    pub(crate) fn filters<K: Serialize + Ord, V: Serialize>(self, filters: &BTreeMap<K, V>) -> Self {
+        if filters.is_empty() {
+            return self;
+        }
+        self.add("filters", serde_json::to_string(filters).unwrap_or_default())
+    }
+
+    pub(crate) fn on(self, path: &str) -> String {
+        if self.0.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", self.0.join("&"))
+        }
+    }
 }
 
 impl Client {
@@ -290,13 +365,18 @@ impl Client {
 
     /// POST and ignore the body.
     pub async fn post(&self, path: &str, body: Body) -> Result<()> {
-        let resp = self.send(Method::POST, path, body).await?;
+        self.call(Method::POST, path, body).await
+    }
+
+    /// Send a request and ignore the body of the answer.
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Body) -> Result<()> {
+        let resp = self.send(method, path, body).await?;
         let _ = body_bytes(resp).await;
         Ok(())
     }
 
     /// Send a request that switches to a raw stream (attach, exec start).
-    pub async fn hijack(&self, path: &str, body: Body) -> Result<TokioIo<hyper::upgrade::Upgraded>> {
+    pub async fn hijack(&self, path: &str, body: Body) -> Result<Hijacked> {
         let mut s = self.connect(true).await?;
         let resp = s
             .send_request(self.build(Method::POST, path, body, true)?)
@@ -382,5 +462,27 @@ mod tests {
         assert_eq!(super::enc("web-1_a.b~c"), "web-1_a.b~c");
         assert_eq!(super::enc("a b/c:d={}"), "a%20b%2Fc%3Ad%3D%7B%7D");
         assert_eq!(super::enc("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn queries_encode_values_and_leave_out_an_empty_one() {
+        use super::{Filters, Query};
+        assert_eq!(
+            Query::new().opt("t", None::<i64>).on("/containers/a/stop"),
+            "/containers/a/stop"
+        );
+        let mut f = Filters::new();
+        f.entry("name".into()).or_default().push("web 1".into());
+        let q = Query::new()
+            .flag("all", true)
+            .opt("limit", Some(3))
+            .add("signal", "SIG INT")
+            .filters(&f)
+            .on("/containers/json");
+        assert_eq!(
+            q,
+            "/containers/json?all=1&limit=3&signal=SIG%20INT&filters=%7B%22name%22%3A%5B%22web%201%22%5D%7D"
+        );
+        assert_eq!(Query::new().filters(&Filters::new()).on("/events"), "/events");
     }
 }

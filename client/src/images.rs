@@ -1,0 +1,74 @@
+//! Images: `/images/…`. An image's name goes into the path as it is
+//! written ("library/alpine:3.19"): the daemon takes the rest of the path
+//! as the name, slashes and all.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::Value;
+use skiff_api::ImageSummary;
+
+use crate::{body_bytes, Body, Client, Query, Result};
+
+/// `/images/{name}{rest}`.
+fn image(name: &str, rest: &str) -> String {
+    format!("/images/{name}{rest}")
+}
+
+/// `POST /images/create?fromSrc=-`: what the imported image is called and
+/// how its config changes.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Repository and tag (the tag may be empty).
+    pub target: Option<(String, String)>,
+    /// Dockerfile instructions (`CMD …`, `ENV …`).
+    pub changes: Vec<String>,
+    pub message: Option<String>,
+}
+
+impl Client {
+    /// `GET /images/json`, only those of `reference` if given.
+    pub async fn images_list(&self, reference: Option<&str>) -> Result<Vec<ImageSummary>> {
+        let filters: BTreeMap<&str, Vec<&str>> = reference.map(|r| ("reference", vec![r])).into_iter().collect();
+        let q = Query::new().filters(&filters);
+        self.get(&q.on("/images/json")).await
+    }
+
+    /// `POST /images/create?fromSrc=-` with a tar: the progress lines.
+    pub async fn image_import(&self, tar: Vec<u8>, o: &ImportOptions) -> Result<Bytes> {
+        let mut q = Query::new().add("fromSrc", "-");
+        if let Some((repo, tag)) = &o.target {
+            q = q.add("repo", repo).add("tag", tag);
+        }
+        if !o.changes.is_empty() {
+            q = q.add("changes", serde_json::to_string(&o.changes).unwrap_or_default());
+        }
+        let q = q.opt("message", o.message.as_deref());
+        let resp = self
+            .send(
+                Method::POST,
+                &q.on("/images/create"),
+                Body::Raw(tar, "application/x-tar"),
+            )
+            .await?;
+        Ok(body_bytes(resp).await)
+    }
+
+    /// `POST /images/{name}/tag?repo=…&tag=…`.
+    pub async fn image_tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
+        let q = Query::new().add("repo", repo).add("tag", tag);
+        self.post(&q.on(&image(name, "/tag")), Body::Empty).await
+    }
+
+    /// `DELETE /images/{name}[?force=1]`: what was untagged and deleted.
+    pub async fn image_remove(&self, name: &str, force: bool) -> Result<Vec<Value>> {
+        let q = Query::new().opt("force", force.then_some(1));
+        self.json(Method::DELETE, &q.on(&image(name, "")), Body::Empty).await
+    }
+
+    /// `GET /images/{name}/json` as the daemon wrote it (for `inspect`).
+    pub async fn image_inspect_raw(&self, name: &str) -> Result<Value> {
+        self.get(&image(name, "/json")).await
+    }
+}
