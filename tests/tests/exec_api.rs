@@ -138,3 +138,30 @@ fn a_detached_exec_keeps_its_environment_and_user() {
     assert_eq!(a.skiff(&["exec", "box", "cat", "/tmp/o"]).ok().out(), "bar 1000");
     a.finish();
 }
+
+#[test]
+fn attach_without_an_upgrade_gets_the_output_as_the_body() {
+    let a = Agent::start();
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; echo hi; echo oops >&2",
+    ])
+    .ok();
+    let r = call(
+        &a,
+        "POST",
+        "/containers/talk/attach?stream=1&stdout=1&stderr=1",
+        "",
+        false,
+    );
+    assert_eq!(r.status, 200, "{}", r.headers);
+    assert!(r.headers.contains("application/vnd.docker.raw-stream"), "{}", r.headers);
+    assert_eq!(r.body, [frame(1, b"hi\n"), frame(2, b"oops\n")].concat());
+    a.finish();
+}

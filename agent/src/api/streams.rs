@@ -89,38 +89,70 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
     let (want_in, want_out, want_err) = (qbool(&q, "stdin"), qbool(&q, "stdout"), qbool(&q, "stderr"));
     e.emit_container(&c, "attach", &[]);
     // Subscribe before answering so nothing printed after this is missed.
-    let mut out = c.output.subscribe();
-    let mut exits = c.exits.subscribe();
+    let out = c.output.subscribe();
+    let exits = c.exits.subscribe();
     let seen = exits.borrow().count;
+    let relay = Relay {
+        seen,
+        out,
+        exits,
+        tty,
+        want_out,
+        want_err,
+    };
+    if !req.headers().contains_key(header::UPGRADE) {
+        // As Docker: no upgrade asked, a 200 whose body is the stream
+        // (stdin cannot be fed).
+        let (w, r) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(relay.run(w));
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(r));
+        return Ok(([(header::CONTENT_TYPE, RAW_STREAM)], body).into_response());
+    }
     let on_upgrade = hyper::upgrade::on(req);
     let c2: Arc<Ctr> = c.clone();
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
-        let (rd, mut wr) = tokio::io::split(TokioIo::new(up));
+        let (rd, wr) = tokio::io::split(TokioIo::new(up));
         if want_in {
             let c3 = c2.clone();
             pump_stdin(rd, move || c3.connection());
         }
-        let wanted = |s: u8| (s == stream::STDOUT && want_out) || (s == stream::STDERR && want_err);
+        relay.run(wr).await;
+    });
+    Ok(upgrade_response())
+}
+
+/// An attached client's view of a container's output, until it exits.
+struct Relay {
+    out: tokio::sync::broadcast::Receiver<(u8, Bytes)>,
+    exits: tokio::sync::watch::Receiver<crate::engine::container::Exits>,
+    seen: u64,
+    tty: bool,
+    want_out: bool,
+    want_err: bool,
+}
+
+impl Relay {
+    async fn run<W: tokio::io::AsyncWrite + Unpin>(mut self, mut wr: W) {
+        let wanted = |s: u8| (s == stream::STDOUT && self.want_out) || (s == stream::STDERR && self.want_err);
         loop {
             tokio::select! {
-                m = out.recv() => match m {
-                    Ok((s, data)) => if wanted(s) && wr.write_all(&encode(tty, s, &data)).await.is_err() { return },
+                m = self.out.recv() => match m {
+                    Ok((s, data)) => if wanted(s) && wr.write_all(&encode(self.tty, s, &data)).await.is_err() { return },
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => break,
                 },
-                _ = exited_after(&mut exits, seen) => break,
+                _ = exited_after(&mut self.exits, self.seen) => break,
             }
         }
         // Exit is published after all output: drain what is queued.
-        while let Ok((s, data)) = out.try_recv() {
-            if wanted(s) && wr.write_all(&encode(tty, s, &data)).await.is_err() {
+        while let Ok((s, data)) = self.out.try_recv() {
+            if wanted(s) && wr.write_all(&encode(self.tty, s, &data)).await.is_err() {
                 return;
             }
         }
         let _ = wr.shutdown().await;
-    });
-    Ok(upgrade_response())
+    }
 }
 
 /// Resolves once the container has exited `seen` times or is removed.
