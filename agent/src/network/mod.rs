@@ -2,7 +2,10 @@
 //! `NetworkResource` shape), address management, and the endpoints that put
 //! containers on them. Drivers: `bridge` (a Linux bridge, a veth per
 //! endpoint, NAT), `macvlan` (a child of a host interface), plus Docker's
-//! predefined `host` and `none`.
+//! predefined `host` and `none`. The engine sees one container's
+//! networks through `sandbox.rs` alone (plan, setup, teardown, readopt,
+//! join, leave); the members that reserve addresses, plumb interfaces and
+//! publish ports are private to this module.
 //!
 //! Networks are persisted under `<data-root>/network/`. Addresses in use
 //! and published ports are rebuilt from the records of running containers
@@ -16,6 +19,7 @@ pub mod ipam;
 pub mod macvlan;
 pub mod netlink;
 pub mod ports;
+pub mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -119,10 +123,10 @@ pub struct Networks {
     fw: Mutex<()>,
     /// Held from choosing host ports to recording them, so two starts
     /// cannot pick the same random port.
-    pub ports_lock: Mutex<()>,
+    ports_lock: Mutex<()>,
     /// Serializes network create and remove (name and subnet checks).
     admin: tokio::sync::Mutex<()>,
-    pub dns: Arc<dns::Server>,
+    dns: Arc<dns::Server>,
 }
 
 impl Networks {
@@ -503,7 +507,7 @@ impl Networks {
 
     /// Reserve an address for a container on `net` (a fixed one if the
     /// endpoint asks for it).
-    pub fn reserve(&self, net: &Net, ep: &Endpoint, want: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+    fn reserve(&self, net: &Net, ep: &Endpoint, want: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
         if !net.carries_endpoints() {
             return Err(NetError::Invalid(format!(
                 "network {} has no addresses to give",
@@ -532,7 +536,7 @@ impl Networks {
 
     /// Record an endpoint that already exists (a running container found
     /// at agent start).
-    pub fn adopt(&self, net_id: &str, ep: Endpoint) {
+    fn adopt(&self, net_id: &str, ep: Endpoint) {
         self.lock()
             .endpoints
             .entry(net_id.to_string())
@@ -541,7 +545,7 @@ impl Networks {
     }
 
     /// Create the endpoint's interface inside the container's namespace.
-    pub async fn plumb(&self, net: &Net, netns: &Path, ifname: &str, ip: Ipv4Addr, default_route: bool) -> Result<()> {
+    async fn plumb(&self, net: &Net, netns: &Path, ifname: &str, ip: Ipv4Addr, default_route: bool) -> Result<()> {
         let pool = net
             .pool
             .as_ref()
@@ -560,12 +564,12 @@ impl Networks {
     }
 
     /// Take the endpoint's interface out of a running container.
-    pub async fn unplumb(&self, netns: &Path, ifname: &str) -> Result<()> {
+    async fn unplumb(&self, netns: &Path, ifname: &str) -> Result<()> {
         netlink::remove_endpoint(netns, ifname).await.map_err(NetError::Other)
     }
 
     /// Give back a container's address on one network.
-    pub fn release(&self, net_id: &str, container: &str) {
+    fn release(&self, net_id: &str, container: &str) {
         if let Some(eps) = self.lock().endpoints.get_mut(net_id) {
             eps.retain(|_, e| e.container != container);
         }
@@ -573,31 +577,12 @@ impl Networks {
 
     /// Give back everything a container holds: addresses and ports.
     /// Returns whether the firewall changed.
-    pub fn release_all(&self, container: &str) -> bool {
+    fn release_all(&self, container: &str) -> bool {
         let mut st = self.lock();
         for eps in st.endpoints.values_mut() {
             eps.retain(|_, e| e.container != container);
         }
         st.ports.remove(container).is_some()
-    }
-
-    /// Network IDs a container has running endpoints on.
-    pub fn networks_of(&self, container: &str) -> Vec<String> {
-        self.lock()
-            .endpoints
-            .iter()
-            .filter(|(_, eps)| eps.values().any(|e| e.container == container))
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-
-    /// Containers with running endpoints on a network.
-    pub fn attached(&self, net_id: &str) -> Vec<String> {
-        self.lock()
-            .endpoints
-            .get(net_id)
-            .map(|eps| eps.values().map(|e| e.name.clone()).collect())
-            .unwrap_or_default()
     }
 
     /// Endpoints of the networks `container` is on whose names match
@@ -641,7 +626,7 @@ impl Networks {
 
     /// Check and record a container's published ports; the caller then
     /// syncs the firewall.
-    pub fn publish(&self, container: &str, maps: Vec<firewall::PortMap>) -> Result<()> {
+    fn publish(&self, container: &str, maps: Vec<firewall::PortMap>) -> Result<()> {
         let mut st = self.lock();
         for m in &maps {
             for (other, theirs) in &st.ports {
@@ -663,7 +648,7 @@ impl Networks {
 
     /// Drop a container's published ports that point at `ip` (it left
     /// that network). Returns whether any did.
-    pub fn unpublish_ip(&self, container: &str, ip: Ipv4Addr) -> bool {
+    fn unpublish_ip(&self, container: &str, ip: Ipv4Addr) -> bool {
         let mut st = self.lock();
         let Some(maps) = st.ports.get_mut(container) else {
             return false;
@@ -678,12 +663,12 @@ impl Networks {
     }
 
     /// Host ports taken by containers (for picking random ones).
-    pub fn ports_in_use(&self) -> Vec<firewall::PortMap> {
+    fn ports_in_use(&self) -> Vec<firewall::PortMap> {
         self.lock().ports.values().flatten().cloned().collect()
     }
 
     /// Endpoint settings for inspect, from a network and an address.
-    pub fn settings(&self, net: &Net, ep: &Endpoint, requested: &EndpointSettings) -> EndpointSettings {
+    fn settings(&self, net: &Net, ep: &Endpoint, requested: &EndpointSettings) -> EndpointSettings {
         let pool = net.pool.as_ref();
         EndpointSettings {
             ipam_config: requested.ipam_config.clone(),
