@@ -15,12 +15,13 @@ use skiff_api::{
 
 use skiff_client::{Client, ClientError, CreateOptions};
 
-/// Exit code of a failed start, by Docker's rule on the error text.
+/// Exit code of a failed start. The API answers a failed start with a
+/// message only, so this is the docker CLI's own rule on its text.
 pub fn start_error_code(e: &ClientError) -> i32 {
     let m = e.to_string();
     if m.contains("executable file not found") || m.contains("no such file or directory") {
         127
-    } else if m.contains("permission denied") {
+    } else if m.contains("permission denied") || m.contains("is a directory") {
         126
     } else {
         125

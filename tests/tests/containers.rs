@@ -13,6 +13,16 @@ fn run_prints_output_and_returns_the_containers_exit_code() {
     assert!(r.stderr.contains("executable file not found"), "{}", r.stderr);
     let r = a.skiff(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(r.code, 126, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("exec: \"/etc/passwd\": permission denied"),
+        "{}",
+        r.stderr
+    );
+    let r = a.skiff(&["run", "--name", "dir", "busybox", "/etc"]);
+    assert_eq!(r.code, 126, "{}", r.stderr);
+    let code = a.skiff(&["inspect", "-f", "{{.State.ExitCode}}", "dir"]).ok();
+    assert_eq!(code.stdout.trim(), "126");
+    a.skiff(&["rm", "dir"]).ok();
     let r = a.skiff(&["run", "--rm", "nosuchimage", "true"]);
     assert_eq!(r.code, 125);
     assert!(r.stderr.contains("No such image"), "{}", r.stderr);

@@ -13,7 +13,7 @@ use super::state::Status;
 use super::{Engine, EngineError, Result};
 use crate::ids::now;
 use crate::runtime::cgroups::Cgroup;
-use crate::runtime::protocol::{ExitRecord, LogTarget, Mode, ShimConfig};
+use crate::runtime::protocol::{ExitRecord, LaunchError, LaunchFailure, LogTarget, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_common::fsutil::{self, read_json};
@@ -348,12 +348,8 @@ impl Engine {
         fsutil::write_json_volatile(&run.join(LAUNCH_NOTE), &note).map_err(|e| internal(&e))?;
         step("bundle written");
         let pid = supervisor::launch(&run, &shim).await.map_err(|e| {
-            let m = format!("{e:#}");
-            if m.contains("not found") || m.contains("No such file") {
-                (127, format!("OCI runtime create failed: {m}: unknown"))
-            } else {
-                (125, format!("OCI runtime create failed: {m}: unknown"))
-            }
+            let kind = e.downcast_ref::<LaunchError>().map_or(LaunchFailure::Other, |l| l.kind);
+            (kind.exit_code(), format!("OCI runtime create failed: {e:#}: unknown"))
         })?;
         step("supervisor reported");
         crate::crashpoint::at("supervisor-reported");

@@ -4,6 +4,7 @@
 
 pub mod cgroup_warmup;
 pub mod cgroups;
+pub mod executor;
 pub mod netns;
 pub mod protocol;
 pub mod shim;

@@ -15,6 +15,46 @@ pub use skiff_shim::protocol::*;
 pub const LOCK_FILE: &str = "supervisor.lock";
 pub const LOCK_FD: std::os::fd::RawFd = 4;
 
+/// Why a supervisor could not start a process, as far as the exit code
+/// a user sees depends on it: reported by the container's init as one
+/// byte (`executor.rs`), then by the supervisor on its ready line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LaunchFailure {
+    Other = 0,
+    /// The program does not exist (Docker: 127).
+    NotFound = 1,
+    /// It exists but cannot run: a directory, no execute bit (126).
+    NotExecutable = 2,
+}
+
+impl LaunchFailure {
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            1 => LaunchFailure::NotFound,
+            2 => LaunchFailure::NotExecutable,
+            _ => LaunchFailure::Other,
+        }
+    }
+
+    /// The exit code `docker run` gives for it.
+    pub fn exit_code(self) -> i64 {
+        match self {
+            LaunchFailure::NotFound => 127,
+            LaunchFailure::NotExecutable => 126,
+            LaunchFailure::Other => 125,
+        }
+    }
+}
+
+/// A failed start as the supervisor reported it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct LaunchError {
+    pub kind: LaunchFailure,
+    pub message: String,
+}
+
 /// What a supervisor runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Mode {

@@ -77,8 +77,10 @@ fn run(dir: &Path, mut ready: File) -> Result<i32> {
     let _ = std::fs::remove_file(&cfg.socket);
     let listener = UnixListener::bind(&cfg.socket).context("binding supervisor socket")?;
 
-    // Build the container (created, not yet running) or the exec process.
-    let built = create(&cfg);
+    // Build the container (created, not yet running) or the exec process;
+    // the init writes to `report` why its program cannot run, if it cannot.
+    let (report_r, report_w) = pipe()?;
+    let built = create(&cfg, &report_w);
     if cfg.tty {
         let mut p = cfg.socket.clone().into_os_string();
         p.push(".tty");
@@ -93,7 +95,8 @@ fn run(dir: &Path, mut ready: File) -> Result<i32> {
                     break;
                 }
             }
-            let _ = writeln!(ready, "err {e:#}");
+            let why = launch_failure(report_r, report_w);
+            let _ = writeln!(ready, "err {} {e:#}", why as u8);
             let _ = std::fs::remove_file(&cfg.socket);
             return Ok(1);
         }
@@ -120,6 +123,16 @@ fn run(dir: &Path, mut ready: File) -> Result<i32> {
     Ok(0)
 }
 
+/// What the container's init wrote on the report pipe, if anything.
+fn launch_failure(r: OwnedFd, w: OwnedFd) -> LaunchFailure {
+    drop(w);
+    let mut b = [0u8; 1];
+    match nix::unistd::read(r.as_raw_fd(), &mut b) {
+        Ok(1) => LaunchFailure::from_byte(b[0]),
+        _ => LaunchFailure::Other,
+    }
+}
+
 /// `skiff-shim` beside the running agent binary.
 fn monitor_path() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating skiff-agent")?;
@@ -144,7 +157,7 @@ fn exec_monitor(args: &MonitorArgs) -> Result<()> {
     Ok(())
 }
 
-fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
+fn create(cfg: &ShimConfig, report: &OwnedFd) -> Result<(Pid, Stdio)> {
     let mut stdio = Stdio {
         out: None,
         err: None,
@@ -160,8 +173,11 @@ fn create(cfg: &ShimConfig) -> Result<(Pid, Stdio)> {
     } else {
         None
     };
-    let mut builder =
-        ContainerBuilder::new(cfg.id.clone(), SyscallType::default()).with_root_path(&cfg.runtime_root)?;
+    let mut builder = ContainerBuilder::new(cfg.id.clone(), SyscallType::default())
+        .with_root_path(&cfg.runtime_root)?
+        .with_executor(super::executor::CheckedExecutor {
+            report: report.as_raw_fd(),
+        });
     match &console {
         Some((_, path)) => builder = builder.with_console_socket(Some(path)),
         None => {

@@ -63,7 +63,12 @@ pub async fn launch(dir: &Path, cfg: &ShimConfig) -> Result<i32> {
         return pid.parse().context("supervisor reported a bad pid");
     }
     if let Some(err) = line.strip_prefix("err ") {
-        bail!("{err}");
+        let (kind, message) = err.split_once(' ').unwrap_or(("0", err));
+        return Err(protocol::LaunchError {
+            kind: protocol::LaunchFailure::from_byte(kind.parse().unwrap_or(0)),
+            message: message.to_string(),
+        }
+        .into());
     }
     let log = std::fs::read_to_string(dir.join("shim.log")).unwrap_or_default();
     bail!("container supervisor failed: {}", log.trim())

@@ -1,0 +1,106 @@
+//! The last step of a container's init inside its namespaces: find the
+//! program and exec it. libcontainer's default executor does the same, but
+//! it reports a missing program only as text, across a process boundary.
+//! This one also writes why (`LaunchFailure`, one byte) to a pipe the
+//! supervisor made, so the agent picks Docker's exit code (127: not found,
+//! 126: not executable) from a type, not from an error's wording.
+
+use std::os::fd::RawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use libcontainer::workload::{default, Executor, ExecutorError, ExecutorValidationError};
+use oci_spec::runtime::Spec;
+
+use super::protocol::LaunchFailure;
+
+#[derive(Clone)]
+pub struct CheckedExecutor {
+    /// The write end of the supervisor's report pipe (close-on-exec, so
+    /// the program never sees it).
+    pub report: RawFd,
+}
+
+impl Executor for CheckedExecutor {
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        let Some(proc) = spec.process() else {
+            return Err(ExecutorValidationError::ArgValidationError(
+                "spec did not contain process".into(),
+            ));
+        };
+        let Some(prog) = proc.args().as_ref().and_then(|a| a.first()) else {
+            return Ok(());
+        };
+        let env = proc.env().clone().unwrap_or_default();
+        let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
+        match check(prog, path_var) {
+            Ok(_) => Ok(()),
+            Err((kind, msg)) => {
+                // SAFETY: one write of one byte to a descriptor we were handed.
+                unsafe { libc::write(self.report, [kind as u8].as_ptr().cast(), 1) };
+                Err(ExecutorValidationError::ArgValidationError(msg))
+            }
+        }
+    }
+
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        default::get_executor().exec(spec)
+    }
+}
+
+/// Resolve `prog` as execvp would (a name with a slash as is, else along
+/// `PATH`) and check that it can run; Docker's words when it cannot.
+pub fn check(prog: &str, path_var: &str) -> Result<PathBuf, (LaunchFailure, String)> {
+    let found = if prog.contains('/') {
+        Some(PathBuf::from(prog)).filter(|p| p.exists())
+    } else {
+        path_var
+            .split(':')
+            .map(|d| Path::new(d).join(prog))
+            .find(|p| p.is_file())
+    };
+    let Some(path) = found else {
+        let what = if prog.contains('/') {
+            "no such file or directory"
+        } else {
+            "executable file not found in $PATH"
+        };
+        return Err((LaunchFailure::NotFound, format!("exec: \"{prog}\": {what}")));
+    };
+    let meta = path
+        .metadata()
+        .map_err(|e| (LaunchFailure::NotExecutable, format!("exec: \"{prog}\": {e}")))?;
+    if meta.is_dir() {
+        return Err((
+            LaunchFailure::NotExecutable,
+            format!("exec: \"{prog}\": is a directory"),
+        ));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err((
+            LaunchFailure::NotExecutable,
+            format!("exec: \"{prog}\": permission denied"),
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_classifies_programs() {
+        assert_eq!(check("sh", "/nonexistent:/bin").unwrap(), PathBuf::from("/bin/sh"));
+        assert_eq!(check("/bin/sh", "").unwrap(), PathBuf::from("/bin/sh"));
+        assert_eq!(
+            check("nosuch-program", "/bin:/usr/bin").unwrap_err().0,
+            LaunchFailure::NotFound
+        );
+        assert_eq!(check("/nosuch/x", "/bin").unwrap_err().0, LaunchFailure::NotFound);
+        assert_eq!(check("/etc", "").unwrap_err().0, LaunchFailure::NotExecutable);
+        assert_eq!(check("/etc/passwd", "").unwrap_err().0, LaunchFailure::NotExecutable);
+        let e = check("nosuch-program", "/bin").unwrap_err().1;
+        assert_eq!(e, "exec: \"nosuch-program\": executable file not found in $PATH");
+    }
+}
