@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what skiff needs on a Debian 12 host and build it (release).
-# Idempotent. Usage: deploy/setup.sh [--with-docker-client]
+# Idempotent. Usage: deploy/setup.sh [--with-docker-client] (also the
+# test-only packages: the docker client and Debian's docker-registry)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -8,13 +9,15 @@ need=()
 for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
-if [ "${1:-}" = --with-docker-client ] && [ ! -x /usr/bin/docker ]; then
-  need+=(docker.io)
+if [ "${1:-}" = --with-docker-client ]; then
+  # For the tests: the docker client (interop) and a real registry.
+  [ -x /usr/bin/docker ] || need+=(docker.io)
+  dpkg -s docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
-  # Never let a package start daemons here (docker.io ships dockerd; we
-  # only want its client).
+  # Never let a package start daemons here (docker.io ships dockerd,
+  # docker-registry a registry service; tests start their own).
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT

@@ -73,6 +73,10 @@ pub struct Flags {
     /// Serve Prometheus metrics over plain HTTP on this address (host:port)
     #[arg(long)]
     pub metrics_addr: Option<String>,
+    /// A registry reached over plain HTTP (HOST:PORT), as Docker's flag;
+    /// loopback registries always are
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -107,6 +111,8 @@ struct FileConfig {
     tlskey: Option<PathBuf>,
     #[serde(rename = "metrics-addr")]
     metrics_addr: Option<String>,
+    #[serde(rename = "insecure-registries")]
+    insecure_registries: Option<Vec<String>>,
 }
 
 /// An API endpoint.
@@ -141,6 +147,8 @@ pub struct Config {
     pub labels: Vec<String>,
     /// Where `/metrics` is also served over plain HTTP (`--metrics-addr`).
     pub metrics_addr: Option<String>,
+    /// Registries reached over plain HTTP (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
 }
 
 impl Config {
@@ -235,7 +243,10 @@ impl Config {
             .or(file.node_name)
             .or_else(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))
             .unwrap_or_else(|| "localhost".into());
+        let mut insecure_registries = flags.insecure_registries;
+        insecure_registries.extend(file.insecure_registries.unwrap_or_default());
         Ok(Self {
+            insecure_registries,
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),
             init_path,
             bip: flags.bip.or(file.bip),

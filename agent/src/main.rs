@@ -21,6 +21,8 @@ fn main() -> Result<()> {
         )))
         .with_writer(std::io::stderr)
         .init();
+    // The registry client's TLS uses the process's default provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

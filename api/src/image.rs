@@ -67,3 +67,48 @@ pub struct ImageConfigFile {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+/// One line of a progress stream (`POST /images/create`, push, load):
+/// Docker's `JSONMessage`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct JsonMessage {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(rename = "progressDetail", default, skip_serializing_if = "Option::is_none")]
+    pub progress_detail: Option<ProgressDetail>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub progress: String,
+    #[serde(rename = "errorDetail", default, skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<ErrorDetail>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+impl JsonMessage {
+    /// The message that ends a stream that failed after it began.
+    pub fn failure(message: &str) -> Self {
+        JsonMessage {
+            error_detail: Some(ErrorDetail {
+                message: message.to_string(),
+            }),
+            error: message.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProgressDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ErrorDetail {
+    #[serde(default)]
+    pub message: String,
+}

@@ -1,9 +1,10 @@
-//! Images: `images`, `import`, `tag`, `rmi` (and `image …`).
+//! Images: `images`, `pull`, `import`, `tag`, `rmi` (and `image …`).
 
 use serde_json::Value;
 
 use super::format::{ago, size, table};
-use super::{fail, Exit, ImportArgs, RmiArgs, TagArgs};
+use super::{fail, Exit, ImportArgs, PullArgs, RmiArgs, TagArgs};
+use skiff_api::JsonMessage;
 use skiff_client::{Client, ImportOptions};
 
 /// "repo:tag" → (repo, tag), minding registry ports ("host:5000/x").
@@ -99,6 +100,78 @@ pub async fn import(c: &Client, a: ImportArgs) -> Exit {
     }
 }
 
+/// A reference spelled out as Docker prints it after a pull
+/// (`docker.io/library/busybox:latest`).
+pub fn qualified(r: &str) -> String {
+    let (first, rest) = r.split_once('/').unwrap_or(("", r));
+    let has_domain = first.contains('.') || first.contains(':') || first == "localhost";
+    let mut out = if has_domain {
+        r.to_string()
+    } else if r.contains('/') {
+        format!("docker.io/{r}")
+    } else {
+        format!("docker.io/library/{rest}")
+    };
+    let last = out.rsplit('/').next().unwrap_or_default();
+    if !last.contains(':') && !out.contains('@') {
+        out.push_str(":latest");
+    }
+    out
+}
+
+/// Pull `reference`, printing Docker's progress lines (`id: status`) to
+/// stdout or, for `run`/`create`, to stderr. Errors are returned as the
+/// daemon worded them.
+pub async fn pull_image(
+    c: &Client,
+    reference: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    to_stderr: bool,
+) -> Result<(), String> {
+    let mut lines = c.image_pull(reference, platform).await.map_err(|e| e.to_string())?;
+    while let Some(line) = lines.next().await {
+        let Ok(m) = serde_json::from_slice::<JsonMessage>(&line) else {
+            continue;
+        };
+        if let Some(e) = m.error_detail {
+            return Err(e.message);
+        }
+        if quiet || m.status.is_empty() {
+            continue;
+        }
+        let text = if m.id.is_empty() {
+            m.status
+        } else {
+            format!("{}: {}", m.id, m.status)
+        };
+        if to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+    Ok(())
+}
+
+/// `skiff pull [-q] [--platform P] NAME[:TAG|@DIGEST]`.
+pub async fn pull(c: &Client, a: PullArgs) -> Exit {
+    if a.all_tags {
+        eprintln!("--all-tags is not supported yet: pull each tag by name");
+        return Exit(1);
+    }
+    match pull_image(c, &a.name, a.platform.as_deref(), a.quiet, false).await {
+        Ok(()) => {
+            println!("{}", qualified(&a.name));
+            Exit(0)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Exit(1)
+        }
+    }
+}
+
 pub async fn tag(c: &Client, a: TagArgs) -> Exit {
     let (repo, tag) = split_tag(&a.target);
     match c.image_tag(&a.source, &repo, &tag).await {
@@ -129,4 +202,17 @@ pub async fn rmi(c: &Client, a: RmiArgs) -> Exit {
         }
     }
     Exit(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualified;
+
+    #[test]
+    fn references_print_qualified_as_docker() {
+        assert_eq!(qualified("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(qualified("team/app:v1"), "docker.io/team/app:v1");
+        assert_eq!(qualified("127.0.0.1:5000/app"), "127.0.0.1:5000/app:latest");
+        assert_eq!(qualified("localhost/app@sha256:ab"), "localhost/app@sha256:ab");
+    }
 }

@@ -165,6 +165,12 @@ pub struct CreateFlags {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -271,6 +277,8 @@ pub enum Cmd {
         no_trunc: bool,
         repository: Option<String>,
     },
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -449,6 +457,8 @@ pub enum ImageCmd {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Display detailed information on one or more images
@@ -540,6 +550,20 @@ pub struct ImportArgs {
     pub message: Option<String>,
     pub file: String,
     pub reference: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Set platform if server is multi-platform capable (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    pub name: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -237,20 +237,42 @@ pub async fn create(c: &Client, f: &CreateFlags) -> Result<String, Exit> {
         constraints: f.constraint.clone(),
         placement: f.placement.clone(),
     };
-    match c.container_create(&req, &o).await {
-        Ok(r) => {
-            for w in &r.warnings {
-                eprintln!("WARNING: {w}");
+    if f.pull == "always" {
+        pull_for_run(c, f).await?;
+    }
+    let mut pulled = f.pull == "always";
+    loop {
+        match c.container_create(&req, &o).await {
+            Ok(r) => {
+                for w in &r.warnings {
+                    eprintln!("WARNING: {w}");
+                }
+                return Ok(r.id);
             }
-            Ok(r.id)
-        }
-        Err(e) => {
-            if e.status() == Some(hyper::StatusCode::NOT_FOUND) && e.to_string().contains("No such image") {
-                eprintln!("Unable to find image '{}' locally", f.image);
+            Err(e) if e.status() == Some(hyper::StatusCode::NOT_FOUND) && e.to_string().contains("No such image") => {
+                let (name, tag) = skiff_client::images::split_reference(&f.image);
+                let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
+                eprintln!("Unable to find image '{name}{sep}{tag}' locally");
+                if pulled || f.pull == "never" {
+                    return Err(fail(&e, 125));
+                }
+                pull_for_run(c, f).await?;
+                pulled = true;
             }
-            Err(fail(&e, 125))
+            Err(e) => return Err(fail(&e, 125)),
         }
     }
+}
+
+/// `run`/`create` of an image that is not here: pull it, progress on
+/// stderr, as Docker's CLI does.
+async fn pull_for_run(c: &Client, f: &CreateFlags) -> Result<(), Exit> {
+    super::image::pull_image(c, &f.image, f.platform.as_deref(), false, true)
+        .await
+        .map_err(|e| {
+            eprintln!("skiff: {e}.\nSee 'skiff run --help'.");
+            Exit(125)
+        })
 }
 
 /// Put the local terminal in raw mode for the life of the guard.

@@ -9,7 +9,7 @@ use hyper::Method;
 use serde_json::Value;
 use skiff_api::ImageSummary;
 
-use crate::{body_bytes, Body, Client, Query, Result};
+use crate::{body_bytes, Body, Client, Lines, Query, Result};
 
 /// `/images/{name}{rest}`.
 fn image(name: &str, rest: &str) -> String {
@@ -25,6 +25,18 @@ pub struct ImportOptions {
     /// Dockerfile instructions (`CMD …`, `ENV …`).
     pub changes: Vec<String>,
     pub message: Option<String>,
+}
+
+/// "name[:tag][@digest]" → (name, tag or digest), minding registry ports
+/// ("host:5000/x"); the tag is `latest` when neither is given.
+pub fn split_reference(r: &str) -> (&str, &str) {
+    if let Some((name, digest)) = r.split_once('@') {
+        return (name, digest);
+    }
+    match r.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (r, "latest"),
+    }
 }
 
 impl Client {
@@ -53,6 +65,18 @@ impl Client {
             )
             .await?;
         Ok(body_bytes(resp).await)
+    }
+
+    /// `POST /images/create?fromImage=…&tag=…[&platform=…]`: pull; the
+    /// progress messages, one JSON a line.
+    pub async fn image_pull(&self, reference: &str, platform: Option<&str>) -> Result<Lines> {
+        let (name, tag) = split_reference(reference);
+        let q = Query::new()
+            .add("fromImage", name)
+            .add("tag", tag)
+            .opt("platform", platform);
+        let resp = self.send(Method::POST, &q.on("/images/create"), Body::Empty).await?;
+        Ok(Lines::new(resp))
     }
 
     /// `POST /images/{name}/tag?repo=…&tag=…`.

@@ -23,7 +23,8 @@ fn run_prints_output_and_returns_the_containers_exit_code() {
     let code = a.skiff(&["inspect", "-f", "{{.State.ExitCode}}", "dir"]).ok();
     assert_eq!(code.stdout.trim(), "126");
     a.skiff(&["rm", "dir"]).ok();
-    let r = a.skiff(&["run", "--rm", "nosuchimage", "true"]);
+    // (Without --pull never, run would try Docker Hub; tests stay offline.)
+    let r = a.skiff(&["run", "--rm", "--pull", "never", "nosuchimage", "true"]);
     assert_eq!(r.code, 125);
     assert!(r.stderr.contains("No such image"), "{}", r.stderr);
     assert_eq!(a.skiff(&["run", "--no-such-flag", "busybox"]).code, 125);

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use axum::body::Body;
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
@@ -56,7 +56,7 @@ pub fn summary(e: &crate::engine::Engine, img: &Image) -> ImageSummary {
         id: img.id.clone(),
         parent_id: String::new(),
         repo_tags: e.images.tags_of(&img.id),
-        repo_digests: Vec::new(),
+        repo_digests: e.images.digests_of(&img.id),
         created: created_unix(img),
         size,
         shared_size: -1,
@@ -84,7 +84,7 @@ fn inspect_json(e: &crate::engine::Engine, img: &Image) -> Value {
     json!({
         "Id": img.id,
         "RepoTags": e.images.tags_of(&img.id),
-        "RepoDigests": [],
+        "RepoDigests": e.images.digests_of(&img.id),
         "Parent": "",
         "Comment": img.config.comment.clone().unwrap_or_default(),
         "Created": img.config.created.clone().unwrap_or_default(),
@@ -148,13 +148,11 @@ pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q) -> ApiResult {
     Ok(StatusCode::CREATED.into_response())
 }
 
-/// `POST /images/create`: import (`fromSrc=-`, the body is the tarball).
-pub async fn create(e: St, q: Q, body: Body) -> ApiResult {
+/// `POST /images/create`: pull (`fromImage=`) or import (`fromSrc=-`, the
+/// body is the tarball).
+pub async fn create(e: St, q: Q, headers: HeaderMap, body: Body) -> ApiResult {
     if let Some(from) = q.get("fromImage") {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("pull access denied for {from}: this skiff agent cannot pull from registries yet; use `skiff import` or `skiff load`"),
-        ));
+        return super::pull::pull(e, from, &q, &headers).await;
     }
     if q.get("fromSrc").map(String::as_str) != Some("-") {
         return Err(ApiError(

@@ -7,6 +7,7 @@ mod images;
 mod listen;
 mod metrics;
 mod networks;
+mod pull;
 mod streams;
 mod system;
 

@@ -1,6 +1,7 @@
 //! Images and the root filesystems made from them: the image service
-//! (`service`: import, removal, containers' root filesystems; later pull,
-//! push, save, load, commit), the image store (`store`: configs,
+//! (`service`: import, removal, containers' root filesystems; later push,
+//! save, load, commit), pulls from registries (`pull`, over `registry`:
+//! client, credentials, manifest and platform choice), the image store (`store`: configs,
 //! manifests, tags), content-addressed layers (`layers`) extracted safely
 //! (`extract`) into a graph driver (`driver`: overlay2 or vfs), references
 //! (`reference`) and the trash removed trees go to.
@@ -9,7 +10,9 @@ pub mod changes;
 pub mod driver;
 pub mod extract;
 pub mod layers;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod service;
 pub mod store;
 pub mod trash;

@@ -106,6 +106,10 @@ impl ImageStore {
                 out.push(Removed::Untagged(t));
             }
         }
+        for d in self.digests_of(&img.id) {
+            self.forget(&d)?;
+            out.push(Removed::Untagged(d));
+        }
         if users.is_empty() {
             out.extend(self.delete(&img.id)?.into_iter().map(Removed::Deleted));
         }

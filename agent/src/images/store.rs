@@ -127,6 +127,11 @@ impl ImageStore {
         })
     }
 
+    /// `<data-root>/image`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn config_path(&self, id: &str) -> PathBuf {
         self.dir.join("configs").join(id.trim_start_matches("sha256:"))
     }
@@ -267,6 +272,15 @@ impl ImageStore {
 
     /// Find an image by name[:tag], full ID or unique ID prefix.
     pub fn resolve(&self, name: &str) -> Result<Image, ImageError> {
+        if let Some((repo, digest)) = name.split_once('@') {
+            let key = parse_reference(repo).map(|t| format!("{}@{digest}", t.repo));
+            if let Some(id) = key
+                .ok()
+                .and_then(|k| self.repos.lock().unwrap_or_else(|e| e.into_inner()).get(&k).cloned())
+            {
+                return self.load(&id);
+            }
+        }
         if let Ok(t) = parse_reference(name) {
             if let Some(id) = self.repos.lock().unwrap_or_else(|e| e.into_inner()).get(&t.to_string()) {
                 return self.load(id);
@@ -293,15 +307,33 @@ impl ImageStore {
         Ok(())
     }
 
-    /// Tags that point at `id`, in familiar form.
-    pub fn tags_of(&self, id: &str) -> Vec<String> {
+    /// Record that `repo@digest` (a pulled manifest) is image `id`: its
+    /// `RepoDigests`. Kept in the same index as tags, told apart by `@`.
+    pub fn add_digest(&self, id: &str, repo: &str, digest: &str) -> Result<(), ImageError> {
+        let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        repos.insert(format!("{repo}@{digest}"), id.to_string());
+        self.save_repos(&repos)?;
+        Ok(())
+    }
+
+    fn names_of(&self, id: &str, digests: bool) -> Vec<String> {
         self.repos
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(_, v)| v.as_str() == id)
+            .filter(|(k, v)| v.as_str() == id && k.contains('@') == digests)
             .map(|(k, _)| k.clone())
             .collect()
+    }
+
+    /// Tags that point at `id`, in familiar form.
+    pub fn tags_of(&self, id: &str) -> Vec<String> {
+        self.names_of(id, false)
+    }
+
+    /// `RepoDigests` of `id` (`repo@sha256:…`).
+    pub fn digests_of(&self, id: &str) -> Vec<String> {
+        self.names_of(id, true)
     }
 
     /// Remove a tag; returns the image ID it pointed at.
@@ -312,6 +344,14 @@ impl ImageStore {
             .ok_or_else(|| ImageError::NotFound(t.to_string()))?;
         self.save_repos(&repos)?;
         Ok(id)
+    }
+
+    /// Drop one name (a tag or a `repo@digest`) from the index.
+    pub fn forget(&self, key: &str) -> Result<(), ImageError> {
+        let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        repos.remove(key);
+        self.save_repos(&repos)?;
+        Ok(())
     }
 
     /// Delete an untagged image's config and the layers nothing else uses.

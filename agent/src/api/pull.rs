@@ -1,0 +1,107 @@
+//! `POST /images/create?fromImage=`: a pull, answered as Docker does: an
+//! error status when it fails before anything is sent (a bad reference,
+//! an unknown manifest, denied access), else a stream of JSON progress
+//! messages that ends in an error message if it fails later.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use skiff_api::JsonMessage;
+use tokio::sync::mpsc;
+
+use super::{ApiError, ApiResult, St, Q};
+use crate::images::pull::{PullError, PullOptions};
+use crate::images::registry::{Credentials, Platform, RegistryError};
+
+/// `X-Registry-Auth`: base64url JSON of Docker's `AuthConfig`.
+#[derive(Deserialize, Default)]
+struct AuthConfig {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default, rename = "identitytoken")]
+    identity_token: String,
+}
+
+pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
+    let raw = headers.get("X-Registry-Auth")?.to_str().ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim()))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw.trim()))
+        .ok()?;
+    let a: AuthConfig = serde_json::from_slice(&bytes).ok()?;
+    Some(Credentials {
+        username: a.username,
+        password: a.password,
+        identity_token: a.identity_token,
+    })
+}
+
+fn status_of(e: &PullError) -> StatusCode {
+    match e {
+        PullError::Registry(RegistryError::BadReference) => StatusCode::BAD_REQUEST,
+        PullError::Registry(RegistryError::NotFound(_) | RegistryError::Denied(_)) => StatusCode::NOT_FOUND,
+        PullError::Registry(RegistryError::NoPlatform(_) | RegistryError::Unsupported(_)) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub async fn pull(e: St, from: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
+    let tag = q.get("tag").map(String::as_str).unwrap_or_default();
+    let reference = match tag {
+        "" => from.to_string(),
+        t if t.contains(':') => format!("{from}@{t}"),
+        t => format!("{from}:{t}"),
+    };
+    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(Platform::parse(p).map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?),
+        None => None,
+    };
+    let opts = PullOptions {
+        platform,
+        credentials: credentials(headers),
+        insecure: e.cfg.insecure_registries.clone(),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<JsonMessage>();
+    let engine = e.0.clone();
+    let task = tokio::spawn(async move {
+        let r = engine.images.pull(&reference, &opts, &tx).await;
+        if let Ok(p) = &r {
+            engine.emit(
+                "image",
+                "pull",
+                &p.reference,
+                [("name".to_string(), p.reference.clone())].into(),
+            );
+        }
+        r.map_err(|err| (status_of(&err), err.to_string()))
+    });
+    // Nothing sent yet: a failure is the answer's status.
+    let Some(first) = rx.recv().await else {
+        return match task.await {
+            Ok(Err((code, msg))) => Err(ApiError(code, msg)),
+            Ok(Ok(_)) => Ok(StatusCode::OK.into_response()),
+            Err(err) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())),
+        };
+    };
+    let (out_tx, out_rx) = mpsc::channel::<Result<String, std::convert::Infallible>>(64);
+    tokio::spawn(async move {
+        let line = |m: &JsonMessage| format!("{}\r\n", serde_json::to_string(m).unwrap_or_default());
+        let _ = out_tx.send(Ok(line(&first))).await;
+        while let Some(m) = rx.recv().await {
+            if out_tx.send(Ok(line(&m))).await.is_err() {
+                return;
+            }
+        }
+        if let Ok(Err((_, msg))) = task.await {
+            let _ = out_tx.send(Ok(line(&JsonMessage::failure(&msg)))).await;
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(out_rx).map(|r| r));
+    Ok(([("Content-Type", "application/json")], body).into_response())
+}

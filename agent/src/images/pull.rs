@@ -1,0 +1,312 @@
+//! `docker pull`: resolve the manifest (`registry.rs`), fetch the config,
+//! stream each layer that is not stored yet to a file under
+//! `<data-root>/image/downloads/` (three at a time, as Docker; the digest
+//! checked as the bytes arrive; an interrupted download resumes from the
+//! bytes already there), and unpack the layers in order into the layer
+//! store as they complete. Progress goes out as Docker's JSON messages.
+
+use std::future::Future;
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use futures_util::{StreamExt, TryStreamExt};
+use oci_client::client::{BlobResponse, LayerDescriptor};
+use oci_client::secrets::RegistryAuth;
+use oci_client::Client;
+use oci_spec::image::{Descriptor, ImageManifest};
+use sha2::{Digest, Sha256};
+use skiff_api::JsonMessage;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::registry::{self, Credentials, Platform, RegistryError, Remote};
+use super::store::{parse_reference, ImageError, ImageStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("filesystem layer verification failed for digest {0}")]
+    Digest(String),
+    #[error("{0}")]
+    Image(#[from] ImageError),
+    #[error("pulling: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What a pull is asked for besides the reference.
+#[derive(Default)]
+pub struct PullOptions {
+    pub platform: Option<Platform>,
+    pub credentials: Option<Credentials>,
+    /// `insecure-registries` of the agent.
+    pub insecure: Vec<String>,
+}
+
+/// The pulled image's ID, and whether it was already up to date.
+pub struct Pulled {
+    pub id: String,
+    pub reference: String,
+    pub fresh: bool,
+}
+
+/// A downloaded layer: its index in the manifest, descriptor and file.
+type Fetched = (usize, Descriptor, PathBuf);
+
+/// One layer's download, in flight.
+type Job<'a> = Pin<Box<dyn Future<Output = Result<Fetched, PullError>> + Send + 'a>>;
+
+fn say(tx: &UnboundedSender<JsonMessage>, id: &str, status: &str) {
+    let _ = tx.send(JsonMessage {
+        status: status.to_string(),
+        id: id.to_string(),
+        ..Default::default()
+    });
+}
+
+fn short(d: &Descriptor) -> String {
+    let s = d.digest().to_string();
+    let hex = s.split_once(':').map_or(s.as_str(), |(_, h)| h);
+    hex.chars().take(12).collect()
+}
+
+impl ImageStore {
+    fn downloads(&self) -> PathBuf {
+        self.dir().join("downloads")
+    }
+
+    /// Pull `reference` from its registry and tag it; progress on `tx`.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        opts: &PullOptions,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<Pulled, PullError> {
+        let remote = Remote::parse(reference)?;
+        let client = registry::client(&remote, &opts.insecure);
+        let auth = registry::auth(opts.credentials.as_ref());
+        let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+        let (manifest, repo_digest) = registry::resolve(&client, &remote, &auth, &platform).await?;
+        let what = remote.tag.clone().or(remote.digest.clone()).unwrap_or_default();
+        say(tx, &what, &format!("Pulling from {}", remote.repository));
+        let config = self.fetch_config(&client, &remote, &manifest).await?;
+        let cfg: skiff_api::ImageConfigFile =
+            serde_json::from_slice(&config).map_err(|e| RegistryError::Other(format!("image config: {e}")))?;
+        let diff_ids = &cfg.rootfs.diff_ids;
+        if diff_ids.len() != manifest.layers().len() {
+            return Err(
+                RegistryError::Other("image config and manifest disagree on the number of layers".into()).into(),
+            );
+        }
+        self.fetch_layers(&client, &remote, &auth, &manifest, diff_ids, tx)
+            .await?;
+        let id = self.add_config(&config)?;
+        say(tx, "", &format!("Digest: {repo_digest}"));
+        let tag = match &remote.tag {
+            Some(t) => Some(parse_reference(&format!("{}:{t}", remote.familiar))?),
+            None => None,
+        };
+        let before = tag
+            .as_ref()
+            .and_then(|t| self.resolve(&t.to_string()).ok())
+            .map(|i| i.id);
+        if let Some(t) = &tag {
+            self.tag(&id, t)?;
+        }
+        self.add_digest(&id, &remote.familiar, &repo_digest)?;
+        let fresh = before.as_deref() != Some(id.as_str());
+        let shown = remote.shown();
+        let status = if fresh {
+            "Downloaded newer image for"
+        } else {
+            "Image is up to date for"
+        };
+        say(tx, "", &format!("Status: {status} {shown}"));
+        Ok(Pulled {
+            id,
+            reference: shown,
+            fresh,
+        })
+    }
+
+    async fn fetch_config(&self, client: &Client, remote: &Remote, m: &ImageManifest) -> Result<Vec<u8>, PullError> {
+        let mut out = Vec::new();
+        let want = m.config().digest().to_string();
+        let blob = LayerDescriptor {
+            digest: &want,
+            urls: m.config().urls(),
+        };
+        client
+            .pull_blob(&remote.oci(), &blob, &mut out)
+            .await
+            .map_err(|e| registry::describe(e, remote))?;
+        if format!("sha256:{}", hex::encode(Sha256::digest(&out))) != want {
+            return Err(PullError::Digest(want));
+        }
+        Ok(out)
+    }
+
+    /// Download the missing layers (three at a time) and unpack them in
+    /// order as they arrive.
+    async fn fetch_layers(
+        &self,
+        client: &Client,
+        remote: &Remote,
+        auth: &RegistryAuth,
+        m: &ImageManifest,
+        diff_ids: &[String],
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<(), PullError> {
+        let mut chains: Vec<String> = Vec::new();
+        for d in diff_ids {
+            chains.push(super::layers::chain_id(chains.last().map(String::as_str), d));
+        }
+        let missing: Vec<usize> = (0..chains.len()).filter(|i| !self.layers.exists(&chains[*i])).collect();
+        for (i, l) in m.layers().iter().enumerate() {
+            let status = if missing.contains(&i) {
+                "Pulling fs layer"
+            } else {
+                "Already exists"
+            };
+            say(tx, &short(l), status);
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // oci-client authenticates lazily; do it once before the parallel fetches.
+        client
+            .auth(&remote.oci(), auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map_err(|e| registry::describe(e, remote))?;
+        let dir = self.downloads();
+        std::fs::create_dir_all(&dir)?;
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        for &i in &missing {
+            let desc = m.layers()[i].clone();
+            let dir = dir.clone();
+            jobs.push(Box::pin(async move {
+                let path = download(client, remote, &desc, &dir).await?;
+                say(tx, &short(&desc), "Download complete");
+                Ok((i, desc, path))
+            }));
+        }
+        let mut downloads = futures_util::stream::iter(jobs).buffered(3);
+        while let Some((i, desc, path)) = downloads.try_next().await? {
+            let parent = (i > 0).then(|| chains[i - 1].as_str());
+            say(tx, &short(&desc), "Extracting");
+            let layer = tokio::task::block_in_place(|| self.layers.register(parent, open_layer(&path)?))
+                .map_err(ImageError::from)?;
+            let _ = std::fs::remove_file(&path);
+            if layer.diff_id != diff_ids[i] {
+                let _ = self.layers.remove(&layer.chain_id);
+                return Err(PullError::Digest(desc.digest().to_string()));
+            }
+            say(tx, &short(&desc), "Pull complete");
+        }
+        // Give back what extraction freed (see `import_archive`).
+        // SAFETY: malloc_trim has no preconditions.
+        unsafe { libc::malloc_trim(0) };
+        Ok(())
+    }
+}
+
+/// A downloaded layer, decompressed by its magic bytes (gzip or plain
+/// tar; zstd is refused with a clear error).
+fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
+    let mut f = std::fs::File::open(path)?;
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic)?;
+    f.rewind()?;
+    let f = io::BufReader::with_capacity(256 * 1024, f);
+    if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(f)));
+    }
+    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "zstd-compressed layers are not supported yet",
+        ));
+    }
+    Ok(Box::new(f))
+}
+
+/// Stream one blob to `dir/<hex>` (through `<hex>.partial`, which a later
+/// pull resumes), checking size and digest; returns the file.
+async fn download(client: &Client, remote: &Remote, desc: &Descriptor, dir: &Path) -> Result<PathBuf, PullError> {
+    let digest = desc.digest().to_string();
+    let hex = digest.split_once(':').map_or(digest.as_str(), |(_, h)| h).to_string();
+    let done = dir.join(&hex);
+    if done.exists() {
+        // Verified before it got this name; the agent stopped before
+        // unpacking it.
+        return Ok(done);
+    }
+    let partial = dir.join(format!("{hex}.partial"));
+    let mut hasher = Sha256::new();
+    let mut offset = 0u64;
+    if let Ok(mut f) = std::fs::File::open(&partial) {
+        offset = io::copy(&mut f, &mut HashWriter(&mut hasher))?;
+    }
+    let oci = remote.oci();
+    let blob = LayerDescriptor {
+        digest: &digest,
+        urls: desc.urls(),
+    };
+    let mut stream = if offset > 0 && offset < desc.size() {
+        match client.pull_blob_stream_partial(&oci, &blob, offset, None).await {
+            Ok(BlobResponse::Partial(s)) => s.stream,
+            Ok(BlobResponse::Full(s)) => {
+                offset = 0;
+                hasher = Sha256::new();
+                s.stream
+            }
+            Err(e) => return Err(registry::describe(e, remote).into()),
+        }
+    } else {
+        offset = 0;
+        hasher = Sha256::new();
+        client
+            .pull_blob_stream(&oci, &blob)
+            .await
+            .map_err(|e| registry::describe(e, remote))?
+            .stream
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(offset > 0)
+        .truncate(offset == 0)
+        .open(&partial)?;
+    let mut size = offset;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            // All the bytes are here: this is oci-client's own digest
+            // check at the end of the stream; ours below words it.
+            Err(_) if size == desc.size() => break,
+            Err(e) => return Err(RegistryError::Other(format!("downloading {digest}: {e}")).into()),
+        };
+        hasher.update(&chunk);
+        file.write_all(&chunk)?;
+        size += chunk.len() as u64;
+    }
+    drop(file);
+    if size != desc.size() || format!("sha256:{}", hex::encode(hasher.finalize())) != digest {
+        let _ = std::fs::remove_file(&partial);
+        return Err(PullError::Digest(digest));
+    }
+    std::fs::rename(&partial, &done)?;
+    Ok(done)
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,322 @@
+//! Talking to an OCI distribution registry: which client (plain HTTP for
+//! loopback and `insecure-registries`, HTTPS otherwise), which credentials,
+//! which manifest (the platform's, picked from an index), and Docker's
+//! words for what went wrong. The protocol and the token flow are
+//! oci-client's; blobs are streamed by `pull.rs`.
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference as OciRef};
+use oci_spec::image::{ImageIndex, ImageManifest};
+
+use super::reference;
+
+/// Docker Hub's address as references spell it, and where it is served.
+const HUB: &str = "docker.io";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid reference format")]
+    BadReference,
+    #[error("manifest for {0} not found: manifest unknown: manifest unknown")]
+    NotFound(String),
+    #[error("pull access denied for {0}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied")]
+    Denied(String),
+    #[error("no matching manifest for {0} in the manifest list entries")]
+    NoPlatform(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A credential from `X-Registry-Auth` (or none).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    /// An OAuth refresh token (`identitytoken`), used as the password.
+    pub identity_token: String,
+}
+
+/// `os/arch[/variant]`, as `--platform` spells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// This host's platform.
+    pub fn host() -> Self {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "arm" => "arm",
+            other => other,
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: (arch == "arm64").then(|| "v8".into()),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, RegistryError> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let bad = || {
+            RegistryError::Other(format!(
+                "\"{s}\": unknown operating system or architecture: invalid argument"
+            ))
+        };
+        match parts.as_slice() {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.to_lowercase(),
+                architecture: arch.to_lowercase(),
+                variant: None,
+            }),
+            [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => Ok(Platform {
+                os: os.to_lowercase(),
+                architecture: arch.to_lowercase(),
+                variant: Some(v.to_lowercase()),
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A reference resolved against its registry.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    /// `127.0.0.1:5000`, or `docker.io`.
+    pub registry: String,
+    /// `library/busybox`.
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    /// The repository as Docker shows it (`busybox`, `127.0.0.1:5000/app`).
+    pub familiar: String,
+}
+
+impl Remote {
+    pub fn parse(s: &str) -> Result<Self, RegistryError> {
+        let r = reference::parse(s).map_err(|_| RegistryError::BadReference)?;
+        let registry = match r.domain.as_deref() {
+            None | Some("index.docker.io") => HUB.to_string(),
+            Some(d) => d.to_string(),
+        };
+        let repository = if registry == HUB && !r.path.contains('/') {
+            format!("library/{}", r.path)
+        } else {
+            r.path.clone()
+        };
+        let familiar = if registry == HUB {
+            repository.strip_prefix("library/").unwrap_or(&repository).to_string()
+        } else {
+            format!("{registry}/{repository}")
+        };
+        let tag = match (&r.tag, &r.digest) {
+            (None, None) => Some("latest".to_string()),
+            (t, _) => t.clone(),
+        };
+        Ok(Remote {
+            registry,
+            repository,
+            tag,
+            digest: r.digest,
+            familiar,
+        })
+    }
+
+    /// `busybox:latest` or `busybox@sha256:…`, as Docker names it in messages.
+    pub fn shown(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (_, Some(d)) => format!("{}@{d}", self.familiar),
+            (Some(t), None) => format!("{}:{t}", self.familiar),
+            _ => self.familiar.clone(),
+        }
+    }
+
+    pub fn oci(&self) -> OciRef {
+        match &self.digest {
+            Some(d) => OciRef::with_digest(self.registry.clone(), self.repository.clone(), d.clone()),
+            None => OciRef::with_tag(
+                self.registry.clone(),
+                self.repository.clone(),
+                self.tag.clone().unwrap_or_else(|| "latest".into()),
+            ),
+        }
+    }
+
+    /// The same repository at another digest (a manifest of an index).
+    pub fn at(&self, digest: &str) -> OciRef {
+        OciRef::with_digest(self.registry.clone(), self.repository.clone(), digest.to_string())
+    }
+
+    /// Plain HTTP: loopback registries and the configured insecure ones,
+    /// as Docker.
+    fn insecure(&self, insecure: &[String]) -> bool {
+        let host = self
+            .registry
+            .rsplit_once(':')
+            .map_or(self.registry.as_str(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            || insecure.iter().any(|i| i == &self.registry || i == host)
+    }
+}
+
+/// A client for one pull or push.
+pub fn client(remote: &Remote, insecure: &[String]) -> Client {
+    let protocol = if remote.insecure(insecure) {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
+    };
+    Client::new(ClientConfig {
+        protocol,
+        max_concurrent_download: 3,
+        ..Default::default()
+    })
+}
+
+pub fn auth(c: Option<&Credentials>) -> RegistryAuth {
+    match c {
+        Some(c) if !c.identity_token.is_empty() => RegistryAuth::Basic(c.username.clone(), c.identity_token.clone()),
+        Some(c) if !c.username.is_empty() => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+        _ => RegistryAuth::Anonymous,
+    }
+}
+
+/// Media types a pull accepts for a manifest, index first.
+pub const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+];
+
+/// The image manifest to pull: the one the reference names, or the
+/// platform's entry of the index it names. Returns the manifest, and the
+/// digest of what the reference named (the repo digest Docker records).
+pub async fn resolve(
+    client: &Client,
+    remote: &Remote,
+    auth: &RegistryAuth,
+    platform: &Platform,
+) -> Result<(ImageManifest, String), RegistryError> {
+    let (raw, top) = client
+        .pull_manifest_raw(&remote.oci(), auth, MANIFEST_TYPES)
+        .await
+        .map_err(|e| describe(e, remote))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|e| RegistryError::Other(format!("manifest: {e}")))?;
+    if v.get("manifests").is_some() {
+        let index: ImageIndex =
+            serde_json::from_slice(&raw).map_err(|e| RegistryError::Other(format!("manifest list: {e}")))?;
+        let digest = pick(&index, platform).ok_or_else(|| RegistryError::NoPlatform(platform.to_string()))?;
+        let (raw, _) = client
+            .pull_manifest_raw(&remote.at(&digest), auth, &MANIFEST_TYPES[2..])
+            .await
+            .map_err(|e| describe(e, remote))?;
+        return Ok((parse_manifest(&raw)?, top));
+    }
+    Ok((parse_manifest(&raw)?, top))
+}
+
+fn parse_manifest(raw: &[u8]) -> Result<ImageManifest, RegistryError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| RegistryError::Other(format!("manifest: {e}")))?;
+    if v.get("schemaVersion").and_then(|s| s.as_i64()) == Some(1) {
+        return Err(RegistryError::Unsupported(
+            "unsupported manifest format: Docker Image manifest v2, schema 1 is no longer supported".into(),
+        ));
+    }
+    serde_json::from_slice(raw).map_err(|e| RegistryError::Other(format!("manifest: {e}")))
+}
+
+/// The index entry for `want`: same OS and architecture, and the variant
+/// if one is asked for (arm64 entries without a variant count as v8).
+fn pick(index: &ImageIndex, want: &Platform) -> Option<String> {
+    index
+        .manifests()
+        .iter()
+        .find(|m| {
+            let Some(p) = m.platform() else { return false };
+            let variant = p
+                .variant()
+                .clone()
+                .or_else(|| (p.architecture().to_string() == "arm64").then(|| "v8".into()));
+            p.os().to_string() == want.os
+                && p.architecture().to_string() == want.architecture
+                && (want.variant.is_none() || variant == want.variant)
+        })
+        .map(|m| m.digest().to_string())
+}
+
+/// Docker's words for a registry's answer.
+pub fn describe(e: OciDistributionError, remote: &Remote) -> RegistryError {
+    match &e {
+        OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound(remote.shown()),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let code = envelope.errors.first().map(|x| &x.code);
+            match code {
+                Some(OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound) => {
+                    RegistryError::NotFound(remote.shown())
+                }
+                Some(OciErrorCode::Denied | OciErrorCode::Unauthorized) => {
+                    RegistryError::Denied(remote.familiar.clone())
+                }
+                _ => RegistryError::Other(format!("{e}")),
+            }
+        }
+        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+            RegistryError::Denied(remote.familiar.clone())
+        }
+        OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound(remote.shown()),
+        _ => RegistryError::Other(format!("{e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_resolve_as_docker() {
+        let r = Remote::parse("busybox").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "library/busybox")
+        );
+        assert_eq!(r.shown(), "busybox:latest");
+        let r = Remote::parse("127.0.0.1:5000/team/app:v1").unwrap();
+        assert_eq!(r.repository, "team/app");
+        assert_eq!(r.shown(), "127.0.0.1:5000/team/app:v1");
+        assert!(r.insecure(&[]));
+        let r = Remote::parse("registry.example:5000/app").unwrap();
+        assert!(!r.insecure(&[]));
+        assert!(r.insecure(&["registry.example:5000".into()]));
+        assert!(Remote::parse("UPPER").is_err());
+    }
+
+    #[test]
+    fn platforms_parse() {
+        let p = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert!(Platform::parse("linux").is_err());
+    }
+}
