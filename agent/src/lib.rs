@@ -16,3 +16,4 @@ pub mod ids;
 pub mod images;
 pub mod network;
 pub mod runtime;
+pub mod volumes;

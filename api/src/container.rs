@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::de::{null_as_default, string_or_vec};
 use crate::network::{NetworkSettings, NetworkingConfig, PortBinding};
+use crate::volume::Mount;
 
 /// Docker's `container.Config`, also the `config` of an image.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -122,6 +123,19 @@ pub struct HostConfig {
     /// `--link NAME:ALIAS`, stored as Docker does: `/name:/self/alias`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub links: Vec<String>,
+    /// `--mount`.
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// `--tmpfs PATH[:OPTIONS]`: path → mount options.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub tmpfs: BTreeMap<String, String>,
+    /// `--volumes-from CONTAINER[:ro|rw]` (null when none, as Docker shows it).
+    #[serde(default)]
+    pub volumes_from: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

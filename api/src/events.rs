@@ -114,6 +114,7 @@ impl Filters {
                 "container",
                 "image",
                 "network",
+                "volume",
                 "label",
                 "node",
                 "scope",
@@ -137,6 +138,7 @@ impl Filters {
                     attr("image") == Some(v) || (e.kind == "image" && (&e.actor.id == v || attr("name") == Some(v)))
                 }
                 "network" => e.kind == "network" && (e.actor.id.starts_with(v.as_str()) || attr("name") == Some(v)),
+                "volume" => e.kind == "volume" && &e.actor.id == v,
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => attr(lk) == Some(lv),
                     None => attr(v).is_some(),

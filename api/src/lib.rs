@@ -11,6 +11,7 @@ mod image;
 mod names;
 mod network;
 mod system;
+mod volume;
 
 pub mod cluster;
 pub mod events;
@@ -24,3 +25,4 @@ pub use image::*;
 pub use names::*;
 pub use network::*;
 pub use system::*;
+pub use volume::*;

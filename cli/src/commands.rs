@@ -1,10 +1,10 @@
 //! Where each `skiff` command goes: one line per command, to the function
-//! of its family (`container`, `image`, `network`, `cluster`, `service`,
-//! `usage`, `system`, and `run` for the streaming ones).
+//! of its family (`container`, `image`, `network`, `volume`, `cluster`,
+//! `service`, `usage`, `system`, and `run` for the streaming ones).
 
 use super::usage::SystemCmd;
 use super::{
-    cluster, container, image, network, run, service, system, usage, util, Cmd, ContainerCmd, Exit, ImageCmd,
+    cluster, container, image, network, run, service, system, usage, util, volume, Cmd, ContainerCmd, Exit, ImageCmd,
     InspectArgs,
 };
 use skiff_client::Client;
@@ -48,6 +48,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Tag(a) => image::tag(c, a).await,
         Cmd::Rmi(a) => image::rmi(c, a).await,
         Cmd::Network { cmd } => network::run(c, cmd).await,
+        Cmd::Volume { cmd } => volume::run(c, cmd).await,
         Cmd::Cluster { cmd } => cluster::cluster(c, cmd).await,
         Cmd::Node { cmd } => cluster::node(c, cmd).await,
         Cmd::Service { cmd } => service::run(c, cmd).await,

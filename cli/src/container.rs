@@ -87,8 +87,11 @@ pub async fn unpause(c: &Client, containers: Vec<String>) -> Exit {
 }
 
 pub async fn rm(c: &Client, a: RmArgs) -> Exit {
-    let force = a.force;
-    each(&a.containers, |n| async move { c.container_remove(&n, force).await }).await
+    let (force, volumes) = (a.force, a.volumes);
+    each(&a.containers, |n| async move {
+        c.container_remove(&n, force, volumes).await
+    })
+    .await
 }
 
 pub async fn rename(c: &Client, container: String, new_name: String) -> Exit {

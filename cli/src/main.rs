@@ -6,12 +6,14 @@ mod container;
 mod docs;
 mod format;
 mod image;
+mod mounts;
 mod network;
 mod run;
 mod service;
 mod system;
 mod usage;
 mod util;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -126,9 +128,18 @@ pub struct CreateFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<i64>,
-    /// Bind mount a volume (/host:/container[:ro])
+    /// Bind mount a volume (/host:/container[:ro], name:/container[:ro], /container)
     #[arg(short = 'v', long = "volume")]
     pub volumes: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=…,target=…,readonly)
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (/path[:options])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s) (container[:ro|rw])
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Connect a container to a network (bridge, host, none, container:NAME, or a network's name)
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
@@ -299,6 +310,11 @@ pub enum Cmd {
     Network {
         #[command(subcommand)]
         cmd: network::NetworkCmd,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: volume::VolumeCmd,
     },
     /// List port mappings or a specific mapping for the container
     Port {

@@ -98,6 +98,7 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         }
     }
     let (exposed, port_bindings) = publish_flags(&f.publish, &f.expose)?;
+    let m = super::mounts::flags(&f.volumes, &f.mount)?;
     let mut endpoints = BTreeMap::new();
     if !f.network_alias.is_empty() || f.ip.is_some() {
         let net = f.network.clone().unwrap_or_else(|| "default".into());
@@ -131,10 +132,14 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         labels,
         stop_signal: f.stop_signal.clone(),
         stop_timeout: f.stop_timeout,
+        volumes: (!m.anonymous.is_empty()).then_some(m.anonymous),
         ..Default::default()
     };
     let host_config = HostConfig {
-        binds: f.volumes.clone(),
+        binds: m.binds,
+        mounts: m.mounts,
+        tmpfs: super::mounts::tmpfs_flags(&f.tmpfs),
+        volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
         log_config,
         network_mode: f.network.clone().unwrap_or_default(),
         restart_policy: restart_policy(&f.restart)?,

@@ -12,7 +12,7 @@ use super::format::{ago, binary, custom, human, listing, node_table, table, trun
 use super::util::print_rows;
 use super::{fail, Exit};
 use skiff_api::stats::Stats;
-use skiff_api::{ContainerSummary, DiskUsage};
+use skiff_api::{ContainerSummary, DiskUsage, Volume};
 use skiff_client::{Client, Lines, ListOptions};
 
 #[derive(Args, Debug, Clone)]
@@ -243,6 +243,24 @@ fn render(rows: &[Row], a: &StatsArgs) -> Result<String, String> {
     Ok(node_table(&head, table_rows))
 }
 
+/// The volumes of a `system df` answer.
+fn volumes(du: &DiskUsage) -> Vec<Volume> {
+    du.volumes
+        .iter()
+        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .collect()
+}
+
+/// How many containers use a volume.
+fn links(v: &Volume) -> i64 {
+    v.usage_data.as_ref().map_or(0, |u| u.ref_count)
+}
+
+/// A volume's size (0 when not known).
+fn vol_bytes(v: &Volume) -> i64 {
+    v.usage_data.as_ref().map_or(0, |u| u.size.max(0))
+}
+
 /// `skiff system df [-v]`: through a controller, the fleet's sums.
 pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
     let du = match c.system_df().await {
@@ -268,6 +286,9 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
     let active = |s: &&ContainerSummary| matches!(s.state.as_str(), "running" | "paused" | "restarting");
     let ctr_size: i64 = du.containers.iter().map(rw).sum();
     let ctr_free: i64 = du.containers.iter().filter(|s| !active(s)).map(rw).sum();
+    let vols = volumes(&du);
+    let vol_size: i64 = vols.iter().map(vol_bytes).sum();
+    let vol_free: i64 = vols.iter().filter(|v| links(v) == 0).map(vol_bytes).sum();
     let summary = [
         (
             "Images",
@@ -283,7 +304,13 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
             ctr_size,
             pct(ctr_free, ctr_size),
         ),
-        ("Local Volumes", 0, 0, 0, human(0.0, 4)),
+        (
+            "Local Volumes",
+            vols.len(),
+            vols.iter().filter(|v| links(v) > 0).count(),
+            vol_size,
+            pct(vol_free, vol_size),
+        ),
         ("Build Cache", 0, 0, 0, human(0.0, 4)),
     ];
     if let Some(fmt) = custom(format) {
@@ -316,8 +343,8 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
     Exit(0)
 }
 
-/// `system df -v`: every image, every container, and the empty volume and
-/// build cache tables.
+/// `system df -v`: every image, every container, every volume, and the
+/// empty build cache table.
 fn print_verbose(du: &DiskUsage) {
     let rw = |s: &ContainerSummary| s.size_rw.unwrap_or(0);
     println!("Images space usage:\n");
@@ -364,7 +391,7 @@ fn print_verbose(du: &DiskUsage) {
                 s.id.chars().take(12).collect(),
                 s.image.clone(),
                 format!("\"{}\"", trunc(&s.command, 20)),
-                "0".into(),
+                s.mounts.iter().filter(|m| m["Type"] == "volume").count().to_string(),
                 human(rw(s) as f64, 4),
                 ago(s.created),
                 s.status.clone(),
@@ -385,10 +412,14 @@ fn print_verbose(du: &DiskUsage) {
     ];
     print!("{}", node_table(&head, rows));
     println!("\nLocal Volumes space usage:\n");
-    print!(
-        "{}",
-        table(&[["VOLUME NAME", "LINKS", "SIZE"].map(String::from).to_vec()])
-    );
+    let rows = volumes(du)
+        .iter()
+        .map(|v| {
+            let row = vec![v.name.clone(), links(v).to_string(), human(vol_bytes(v) as f64, 4)];
+            (row, None)
+        })
+        .collect();
+    print!("{}", node_table(&["VOLUME NAME", "LINKS", "SIZE"], rows));
     println!("\nBuild cache usage: 0B\n");
     print!(
         "{}",

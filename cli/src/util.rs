@@ -134,27 +134,25 @@ fn confirm(prompt: &str) -> bool {
     matches!(s.trim(), "y" | "Y" | "yes")
 }
 
-/// `skiff inspect [--type]`: each name as a container, an image or a
-/// network (the first that answers, within `kind`).
+/// `skiff inspect [--type]`: each name as a container, an image, a volume
+/// or a network (the first that answers, within `kind`).
 pub(super) async fn inspect(c: &Client, names: Vec<String>, format: Option<String>, kind: Option<&str>) -> Exit {
     let mut out = Vec::new();
     let mut code = 0;
+    let tries = |k: &str| kind.is_none_or(|t| t == k);
     for n in &names {
         let mut found = None;
-        if kind != Some("image") {
-            if let Ok(v) = c.container_inspect_raw(n).await {
-                found = Some(v);
-            }
+        if tries("container") {
+            found = c.container_inspect_raw(n).await.ok();
         }
-        if found.is_none() && kind != Some("container") && kind != Some("network") {
-            if let Ok(v) = c.image_inspect_raw(n).await {
-                found = Some(v);
-            }
+        if found.is_none() && tries("image") {
+            found = c.image_inspect_raw(n).await.ok();
         }
-        if found.is_none() && matches!(kind, None | Some("network")) {
-            if let Ok(v) = c.network_inspect_raw(n).await {
-                found = Some(v);
-            }
+        if found.is_none() && tries("volume") {
+            found = c.volume_inspect_raw(n).await.ok();
+        }
+        if found.is_none() && tries("network") {
+            found = c.network_inspect_raw(n).await.ok();
         }
         match found {
             Some(v) => out.push(v),
@@ -162,6 +160,7 @@ pub(super) async fn inspect(c: &Client, names: Vec<String>, format: Option<Strin
                 match kind {
                     Some("container") => eprintln!("Error: No such container: {n}"),
                     Some("image") => eprintln!("Error: No such image: {n}"),
+                    Some("volume") => eprintln!("Error: No such volume: {n}"),
                     _ => eprintln!("Error: No such object: {n}"),
                 }
                 code = 1;

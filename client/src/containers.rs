@@ -114,9 +114,12 @@ impl Client {
         self.post(&container(id, "/unpause"), Body::Empty).await
     }
 
-    /// `DELETE /containers/{id}[?force=1]`.
-    pub async fn container_remove(&self, id: &str, force: bool) -> Result<()> {
-        let q = Query::new().opt("force", force.then_some(1));
+    /// `DELETE /containers/{id}[?force=1][&v=1]`: `volumes` removes its
+    /// anonymous volumes too.
+    pub async fn container_remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
+        let q = Query::new()
+            .opt("force", force.then_some(1))
+            .opt("v", volumes.then_some(1));
         self.call(Method::DELETE, &q.on(&container(id, "")), Body::Empty).await
     }
 

@@ -5,7 +5,7 @@
 //!
 //! Every API path is spelled here, once, behind a typed method of
 //! [`Client`]: `containers` (containers and exec), `images`, `networks`,
-//! `system` (version, info, events, disk usage) and `controller` (the
+//! `volumes`, `system` (version, info, events, disk usage) and `controller` (the
 //! controller's cluster, nodes, services and tasks). Callers never write a
 //! path or a query string.
 
@@ -15,6 +15,7 @@ pub mod controller;
 pub mod images;
 pub mod networks;
 pub mod system;
+pub mod volumes;
 
 pub use containers::{CreateOptions, ListOptions, LogsOptions};
 pub use controller::ServiceUpdate;

@@ -59,6 +59,9 @@ fn matches(c: &Ctr, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiE
             "ancestor" => vals
                 .iter()
                 .any(|v| ins.config.image == *v || ins.image.contains(v.as_str())),
+            "volume" => vals
+                .iter()
+                .any(|v| r.mounts.iter().any(|m| &m.name == v || &m.destination == v)),
             other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid filter '{other}'"))),
         };
         if !ok {
@@ -95,7 +98,7 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
             "PortBindings": ins.host_config.port_bindings,
         }),
         network_settings: json!({"Networks": ins.network_settings.networks}),
-        mounts: Vec::new(),
+        mounts: crate::engine::mounts::listed(&r.mounts),
         ..Default::default()
     }
 }
@@ -189,8 +192,7 @@ pub async fn inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let execs = e.execs.for_container(&c.id);
     ins.exec_ids = (!execs.is_empty()).then_some(execs);
     let mut v = serde_json::to_value(&ins).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mounts: Vec<Value> = c.record().mounts.iter().map(|m| m.inspect()).collect();
-    v["Mounts"] = json!(mounts);
+    v["Mounts"] = json!(crate::engine::mounts::listed(&c.record().mounts));
     Ok(Json(v))
 }
 
@@ -260,7 +262,7 @@ pub async fn rename(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
 }
 
 pub async fn remove(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
-    e.remove(&id, qbool(&q, "force")).await?;
+    e.remove(&id, qbool(&q, "force"), qbool(&q, "v")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -1,6 +1,7 @@
 //! The Docker Engine API (v1.41) over HTTP on unix sockets: routing,
 //! errors, and the accept loop. Handlers live in `system`, `containers`,
-//! `images` and `streams` (attach, logs, exec: the hijacked streams).
+//! `images`, `networks`, `volumes` and `streams` (attach, logs, exec: the
+//! hijacked streams).
 
 mod containers;
 mod images;
@@ -10,6 +11,7 @@ mod networks;
 mod pull;
 mod streams;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -82,6 +84,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(

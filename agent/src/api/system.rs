@@ -127,8 +127,8 @@ pub async fn events(e: St, q: super::Q) -> super::ApiResult<axum::response::Resp
 }
 
 /// `GET /system/df`: images (with the bytes they share with other
-/// images), containers with the sizes of their changes, no volumes or
-/// build cache yet.
+/// images), containers with the sizes of their changes, volumes with
+/// their users and sizes; no build cache yet.
 pub async fn df(e: St) -> super::ApiResult<Json<skiff_api::DiskUsage>> {
     let e = e.0.clone();
     tokio::task::spawn_blocking(move || {
@@ -164,7 +164,11 @@ pub async fn df(e: St) -> super::ApiResult<Json<skiff_api::DiskUsage>> {
                 .iter()
                 .map(|c| super::containers::with_size(&e, super::containers::summary(c)))
                 .collect(),
-            volumes: Vec::new(),
+            volumes: e
+                .volume_usage()
+                .iter()
+                .filter_map(|v| serde_json::to_value(v).ok())
+                .collect(),
             build_cache: Vec::new(),
         }
     })

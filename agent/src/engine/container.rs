@@ -28,7 +28,8 @@ pub struct Record {
     /// Network ID → interface name inside the container, while running.
     #[serde(default)]
     pub ifaces: BTreeMap<String, String>,
-    /// What `-v` (and later `--mount`, volumes) asked for, parsed at create.
+    /// What `-v`, `--mount`, `--tmpfs`, `--volumes-from` and the image's
+    /// volumes asked for, planned at create.
     #[serde(default)]
     pub mounts: Vec<MountPoint>,
 }
@@ -178,7 +179,6 @@ impl Engine {
         })?;
         let mut hc = req.host_config.clone();
         validate_host_config(&hc)?;
-        let mounts = super::mounts::from_host_config(&hc).map_err(EngineError::BadRequest)?;
         let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
             return Err(EngineError::BadRequest(
@@ -213,9 +213,13 @@ impl Engine {
         if cfg.exposed_ports.is_none() {
             cfg.exposed_ports = ic.exposed_ports.clone();
         }
-        if cfg.volumes.is_none() {
-            cfg.volumes = ic.volumes.clone();
+        // The image's volumes and the request's, as Docker merges them.
+        if let Some(iv) = &ic.volumes {
+            cfg.volumes.get_or_insert_with(Default::default).extend(iv.clone());
         }
+        let anonymous: Vec<String> = cfg.volumes.iter().flatten().map(|(k, _)| k.clone()).collect();
+        let mounts_of = |key: &str| self.get(key).map(|c| c.record().mounts.clone());
+        let planned = super::mounts::plan(&hc, &anonymous, &mounts_of)?;
         let argv: Vec<String> = cfg.entrypoint.iter().chain(cfg.cmd.iter()).cloned().collect();
         let Some((path, args)) = argv.split_first() else {
             return Err(EngineError::BadRequest("No command specified".into()));
@@ -282,6 +286,8 @@ impl Engine {
             kept: false,
         };
         std::fs::create_dir_all(&dir)?;
+        // Volumes are made (and filled from the image) with the layer in place.
+        let mounts = self.attach_volumes(&id, planned)?;
 
         if hc.log_config.kind.is_empty() {
             hc.log_config.kind = "json-file".into();
@@ -336,7 +342,10 @@ impl Engine {
             ifaces: BTreeMap::new(),
             mounts,
         };
-        write_json_atomic(&dir.join("config.v2.json"), &rec)?;
+        if let Err(e) = write_json_atomic(&dir.join("config.v2.json"), &rec) {
+            self.release_volumes(&id, &rec.mounts, true);
+            return Err(e.into());
+        }
         made.kept = true;
         let c = Ctr::new(rec);
         self.insert(c.clone());
@@ -357,8 +366,9 @@ impl Engine {
                 Ok(mut rec) => {
                     // Records from before typed mounts.
                     if rec.mounts.is_empty() {
-                        rec.mounts = super::mounts::from_host_config(&rec.inspect.host_config).unwrap_or_default();
+                        rec.mounts = super::mounts::legacy_binds(&rec.inspect.host_config);
                     }
+                    self.reference_volumes(&rec);
                     let c = Ctr::new(rec);
                     self.insert(c.clone());
                     out.push(c);

@@ -154,7 +154,7 @@ impl Engine {
                 // As Docker: an auto-remove container that cannot start is removed.
                 if c.record().inspect.host_config.auto_remove {
                     c.exits.send_modify(|e| e.last_code = code);
-                    let _ = self.remove_now(c, true).await;
+                    let _ = self.remove_now(c, true, true).await;
                 }
                 Err(if code == 125 {
                     EngineError::Internal(msg)
@@ -265,13 +265,7 @@ impl Engine {
             (dir.join("hostname"), "/etc/hostname".to_string(), false),
             (dir.join("hosts"), "/etc/hosts".to_string(), false),
         ];
-        for m in &rec.mounts {
-            let src = std::path::PathBuf::from(&m.source);
-            if !src.exists() {
-                std::fs::create_dir_all(&src).map_err(|e| internal(&e))?;
-            }
-            binds.push((src, m.destination.clone(), !m.rw));
-        }
+        let mounts = self.mount_points(c, &rec.mounts).map_err(|e| (125, e))?;
         step("files and namespace ready");
         let caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
         let mut env = cfg.env.clone();
@@ -313,6 +307,7 @@ impl Engine {
             cgroups_path: self.cgroups_path(&id),
             net,
             binds,
+            mounts,
             cgroup_v2: self.cgroup_v2,
             memory: hc.memory,
             nano_cpus: hc.nano_cpus,
@@ -416,11 +411,13 @@ impl Engine {
         });
     }
 
-    /// Undo what `launch` set up on the host (mount, namespace, bundle).
+    /// Undo what `launch` set up on the host (mounts, volumes, namespace,
+    /// bundle).
     pub(super) fn teardown(&self, id: &str) {
         self.detach_networks(id);
         self.cgroup(id).kill_and_remove();
         let _ = self.images.unmount(id);
+        self.unmount_volumes(id);
         crate::runtime::netns::remove(&self.netns_path(id));
         let _ = self.exec_trash.remove(&self.run_dir(id));
         let _ = self.exec_trash.remove(&self.runtime_root().join(id));
@@ -464,7 +461,7 @@ impl Engine {
         let rec = c.record().clone();
         let hc = &rec.inspect.host_config;
         if hc.auto_remove {
-            let _ = self.remove_now(c, true).await;
+            let _ = self.remove_now(c, true, true).await;
             return;
         }
         let policy = hc.restart_policy.name.as_str();
@@ -630,18 +627,19 @@ impl Engine {
         Ok(code)
     }
 
-    /// `DELETE /containers/{id}`.
-    pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+    /// `DELETE /containers/{id}[?force=1][&v=1]`: with `volumes`, its
+    /// anonymous volumes go too.
+    pub async fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.get(key)?;
         // Not while a start, stop or restart is under way: a start half
         // done would be removed under its running container.
         let _op = c.op.lock().await;
-        self.remove_now(&c, force).await?;
+        self.remove_now(&c, force, volumes).await?;
         self.emit_container(&c, "destroy", &[]);
         Ok(())
     }
 
-    async fn remove_now(&self, c: &Arc<Ctr>, force: bool) -> Result<()> {
+    async fn remove_now(&self, c: &Arc<Ctr>, force: bool, volumes: bool) -> Result<()> {
         let st = c.state();
         if st.running {
             if !force {
@@ -664,6 +662,8 @@ impl Engine {
         }
         c.update_unsaved(|r| r.manually_stopped = true);
         self.teardown(&c.id);
+        let mounts = c.record().mounts.clone();
+        self.release_volumes(&c.id, &mounts, volumes);
         self.images.release(&c.id)?;
         self.images.layers.driver.trash.remove(&self.containers_dir(&c.id))?;
         self.forget(&c.id);
@@ -710,7 +710,7 @@ impl Engine {
         let mut gone = Vec::new();
         for c in self.all() {
             let _op = c.op.lock().await;
-            if !c.is_running() && !c.state().restarting && self.remove_now(&c, false).await.is_ok() {
+            if !c.is_running() && !c.state().restarting && self.remove_now(&c, false, false).await.is_ok() {
                 gone.push(c.id.clone());
             }
         }

@@ -1,5 +1,6 @@
 //! The engine: owns containers and images on this host. The API layer calls
-//! it; it drives storage (layers, mounts) and the runtime (supervisors).
+//! it; it drives storage (layers, mounts, volumes) and the runtime
+//! (supervisors).
 
 pub mod container;
 pub mod exec;
@@ -10,6 +11,7 @@ pub mod networking;
 pub mod recover;
 pub mod state;
 pub mod stats;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -102,6 +104,8 @@ pub struct Engine {
     /// Opens the kernel's cgroup-migration path ahead of a start.
     pub warmer: Arc<crate::runtime::cgroup_warmup::Warmer>,
     pub networks: Arc<crate::network::Networks>,
+    /// Volumes (the `local` driver) and the containers using them.
+    pub volumes: Arc<crate::volumes::Volumes>,
     /// What `/events` streams (and the cluster session reports).
     pub events: Arc<skiff_common::events::Journal>,
 }
@@ -134,6 +138,7 @@ impl Engine {
         let images = ImageStore::new(&cfg.data_root, layers)?;
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let networks = Arc::new(crate::network::Networks::open(&cfg.data_root)?);
+        let volumes = Arc::new(crate::volumes::Volumes::open(&cfg.data_root)?);
         let cfg_root = cfg.data_root.clone();
         let engine = Arc::new(Self {
             cfg,
@@ -145,6 +150,7 @@ impl Engine {
             warmer: crate::runtime::cgroup_warmup::Warmer::new(cgroup_v2),
             exec_trash,
             networks,
+            volumes,
             events: Arc::new(skiff_common::events::Journal::open(&cfg_root, 10_000)?),
         });
         Ok(engine)

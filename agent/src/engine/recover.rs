@@ -55,6 +55,8 @@ impl Engine {
         while let Some(Ok((c, found))) = looking.join_next().await {
             self.settle(&c, found).await;
         }
+        // Volumes mounted for containers that ended while no agent was there.
+        self.volumes.sweep();
         if let Err(e) = self.networks.sync_firewall() {
             tracing::warn!("{e:#}");
         }
@@ -120,6 +122,7 @@ impl Engine {
         }
         *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
         self.readopt_networks(c);
+        self.readopt_volumes(c);
         self.clone().monitor(c.clone(), events);
         tracing::info!(container = %&c.id[..12], pid, "re-adopted running container");
     }

@@ -1,6 +1,6 @@
 //! `--change` for `import` (and later `commit`): Dockerfile instructions
 //! that set an image's config (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL,
-//! EXPOSE, STOPSIGNAL).
+//! EXPOSE, STOPSIGNAL, VOLUME).
 
 use serde_json::json;
 use skiff_api::ContainerConfig;
@@ -46,6 +46,14 @@ pub fn apply(changes: &[String]) -> Result<ContainerConfig, ImageError> {
                 }
             }
             "STOPSIGNAL" => cfg.stop_signal = Some(arg.into()),
+            "VOLUME" => {
+                let paths = serde_json::from_str::<Vec<String>>(arg)
+                    .unwrap_or_else(|_| arg.split_whitespace().map(String::from).collect());
+                let vols = cfg.volumes.get_or_insert_with(Default::default);
+                for p in paths {
+                    vols.insert(p, json!({}));
+                }
+            }
             other => return Err(ImageError::BadChange(format!("{other} is not a valid change command"))),
         }
     }
@@ -64,6 +72,8 @@ mod tests {
             "WORKDIR /srv".into(),
             "EXPOSE 80 53/udp".into(),
             "LABEL k=\"v\"".into(),
+            "VOLUME /data /cache".into(),
+            "VOLUME [\"/logs\"]".into(),
         ])
         .unwrap();
         assert_eq!(c.cmd, ["httpd", "-f"]);
@@ -73,6 +83,8 @@ mod tests {
         assert_eq!(c.labels["k"], "v");
         let ports = c.exposed_ports.unwrap();
         assert!(ports.contains_key("80/tcp") && ports.contains_key("53/udp"));
+        let vols = c.volumes.unwrap();
+        assert_eq!(vols.keys().collect::<Vec<_>>(), ["/cache", "/data", "/logs"]);
         assert!(super::apply(&["RUN true".into()]).is_err());
     }
 }

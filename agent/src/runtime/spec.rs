@@ -157,6 +157,47 @@ pub struct User {
     pub additional_gids: Vec<u32>,
 }
 
+/// A mount the container asked for (a bind, a volume, a tmpfs), in OCI
+/// terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecMount {
+    pub destination: String,
+    /// `bind` or `tmpfs`.
+    pub kind: &'static str,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
+impl SpecMount {
+    /// A recursive bind with its propagation (`rprivate` if none).
+    pub fn bind(source: &Path, destination: &str, readonly: bool, propagation: &str) -> Self {
+        let mut options = vec![
+            "rbind".to_string(),
+            if propagation.is_empty() {
+                "rprivate"
+            } else {
+                propagation
+            }
+            .to_string(),
+        ];
+        if readonly {
+            options.push("ro".into());
+        }
+        Self {
+            destination: destination.to_string(),
+            kind: "bind",
+            source: source.display().to_string(),
+            options,
+        }
+    }
+}
+
+/// Path components of a mount's destination: Docker mounts shallower
+/// paths first, so `/data` never hides `/data/cache`.
+fn depth(dest: &str) -> usize {
+    dest.split('/').filter(|p| !p.is_empty() && *p != ".").count()
+}
+
 pub struct SpecInput<'a> {
     pub rootfs: &'a Path,
     pub args: Vec<String>,
@@ -170,8 +211,10 @@ pub struct SpecInput<'a> {
     pub caps: Vec<String>,
     pub cgroups_path: String,
     pub net: NetNs,
-    /// (source on the host, destination, read-only)
+    /// (source on the host, destination, read-only): the engine's files.
     pub binds: Vec<(PathBuf, String, bool)>,
+    /// What the container asked for (binds, volumes, tmpfs).
+    pub mounts: Vec<SpecMount>,
     pub cgroup_v2: bool,
     /// `--memory` in bytes (0: no limit).
     pub memory: i64,
@@ -232,12 +275,19 @@ pub fn build(i: &SpecInput) -> Value {
     if i.cgroup_v2 {
         mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
     }
-    for (src, dst, ro) in &i.binds {
-        let mut opts = vec!["rbind", "rprivate"];
-        if *ro {
-            opts.push("ro");
-        }
-        mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
+    // The engine's files and the user's mounts, shallowest first (stable:
+    // equal depths keep their order); a user mount replaces a default one
+    // at the same path.
+    let mut user: Vec<SpecMount> = i
+        .binds
+        .iter()
+        .map(|(src, dst, ro)| SpecMount::bind(src, dst, *ro, ""))
+        .chain(i.mounts.iter().cloned())
+        .collect();
+    user.sort_by_key(|m| depth(&m.destination));
+    mounts.retain(|d| !user.iter().any(|u| d["destination"] == u.destination.as_str()));
+    for m in &user {
+        mounts.push(json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options}));
     }
     let mut namespaces = vec![
         json!({"type": "pid"}),
@@ -359,7 +409,7 @@ fn groups_of(rootfs: &Path, user: &str, primary: u32) -> Vec<u32> {
 }
 
 /// Resolve `path` inside `rootfs`, following symlinks without leaving it.
-fn resolve_in_root(rootfs: &Path, path: &Path) -> Option<PathBuf> {
+pub fn resolve_in_root(rootfs: &Path, path: &Path) -> Option<PathBuf> {
     let mut cur = PathBuf::from("/");
     let mut todo: Vec<std::ffi::OsString> = path.iter().rev().map(OsStr::to_os_string).collect();
     let mut hops = 0;
@@ -453,13 +503,46 @@ mod tests {
             caps: DEFAULT_CAPS.iter().map(|s| s.to_string()).collect(),
             cgroups_path: "/skiff/x".into(),
             net: NetNs::Host,
-            binds: vec![],
+            binds: vec![(PathBuf::from("/h/hosts"), "/etc/hosts".into(), false)],
+            mounts: vec![
+                SpecMount::bind(Path::new("/v/cache"), "/data/cache", true, ""),
+                SpecMount {
+                    destination: "/dev/shm".into(),
+                    kind: "tmpfs",
+                    source: "tmpfs".into(),
+                    options: vec!["size=1m".into()],
+                },
+                SpecMount::bind(Path::new("/v/data"), "/data", false, "rshared"),
+            ],
             cgroup_v2: false,
             memory: 64 << 20,
             nano_cpus: 500_000_000,
         });
         assert_eq!(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
         assert_eq!(s["linux"]["resources"]["cpu"]["quota"], 50_000);
+        // Shallow paths first; the user's /dev/shm replaces the default one.
+        let dests: Vec<&str> = s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["destination"].as_str())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/sys",
+                "/dev/mqueue",
+                "/data",
+                "/etc/hosts",
+                "/data/cache",
+                "/dev/shm"
+            ]
+        );
+        assert_eq!(s["mounts"][5]["options"], json!(["rbind", "rshared"]));
+        assert_eq!(s["mounts"][7]["options"], json!(["rbind", "rprivate", "ro"]));
         let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
     }
 }
