@@ -44,6 +44,8 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             repository,
         } => image::images(c, quiet, no_trunc, repository).await,
         Cmd::Pull(a) => image::pull(c, a).await,
+        Cmd::Save(a) => image::save(c, a).await,
+        Cmd::Load(a) => image::load(c, a).await,
         Cmd::Import(a) => image::import(c, a).await,
         Cmd::Tag(a) => image::tag(c, a).await,
         Cmd::Rmi(a) => image::rmi(c, a).await,
@@ -90,6 +92,8 @@ async fn image_cmd(c: &Client, cmd: ImageCmd) -> Exit {
     match cmd {
         ImageCmd::Ls { quiet } => image::images(c, quiet, false, None).await,
         ImageCmd::Pull(a) => image::pull(c, a).await,
+        ImageCmd::Save(a) => image::save(c, a).await,
+        ImageCmd::Load(a) => image::load(c, a).await,
         ImageCmd::Import(a) => image::import(c, a).await,
         ImageCmd::Inspect(InspectArgs { format, names }) => util::inspect(c, names, format, Some("image")).await,
         ImageCmd::Rm(a) => image::rmi(c, a).await,

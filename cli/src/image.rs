@@ -1,9 +1,10 @@
-//! Images: `images`, `pull`, `import`, `tag`, `rmi` (and `image …`).
+//! Images: `images`, `pull`, `save`, `load`, `import`, `tag`, `rmi` (and
+//! `image …`).
 
 use serde_json::Value;
 
 use super::format::{ago, size, table};
-use super::{fail, Exit, ImportArgs, PullArgs, RmiArgs, TagArgs};
+use super::{fail, Exit, ImportArgs, LoadArgs, PullArgs, RmiArgs, SaveArgs, TagArgs};
 use skiff_api::JsonMessage;
 use skiff_client::{Client, ImportOptions};
 
@@ -169,6 +170,93 @@ pub async fn pull(c: &Client, a: PullArgs) -> Exit {
             eprintln!("{e}");
             Exit(1)
         }
+    }
+}
+
+/// `skiff save [-o FILE] IMAGE…`: the archive to a file or stdout (never
+/// to a terminal).
+pub async fn save(c: &Client, a: SaveArgs) -> Exit {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    if a.output.is_none() && nix::unistd::isatty(1).unwrap_or(false) {
+        eprintln!("Cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        return Exit(1);
+    }
+    let resp = match c.image_save(&a.images).await {
+        Ok(r) => r,
+        Err(e) => return fail(&e, 1),
+    };
+    let (tmp, mut out): (Option<String>, Box<dyn Write>) = match &a.output {
+        Some(path) => {
+            let tmp = format!("{path}.skiff-tmp");
+            match std::fs::File::create(&tmp) {
+                Ok(f) => (Some(tmp), Box::new(std::io::BufWriter::new(f))),
+                Err(e) => {
+                    eprintln!("failed to save image: {path}: {e}");
+                    return Exit(1);
+                }
+            }
+        }
+        None => (None, Box::new(std::io::stdout().lock())),
+    };
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        let written = match frame {
+            Ok(f) => f.into_data().map_or(Ok(()), |d| out.write_all(&d)),
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        if let Err(e) = written {
+            eprintln!("failed to save image: {e}");
+            if let Some(t) = &tmp {
+                let _ = std::fs::remove_file(t);
+            }
+            return Exit(1);
+        }
+    }
+    if let Err(e) = out.flush() {
+        eprintln!("failed to save image: {e}");
+        return Exit(1);
+    }
+    drop(out);
+    if let (Some(t), Some(path)) = (&tmp, &a.output) {
+        if let Err(e) = std::fs::rename(t, path) {
+            eprintln!("failed to save image: {path}: {e}");
+            return Exit(1);
+        }
+    }
+    Exit(0)
+}
+
+/// `skiff load [-i FILE] [-q]`: images from an archive (stdin by default).
+pub async fn load(c: &Client, a: LoadArgs) -> Exit {
+    let data = match &a.input {
+        Some(p) => std::fs::read(p).map_err(|e| format!("open {p}: {e}")),
+        None => {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+                .map(|_| v)
+                .map_err(|e| format!("reading stdin: {e}"))
+        }
+    };
+    let data = match data {
+        Ok(d) if d.is_empty() => {
+            eprintln!("requested load from stdin, but stdin is empty");
+            return Exit(1);
+        }
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit(1);
+        }
+    };
+    match c.image_load(data, a.quiet).await {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
     }
 }
 

@@ -290,6 +290,10 @@ pub enum Cmd {
     },
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -475,6 +479,10 @@ pub enum ImageCmd {
     },
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Display detailed information on one or more images
@@ -580,6 +588,25 @@ pub struct PullArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     pub name: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long)]
+    pub input: Option<String>,
+    /// Suppress the load output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug, Clone)]

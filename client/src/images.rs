@@ -79,6 +79,29 @@ impl Client {
         Ok(Lines::new(resp))
     }
 
+    /// `GET /images/get?names=…`: the archive, as the body streams in.
+    pub async fn image_save(&self, names: &[String]) -> Result<hyper::Response<hyper::body::Incoming>> {
+        let mut q = Query::new();
+        for n in names {
+            q = q.add("names", n);
+        }
+        self.send(Method::GET, &q.on("/images/get"), Body::Empty).await
+    }
+
+    /// `POST /images/load`: what was loaded (`Loaded image: …` lines).
+    pub async fn image_load(&self, tar: Vec<u8>, quiet: bool) -> Result<Vec<String>> {
+        let q = Query::new().opt("quiet", quiet.then_some(1));
+        let resp = self
+            .send(Method::POST, &q.on("/images/load"), Body::Raw(tar, "application/x-tar"))
+            .await?;
+        let body = body_bytes(resp).await;
+        Ok(String::from_utf8_lossy(&body)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["stream"].as_str().map(|s| s.trim_end().to_string()))
+            .collect())
+    }
+
     /// `POST /images/{name}/tag?repo=…&tag=…`.
     pub async fn image_tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
         let q = Query::new().add("repo", repo).add("tag", tag);

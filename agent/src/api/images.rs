@@ -110,6 +110,9 @@ pub async fn get_dispatch(e: St, Path(rest): Path<String>) -> ApiResult {
         let img = e.images.resolve(name)?;
         return Ok(Json(inspect_json(&e, &img)).into_response());
     }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return super::image_archive::save(e, vec![name.to_string()]);
+    }
     if let Some(name) = rest.strip_suffix("/history") {
         let img = e.images.resolve(name)?;
         let h: Vec<Value> = img

@@ -4,6 +4,7 @@
 //! hijacked streams).
 
 mod containers;
+mod image_archive;
 mod images;
 mod listen;
 mod metrics;
@@ -90,6 +91,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
+        .route("/images/get", get(image_archive::save_many))
+        .route("/images/load", post(image_archive::load))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

@@ -54,7 +54,9 @@ impl From<ImageError> for EngineError {
     fn from(e: ImageError) -> Self {
         match e {
             ImageError::NotFound(_) => EngineError::NotFound(e.to_string()),
-            ImageError::BadReference(_) | ImageError::BadChange(_) => EngineError::BadRequest(e.to_string()),
+            ImageError::BadReference(_) | ImageError::BadChange(_) | ImageError::BadArchive(_) => {
+                EngineError::BadRequest(e.to_string())
+            }
             ImageError::InUse { .. } | ImageError::MultipleTags(_) | ImageError::UsedByContainer { .. } => {
                 EngineError::Conflict(e.to_string())
             }

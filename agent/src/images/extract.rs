@@ -19,6 +19,8 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
+use super::tarsplit::Recorder;
+
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
@@ -130,9 +132,36 @@ fn set_xattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Open the regular file `rel` beneath `root` without following a
+/// symlink anywhere on the way (a layer's own files, for `tarsplit`).
+pub fn open_file_beneath(root: &Path, rel: &Path) -> io::Result<File> {
+    let root: OwnedFd = File::open(root)?.into();
+    let comps = clean_components(rel).map_err(io::Error::other)?;
+    let Some((name, parents)) = comps.split_last() else {
+        return Err(io::Error::other("empty path"));
+    };
+    let dir = walk_dirs(&root, parents, false)?;
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        *name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(nix_io)?;
+    // SAFETY: fresh descriptor from openat.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
 /// Extract `reader` (an uncompressed tar stream) into `target`, which must
-/// exist. Returns the number of bytes of regular file content written.
-pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) -> Result<u64, ExtractError> {
+/// exist. With `rec`, the reader is `rec.wrap(…)` and each regular file's
+/// content is noted in the record (`tarsplit`). Returns the number of
+/// bytes of regular file content written.
+pub fn extract_layer<R: Read>(
+    reader: R,
+    target: &Path,
+    whiteouts: Whiteouts,
+    rec: Option<&Recorder>,
+) -> Result<u64, ExtractError> {
     let root_file = File::open(target)?;
     let root: OwnedFd = root_file.into();
     let mut archive = tar::Archive::new(reader);
@@ -203,6 +232,13 @@ pub fn extract_layer<R: Read>(reader: R, target: &Path, whiteouts: Whiteouts) ->
                 .map_err(|e| ctx(nix_io(e)))?;
                 // SAFETY: fresh descriptor from openat.
                 let mut f = unsafe { File::from_raw_fd(fd) };
+                if let Some(r) = rec {
+                    r.file(
+                        entry.raw_file_position(),
+                        entry.size(),
+                        &comps.iter().collect::<PathBuf>(),
+                    );
+                }
                 size += io::copy(&mut entry, &mut f).map_err(ctx)?;
             }
             tar::EntryType::Symlink => {
@@ -349,7 +385,7 @@ mod tests {
             ("bin/sh", tar::EntryType::Symlink, b"", Some("busybox")),
             ("bin/ls", tar::EntryType::Link, b"", Some("bin/busybox")),
         ]);
-        extract_layer(&data[..], &t, Whiteouts::Apply).unwrap();
+        extract_layer(&data[..], &t, Whiteouts::Apply, None).unwrap();
         assert_eq!(std::fs::read(t.join("bin/ls")).unwrap(), b"ELF");
         assert_eq!(std::fs::read_link(t.join("bin/sh")).unwrap(), Path::new("busybox"));
         std::fs::remove_dir_all(&t).unwrap();
@@ -360,7 +396,7 @@ mod tests {
         let t = tmp();
         let data = tar_with(&[("../escape", tar::EntryType::Regular, b"x", None)]);
         assert!(matches!(
-            extract_layer(&data[..], &t, Whiteouts::Apply),
+            extract_layer(&data[..], &t, Whiteouts::Apply, None),
             Err(ExtractError::UnsafePath(_))
         ));
         std::fs::remove_dir_all(&t).unwrap();
@@ -375,7 +411,7 @@ mod tests {
             ("evil", tar::EntryType::Symlink, b"", Some(&link)),
             ("evil/pwned", tar::EntryType::Regular, b"x", None),
         ]);
-        assert!(extract_layer(&data[..], &t, Whiteouts::Apply).is_err());
+        assert!(extract_layer(&data[..], &t, Whiteouts::Apply, None).is_err());
         assert!(!outside.join("pwned").exists());
         std::fs::remove_dir_all(&t).unwrap();
         std::fs::remove_dir_all(&outside).unwrap();
@@ -388,7 +424,7 @@ mod tests {
             ("etc", tar::EntryType::Symlink, b"", Some("/etc")),
             ("shadow", tar::EntryType::Link, b"", Some("etc/shadow")),
         ]);
-        assert!(extract_layer(&data[..], &t, Whiteouts::Apply).is_err());
+        assert!(extract_layer(&data[..], &t, Whiteouts::Apply, None).is_err());
         assert!(!t.join("shadow").exists());
         std::fs::remove_dir_all(&t).unwrap();
     }
@@ -402,7 +438,7 @@ mod tests {
                 std::fs::write(t.join("a/keep"), b"x").unwrap();
                 std::fs::write(t.join("a/b/keep"), b"x").unwrap();
                 let data = tar_with(&[(evil, tar::EntryType::Regular, b"", None)]);
-                let r = extract_layer(&data[..], &t, mode);
+                let r = extract_layer(&data[..], &t, mode, None);
                 assert!(matches!(r, Err(ExtractError::UnsafePath(_))), "{evil}: {r:?}");
                 assert!(t.join("a/keep").exists() && t.join("a/b/keep").exists(), "{evil}");
                 std::fs::remove_dir_all(&t).unwrap();
@@ -419,10 +455,10 @@ mod tests {
             ("a/.wh.gone", tar::EntryType::Regular, b"", None),
             ("a/b/.wh..wh..opq", tar::EntryType::Regular, b"", None),
         ]);
-        extract_layer(&data[..], &t, Whiteouts::Apply).unwrap();
+        extract_layer(&data[..], &t, Whiteouts::Apply, None).unwrap();
         assert!(!t.join("a/gone").exists());
         let o = tmp();
-        extract_layer(&data[..], &o, Whiteouts::Overlay).unwrap();
+        extract_layer(&data[..], &o, Whiteouts::Overlay, None).unwrap();
         use std::os::unix::fs::FileTypeExt;
         assert!(std::fs::symlink_metadata(o.join("a/gone"))
             .unwrap()

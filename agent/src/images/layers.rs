@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::driver::Driver;
 use super::extract::{extract_layer, ExtractError};
+use super::tarsplit::{Assembler, Recorder};
 use skiff_common::fsutil::{read_json, write_json_atomic};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +36,8 @@ pub enum LayerError {
     NotFound(String),
     #[error(transparent)]
     Extract(#[from] ExtractError),
+    #[error("layer {0} was stored before skiff kept tar-split records: pull or load it again to export it")]
+    NoTarSplit(String),
     #[error("layer store: {0}")]
     Io(#[from] io::Error),
 }
@@ -103,6 +106,22 @@ impl LayerStore {
         self.dir.join(format!("{}.json", chain.trim_start_matches("sha256:")))
     }
 
+    /// The layer's tar-split record (`tarsplit.rs`), by cache ID.
+    fn split_path(&self, cache_id: &str) -> PathBuf {
+        self.dir.join(format!("{cache_id}.tar-split.gz"))
+    }
+
+    /// The layer's tar stream, byte for byte as it was registered (its
+    /// sha256 is the diff ID).
+    pub fn tar_stream(&self, chain: &str) -> Result<Assembler, LayerError> {
+        let l = self.get(chain)?;
+        let split = self.split_path(&l.cache_id);
+        if !split.exists() {
+            return Err(LayerError::NoTarSplit(chain.to_string()));
+        }
+        Ok(Assembler::open(&split, &self.driver.diff_dir(&l.cache_id))?)
+    }
+
     pub fn get(&self, chain: &str) -> Result<Layer, LayerError> {
         read_json(&self.record_path(chain)).map_err(|_| LayerError::NotFound(chain.to_string()))
     }
@@ -120,11 +139,21 @@ impl LayerStore {
         self.driver
             .create(&cache_id, parent_layer.as_ref().map(|l| l.cache_id.as_str()))?;
         let mut reader = HashingReader::new(tar);
-        let result = extract_layer(&mut reader, &self.driver.diff_dir(&cache_id), self.driver.whiteouts());
+        let rec = Recorder::default();
+        let mut tee = rec.wrap(&mut reader);
+        let result = extract_layer(
+            &mut tee,
+            &self.driver.diff_dir(&cache_id),
+            self.driver.whiteouts(),
+            Some(&rec),
+        );
         let size = match result {
             Ok(size) => {
-                // Drain trailing padding so the digest covers the whole stream.
-                io::copy(&mut reader, &mut io::sink())?;
+                // Drain trailing padding so the digest (and the record)
+                // cover the whole stream.
+                io::copy(&mut tee, &mut io::sink())?;
+                drop(tee);
+                rec.save(&self.split_path(&cache_id))?;
                 size
             }
             Err(e) => {
@@ -138,6 +167,7 @@ impl LayerStore {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Ok(existing) = self.get(&chain) {
             self.driver.remove(&cache_id)?;
+            let _ = fs::remove_file(self.split_path(&cache_id));
             return Ok(existing);
         }
         let layer = Layer {
@@ -157,6 +187,7 @@ impl LayerStore {
     pub fn remove(&self, chain: &str) -> Result<(), LayerError> {
         let layer = self.get(chain)?;
         fs::remove_file(self.record_path(chain))?;
+        let _ = fs::remove_file(self.split_path(&layer.cache_id));
         self.driver.remove(&init_id(Some(&layer.cache_id)))?;
         self.driver.remove(&layer.cache_id)?;
         Ok(())

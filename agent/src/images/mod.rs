@@ -1,11 +1,13 @@
-//! Images and the root filesystems made from them: the image service
+//! Images and the root filesystems made from them: save and load
+//! (`archive`), the image service
 //! (`service`: import, removal, containers' root filesystems; later push,
 //! save, load, commit), pulls from registries (`pull`, over `registry`:
 //! client, credentials, manifest and platform choice), the image store (`store`: configs,
 //! manifests, tags), content-addressed layers (`layers`) extracted safely
-//! (`extract`) into a graph driver (`driver`: overlay2 or vfs), references
+//! (`extract`, recording a `tarsplit` to put their tars back together) into a graph driver (`driver`: overlay2 or vfs), references
 //! (`reference`) and the trash removed trees go to.
 
+pub mod archive;
 pub mod changes;
 pub mod driver;
 pub mod extract;
@@ -15,4 +17,5 @@ pub mod reference;
 pub mod registry;
 pub mod service;
 pub mod store;
+pub mod tarsplit;
 pub mod trash;

@@ -6,7 +6,7 @@
 //! store as they complete. Progress goes out as Docker's JSON messages.
 
 use std::future::Future;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
@@ -210,24 +210,26 @@ impl ImageStore {
     }
 }
 
-/// A downloaded layer, decompressed by its magic bytes (gzip or plain
-/// tar; zstd is refused with a clear error).
+/// A downloaded layer, decompressed by its magic bytes.
 fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
-    let mut f = std::fs::File::open(path)?;
-    let mut magic = [0u8; 4];
-    let n = f.read(&mut magic)?;
-    f.rewind()?;
-    let f = io::BufReader::with_capacity(256 * 1024, f);
-    if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        return Ok(Box::new(flate2::read::MultiGzDecoder::new(f)));
+    decompress(std::fs::File::open(path)?)
+}
+
+/// A layer stream as its magic bytes say: gzip or a plain tar (zstd is
+/// refused with a clear error).
+pub fn decompress<R: Read + 'static>(r: R) -> io::Result<Box<dyn Read>> {
+    let mut r = io::BufReader::with_capacity(256 * 1024, r);
+    let head = r.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(r)));
     }
-    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "zstd-compressed layers are not supported yet",
         ));
     }
-    Ok(Box::new(f))
+    Ok(Box::new(r))
 }
 
 /// Stream one blob to `dir/<hex>` (through `<hex>.partial`, which a later

@@ -38,6 +38,8 @@ pub enum ImageError {
     },
     #[error("{0}")]
     BadChange(String),
+    #[error("invalid archive: {0}")]
+    BadArchive(String),
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("image store: {0}")]
@@ -189,19 +191,25 @@ impl ImageStore {
         Ok(manifest.to_string().map_err(bad)?.into_bytes())
     }
 
+    /// The image's OCI manifest as stored (made for images stored before
+    /// manifests were kept).
+    pub fn manifest_raw(&self, img: &Image) -> Result<Vec<u8>, ImageError> {
+        let path = self.manifest_path(&img.id);
+        match fs::read(&path) {
+            Ok(raw) => Ok(raw),
+            Err(_) => {
+                let raw = self.manifest_of(img)?;
+                write_atomic(&path, &raw)?;
+                Ok(raw)
+            }
+        }
+    }
+
     /// The descriptor of the image's OCI manifest (Docker's `Descriptor` in
     /// `image inspect`), written on first use for images stored before
     /// manifests were kept.
     pub fn manifest_descriptor(&self, img: &Image) -> Result<Descriptor, ImageError> {
-        let path = self.manifest_path(&img.id);
-        let raw = match fs::read(&path) {
-            Ok(raw) => raw,
-            Err(_) => {
-                let raw = self.manifest_of(img)?;
-                write_atomic(&path, &raw)?;
-                raw
-            }
-        };
+        let raw = self.manifest_raw(img)?;
         let d: oci_spec::image::Digest = digest(&raw)
             .parse()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("manifest digest: {e}")))?;

@@ -1,0 +1,138 @@
+//! `docker save` and `docker load` over the API: `GET /images/get?names=`
+//! and `GET /images/{name}/get` stream a tar as it is written (a name that
+//! does not resolve is a 404 before anything is sent); `POST /images/load`
+//! spools the body to disk, then loads it and answers with Docker's
+//! `{"stream": "Loaded image: …\n"}` lines.
+
+use std::io::{self, Write};
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{qbool, ApiError, ApiResult, St, Q};
+
+/// Hands what a blocking writer produces to the response body in chunks.
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// The tar of `names`, streamed.
+pub fn save(e: St, names: Vec<String>) -> ApiResult {
+    for n in &names {
+        e.images.resolve(n)?;
+    }
+    let (tx, rx) = mpsc::channel(4);
+    let engine = e.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        if let Err(err) = engine.images.save_archive(&names, &mut w) {
+            tracing::warn!("save: {err}");
+            let _ = tx.blocking_send(Err(io::Error::other(err.to_string())));
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(([("Content-Type", "application/x-tar")], body).into_response())
+}
+
+/// `GET /images/get?names=a&names=b` (repeated keys, so a list of pairs).
+pub async fn save_many(e: St, Query(pairs): Query<Vec<(String, String)>>) -> ApiResult {
+    let names: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "names")
+        .map(|(_, v)| v)
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "no images to save: give names=".into(),
+        ));
+    }
+    save(e, names)
+}
+
+/// `POST /images/load[?quiet=1]`.
+pub async fn load(e: St, q: Q, body: Body) -> ApiResult<Response> {
+    let dir = e.cfg.data_root.join("tmp");
+    std::fs::create_dir_all(&dir).map_err(internal)?;
+    let tmp = dir.join(format!("load-{}", crate::ids::new_id()));
+    let spooled = spool(body, &tmp).await;
+    let result = match spooled {
+        Ok(()) => {
+            let engine = e.0.clone();
+            let path = tmp.clone();
+            tokio::task::spawn_blocking(move || engine.images.load_archive(&path))
+                .await
+                .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+        }
+        Err(err) => Err(err),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let loaded = result??;
+    for l in &loaded {
+        let name = l.rsplit(": ").next().unwrap_or_default().to_string();
+        e.emit("image", "load", &name, [("name".to_string(), name.clone())].into());
+    }
+    let quiet = qbool(&q, "quiet");
+    let text: String = loaded
+        .iter()
+        .map(|l| format!("{}\n", json!({"stream": format!("{l}\n")})))
+        .collect();
+    let text = if quiet && loaded.is_empty() {
+        String::new()
+    } else {
+        text
+    };
+    Ok(([("Content-Type", "application/json")], text).into_response())
+}
+
+async fn spool(mut body: Body, to: &std::path::Path) -> Result<(), ApiError> {
+    let mut file = std::fs::File::create(to).map_err(internal)?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?;
+        if let Some(data) = frame.data_ref() {
+            file.write_all(data).map_err(internal)?;
+        }
+    }
+    Ok(())
+}
+
+fn internal(e: io::Error) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
