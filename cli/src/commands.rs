@@ -44,6 +44,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
             repository,
         } => image::images(c, quiet, no_trunc, repository).await,
         Cmd::Pull(a) => image::pull(c, a).await,
+        Cmd::Push(a) => image::push(c, a).await,
         Cmd::Save(a) => image::save(c, a).await,
         Cmd::Load(a) => image::load(c, a).await,
         Cmd::Import(a) => image::import(c, a).await,
@@ -92,6 +93,7 @@ async fn image_cmd(c: &Client, cmd: ImageCmd) -> Exit {
     match cmd {
         ImageCmd::Ls { quiet } => image::images(c, quiet, false, None).await,
         ImageCmd::Pull(a) => image::pull(c, a).await,
+        ImageCmd::Push(a) => image::push(c, a).await,
         ImageCmd::Save(a) => image::save(c, a).await,
         ImageCmd::Load(a) => image::load(c, a).await,
         ImageCmd::Import(a) => image::import(c, a).await,

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::format::{ago, size, table};
-use super::{fail, Exit, ImportArgs, LoadArgs, PullArgs, RmiArgs, SaveArgs, TagArgs};
+use super::{fail, Exit, ImportArgs, LoadArgs, PullArgs, PushArgs, RmiArgs, SaveArgs, TagArgs};
 use skiff_api::JsonMessage;
 use skiff_client::{Client, ImportOptions};
 
@@ -153,6 +153,43 @@ pub async fn pull_image(
         }
     }
     Ok(())
+}
+
+/// `skiff push [-q] NAME[:TAG]`: Docker's progress lines, then the digest.
+pub async fn push(c: &Client, a: PushArgs) -> Exit {
+    if a.all_tags {
+        eprintln!("--all-tags is not supported yet: push each tag by name");
+        return Exit(1);
+    }
+    let last = a.name.rsplit('/').next().unwrap_or_default();
+    if !last.contains(':') && !a.name.contains('@') {
+        println!("Using default tag: latest");
+    }
+    let mut lines = match c.image_push(&a.name).await {
+        Ok(l) => l,
+        Err(e) => return fail(&e, 1),
+    };
+    while let Some(line) = lines.next().await {
+        let Ok(m) = serde_json::from_slice::<JsonMessage>(&line) else {
+            continue;
+        };
+        if let Some(e) = m.error_detail {
+            eprintln!("{}", e.message);
+            return Exit(1);
+        }
+        if a.quiet || m.status.is_empty() {
+            continue;
+        }
+        if m.id.is_empty() {
+            println!("{}", m.status);
+        } else {
+            println!("{}: {}", m.id, m.status);
+        }
+    }
+    if a.quiet {
+        println!("{}", qualified(&a.name));
+    }
+    Exit(0)
 }
 
 /// `skiff pull [-q] [--platform P] NAME[:TAG|@DIGEST]`.

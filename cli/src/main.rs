@@ -290,6 +290,8 @@ pub enum Cmd {
     },
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
@@ -479,6 +481,8 @@ pub enum ImageCmd {
     },
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
@@ -584,6 +588,17 @@ pub struct PullArgs {
     /// Set platform if server is multi-platform capable (os/arch[/variant])
     #[arg(long)]
     pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    pub name: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PushArgs {
+    /// Push all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
     /// Suppress verbose output
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -79,6 +79,18 @@ impl Client {
         Ok(Lines::new(resp))
     }
 
+    /// `POST /images/{name}/push?tag=…`: the progress messages, one JSON a
+    /// line. The credential header is empty: an agent that needs one reads
+    /// it from its own store (`login`).
+    pub async fn image_push(&self, reference: &str) -> Result<Lines> {
+        let (name, tag) = split_reference(reference);
+        let q = Query::new().add("tag", tag);
+        let resp = self
+            .send(Method::POST, &q.on(&image(name, "/push")), Body::Empty)
+            .await?;
+        Ok(Lines::new(resp))
+    }
+
     /// `GET /images/get?names=…`: the archive, as the body streams in.
     pub async fn image_save(&self, names: &[String]) -> Result<hyper::Response<hyper::body::Incoming>> {
         let mut q = Query::new();

@@ -133,8 +133,11 @@ pub async fn get_dispatch(e: St, Path(rest): Path<String>) -> ApiResult {
     ))
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`.
-pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q) -> ApiResult {
+/// `POST /images/{name}/tag?repo=&tag=` and `/images/{name}/push`.
+pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q, headers: HeaderMap) -> ApiResult {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return super::distribution::push(e, name, &q, &headers).await;
+    }
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -155,7 +158,7 @@ pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q) -> ApiResult {
 /// body is the tarball).
 pub async fn create(e: St, q: Q, headers: HeaderMap, body: Body) -> ApiResult {
     if let Some(from) = q.get("fromImage") {
-        return super::pull::pull(e, from, &q, &headers).await;
+        return super::distribution::pull(e, from, &q, &headers).await;
     }
     if q.get("fromSrc").map(String::as_str) != Some("-") {
         return Err(ApiError(

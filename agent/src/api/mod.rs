@@ -4,12 +4,12 @@
 //! hijacked streams).
 
 mod containers;
+mod distribution;
 mod image_archive;
 mod images;
 mod listen;
 mod metrics;
 mod networks;
-mod pull;
 mod streams;
 mod system;
 mod volumes;

@@ -1,7 +1,7 @@
 //! Images and the root filesystems made from them: save and load
 //! (`archive`), the image service
 //! (`service`: import, removal, containers' root filesystems; later push,
-//! save, load, commit), pulls from registries (`pull`, over `registry`:
+//! save, load, commit), pulls from and pushes to registries (`pull`, `push`, over `registry`:
 //! client, credentials, manifest and platform choice), the image store (`store`: configs,
 //! manifests, tags), content-addressed layers (`layers`) extracted safely
 //! (`extract`, recording a `tarsplit` to put their tars back together) into a graph driver (`driver`: overlay2 or vfs), references
@@ -13,6 +13,7 @@ pub mod driver;
 pub mod extract;
 pub mod layers;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod service;

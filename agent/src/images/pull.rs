@@ -201,6 +201,15 @@ impl ImageStore {
                 let _ = self.layers.remove(&layer.chain_id);
                 return Err(PullError::Digest(desc.digest().to_string()));
             }
+            let blob = super::push::BlobRef {
+                digest: desc.digest().to_string(),
+                size: desc.size(),
+                media_type: desc.media_type().to_string(),
+                repository: format!("{}/{}", remote.registry, remote.repository),
+            };
+            if let Err(e) = self.note_blob(&layer.diff_id, blob) {
+                tracing::warn!("recording blob {}: {e}", desc.digest());
+            }
             say(tx, &short(&desc), "Pull complete");
         }
         // Give back what extraction freed (see `import_archive`).

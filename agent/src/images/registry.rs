@@ -189,6 +189,8 @@ pub fn client(remote: &Remote, insecure: &[String]) -> Client {
     Client::new(ClientConfig {
         protocol,
         max_concurrent_download: 3,
+        // One request per blob (chunks each cost an auth check).
+        use_monolithic_push: true,
         ..Default::default()
     })
 }

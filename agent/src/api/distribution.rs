@@ -1,13 +1,13 @@
-//! `POST /images/create?fromImage=`: a pull, answered as Docker does: an
-//! error status when it fails before anything is sent (a bad reference,
-//! an unknown manifest, denied access), else a stream of JSON progress
-//! messages that ends in an error message if it fails later.
+//! Registry transfers: `POST /images/create?fromImage=` (pull) and
+//! `POST /images/{name}/push` answered as Docker does: an error status when
+//! they fail before anything is sent (a bad reference, an unknown manifest,
+//! denied access, no such image), else a stream of JSON progress messages
+//! that ends in an error message if they fail later.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine as _;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use skiff_api::JsonMessage;
 use tokio::sync::mpsc;
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::{ApiError, ApiResult, St, Q};
 use crate::images::pull::{PullError, PullOptions};
 use crate::images::registry::{Credentials, Platform, RegistryError};
+use crate::images::store::ImageError;
 
 /// `X-Registry-Auth`: base64url JSON of Docker's `AuthConfig`.
 #[derive(Deserialize, Default)]
@@ -47,6 +48,7 @@ fn status_of(e: &PullError) -> StatusCode {
         PullError::Registry(RegistryError::BadReference) => StatusCode::BAD_REQUEST,
         PullError::Registry(RegistryError::NotFound(_) | RegistryError::Denied(_)) => StatusCode::NOT_FOUND,
         PullError::Registry(RegistryError::NoPlatform(_) | RegistryError::Unsupported(_)) => StatusCode::BAD_REQUEST,
+        PullError::Image(ImageError::NotFound(_)) => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -67,25 +69,60 @@ pub async fn pull(e: St, from: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
         credentials: credentials(headers),
         insecure: e.cfg.insecure_registries.clone(),
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<JsonMessage>();
     let engine = e.0.clone();
-    let task = tokio::spawn(async move {
-        let r = engine.images.pull(&reference, &opts, &tx).await;
-        if let Ok(p) = &r {
-            engine.emit(
-                "image",
-                "pull",
-                &p.reference,
-                [("name".to_string(), p.reference.clone())].into(),
-            );
-        }
-        r.map_err(|err| (status_of(&err), err.to_string()))
-    });
+    progress(move |tx| async move {
+        let p = engine.images.pull(&reference, &opts, &tx).await?;
+        engine.emit(
+            "image",
+            "pull",
+            &p.reference,
+            [("name".to_string(), p.reference.clone())].into(),
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /images/{name}/push[?tag=]`.
+pub async fn push(e: St, name: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
+    let reference = match q.get("tag").map(String::as_str).unwrap_or_default() {
+        "" => name.to_string(),
+        t => format!("{name}:{t}"),
+    };
+    let opts = PullOptions {
+        platform: None,
+        credentials: credentials(headers),
+        insecure: e.cfg.insecure_registries.clone(),
+    };
+    let engine = e.0.clone();
+    progress(move |tx| async move {
+        engine.images.push(&reference, &opts, &tx).await?;
+        engine.emit(
+            "image",
+            "push",
+            &reference,
+            [("name".to_string(), reference.clone())].into(),
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// Run a transfer that reports on a channel; answer with its failure's
+/// status if it fails before its first message, else with the stream.
+async fn progress<F, Fut>(job: F) -> ApiResult
+where
+    F: FnOnce(mpsc::UnboundedSender<JsonMessage>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), PullError>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<JsonMessage>();
+    let fut = job(tx);
+    let task = tokio::spawn(async move { fut.await.map_err(|err| (status_of(&err), err.to_string())) });
     // Nothing sent yet: a failure is the answer's status.
     let Some(first) = rx.recv().await else {
         return match task.await {
             Ok(Err((code, msg))) => Err(ApiError(code, msg)),
-            Ok(Ok(_)) => Ok(StatusCode::OK.into_response()),
+            Ok(Ok(())) => Ok(StatusCode::OK.into_response()),
             Err(err) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())),
         };
     };
@@ -102,6 +139,6 @@ pub async fn pull(e: St, from: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
             let _ = out_tx.send(Ok(line(&JsonMessage::failure(&msg)))).await;
         }
     });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(out_rx).map(|r| r));
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(out_rx));
     Ok(([("Content-Type", "application/json")], body).into_response())
 }

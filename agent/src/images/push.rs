@@ -1,0 +1,253 @@
+//! `docker push`: each layer of the image goes to the registry once. A
+//! layer this agent pulled or pushed before is known by its compressed
+//! blob (`distribution/`, as Docker's v2 metadata): if the repository has
+//! it already it is skipped, if another repository of the same registry
+//! has it, it is mounted from there; otherwise its tar is rebuilt
+//! (`tarsplit`), gzipped to a file while hashing, and uploaded in one
+//! request. Then the config and a Docker schema 2 manifest.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use futures_util::TryStreamExt;
+use oci_client::{Client, RegistryOperation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use skiff_api::JsonMessage;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::pull::{PullError, PullOptions};
+use super::registry::{self, RegistryError, Remote};
+use super::store::{ImageError, ImageStore};
+
+const LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+const CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+const MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// A compressed blob known to hold a layer, and where it was seen.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct BlobRef {
+    pub digest: String,
+    pub size: u64,
+    pub media_type: String,
+    /// `registry/repository` it was pulled from or pushed to.
+    pub repository: String,
+}
+
+fn say(tx: &UnboundedSender<JsonMessage>, id: &str, status: &str) {
+    let _ = tx.send(JsonMessage {
+        status: status.to_string(),
+        id: id.to_string(),
+        ..Default::default()
+    });
+}
+
+fn short(diff_id: &str) -> String {
+    diff_id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+impl ImageStore {
+    fn blob_refs_path(&self, diff_id: &str) -> PathBuf {
+        self.dir()
+            .join("distribution")
+            .join(diff_id.trim_start_matches("sha256:"))
+    }
+
+    /// Blobs known to hold the layer `diff_id`.
+    pub fn blob_refs(&self, diff_id: &str) -> Vec<BlobRef> {
+        skiff_common::fsutil::read_json(&self.blob_refs_path(diff_id)).unwrap_or_default()
+    }
+
+    /// Remember that `blob` holds the layer `diff_id`.
+    pub fn note_blob(&self, diff_id: &str, blob: BlobRef) -> io::Result<()> {
+        let mut refs = self.blob_refs(diff_id);
+        if refs.contains(&blob) {
+            return Ok(());
+        }
+        refs.retain(|r| !(r.digest == blob.digest && r.repository == blob.repository));
+        refs.push(blob);
+        let path = self.blob_refs_path(diff_id);
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new("/")))?;
+        skiff_common::fsutil::write_json_atomic(&path, &refs)
+    }
+
+    /// Push the local image `reference` (a tag) to its registry; progress
+    /// on `tx`. Returns the manifest's digest.
+    pub async fn push(
+        &self,
+        reference: &str,
+        opts: &PullOptions,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<String, PullError> {
+        let remote = Remote::parse(reference)?;
+        let img = self.resolve(&remote.shown()).map_err(|_| {
+            ImageError::NotFound(format!(
+                "An image does not exist locally with the tag: {}",
+                remote.familiar
+            ))
+        })?;
+        let client = registry::client(&remote, &opts.insecure);
+        let auth = registry::auth(opts.credentials.as_ref());
+        let oci = remote.oci();
+        client
+            .auth(&oci, &auth, RegistryOperation::Push)
+            .await
+            .map_err(|e| registry::describe(e, &remote))?;
+        say(tx, "", &format!("The push refers to repository [{}]", remote.familiar));
+        let chains = img.chain_ids();
+        for c in &chains {
+            let l = self.layers.get(c).map_err(ImageError::from)?;
+            say(tx, &short(&l.diff_id), "Preparing");
+        }
+        let mut layers = Vec::new();
+        for c in chains.iter().rev() {
+            let l = self.layers.get(c).map_err(ImageError::from)?;
+            let blob = self.push_layer(&client, &remote, c, &l.diff_id, tx).await?;
+            layers.push(json!({"mediaType": blob.media_type, "size": blob.size, "digest": blob.digest}));
+        }
+        layers.reverse();
+        client
+            .push_blob(&oci, img.raw.clone(), &img.id)
+            .await
+            .map_err(|e| registry::describe(e, &remote))?;
+        let manifest = serde_json::to_vec_pretty(&json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": CONFIG, "size": img.raw.len(), "digest": img.id},
+            "layers": layers,
+        }))
+        .map_err(io::Error::other)?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
+        client
+            .push_manifest_raw(&oci, manifest.clone(), http::HeaderValue::from_static(MANIFEST))
+            .await
+            .map_err(|e| registry::describe(e, &remote))?;
+        self.add_digest(&img.id, &remote.familiar, &digest)?;
+        let tag = remote.tag.clone().unwrap_or_else(|| "latest".into());
+        say(tx, "", &format!("{tag}: digest: {digest} size: {}", manifest.len()));
+        Ok(digest)
+    }
+
+    /// One layer to the registry: skipped, mounted or uploaded.
+    async fn push_layer(
+        &self,
+        client: &Client,
+        remote: &Remote,
+        chain: &str,
+        diff_id: &str,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<BlobRef, PullError> {
+        let here = format!("{}/{}", remote.registry, remote.repository);
+        let id = short(diff_id);
+        let oci = remote.oci();
+        let known = self.blob_refs(diff_id);
+        for b in &known {
+            if client.blob_exists(&oci, &b.digest).await.unwrap_or(false) {
+                say(tx, &id, "Layer already exists");
+                return Ok(self.noted(diff_id, b, &here));
+            }
+        }
+        let prefix = format!("{}/", remote.registry);
+        for b in known.iter().filter(|b| b.repository.starts_with(&prefix)) {
+            let from = &b.repository[prefix.len()..];
+            let source =
+                oci_client::Reference::with_digest(remote.registry.clone(), from.to_string(), b.digest.clone());
+            if client.mount_blob(&oci, &source, &b.digest).await.is_ok() {
+                say(tx, &id, &format!("Mounted from {from}"));
+                return Ok(self.noted(diff_id, b, &here));
+            }
+        }
+        say(tx, &id, "Pushing");
+        let dir = self.dir().join("uploads");
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join(format!("{}.gz", crate::ids::new_id()));
+        let compressed = tokio::task::block_in_place(|| self.compress_layer(chain, diff_id, &file));
+        let result = match compressed {
+            Ok(blob) => self.upload(client, &oci, &file, &blob).await.map(|()| blob),
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&file);
+        let blob = result?;
+        say(tx, &id, "Pushed");
+        Ok(self.noted(diff_id, &blob, &here))
+    }
+
+    fn noted(&self, diff_id: &str, b: &BlobRef, repository: &str) -> BlobRef {
+        let mut b = b.clone();
+        b.repository = repository.to_string();
+        if let Err(e) = self.note_blob(diff_id, b.clone()) {
+            tracing::warn!("recording blob {}: {e}", b.digest);
+        }
+        b
+    }
+
+    /// Rebuild the layer's tar, check it against its diff ID and gzip it
+    /// to `file`. Blocking.
+    fn compress_layer(&self, chain: &str, diff_id: &str, file: &Path) -> Result<BlobRef, PullError> {
+        let mut tar = super::layers::HashingReader::new(self.layers.tar_stream(chain).map_err(ImageError::from)?);
+        let out = HashingWriter::new(io::BufWriter::new(std::fs::File::create(file)?));
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+        io::copy(&mut tar, &mut gz)?;
+        let mut out = gz.finish()?;
+        out.inner.flush()?;
+        if tar.digest() != diff_id {
+            return Err(ImageError::BadArchive(format!("layer {diff_id} does not match its diff ID any more")).into());
+        }
+        Ok(BlobRef {
+            digest: format!("sha256:{}", hex::encode(out.hasher.finalize())),
+            size: out.count,
+            media_type: LAYER_GZIP.to_string(),
+            repository: String::new(),
+        })
+    }
+
+    async fn upload(
+        &self,
+        client: &Client,
+        oci: &oci_client::Reference,
+        file: &Path,
+        blob: &BlobRef,
+    ) -> Result<(), PullError> {
+        if client.blob_exists(oci, &blob.digest).await.unwrap_or(false) {
+            return Ok(());
+        }
+        let f = tokio::fs::File::open(file).await?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024)
+            .map_err(oci_client::errors::OciDistributionError::IoError);
+        client
+            .push_blob_stream(oci, stream, &blob.digest, Some(blob.size))
+            .await
+            .map_err(|e| RegistryError::Other(format!("pushing {}: {e}", blob.digest)))?;
+        Ok(())
+    }
+}
+
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

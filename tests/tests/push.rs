@@ -1,0 +1,98 @@
+//! Pushing to a real registry (Debian's docker-registry in the agent's
+//! network namespace), and pulling back what was pushed.
+
+use skiff_tests::registry::{tar_of, Blob, Registry};
+use skiff_tests::{busybox_tar, Agent};
+
+#[test]
+fn push_uploads_once_and_pull_brings_back_the_same_image() {
+    let a = Agent::start();
+    let reg = Registry::start(&a);
+    let id = a.inspect("busybox", "{{.Id}}");
+    let layer = a.inspect("busybox", "{{index .RootFS.Layers 0}}");
+    let short = &layer[7..19];
+    a.skiff(&["tag", "busybox", "127.0.0.1:5000/team/box:v1"]).ok();
+    let r = a.skiff(&["push", "127.0.0.1:5000/team/box:v1"]).ok();
+    assert!(
+        r.stdout
+            .starts_with("The push refers to repository [127.0.0.1:5000/team/box]\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(&format!("{short}: Pushed")), "{}", r.stdout);
+    let last = r.stdout.lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("v1: digest: sha256:") && last.contains(" size: "),
+        "{}",
+        r.stdout
+    );
+    let digest = last.split_whitespace().nth(2).unwrap_or_default().to_string();
+    let (code, _) = reg.curl(&["-sf", "http://127.0.0.1:5000/v2/team/box/manifests/v1"]);
+    assert_eq!(code, 0, "the registry has no manifest");
+
+    // Again: nothing to upload; another repository mounts the blob.
+    let r = a.skiff(&["push", "127.0.0.1:5000/team/box:v1"]).ok();
+    assert!(
+        r.stdout.contains(&format!("{short}: Layer already exists")),
+        "{}",
+        r.stdout
+    );
+    a.skiff(&["tag", "busybox", "127.0.0.1:5000/other/box"]).ok();
+    let r = a.skiff(&["push", "127.0.0.1:5000/other/box"]).ok();
+    assert!(r.stdout.starts_with("Using default tag: latest\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("{short}: Mounted from team/box")),
+        "{}",
+        r.stdout
+    );
+
+    // Gone here, then pulled back: the same image, and it runs.
+    a.skiff(&[
+        "rmi",
+        "busybox",
+        "127.0.0.1:5000/team/box:v1",
+        "127.0.0.1:5000/other/box",
+    ])
+    .ok();
+    assert_eq!(a.skiff(&["images", "-q"]).ok().stdout, "");
+    let r = a.skiff(&["pull", "127.0.0.1:5000/team/box:v1"]).ok();
+    assert!(r.stdout.contains(&format!("Digest: {digest}")), "{}", r.stdout);
+    assert_eq!(a.inspect("127.0.0.1:5000/team/box:v1", "{{.Id}}"), id);
+    let out = a
+        .skiff(&["run", "--rm", "127.0.0.1:5000/team/box:v1", "echo", "back"])
+        .ok();
+    assert_eq!(out.stdout, "back\n");
+
+    let r = a.skiff(&["push", "127.0.0.1:5000/nosuch:v1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("An image does not exist locally with the tag: 127.0.0.1:5000/nosuch"),
+        "{}",
+        r.stderr
+    );
+    drop(reg);
+    a.finish();
+}
+
+#[test]
+fn pulled_layers_are_mounted_not_uploaded_and_docker_push_works() {
+    let a = Agent::start_bare();
+    let reg = Registry::start(&a);
+    let base = Blob::gzip(&std::fs::read(busybox_tar()).expect("busybox"));
+    let top = Blob::plain(&tar_of(&[("app.txt", "app\n")]));
+    reg.push("app", "v1", &[&base, &top], "amd64");
+    a.skiff(&["pull", "-q", "127.0.0.1:5000/app:v1"]).ok();
+    a.skiff(&["tag", "127.0.0.1:5000/app:v1", "127.0.0.1:5000/copy:v1"])
+        .ok();
+    let r = a.skiff(&["push", "127.0.0.1:5000/copy:v1"]).ok();
+    assert_eq!(r.stdout.matches("Mounted from app").count(), 2, "{}", r.stdout);
+
+    a.skiff(&["tag", "127.0.0.1:5000/app:v1", "127.0.0.1:5000/bydocker:v1"])
+        .ok();
+    let d = a.docker(&["push", "127.0.0.1:5000/bydocker:v1"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert!(d.stdout.contains("v1: digest: sha256:"), "{}", d.stdout);
+    drop(reg);
+    a.finish();
+}
