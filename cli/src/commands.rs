@@ -35,6 +35,8 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Exec(f) => run::exec(c, &f).await,
         Cmd::Top { container, ps_args } => container::top(c, container, ps_args).await,
         Cmd::Export { output, container } => container::export(c, &container, output).await,
+        Cmd::Diff { container } => container::diff(c, &container).await,
+        Cmd::Commit(a) => container::commit(c, a).await,
         Cmd::Port { container, port } => network::port(c, &container, port).await,
         Cmd::Stats(a) => usage::stats(c, a).await,
         Cmd::Images {
@@ -74,6 +76,8 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
 async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
     match cmd {
         ContainerCmd::Run(f) => run::run(c, &f).await,
+        ContainerCmd::Diff { container } => container::diff(c, &container).await,
+        ContainerCmd::Commit(a) => container::commit(c, a).await,
         ContainerCmd::Create(f) => container::create(c, f).await,
         ContainerCmd::Ls(f) => container::ps(c, f).await,
         ContainerCmd::Inspect(InspectArgs { format, names }) => {

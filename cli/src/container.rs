@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::format::{ago, custom, node_table, ports_text, size, table, trunc};
 use super::run;
 use super::util::{each, print_rows, prune as prune_with};
-use super::{fail, CreateFlags, Exit, LogsFlags, PsFlags, RmArgs, StopArgs};
+use super::{fail, CommitArgs, CreateFlags, Exit, LogsFlags, PsFlags, RmArgs, StopArgs};
 use skiff_api::ContainerSummary;
 use skiff_client::{Client, Filters, ListOptions, LogsOptions};
 
@@ -363,6 +363,43 @@ impl<R: Unpin> tokio::io::AsyncWrite for Duplex<R> {
 }
 
 /// `skiff export`: the root filesystem as a tar, to `-o FILE` or a non-terminal stdout.
+/// `skiff diff CTR`: `C /path`, `A /path`, `D /path`.
+pub async fn diff(c: &Client, container: &str) -> Exit {
+    match c.container_changes(container).await {
+        Ok(list) => {
+            for ch in list {
+                let kind = match ch["Kind"].as_u64() {
+                    Some(0) => 'C',
+                    Some(1) => 'A',
+                    _ => 'D',
+                };
+                println!("{kind} {}", ch["Path"].as_str().unwrap_or_default());
+            }
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
+    }
+}
+
+/// `skiff commit [-a] [-c]… [-m] [-p] CTR [REPO[:TAG]]`: the new image's ID.
+pub async fn commit(c: &Client, a: CommitArgs) -> Exit {
+    let o = skiff_client::CommitOptions {
+        container: a.container,
+        reference: a.reference,
+        comment: a.message,
+        author: a.author,
+        pause: a.pause,
+        changes: a.changes,
+    };
+    match c.container_commit(&o).await {
+        Ok(id) => {
+            println!("{id}");
+            Exit(0)
+        }
+        Err(e) => fail(&e, 1),
+    }
+}
+
 pub async fn export(c: &Client, container: &str, output: Option<String>) -> Exit {
     if output.is_none() && nix::unistd::isatty(1).unwrap_or(false) {
         eprintln!("cowardly refusing to save to a terminal. Use the -o flag or redirect");

@@ -272,6 +272,10 @@ pub enum Cmd {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export {
         #[arg(short = 'o', long)]
@@ -442,6 +446,10 @@ pub struct ExecFlags {
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
     /// Remove all stopped containers
     Prune {
         #[arg(short = 'f', long)]
@@ -603,6 +611,24 @@ pub struct PushArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     pub name: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub changes: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    pub container: String,
+    pub reference: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -142,6 +142,36 @@ impl Client {
         self.get(&q.on(&container(id, "/top"))).await
     }
 
+    /// `GET /containers/{id}/changes`: `[{"Path", "Kind"}]`.
+    pub async fn container_changes(&self, id: &str) -> Result<Vec<Value>> {
+        let v: Value = self.get(&container(id, "/changes")).await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// `POST /commit`: the new image's ID.
+    pub async fn container_commit(&self, o: &CommitOptions) -> Result<String> {
+        let (repo, tag) = match &o.reference {
+            Some(r) => {
+                let (n, t) = crate::images::split_reference(r);
+                let t = if r.ends_with(&format!(":{t}")) { t } else { "" };
+                (n, t)
+            }
+            None => ("", ""),
+        };
+        let mut q = Query::new()
+            .add("container", &o.container)
+            .add("repo", repo)
+            .add("tag", tag)
+            .opt("comment", o.comment.as_deref())
+            .opt("author", o.author.as_deref())
+            .add("pause", if o.pause { "1" } else { "0" });
+        for c in &o.changes {
+            q = q.add("changes", c);
+        }
+        let v: Value = self.json(Method::POST, &q.on("/commit"), Body::Empty).await?;
+        Ok(v["Id"].as_str().unwrap_or_default().to_string())
+    }
+
     /// `POST /containers/prune`: `ContainersDeleted`, `SpaceReclaimed`.
     pub async fn containers_prune(&self) -> Result<Value> {
         self.json(Method::POST, "/containers/prune", Body::Empty).await
@@ -217,4 +247,17 @@ impl Client {
     pub async fn exec_inspect(&self, id: &str) -> Result<Value> {
         self.get(&exec(id, "/json")).await
     }
+}
+
+/// `docker commit`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub container: String,
+    /// `repo[:tag]` for the new image.
+    pub reference: Option<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    pub pause: bool,
+    /// Dockerfile instructions (`--change`).
+    pub changes: Vec<String>,
 }

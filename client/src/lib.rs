@@ -17,7 +17,7 @@ pub mod networks;
 pub mod system;
 pub mod volumes;
 
-pub use containers::{CreateOptions, ListOptions, LogsOptions};
+pub use containers::{CommitOptions, CreateOptions, ListOptions, LogsOptions};
 pub use controller::ServiceUpdate;
 pub use images::ImportOptions;
 pub use system::EventsOptions;

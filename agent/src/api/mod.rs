@@ -3,6 +3,7 @@
 //! `images`, `networks`, `volumes` and `streams` (attach, logs, exec: the
 //! hijacked streams).
 
+mod commit;
 mod containers;
 mod distribution;
 mod image_archive;
@@ -74,6 +75,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/attach", post(streams::attach))
         .route("/containers/{id}/logs", get(streams::logs))
         .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/changes", get(commit::changes))
+        .route("/commit", post(commit::commit))
         .route("/containers/{id}/exec", post(streams::exec_create))
         .route("/containers/{id}", delete(containers::remove))
         .route("/exec/{id}/start", post(streams::exec_start))

@@ -10,6 +10,13 @@ use super::store::ImageError;
 /// Apply `--change` Dockerfile instructions to an imported image's config.
 pub fn apply(changes: &[String]) -> Result<ContainerConfig, ImageError> {
     let mut cfg = ContainerConfig::default();
+    apply_to(&mut cfg, changes)?;
+    Ok(cfg)
+}
+
+/// Apply `--change` Dockerfile instructions to `cfg` (a committed
+/// container's config).
+pub fn apply_to(cfg: &mut ContainerConfig, changes: &[String]) -> Result<(), ImageError> {
     let list = |v: &str| -> Vec<String> {
         serde_json::from_str::<Vec<String>>(v).unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), v.to_string()])
     };
@@ -24,6 +31,8 @@ pub fn apply(changes: &[String]) -> Result<ContainerConfig, ImageError> {
                     Some(_) => arg.to_string(),
                     None => arg.replacen(char::is_whitespace, "=", 1),
                 };
+                let key = kv.split('=').next().unwrap_or_default().to_string();
+                cfg.env.retain(|e| e.split('=').next() != Some(key.as_str()));
                 cfg.env.push(kv);
             }
             "WORKDIR" => cfg.working_dir = arg.into(),
@@ -57,7 +66,7 @@ pub fn apply(changes: &[String]) -> Result<ContainerConfig, ImageError> {
             other => return Err(ImageError::BadChange(format!("{other} is not a valid change command"))),
         }
     }
-    Ok(cfg)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -111,6 +111,13 @@ impl Driver {
         }
     }
 
+    /// The diff directories below overlay layer `id`, top first.
+    pub fn lowers(&self, id: &str) -> Vec<PathBuf> {
+        fs::read_to_string(self.dir(id).join("lower"))
+            .map(|l| l.trim().split(':').map(|s| self.home.join(s)).collect())
+            .unwrap_or_default()
+    }
+
     /// Create layer `id` on top of `parent`.
     pub fn create(&self, id: &str, parent: Option<&str>) -> io::Result<()> {
         let dir = self.dir(id);

@@ -1,5 +1,5 @@
 //! Images and the root filesystems made from them: save and load
-//! (`archive`), the image service
+//! (`archive`), diff and commit of containers' layers (`commit`), the image service
 //! (`service`: import, removal, containers' root filesystems; later push,
 //! save, load, commit), pulls from and pushes to registries (`pull`, `push`, over `registry`:
 //! client, credentials, manifest and platform choice), the image store (`store`: configs,
@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod changes;
+pub mod commit;
 pub mod driver;
 pub mod extract;
 pub mod layers;
