@@ -77,6 +77,9 @@ pub struct Flags {
     /// loopback registries always are
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Docker's certs.d: <dir>/<host:port>/*.crt are CAs for that registry
+    #[arg(long, default_value = "/etc/skiff/certs.d")]
+    pub certs_dir: PathBuf,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -149,6 +152,8 @@ pub struct Config {
     pub metrics_addr: Option<String>,
     /// Registries reached over plain HTTP (`--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// `certs.d` for registry CAs.
+    pub certs_dir: PathBuf,
 }
 
 impl Config {
@@ -247,6 +252,7 @@ impl Config {
         insecure_registries.extend(file.insecure_registries.unwrap_or_default());
         Ok(Self {
             insecure_registries,
+            certs_dir: flags.certs_dir,
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),
             init_path,
             bip: flags.bip.or(file.bip),

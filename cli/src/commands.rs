@@ -4,8 +4,8 @@
 
 use super::usage::SystemCmd;
 use super::{
-    cluster, container, image, network, run, service, system, usage, util, volume, Cmd, ContainerCmd, Exit, ImageCmd,
-    InspectArgs,
+    auth, cluster, container, image, network, run, service, system, usage, util, volume, Cmd, ContainerCmd, Exit,
+    ImageCmd, InspectArgs,
 };
 use skiff_client::Client;
 
@@ -47,6 +47,8 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         } => image::images(c, quiet, no_trunc, repository).await,
         Cmd::Pull(a) => image::pull(c, a).await,
         Cmd::Push(a) => image::push(c, a).await,
+        Cmd::Login(a) => auth::login(c, a).await,
+        Cmd::Logout { server } => auth::logout(server),
         Cmd::Save(a) => image::save(c, a).await,
         Cmd::Load(a) => image::load(c, a).await,
         Cmd::Import(a) => image::import(c, a).await,

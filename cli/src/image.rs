@@ -130,7 +130,11 @@ pub async fn pull_image(
     quiet: bool,
     to_stderr: bool,
 ) -> Result<(), String> {
-    let mut lines = c.image_pull(reference, platform).await.map_err(|e| e.to_string())?;
+    let auth = super::auth::header_for(reference);
+    let mut lines = c
+        .image_pull(reference, platform, auth.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
     while let Some(line) = lines.next().await {
         let Ok(m) = serde_json::from_slice::<JsonMessage>(&line) else {
             continue;
@@ -165,7 +169,8 @@ pub async fn push(c: &Client, a: PushArgs) -> Exit {
     if !last.contains(':') && !a.name.contains('@') {
         println!("Using default tag: latest");
     }
-    let mut lines = match c.image_push(&a.name).await {
+    let auth = super::auth::header_for(&a.name);
+    let mut lines = match c.image_push(&a.name, auth.as_deref()).await {
         Ok(l) => l,
         Err(e) => return fail(&e, 1),
     };

@@ -1,5 +1,6 @@
 //! The `skiff` command line: Docker's commands, flags, output and exit codes.
 
+mod auth;
 mod cluster;
 mod commands;
 mod container;
@@ -294,6 +295,10 @@ pub enum Cmd {
     },
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout { server: Option<String> },
     /// Upload an image to a registry
     Push(PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -600,6 +605,20 @@ pub struct PullArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     pub name: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    pub server: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -39,6 +39,10 @@ pub fn split_reference(r: &str) -> (&str, &str) {
     }
 }
 
+fn registry_auth(auth: Option<&str>) -> Vec<(&'static str, String)> {
+    auth.map(|a| ("X-Registry-Auth", a.to_string())).into_iter().collect()
+}
+
 impl Client {
     /// `GET /images/json`, only those of `reference` if given.
     pub async fn images_list(&self, reference: Option<&str>) -> Result<Vec<ImageSummary>> {
@@ -69,24 +73,30 @@ impl Client {
 
     /// `POST /images/create?fromImage=…&tag=…[&platform=…]`: pull; the
     /// progress messages, one JSON a line.
-    pub async fn image_pull(&self, reference: &str, platform: Option<&str>) -> Result<Lines> {
+    pub async fn image_pull(&self, reference: &str, platform: Option<&str>, auth: Option<&str>) -> Result<Lines> {
         let (name, tag) = split_reference(reference);
         let q = Query::new()
             .add("fromImage", name)
             .add("tag", tag)
             .opt("platform", platform);
-        let resp = self.send(Method::POST, &q.on("/images/create"), Body::Empty).await?;
+        let resp = self
+            .send_with(Method::POST, &q.on("/images/create"), Body::Empty, registry_auth(auth))
+            .await?;
         Ok(Lines::new(resp))
     }
 
     /// `POST /images/{name}/push?tag=…`: the progress messages, one JSON a
-    /// line. The credential header is empty: an agent that needs one reads
-    /// it from its own store (`login`).
-    pub async fn image_push(&self, reference: &str) -> Result<Lines> {
+    /// line. `auth` is the `X-Registry-Auth` value, if any.
+    pub async fn image_push(&self, reference: &str, auth: Option<&str>) -> Result<Lines> {
         let (name, tag) = split_reference(reference);
         let q = Query::new().add("tag", tag);
         let resp = self
-            .send(Method::POST, &q.on(&image(name, "/push")), Body::Empty)
+            .send_with(
+                Method::POST,
+                &q.on(&image(name, "/push")),
+                Body::Empty,
+                registry_auth(auth),
+            )
             .await?;
         Ok(Lines::new(resp))
     }
@@ -112,6 +122,13 @@ impl Client {
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|v| v["stream"].as_str().map(|s| s.trim_end().to_string()))
             .collect())
+    }
+
+    /// `POST /auth`: check credentials with a registry (`docker login`).
+    pub async fn login(&self, username: &str, password: &str, server: &str) -> Result<Value> {
+        let body = serde_json::json!({"username": username, "password": password, "serveraddress": server});
+        self.json(Method::POST, "/auth", Body::Json(body.to_string().into_bytes()))
+            .await
     }
 
     /// `POST /images/{name}/tag?repo=…&tag=…`.

@@ -349,6 +349,24 @@ impl Client {
         check(resp).await
     }
 
+    /// `send` with extra request headers (`X-Registry-Auth`).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<Response<Incoming>> {
+        let mut req = self.build(method, path, body, false)?;
+        for (k, v) in headers {
+            req.headers_mut()
+                .insert(k, hyper::header::HeaderValue::from_str(&v).map_err(other)?);
+        }
+        let mut s = self.connect(false).await?;
+        let resp = s.send_request(req).await.map_err(|e| self.failed(&e))?;
+        check(resp).await
+    }
+
     pub async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, body: Body) -> Result<T> {
         let resp = self.send(method, path, body).await?;
         let data = resp

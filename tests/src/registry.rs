@@ -21,6 +21,10 @@ pub struct Registry {
     /// Where it keeps its blobs.
     pub storage: PathBuf,
     work: PathBuf,
+    /// `http://127.0.0.1:5000` or `https://127.0.0.1:5443`.
+    pub base: String,
+    /// Credentials and TLS options for curl.
+    curl_extra: Vec<String>,
 }
 
 pub fn digest(data: &[u8]) -> String {
@@ -74,21 +78,55 @@ pub fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
     b.into_inner().expect("tar")
 }
 
+/// How a test registry is set up beyond the defaults (plain HTTP, no
+/// auth, at `ADDR`).
+#[derive(Default)]
+pub struct Options {
+    /// `user:password` accepted through an htpasswd file (bcrypt).
+    pub user: Option<(String, String)>,
+    /// Serve HTTPS at 127.0.0.1:5443 with this certificate and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
 impl Registry {
     /// Start a registry in `a`'s network namespace and wait until it answers.
     pub fn start(a: &Agent) -> Registry {
+        Self::start_with(a, Options::default())
+    }
+
+    pub fn start_with(a: &Agent, o: Options) -> Registry {
         let work = a.root.join("registry");
         let storage = work.join("storage");
         std::fs::create_dir_all(&storage).expect("registry dir");
+        let addr = if o.tls.is_some() { "127.0.0.1:5443" } else { ADDR };
+        let mut cfg_text = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            storage.display()
+        );
+        if let Some((cert, key)) = &o.tls {
+            cfg_text.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
+        let mut curl_extra = Vec::new();
+        if let Some((user, pass)) = &o.user {
+            let hash = bcrypt::hash(pass, 4).expect("bcrypt");
+            let file = work.join("htpasswd");
+            std::fs::write(&file, format!("{user}:{hash}\n")).expect("htpasswd");
+            cfg_text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: skiff-test\n    path: {}\n",
+                file.display()
+            ));
+            curl_extra.push("-u".to_string());
+            curl_extra.push(format!("{user}:{pass}"));
+        }
+        if o.tls.is_some() {
+            curl_extra.push("-k".to_string());
+        }
         let cfg = work.join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ADDR}\n",
-                storage.display()
-            ),
-        )
-        .expect("registry config");
+        std::fs::write(&cfg, cfg_text).expect("registry config");
         let log = std::fs::File::create(work.join("registry.log")).expect("registry log");
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", a.netns))
@@ -99,14 +137,28 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry (apt install docker-registry)");
+        let scheme = if o.tls.is_some() { "https" } else { "http" };
         let r = Registry {
             child,
             netns: a.netns.clone(),
             storage,
             work,
+            base: format!("{scheme}://{addr}"),
+            curl_extra,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while r.curl(&["-sf", &format!("http://{ADDR}/v2/")]).0 != 0 {
+        while r
+            .curl(&[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("{}/v2/", r.base),
+            ])
+            .1
+            != "200"
+        {
             assert!(Instant::now() < deadline, "registry did not come up");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -118,6 +170,7 @@ impl Registry {
         let out = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
             .arg("curl")
+            .args(&self.curl_extra)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -133,7 +186,7 @@ impl Registry {
         let file = self.work.join(format!("upload-{}", &d[7..19]));
         std::fs::write(&file, data).expect("blob file");
         // Start an upload session, then finish it with the whole blob.
-        let start = format!("http://{ADDR}/v2/{repo}/blobs/uploads/");
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
         let (_, headers) = self.curl(&["-s", "-D", "-", "-o", "/dev/null", "-X", "POST", &start]);
         let location = headers
             .lines()
@@ -143,7 +196,7 @@ impl Registry {
             })
             .unwrap_or_else(|| panic!("no upload location: {headers}"));
         let location = if location.starts_with('/') {
-            format!("http://{ADDR}{location}")
+            format!("{}{location}", self.base)
         } else {
             location
         };
@@ -234,7 +287,7 @@ impl Registry {
     fn put_manifest(&self, repo: &str, reference: &str, raw: &[u8], media: &str) -> String {
         let file = self.work.join("manifest.json");
         std::fs::write(&file, raw).expect("manifest file");
-        let url = format!("http://{ADDR}/v2/{repo}/manifests/{reference}");
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let (code, out) = self.put_file("PUT", &url, media, &file);
         assert!(code == 0 && out.starts_with("201"), "manifest put: {out}");
         digest(raw)

@@ -7,6 +7,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use axum::Json;
 use base64::Engine as _;
 use serde::Deserialize;
 use skiff_api::JsonMessage;
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{ApiError, ApiResult, St, Q};
 use crate::images::pull::{PullError, PullOptions};
-use crate::images::registry::{Credentials, Platform, RegistryError};
+use crate::images::registry::{Credentials, Platform, Registries, RegistryError};
 use crate::images::store::ImageError;
 
 /// `X-Registry-Auth`: base64url JSON of Docker's `AuthConfig`.
@@ -43,10 +44,57 @@ pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     })
 }
 
+/// The agent's registry settings.
+fn registries(e: &St) -> Registries {
+    Registries {
+        insecure: e.cfg.insecure_registries.clone(),
+        certs_dir: e.cfg.certs_dir.clone(),
+    }
+}
+
+/// `POST /auth`: check credentials against a registry, as `docker login`.
+pub async fn login(e: St, Json(a): Json<LoginRequest>) -> ApiResult {
+    let registry = a
+        .serveraddress
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .trim_end_matches("/v1")
+        .trim_end_matches("/v2")
+        .to_string();
+    let registry = if registry.is_empty() || registry == "index.docker.io" {
+        "docker.io".to_string()
+    } else {
+        registry
+    };
+    let creds = Credentials {
+        username: a.username,
+        password: a.password,
+        identity_token: String::new(),
+    };
+    match crate::images::registry::login(&registry, &creds, &registries(&e)).await {
+        Ok(()) => Ok(Json(serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""})).into_response()),
+        Err(RegistryError::Unauthorized(m)) => Err(ApiError(StatusCode::UNAUTHORIZED, m)),
+        Err(err) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())),
+    }
+}
+
+/// `POST /auth`'s body: Docker's `AuthConfig`.
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    serveraddress: String,
+}
+
 fn status_of(e: &PullError) -> StatusCode {
     match e {
         PullError::Registry(RegistryError::BadReference) => StatusCode::BAD_REQUEST,
         PullError::Registry(RegistryError::NotFound(_) | RegistryError::Denied(_)) => StatusCode::NOT_FOUND,
+        PullError::Registry(RegistryError::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
         PullError::Registry(RegistryError::NoPlatform(_) | RegistryError::Unsupported(_)) => StatusCode::BAD_REQUEST,
         PullError::Image(ImageError::NotFound(_)) => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,7 +115,7 @@ pub async fn pull(e: St, from: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
     let opts = PullOptions {
         platform,
         credentials: credentials(headers),
-        insecure: e.cfg.insecure_registries.clone(),
+        registries: registries(&e),
     };
     let engine = e.0.clone();
     progress(move |tx| async move {
@@ -92,7 +140,7 @@ pub async fn push(e: St, name: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
     let opts = PullOptions {
         platform: None,
         credentials: credentials(headers),
-        insecure: e.cfg.insecure_registries.clone(),
+        registries: registries(&e),
     };
     let engine = e.0.clone();
     progress(move |tx| async move {

@@ -92,6 +92,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))
         .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
+        .route("/auth", post(distribution::login))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/get", get(image_archive::save_many))

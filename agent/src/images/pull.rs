@@ -39,8 +39,8 @@ pub enum PullError {
 pub struct PullOptions {
     pub platform: Option<Platform>,
     pub credentials: Option<Credentials>,
-    /// `insecure-registries` of the agent.
-    pub insecure: Vec<String>,
+    /// How the agent reaches registries.
+    pub registries: registry::Registries,
 }
 
 /// The pulled image's ID, and whether it was already up to date.
@@ -83,7 +83,7 @@ impl ImageStore {
         tx: &UnboundedSender<JsonMessage>,
     ) -> Result<Pulled, PullError> {
         let remote = Remote::parse(reference)?;
-        let client = registry::client(&remote, &opts.insecure);
+        let client = registry::client(&remote, &opts.registries);
         let auth = registry::auth(opts.credentials.as_ref());
         let platform = opts.platform.clone().unwrap_or_else(Platform::host);
         let (manifest, repo_digest) = registry::resolve(&client, &remote, &auth, &platform).await?;

@@ -87,13 +87,17 @@ impl ImageStore {
                 remote.familiar
             ))
         })?;
-        let client = registry::client(&remote, &opts.insecure);
+        let client = registry::client(&remote, &opts.registries);
         let auth = registry::auth(opts.credentials.as_ref());
         let oci = remote.oci();
+        let denied = |e| match registry::describe(e, &remote) {
+            RegistryError::Denied(_) => RegistryError::Unauthorized("unauthorized: authentication required".into()),
+            other => other,
+        };
         client
             .auth(&oci, &auth, RegistryOperation::Push)
             .await
-            .map_err(|e| registry::describe(e, &remote))?;
+            .map_err(denied)?;
         say(tx, "", &format!("The push refers to repository [{}]", remote.familiar));
         let chains = img.chain_ids();
         for c in &chains {

@@ -4,7 +4,9 @@
 //! words for what went wrong. The protocol and the token flow are
 //! oci-client's; blobs are streamed by `pull.rs`.
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use std::path::PathBuf;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference as OciRef};
@@ -27,6 +29,8 @@ pub enum RegistryError {
     NoPlatform(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Other(String),
 }
@@ -179,20 +183,81 @@ impl Remote {
     }
 }
 
-/// A client for one pull or push.
-pub fn client(remote: &Remote, insecure: &[String]) -> Client {
-    let protocol = if remote.insecure(insecure) {
+/// How this agent reaches registries: `insecure-registries` (plain HTTP,
+/// as loopback registries) and Docker's `certs.d` layout for CAs.
+#[derive(Clone, Debug, Default)]
+pub struct Registries {
+    pub insecure: Vec<String>,
+    /// `certs.d`: `<dir>/<host:port>/*.crt` are trusted for that registry.
+    pub certs_dir: PathBuf,
+}
+
+impl Registries {
+    /// The CAs `certs.d` names for `registry` (PEM files ending in `.crt`).
+    fn cas(&self, registry: &str) -> Vec<Certificate> {
+        let Ok(rd) = std::fs::read_dir(self.certs_dir.join(registry)) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|data| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            })
+            .collect()
+    }
+}
+
+/// A client for one pull, push or login: plain HTTP for loopback and
+/// insecure registries that `certs.d` has no CA for, HTTPS otherwise.
+pub fn client(remote: &Remote, reg: &Registries) -> Client {
+    let cas = reg.cas(&remote.registry);
+    let protocol = if cas.is_empty() && remote.insecure(&reg.insecure) {
         ClientProtocol::Http
     } else {
         ClientProtocol::Https
     };
     Client::new(ClientConfig {
         protocol,
+        extra_root_certificates: cas,
         max_concurrent_download: 3,
         // One request per blob (chunks each cost an auth check).
         use_monolithic_push: true,
         ..Default::default()
     })
+}
+
+/// `docker login`: check the credentials against the registry (a tag
+/// listing needs them wherever the registry asks for any).
+pub async fn login(registry: &str, creds: &Credentials, reg: &Registries) -> Result<(), RegistryError> {
+    let remote = Remote::parse(&format!("{registry}/skiff/login-check")).map_err(|_| RegistryError::BadReference)?;
+    let c = client(&remote, reg);
+    let scheme = if reg.cas(&remote.registry).is_empty() && remote.insecure(&reg.insecure) {
+        "http"
+    } else {
+        "https"
+    };
+    let denied = || {
+        RegistryError::Unauthorized(format!(
+            "login attempt to {scheme}://{}/v2/ failed with status: 401 Unauthorized",
+            remote.registry
+        ))
+    };
+    match c.list_tags(&remote.oci(), &auth(Some(creds)), Some(1), None).await {
+        Ok(_) => Ok(()),
+        Err(OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_)) => {
+            Err(denied())
+        }
+        Err(e) => match describe(e, &remote) {
+            RegistryError::Denied(_) => Err(denied()),
+            RegistryError::NotFound(_) => Ok(()),
+            other => Err(other),
+        },
+    }
 }
 
 pub fn auth(c: Option<&Credentials>) -> RegistryAuth {
