@@ -100,6 +100,7 @@ async fn image_cmd(c: &Client, cmd: ImageCmd) -> Exit {
         ImageCmd::Ls { quiet } => image::images(c, quiet, false, None).await,
         ImageCmd::Pull(a) => image::pull(c, a).await,
         ImageCmd::Push(a) => image::push(c, a).await,
+        ImageCmd::Prune { all, force, filter } => image::prune(c, all, force, &filter).await,
         ImageCmd::Save(a) => image::save(c, a).await,
         ImageCmd::Load(a) => image::load(c, a).await,
         ImageCmd::Import(a) => image::import(c, a).await,

@@ -302,6 +302,50 @@ pub async fn load(c: &Client, a: LoadArgs) -> Exit {
     }
 }
 
+/// `skiff image prune [-a] [-f] [--filter label=…]`.
+pub async fn prune(c: &Client, all: bool, force: bool, filter: &[String]) -> Exit {
+    let warning = if all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    if !force && !super::util::confirm(&format!("{warning}\nAre you sure you want to continue? [y/N] ")) {
+        return Exit(0);
+    }
+    let mut labels = Vec::new();
+    for f in filter {
+        match f.split_once('=') {
+            Some(("label", v)) => labels.push(v.to_string()),
+            _ => {
+                eprintln!("invalid filter '{f}'");
+                return Exit(1);
+            }
+        }
+    }
+    let v = match c.images_prune(all, &labels).await {
+        Ok(v) => v,
+        Err(e) => return fail(&e, 1),
+    };
+    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !items.is_empty() {
+        println!("Deleted Images:");
+        for it in &items {
+            if let Some(u) = it["Untagged"].as_str() {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = it["Deleted"].as_str() {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+    );
+    Exit(0)
+}
+
 pub async fn tag(c: &Client, a: TagArgs) -> Exit {
     let (repo, tag) = split_tag(&a.target);
     match c.image_tag(&a.source, &repo, &tag).await {

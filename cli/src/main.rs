@@ -500,6 +500,18 @@ pub enum ImageCmd {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Remove unused images
+    Prune {
+        /// Remove all unused images, not just dangling ones
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Provide filter values (e.g. 'label=<key>=<value>')
+        #[arg(long)]
+        filter: Vec<String>,
+    },
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Display detailed information on one or more images

@@ -126,7 +126,7 @@ pub(super) fn print_rows(rows: &[Value], format: &str, names: &[(&str, &str)]) -
     }
 }
 
-fn confirm(prompt: &str) -> bool {
+pub(super) fn confirm(prompt: &str) -> bool {
     print!("{prompt}");
     let _ = std::io::stdout().flush();
     let mut s = String::new();

@@ -124,6 +124,20 @@ impl Client {
             .collect())
     }
 
+    /// `POST /images/prune`: unused images (untagged ones unless `all`),
+    /// those with `labels` if given. `ImagesDeleted`, `SpaceReclaimed`.
+    pub async fn images_prune(&self, all: bool, labels: &[String]) -> Result<Value> {
+        let mut filters: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        if all {
+            filters.insert("dangling", vec!["false"]);
+        }
+        if !labels.is_empty() {
+            filters.insert("label", labels.iter().map(String::as_str).collect());
+        }
+        let q = Query::new().filters(&filters);
+        self.json(Method::POST, &q.on("/images/prune"), Body::Empty).await
+    }
+
     /// `POST /auth`: check credentials with a registry (`docker login`).
     pub async fn login(&self, username: &str, password: &str, server: &str) -> Result<Value> {
         let body = serde_json::json!({"username": username, "password": password, "serveraddress": server});

@@ -90,3 +90,25 @@ fn diff_lists_changes_and_commit_makes_a_runnable_image() {
     a.skiff(&["rm", "-f", "live"]).ok();
     a.finish();
 }
+
+#[test]
+fn image_prune_removes_dangling_then_unused_images() {
+    let a = Agent::start();
+    a.skiff(&["run", "--name", "c", "busybox", "sh", "-c", "echo x > /x"])
+        .ok();
+    let dangling = a.skiff(&["commit", "c"]).ok().stdout.trim().to_string();
+    a.skiff(&["commit", "c", "kept:v1"]).ok();
+    let r = a.skiff(&["image", "prune", "-f"]).ok();
+    assert!(r.stdout.starts_with("Deleted Images:\n"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("deleted: {dangling}")), "{}", r.stdout);
+    assert!(r.stdout.contains("Total reclaimed space: "), "{}", r.stdout);
+    assert_ne!(a.skiff(&["image", "inspect", &dangling]).code, 0);
+    // -a: every image no container uses; busybox is used by `c`.
+    let r = a.skiff(&["image", "prune", "-a", "-f"]).ok();
+    assert!(r.stdout.contains("untagged: kept:v1"), "{}", r.stdout);
+    assert_ne!(a.skiff(&["image", "inspect", "kept:v1"]).code, 0);
+    assert_eq!(a.skiff(&["images", "-q"]).ok().stdout.lines().count(), 1);
+    a.skiff(&["image", "inspect", "busybox"]).ok();
+    a.skiff(&["rm", "c"]).ok();
+    a.finish();
+}

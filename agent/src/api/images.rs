@@ -232,6 +232,26 @@ fn internal(e: std::io::Error) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
+/// `POST /images/prune[?filters={"dangling":["false"],"label":[…]}]`.
+pub async fn prune(e: St, q: Q) -> ApiResult<Json<Value>> {
+    let filters = super::containers::parse_filters(&q)?;
+    let all = filters
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
+    let labels = filters.get("label").cloned().unwrap_or_default();
+    let engine = e.0.clone();
+    let (out, freed) = tokio::task::spawn_blocking(move || engine.images.prune(all, &labels, &*engine))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))??;
+    e.emit(
+        "image",
+        "prune",
+        "",
+        [("reclaimed".to_string(), freed.to_string())].into(),
+    );
+    Ok(Json(json!({"ImagesDeleted": out, "SpaceReclaimed": freed})))
+}
+
 /// `DELETE /images/{name}`: untag, and delete what no tag or container holds.
 pub async fn remove(e: St, Path(name): Path<String>, q: Q) -> ApiResult<Response> {
     let (id, out) = e.images.remove(&name, qbool(&q, "force"), &*e.0)?;

@@ -94,6 +94,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
         .route("/auth", post(distribution::login))
         .route("/images/json", get(images::list))
+        .route("/images/prune", post(images::prune))
         .route("/images/create", post(images::create))
         .route("/images/get", get(image_archive::save_many))
         .route("/images/load", post(image_archive::load))

@@ -116,6 +116,49 @@ impl ImageStore {
         Ok((img.id, out))
     }
 
+    /// `docker image prune`: every image no container uses, only untagged
+    /// ones unless `all`, those with all the `labels` (`key` or
+    /// `key=value`) when given. Returns what was done and the bytes freed.
+    pub fn prune(
+        &self,
+        all: bool,
+        labels: &[String],
+        users: &dyn ImageUsers,
+    ) -> Result<(Vec<Removed>, u64), ImageError> {
+        let mut out = Vec::new();
+        let mut freed = 0u64;
+        for id in self.ids() {
+            let Ok(img) = self.load(&id) else { continue };
+            let tags = self.tags_of(&img.id);
+            if (!all && !tags.is_empty()) || !users.users_of(&img.id).is_empty() {
+                continue;
+            }
+            let have = &img.config.config.labels;
+            let wanted = labels.iter().all(|l| match l.split_once('=') {
+                Some((k, v)) => have.get(k).is_some_and(|x| x == v),
+                None => have.contains_key(l.as_str()),
+            });
+            if !wanted {
+                continue;
+            }
+            let sizes: Vec<(String, u64)> = img
+                .chain_ids()
+                .iter()
+                .filter_map(|c| self.layers.get(c).ok())
+                .map(|l| (l.diff_id, l.size))
+                .collect();
+            for name in tags.into_iter().chain(self.digests_of(&img.id)) {
+                self.forget(&name)?;
+                out.push(Removed::Untagged(name));
+            }
+            for gone in self.delete(&img.id)? {
+                freed += sizes.iter().filter(|(d, _)| *d == gone).map(|(_, n)| n).sum::<u64>();
+                out.push(Removed::Deleted(gone));
+            }
+        }
+        Ok((out, freed))
+    }
+
     /// Make a container's read-write layer `id` on the image's init layer.
     pub fn prepare(&self, id: &str, image_layer: Option<&str>) -> Result<(), ImageError> {
         let init = self.layers.init_layer(image_layer)?;
