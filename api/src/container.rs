@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::de::{null_as_default, string_or_vec};
 use crate::network::{NetworkSettings, NetworkingConfig, PortBinding};
+use crate::resources::Resources;
 use crate::volume::Mount;
 
 /// Docker's `container.Config`, also the `config` of an image.
@@ -107,14 +108,18 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
+    /// `--oom-score-adj`.
     #[serde(default)]
-    pub memory: i64,
+    pub oom_score_adj: i64,
+    /// `--shm-size` in bytes (64 MiB when not given, as Docker).
     #[serde(default)]
-    pub nano_cpus: i64,
-    #[serde(default)]
-    pub cpu_shares: i64,
+    pub shm_size: i64,
+    /// `--sysctl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pids_limit: Option<i64>,
+    pub sysctls: Option<BTreeMap<String, String>>,
+    /// `--group-add`: groups (names or IDs) the process also gets.
+    #[serde(default)]
+    pub group_add: Option<Vec<String>>,
     /// `"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`
     #[serde(default, deserialize_with = "null_as_default")]
     pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
@@ -136,6 +141,9 @@ pub struct HostConfig {
     /// `--volumes-from CONTAINER[:ro|rw]` (null when none, as Docker shows it).
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
+    /// Memory, CPU, block I/O, pids, devices and ulimits.
+    #[serde(flatten)]
+    pub resources: Resources,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

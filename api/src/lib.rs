@@ -10,6 +10,7 @@ mod exec;
 mod image;
 mod names;
 mod network;
+mod resources;
 mod system;
 mod volume;
 
@@ -24,5 +25,6 @@ pub use exec::*;
 pub use image::*;
 pub use names::*;
 pub use network::*;
+pub use resources::*;
 pub use system::*;
 pub use volume::*;

@@ -6,6 +6,7 @@ mod container;
 mod docs;
 mod format;
 mod image;
+mod limits;
 mod mounts;
 mod network;
 mod run;
@@ -107,12 +108,9 @@ pub struct CreateFlags {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
-    /// Memory limit (e.g. 512m, 1g); through a controller also what the host must have free
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Number of CPUs (e.g. 1.5); through a controller also what the host must have free
-    #[arg(long)]
-    pub cpus: Option<f64>,
+    /// Memory, CPU, block I/O, pids and device limits
+    #[command(flatten)]
+    pub resources: limits::ResourceFlags,
     /// Through a controller: place only on nodes that match (node.hostname==h1, node.labels.zone!=b)
     #[arg(long)]
     pub constraint: Vec<String>,

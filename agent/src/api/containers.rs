@@ -93,8 +93,8 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
         // are skiff's own, for the controller's scheduler.
         host_config: json!({
             "NetworkMode": ins.host_config.network_mode,
-            "NanoCpus": ins.host_config.nano_cpus,
-            "Memory": ins.host_config.memory,
+            "NanoCpus": ins.host_config.resources.nano_cpus,
+            "Memory": ins.host_config.resources.memory,
             "PortBindings": ins.host_config.port_bindings,
         }),
         network_settings: json!({"Networks": ins.network_settings.networks}),

@@ -179,6 +179,10 @@ impl Engine {
         })?;
         let mut hc = req.host_config.clone();
         validate_host_config(&hc)?;
+        super::limits::adapt(&mut hc);
+        let sys = super::limits::sysinfo(self.cgroup_v2);
+        warnings.extend(super::limits::verify_resources(&mut hc.resources, sys, false)?);
+        super::limits::verify_settings(&hc)?;
         let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
             return Err(EngineError::BadRequest(

@@ -192,7 +192,10 @@ impl Engine {
                 ),
             )
         })?;
-        let user = spec::resolve_user(&rootfs, &cfg.user).map_err(runtime_err)?;
+        let mut user = spec::resolve_user(&rootfs, &cfg.user).map_err(runtime_err)?;
+        let groups = hc.group_add.as_deref().unwrap_or_default();
+        user.additional_gids
+            .extend(spec::resolve_groups(&rootfs, groups).map_err(runtime_err)?);
         if !cfg.working_dir.is_empty() {
             let wd = rootfs.join(cfg.working_dir.trim_start_matches('/'));
             if !wd.exists() {
@@ -309,8 +312,12 @@ impl Engine {
             binds,
             mounts,
             cgroup_v2: self.cgroup_v2,
-            memory: hc.memory,
-            nano_cpus: hc.nano_cpus,
+            limits: super::limits::limits(&hc.resources).map_err(runtime_err)?,
+            devices: super::limits::devices(hc).map_err(runtime_err)?,
+            rlimits: super::limits::rlimits(hc).map_err(runtime_err)?,
+            oom_score_adj: hc.oom_score_adj,
+            sysctls: super::limits::sysctls(hc),
+            shm_size: hc.shm_size,
         });
         spec::write_bundle(&run, &spec).map_err(|e| internal(&e))?;
         let exit_file = dir.join("exit.json");
@@ -347,6 +354,16 @@ impl Engine {
             (kind.exit_code(), format!("OCI runtime create failed: {e:#}: unknown"))
         })?;
         step("supervisor reported");
+        // libcontainer never applies the spec's disableOOMKiller.
+        if hc.resources.oom_kill_disable == Some(true) {
+            let off = spec::Limits {
+                oom_kill_disable: Some(true),
+                ..Default::default()
+            };
+            if let Err(e) = self.cgroup(&id).apply(&off) {
+                tracing::warn!(container = %&id[..12], "--oom-kill-disable: {e}");
+            }
+        }
         crate::crashpoint::at("supervisor-reported");
         // Running from now on; the monitor (started after this, so an early
         // exit cannot be overwritten) records the exit.

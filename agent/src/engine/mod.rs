@@ -5,6 +5,7 @@
 pub mod container;
 pub mod exec;
 pub mod lifecycle;
+pub mod limits;
 pub mod mounts;
 pub mod names;
 pub mod networking;
