@@ -1,11 +1,15 @@
-//! Resource flags of `run`/`create`, parsed as Docker's
+//! Resource flags of `run`/`create` and `skiff update`, parsed as Docker's
 //! CLI parses them (sizes with units, `-1` for unlimited, devices as
 //! `PATH:RATE`), with its messages.
 
 use clap::Args;
-use skiff_api::{DeviceMapping, HostConfig, ThrottleDevice, Ulimit, WeightDevice};
+use skiff_api::{
+    DeviceMapping, HostConfig, Resources, RestartPolicy, ThrottleDevice, Ulimit, UpdateConfig, WeightDevice,
+};
+use skiff_client::Client;
 
 use super::run::parse_bytes;
+use super::{fail, Exit};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ResourceFlags {
@@ -293,6 +297,128 @@ impl ResourceFlags {
         hc.group_add = (!self.group_add.is_empty()).then(|| self.group_add.clone());
         Ok(())
     }
+}
+
+/// `skiff update`'s flags: Docker's.
+#[derive(Args, Debug, Clone)]
+pub struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Kernel memory limit (deprecated)
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+impl UpdateArgs {
+    fn config(&self) -> Result<UpdateConfig, String> {
+        let given = self.blkio_weight.is_some()
+            || self.cpu_period.is_some()
+            || self.cpu_quota.is_some()
+            || self.cpu_shares.is_some()
+            || self.cpus.is_some()
+            || self.cpuset_cpus.is_some()
+            || self.cpuset_mems.is_some()
+            || self.kernel_memory.is_some()
+            || self.memory.is_some()
+            || self.memory_reservation.is_some()
+            || self.memory_swap.is_some()
+            || self.pids_limit.is_some()
+            || self.restart.is_some();
+        if !given {
+            return Err("You must provide one or more flags when using this command.".into());
+        }
+        let resources = Resources {
+            blkio_weight: self.blkio_weight.unwrap_or(0),
+            cpu_period: self.cpu_period.unwrap_or(0),
+            cpu_quota: self.cpu_quota.unwrap_or(0),
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            nano_cpus: nano_cpus(&self.cpus)?,
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
+            kernel_memory: size(&self.kernel_memory, "--kernel-memory")?,
+            memory: size(&self.memory, "-m, --memory")?,
+            memory_reservation: size(&self.memory_reservation, "--memory-reservation")?,
+            memory_swap: swap(&self.memory_swap)?,
+            pids_limit: self.pids_limit,
+            ..Default::default()
+        };
+        let restart_policy = match &self.restart {
+            Some(r) => super::run::restart_policy(r)?,
+            None => RestartPolicy::default(),
+        };
+        Ok(UpdateConfig {
+            resources,
+            restart_policy,
+        })
+    }
+}
+
+/// `skiff update`: each container's name as given when it took the new
+/// limits, the daemon's warnings, then the errors (exit 1), as Docker.
+pub async fn update(c: &Client, a: UpdateArgs) -> Exit {
+    let cfg = match a.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit(1);
+        }
+    };
+    let (mut warnings, mut errors) = (Vec::new(), Vec::new());
+    for name in &a.containers {
+        match c.container_update(name, &cfg).await {
+            Ok(r) => {
+                println!("{name}");
+                warnings.extend(r.warnings);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !warnings.is_empty() {
+        println!("{}", warnings.join("\n"));
+    }
+    if let Some(last) = errors.pop() {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        return fail(&last, 1);
+    }
+    Exit(0)
 }
 
 #[cfg(test)]

@@ -260,6 +260,8 @@ pub enum Cmd {
     },
     /// Rename a container
     Rename { container: String, new_name: String },
+    /// Update configuration of one or more containers
+    Update(limits::UpdateArgs),
     /// Pause all processes within one or more containers
     Pause {
         #[arg(required = true)]
@@ -461,6 +463,8 @@ pub enum ContainerCmd {
     Rm(RmArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(usage::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(limits::UpdateArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use skiff_api::{ContainerSummary, CreateRequest, CreateResponse, WaitResponse};
+use skiff_api::{ContainerSummary, CreateRequest, CreateResponse, UpdateConfig, UpdateResponse, WaitResponse};
 
 use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::container::status_text;
@@ -194,6 +194,14 @@ pub async fn inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let mut v = serde_json::to_value(&ins).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     v["Mounts"] = json!(crate::engine::mounts::listed(&c.record().mounts));
     Ok(Json(v))
+}
+
+/// `POST /containers/{id}/update`: new limits or restart policy.
+pub async fn update(e: St, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<UpdateResponse>> {
+    let upd: UpdateConfig = serde_json::from_slice(&body)
+        .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid update config: {err}")))?;
+    let warnings = e.update(&id, upd).await?;
+    Ok(Json(UpdateResponse { warnings }))
 }
 
 pub async fn start(e: St, Path(id): Path<String>) -> ApiResult {

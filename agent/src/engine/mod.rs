@@ -12,6 +12,7 @@ pub mod networking;
 pub mod recover;
 pub mod state;
 pub mod stats;
+pub mod update;
 pub mod volumes;
 
 use std::collections::HashMap;
