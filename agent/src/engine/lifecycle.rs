@@ -443,6 +443,8 @@ impl Engine {
     /// Record an exit, clean up, and apply the restart policy.
     pub(super) async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, record: Option<ExitRecord>) {
         *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        // The kernel's OOM kill count goes with the cgroup: read it first.
+        let oom = record.as_ref().is_some_and(|r| r.oom_killed) || self.cgroup(&c.id).oom_kills() > 0;
         self.teardown(&c.id);
         let dir = self.containers_dir(&c.id);
         let (code, finished, err) = match &record {
@@ -462,13 +464,17 @@ impl Engine {
             s.exit_code = code;
             s.finished_at = finished.clone();
             s.error = err;
+            s.oom_killed = oom;
         };
         if auto_remove {
             c.update_unsaved(exited);
         } else {
             let _ = c.update(&dir, exited);
         }
-        tracing::info!(container = %&c.id[..12], code, "exited");
+        tracing::info!(container = %&c.id[..12], code, oom, "exited");
+        if oom {
+            self.emit_container(c, "oom", &[]);
+        }
         self.emit_container(c, "die", &[("exitCode", code.to_string())]);
         self.emit_networks(c, "disconnect");
         c.exits.send_modify(|e| {
