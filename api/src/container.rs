@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::de::{null_as_default, string_or_vec};
+use crate::health::{Health, HealthConfig};
 use crate::network::{NetworkSettings, NetworkingConfig, PortBinding};
 use crate::resources::Resources;
 use crate::volume::Mount;
@@ -39,7 +40,7 @@ pub struct ContainerConfig {
     #[serde(default, deserialize_with = "string_or_vec")]
     pub cmd: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<HealthConfig>,
     #[serde(default)]
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +182,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// With a health check: its status and the last probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 mod container;
 mod de;
 mod exec;
+mod health;
 mod image;
 mod names;
 mod network;
@@ -22,6 +23,7 @@ pub mod stream;
 pub use container::*;
 pub use de::*;
 pub use exec::*;
+pub use health::*;
 pub use image::*;
 pub use names::*;
 pub use network::*;

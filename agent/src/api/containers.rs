@@ -62,6 +62,18 @@ fn matches(c: &Ctr, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiE
             "volume" => vals
                 .iter()
                 .any(|v| r.mounts.iter().any(|m| &m.name == v || &m.destination == v)),
+            "health" => {
+                let have = ins.state.health.as_ref().map_or("none", |h| h.status.as_str());
+                for v in vals {
+                    if !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+                        return Err(ApiError(
+                            StatusCode::BAD_REQUEST,
+                            format!("Unrecognised filter value for health: {v}"),
+                        ));
+                    }
+                }
+                vals.iter().any(|v| v == have)
+            }
             other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid filter '{other}'"))),
         };
         if !ok {

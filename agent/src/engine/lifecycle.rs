@@ -138,6 +138,7 @@ impl Engine {
             Ok(()) => {
                 self.emit_networks(c, "connect");
                 self.emit_container(c, "start", &[]);
+                self.start_health(c);
                 Ok(())
             }
             Err((code, msg)) => {
@@ -443,6 +444,7 @@ impl Engine {
     /// Record an exit, clean up, and apply the restart policy.
     pub(super) async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, record: Option<ExitRecord>) {
         *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        c.stop_health();
         // The kernel's OOM kill count goes with the cgroup: read it first.
         let oom = record.as_ref().is_some_and(|r| r.oom_killed) || self.cgroup(&c.id).oom_kills() > 0;
         self.teardown(&c.id);

@@ -4,6 +4,7 @@
 
 pub mod container;
 pub mod exec;
+pub mod health;
 pub mod lifecycle;
 pub mod limits;
 pub mod mounts;
