@@ -5,6 +5,7 @@ mod commands;
 mod container;
 mod docs;
 mod format;
+mod health;
 mod image;
 mod limits;
 mod mounts;
@@ -111,6 +112,9 @@ pub struct CreateFlags {
     /// Memory, CPU, block I/O, pids and device limits
     #[command(flatten)]
     pub resources: limits::ResourceFlags,
+    /// Health check
+    #[command(flatten)]
+    pub health: health::HealthFlags,
     /// Through a controller: place only on nodes that match (node.hostname==h1, node.labels.zone!=b)
     #[arg(long)]
     pub constraint: Vec<String>,

@@ -114,7 +114,7 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
             },
         );
     }
-    let config = ContainerConfig {
+    let mut config = ContainerConfig {
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         hostname: f.hostname.clone().unwrap_or_default(),
         user: f.user.clone().unwrap_or_default(),
@@ -158,6 +158,7 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         ..Default::default()
     };
     f.resources.apply(&mut host_config)?;
+    f.health.apply(&mut config)?;
     Ok(CreateRequest {
         config,
         host_config,
