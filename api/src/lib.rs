@@ -4,6 +4,7 @@
 //! round-trips into `inspect` unchanged. One module per family; the types
 //! are re-exported here, as Docker's `api/types` does.
 
+mod archive;
 mod container;
 mod de;
 mod exec;
@@ -20,6 +21,7 @@ pub mod events;
 pub mod stats;
 pub mod stream;
 
+pub use archive::*;
 pub use container::*;
 pub use de::*;
 pub use exec::*;

@@ -2,6 +2,7 @@
 //! it; it drives storage (layers, mounts, volumes) and the runtime
 //! (supervisors).
 
+pub mod archive;
 pub mod container;
 pub mod exec;
 pub mod health;
