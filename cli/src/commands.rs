@@ -4,7 +4,7 @@
 
 use super::usage::SystemCmd;
 use super::{
-    cluster, container, image, limits, network, run, service, system, usage, util, volume, Cmd, ContainerCmd, Exit,
+    cluster, container, cp, image, limits, network, run, service, system, usage, util, volume, Cmd, ContainerCmd, Exit,
     ImageCmd, InspectArgs,
 };
 use skiff_client::Client;
@@ -29,6 +29,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Unpause { containers } => container::unpause(c, containers).await,
         Cmd::Rename { container, new_name } => container::rename(c, container, new_name).await,
         Cmd::Update(a) => limits::update(c, a).await,
+        Cmd::Cp(a) => cp::cp(c, a).await,
         Cmd::Ps(f) => container::ps(c, f).await,
         Cmd::Inspect { format, kind, names } => util::inspect(c, names, format, kind.as_deref()).await,
         Cmd::Wait { containers } => container::wait(c, containers).await,
@@ -84,6 +85,7 @@ async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
         ContainerCmd::Stats(a) => usage::stats(c, a).await,
         ContainerCmd::Prune { force } => container::prune(c, force).await,
         ContainerCmd::Update(a) => limits::update(c, a).await,
+        ContainerCmd::Cp(a) => cp::cp(c, a).await,
     }
 }
 

@@ -3,6 +3,7 @@
 mod cluster;
 mod commands;
 mod container;
+mod cp;
 mod docs;
 mod format;
 mod health;
@@ -266,6 +267,8 @@ pub enum Cmd {
     Rename { container: String, new_name: String },
     /// Update configuration of one or more containers
     Update(limits::UpdateArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
     /// Pause all processes within one or more containers
     Pause {
         #[arg(required = true)]
@@ -469,6 +472,8 @@ pub enum ContainerCmd {
     Stats(usage::StatsArgs),
     /// Update configuration of one or more containers
     Update(limits::UpdateArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 #[derive(Subcommand, Debug)]
