@@ -256,6 +256,18 @@ pub fn verify_settings(hc: &HostConfig) -> Result<()> {
             hc.oom_score_adj
         )));
     }
+    // Below the agent's own score only with CAP_SYS_RESOURCE; otherwise
+    // the runtime fails with a bare EACCES.
+    let own: i64 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if hc.oom_score_adj < own && !can_raise_limits() {
+        return Err(bad(format!(
+            "--oom-score-adj {}: lowering the OOM score below the agent's own ({own}) needs CAP_SYS_RESOURCE, which the agent does not have",
+            hc.oom_score_adj
+        )));
+    }
     rlimits(hc).map_err(bad)?;
     devices(hc).map_err(bad)?;
     limits(&hc.resources).map_err(bad)?;
