@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::de::{null_as_default, string_or_vec};
+use crate::health::{Health, HealthConfig};
 use crate::network::{NetworkSettings, NetworkingConfig, PortBinding};
+use crate::resources::Resources;
 use crate::volume::Mount;
 
 /// Docker's `container.Config`, also the `config` of an image.
@@ -38,7 +40,7 @@ pub struct ContainerConfig {
     #[serde(default, deserialize_with = "string_or_vec")]
     pub cmd: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<HealthConfig>,
     #[serde(default)]
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,14 +109,18 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
+    /// `--oom-score-adj`.
     #[serde(default)]
-    pub memory: i64,
+    pub oom_score_adj: i64,
+    /// `--shm-size` in bytes (64 MiB when not given, as Docker).
     #[serde(default)]
-    pub nano_cpus: i64,
-    #[serde(default)]
-    pub cpu_shares: i64,
+    pub shm_size: i64,
+    /// `--sysctl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pids_limit: Option<i64>,
+    pub sysctls: Option<BTreeMap<String, String>>,
+    /// `--group-add`: groups (names or IDs) the process also gets.
+    #[serde(default)]
+    pub group_add: Option<Vec<String>>,
     /// `"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`
     #[serde(default, deserialize_with = "null_as_default")]
     pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
@@ -136,6 +142,9 @@ pub struct HostConfig {
     /// `--volumes-from CONTAINER[:ro|rw]` (null when none, as Docker shows it).
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
+    /// Memory, CPU, block I/O, pids, devices and ulimits.
+    #[serde(flatten)]
+    pub resources: Resources,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -173,6 +182,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// With a health check: its status and the last probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -4,12 +4,15 @@
 //! round-trips into `inspect` unchanged. One module per family; the types
 //! are re-exported here, as Docker's `api/types` does.
 
+mod archive;
 mod container;
 mod de;
 mod exec;
+mod health;
 mod image;
 mod names;
 mod network;
+mod resources;
 mod system;
 mod volume;
 
@@ -18,11 +21,14 @@ pub mod events;
 pub mod stats;
 pub mod stream;
 
+pub use archive::*;
 pub use container::*;
 pub use de::*;
 pub use exec::*;
+pub use health::*;
 pub use image::*;
 pub use names::*;
 pub use network::*;
+pub use resources::*;
 pub use system::*;
 pub use volume::*;

@@ -4,8 +4,8 @@
 
 use super::usage::SystemCmd;
 use super::{
-    auth, cluster, container, image, network, run, service, system, usage, util, volume, Cmd, ContainerCmd, Exit,
-    ImageCmd, InspectArgs,
+    auth, cluster, container, cp, image, limits, network, run, service, system, usage, util, volume, Cmd, ContainerCmd,
+    Exit, ImageCmd, InspectArgs,
 };
 use skiff_client::Client;
 
@@ -28,6 +28,8 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Pause { containers } => container::pause(c, containers).await,
         Cmd::Unpause { containers } => container::unpause(c, containers).await,
         Cmd::Rename { container, new_name } => container::rename(c, container, new_name).await,
+        Cmd::Update(a) => limits::update(c, a).await,
+        Cmd::Cp(a) => cp::cp(c, a).await,
         Cmd::Ps(f) => container::ps(c, f).await,
         Cmd::Inspect { format, kind, names } => util::inspect(c, names, format, kind.as_deref()).await,
         Cmd::Wait { containers } => container::wait(c, containers).await,
@@ -91,6 +93,8 @@ async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
         ContainerCmd::Rm(a) => container::rm(c, a).await,
         ContainerCmd::Stats(a) => usage::stats(c, a).await,
         ContainerCmd::Prune { force } => container::prune(c, force).await,
+        ContainerCmd::Update(a) => limits::update(c, a).await,
+        ContainerCmd::Cp(a) => cp::cp(c, a).await,
     }
 }
 

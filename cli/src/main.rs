@@ -4,9 +4,12 @@ mod auth;
 mod cluster;
 mod commands;
 mod container;
+mod cp;
 mod docs;
 mod format;
+mod health;
 mod image;
+mod limits;
 mod mounts;
 mod network;
 mod run;
@@ -108,12 +111,12 @@ pub struct CreateFlags {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
-    /// Memory limit (e.g. 512m, 1g); through a controller also what the host must have free
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Number of CPUs (e.g. 1.5); through a controller also what the host must have free
-    #[arg(long)]
-    pub cpus: Option<f64>,
+    /// Memory, CPU, block I/O, pids and device limits
+    #[command(flatten)]
+    pub resources: limits::ResourceFlags,
+    /// Health check
+    #[command(flatten)]
+    pub health: health::HealthFlags,
     /// Through a controller: place only on nodes that match (node.hostname==h1, node.labels.zone!=b)
     #[arg(long)]
     pub constraint: Vec<String>,
@@ -263,6 +266,10 @@ pub enum Cmd {
     },
     /// Rename a container
     Rename { container: String, new_name: String },
+    /// Update configuration of one or more containers
+    Update(limits::UpdateArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
     /// Pause all processes within one or more containers
     Pause {
         #[arg(required = true)]
@@ -482,6 +489,10 @@ pub enum ContainerCmd {
     Rm(RmArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(usage::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(limits::UpdateArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -53,7 +53,7 @@ fn env_list(f: &CreateFlags) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn restart_policy(s: &str) -> Result<RestartPolicy, String> {
+pub fn restart_policy(s: &str) -> Result<RestartPolicy, String> {
     let (name, count) = match s.split_once(':') {
         Some((n, c)) => (
             n,
@@ -114,7 +114,7 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
             },
         );
     }
-    let config = ContainerConfig {
+    let mut config = ContainerConfig {
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         hostname: f.hostname.clone().unwrap_or_default(),
         user: f.user.clone().unwrap_or_default(),
@@ -135,7 +135,7 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         volumes: (!m.anonymous.is_empty()).then_some(m.anonymous),
         ..Default::default()
     };
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         binds: m.binds,
         mounts: m.mounts,
         tmpfs: super::mounts::tmpfs_flags(&f.tmpfs),
@@ -155,18 +155,10 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         port_bindings,
         publish_all_ports: f.publish_all,
         links: f.link.clone(),
-        memory: f.memory.as_deref().map(parse_bytes).transpose()?.unwrap_or(0),
-        nano_cpus: match f.cpus {
-            Some(c) if !(c > 0.0 && c.is_finite()) => {
-                return Err(format!(
-                    "invalid argument \"{c}\" for \"--cpus\" flag: must be positive"
-                ))
-            }
-            Some(c) => (c * 1e9).round() as i64,
-            None => 0,
-        },
         ..Default::default()
     };
+    f.resources.apply(&mut host_config)?;
+    f.health.apply(&mut config)?;
     Ok(CreateRequest {
         config,
         host_config,

@@ -93,6 +93,10 @@ pub async fn info(c: &Client) -> Exit {
     line("ID", s("ID"));
     line("Docker Root Dir", s("DockerRootDir"));
     line("Debug Mode", s("Debug"));
+    // As Docker's CLI: what the host cannot do, on stderr.
+    for w in v["Warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        eprintln!("{w}");
+    }
     Exit(0)
 }
 

@@ -5,7 +5,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Response};
 use serde_json::Value;
 use skiff_api::{
-    ContainerInspect, ContainerSummary, CreateRequest, CreateResponse, ExecConfig, ExecStart, IdResponse, WaitResponse,
+    ContainerInspect, ContainerSummary, CreateRequest, CreateResponse, ExecConfig, ExecStart, IdResponse, UpdateConfig,
+    UpdateResponse, WaitResponse,
 };
 
 use crate::{enc, Body, Client, Filters, Hijacked, Query, Result};
@@ -121,6 +122,13 @@ impl Client {
             .opt("force", force.then_some(1))
             .opt("v", volumes.then_some(1));
         self.call(Method::DELETE, &q.on(&container(id, "")), Body::Empty).await
+    }
+
+    /// `POST /containers/{id}/update`: new limits or restart policy; the
+    /// daemon's warnings.
+    pub async fn container_update(&self, id: &str, config: &UpdateConfig) -> Result<UpdateResponse> {
+        self.json(Method::POST, &container(id, "/update"), Body::json(config)?)
+            .await
     }
 
     /// `POST /containers/{id}/rename?name=NEW`.

@@ -9,6 +9,7 @@
 //! controller's cluster, nodes, services and tasks). Callers never write a
 //! path or a query string.
 
+pub mod archive;
 pub mod cluster;
 pub mod containers;
 pub mod controller;

@@ -254,8 +254,8 @@ async fn start_task(
 ) -> Result<Result<(), scheduler::NoFit>, StoreError> {
     let mut want = scheduler::Request {
         strategy: Strategy::parse(&s.spec.placement).unwrap_or_default(),
-        nano_cpus: s.spec.container.host_config.nano_cpus,
-        memory: s.spec.container.host_config.memory,
+        nano_cpus: s.spec.container.host_config.resources.nano_cpus,
+        memory: s.spec.container.host_config.resources.memory,
         host_ports: skiff_api::host_ports(&s.spec.container.host_config.port_bindings),
         ..Default::default()
     };
@@ -333,8 +333,8 @@ async fn make_container(ctx: &Ctx, s: &crate::state::model::Service, t: &Task) -
             image: spec.config.image.clone(),
             state: "running".into(),
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-            nano_cpus: spec.host_config.nano_cpus,
-            memory: spec.host_config.memory,
+            nano_cpus: spec.host_config.resources.nano_cpus,
+            memory: spec.host_config.resources.memory,
             host_ports: skiff_api::host_ports(&spec.host_config.port_bindings),
         },
     );

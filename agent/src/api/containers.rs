@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use skiff_api::{ContainerSummary, CreateRequest, CreateResponse, WaitResponse};
+use skiff_api::{ContainerSummary, CreateRequest, CreateResponse, UpdateConfig, UpdateResponse, WaitResponse};
 
 use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::container::status_text;
@@ -62,6 +62,18 @@ fn matches(c: &Ctr, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiE
             "volume" => vals
                 .iter()
                 .any(|v| r.mounts.iter().any(|m| &m.name == v || &m.destination == v)),
+            "health" => {
+                let have = ins.state.health.as_ref().map_or("none", |h| h.status.as_str());
+                for v in vals {
+                    if !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+                        return Err(ApiError(
+                            StatusCode::BAD_REQUEST,
+                            format!("Unrecognised filter value for health: {v}"),
+                        ));
+                    }
+                }
+                vals.iter().any(|v| v == have)
+            }
             other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid filter '{other}'"))),
         };
         if !ok {
@@ -93,8 +105,8 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
         // are skiff's own, for the controller's scheduler.
         host_config: json!({
             "NetworkMode": ins.host_config.network_mode,
-            "NanoCpus": ins.host_config.nano_cpus,
-            "Memory": ins.host_config.memory,
+            "NanoCpus": ins.host_config.resources.nano_cpus,
+            "Memory": ins.host_config.resources.memory,
             "PortBindings": ins.host_config.port_bindings,
         }),
         network_settings: json!({"Networks": ins.network_settings.networks}),
@@ -194,6 +206,14 @@ pub async fn inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let mut v = serde_json::to_value(&ins).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     v["Mounts"] = json!(crate::engine::mounts::listed(&c.record().mounts));
     Ok(Json(v))
+}
+
+/// `POST /containers/{id}/update`: new limits or restart policy.
+pub async fn update(e: St, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<UpdateResponse>> {
+    let upd: UpdateConfig = serde_json::from_slice(&body)
+        .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid update config: {err}")))?;
+    let warnings = e.update(&id, upd).await?;
+    Ok(Json(UpdateResponse { warnings }))
 }
 
 pub async fn start(e: St, Path(id): Path<String>) -> ApiResult {

@@ -3,6 +3,7 @@
 //! `images`, `networks`, `volumes` and `streams` (attach, logs, exec: the
 //! hijacked streams).
 
+mod archive;
 mod commit;
 mod containers;
 mod distribution;
@@ -69,6 +70,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/pause", post(containers::pause))
         .route("/containers/{id}/unpause", post(containers::unpause))
         .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/resize", post(streams::resize))

@@ -65,6 +65,7 @@ pub async fn info(e: St) -> impl IntoResponse {
     let running = all.iter().filter(|c| c.is_running() && !c.state().paused).count();
     let paused = all.iter().filter(|c| c.state().paused).count();
     let cgv = if e.cgroup_v2 { "2" } else { "1" };
+    let sys = crate::engine::limits::sysinfo(e.cgroup_v2);
     Json(json!({
         "ID": "",
         "Containers": all.len(),
@@ -77,9 +78,11 @@ pub async fn info(e: St) -> impl IntoResponse {
         "DockerRootDir": e.cfg.data_root,
         "SystemStatus": null,
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file", "none"]},
-        "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "CpuCfsPeriod": true, "CpuCfsQuota": true,
-        "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true, "BridgeNfIptables": false,
-        "BridgeNfIp6tables": false, "Debug": e.cfg.debug, "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
+        "MemoryLimit": sys.memory_limit, "SwapLimit": sys.swap_limit, "KernelMemory": sys.kernel_memory,
+        "KernelMemoryTCP": sys.kernel_memory_tcp, "CpuCfsPeriod": sys.cpu_cfs, "CpuCfsQuota": sys.cpu_cfs,
+        "CPUShares": sys.cpu_shares, "CPUSet": sys.cpuset, "PidsLimit": sys.pids_limit, "IPv4Forwarding": true,
+        "BridgeNfIptables": false, "BridgeNfIp6tables": false, "Debug": e.cfg.debug, "NFd": 0,
+        "OomKillDisable": sys.oom_kill_disable, "NGoroutines": 0,
         "SystemTime": chrono::Utc::now().to_rfc3339(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
@@ -110,7 +113,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": [],
-        "Warnings": [],
+        "Warnings": sys.warnings(),
     }))
 }
 

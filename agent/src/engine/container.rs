@@ -53,6 +53,8 @@ pub struct Ctr {
     pub conn: Mutex<Option<Connection>>,
     /// Serializes start, stop and remove.
     pub op: tokio::sync::Mutex<()>,
+    /// The running health check's task (`engine/health.rs`).
+    pub health: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Ctr {
@@ -69,7 +71,15 @@ impl Ctr {
             exits,
             conn: Mutex::new(None),
             op: tokio::sync::Mutex::new(()),
+            health: Mutex::new(None),
         })
+    }
+
+    /// End the health check's task, if one runs.
+    pub fn stop_health(&self) {
+        if let Some(task) = self.health.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
     }
 
     pub fn record(&self) -> std::sync::MutexGuard<'_, Record> {
@@ -128,7 +138,10 @@ pub fn status_text(s: &ContainerState) -> String {
     use super::state::Status;
     match Status::of(s) {
         Status::Running if s.paused => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
-        Status::Running => format!("Up {}", skiff_api::human_duration(since(&s.started_at))),
+        Status::Running => match &s.health {
+            Some(h) => format!("Up {} ({})", skiff_api::human_duration(since(&s.started_at)), h.label()),
+            None => format!("Up {}", skiff_api::human_duration(since(&s.started_at))),
+        },
         Status::Paused => format!("Up {} (Paused)", skiff_api::human_duration(since(&s.started_at))),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -179,6 +192,10 @@ impl Engine {
         })?;
         let mut hc = req.host_config.clone();
         validate_host_config(&hc)?;
+        super::limits::adapt(&mut hc);
+        let sys = super::limits::sysinfo(self.cgroup_v2);
+        warnings.extend(super::limits::verify_resources(&mut hc.resources, sys, false)?);
+        super::limits::verify_settings(&hc)?;
         let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
             return Err(EngineError::BadRequest(
@@ -213,6 +230,8 @@ impl Engine {
         if cfg.exposed_ports.is_none() {
             cfg.exposed_ports = ic.exposed_ports.clone();
         }
+        cfg.healthcheck = super::health::merge(cfg.healthcheck.take(), ic.healthcheck.as_ref());
+        super::health::validate(cfg.healthcheck.as_ref())?;
         // The image's volumes and the request's, as Docker merges them.
         if let Some(iv) = &ic.volumes {
             cfg.volumes.get_or_insert_with(Default::default).extend(iv.clone());

@@ -37,6 +37,11 @@ impl ExecStore {
             .cloned()
             .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
+    /// Forget an exec instance (a health probe's, once it ended).
+    pub fn remove(&self, id: &str) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
     pub fn for_container(&self, cid: &str) -> Vec<String> {
         self.map
             .lock()

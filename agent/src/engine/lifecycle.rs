@@ -138,6 +138,7 @@ impl Engine {
             Ok(()) => {
                 self.emit_networks(c, "connect");
                 self.emit_container(c, "start", &[]);
+                self.start_health(c);
                 Ok(())
             }
             Err((code, msg)) => {
@@ -192,7 +193,10 @@ impl Engine {
                 ),
             )
         })?;
-        let user = spec::resolve_user(&rootfs, &cfg.user).map_err(runtime_err)?;
+        let mut user = spec::resolve_user(&rootfs, &cfg.user).map_err(runtime_err)?;
+        let groups = hc.group_add.as_deref().unwrap_or_default();
+        user.additional_gids
+            .extend(spec::resolve_groups(&rootfs, groups).map_err(runtime_err)?);
         if !cfg.working_dir.is_empty() {
             let wd = rootfs.join(cfg.working_dir.trim_start_matches('/'));
             if !wd.exists() {
@@ -309,8 +313,12 @@ impl Engine {
             binds,
             mounts,
             cgroup_v2: self.cgroup_v2,
-            memory: hc.memory,
-            nano_cpus: hc.nano_cpus,
+            limits: super::limits::limits(&hc.resources).map_err(runtime_err)?,
+            devices: super::limits::devices(hc).map_err(runtime_err)?,
+            rlimits: super::limits::rlimits(hc).map_err(runtime_err)?,
+            oom_score_adj: hc.oom_score_adj,
+            sysctls: super::limits::sysctls(hc),
+            shm_size: hc.shm_size,
         });
         spec::write_bundle(&run, &spec).map_err(|e| internal(&e))?;
         let exit_file = dir.join("exit.json");
@@ -347,6 +355,16 @@ impl Engine {
             (kind.exit_code(), format!("OCI runtime create failed: {e:#}: unknown"))
         })?;
         step("supervisor reported");
+        // libcontainer never applies the spec's disableOOMKiller.
+        if hc.resources.oom_kill_disable == Some(true) {
+            let off = spec::Limits {
+                oom_kill_disable: Some(true),
+                ..Default::default()
+            };
+            if let Err(e) = self.cgroup(&id).apply(&off) {
+                tracing::warn!(container = %&id[..12], "--oom-kill-disable: {e}");
+            }
+        }
         crate::crashpoint::at("supervisor-reported");
         // Running from now on; the monitor (started after this, so an early
         // exit cannot be overwritten) records the exit.
@@ -426,6 +444,9 @@ impl Engine {
     /// Record an exit, clean up, and apply the restart policy.
     pub(super) async fn exited(self: &Arc<Self>, c: &Arc<Ctr>, record: Option<ExitRecord>) {
         *c.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        c.stop_health();
+        // The kernel's OOM kill count goes with the cgroup: read it first.
+        let oom = record.as_ref().is_some_and(|r| r.oom_killed) || self.cgroup(&c.id).oom_kills() > 0;
         self.teardown(&c.id);
         let dir = self.containers_dir(&c.id);
         let (code, finished, err) = match &record {
@@ -445,13 +466,17 @@ impl Engine {
             s.exit_code = code;
             s.finished_at = finished.clone();
             s.error = err;
+            s.oom_killed = oom;
         };
         if auto_remove {
             c.update_unsaved(exited);
         } else {
             let _ = c.update(&dir, exited);
         }
-        tracing::info!(container = %&c.id[..12], code, "exited");
+        tracing::info!(container = %&c.id[..12], code, oom, "exited");
+        if oom {
+            self.emit_container(c, "oom", &[]);
+        }
         self.emit_container(c, "die", &[("exitCode", code.to_string())]);
         self.emit_networks(c, "disconnect");
         c.exits.send_modify(|e| {

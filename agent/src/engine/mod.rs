@@ -2,16 +2,20 @@
 //! it; it drives storage (layers, mounts, volumes) and the runtime
 //! (supervisors).
 
+pub mod archive;
 pub mod commit;
 pub mod container;
 pub mod exec;
+pub mod health;
 pub mod lifecycle;
+pub mod limits;
 pub mod mounts;
 pub mod names;
 pub mod networking;
 pub mod recover;
 pub mod state;
 pub mod stats;
+pub mod update;
 pub mod volumes;
 
 use std::collections::HashMap;

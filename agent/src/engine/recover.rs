@@ -124,6 +124,8 @@ impl Engine {
         self.readopt_networks(c);
         self.readopt_volumes(c);
         self.clone().monitor(c.clone(), events);
+        // Probing resumes, from `starting` as in Docker.
+        self.start_health(c);
         tracing::info!(container = %&c.id[..12], pid, "re-adopted running container");
     }
 }

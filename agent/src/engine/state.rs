@@ -43,10 +43,12 @@ impl Status {
         }
     }
 
-    /// A process started now with `pid`: running, no error, no exit code.
+    /// A process started now with `pid`: running, no error, no exit code,
+    /// not killed for memory.
     pub fn started(s: &mut ContainerState, pid: i32) {
         Status::Running.apply(s);
         s.pid = pid as i64;
+        s.oom_killed = false;
         s.error.clear();
         s.started_at = crate::ids::now();
         s.exit_code = 0;

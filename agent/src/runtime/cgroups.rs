@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use skiff_api::stats::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, PidsStats};
 
+use super::limits::Limits;
+
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The host's memory in bytes (`MemTotal`).
@@ -77,6 +79,8 @@ fn system_cpu() -> (u64, u32) {
 /// One container's cgroup: its directories, its processes, freezing, and
 /// where each kind of figure lives.
 pub struct Cgroup {
+    /// The cgroup filesystem (`/sys/fs/cgroup`; a directory in tests).
+    root: PathBuf,
     v2: bool,
     rel: String,
 }
@@ -84,16 +88,25 @@ pub struct Cgroup {
 impl Cgroup {
     /// The cgroup at `rel` (`/PARENT/ID`, as the OCI spec's cgroupsPath).
     pub fn new(v2: bool, rel: String) -> Self {
-        Self { v2, rel }
+        Self::at(Path::new(CGROUP_ROOT), v2, rel)
+    }
+
+    /// The same under another cgroup filesystem root.
+    pub fn at(root: &Path, v2: bool, rel: String) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            v2,
+            rel,
+        }
     }
 
     /// Its directories: one per mounted v1 controller, or the v2 one.
     pub fn dirs(&self) -> Vec<PathBuf> {
         let rel = self.rel.trim_start_matches('/');
         if self.v2 {
-            return vec![Path::new(CGROUP_ROOT).join(rel)];
+            return vec![self.root.join(rel)];
         }
-        std::fs::read_dir(CGROUP_ROOT)
+        std::fs::read_dir(&self.root)
             .map(|rd| {
                 rd.flatten()
                     .map(|e| e.path().join(rel))
@@ -155,18 +168,59 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Put limits on the live cgroup, one file at a time in the order
+    /// given; the first refusal stops it (with the file and the kernel's
+    /// reason).
+    pub fn apply(&self, limits: &Limits) -> io::Result<()> {
+        let current = if self.v2 {
+            0
+        } else {
+            read_u64(&self.dir(&["memory"]).join("memory.limit_in_bytes"))
+                .map_or(i64::MAX, |v| v.min(i64::MAX as u64) as i64)
+        };
+        for w in limits.writes(self.v2, current) {
+            let dir = if self.v2 {
+                self.dir(&[])
+            } else {
+                self.dir(v1_names(w.controller))
+            };
+            let file = dir.join(w.file);
+            std::fs::write(&file, &w.value)
+                .map_err(|e| io::Error::new(e.kind(), format!("writing {} to {}: {e}", w.value, file.display())))?;
+        }
+        Ok(())
+    }
+
+    /// How many times the kernel's OOM killer killed a process of this
+    /// cgroup (v2 `memory.events`, v1 `memory.oom_control`'s `oom_kill`;
+    /// kernels before 4.13 only say `under_oom`). Read it before the
+    /// cgroup is removed.
+    pub fn oom_kills(&self) -> u64 {
+        let dir = self.dir(&["memory"]);
+        if self.v2 {
+            return read_keyed(&dir.join("memory.events"))
+                .get("oom_kill")
+                .copied()
+                .unwrap_or(0);
+        }
+        let ctl = read_keyed(&dir.join("memory.oom_control"));
+        ctl.get("oom_kill")
+            .copied()
+            .unwrap_or_else(|| ctl.get("under_oom").copied().unwrap_or(0))
+    }
+
     /// The directory of a v1 controller (any of the names it may be
     /// mounted under), or the v2 directory.
     fn dir(&self, controllers: &[&str]) -> PathBuf {
         let rel = self.rel.trim_start_matches('/');
         if self.v2 {
-            return Path::new(CGROUP_ROOT).join(rel);
+            return self.root.join(rel);
         }
         controllers
             .iter()
-            .map(|c| Path::new(CGROUP_ROOT).join(c).join(rel))
+            .map(|c| self.root.join(c).join(rel))
             .find(|p| p.is_dir())
-            .unwrap_or_else(|| Path::new(CGROUP_ROOT).join(controllers[0]).join(rel))
+            .unwrap_or_else(|| self.root.join(controllers[0]).join(rel))
     }
 
     pub fn cpu(&self) -> CpuStats {
@@ -260,6 +314,18 @@ impl Cgroup {
     }
 }
 
+/// The names a v1 controller may be mounted under.
+fn v1_names(controller: &str) -> &'static [&'static str] {
+    match controller {
+        "cpu" => &["cpu", "cpu,cpuacct", "cpuacct,cpu"],
+        "memory" => &["memory"],
+        "cpuset" => &["cpuset"],
+        "pids" => &["pids"],
+        "blkio" => &["blkio"],
+        _ => &["unknown"],
+    }
+}
+
 /// v1 blkio lines: `8:0 Read 4096`; the `Total` lines are left out.
 fn blkio_v1(text: &str) -> Vec<BlkioEntry> {
     text.lines()
@@ -316,6 +382,87 @@ fn io_stat(text: &str) -> BlkioStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tmp() -> PathBuf {
+        let p = std::env::temp_dir().join(format!("skiff-cg-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn seed(dir: &Path, files: &[(&str, &str)]) {
+        std::fs::create_dir_all(dir).unwrap();
+        for (f, v) in files {
+            std::fs::write(dir.join(f), v).unwrap();
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            memory: 32 << 20,
+            memory_swap: 64 << 20,
+            cpu_period: 100_000,
+            cpu_quota: 50_000,
+            pids_limit: Some(20),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn apply_on_the_v1_layout() {
+        let root = tmp();
+        let rel = "skiff/abc";
+        seed(
+            &root.join("memory").join(rel),
+            &[
+                ("memory.limit_in_bytes", "16777216\n"),
+                ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"),
+            ],
+        );
+        seed(&root.join("cpu,cpuacct").join(rel), &[]);
+        seed(&root.join("pids").join(rel), &[]);
+        let cg = Cgroup::at(&root, false, format!("/{rel}"));
+        cg.apply(&limits()).unwrap();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+        assert_eq!(
+            read("memory/skiff/abc/memory.limit_in_bytes"),
+            (32u64 << 20).to_string()
+        );
+        assert_eq!(
+            read("memory/skiff/abc/memory.memsw.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(read("cpu,cpuacct/skiff/abc/cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("pids/skiff/abc/pids.max"), "20");
+        assert_eq!(cg.oom_kills(), 2);
+        // A controller that is not there: the error names the file.
+        let err = cg
+            .apply(&Limits {
+                blkio_weight: 500,
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("blkio.weight"), "{err}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn apply_on_the_v2_layout() {
+        let root = tmp();
+        let rel = "skiff/abc";
+        seed(
+            &root.join(rel),
+            &[("memory.events", "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n")],
+        );
+        let cg = Cgroup::at(&root, true, format!("/{rel}"));
+        cg.apply(&limits()).unwrap();
+        let read = |f: &str| std::fs::read_to_string(root.join(rel).join(f)).unwrap();
+        assert_eq!(read("memory.max"), (32u64 << 20).to_string());
+        assert_eq!(read("memory.swap.max"), (32u64 << 20).to_string());
+        assert_eq!(read("cpu.max"), "50000 100000");
+        assert_eq!(read("pids.max"), "20");
+        assert_eq!(cg.oom_kills(), 1);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn blkio_lines_of_both_versions() {

@@ -5,8 +5,10 @@
 pub mod cgroup_warmup;
 pub mod cgroups;
 pub mod executor;
+pub mod limits;
 pub mod netns;
 pub mod protocol;
 pub mod shim;
 pub mod spec;
 pub mod supervisor;
+pub mod sysinfo;

@@ -7,7 +7,11 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
+
+pub use super::limits::Limits;
 
 /// Docker's default capability set.
 pub const DEFAULT_CAPS: &[&str] = &[
@@ -216,25 +220,79 @@ pub struct SpecInput<'a> {
     /// What the container asked for (binds, volumes, tmpfs).
     pub mounts: Vec<SpecMount>,
     pub cgroup_v2: bool,
-    /// `--memory` in bytes (0: no limit).
-    pub memory: i64,
-    /// `--cpus` in billionths of a CPU (0: no limit).
-    pub nano_cpus: i64,
+    /// Memory, CPU, pids and block I/O limits.
+    pub limits: Limits,
+    /// `--device`s, each also allowed in the device cgroup.
+    pub devices: Vec<Device>,
+    /// `--ulimit`s (`RLIMIT_NOFILE` defaults to the agent's hard limit).
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: i64,
+    pub sysctls: BTreeMap<String, String>,
+    /// `/dev/shm`'s size in bytes (`--shm-size`).
+    pub shm_size: i64,
 }
 
-/// CFS period Docker uses for `--cpus`.
-const CPU_PERIOD: i64 = 100_000;
+/// A host device given to the container (`--device`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    /// Where it appears inside the container.
+    pub path: String,
+    /// `c` or `b`.
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+    pub file_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Cgroup permissions: some of `rwm`.
+    pub access: String,
+}
 
-/// The cgroup limits of `--memory` and `--cpus`, as Docker sets them.
-fn resources(i: &SpecInput, devices: Value) -> Value {
-    let mut r = json!({ "devices": devices });
-    if i.memory > 0 {
-        r["memory"] = json!({ "limit": i.memory });
+/// A process resource limit (`--ulimit nofile=1024:2048`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rlimit {
+    /// `RLIMIT_NOFILE`, …
+    pub kind: String,
+    pub hard: u64,
+    pub soft: u64,
+}
+
+/// The device cgroup rules: Docker's defaults (or everything when
+/// privileged), then the `--device`s.
+fn device_rules(i: &SpecInput) -> Value {
+    let mut rules = if i.privileged {
+        vec![json!({"allow": true, "access": "rwm"})]
+    } else {
+        let mut r = vec![json!({"allow": false, "access": "rwm"})];
+        for (major, minor) in [
+            (1, 3),
+            (1, 5),
+            (1, 7),
+            (1, 8),
+            (1, 9),
+            (5, 0),
+            (5, 1),
+            (5, 2),
+            (10, 200),
+        ] {
+            r.push(json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"}));
+        }
+        r.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
+        r
+    };
+    for d in &i.devices {
+        rules.push(
+            json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": d.access}),
+        );
     }
-    if i.nano_cpus > 0 {
-        r["cpu"] = json!({ "quota": i.nano_cpus * CPU_PERIOD / 1_000_000_000, "period": CPU_PERIOD });
-    }
-    r
+    Value::Array(rules)
+}
+
+/// `linux.resources`: the device rules and the limits.
+fn resources(i: &SpecInput) -> Value {
+    let mut r = i.limits.oci();
+    r.insert("devices".into(), device_rules(i));
+    Value::Object(r)
 }
 
 fn rlimit_nofile() -> Value {
@@ -270,7 +328,7 @@ pub fn build(i: &SpecInput) -> Value {
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if i.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm_size(i.shm_size)]}),
     ];
     if i.cgroup_v2 {
         mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
@@ -301,42 +359,59 @@ pub fn build(i: &SpecInput) -> Value {
     if let NetNs::Path(p) = &i.net {
         namespaces.push(json!({"type": "network", "path": p}));
     }
-    let devices = if i.privileged {
-        json!([{"allow": true, "access": "rwm"}])
-    } else {
-        json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
-        ])
-    };
     let (masked, readonly): (Vec<&str>, Vec<&str>) = if i.privileged {
         (vec![], vec![])
     } else {
         (MASKED.to_vec(), READONLY.to_vec())
     };
+    let mut proc = process(&i.args, &i.env, &i.cwd, &i.user, i.tty, &i.caps);
+    if !i.rlimits.is_empty() {
+        let mut rl: Vec<Value> = i
+            .rlimits
+            .iter()
+            .map(|r| json!({"type": r.kind, "hard": r.hard, "soft": r.soft}))
+            .collect();
+        if !i.rlimits.iter().any(|r| r.kind == "RLIMIT_NOFILE") {
+            rl.push(rlimit_nofile());
+        }
+        proc["rlimits"] = Value::Array(rl);
+    }
+    if i.oom_score_adj != 0 {
+        proc["oomScoreAdj"] = json!(i.oom_score_adj);
+    }
+    let devices: Vec<Value> = i
+        .devices
+        .iter()
+        .map(|d| {
+            json!({"path": d.path, "type": d.kind.to_string(), "major": d.major, "minor": d.minor,
+                   "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid})
+        })
+        .collect();
     json!({
         "ociVersion": "1.0.2",
-        "process": process(&i.args, &i.env, &i.cwd, &i.user, i.tty, &i.caps),
+        "process": proc,
         "root": {"path": i.rootfs, "readonly": i.readonly},
         "hostname": i.hostname,
         "mounts": mounts,
         "linux": {
             "cgroupsPath": i.cgroups_path,
             "namespaces": namespaces,
-            "resources": resources(i, devices),
+            "resources": resources(i),
+            "devices": devices,
+            "sysctl": i.sysctls,
             "maskedPaths": masked,
             "readonlyPaths": readonly,
         }
     })
+}
+
+/// The `/dev/shm` size option: `--shm-size` in bytes, 64 MiB by default.
+fn shm_size(bytes: i64) -> String {
+    if bytes > 0 {
+        format!("size={bytes}")
+    } else {
+        "size=65536k".into()
+    }
 }
 
 /// Check the spec parses as OCI and write `config.json`.
@@ -391,6 +466,19 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, String> {
         gid,
         additional_gids,
     })
+}
+
+/// `--group-add` entries (names or IDs) as group IDs, names looked up in
+/// the image's /etc/group.
+pub fn resolve_groups(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>, String> {
+    groups
+        .iter()
+        .map(|g| match (lookup(&rootfs.join("etc/group"), g, 2), g.parse::<u32>()) {
+            (Some(gr), _) => Ok(gr[2].parse().unwrap_or(0)),
+            (None, Ok(n)) => Ok(n),
+            (None, Err(_)) => Err(format!("Unable to find group {g}: no matching entries in group file")),
+        })
+        .collect()
 }
 
 fn groups_of(rootfs: &Path, user: &str, primary: u32) -> Vec<u32> {
@@ -515,9 +603,39 @@ mod tests {
                 SpecMount::bind(Path::new("/v/data"), "/data", false, "rshared"),
             ],
             cgroup_v2: false,
-            memory: 64 << 20,
-            nano_cpus: 500_000_000,
+            limits: Limits {
+                memory: 64 << 20,
+                cpu_quota: 50_000,
+                cpu_period: 100_000,
+                ..Default::default()
+            },
+            devices: vec![Device {
+                path: "/dev/fuse".into(),
+                kind: 'c',
+                major: 10,
+                minor: 229,
+                file_mode: 0o666,
+                uid: 0,
+                gid: 0,
+                access: "rwm".into(),
+            }],
+            rlimits: vec![Rlimit {
+                kind: "RLIMIT_NPROC".into(),
+                hard: 100,
+                soft: 50,
+            }],
+            oom_score_adj: 200,
+            sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+            shm_size: 1 << 20,
         });
+        assert_eq!(s["process"]["rlimits"].as_array().unwrap().len(), 2);
+        assert_eq!(s["process"]["oomScoreAdj"], 200);
+        assert_eq!(s["linux"]["devices"][0]["major"], 10);
+        assert_eq!(
+            s["linux"]["resources"]["devices"].as_array().unwrap().last().unwrap()["minor"],
+            229
+        );
+        assert_eq!(s["linux"]["sysctl"]["net.ipv4.ip_forward"], "1");
         assert_eq!(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
         assert_eq!(s["linux"]["resources"]["cpu"]["quota"], 50_000);
         // Shallow paths first; the user's /dev/shm replaces the default one.

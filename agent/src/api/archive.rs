@@ -1,0 +1,115 @@
+//! `HEAD/GET/PUT /containers/{id}/archive?path=`: `docker cp`'s API. The
+//! path's stat rides in `X-Docker-Container-Path-Stat` (base64 JSON);
+//! archives stream both ways through blocking tasks (`engine/archive`).
+
+use axum::body::{Body, Bytes};
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use futures_util::StreamExt;
+use skiff_api::{ContainerPathStat, PATH_STAT_HEADER};
+
+use super::containers::ChannelWriter;
+use super::{qbool, ApiError, ApiResult, St, Q};
+use crate::engine::archive::PutOptions;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+fn stat_header(stat: &ContainerPathStat) -> Result<HeaderValue, ApiError> {
+    let json = serde_json::to_vec(stat).map_err(internal)?;
+    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(json)).map_err(internal)
+}
+
+fn path_of(q: &Q) -> String {
+    q.get("path").cloned().unwrap_or_default()
+}
+
+/// `HEAD`: the stat alone.
+pub async fn head(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
+    let engine = e.0.clone();
+    let path = path_of(&q);
+    let stat = tokio::task::spawn_blocking(move || engine.archive_stat(&id, &path))
+        .await
+        .map_err(internal)??;
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut().insert(PATH_STAT_HEADER, stat_header(&stat)?);
+    Ok(r)
+}
+
+/// `GET`: the stat, then the tar stream.
+pub async fn get(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    let engine = e.0.clone();
+    let path = path_of(&q);
+    let (key, p) = (id.clone(), path.clone());
+    let stat = tokio::task::spawn_blocking(move || engine.archive_stat(&key, &p))
+        .await
+        .map_err(internal)??;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let engine = e.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx.clone()));
+        match engine.archive_get(&id, &path, w) {
+            Ok(mut w) => {
+                let _ = std::io::Write::flush(&mut w);
+            }
+            Err(err) => {
+                tracing::warn!(container = %id, path = %path, "archive: {err}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut r = ([("Content-Type", "application/x-tar")], body).into_response();
+    r.headers_mut().insert(PATH_STAT_HEADER, stat_header(&stat)?);
+    Ok(r)
+}
+
+/// A blocking `Read` over a request body that arrives in chunks.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    buf: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf.split_to(n));
+        Ok(n)
+    }
+}
+
+/// `PUT`: extract the body (a tar stream) into the directory at `path`.
+pub async fn put(e: St, Path(id): Path<String>, q: Q, body: Body) -> ApiResult {
+    let opts = PutOptions {
+        no_overwrite_dir_non_dir: qbool(&q, "noOverwriteDirNonDir"),
+        copy_uid_gid: qbool(&q, "copyUIDGID"),
+    };
+    let path = path_of(&q);
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut s = body.into_data_stream();
+        while let Some(chunk) = s.next().await {
+            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let engine = e.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let r = ChannelReader { rx, buf: Bytes::new() };
+        engine.archive_put(&id, &path, opts, r)
+    })
+    .await
+    .map_err(internal)??;
+    Ok(StatusCode::OK.into_response())
+}
