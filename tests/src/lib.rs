@@ -340,6 +340,19 @@ impl Agent {
         format!("{} -H {}", bin_dir().join("skiff").display(), self.host())
     }
 
+    /// `events` of the last minute matching `filters` (`key=value`), each
+    /// printed with `format` (Docker's default line when empty).
+    pub fn past_events(&self, filters: &[&str], format: &str) -> Run {
+        let mut args = vec!["events", "--since", "1m", "--until", "0s"];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        if !format.is_empty() {
+            args.extend(["--format", format]);
+        }
+        self.skiff(&args).ok()
+    }
+
     pub fn inspect(&self, name: &str, fmt: &str) -> String {
         self.skiff(&["inspect", "-f", fmt, name]).ok().out().to_string()
     }

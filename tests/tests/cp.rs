@@ -201,19 +201,7 @@ fn copies_into_running_and_stopped_containers_and_volumes() {
         (1, "Error response from daemon: container rootfs is marked read-only")
     );
     a.skiff(&["cp", s(&file), "ro:/v"]).ok();
-    let ev = a
-        .skiff(&[
-            "events",
-            "--since",
-            "1m",
-            "--until",
-            "0s",
-            "--filter",
-            "event=extract-to-dir",
-            "--format",
-            "{{.Actor.Attributes.name}}",
-        ])
-        .ok();
+    let ev = a.past_events(&["event=extract-to-dir"], "{{.Actor.Attributes.name}}");
     assert!(ev.stdout.lines().any(|l| l == "ro"), "{}", ev.stdout);
     a.finish();
 }

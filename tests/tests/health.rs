@@ -105,21 +105,7 @@ fn a_probe_makes_it_healthy_then_unhealthy_with_events_ps_and_filters() {
     });
     let st = a.skiff(&["ps", "--filter", "name=web", "--format", "{{.Status}}"]).ok();
     assert!(st.out().ends_with("(unhealthy)"), "{}", st.stdout);
-    let ev = a
-        .skiff(&[
-            "events",
-            "--since",
-            "1m",
-            "--until",
-            "0s",
-            "--filter",
-            "container=web",
-            "--filter",
-            "event=health_status",
-            "--format",
-            "{{.Action}}",
-        ])
-        .ok();
+    let ev = a.past_events(&["container=web", "event=health_status"], "{{.Action}}");
     let actions: Vec<&str> = ev.stdout.lines().collect();
     assert_eq!(actions, ["health_status: healthy", "health_status: unhealthy"]);
     // Probes are execs that leave no instance behind (the one is `rm`).
@@ -165,21 +151,10 @@ fn a_probe_that_hangs_times_out_and_the_loop_ends_with_the_container() {
     });
     a.skiff(&["stop", "-t", "0", "hang"]).ok();
     let count = || {
-        a.skiff(&[
-            "events",
-            "--since",
-            "1m",
-            "--until",
-            "0s",
-            "--filter",
-            "container=hang",
-            "--filter",
-            "event=exec_start",
-        ])
-        .ok()
-        .stdout
-        .lines()
-        .count()
+        a.past_events(&["container=hang", "event=exec_start"], "")
+            .stdout
+            .lines()
+            .count()
     };
     let before = count();
     std::thread::sleep(Duration::from_millis(800));

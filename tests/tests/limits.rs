@@ -75,19 +75,7 @@ fn a_memory_hog_is_oom_killed_with_137_and_an_oom_event() {
         a.inspect("hog", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"),
         "16777216 33554432"
     );
-    let ev = a
-        .skiff(&[
-            "events",
-            "--since",
-            "1m",
-            "--until",
-            "0s",
-            "--filter",
-            "container=hog",
-            "--format",
-            "{{.Action}}",
-        ])
-        .ok();
+    let ev = a.past_events(&["container=hog"], "{{.Action}}");
     let actions: Vec<&str> = ev.stdout.lines().collect();
     let oom = actions.iter().position(|x| *x == "oom");
     let die = actions.iter().position(|x| *x == "die");
@@ -216,19 +204,7 @@ fn update_memory_changes_the_live_limit_and_survives_a_restart() {
         a.inspect("m", "{{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"),
         "512 on-failure 3"
     );
-    let ev = a
-        .skiff(&[
-            "events",
-            "--since",
-            "1m",
-            "--until",
-            "0s",
-            "--filter",
-            "event=update",
-            "--format",
-            "{{.Action}}",
-        ])
-        .ok();
+    let ev = a.past_events(&["event=update"], "{{.Action}}");
     assert_eq!(ev.stdout.lines().count(), 3, "{}", ev.stdout);
     // And its create: Docker's defaults and shapes in its own inspect.
     a.docker(&[

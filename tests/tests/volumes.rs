@@ -56,19 +56,7 @@ fn named_volume_data_is_shared_and_survives_an_agent_restart() {
     assert_eq!(a.inspect("data", "{{.Driver}} {{.Scope}}"), "local local");
     let r = a.skiff(&["inspect", "--type", "volume", "busybox"]);
     assert_eq!((r.code, r.stderr.trim()), (1, "Error: No such volume: busybox"));
-    let ev = a
-        .skiff(&[
-            "events",
-            "--since",
-            "1m",
-            "--until",
-            "0s",
-            "--filter",
-            "type=volume",
-            "--format",
-            "{{.Action}} {{.Actor.ID}}",
-        ])
-        .ok();
+    let ev = a.past_events(&["type=volume"], "{{.Action}} {{.Actor.ID}}");
     let actions: Vec<&str> = ev.stdout.lines().collect();
     assert_eq!(
         actions[..3],
