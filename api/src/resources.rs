@@ -145,3 +145,16 @@ mod tests {
         assert_eq!(u.restart_policy.name, "always");
     }
 }
+
+/// IPC-namespace sysctls a container may set (with `fs.mqueue.*`), as
+/// Docker's validation lists them.
+pub const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];

@@ -238,20 +238,10 @@ fn devices(list: &[String]) -> Result<Vec<DeviceMapping>, String> {
 
 /// Sysctls a container may set, as Docker's CLI checks them.
 fn sysctls(list: &[String]) -> Result<Option<std::collections::BTreeMap<String, String>>, String> {
-    const IPC: &[&str] = &[
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
     let mut out = std::collections::BTreeMap::new();
     for v in list {
         let (k, val) = v.split_once('=').unwrap_or((v, ""));
-        if !(IPC.contains(&k) || k.starts_with("net.") || k.starts_with("fs.mqueue.")) {
+        if !(skiff_api::IPC_SYSCTLS.contains(&k) || k.starts_with("net.") || k.starts_with("fs.mqueue.")) {
             return Err(format!(
                 "invalid argument \"{v}\" for \"--sysctl\" flag: sysctl '{v}' is not whitelisted"
             ));

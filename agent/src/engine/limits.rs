@@ -279,17 +279,7 @@ pub fn verify_settings(hc: &HostConfig) -> Result<()> {
 
 /// Sysctls a container may set: those of the namespaces it has its own.
 fn check_sysctl(key: &str, host_net: bool) -> Result<()> {
-    const IPC: &[&str] = &[
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+    if skiff_api::IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
         return Ok(());
     }
     if key.starts_with("net.") {
