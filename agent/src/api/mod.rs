@@ -13,6 +13,7 @@ mod listen;
 mod metrics;
 mod networks;
 mod streams;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -51,7 +52,7 @@ impl From<crate::images::store::ImageError> for ApiError {
 }
 
 pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new()
+    swarm::routes(Router::new())
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
