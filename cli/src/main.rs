@@ -17,6 +17,7 @@ mod service;
 mod system;
 mod usage;
 mod util;
+mod verbs;
 mod volume;
 
 use std::path::PathBuf;
@@ -198,45 +199,8 @@ pub struct CreateFlags {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
-    Run(CreateFlags),
-    /// Create a new container
-    #[command(disable_help_flag = true)]
-    Create(CreateFlags),
-    /// Start one or more stopped containers
-    Start {
-        #[arg(short = 'a', long)]
-        attach: bool,
-        #[arg(short = 'i', long)]
-        interactive: bool,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Attach local standard input, output, and error streams to a running container
-    Attach {
-        #[arg(long = "no-stdin")]
-        no_stdin: bool,
-        container: String,
-    },
-    /// Stop one or more running containers
-    Stop(StopArgs),
-    /// Restart one or more containers
-    Restart {
-        #[arg(short = 't', long = "time")]
-        time: Option<i64>,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Kill one or more running containers
-    Kill {
-        #[arg(short = 's', long = "signal")]
-        signal: Option<String>,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Remove one or more containers
-    Rm(RmArgs),
+    #[command(flatten)]
+    Verb(verbs::Verb),
     /// List containers
     #[command(alias = "ls")]
     Ps(PsFlags),
@@ -248,47 +212,6 @@ pub enum Cmd {
         kind: Option<String>,
         #[arg(required = true)]
         names: Vec<String>,
-    },
-    /// Block until one or more containers stop, then print their exit codes
-    Wait {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Fetch the logs of a container
-    Logs(LogsFlags),
-    /// Execute a command in a running container
-    Exec(ExecFlags),
-    /// Display the running processes of a container
-    Top {
-        container: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// Rename a container
-    Rename { container: String, new_name: String },
-    /// Update configuration of one or more containers
-    Update(limits::UpdateArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(cp::CpArgs),
-    /// Pause all processes within one or more containers
-    Pause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Unpause all processes within one or more containers
-    Unpause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff { container: String },
-    /// Create a new image from a container's changes
-    Commit(CommitArgs),
-    /// Export a container's filesystem as a tar archive
-    Export {
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-        container: String,
     },
     /// List images
     Images {
@@ -338,12 +261,6 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: volume::VolumeCmd,
     },
-    /// List port mappings or a specific mapping for the container
-    Port {
-        container: String,
-        /// PRIVATE_PORT[/PROTO]
-        port: Option<String>,
-    },
     /// Manage the cluster: join tokens, client login
     Cluster {
         #[command(subcommand)]
@@ -379,8 +296,6 @@ pub enum Cmd {
         #[arg(long)]
         format: Option<String>,
     },
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(usage::StatsArgs),
     /// Manage skiff: disk usage, information
     System {
         #[command(subcommand)]
@@ -457,11 +372,8 @@ pub struct ExecFlags {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum ContainerCmd {
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff { container: String },
-    /// Create a new image from a container's changes
-    Commit(CommitArgs),
     /// Remove all stopped containers
     Prune {
         #[arg(short = 'f', long)]
@@ -470,29 +382,10 @@ pub enum ContainerCmd {
     /// List containers
     #[command(alias = "ps", alias = "list")]
     Ls(PsFlags),
-    /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
-    Run(CreateFlags),
-    /// Create a new container
-    #[command(disable_help_flag = true)]
-    Create(CreateFlags),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
-    /// Fetch the logs of a container
-    Logs(LogsFlags),
-    /// Execute a command in a running container
-    Exec(ExecFlags),
-    /// Stop one or more running containers
-    Stop(StopArgs),
-    /// Remove one or more containers
-    #[command(alias = "remove")]
-    Rm(RmArgs),
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(usage::StatsArgs),
-    /// Update configuration of one or more containers
-    Update(limits::UpdateArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(cp::CpArgs),
+    #[command(flatten)]
+    Verb(verbs::Verb),
 }
 
 #[derive(Subcommand, Debug)]
