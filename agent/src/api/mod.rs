@@ -8,6 +8,7 @@ mod commit;
 mod containers;
 mod distribution;
 mod image_archive;
+mod image_filters;
 mod images;
 mod listen;
 mod metrics;
