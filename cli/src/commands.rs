@@ -4,8 +4,8 @@
 
 use super::usage::SystemCmd;
 use super::{
-    auth, cluster, container, image, network, service, system, usage, util, verbs, volume, Cmd, ContainerCmd, Exit,
-    ImageCmd, InspectArgs,
+    auth, cluster, container, image, image_ls, network, service, system, usage, util, verbs, volume, Cmd, ContainerCmd,
+    Exit, ImageCmd, InspectArgs,
 };
 use skiff_client::Client;
 
@@ -16,12 +16,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Verb(v) => verbs::dispatch(c, v).await,
         Cmd::Ps(f) => container::ps(c, f).await,
         Cmd::Inspect { format, kind, names } => util::inspect(c, names, format, kind.as_deref()).await,
-        Cmd::Images {
-            all: _,
-            quiet,
-            no_trunc,
-            repository,
-        } => image::images(c, quiet, no_trunc, repository).await,
+        Cmd::Images(a) => image_ls::images(c, a).await,
         Cmd::Pull(a) => image::pull(c, a).await,
         Cmd::Push(a) => image::push(c, a).await,
         Cmd::Login(a) => auth::login(c, a).await,
@@ -41,12 +36,10 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::System {
             cmd: SystemCmd::Df { verbose, format },
         } => usage::df(c, verbose, format).await,
-        Cmd::Events {
-            since,
-            until,
-            filter,
-            format,
-        } => system::events(c, since, until, filter, format).await,
+        Cmd::Events(a)
+        | Cmd::System {
+            cmd: SystemCmd::Events(a),
+        } => system::events(c, a.since, a.until, a.filter, a.format).await,
         Cmd::Certs { .. } | Cmd::Completion { .. } | Cmd::Man { .. } => unreachable!("handled before connecting"),
     }
 }
@@ -66,7 +59,7 @@ async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
 /// `skiff image …`.
 async fn image_cmd(c: &Client, cmd: ImageCmd) -> Exit {
     match cmd {
-        ImageCmd::Ls { quiet } => image::images(c, quiet, false, None).await,
+        ImageCmd::Ls(a) => image_ls::images(c, a).await,
         ImageCmd::Pull(a) => image::pull(c, a).await,
         ImageCmd::Push(a) => image::push(c, a).await,
         ImageCmd::Prune { all, force, filter } => image::prune(c, all, force, &filter).await,

@@ -288,6 +288,7 @@ pub async fn logs(c: &Client, f: LogsFlags) -> Exit {
         tail: (f.tail != "all").then(|| f.tail.clone()),
         since: f.since.as_deref().map(to_unix),
         until: f.until.as_deref().map(to_unix),
+        details: f.details,
     };
     let tty = match c.container_inspect(&f.container).await {
         Ok(v) => v.config.tty,

@@ -9,6 +9,7 @@ mod docs;
 mod format;
 mod health;
 mod image;
+mod image_ls;
 mod limits;
 mod mounts;
 mod network;
@@ -214,15 +215,7 @@ pub enum Cmd {
         names: Vec<String>,
     },
     /// List images
-    Images {
-        #[arg(short = 'a', long)]
-        all: bool,
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        #[arg(long = "no-trunc")]
-        no_trunc: bool,
-        repository: Option<String>,
-    },
+    Images(image_ls::ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Log in to a registry
@@ -282,20 +275,7 @@ pub enum Cmd {
         cmd: CertsCmd,
     },
     /// Get real time events from the server (through a controller: from every node)
-    Events {
-        /// Show all events created since timestamp (Unix, RFC 3339, or a duration like 10m)
-        #[arg(long)]
-        since: Option<String>,
-        /// Stream events until this timestamp
-        #[arg(long)]
-        until: Option<String>,
-        /// Filter output based on conditions provided (type, event, container, image, network, label, node)
-        #[arg(short = 'f', long = "filter")]
-        filter: Vec<String>,
-        /// Format the output using a Go-style template, or json
-        #[arg(long)]
-        format: Option<String>,
-    },
+    Events(system::EventsArgs),
     /// Manage skiff: disk usage, information
     System {
         #[command(subcommand)]
@@ -392,10 +372,7 @@ pub enum ContainerCmd {
 pub enum ImageCmd {
     /// List images
     #[command(alias = "list")]
-    Ls {
-        #[arg(short = 'q', long)]
-        quiet: bool,
-    },
+    Ls(image_ls::ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry

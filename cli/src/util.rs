@@ -168,6 +168,10 @@ pub(super) fn confirm(prompt: &str) -> bool {
 /// `skiff inspect [--type]`: each name as a container, an image, a volume
 /// or a network (the first that answers, within `kind`).
 pub(super) async fn inspect(c: &Client, names: Vec<String>, format: Option<String>, kind: Option<&str>) -> Exit {
+    if let Some(k) = kind.filter(|k| !["container", "image", "volume", "network"].contains(k)) {
+        eprintln!("\"{k}\" is not a valid value for --type");
+        return Exit(1);
+    }
     let mut out = Vec::new();
     let mut code = 0;
     let tries = |k: &str| kind.is_none_or(|t| t == k);
@@ -192,6 +196,7 @@ pub(super) async fn inspect(c: &Client, names: Vec<String>, format: Option<Strin
                     Some("container") => eprintln!("Error: No such container: {n}"),
                     Some("image") => eprintln!("Error: No such image: {n}"),
                     Some("volume") => eprintln!("Error: No such volume: {n}"),
+                    Some("network") => eprintln!("Error: No such network: {n}"),
                     _ => eprintln!("Error: No such object: {n}"),
                 }
                 code = 1;

@@ -142,3 +142,143 @@ fn container_verbs_exist_under_container() {
     assert_eq!(a.skiff(&["container", "rm", "v2"]).ok().out(), "v2");
     a.finish();
 }
+
+#[test]
+fn system_events_logs_details_and_inspect_type() {
+    let a = Agent::start();
+    let id = a
+        .skiff(&[
+            "run",
+            "--name",
+            "d1",
+            "--label",
+            "app=web",
+            "--log-opt",
+            "labels=app",
+            "-e",
+            "FOO=a b",
+            "--log-opt",
+            "env=FOO",
+            "busybox",
+            "echo",
+            "hi",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(id, "hi\n");
+    assert_eq!(
+        a.skiff(&["logs", "--details", "d1"]).ok().stdout,
+        "FOO=a+b,app=web hi\n"
+    );
+    a.skiff(&["run", "--name", "d2", "busybox", "echo", "hi"]).ok();
+    assert_eq!(a.skiff(&["container", "logs", "--details", "d2"]).ok().stdout, " hi\n");
+    assert_eq!(a.skiff(&["logs", "d2"]).ok().stdout, "hi\n");
+    let now = chrono_now();
+    let r = a
+        .skiff(&[
+            "system",
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &now,
+            "--filter",
+            "container=d2",
+        ])
+        .ok();
+    assert!(r.stdout.contains(" container create "), "{}", r.stdout);
+    assert!(r.stdout.contains(" container die "), "{}", r.stdout);
+    // inspect --type picks the kind of object; a wrong type is refused.
+    a.skiff(&["volume", "create", "d1"]).ok();
+    let r = a
+        .skiff(&["inspect", "--type", "volume", "-f", "{{.Name}} {{.Driver}}", "d1"])
+        .ok();
+    assert_eq!(r.out(), "d1 local");
+    let r = a
+        .skiff(&["inspect", "--type", "container", "-f", "{{.Name}}", "d1"])
+        .ok();
+    assert_eq!(r.out(), "/d1");
+    let r = a
+        .skiff(&["inspect", "--type", "network", "-f", "{{.Name}}", "bridge"])
+        .ok();
+    assert_eq!(r.out(), "bridge");
+    let r = a.skiff(&["inspect", "--type", "network", "d1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("No such network: d1"), "{}", r.stderr);
+    let r = a.skiff(&["inspect", "--type", "bogus", "d1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("\"bogus\" is not a valid value for --type"),
+        "{}",
+        r.stderr
+    );
+    a.skiff(&["rm", "d1", "d2"]).ok();
+    a.skiff(&["volume", "rm", "d1"]).ok();
+    a.finish();
+}
+
+fn chrono_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    (t.as_secs() + 1).to_string()
+}
+
+#[test]
+fn images_filters_digests_all_and_format() {
+    let a = Agent::start();
+    let tar = skiff_tests::busybox_tar();
+    let tar = tar.to_str().expect("path");
+    a.skiff(&["import", "-c", "LABEL tier=db", tar, "lab:1"]).ok();
+    a.skiff(&["tag", "busybox", "other:2"]).ok();
+    let plain = a.skiff(&["images"]).ok().stdout;
+    assert_eq!(a.skiff(&["images", "-a"]).ok().stdout, plain);
+    assert!(plain.starts_with("REPOSITORY   TAG "), "{plain}");
+    let r = a
+        .skiff(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "-f",
+            "reference=busy*",
+        ])
+        .ok();
+    assert_eq!(r.out(), "busybox:latest");
+    let r = a
+        .skiff(&[
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            "label=tier=db",
+        ])
+        .ok();
+    assert_eq!(r.out(), "lab:1");
+    let r = a
+        .skiff(&["images", "--format", "{{.Repository}}", "--filter", "label=tier"])
+        .ok();
+    assert_eq!(r.out(), "lab");
+    assert_eq!(a.skiff(&["images", "-q", "-f", "dangling=true"]).ok().out(), "");
+    let r = a
+        .skiff(&["images", "-f", "reference=other", "--format", "{{.ID}} {{.Tag}}"])
+        .ok();
+    let busybox_id = a.skiff(&["images", "-q", "busybox"]).ok().stdout;
+    assert_eq!(r.out(), format!("{} 2", busybox_id.trim()));
+    let r = a.skiff(&["images", "--digests", "lab"]).ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("REPOSITORY   TAG       DIGEST    IMAGE ID"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[1].starts_with("lab          1         <none>    "),
+        "{}",
+        r.stdout
+    );
+    let r = a.skiff(&["images", "-f", "bogus=1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("invalid filter 'bogus'"), "{}", r.stderr);
+    a.finish();
+}
