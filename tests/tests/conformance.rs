@@ -282,3 +282,28 @@ fn images_filters_digests_all_and_format() {
     assert!(r.stderr.contains("invalid filter 'bogus'"), "{}", r.stderr);
     a.finish();
 }
+
+#[test]
+fn nulls_in_volume_and_exec_requests_are_accepted() {
+    let a = Agent::start();
+    let (code, body) = curl(
+        &a,
+        "POST",
+        "/volumes/create",
+        Some(r#"{"Name":"v1","Driver":null,"DriverOpts":null,"Labels":null}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    a.skiff(&["run", "-d", "--name", "e1", "busybox", "sleep", "300"]).ok();
+    let (code, body) = curl(
+        &a,
+        "POST",
+        "/containers/e1/exec",
+        Some(
+            r#"{"Cmd":["true"],"Env":null,"User":null,"WorkingDir":null,"Tty":null,"Privileged":null,"AttachStdout":null,"AttachStderr":null,"AttachStdin":null,"DetachKeys":null}"#,
+        ),
+    );
+    assert_eq!(code, 201, "{body}");
+    a.skiff(&["rm", "-f", "e1"]).ok();
+    a.skiff(&["volume", "rm", "v1"]).ok();
+    a.finish();
+}
