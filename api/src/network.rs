@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::de::null_as_default;
+use crate::de::{null_as_default, null_values_as_default};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkingConfig {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_values_as_default")]
     pub endpoints_config: BTreeMap<String, EndpointSettings>,
 }
 

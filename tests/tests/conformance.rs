@@ -91,7 +91,21 @@ fn nulls_sdks_send_are_accepted() {
         Some(r#"{"Image":"busybox","Cmd":["true"],"HostConfig":null}"#),
     );
     assert_eq!(code, 201, "{body}");
-    a.skiff(&["rm", "c1", "c2"]).ok();
+    // Go's map[string]*EndpointSettings with a nil entry.
+    let (code, body) = curl(
+        &a,
+        "POST",
+        "/containers/create?name=c3",
+        Some(
+            r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"n1"},"NetworkingConfig":{"EndpointsConfig":{"n1":null}}}"#,
+        ),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(
+        a.inspect("c3", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}"),
+        "n1"
+    );
+    a.skiff(&["rm", "c1", "c2", "c3"]).ok();
     a.skiff(&["network", "rm", "n1"]).ok();
     a.finish();
 }
