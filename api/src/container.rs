@@ -15,25 +15,25 @@ use crate::volume::Mount;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub hostname: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub domainname: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub user: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attach_stdin: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attach_stdout: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attach_stderr: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tty: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub open_stdin: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub stdin_once: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     pub env: Vec<String>,
@@ -41,11 +41,11 @@ pub struct ContainerConfig {
     pub cmd: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthConfig>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<BTreeMap<String, Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub working_dir: String,
     #[serde(default, deserialize_with = "string_or_vec")]
     pub entrypoint: Vec<String>,
@@ -64,16 +64,16 @@ pub struct ContainerConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct RestartPolicy {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub maximum_retry_count: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct LogConfig {
-    #[serde(default, rename = "Type")]
+    #[serde(default, rename = "Type", deserialize_with = "null_as_default")]
     pub kind: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub config: BTreeMap<String, String>,
@@ -85,13 +85,13 @@ pub struct LogConfig {
 pub struct HostConfig {
     #[serde(default, deserialize_with = "null_as_default")]
     pub binds: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub log_config: LogConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub network_mode: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub restart_policy: RestartPolicy,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub auto_remove: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     pub cap_add: Vec<String>,
@@ -103,17 +103,17 @@ pub struct HostConfig {
     pub dns_search: Vec<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub extra_hosts: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub privileged: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub readonly_rootfs: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
     /// `--oom-score-adj`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub oom_score_adj: i64,
     /// `--shm-size` in bytes (64 MiB when not given, as Docker).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub shm_size: i64,
     /// `--sysctl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,7 +124,7 @@ pub struct HostConfig {
     /// `"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`
     #[serde(default, deserialize_with = "null_as_default")]
     pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub publish_all_ports: bool,
     /// `--link NAME:ALIAS`, stored as Docker does: `/name:/self/alias`.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -154,7 +154,7 @@ pub struct HostConfig {
 pub struct CreateRequest {
     #[serde(flatten)]
     pub config: ContainerConfig,
-    #[serde(rename = "HostConfig", default)]
+    #[serde(rename = "HostConfig", default, deserialize_with = "null_as_default")]
     pub host_config: HostConfig,
     #[serde(rename = "NetworkingConfig", default, skip_serializing_if = "Option::is_none")]
     pub networking_config: Option<NetworkingConfig>,

@@ -4,30 +4,40 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::de::null_as_default;
+use crate::de::{null_as_default, null_values_as_default};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkingConfig {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_values_as_default")]
     pub endpoints_config: BTreeMap<String, EndpointSettings>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "PascalCase")]
 pub struct PortBinding {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub host_ip: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub host_port: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct EndpointIpamConfig {
-    #[serde(rename = "IPv4Address", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv4Address",
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub ipv4_address: String,
-    #[serde(rename = "IPv6Address", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv6Address",
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub ipv6_address: String,
 }
 
@@ -41,23 +51,23 @@ pub struct EndpointSettings {
     pub links: Option<Vec<String>>,
     #[serde(default)]
     pub aliases: Option<Vec<String>>,
-    #[serde(rename = "NetworkID", default)]
+    #[serde(rename = "NetworkID", default, deserialize_with = "null_as_default")]
     pub network_id: String,
-    #[serde(rename = "EndpointID", default)]
+    #[serde(rename = "EndpointID", default, deserialize_with = "null_as_default")]
     pub endpoint_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub gateway: String,
-    #[serde(rename = "IPAddress", default)]
+    #[serde(rename = "IPAddress", default, deserialize_with = "null_as_default")]
     pub ip_address: String,
-    #[serde(rename = "IPPrefixLen", default)]
+    #[serde(rename = "IPPrefixLen", default, deserialize_with = "null_as_default")]
     pub ip_prefix_len: u8,
-    #[serde(rename = "IPv6Gateway", default)]
+    #[serde(rename = "IPv6Gateway", default, deserialize_with = "null_as_default")]
     pub ipv6_gateway: String,
-    #[serde(rename = "GlobalIPv6Address", default)]
+    #[serde(rename = "GlobalIPv6Address", default, deserialize_with = "null_as_default")]
     pub global_ipv6_address: String,
-    #[serde(rename = "GlobalIPv6PrefixLen", default)]
+    #[serde(rename = "GlobalIPv6PrefixLen", default, deserialize_with = "null_as_default")]
     pub global_ipv6_prefix_len: u8,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub mac_address: String,
     #[serde(default)]
     pub driver_opts: Option<BTreeMap<String, String>>,
@@ -67,45 +77,58 @@ pub struct EndpointSettings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkSettings {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub bridge: String,
-    #[serde(rename = "SandboxID", default)]
+    #[serde(rename = "SandboxID", default, deserialize_with = "null_as_default")]
     pub sandbox_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub hairpin_mode: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub sandbox_key: String,
-    #[serde(rename = "EndpointID", default)]
+    #[serde(rename = "EndpointID", default, deserialize_with = "null_as_default")]
     pub endpoint_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub gateway: String,
-    #[serde(rename = "IPAddress", default)]
+    #[serde(rename = "IPAddress", default, deserialize_with = "null_as_default")]
     pub ip_address: String,
-    #[serde(rename = "IPPrefixLen", default)]
+    #[serde(rename = "IPPrefixLen", default, deserialize_with = "null_as_default")]
     pub ip_prefix_len: u8,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub mac_address: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub networks: BTreeMap<String, EndpointSettings>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct IpamPool {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub subnet: String,
-    #[serde(rename = "IPRange", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPRange",
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub ip_range: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub gateway: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Ipam {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub driver: String,
     #[serde(default)]
     pub options: Option<BTreeMap<String, String>>,
@@ -118,17 +141,17 @@ pub struct Ipam {
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkCreateRequest {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub check_duplicate: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub driver: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub internal: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attachable: bool,
     #[serde(rename = "IPAM", default)]
     pub ipam: Option<Ipam>,
-    #[serde(rename = "EnableIPv6", default)]
+    #[serde(rename = "EnableIPv6", default, deserialize_with = "null_as_default")]
     pub enable_ipv6: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     pub options: BTreeMap<String, String>,
@@ -166,11 +189,11 @@ pub struct NetworkResource {
     pub internal: bool,
     pub attachable: bool,
     pub ingress: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub containers: BTreeMap<String, NetworkContainer>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub options: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -181,7 +204,7 @@ pub struct NetworkConnectRequest {
     pub container: String,
     #[serde(default)]
     pub endpoint_config: Option<EndpointSettings>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub force: bool,
 }
 

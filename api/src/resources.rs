@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::de::null_as_default;
+
 use crate::container::RestartPolicy;
 
 /// `--blkio-weight-device /dev/sda:200`.
@@ -45,15 +47,15 @@ pub struct Ulimit {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Resources {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_shares: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub nano_cpus: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cgroup_parent: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub blkio_weight: u16,
     #[serde(default)]
     pub blkio_weight_device: Option<Vec<WeightDevice>>,
@@ -65,17 +67,17 @@ pub struct Resources {
     pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
     #[serde(default, rename = "BlkioDeviceWriteIOps")]
     pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_period: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_quota: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_realtime_period: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_realtime_runtime: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpuset_cpus: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpuset_mems: String,
     #[serde(default)]
     pub devices: Option<Vec<DeviceMapping>>,
@@ -83,14 +85,14 @@ pub struct Resources {
     pub device_cgroup_rules: Option<Vec<String>>,
     #[serde(default)]
     pub device_requests: Option<Vec<serde_json::Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub kernel_memory: i64,
-    #[serde(default, rename = "KernelMemoryTCP")]
+    #[serde(default, rename = "KernelMemoryTCP", deserialize_with = "null_as_default")]
     pub kernel_memory_tcp: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory_reservation: i64,
     /// Memory plus swap; -1 is unlimited swap.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory_swap: i64,
     #[serde(default)]
     pub memory_swappiness: Option<i64>,
@@ -100,13 +102,13 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     #[serde(default)]
     pub ulimits: Option<Vec<Ulimit>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_count: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_percent: i64,
-    #[serde(default, rename = "IOMaximumIOps")]
+    #[serde(default, rename = "IOMaximumIOps", deserialize_with = "null_as_default")]
     pub io_maximum_iops: u64,
-    #[serde(default, rename = "IOMaximumBandwidth")]
+    #[serde(default, rename = "IOMaximumBandwidth", deserialize_with = "null_as_default")]
     pub io_maximum_bandwidth: u64,
 }
 

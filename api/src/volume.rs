@@ -53,9 +53,9 @@ pub struct VolumeUsage {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct VolumeCreateRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub driver: String,
     #[serde(default)]
     pub driver_opts: Option<BTreeMap<String, String>>,

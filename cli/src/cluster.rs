@@ -99,11 +99,14 @@ fn controller_addr(c: &Client) -> String {
     c.shown().trim_start_matches("tcp://").to_string()
 }
 
-/// A request the controller does not know: the CLI is talking to an agent.
+/// A request the controller does not know, or that an agent answers as
+/// Docker outside a swarm: the CLI is talking to an agent.
 fn not_a_controller(e: ClientError) -> ClientError {
     match e {
         ClientError::Api { status, message }
-            if status == hyper::StatusCode::NOT_FOUND && message.starts_with("page not found") =>
+            if (status == hyper::StatusCode::NOT_FOUND && message.starts_with("page not found"))
+                || (status == hyper::StatusCode::SERVICE_UNAVAILABLE
+                    && message.starts_with("This node is not a swarm manager")) =>
         {
             ClientError::Other(
                 "this is not a skiff controller: point -H (SKIFF_HOST) at the controller, e.g. tcp://HOST:7443".into(),

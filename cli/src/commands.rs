@@ -4,7 +4,7 @@
 
 use super::usage::SystemCmd;
 use super::{
-    auth, cluster, container, cp, image, limits, network, run, service, system, usage, util, volume, Cmd, ContainerCmd,
+    auth, cluster, container, image, image_ls, network, service, system, usage, util, verbs, volume, Cmd, ContainerCmd,
     Exit, ImageCmd, InspectArgs,
 };
 use skiff_client::Client;
@@ -13,40 +13,10 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
     match cmd {
         Cmd::Container { cmd } => container_cmd(c, cmd).await,
         Cmd::Image { cmd } => image_cmd(c, cmd).await,
-        Cmd::Run(f) => run::run(c, &f).await,
-        Cmd::Create(f) => container::create(c, f).await,
-        Cmd::Start {
-            attach,
-            interactive,
-            containers,
-        } => container::start(c, attach, interactive, containers).await,
-        Cmd::Attach { no_stdin, container } => container::attach(c, no_stdin, container).await,
-        Cmd::Stop(a) => container::stop(c, a).await,
-        Cmd::Restart { time, containers } => container::restart(c, time, containers).await,
-        Cmd::Kill { signal, containers } => container::kill(c, signal, containers).await,
-        Cmd::Rm(a) => container::rm(c, a).await,
-        Cmd::Pause { containers } => container::pause(c, containers).await,
-        Cmd::Unpause { containers } => container::unpause(c, containers).await,
-        Cmd::Rename { container, new_name } => container::rename(c, container, new_name).await,
-        Cmd::Update(a) => limits::update(c, a).await,
-        Cmd::Cp(a) => cp::cp(c, a).await,
+        Cmd::Verb(v) => verbs::dispatch(c, v).await,
         Cmd::Ps(f) => container::ps(c, f).await,
         Cmd::Inspect { format, kind, names } => util::inspect(c, names, format, kind.as_deref()).await,
-        Cmd::Wait { containers } => container::wait(c, containers).await,
-        Cmd::Logs(f) => container::logs(c, f).await,
-        Cmd::Exec(f) => run::exec(c, &f).await,
-        Cmd::Top { container, ps_args } => container::top(c, container, ps_args).await,
-        Cmd::Export { output, container } => container::export(c, &container, output).await,
-        Cmd::Diff { container } => container::diff(c, &container).await,
-        Cmd::Commit(a) => container::commit(c, a).await,
-        Cmd::Port { container, port } => network::port(c, &container, port).await,
-        Cmd::Stats(a) => usage::stats(c, a).await,
-        Cmd::Images {
-            all: _,
-            quiet,
-            no_trunc,
-            repository,
-        } => image::images(c, quiet, no_trunc, repository).await,
+        Cmd::Images(a) => image_ls::images(c, a).await,
         Cmd::Pull(a) => image::pull(c, a).await,
         Cmd::Push(a) => image::push(c, a).await,
         Cmd::Login(a) => auth::login(c, a).await,
@@ -66,12 +36,10 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::System {
             cmd: SystemCmd::Df { verbose, format },
         } => usage::df(c, verbose, format).await,
-        Cmd::Events {
-            since,
-            until,
-            filter,
-            format,
-        } => system::events(c, since, until, filter, format).await,
+        Cmd::Events(a)
+        | Cmd::System {
+            cmd: SystemCmd::Events(a),
+        } => system::events(c, a.since, a.until, a.filter, a.format).await,
         Cmd::Certs { .. } | Cmd::Completion { .. } | Cmd::Man { .. } => unreachable!("handled before connecting"),
     }
 }
@@ -79,29 +47,19 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
 /// `skiff container …`: the same functions as the top-level verbs.
 async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
     match cmd {
-        ContainerCmd::Run(f) => run::run(c, &f).await,
-        ContainerCmd::Diff { container } => container::diff(c, &container).await,
-        ContainerCmd::Commit(a) => container::commit(c, a).await,
-        ContainerCmd::Create(f) => container::create(c, f).await,
         ContainerCmd::Ls(f) => container::ps(c, f).await,
         ContainerCmd::Inspect(InspectArgs { format, names }) => {
             util::inspect(c, names, format, Some("container")).await
         }
-        ContainerCmd::Logs(f) => container::logs(c, f).await,
-        ContainerCmd::Exec(f) => run::exec(c, &f).await,
-        ContainerCmd::Stop(a) => container::stop(c, a).await,
-        ContainerCmd::Rm(a) => container::rm(c, a).await,
-        ContainerCmd::Stats(a) => usage::stats(c, a).await,
         ContainerCmd::Prune { force } => container::prune(c, force).await,
-        ContainerCmd::Update(a) => limits::update(c, a).await,
-        ContainerCmd::Cp(a) => cp::cp(c, a).await,
+        ContainerCmd::Verb(v) => verbs::dispatch(c, v).await,
     }
 }
 
 /// `skiff image …`.
 async fn image_cmd(c: &Client, cmd: ImageCmd) -> Exit {
     match cmd {
-        ImageCmd::Ls { quiet } => image::images(c, quiet, false, None).await,
+        ImageCmd::Ls(a) => image_ls::images(c, a).await,
         ImageCmd::Pull(a) => image::pull(c, a).await,
         ImageCmd::Push(a) => image::push(c, a).await,
         ImageCmd::Prune { all, force, filter } => image::prune(c, all, force, &filter).await,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::format::{ago, custom, node_table, ports_text, size, table, trunc};
 use super::run;
-use super::util::{each, print_rows, prune as prune_with};
+use super::util::{each_parallel, print_rows, prune as prune_with};
 use super::{fail, CommitArgs, CreateFlags, Exit, LogsFlags, PsFlags, RmArgs, StopArgs};
 use skiff_api::ContainerSummary;
 use skiff_client::{Client, Filters, ListOptions, LogsOptions};
@@ -37,18 +37,12 @@ pub async fn start(c: &Client, attach: bool, interactive: bool, containers: Vec<
         };
         return run::attach_start_wait(c, id, tty, interactive, false, true).await;
     }
-    let mut code = 0;
-    for n in &containers {
-        match c.container_start(n).await {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("{e}");
-                eprintln!("Error: failed to start containers: {n}");
-                code = 1;
-            }
-        }
+    let failed = each_parallel(&containers, |n| async move { c.container_start(&n).await }).await;
+    if failed.is_empty() {
+        return Exit(0);
     }
-    Exit(code)
+    eprintln!("Error: failed to start containers: {}", failed.join(", "));
+    Exit(1)
 }
 
 pub async fn attach(c: &Client, no_stdin: bool, container: String) -> Exit {
@@ -64,31 +58,40 @@ pub async fn attach(c: &Client, no_stdin: bool, container: String) -> Exit {
     run::attach_start_wait(c, &v.id, v.config.tty, stdin, false, false).await
 }
 
+/// A container verb on each name, in parallel: exit 1 if any failed.
+async fn verb<F, Fut>(names: &[String], f: F) -> Exit
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), skiff_client::ClientError>>,
+{
+    Exit(i32::from(!each_parallel(names, f).await.is_empty()))
+}
+
 pub async fn stop(c: &Client, a: StopArgs) -> Exit {
     let t = a.time;
-    each(&a.containers, |n| async move { c.container_stop(&n, t).await }).await
+    verb(&a.containers, |n| async move { c.container_stop(&n, t).await }).await
 }
 
 pub async fn restart(c: &Client, time: Option<i64>, containers: Vec<String>) -> Exit {
-    each(&containers, |n| async move { c.container_restart(&n, time).await }).await
+    verb(&containers, |n| async move { c.container_restart(&n, time).await }).await
 }
 
 pub async fn kill(c: &Client, signal: Option<String>, containers: Vec<String>) -> Exit {
     let s = signal.as_deref();
-    each(&containers, |n| async move { c.container_kill(&n, s).await }).await
+    verb(&containers, |n| async move { c.container_kill(&n, s).await }).await
 }
 
 pub async fn pause(c: &Client, containers: Vec<String>) -> Exit {
-    each(&containers, |n| async move { c.container_pause(&n).await }).await
+    verb(&containers, |n| async move { c.container_pause(&n).await }).await
 }
 
 pub async fn unpause(c: &Client, containers: Vec<String>) -> Exit {
-    each(&containers, |n| async move { c.container_unpause(&n).await }).await
+    verb(&containers, |n| async move { c.container_unpause(&n).await }).await
 }
 
 pub async fn rm(c: &Client, a: RmArgs) -> Exit {
     let (force, volumes) = (a.force, a.volumes);
-    each(&a.containers, |n| async move {
+    verb(&a.containers, |n| async move {
         c.container_remove(&n, force, volumes).await
     })
     .await
@@ -285,6 +288,7 @@ pub async fn logs(c: &Client, f: LogsFlags) -> Exit {
         tail: (f.tail != "all").then(|| f.tail.clone()),
         since: f.since.as_deref().map(to_unix),
         until: f.until.as_deref().map(to_unix),
+        details: f.details,
     };
     let tty = match c.container_inspect(&f.container).await {
         Ok(v) => v.config.tty,

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::format::{ago, size, table};
+use super::format::size;
 use super::{fail, Exit, ImportArgs, LoadArgs, PullArgs, PushArgs, RmiArgs, SaveArgs, TagArgs};
 use skiff_api::JsonMessage;
 use skiff_client::{Client, ImportOptions};
@@ -14,43 +14,6 @@ fn split_tag(r: &str) -> (String, String) {
         Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
         _ => (r.to_string(), String::new()),
     }
-}
-
-/// `skiff images`: IDs (`-q`) or Docker's table, one row per tag.
-pub async fn images(c: &Client, quiet: bool, no_trunc: bool, repository: Option<String>) -> Exit {
-    let list = match c.images_list(repository.as_deref()).await {
-        Ok(l) => l,
-        Err(e) => return fail(&e, 1),
-    };
-    let short = |id: &str| {
-        if no_trunc {
-            id.to_string()
-        } else {
-            id.trim_start_matches("sha256:")[..12].to_string()
-        }
-    };
-    if quiet {
-        for i in &list {
-            println!("{}", short(&i.id));
-        }
-        return Exit(0);
-    }
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-        .map(String::from)
-        .to_vec()];
-    for i in &list {
-        let tags = if i.repo_tags.is_empty() {
-            vec!["<none>:<none>".to_string()]
-        } else {
-            i.repo_tags.clone()
-        };
-        for t in tags {
-            let (repo, tag) = split_tag(&t);
-            rows.push(vec![repo, tag, short(&i.id), ago(i.created), size(i.size)]);
-        }
-    }
-    print!("{}", table(&rows));
-    Exit(0)
 }
 
 /// `skiff import FILE|- [REF]`: the tar (or stdin) as a one-layer image.

@@ -9,6 +9,7 @@ mod docs;
 mod format;
 mod health;
 mod image;
+mod image_ls;
 mod limits;
 mod mounts;
 mod network;
@@ -17,6 +18,7 @@ mod service;
 mod system;
 mod usage;
 mod util;
+mod verbs;
 mod volume;
 
 use std::path::PathBuf;
@@ -198,45 +200,8 @@ pub struct CreateFlags {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
-    Run(CreateFlags),
-    /// Create a new container
-    #[command(disable_help_flag = true)]
-    Create(CreateFlags),
-    /// Start one or more stopped containers
-    Start {
-        #[arg(short = 'a', long)]
-        attach: bool,
-        #[arg(short = 'i', long)]
-        interactive: bool,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Attach local standard input, output, and error streams to a running container
-    Attach {
-        #[arg(long = "no-stdin")]
-        no_stdin: bool,
-        container: String,
-    },
-    /// Stop one or more running containers
-    Stop(StopArgs),
-    /// Restart one or more containers
-    Restart {
-        #[arg(short = 't', long = "time")]
-        time: Option<i64>,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Kill one or more running containers
-    Kill {
-        #[arg(short = 's', long = "signal")]
-        signal: Option<String>,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Remove one or more containers
-    Rm(RmArgs),
+    #[command(flatten)]
+    Verb(verbs::Verb),
     /// List containers
     #[command(alias = "ls")]
     Ps(PsFlags),
@@ -249,57 +214,8 @@ pub enum Cmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Block until one or more containers stop, then print their exit codes
-    Wait {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Fetch the logs of a container
-    Logs(LogsFlags),
-    /// Execute a command in a running container
-    Exec(ExecFlags),
-    /// Display the running processes of a container
-    Top {
-        container: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// Rename a container
-    Rename { container: String, new_name: String },
-    /// Update configuration of one or more containers
-    Update(limits::UpdateArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(cp::CpArgs),
-    /// Pause all processes within one or more containers
-    Pause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Unpause all processes within one or more containers
-    Unpause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff { container: String },
-    /// Create a new image from a container's changes
-    Commit(CommitArgs),
-    /// Export a container's filesystem as a tar archive
-    Export {
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-        container: String,
-    },
     /// List images
-    Images {
-        #[arg(short = 'a', long)]
-        all: bool,
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        #[arg(long = "no-trunc")]
-        no_trunc: bool,
-        repository: Option<String>,
-    },
+    Images(image_ls::ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Log in to a registry
@@ -338,12 +254,6 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: volume::VolumeCmd,
     },
-    /// List port mappings or a specific mapping for the container
-    Port {
-        container: String,
-        /// PRIVATE_PORT[/PROTO]
-        port: Option<String>,
-    },
     /// Manage the cluster: join tokens, client login
     Cluster {
         #[command(subcommand)]
@@ -365,22 +275,7 @@ pub enum Cmd {
         cmd: CertsCmd,
     },
     /// Get real time events from the server (through a controller: from every node)
-    Events {
-        /// Show all events created since timestamp (Unix, RFC 3339, or a duration like 10m)
-        #[arg(long)]
-        since: Option<String>,
-        /// Stream events until this timestamp
-        #[arg(long)]
-        until: Option<String>,
-        /// Filter output based on conditions provided (type, event, container, image, network, label, node)
-        #[arg(short = 'f', long = "filter")]
-        filter: Vec<String>,
-        /// Format the output using a Go-style template, or json
-        #[arg(long)]
-        format: Option<String>,
-    },
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(usage::StatsArgs),
+    Events(system::EventsArgs),
     /// Manage skiff: disk usage, information
     System {
         #[command(subcommand)]
@@ -457,11 +352,8 @@ pub struct ExecFlags {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum ContainerCmd {
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff { container: String },
-    /// Create a new image from a container's changes
-    Commit(CommitArgs),
     /// Remove all stopped containers
     Prune {
         #[arg(short = 'f', long)]
@@ -470,39 +362,17 @@ pub enum ContainerCmd {
     /// List containers
     #[command(alias = "ps", alias = "list")]
     Ls(PsFlags),
-    /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
-    Run(CreateFlags),
-    /// Create a new container
-    #[command(disable_help_flag = true)]
-    Create(CreateFlags),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
-    /// Fetch the logs of a container
-    Logs(LogsFlags),
-    /// Execute a command in a running container
-    Exec(ExecFlags),
-    /// Stop one or more running containers
-    Stop(StopArgs),
-    /// Remove one or more containers
-    #[command(alias = "remove")]
-    Rm(RmArgs),
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(usage::StatsArgs),
-    /// Update configuration of one or more containers
-    Update(limits::UpdateArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(cp::CpArgs),
+    #[command(flatten)]
+    Verb(verbs::Verb),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCmd {
     /// List images
     #[command(alias = "list")]
-    Ls {
-        #[arg(short = 'q', long)]
-        quiet: bool,
-    },
+    Ls(image_ls::ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry

@@ -1,5 +1,6 @@
 //! The daemon itself: `version`, `info`, `events`.
 
+use clap::Args;
 use serde_json::Value;
 
 use super::format::{binary, capitalize, Format};
@@ -101,6 +102,23 @@ pub async fn info(c: &Client) -> Exit {
 }
 
 /// `skiff events`: Docker's text lines, or one template/JSON line each.
+/// `skiff events` and `skiff system events`.
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show all events created since timestamp (Unix, RFC 3339, or a duration like 10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter output based on conditions provided (type, event, container, image, network, label, node)
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format the output using a Go-style template, or json
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
 pub async fn events(
     c: &Client,
     since: Option<String>,

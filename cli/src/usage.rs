@@ -45,6 +45,8 @@ pub enum SystemCmd {
     },
     /// Display system-wide information
     Info,
+    /// Get real time events from the server
+    Events(super::system::EventsArgs),
 }
 
 /// One container's line: the latest sample, or why there is none.

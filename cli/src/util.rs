@@ -29,6 +29,37 @@ where
     Exit(code)
 }
 
+/// How many requests the container verbs have in flight at once (the
+/// docker CLI's limit).
+const PARALLEL: usize = 50;
+
+/// `each`, as the docker CLI's container verbs do it: the requests in
+/// parallel, the results printed in argument order. Returns the names
+/// that failed (their errors already printed).
+pub(super) async fn each_parallel<F, Fut>(names: &[String], f: F) -> Vec<String>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), ClientError>>,
+{
+    use futures_util::StreamExt;
+    let mut results = futures_util::stream::iter(names.iter().map(|n| {
+        let fut = f(n.clone());
+        async move { (n, fut.await) }
+    }))
+    .buffered(PARALLEL);
+    let mut failed = Vec::new();
+    while let Some((n, r)) = results.next().await {
+        match r {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                failed.push(n.clone());
+            }
+        }
+    }
+    failed
+}
+
 /// A `… prune` command: confirm unless `force`, send `request` (the
 /// client's prune call), list what went under `title`. Returns the
 /// daemon's answer (None: not confirmed; the request is never sent).
@@ -137,6 +168,10 @@ pub(super) fn confirm(prompt: &str) -> bool {
 /// `skiff inspect [--type]`: each name as a container, an image, a volume
 /// or a network (the first that answers, within `kind`).
 pub(super) async fn inspect(c: &Client, names: Vec<String>, format: Option<String>, kind: Option<&str>) -> Exit {
+    if let Some(k) = kind.filter(|k| !["container", "image", "volume", "network"].contains(k)) {
+        eprintln!("\"{k}\" is not a valid value for --type");
+        return Exit(1);
+    }
     let mut out = Vec::new();
     let mut code = 0;
     let tries = |k: &str| kind.is_none_or(|t| t == k);
@@ -161,6 +196,7 @@ pub(super) async fn inspect(c: &Client, names: Vec<String>, format: Option<Strin
                     Some("container") => eprintln!("Error: No such container: {n}"),
                     Some("image") => eprintln!("Error: No such image: {n}"),
                     Some("volume") => eprintln!("Error: No such volume: {n}"),
+                    Some("network") => eprintln!("Error: No such network: {n}"),
                     _ => eprintln!("Error: No such object: {n}"),
                 }
                 code = 1;

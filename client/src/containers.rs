@@ -49,6 +49,8 @@ pub struct LogsOptions {
     pub tail: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Extra attributes (log-opt labels and env) before each line.
+    pub details: bool,
 }
 
 impl Client {
@@ -192,6 +194,7 @@ impl Client {
             .flag("stderr", true)
             .flag("follow", o.follow)
             .flag("timestamps", o.timestamps)
+            .flag("details", o.details)
             .opt("tail", o.tail.as_deref())
             .opt("since", o.since.as_deref())
             .opt("until", o.until.as_deref());

@@ -51,6 +51,11 @@ impl Client {
         self.get(&q.on("/images/json")).await
     }
 
+    /// `GET /images/json?filters=`.
+    pub async fn images_list_filtered(&self, filters: &crate::Filters) -> Result<Vec<ImageSummary>> {
+        self.get(&Query::new().filters(filters).on("/images/json")).await
+    }
+
     /// `POST /images/create?fromSrc=-` with a tar: the progress lines.
     pub async fn image_import(&self, tar: Vec<u8>, o: &ImportOptions) -> Result<Bytes> {
         let mut q = Query::new().add("fromSrc", "-");

@@ -16,7 +16,7 @@ use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::images::service::{ImportOptions, Removed};
 use crate::images::store::{parse_reference, Image, ImageError, NamedTag};
 
-fn created_unix(img: &Image) -> i64 {
+pub(super) fn created_unix(img: &Image) -> i64 {
     img.config
         .created
         .as_deref()
@@ -26,23 +26,18 @@ fn created_unix(img: &Image) -> i64 {
 }
 
 pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ImageSummary>>> {
-    let filters = super::containers::parse_filters(&q)?;
+    let filters = super::image_filters::ImageFilters::new(&e, super::containers::parse_filters(&q)?)?;
     let mut out = Vec::new();
     for id in e.images.ids() {
         let Ok(img) = e.images.load(&id) else { continue };
         let tags = e.images.tags_of(&img.id);
-        if let Some(refs) = filters.get("reference") {
-            if !refs
-                .iter()
-                .any(|r| tags.iter().any(|t| t == r || t.starts_with(&format!("{r}:"))))
-            {
-                continue;
-            }
-        }
-        if filters.get("dangling").is_some_and(|v| v.iter().any(|x| x == "true")) && !tags.is_empty() {
+        if !filters.keep(&img, &tags) {
             continue;
         }
-        out.push(summary(&e, &img));
+        let mut s = summary(&e, &img);
+        filters.names(&mut s.repo_tags);
+        filters.names(&mut s.repo_digests);
+        out.push(s);
     }
     out.sort_by_key(|i| std::cmp::Reverse(i.created));
     Ok(Json(out))

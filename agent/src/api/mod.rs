@@ -8,11 +8,13 @@ mod commit;
 mod containers;
 mod distribution;
 mod image_archive;
+mod image_filters;
 mod images;
 mod listen;
 mod metrics;
 mod networks;
 mod streams;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -51,7 +53,7 @@ impl From<crate::images::store::ImageError> for ApiError {
 }
 
 pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new()
+    swarm::routes(Router::new())
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))

@@ -194,6 +194,46 @@ fn parse_time(v: Option<&String>) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// `GET /containers/{id}/logs`: from the json-file log, following it (by
 /// polling for growth and rotation) while the container runs.
+/// `logs --details`: the attributes the log options name (`labels`,
+/// `env`: keys whose values come from the container's labels and
+/// environment), as Docker writes them before each line: sorted
+/// `key=value` pairs, comma-separated, then a space.
+fn detail_prefix(c: &skiff_api::ContainerInspect) -> String {
+    let opts = &c.host_config.log_config.config;
+    let keys = |o: &str| -> Vec<String> {
+        opts.get(o)
+            .map(|v| v.split(',').filter(|k| !k.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let mut attrs = std::collections::BTreeMap::new();
+    for k in keys("labels") {
+        if let Some(v) = c.config.labels.get(&k) {
+            attrs.insert(k, v.clone());
+        }
+    }
+    for k in keys("env") {
+        let found = c.config.env.iter().find_map(|e| e.strip_prefix(&format!("{k}=")));
+        if let Some(v) = found {
+            attrs.insert(k, v.to_string());
+        }
+    }
+    let pairs: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={}", query_escape(v))).collect();
+    format!("{} ", pairs.join(","))
+}
+
+/// Go's `url.QueryEscape`, which Docker applies to attribute values.
+fn query_escape(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     let c = e.get(&id)?;
     let rec = c.record().clone();
@@ -210,6 +250,7 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     let since = parse_time(q.get("since"));
     let until = parse_time(q.get("until"));
     let tail: Option<usize> = q.get("tail").and_then(|t| t.parse().ok());
+    let details = qbool(&q, "details").then(|| detail_prefix(&rec.inspect));
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let emit = move |en: &jsonfile::Entry| -> Option<Vec<u8>> {
         let s = if en.stream == "stderr" {
@@ -230,6 +271,9 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
         if ts {
             line.extend_from_slice(en.time.as_bytes());
             line.push(b' ');
+        }
+        if let Some(d) = &details {
+            line.extend_from_slice(d.as_bytes());
         }
         line.extend_from_slice(en.log.as_bytes());
         Some(encode(tty, s, &line))
