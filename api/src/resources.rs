@@ -130,6 +130,19 @@ pub struct UpdateResponse {
     pub warnings: Vec<String>,
 }
 
+/// IPC-namespace sysctls a container may set (with `fs.mqueue.*`), as
+/// Docker's validation lists them.
+pub const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,16 +160,3 @@ mod tests {
         assert_eq!(u.restart_policy.name, "always");
     }
 }
-
-/// IPC-namespace sysctls a container may set (with `fs.mqueue.*`), as
-/// Docker's validation lists them.
-pub const IPC_SYSCTLS: &[&str] = &[
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
