@@ -8,7 +8,7 @@ use std::io::Write;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use super::format::{ago, custom, node_table, ports_text, size, table, trunc};
+use super::format::{ago, custom, node_table, ports_text, table, trunc};
 use super::run;
 use super::util::{each_parallel, print_rows, prune as prune_with};
 use super::{fail, CommitArgs, CreateFlags, Exit, LogsFlags, PsFlags, RmArgs, StopArgs};
@@ -142,16 +142,7 @@ pub async fn prune(c: &Client, force: bool) -> Exit {
     let warning = "WARNING! This will remove all stopped containers.";
     let deleted = "Deleted Containers:";
     match prune_with(c.containers_prune(), "ContainersDeleted", deleted, warning, force).await {
-        Ok(Some(v)) => {
-            if v["ContainersDeleted"].as_array().is_some_and(|a| !a.is_empty()) {
-                println!();
-            }
-            println!(
-                "Total reclaimed space: {}",
-                size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
-            );
-            Exit(0)
-        }
+        Ok(Some(v)) => super::util::print_reclaimed(&v, "ContainersDeleted"),
         Ok(None) => Exit(0),
         Err(e) => e,
     }

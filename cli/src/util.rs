@@ -89,6 +89,19 @@ pub(super) async fn prune(
     Ok(Some(v))
 }
 
+/// The end of a prune that frees space: a blank line after the list (if
+/// anything went), then Docker's total.
+pub(super) fn print_reclaimed(v: &Value, key: &str) -> Exit {
+    if v[key].as_array().is_some_and(|a| !a.is_empty()) {
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        super::format::size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+    );
+    Exit(0)
+}
+
 /// `inspect` of several objects: `get` each name (errors already reworded,
 /// e.g. "not a controller"), then print as `print_values` does.
 pub(super) async fn inspect_each<F, Fut>(names: &[String], get: F, format: Option<&str>) -> Exit

@@ -241,16 +241,7 @@ async fn prune_unused(c: &Client, force: bool, filter: &[String]) -> Exit {
         Ok(serde_json::to_value(r).unwrap_or_default())
     };
     match prune(request, "VolumesDeleted", "Deleted Volumes:", warning, force).await {
-        Ok(Some(v)) => {
-            if v["VolumesDeleted"].as_array().is_some_and(|a| !a.is_empty()) {
-                println!();
-            }
-            println!(
-                "Total reclaimed space: {}",
-                size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
-            );
-            Exit(0)
-        }
+        Ok(Some(v)) => super::util::print_reclaimed(&v, "VolumesDeleted"),
         Ok(None) => Exit(0),
         Err(e) => e,
     }
