@@ -216,9 +216,10 @@ fn system_events_logs_details_and_inspect_type() {
         .skiff(&["inspect", "--type", "network", "-f", "{{.Name}}", "bridge"])
         .ok();
     assert_eq!(r.out(), "bridge");
-    let r = a.skiff(&["inspect", "--type", "network", "d1"]);
+    // (A name that is no hex ID prefix: "d1" may begin a network's ID.)
+    let r = a.skiff(&["inspect", "--type", "network", "d1-volume"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("No such network: d1"), "{}", r.stderr);
+    assert!(r.stderr.contains("No such network: d1-volume"), "{}", r.stderr);
     let r = a.skiff(&["inspect", "--type", "bogus", "d1"]);
     assert_eq!(r.code, 1);
     assert!(
