@@ -190,20 +190,17 @@ fn verify_cpu(r: &mut Resources, sys: &SysInfo, warn: &mut Vec<String>) -> Resul
         r.cpuset_cpus.clear();
         r.cpuset_mems.clear();
     }
-    let cpus = subset_of(&r.cpuset_cpus, &sys.cpus)
-        .map_err(|e| bad(format!("Invalid value {} for cpuset cpus: {e}", r.cpuset_cpus)))?;
-    if !cpus {
+    within(&r.cpuset_cpus, &sys.cpus, "cpus", "CPUs")?;
+    within(&r.cpuset_mems, &sys.mems, "mems", "memory nodes")
+}
+
+/// A cpuset list that must name only what the host has, with Docker's words.
+fn within(requested: &str, available: &str, key: &str, what: &str) -> Result<()> {
+    let ok =
+        subset_of(requested, available).map_err(|e| bad(format!("Invalid value {requested} for cpuset {key}: {e}")))?;
+    if !ok {
         return Err(bad(format!(
-            "Requested CPUs are not available - requested {}, available: {}",
-            r.cpuset_cpus, sys.cpus
-        )));
-    }
-    let mems = subset_of(&r.cpuset_mems, &sys.mems)
-        .map_err(|e| bad(format!("Invalid value {} for cpuset mems: {e}", r.cpuset_mems)))?;
-    if !mems {
-        return Err(bad(format!(
-            "Requested memory nodes are not available - requested {}, available: {}",
-            r.cpuset_mems, sys.mems
+            "Requested {what} are not available - requested {requested}, available: {available}"
         )));
     }
     Ok(())

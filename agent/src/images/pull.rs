@@ -256,7 +256,7 @@ async fn download(client: &Client, remote: &Remote, desc: &Descriptor, dir: &Pat
     let mut hasher = Sha256::new();
     let mut offset = 0u64;
     if let Ok(mut f) = std::fs::File::open(&partial) {
-        offset = io::copy(&mut f, &mut HashWriter(&mut hasher))?;
+        offset = io::copy(&mut f, &mut hasher)?;
     }
     let oci = remote.oci();
     let blob = LayerDescriptor {
@@ -308,16 +308,4 @@ async fn download(client: &Client, remote: &Remote, desc: &Descriptor, dir: &Pat
     }
     std::fs::rename(&partial, &done)?;
     Ok(done)
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

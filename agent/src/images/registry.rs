@@ -216,7 +216,7 @@ impl Registries {
 /// insecure registries that `certs.d` has no CA for, HTTPS otherwise.
 pub fn client(remote: &Remote, reg: &Registries) -> Client {
     let cas = reg.cas(&remote.registry);
-    let protocol = if cas.is_empty() && remote.insecure(&reg.insecure) {
+    let protocol = if plain_http(remote, reg, &cas) {
         ClientProtocol::Http
     } else {
         ClientProtocol::Https
@@ -231,12 +231,18 @@ pub fn client(remote: &Remote, reg: &Registries) -> Client {
     })
 }
 
+/// Plain HTTP for loopback and insecure registries that `certs.d` names
+/// no CA for (`cas`).
+fn plain_http(remote: &Remote, reg: &Registries, cas: &[Certificate]) -> bool {
+    cas.is_empty() && remote.insecure(&reg.insecure)
+}
+
 /// `docker login`: check the credentials against the registry (a tag
 /// listing needs them wherever the registry asks for any).
 pub async fn login(registry: &str, creds: &Credentials, reg: &Registries) -> Result<(), RegistryError> {
     let remote = Remote::parse(&format!("{registry}/skiff/login-check")).map_err(|_| RegistryError::BadReference)?;
     let c = client(&remote, reg);
-    let scheme = if reg.cas(&remote.registry).is_empty() && remote.insecure(&reg.insecure) {
+    let scheme = if plain_http(&remote, reg, &reg.cas(&remote.registry)) {
         "http"
     } else {
         "https"

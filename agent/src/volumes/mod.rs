@@ -60,6 +60,16 @@ struct State {
     active: HashMap<String, BTreeSet<String>>,
 }
 
+impl State {
+    /// A volume's metadata, or Docker's "no such volume".
+    fn meta(&self, name: &str) -> Result<Meta> {
+        self.vols
+            .get(name)
+            .cloned()
+            .ok_or_else(|| VolError::NotFound(name.to_string()))
+    }
+}
+
 pub struct Volumes {
     local: local::Local,
     state: Mutex<State>,
@@ -128,21 +138,13 @@ impl Volumes {
     }
 
     pub fn get(&self, name: &str) -> Result<Meta> {
-        self.state()
-            .vols
-            .get(name)
-            .cloned()
-            .ok_or_else(|| VolError::NotFound(name.to_string()))
+        self.state().meta(name)
     }
 
     /// Look a volume up and record `container` as its user.
     pub fn reference(&self, name: &str, container: &str) -> Result<Meta> {
         let mut st = self.state();
-        let meta = st
-            .vols
-            .get(name)
-            .cloned()
-            .ok_or_else(|| VolError::NotFound(name.to_string()))?;
+        let meta = st.meta(name)?;
         st.refs
             .entry(name.to_string())
             .or_default()
@@ -213,11 +215,7 @@ impl Volumes {
     /// driver options is mounted by its first holder.
     pub fn mount(&self, name: &str, holder: &str) -> Result<PathBuf> {
         let mut st = self.state();
-        let meta = st
-            .vols
-            .get(name)
-            .cloned()
-            .ok_or_else(|| VolError::NotFound(name.to_string()))?;
+        let meta = st.meta(name)?;
         let first = st.active.get(name).is_none_or(BTreeSet::is_empty);
         if first && meta.mounted() {
             self.local.mount(&meta).map_err(VolError::Mount)?;
