@@ -64,25 +64,6 @@ pub async fn import(c: &Client, a: ImportArgs) -> Exit {
     }
 }
 
-/// A reference spelled out as Docker prints it after a pull
-/// (`docker.io/library/busybox:latest`).
-pub fn qualified(r: &str) -> String {
-    let (first, rest) = r.split_once('/').unwrap_or(("", r));
-    let has_domain = first.contains('.') || first.contains(':') || first == "localhost";
-    let mut out = if has_domain {
-        r.to_string()
-    } else if r.contains('/') {
-        format!("docker.io/{r}")
-    } else {
-        format!("docker.io/library/{rest}")
-    };
-    let last = out.rsplit('/').next().unwrap_or_default();
-    if !last.contains(':') && !out.contains('@') {
-        out.push_str(":latest");
-    }
-    out
-}
-
 /// Pull `reference`, printing Docker's progress lines (`id: status`) to
 /// stdout or, for `run`/`create`, to stderr. Errors are returned as the
 /// daemon worded them.
@@ -155,7 +136,7 @@ pub async fn push(c: &Client, a: PushArgs) -> Exit {
         }
     }
     if a.quiet {
-        println!("{}", qualified(&a.name));
+        println!("{}", skiff_api::qualified_reference(&a.name));
     }
     Exit(0)
 }
@@ -168,7 +149,7 @@ pub async fn pull(c: &Client, a: PullArgs) -> Exit {
     }
     match pull_image(c, &a.name, a.platform.as_deref(), a.quiet, false).await {
         Ok(()) => {
-            println!("{}", qualified(&a.name));
+            println!("{}", skiff_api::qualified_reference(&a.name));
             Exit(0)
         }
         Err(e) => {
@@ -339,17 +320,4 @@ pub async fn rmi(c: &Client, a: RmiArgs) -> Exit {
         }
     }
     Exit(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::qualified;
-
-    #[test]
-    fn references_print_qualified_as_docker() {
-        assert_eq!(qualified("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(qualified("team/app:v1"), "docker.io/team/app:v1");
-        assert_eq!(qualified("127.0.0.1:5000/app"), "127.0.0.1:5000/app:latest");
-        assert_eq!(qualified("localhost/app@sha256:ab"), "localhost/app@sha256:ab");
-    }
 }

@@ -102,7 +102,7 @@ impl ImageStore {
                     .insert(tag.to_string(), top.unwrap_or_default());
                 index.push(
                     json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdigest,
-                    "size": manifest.len(), "annotations": {"io.containerd.image.name": qualified(t),
+                    "size": manifest.len(), "annotations": {"io.containerd.image.name": skiff_api::qualified_reference(t),
                     "org.opencontainers.image.ref.name": tag}}),
                 );
             }
@@ -191,18 +191,6 @@ impl ImageStore {
         // SAFETY: malloc_trim has no preconditions (see `import_archive`).
         unsafe { libc::malloc_trim(0) };
         Ok(out)
-    }
-}
-
-/// `busybox:latest` → `docker.io/library/busybox:latest`.
-fn qualified(t: &str) -> String {
-    let first = t.split('/').next().unwrap_or_default();
-    if t.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
-        t.to_string()
-    } else if t.contains('/') {
-        format!("docker.io/{t}")
-    } else {
-        format!("docker.io/library/{t}")
     }
 }
 
