@@ -5,6 +5,7 @@
 //! are re-exported here, as Docker's `api/types` does.
 
 mod archive;
+mod build;
 mod container;
 mod de;
 mod exec;
@@ -22,6 +23,7 @@ pub mod stats;
 pub mod stream;
 
 pub use archive::*;
+pub use build::*;
 pub use container::*;
 pub use de::*;
 pub use exec::*;
