@@ -178,7 +178,6 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 impl Engine {
     /// `POST /containers/create`.
     pub fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<(String, Vec<String>)> {
-        let mut warnings = Vec::new();
         if req.config.image.is_empty() {
             return Err(EngineError::BadRequest(
                 "config cannot be empty in order to create a container".into(),
@@ -190,6 +189,18 @@ impl Engine {
             }
             e => e.into(),
         })?;
+        self.create_from(name, req, image)
+    }
+
+    /// Create a container from `image`, which need not be stored (a build
+    /// step's state: the base image's ID with the step's config and layers).
+    pub fn create_from(
+        &self,
+        name: Option<&str>,
+        req: CreateRequest,
+        image: crate::images::store::Image,
+    ) -> Result<(String, Vec<String>)> {
+        let mut warnings = Vec::new();
         let mut hc = req.host_config.clone();
         validate_host_config(&hc)?;
         super::limits::adapt(&mut hc);

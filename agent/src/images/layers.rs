@@ -46,7 +46,7 @@ pub struct LayerStore {
     dir: PathBuf,
     pub driver: Driver,
     /// Serializes registration so two pulls of one layer do not race.
-    lock: Mutex<()>,
+    pub(super) lock: Mutex<()>,
 }
 
 pub fn chain_id(parent: Option<&str>, diff_id: &str) -> String {
@@ -102,12 +102,12 @@ impl LayerStore {
         })
     }
 
-    fn record_path(&self, chain: &str) -> PathBuf {
+    pub(super) fn record_path(&self, chain: &str) -> PathBuf {
         self.dir.join(format!("{}.json", chain.trim_start_matches("sha256:")))
     }
 
     /// The layer's tar-split record (`tarsplit.rs`), by cache ID.
-    fn split_path(&self, cache_id: &str) -> PathBuf {
+    pub(super) fn split_path(&self, cache_id: &str) -> PathBuf {
         self.dir.join(format!("{cache_id}.tar-split.gz"))
     }
 

@@ -1,5 +1,6 @@
 //! Images and the root filesystems made from them: save and load
-//! (`archive`), diff and commit of containers' layers (`commit`), the image service
+//! (`archive`), diff and commit of containers' layers (`commit`, a layer made
+//! straight from an overlay directory by `difftar`), the image service
 //! (`service`: import, removal, containers' root filesystems; later push,
 //! save, load, commit), pulls from and pushes to registries (`pull`, `push`, over `registry`:
 //! client, credentials, manifest and platform choice), the image store (`store`: configs,
@@ -8,8 +9,10 @@
 //! (`reference`) and the trash removed trees go to.
 
 pub mod archive;
+pub mod build_cache;
 pub mod changes;
 pub mod commit;
+pub mod difftar;
 pub mod driver;
 pub mod extract;
 pub mod layers;

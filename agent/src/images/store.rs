@@ -109,6 +109,8 @@ impl Image {
 pub struct ImageStore {
     dir: PathBuf,
     pub layers: LayerStore,
+    /// What build steps made (`build_cache.rs`); its layers are kept.
+    pub cache: super::build_cache::BuildCache,
     repos: Mutex<BTreeMap<String, String>>,
 }
 
@@ -123,6 +125,7 @@ impl ImageStore {
         fs::create_dir_all(dir.join("manifests"))?;
         let repos = read_json(&dir.join("repositories.json")).unwrap_or_default();
         Ok(Self {
+            cache: super::build_cache::BuildCache::new(data_root)?,
             dir,
             layers,
             repos: Mutex::new(repos),
@@ -368,14 +371,15 @@ impl ImageStore {
         fs::remove_file(self.config_path(id))?;
         let _ = fs::remove_file(self.manifest_path(id));
         let mut removed = vec![img.id.clone()];
-        let used: Vec<String> = self
+        let mut keep: std::collections::HashSet<String> = self
             .ids()
             .iter()
             .filter_map(|i| self.load(i).ok())
             .flat_map(|i| i.chain_ids())
             .collect();
+        keep.extend(self.cache.pinned());
         for c in img.chain_ids().into_iter().rev() {
-            if used.contains(&c) || self.layers.has_children(&c) {
+            if keep.contains(&c) || self.layers.has_children(&c) {
                 break;
             }
             if let Ok(l) = self.layers.get(&c) {
