@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
 //! skiff-agent: the per-host engine. The data path reads top-down:
-//! `api` (Docker Engine API over HTTP) → `engine` (containers, exec) →
+//! `api` (Docker Engine API over HTTP) → `build` (Dockerfile builds) → `engine` (containers, exec) →
 //! `runtime` (OCI bundles, supervisors) / `storage` (images, layers,
 //! overlay2) / `network` (bridges, macvlan, ports, DNS). A running
 //! container's monitor, and the json-file log it writes, are the
@@ -8,6 +8,7 @@
 //! controller, which calls into `api`.
 
 pub mod api;
+pub mod build;
 pub mod cluster;
 pub mod config;
 pub mod crashpoint;

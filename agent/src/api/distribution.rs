@@ -45,7 +45,7 @@ pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
 }
 
 /// The agent's registry settings.
-fn registries(e: &St) -> Registries {
+pub(super) fn registries(e: &St) -> Registries {
     Registries {
         insecure: e.cfg.insecure_registries.clone(),
         certs_dir: e.cfg.certs_dir.clone(),

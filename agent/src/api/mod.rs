@@ -4,6 +4,7 @@
 //! hijacked streams).
 
 mod archive;
+mod build;
 mod commit;
 mod containers;
 mod distribution;
@@ -85,6 +86,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/changes", get(commit::changes))
         .route("/commit", post(commit::commit))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/containers/{id}/exec", post(streams::exec_create))
         .route("/containers/{id}", delete(containers::remove))
         .route("/exec/{id}/start", post(streams::exec_start))

@@ -6,7 +6,8 @@
 //! paths are rejected, a path that runs through a symlink is rejected, and
 //! hard links must point at a regular file already extracted inside the root.
 //! Whiteouts become overlay whiteouts (`Whiteouts::Overlay`) or deletions
-//! (`Whiteouts::Apply`, for the vfs driver).
+//! (`Whiteouts::Apply`, for the vfs driver), or are plain files
+//! (`Whiteouts::Literal`: build contexts, archives ADD unpacks).
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -41,6 +42,9 @@ pub enum Whiteouts {
     Overlay,
     /// Apply them: delete the named file from the target (vfs driver).
     Apply,
+    /// Not whiteouts at all: plain files of that name (a build context, an
+    /// archive ADD unpacks).
+    Literal,
 }
 
 /// Split an archive path into safe, normal components.
@@ -181,14 +185,15 @@ pub fn extract_layer<R: Read>(
         };
         let parent = walk_dirs(&root, parents, true).map_err(ctx)?;
         let name_str = name.to_string_lossy();
-        if name_str == OPAQUE_MARKER {
+        let literal = whiteouts == Whiteouts::Literal;
+        if name_str == OPAQUE_MARKER && !literal {
             match whiteouts {
                 Whiteouts::Overlay => set_xattr(&parent, "trusted.overlay.opaque", b"y").map_err(ctx)?,
-                Whiteouts::Apply => clear_dir(&parent).map_err(ctx)?,
+                _ => clear_dir(&parent).map_err(ctx)?,
             }
             continue;
         }
-        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX).filter(|_| !literal) {
             // `.wh.`, `.wh..` and `.wh...` would name nothing, the
             // directory itself or its parent: refused, never applied.
             if matches!(hidden, "" | "." | "..") {
