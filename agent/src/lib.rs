@@ -8,6 +8,7 @@
 //! controller, which calls into `api`.
 
 pub mod api;
+pub mod build;
 pub mod cluster;
 pub mod config;
 pub mod crashpoint;
