@@ -1,14 +1,29 @@
 //! The Dockerfile word layer: how Docker turns the raw text of an
 //! instruction's arguments into words and values.
 //!
-//! `parse-dockerfile` hands most arguments over raw (quotes, escapes and
-//! line continuations kept). This module reproduces what BuildKit does with
-//! such text (`frontend/dockerfile/shell/lex.go` and
-//! `frontend/dockerfile/parser/line_parsers.go`):
+//! `parse-dockerfile` hands most arguments over raw (quotes, escapes kept).
+//! This module reproduces what BuildKit does with such text
+//! (`frontend/dockerfile/shell/lex.go`, `frontend/dockerfile/parser/`):
 //! - [`split_words`]: split on unquoted whitespace, quotes kept;
 //! - [`parse_name_vals`] / [`parse_args`]: the `ENV`/`LABEL` and `ARG` forms;
 //! - [`Lexer`]: variable expansion and quote removal (`ProcessWord`);
 //! - [`join_continuations`]: the command line a shell-form `RUN` runs.
+//!
+//! Which instruction gets what in Docker (non-JSON forms):
+//! - `ENV`, `LABEL`: [`parse_name_vals`] on the arguments (parse-dockerfile
+//!   has already joined continuation lines), then [`Lexer::process_word`]
+//!   on every key and value, all with the environment from *before* the
+//!   instruction (`ENV A=1 B=$A` gives B the previous A).
+//! - `ARG`: [`parse_args`], then `process_word` on names and defaults.
+//! - `COPY`, `ADD`, `VOLUME`: Docker splits on plain whitespace, quotes
+//!   or not (as parse-dockerfile's `src`/`dest` already are), then runs
+//!   `process_word` on each piece: `COPY "a b" /d` is an unterminated quote.
+//! - `EXPOSE`: whitespace split, then [`Lexer::process_words`] on each piece.
+//! - `WORKDIR`, `USER`, `STOPSIGNAL`, `FROM` image/`--platform`: one
+//!   `process_word`.
+//! - `RUN`, `CMD`, `ENTRYPOINT`, `HEALTHCHECK CMD` shell form: no
+//!   expansion by the builder; [`join_continuations`] gives `sh -c` its
+//!   argument.
 
 mod expand;
 #[cfg(test)]
@@ -227,7 +242,8 @@ fn is_legacy_blank(c: char) -> bool {
 
 /// Parses the arguments of `ENV` or `LABEL` (`instruction` names it in
 /// errors) into `(key, value)` pairs, both still raw: run
-/// [`Lexer::process_word`] on each with the environment at that point.
+/// [`Lexer::process_word`] on each, all with the environment from before
+/// the instruction.
 ///
 /// If the first word has no `=`, this is the legacy form `ENV name value
 /// with spaces`: one pair whose value is the rest of the line. Otherwise

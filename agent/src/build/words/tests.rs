@@ -21,237 +21,9 @@ fn reason(word: &str, env: &HashMap<String, String>) -> String {
     }
 }
 
-/// BuildKit's `envVarTest` (Unix lines): `source|expected` or `|error`.
-const ENV_VAR_TEST: &str = r##"
-A|hello|hello
-A|he'll'o|hello
-A|he'llo|error
-A|he\'llo|he'llo
-A|he\\'llo|error
-A|abc\tdef|abctdef
-A|"abc\tdef"|abc\tdef
-A|"abc\\tdef"|abc\tdef
-A|'abc\tdef'|abc\tdef
-A|hello\|hello
-A|hello\\|hello\
-A|"hello|error
-A|"hello\"|error
-A|"hel'lo"|hel'lo
-A|'hello|error
-A|'hello\'|hello\
-A|'hello\there'|hello\there
-A|'hello\\there'|hello\\there
-A|"''"|''
-A|$.|$.
-A|he$1x|hex
-A|he$.x|he$.x
-U|he$pwd.|he.
-A|he$PWD|he/home
-A|he\$PWD|he$PWD
-A|he\\$PWD|he\/home
-A|"he\$PWD"|he$PWD
-A|"he\\$PWD"|he\/home
-A|\${}|${}
-A|\${}aaa|${}aaa
-A|he\${}|he${}
-A|he\${}xx|he${}xx
-A|${}|error
-A|${}aaa|error
-A|he${}|error
-A|he${}xx|error
-A|he${hi}|he
-A|he${hi}xx|hexx
-A|he${PWD}|he/home
-A|he${.}|error
-A|he${XXX:-000}xx|he000xx
-A|he${PWD:-000}xx|he/homexx
-A|he${XXX:-$PWD}xx|he/homexx
-A|he${XXX:-${PWD:-yyy}}xx|he/homexx
-A|he${XXX:-${YYY:-yyy}}xx|heyyyxx
-A|he${XXX:YYY}|error
-A|he${XXX?}|error
-A|he${XXX:?}|error
-A|he${PWD?}|he/home
-A|he${PWD:?}|he/home
-A|he${NULL?}|he
-A|he${NULL:?}|error
-A|he${XXX:+${PWD}}xx|hexx
-A|he${PWD:+${XXX}}xx|hexx
-A|he${PWD:+${SHELL}}xx|hebashxx
-A|he${XXX:+000}xx|hexx
-A|he${PWD:+000}xx|he000xx
-A|'he${XX}'|he${XX}
-A|"he${PWD}"|he/home
-A|"he'$PWD'"|he'/home'
-A|"$PWD"|/home
-A|'$PWD'|$PWD
-A|'\$PWD'|\$PWD
-A|'"hello"'|"hello"
-A|he\$PWD|he$PWD
-A|"he\$PWD"|he$PWD
-A|'he\$PWD'|he\$PWD
-A|he${PWD|error
-A|he${PWD:=000}xx|error
-A|he${PWD:+${PWD}:}xx|he/home:xx
-A|he${XXX:-\$PWD:}xx|he$PWD:xx
-A|he${XXX:-\${PWD}z}xx|he${PWDz}xx
-A|안녕하세요|안녕하세요
-A|안'녕'하세요|안녕하세요
-A|안'녕하세요|error
-A|안녕\'하세요|안녕'하세요
-A|안\\'녕하세요|error
-A|안녕\t하세요|안녕t하세요
-A|"안녕\t하세요"|안녕\t하세요
-A|'안녕\t하세요|error
-A|안녕하세요\|안녕하세요
-A|안녕하세요\\|안녕하세요\
-A|"안녕하세요|error
-A|"안녕하세요\"|error
-A|"안녕'하세요"|안녕'하세요
-A|'안녕하세요|error
-A|'안녕하세요\'|안녕하세요\
-A|안녕$1x|안녕x
-A|안녕$.x|안녕$.x
-U|안녕$pwd.|안녕.
-A|안녕$PWD|안녕/home
-A|안녕\$PWD|안녕$PWD
-A|안녕\\$PWD|안녕\/home
-A|안녕\${}|안녕${}
-A|안녕\${}xx|안녕${}xx
-A|안녕${}|error
-A|안녕${}xx|error
-A|안녕${hi}|안녕
-A|안녕${hi}xx|안녕xx
-A|안녕${PWD}|안녕/home
-A|안녕${.}|error
-A|안녕${XXX:-000}xx|안녕000xx
-A|안녕${PWD:-000}xx|안녕/homexx
-A|안녕${XXX:-$PWD}xx|안녕/homexx
-A|안녕${XXX:-${PWD:-yyy}}xx|안녕/homexx
-A|안녕${XXX:-${YYY:-yyy}}xx|안녕yyyxx
-A|안녕${XXX:YYY}|error
-A|안녕${XXX:+${PWD}}xx|안녕xx
-A|안녕${PWD:+${XXX}}xx|안녕xx
-A|안녕${PWD:+${SHELL}}xx|안녕bashxx
-A|안녕${XXX:+000}xx|안녕xx
-A|안녕${PWD:+000}xx|안녕000xx
-A|'안녕${XX}'|안녕${XX}
-A|"안녕${PWD}"|안녕/home
-A|"안녕'$PWD'"|안녕'/home'
-A|'"안녕"'|"안녕"
-A|안녕\$PWD|안녕$PWD
-A|"안녕\$PWD"|안녕$PWD
-A|'안녕\$PWD'|안녕\$PWD
-A|안녕${PWD|error
-A|안녕${PWD:=000}xx|error
-A|안녕${PWD:+${PWD}:}xx|안녕/home:xx
-A|안녕${XXX:-\$PWD:}xx|안녕$PWD:xx
-A|안녕${XXX:-\${PWD}z}xx|안녕${PWDz}xx
-A|$KOREAN|한국어
-A|안녕$KOREAN|안녕한국어
-A|${{aaa}|error
-A|${aaa}}|}
-A|${aaa|error
-A|${{aaa:-bbb}|error
-A|${aaa:-bbb}}|bbb}
-A|${aaa:-bbb|error
-A|${aaa:-bbb}|bbb
-A|${aaa:-${bbb:-ccc}}|ccc
-A|${aaa:-bbb ${foo}|error
-A|${aaa:-bbb {foo}|bbb {foo
-A|${:}|error
-A|${:-bbb}|error
-A|${:+bbb}|error
-A|$1|
-A|${1}|
-A|${1:+bbb}|
-A|${1:-bbb}|bbb
-A|$2|
-A|${2}|
-A|${2:+bbb}|
-A|${2:-bbb}|bbb
-A|$3|
-A|${3}|
-A|${3:+bbb}|
-A|${3:-bbb}|bbb
-A|$4|
-A|${4}|
-A|${4:+bbb}|
-A|${4:-bbb}|bbb
-A|$5|
-A|${5}|
-A|${5:+bbb}|
-A|${5:-bbb}|bbb
-A|$6|
-A|${6}|
-A|${6:+bbb}|
-A|${6:-bbb}|bbb
-A|$7|
-A|${7}|
-A|${7:+bbb}|
-A|${7:-bbb}|bbb
-A|$8|
-A|${8}|
-A|${8:+bbb}|
-A|${8:-bbb}|bbb
-A|$9|
-A|${9}|
-A|${9:+bbb}|
-A|${9:-bbb}|bbb
-A|$999|
-A|${999}|
-A|${999:+bbb}|
-A|${999:-bbb}|bbb
-A|$999aaa|aaa
-A|${999}aaa|aaa
-A|${999:+bbb}aaa|aaa
-A|${999:-bbb}aaa|bbbaaa
-A|$001|
-A|${001}|
-A|${001:+bbb}|
-A|${001:-bbb}|bbb
-A|$001aaa|aaa
-A|${001}aaa|aaa
-A|${001:+bbb}aaa|aaa
-A|${001:-bbb}aaa|bbbaaa
-A|$@|
-A|${@}|
-A|${@:+bbb}|
-A|${@:-bbb}|bbb
-A|$@@@|@@
-A|$@aaa|aaa
-A|${@}aaa|aaa
-A|${@:+bbb}aaa|aaa
-A|${@:-bbb}aaa|bbbaaa
-A|$*|
-A|${*}|
-A|${*:+bbb}|
-A|${*:-bbb}|bbb
-A|$#|
-A|${#}|
-A|${#:+bbb}|
-A|${#:-bbb}|bbb
-A|$?|
-A|${?}|
-A|${?:+bbb}|
-A|${?:-bbb}|bbb
-A|$-|
-A|${-}|
-A|${-:+bbb}|
-A|${-:-bbb}|bbb
-A|$$|
-A|${$}|
-A|${$:+bbb}|
-A|${$:-bbb}|bbb
-A|$!|
-A|${!}|
-A|${!:+bbb}|
-A|${!:-bbb}|bbb
-A|$0|
-A|${0}|
-A|${0:+bbb}|
-A|${0:-bbb}|bbb
-"##;
+/// BuildKit's `envVarTest` (its Unix lines, alignment dropped):
+/// `A|source|expected`, where `error` means the expansion fails.
+const ENV_VAR_TEST: &str = include_str!("env_var_test.txt");
 
 #[test]
 fn env_var_table() {
@@ -322,157 +94,159 @@ fn words_table() {
     }
 }
 
+/// (input, env, expected, matched, unmatched); `None` is an error.
+type MatchCase = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<&'static str>,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+const FB: &[(&str, &str)] = &[("FOO", "xxx"), ("BAR", "")];
+const XXYY: &[(&str, &str)] = &[("FOO", "xxyy")];
+
+/// BuildKit's TestProcessWithMatches.
+const MATCH_CASES: &[MatchCase] = &[
+    ("x", &[("DUMMY", "dummy")], Some("x"), &[], &[]),
+    ("x ${UNUSED}", &[("DUMMY", "dummy")], Some("x "), &[], &["UNUSED"]),
+    ("x ${FOO}", &[("FOO", "y")], Some("x y"), &["FOO"], &[]),
+    (
+        "${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}",
+        FB,
+        Some("xxx  ccc"),
+        &["FOO", "BAR"],
+        &["BAZ"],
+    ),
+    (
+        "${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}",
+        FB,
+        Some("xxx bbb ccc"),
+        &["FOO", "BAR"],
+        &["BAZ"],
+    ),
+    ("${FOO:-}", FB, Some("xxx"), &["FOO"], &[]),
+    ("${FOO:-}", &[], Some(""), &[], &["FOO"]),
+    (
+        "${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}",
+        FB,
+        Some("aaa bbb "),
+        &["FOO", "BAR"],
+        &["BAZ"],
+    ),
+    (
+        "${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}",
+        FB,
+        Some("aaa  "),
+        &["FOO", "BAR"],
+        &["BAZ"],
+    ),
+    ("${FOO?aaa}", FB, Some("xxx"), &["FOO"], &[]),
+    ("${BAR?bbb}", FB, Some(""), &["BAR"], &[]),
+    ("${BAZ?ccc}", FB, None, &[], &[]),
+    ("${FOO:?aaa}", FB, Some("xxx"), &["FOO"], &[]),
+    ("${BAR:?bbb}", FB, None, &[], &[]),
+    ("${BAZ:?ccc}", FB, None, &[], &[]),
+    ("${BAZ:?}", FB, None, &[], &[]),
+    ("${FOO=aaa}", FB, None, &[], &[]),
+    ("${FOO=:aaa}", FB, None, &[], &[]),
+    ("${FOO=}", &[], None, &[], &[]),
+    (
+        "${FOO#()[]{\\}^$.\\*\\?|\\\\}",
+        &[("FOO", "()[]{}^$.*?|\\x")],
+        Some("x"),
+        &["FOO"],
+        &[],
+    ),
+    ("${FOO%%\\**}", &[("FOO", "xx**")], Some("xx"), &["FOO"], &[]),
+    ("${FOO#*x*y}", XXYY, Some("y"), &["FOO"], &[]),
+    ("${FOO#*}", XXYY, Some("xxyy"), &["FOO"], &[]),
+    (
+        "${FOO#$BAR}",
+        &[("FOO", "xxyy"), ("BAR", "x")],
+        Some("xyy"),
+        &["FOO", "BAR"],
+        &[],
+    ),
+    (
+        "${FOO#$BAR}",
+        &[("FOO", "xxyy"), ("BAR", "")],
+        Some("xxyy"),
+        &["FOO", "BAR"],
+        &[],
+    ),
+    ("${FOO#}", XXYY, Some("xxyy"), &["FOO"], &[]),
+    ("${FOO##*x}", XXYY, Some("yy"), &["FOO"], &[]),
+    ("${FOO##}", XXYY, Some("xxyy"), &["FOO"], &[]),
+    ("${FOO#?\\?}", &[("FOO", "???y")], Some("?y"), &["FOO"], &[]),
+    ("${ABC:-.}${FOO%x}${ABC:-.}", XXYY, Some(".xxyy."), &["FOO"], &["ABC"]),
+    ("${FOO%%\\**\\*}", &[("FOO", "a***yy*")], Some("a"), &["FOO"], &[]),
+    ("${FOO%}", XXYY, Some("xxyy"), &["FOO"], &[]),
+    (
+        "${FOO%%$BAR}",
+        &[("FOO", "xxyy"), ("BAR", "")],
+        Some("xxyy"),
+        &["FOO", "BAR"],
+        &[],
+    ),
+    ("${FOO:#}", &[], None, &[], &[]),
+    ("${FOO:##}", &[], None, &[], &[]),
+    ("${FOO:%}", &[], None, &[], &[]),
+    ("${FOO:%%}", &[], None, &[], &[]),
+    (
+        "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+        &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", "\\*/")],
+        Some("/foo.*/*.txt - /foo..*.txt"),
+        &["FOO", "NEEDLE"],
+        &[],
+    ),
+    (
+        "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+        &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
+        Some("/tmp/bar.txt - /bar.txt"),
+        &["FOO", "NEEDLE"],
+        &[],
+    ),
+    (
+        "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
+        &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("REPLACEMENT", "/")],
+        Some("/foo/b/c.txt - /foo/c.txt"),
+        &["FOO", "NEEDLE", "REPLACEMENT"],
+        &[],
+    ),
+    (
+        "${FOO/$NEEDLE/$REPLACEMENT}",
+        &[
+            ("FOO", "http://google.de"),
+            ("NEEDLE", "http://"),
+            ("REPLACEMENT", "https://"),
+        ],
+        Some("https://google.de"),
+        &["FOO", "NEEDLE", "REPLACEMENT"],
+        &[],
+    ),
+    (
+        "${FOO//\\//\\/}",
+        &[("FOO", "/tmp/foo.txt")],
+        Some("\\/tmp\\/foo.txt"),
+        &["FOO"],
+        &[],
+    ),
+    (
+        "${FOO/$BAR/ww}",
+        &[("FOO", "xxyy"), ("BAR", "")],
+        Some("wwxxyy"),
+        &["FOO", "BAR"],
+        &[],
+    ),
+    ("${FOO//ww}", XXYY, None, &[], &[]),
+    ("${FOO//}", XXYY, None, &[], &[]),
+    ("${FOO///}", XXYY, Some("xxyy"), &["FOO"], &[]),
+    ("${FOO///}", &[], Some(""), &[], &["FOO"]),
+];
+
 #[test]
 fn matches_table() {
-    // BuildKit's TestProcessWithMatches: (input, env, expected, matched,
-    // unmatched); `None` is an error.
-    type Case<'a> = (
-        &'a str,
-        &'a [(&'a str, &'a str)],
-        Option<&'a str>,
-        &'a [&'a str],
-        &'a [&'a str],
-    );
-    let fb: &[(&str, &str)] = &[("FOO", "xxx"), ("BAR", "")];
-    let xxyy: &[(&str, &str)] = &[("FOO", "xxyy")];
-    let cases: &[Case] = &[
-        ("x", &[("DUMMY", "dummy")], Some("x"), &[], &[]),
-        ("x ${UNUSED}", &[("DUMMY", "dummy")], Some("x "), &[], &["UNUSED"]),
-        ("x ${FOO}", &[("FOO", "y")], Some("x y"), &["FOO"], &[]),
-        (
-            "${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}",
-            fb,
-            Some("xxx  ccc"),
-            &["FOO", "BAR"],
-            &["BAZ"],
-        ),
-        (
-            "${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}",
-            fb,
-            Some("xxx bbb ccc"),
-            &["FOO", "BAR"],
-            &["BAZ"],
-        ),
-        ("${FOO:-}", fb, Some("xxx"), &["FOO"], &[]),
-        ("${FOO:-}", &[], Some(""), &[], &["FOO"]),
-        (
-            "${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}",
-            fb,
-            Some("aaa bbb "),
-            &["FOO", "BAR"],
-            &["BAZ"],
-        ),
-        (
-            "${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}",
-            fb,
-            Some("aaa  "),
-            &["FOO", "BAR"],
-            &["BAZ"],
-        ),
-        ("${FOO?aaa}", fb, Some("xxx"), &["FOO"], &[]),
-        ("${BAR?bbb}", fb, Some(""), &["BAR"], &[]),
-        ("${BAZ?ccc}", fb, None, &[], &[]),
-        ("${FOO:?aaa}", fb, Some("xxx"), &["FOO"], &[]),
-        ("${BAR:?bbb}", fb, None, &[], &[]),
-        ("${BAZ:?ccc}", fb, None, &[], &[]),
-        ("${BAZ:?}", fb, None, &[], &[]),
-        ("${FOO=aaa}", fb, None, &[], &[]),
-        ("${FOO=:aaa}", fb, None, &[], &[]),
-        ("${FOO=}", &[], None, &[], &[]),
-        (
-            "${FOO#()[]{\\}^$.\\*\\?|\\\\}",
-            &[("FOO", "()[]{}^$.*?|\\x")],
-            Some("x"),
-            &["FOO"],
-            &[],
-        ),
-        ("${FOO%%\\**}", &[("FOO", "xx**")], Some("xx"), &["FOO"], &[]),
-        ("${FOO#*x*y}", xxyy, Some("y"), &["FOO"], &[]),
-        ("${FOO#*}", xxyy, Some("xxyy"), &["FOO"], &[]),
-        (
-            "${FOO#$BAR}",
-            &[("FOO", "xxyy"), ("BAR", "x")],
-            Some("xyy"),
-            &["FOO", "BAR"],
-            &[],
-        ),
-        (
-            "${FOO#$BAR}",
-            &[("FOO", "xxyy"), ("BAR", "")],
-            Some("xxyy"),
-            &["FOO", "BAR"],
-            &[],
-        ),
-        ("${FOO#}", xxyy, Some("xxyy"), &["FOO"], &[]),
-        ("${FOO##*x}", xxyy, Some("yy"), &["FOO"], &[]),
-        ("${FOO##}", xxyy, Some("xxyy"), &["FOO"], &[]),
-        ("${FOO#?\\?}", &[("FOO", "???y")], Some("?y"), &["FOO"], &[]),
-        ("${ABC:-.}${FOO%x}${ABC:-.}", xxyy, Some(".xxyy."), &["FOO"], &["ABC"]),
-        ("${FOO%%\\**\\*}", &[("FOO", "a***yy*")], Some("a"), &["FOO"], &[]),
-        ("${FOO%}", xxyy, Some("xxyy"), &["FOO"], &[]),
-        (
-            "${FOO%%$BAR}",
-            &[("FOO", "xxyy"), ("BAR", "")],
-            Some("xxyy"),
-            &["FOO", "BAR"],
-            &[],
-        ),
-        ("${FOO:#}", &[], None, &[], &[]),
-        ("${FOO:##}", &[], None, &[], &[]),
-        ("${FOO:%}", &[], None, &[], &[]),
-        ("${FOO:%%}", &[], None, &[], &[]),
-        (
-            "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
-            &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", "\\*/")],
-            Some("/foo.*/*.txt - /foo..*.txt"),
-            &["FOO", "NEEDLE"],
-            &[],
-        ),
-        (
-            "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
-            &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
-            Some("/tmp/bar.txt - /bar.txt"),
-            &["FOO", "NEEDLE"],
-            &[],
-        ),
-        (
-            "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
-            &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("REPLACEMENT", "/")],
-            Some("/foo/b/c.txt - /foo/c.txt"),
-            &["FOO", "NEEDLE", "REPLACEMENT"],
-            &[],
-        ),
-        (
-            "${FOO/$NEEDLE/$REPLACEMENT}",
-            &[
-                ("FOO", "http://google.de"),
-                ("NEEDLE", "http://"),
-                ("REPLACEMENT", "https://"),
-            ],
-            Some("https://google.de"),
-            &["FOO", "NEEDLE", "REPLACEMENT"],
-            &[],
-        ),
-        (
-            "${FOO//\\//\\/}",
-            &[("FOO", "/tmp/foo.txt")],
-            Some("\\/tmp\\/foo.txt"),
-            &["FOO"],
-            &[],
-        ),
-        (
-            "${FOO/$BAR/ww}",
-            &[("FOO", "xxyy"), ("BAR", "")],
-            Some("wwxxyy"),
-            &["FOO", "BAR"],
-            &[],
-        ),
-        ("${FOO//ww}", xxyy, None, &[], &[]),
-        ("${FOO//}", xxyy, None, &[], &[]),
-        ("${FOO///}", xxyy, Some("xxyy"), &["FOO"], &[]),
-        ("${FOO///}", &[], Some(""), &[], &["FOO"]),
-    ];
-    for (input, env, expected, matched, unmatched) in cases {
+    for (input, env, expected, matched, unmatched) in MATCH_CASES {
         let env = env_of(env);
         let got = Lexer::default().process_word_with_matches(input, &|k: &str| env.get(k).cloned());
         let Some(expected) = expected else {
