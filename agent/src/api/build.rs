@@ -11,7 +11,6 @@ use axum::body::Body;
 use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use skiff_api::{BuildOptions, BuildProgress, BuildStatus, JsonMessage};
 use tokio::sync::mpsc;

@@ -152,7 +152,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             number: i + 1,
             line: text[..starts[i]].matches('\n').count() + 1,
             original: original(&text[starts[i]..end], escape),
-            op: op_of(ins, text),
+            op: op_of(ins, text, escape),
         };
         match (&step.op, out.stages.last_mut()) {
             (Op::From { .. }, _) => {
@@ -245,6 +245,7 @@ fn cmd_of(c: &Command, escape: char) -> Cmd {
     match c {
         Command::Exec(v) => Cmd::Exec(v.value.iter().map(|s| s.value.to_string()).collect()),
         Command::Shell(s) => Cmd::Shell(super::words::join_continuations(s.value, escape)),
+        _ => Cmd::Exec(Vec::new()),
     }
 }
 
@@ -258,8 +259,7 @@ fn heredoc_name(text: &str, start: usize) -> String {
         .collect()
 }
 
-fn op_of(ins: &Instruction, text: &str) -> Op {
-    let escape = '\\';
+fn op_of(ins: &Instruction, text: &str, escape: char) -> Op {
     match ins {
         Instruction::From(f) => Op::From {
             image: f.image.value.to_string(),
@@ -334,6 +334,7 @@ fn src_of(s: &Source, text: &str) -> Src {
             content: h.value.to_string(),
             expand: h.expand,
         },
+        _ => Src::Path(String::new()),
     }
 }
 

@@ -249,8 +249,10 @@ impl Builder {
             }
             Err(e) => Err(e),
         };
-        let keep = layer.is_err() && !self.opts.force_remove;
-        if !keep || !self.opts.remove {
+        // As Docker's classic builder: a failed step's container stays for
+        // inspection unless `--force-rm`.
+        let remove = if layer.is_ok() { self.opts.remove } else { self.opts.force_remove };
+        if remove {
             if let Err(e) = self.engine.remove(&id, true, true).await {
                 tracing::warn!(container = %&id[..12], "removing a build container: {e}");
             }

@@ -345,9 +345,25 @@ impl Builder {
         if img.os.is_empty() {
             img.os = "linux".into();
         }
-        let raw = serde_json::to_vec(&img).map_err(BuildError::msg)?;
         let images = &self.engine.images;
-        let id = images.add_config(&raw).map_err(BuildError::msg)?;
+        // A build that ends where an earlier one did gives the same image.
+        let labels = serde_json::to_string(&self.opts.labels).unwrap_or_default();
+        let final_key = super::state::hash(&[&st.key, &labels, "image"]);
+        let earlier = (!self.opts.no_cache)
+            .then(|| images.cache.image(&final_key))
+            .flatten()
+            .filter(|id| images.load(id).is_ok());
+        let id = match earlier {
+            Some(id) => id,
+            None => {
+                let raw = serde_json::to_vec(&img).map_err(BuildError::msg)?;
+                let id = images.add_config(&raw).map_err(BuildError::msg)?;
+                if let Err(e) = images.cache.put_image(&final_key, &id) {
+                    tracing::warn!("build cache: {e}");
+                }
+                id
+            }
+        };
         let unused: Vec<String> = {
             let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
             self.build_args

@@ -139,9 +139,13 @@ impl State {
         let cfg_text = |body: String| format!("/bin/sh -c #(nop)  {body}");
         let text = match op {
             Op::Env(raw) => {
-                let mut shown = Vec::new();
+                // Every pair sees the environment from before the instruction.
+                let mut pairs = Vec::new();
                 for (k, v) in words::parse_name_vals(raw, escape, "ENV").map_err(BuildError::msg)? {
-                    let (k, v) = (self.expand(lex, &k)?, self.expand(lex, &v)?);
+                    pairs.push((self.expand(lex, &k)?, self.expand(lex, &v)?));
+                }
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
                     shown.push(format!("{k}={v}"));
                     self.set_env(&k, &v);
                 }

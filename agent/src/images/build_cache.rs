@@ -73,6 +73,21 @@ impl BuildCache {
             .collect()
     }
 
+    fn image_path(&self, key: &str) -> PathBuf {
+        self.dir.join("images").join(key)
+    }
+
+    /// The image a build whose final state had `key` stored, if any.
+    pub fn image(&self, key: &str) -> Option<String> {
+        fs::read_to_string(self.image_path(key)).ok().map(|s| s.trim().to_string())
+    }
+
+    /// Remember that a build whose final state had `key` stored `id`.
+    pub fn put_image(&self, key: &str, id: &str) -> io::Result<()> {
+        fs::create_dir_all(self.dir.join("images"))?;
+        skiff_common::fsutil::write_atomic(&self.image_path(key), id.as_bytes())
+    }
+
     /// Chain IDs the cache keeps.
     pub fn pinned(&self) -> HashSet<String> {
         self.all().into_iter().map(|r| r.chain).collect()
