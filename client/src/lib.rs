@@ -13,6 +13,7 @@ pub mod archive;
 pub mod cluster;
 pub mod containers;
 pub mod controller;
+pub mod dockerignore;
 pub mod images;
 pub mod networks;
 pub mod system;
