@@ -453,7 +453,10 @@ impl<W: Write> Walker<W> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(checking(path, &e)),
         };
-        self.tar.append_data(&mut h, name, file.take(meta.len()))
+        // Exactly the size in the header, even if the file changes meanwhile.
+        let len = meta.len();
+        self.tar
+            .append_data(&mut h, name, file.take(len).chain(io::repeat(0)).take(len))
     }
 }
 
