@@ -185,6 +185,85 @@ mod tests {
         assert_eq!(build_path(&o), want.join("&"));
     }
 
+    /// Read a chunked body off `r` (after the head): its bytes.
+    async fn dechunk(r: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> Vec<u8> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).await.unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).await.unwrap();
+            if n == 0 {
+                return body;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_streamed_context_goes_chunked_and_the_answer_comes_back_in_events() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let sock = std::env::temp_dir().join(format!("skiff-build-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&sock);
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let server = tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let mut r = BufReader::new(conn);
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).await.unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                head.push(line.trim_end().to_string());
+            }
+            let body = dechunk(&mut r).await;
+            let answer = "{\"stream\":\"Step 1/1 : FROM scratch\\n\"}\r\n{\"aux\":{\"ID\":\"sha256:ab\"}}";
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
+            r.get_mut().write_all(reply.as_bytes()).await.unwrap();
+            (head, body)
+        });
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        for part in ["one ", "two ", "three"] {
+            tx.send(Ok(bytes::Bytes::from(part))).await.unwrap();
+        }
+        drop(tx);
+        let o = BuildOptions {
+            tags: vec!["x".into()],
+            remove: true,
+            ..Default::default()
+        };
+        let c = crate::Client::new(&sock);
+        let mut s = c
+            .image_build(
+                &o,
+                crate::Body::Stream(rx, "application/x-tar"),
+                registry_config(&Default::default()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            s.next().await,
+            Some(BuildEvent::Stream("Step 1/1 : FROM scratch\n".into()))
+        );
+        assert_eq!(s.next().await, Some(BuildEvent::Image("sha256:ab".into())));
+        assert_eq!(s.next().await, None);
+        let (head, body) = server.await.unwrap();
+        let _ = std::fs::remove_file(&sock);
+        assert!(head[0].starts_with("POST /v1.41/build?buildargs="), "{head:?}");
+        let has = |h: &str| head.iter().any(|l| l.eq_ignore_ascii_case(h));
+        assert!(has("transfer-encoding: chunked"), "{head:?}");
+        assert!(has("content-type: application/x-tar"), "{head:?}");
+        assert!(has("x-registry-config: e30="), "{head:?}");
+        assert_eq!(body, b"one two three");
+    }
+
     #[test]
     fn no_credentials_is_an_empty_object() {
         assert_eq!(registry_config(&Default::default()), "e30=");
