@@ -101,6 +101,7 @@ pub async fn build(c: &Client, a: BuildArgs) -> Exit {
             terminal_width(),
             Instant::now(),
         )
+        .with_sent(ctx.sent.clone())
     });
     let (body, dockerfile, producer) = ctx.into_body();
     let mut opts = options(&a, |k| std::env::var(k).ok());

@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use skiff_api::{BuildProgress, BuildStatus};
@@ -35,6 +37,9 @@ pub struct View {
     /// Whether a `BuildProgress` came: until one does, classic text
     /// switches the view to classic.
     seen_progress: bool,
+    /// The bytes of context sent, for classic's `Sending build context`
+    /// line (printed once, before the first text).
+    sent: Option<Arc<AtomicU64>>,
 }
 
 impl View {
@@ -47,7 +52,15 @@ impl View {
             plain: Plain::default(),
             tty: Tty::new(width, now),
             seen_progress: false,
+            sent: None,
         }
+    }
+
+    /// Count the context's bytes for classic's `Sending build context to
+    /// Docker daemon` line.
+    pub fn with_sent(mut self, sent: Arc<AtomicU64>) -> Self {
+        self.sent = Some(sent);
+        self
     }
 
     /// Whether the agent should be asked for `BuildProgress` events.
@@ -65,6 +78,12 @@ impl View {
                 self.tty.clear(&mut self.progress);
             }
             self.mode = Mode::Classic;
+        }
+        if self.mode == Mode::Classic {
+            if let Some(sent) = self.sent.take() {
+                let size = super::format::human(sent.load(Ordering::Relaxed) as f64, 4);
+                let _ = writeln!(self.classic, "Sending build context to Docker daemon {size:>8}");
+            }
         }
         let _ = match self.mode {
             Mode::Classic => classic(&mut self.classic, e),
@@ -440,7 +459,8 @@ mod tests {
     fn run(mode: Mode, events: &[(u64, BuildEvent)], image: Option<(&str, &[String])>) -> (String, String) {
         let (progress, classic) = (Shared::default(), Shared::default());
         let t0 = Instant::now();
-        let mut v = View::new(mode, Box::new(progress.clone()), Box::new(classic.clone()), 80, t0);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(3_003_904));
+        let mut v = View::new(mode, Box::new(progress.clone()), Box::new(classic.clone()), 80, t0).with_sent(sent);
         for (ms, e) in events {
             v.event(e, t0 + Duration::from_millis(*ms));
         }
@@ -492,7 +512,8 @@ mod tests {
         ];
         for mode in [Mode::Classic, Mode::Plain, Mode::Tty] {
             let (progress, classic) = run(mode, &events, None);
-            assert_eq!(classic, "Step 1/2 : FROM busybox\n ---> Using cache\n", "{mode:?}");
+            let want = "Sending build context to Docker daemon  3.004MB\nStep 1/2 : FROM busybox\n ---> Using cache\n";
+            assert_eq!(classic, want, "{mode:?}");
             assert_eq!(progress, "", "{mode:?}");
         }
     }

@@ -17,6 +17,8 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -62,6 +64,8 @@ pub struct BuildContext {
     pub dockerfile: String,
     /// The producer; its error says why the stream stopped early.
     pub producer: JoinHandle<io::Result<()>>,
+    /// How many bytes have gone into the channel so far.
+    pub sent: Arc<AtomicU64>,
 }
 
 impl BuildContext {
@@ -333,8 +337,10 @@ where
     F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
 {
     let (tx, chunks) = mpsc::channel(QUEUE);
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
     let producer = std::thread::spawn(move || {
-        let mut out = BufWriter::with_capacity(CHUNK, Sender(tx.clone()));
+        let mut out = BufWriter::with_capacity(CHUNK, Sender(tx.clone(), counter));
         let result = produce(&mut out).and_then(|()| out.flush());
         if let Err(e) = &result {
             let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
@@ -345,11 +351,12 @@ where
         chunks,
         dockerfile,
         producer,
+        sent,
     }
 }
 
-/// `io::Write` into the channel, a chunk per write.
-struct Sender(mpsc::Sender<io::Result<Bytes>>);
+/// `io::Write` into the channel, a chunk per write, counted.
+struct Sender(mpsc::Sender<io::Result<Bytes>>, Arc<AtomicU64>);
 
 impl Write for Sender {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -359,6 +366,7 @@ impl Write for Sender {
                 "the daemon stopped reading the build context",
             )
         })?;
+        self.1.fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(buf.len())
     }
 

@@ -51,6 +51,7 @@ fn collect(mut ctx: BuildContext) -> Vec<u8> {
         out.extend_from_slice(&chunk.unwrap());
     }
     ctx.producer.join().unwrap().unwrap();
+    assert_eq!(ctx.sent.load(std::sync::atomic::Ordering::Relaxed), out.len() as u64);
     out
 }
 
