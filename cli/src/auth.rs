@@ -73,6 +73,27 @@ pub fn header_for(reference: &str) -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE.encode(body.to_string()))
 }
 
+/// Every stored credential, keyed by registry, as Docker's CLI sends them
+/// in `X-Registry-Config` for a build (`{}` when there is none).
+pub fn all_credentials() -> Map<String, Value> {
+    let cfg = read_config();
+    let Some(auths) = cfg["auths"].as_object() else {
+        return Map::new();
+    };
+    auths
+        .iter()
+        .filter_map(|(server, v)| {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(v["auth"].as_str()?)
+                .ok()?;
+            let text = String::from_utf8(raw).ok()?;
+            let (user, pass) = text.split_once(':')?;
+            let entry = json!({"username": user, "password": pass, "serveraddress": server});
+            Some((server.clone(), entry))
+        })
+        .collect()
+}
+
 /// `skiff login [-u USER] [-p PASS | --password-stdin] [SERVER]`.
 pub async fn login(c: &Client, a: LoginArgs) -> Exit {
     let server = a.server.clone().unwrap_or_else(|| HUB.to_string());

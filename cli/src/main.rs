@@ -1,6 +1,8 @@
 //! The `skiff` command line: Docker's commands, flags, output and exit codes.
 
 mod auth;
+mod build;
+mod build_view;
 mod cluster;
 mod commands;
 mod container;
@@ -216,6 +218,8 @@ pub enum Cmd {
     },
     /// List images
     Images(image_ls::ImagesArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Log in to a registry
@@ -373,6 +377,8 @@ pub enum ImageCmd {
     /// List images
     #[command(alias = "list")]
     Ls(image_ls::ImagesArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry

@@ -10,14 +10,18 @@
 //! path or a query string.
 
 pub mod archive;
+pub mod build;
+pub mod build_context;
 pub mod cluster;
 pub mod containers;
 pub mod controller;
+pub mod dockerignore;
 pub mod images;
 pub mod networks;
 pub mod system;
 pub mod volumes;
 
+pub use build::{BuildEvent, BuildStream};
 pub use containers::{CommitOptions, CreateOptions, ListOptions, LogsOptions};
 pub use controller::ServiceUpdate;
 pub use images::ImportOptions;
@@ -123,11 +127,35 @@ impl TlsOptions {
     }
 }
 
-/// A body to send: empty, JSON, or raw bytes with a content type.
+/// A body to send: empty, JSON, raw bytes with a content type, or a
+/// stream of chunks with a content type (sent chunked, as they come; an
+/// `Err` chunk aborts the request).
 pub enum Body {
     Empty,
     Json(Vec<u8>),
     Raw(Vec<u8>, &'static str),
+    Stream(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>, &'static str),
+}
+
+/// The body of a request on the wire: whole, or streamed from a channel.
+type ReqBody = http_body_util::Either<Full<Bytes>, ChannelBody>;
+
+/// A request body read from a channel of chunks (`Body::Stream`); it ends
+/// when every sender is gone.
+pub struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(hyper::body::Frame::data)))
+    }
 }
 
 impl Body {
@@ -303,7 +331,7 @@ impl Client {
         }
     }
 
-    async fn connect(&self, upgrades: bool) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    async fn connect(&self, upgrades: bool) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>> {
         let stream = self.stream().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -318,7 +346,7 @@ impl Client {
         Ok(sender)
     }
 
-    fn build(&self, method: Method, path: &str, body: Body, upgrade: bool) -> Result<Request<Full<Bytes>>> {
+    fn build(&self, method: Method, path: &str, body: Body, upgrade: bool) -> Result<Request<ReqBody>> {
         let mut b = Request::builder()
             .method(method)
             .uri(format!("/v{API_VERSION}{path}"))
@@ -329,15 +357,17 @@ impl Client {
         if let Some(n) = &self.node {
             b = b.header(skiff_api::cluster::NODE_HEADER, n.as_str());
         }
-        let (data, ct) = match body {
-            Body::Empty => (Vec::new(), None),
-            Body::Json(d) => (d, Some("application/json")),
-            Body::Raw(d, ct) => (d, Some(ct)),
+        use http_body_util::Either;
+        let (body, ct) = match body {
+            Body::Empty => (Either::Left(Full::default()), None),
+            Body::Json(d) => (Either::Left(Full::from(d)), Some("application/json")),
+            Body::Raw(d, ct) => (Either::Left(Full::from(d)), Some(ct)),
+            Body::Stream(rx, ct) => (Either::Right(ChannelBody(rx)), Some(ct)),
         };
         if let Some(ct) = ct {
             b = b.header("Content-Type", ct);
         }
-        b.body(Full::new(Bytes::from(data))).map_err(other)
+        b.body(body).map_err(other)
     }
 
     /// Send a request; non-2xx answers become `ClientError::Api`.
@@ -458,8 +488,11 @@ impl Lines {
                 line.pop();
                 return Some(line);
             }
-            let frame = self.body.frame().await?.ok()?;
-            if let Ok(data) = frame.into_data() {
+            let Some(frame) = self.body.frame().await else {
+                // A last line without its newline.
+                return (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf));
+            };
+            if let Ok(data) = frame.ok()?.into_data() {
                 self.buf.extend_from_slice(&data);
             }
         }

@@ -1,0 +1,472 @@
+//! `skiff build [OPTIONS] PATH | -`: Docker's classic `docker build`. The
+//! context (a directory, stdin, or a tar file) streams to `POST /build`
+//! while the answer is drawn by `build_view` (BuildKit-style plain lines, a
+//! live terminal view, or the classic text); `-q` prints only the image ID.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::build_view::{Mode, View};
+use super::Exit;
+use skiff_api::BuildOptions;
+use skiff_client::build::registry_config;
+use skiff_client::build_context;
+use skiff_client::{BuildEvent, Client};
+
+/// `skiff build`'s flags.
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads it from stdin)
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
+    /// Set metadata for an image
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Set type of progress output (auto, plain, tty)
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
+    pub progress: String,
+    /// Remove intermediate containers after a successful build
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub rm: bool,
+    /// Always remove intermediate containers
+    #[arg(long = "force-rm")]
+    pub force_rm: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// The context: a directory, a tar archive, or "-" (a tar or a Dockerfile on stdin)
+    pub context: String,
+}
+
+/// `skiff build`.
+pub async fn build(c: &Client, a: BuildArgs) -> Exit {
+    for t in &a.tags {
+        if let Err(e) = check_reference(t) {
+            eprintln!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}\nSee 'skiff build --help'.");
+            return Exit(125);
+        }
+    }
+    if let Some(f) = &a.iidfile {
+        if let Err(e) = std::fs::remove_file(f) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("Removing image ID file: {e}");
+                return Exit(1);
+            }
+        }
+    }
+    let ctx = match build_context::prepare(&a.context, a.file.as_deref(), Box::new(std::io::stdin())) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit(1);
+        }
+    };
+    let mut view = (!a.quiet).then(|| {
+        View::new(
+            mode(&a.progress),
+            Box::new(std::io::stderr()),
+            Box::new(std::io::stdout()),
+            terminal_width(),
+            Instant::now(),
+        )
+        .with_sent(ctx.sent.clone())
+    });
+    let (body, dockerfile, producer) = ctx.into_body();
+    let mut opts = options(&a, |k| std::env::var(k).ok());
+    opts.dockerfile = dockerfile;
+    opts.skiff_progress = view.as_ref().is_some_and(View::wants_progress);
+    let auths = registry_config(&super::auth::all_credentials());
+    let outcome = match c.image_build(&opts, body, auths).await {
+        Ok(mut stream) => follow(&mut stream, view.as_mut()).await,
+        Err(e) => Outcome {
+            error: Some(e.to_string()),
+            ..Default::default()
+        },
+    };
+    finish(&a, outcome, view.as_mut(), producer)
+}
+
+/// What the answer came to.
+#[derive(Default)]
+struct Outcome {
+    image: Option<String>,
+    error: Option<String>,
+    /// The text of a quiet build, shown if it fails.
+    quiet_text: String,
+}
+
+/// Read the answer to its end, drawing it (the live view redrawn every
+/// 100 ms).
+async fn follow(stream: &mut skiff_client::BuildStream, mut view: Option<&mut View>) -> Outcome {
+    let mut out = Outcome::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        let event = tokio::select! {
+            e = stream.next() => e,
+            _ = tick.tick() => {
+                if let Some(v) = view.as_deref_mut() {
+                    v.tick(Instant::now());
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
+        match &event {
+            BuildEvent::Image(id) => out.image = Some(id.clone()),
+            BuildEvent::Error(e) => {
+                out.error = Some(e.clone());
+                break;
+            }
+            BuildEvent::Stream(s) if view.is_none() => out.quiet_text.push_str(s),
+            _ => {}
+        }
+        if let Some(v) = view.as_deref_mut() {
+            v.event(&event, Instant::now());
+        }
+    }
+    out
+}
+
+/// Print the end (the ID for `-q`, `--iidfile`) or the error; the exit code.
+fn finish(
+    a: &BuildArgs,
+    out: Outcome,
+    view: Option<&mut View>,
+    producer: std::thread::JoinHandle<std::io::Result<()>>,
+) -> Exit {
+    let now = Instant::now();
+    let error = context_error(producer).or(out.error).or_else(|| {
+        out.image
+            .is_none()
+            .then(|| "the build ended without an image ID".to_string())
+    });
+    if let Some(e) = error {
+        if let Some(v) = view {
+            v.finish(None, now);
+        } else {
+            eprint!("{}", out.quiet_text);
+        }
+        eprintln!("{e}");
+        return Exit(1);
+    }
+    let id = out.image.unwrap_or_default();
+    if let Some(v) = view {
+        v.finish(Some((&id, &a.tags)), now);
+    } else {
+        println!("{id}");
+    }
+    if let Some(f) = &a.iidfile {
+        if let Err(e) = std::fs::write(f, &id) {
+            eprintln!("Failed to write image ID to file: {e}");
+            return Exit(1);
+        }
+    }
+    Exit(0)
+}
+
+/// Why packing the context failed, if it did (a daemon that stopped
+/// reading is not the context's fault; a packer still running is not
+/// waited for).
+fn context_error(producer: std::thread::JoinHandle<std::io::Result<()>>) -> Option<String> {
+    for _ in 0..20 {
+        if producer.is_finished() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !producer.is_finished() {
+        return None;
+    }
+    match producer.join() {
+        Ok(Err(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => Some(e.to_string()),
+        _ => None,
+    }
+}
+
+/// The view `--progress` asks for: `SKIFF_BUILD_PROGRESS=classic` wins;
+/// `auto` is the live view on a terminal, plain lines otherwise.
+fn mode(progress: &str) -> Mode {
+    if std::env::var("SKIFF_BUILD_PROGRESS").is_ok_and(|v| v == "classic") {
+        return Mode::Classic;
+    }
+    let terminal = |fd| nix::unistd::isatty(fd).unwrap_or(false);
+    match progress {
+        "plain" => Mode::Plain,
+        "tty" => Mode::Tty,
+        _ if terminal(1) && terminal(2) => Mode::Tty,
+        _ => Mode::Plain,
+    }
+}
+
+/// The columns of the terminal on stderr (80 if it is none).
+fn terminal_width() -> usize {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize into the struct it is given.
+    let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        usize::from(ws.ws_col)
+    } else {
+        80
+    }
+}
+
+/// The query's options from the flags; `env` looks up `--build-arg KEY`
+/// (Docker sends a key without a value as `null` when it is not set).
+fn options(a: &BuildArgs, env: impl Fn(&str) -> Option<String>) -> BuildOptions {
+    let build_args = a
+        .build_args
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (kv.clone(), env(kv)),
+        })
+        .collect();
+    let labels: BTreeMap<String, String> = a
+        .labels
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.clone(), String::new()),
+        })
+        .collect();
+    BuildOptions {
+        tags: a.tags.clone(),
+        dockerfile: String::new(),
+        build_args,
+        target: a.target.clone().unwrap_or_default(),
+        no_cache: a.no_cache,
+        pull: a.pull,
+        cache_from: a.cache_from.clone(),
+        labels,
+        network_mode: a.network.clone(),
+        extra_hosts: a.add_host.clone(),
+        quiet: a.quiet,
+        remove: a.rm,
+        force_remove: a.force_rm,
+        platform: a.platform.clone().unwrap_or_default(),
+        skiff_progress: false,
+    }
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, the grammar's path component.
+fn path_component(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut rest = s;
+    loop {
+        let n = rest.find(|c: char| !alnum(c)).unwrap_or(rest.len());
+        if n == 0 {
+            return false;
+        }
+        rest = &rest[n..];
+        if rest.is_empty() {
+            return true;
+        }
+        let sep = rest.find(alnum).unwrap_or(rest.len());
+        let (s, after) = rest.split_at(sep);
+        if !(s == "." || s == "_" || s == "__" || s.bytes().all(|b| b == b'-')) {
+            return false;
+        }
+        rest = after;
+    }
+}
+
+/// `host[:port]`: dot-separated `[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?`.
+fn domain(s: &str) -> bool {
+    let (host, port) = s.split_once(':').unwrap_or((s, "1"));
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && host.split('.').all(label)
+}
+
+/// Docker's check of a `-t` value (`reference.ParseNormalizedNamed`).
+fn check_reference(r: &str) -> Result<(), String> {
+    const FORMAT: &str = "invalid reference format";
+    let is_hex64 = r.len() == 64 && r.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if is_hex64 {
+        return Err(format!(
+            "invalid repository name ({r}), cannot specify 64-byte hexadecimal strings"
+        ));
+    }
+    let (rest, digest) = r.split_once('@').map_or((r, None), |(n, d)| (n, Some(d)));
+    let (name, tag) = match rest.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (rest, None),
+    };
+    let (dom, path) = match name.split_once('/') {
+        Some((d, p)) if d.contains(['.', ':']) || d == "localhost" || d.to_lowercase() != d => (Some(d), p),
+        _ => (None, name),
+    };
+    let shown = if dom.is_none() && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
+    };
+    if path.to_lowercase() != path {
+        return Err(format!("{FORMAT}: repository name ({shown}) must be lowercase"));
+    }
+    let tag_ok = tag.is_none_or(|t| {
+        let mut c = t.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphanumeric() || f == '_')
+            && t.len() <= 128
+            && c.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    });
+    let digest_ok = digest.is_none_or(|d| {
+        d.split_once(':').is_some_and(|(alg, hex)| {
+            !alg.is_empty()
+                && alg
+                    .split(['+', '.', '_', '-'])
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+                && hex.len() >= 32
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+        })
+    });
+    let name_ok = dom.is_none_or(domain) && path.split('/').all(path_component) && name.len() <= 255;
+    if name_ok && tag_ok && digest_ok {
+        Ok(())
+    } else {
+        Err(FORMAT.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_reference, options, BuildArgs};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        a: BuildArgs,
+    }
+
+    fn parse(args: &[&str]) -> BuildArgs {
+        Cmd::try_parse_from(std::iter::once("build").chain(args.iter().copied()))
+            .unwrap()
+            .a
+    }
+
+    #[test]
+    fn tags_are_checked_as_docker_checks_them() {
+        for ok in [
+            "app",
+            "app:v1.2",
+            "team/app:latest",
+            "localhost:5000/a/b:c",
+            "registry.example.com/x",
+            "a__b/c-d.e_f",
+            "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(check_reference(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "app:",
+            ":v1",
+            "a//b",
+            "-app",
+            "app:-x",
+            "a b",
+            "app@sha256:12",
+            "a..b",
+        ] {
+            assert_eq!(check_reference(bad), Err("invalid reference format".into()), "{bad}");
+        }
+        assert_eq!(
+            check_reference("Foo"),
+            Err("invalid reference format: repository name (library/Foo) must be lowercase".into())
+        );
+        assert_eq!(
+            check_reference("team/Foo:v1"),
+            Err("invalid reference format: repository name (team/Foo) must be lowercase".into())
+        );
+    }
+
+    #[test]
+    fn flags_become_dockers_options() {
+        let a = parse(&[
+            "-t",
+            "a:1",
+            "--tag",
+            "b",
+            "--build-arg",
+            "X=1",
+            "--build-arg",
+            "FROM_ENV",
+            "--build-arg",
+            "UNSET",
+            "--label",
+            "k=v",
+            "--label",
+            "bare",
+            "--rm=false",
+            "--force-rm",
+            "--add-host",
+            "h:1.2.3.4",
+            "--cache-from",
+            "c",
+            "--progress",
+            "plain",
+            "-q",
+            ".",
+        ]);
+        let env = |k: &str| (k == "FROM_ENV").then(|| "from env".to_string());
+        let o = options(&a, env);
+        assert_eq!(o.tags, ["a:1", "b"]);
+        assert_eq!(o.build_args["X"].as_deref(), Some("1"));
+        assert_eq!(o.build_args["FROM_ENV"].as_deref(), Some("from env"));
+        assert_eq!(o.build_args["UNSET"], None);
+        assert_eq!(o.labels["k"], "v");
+        assert_eq!(o.labels["bare"], "");
+        assert!(!o.remove && o.force_remove && o.quiet);
+        assert_eq!(o.network_mode, "default");
+        assert_eq!(o.extra_hosts, ["h:1.2.3.4"]);
+        assert_eq!(a.context, ".");
+        let a = parse(&["-f", "-", "--rm", "ctx"]);
+        assert!(a.rm);
+        assert_eq!(a.file.as_deref(), Some("-"));
+        assert!(parse(&["ctx"]).rm);
+    }
+}
