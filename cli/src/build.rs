@@ -470,3 +470,67 @@ mod tests {
         assert!(parse(&["ctx"]).rm);
     }
 }
+
+/// `skiff builder …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Remove build cache
+    Prune {
+        /// Remove all unused build cache, not just what no image uses
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Provide filter values (e.g. 'until=24h')
+        #[arg(long)]
+        filter: Vec<String>,
+    },
+}
+
+pub async fn builder(c: &Client, cmd: BuilderCmd) -> Exit {
+    match cmd {
+        BuilderCmd::Build(a) => build(c, a).await,
+        BuilderCmd::Prune { all, force, filter } => prune(c, all, force, &filter).await,
+    }
+}
+
+async fn prune(c: &Client, all: bool, force: bool, filter: &[String]) -> Exit {
+    let warning = if all {
+        "WARNING! This will remove all build cache."
+    } else {
+        "WARNING! This will remove all dangling build cache."
+    };
+    if !force && !super::util::confirm(&format!("{warning} Are you sure you want to continue? [y/N] ")) {
+        return Exit(0);
+    }
+    let mut until = None;
+    for f in filter {
+        match f.split_once('=') {
+            Some(("until", v)) => until = Some(v.to_string()),
+            _ => {
+                eprintln!("invalid filter '{f}'");
+                return Exit(1);
+            }
+        }
+    }
+    let v = match c.build_prune(all, until.as_deref()).await {
+        Ok(v) => v,
+        Err(e) => return super::fail(&e, 1),
+    };
+    let items = v["CachesDeleted"].as_array().cloned().unwrap_or_default();
+    if !items.is_empty() {
+        println!("Deleted build cache objects:");
+        for it in items.iter().filter_map(|i| i.as_str()) {
+            println!("{}", &it[..it.len().min(25)]);
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        super::format::size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+    );
+    Exit(0)
+}

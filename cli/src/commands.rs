@@ -18,6 +18,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Inspect { format, kind, names } => util::inspect(c, names, format, kind.as_deref()).await,
         Cmd::Images(a) => image_ls::images(c, a).await,
         Cmd::Build(a) => build::build(c, a).await,
+        Cmd::Builder { cmd } => build::builder(c, cmd).await,
         Cmd::Pull(a) => image::pull(c, a).await,
         Cmd::Push(a) => image::push(c, a).await,
         Cmd::Login(a) => auth::login(c, a).await,

@@ -248,6 +248,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        cmd: build::BuilderCmd,
+    },
     /// Manage networks
     Network {
         #[command(subcommand)]

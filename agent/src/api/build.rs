@@ -49,7 +49,9 @@ pub fn options(pairs: &[(String, String)]) -> Result<BuildOptions, ApiError> {
             "networkmode" => o.network_mode = v.clone(),
             "platform" => o.platform = v.clone(),
             "skiffprogress" => o.skiff_progress = truthy(v),
-            "extrahosts" => o.extra_hosts.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
+            "extrahosts" => o
+                .extra_hosts
+                .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
             "buildargs" => {
                 if let Value::Object(m) = json_of(k, v)? {
                     for (name, val) in m {
@@ -66,11 +68,14 @@ pub fn options(pairs: &[(String, String)]) -> Result<BuildOptions, ApiError> {
             }
             "cachefrom" => {
                 if let Value::Array(a) = json_of(k, v)? {
-                    o.cache_from.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string)));
+                    o.cache_from
+                        .extend(a.iter().filter_map(|x| x.as_str().map(str::to_string)));
                 }
             }
             "remote" if !v.is_empty() => {
-                return Err(ApiError::bad("remote build contexts (git or URL) are not supported: send the context as the body"))
+                return Err(ApiError::bad(
+                    "remote build contexts (git or URL) are not supported: send the context as the body",
+                ))
             }
             _ => {}
         }
@@ -79,7 +84,11 @@ pub fn options(pairs: &[(String, String)]) -> Result<BuildOptions, ApiError> {
         o.network_mode = "bridge".into();
     }
     for t in &o.tags {
-        crate::images::store::parse_reference(t).map_err(|_| ApiError::bad(format!("invalid reference format: repository name ({t}) must be lowercase")))?;
+        crate::images::store::parse_reference(t).map_err(|_| {
+            ApiError::bad(format!(
+                "invalid reference format: repository name ({t}) must be lowercase"
+            ))
+        })?;
     }
     Ok(o)
 }
@@ -100,7 +109,12 @@ fn line(v: &impl serde::Serialize) -> String {
 }
 
 /// `POST /build`.
-pub async fn build(e: St, Query(pairs): Query<Vec<(String, String)>>, _headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn build(
+    e: St,
+    Query(pairs): Query<Vec<(String, String)>>,
+    _headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let opts = options(&pairs)?;
     let engine = e.0.clone();
     let root = engine.cfg.data_root.join("build");

@@ -31,7 +31,9 @@ pub fn unpack<R: Read>(body: R, root: &Path) -> Result<Context, BuildError> {
     let mut r = BufReader::with_capacity(256 * 1024, body);
     let head = r.fill_buf()?.to_vec();
     if head.is_empty() {
-        return Err(BuildError::msg("the build context is empty: send a tar archive (plain or gzip)"));
+        return Err(BuildError::msg(
+            "the build context is empty: send a tar archive (plain or gzip)",
+        ));
     }
     let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(r))
@@ -41,7 +43,9 @@ pub fn unpack<R: Read>(body: R, root: &Path) -> Result<Context, BuildError> {
         ));
     } else {
         if head.len() >= 262 && &head[257..262] != b"ustar" && head.iter().take(100).any(|b| *b == b'\n') {
-            return Err(BuildError::msg("the build context is not a tar archive (plain or gzip)"));
+            return Err(BuildError::msg(
+                "the build context is not a tar archive (plain or gzip)",
+            ));
         }
         Box::new(r)
     };

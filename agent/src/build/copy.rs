@@ -33,7 +33,9 @@ impl RootView {
         let layers = &engine.images.layers;
         let parent = chain.map(|c| layers.get(c)).transpose().map_err(BuildError::msg)?;
         let id = format!("{}-build", crate::ids::new_id());
-        layers.driver.create(&id, parent.as_ref().map(|l| l.cache_id.as_str()))?;
+        layers
+            .driver
+            .create(&id, parent.as_ref().map(|l| l.cache_id.as_str()))?;
         let path = match layers.driver.mount(&id) {
             Ok(p) => p,
             Err(e) => {
@@ -128,7 +130,8 @@ impl Builder {
             match s {
                 Src::Heredoc { name, content, expand } => {
                     let content = if *expand {
-                        lex.process_word(content, &|n| st.lookup(n)).unwrap_or_else(|_| content.clone())
+                        lex.process_word(content, &|n| st.lookup(n))
+                            .unwrap_or_else(|_| content.clone())
                     } else {
                         content.clone()
                     };
@@ -146,7 +149,9 @@ impl Builder {
                     }
                     let matched = fsops::expand_source(root, &p)?;
                     if matched.is_empty() {
-                        return Err(BuildError::msg(format!("{word} failed: no source files were specified")));
+                        return Err(BuildError::msg(format!(
+                            "{word} failed: no source files were specified"
+                        )));
                     }
                     for m in matched {
                         let host = fsops::resolve_in(root, &m, false)?;
@@ -203,8 +208,17 @@ impl Builder {
 }
 
 /// Write the sources into `rootfs` at `dest`.
-fn write_items(rootfs: &Path, items: &[Item], dest: &str, dest_is_dir: bool, add: bool, attrs: Attrs) -> io::Result<()> {
-    let parent = Path::new(dest).parent().map_or("/".to_string(), |p| p.display().to_string());
+fn write_items(
+    rootfs: &Path,
+    items: &[Item],
+    dest: &str,
+    dest_is_dir: bool,
+    add: bool,
+    attrs: Attrs,
+) -> io::Result<()> {
+    let parent = Path::new(dest)
+        .parent()
+        .map_or("/".to_string(), |p| p.display().to_string());
     for it in items {
         match it {
             Item::Text { name, content } => {
@@ -234,7 +248,9 @@ fn write_items(rootfs: &Path, items: &[Item], dest: &str, dest_is_dir: bool, add
                     }
                     continue;
                 }
-                let existing_dir = fsops::resolve_in(rootfs, dest, false).map(|p| p.is_dir()).unwrap_or(false);
+                let existing_dir = fsops::resolve_in(rootfs, dest, false)
+                    .map(|p| p.is_dir())
+                    .unwrap_or(false);
                 let target = if dest_is_dir || existing_dir {
                     let name = host.file_name().unwrap_or_default();
                     fsops::make_dirs(rootfs, dest, attrs)?.join(name)

@@ -73,7 +73,11 @@ pub enum Cmd {
 pub enum Src {
     Path(String),
     /// `<<NAME`: a file named NAME with this content.
-    Heredoc { name: String, content: String, expand: bool },
+    Heredoc {
+        name: String,
+        content: String,
+        expand: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -440,13 +444,21 @@ CMD [\"sh\", \"-c\", \"echo\"]
     fn errors_name_the_line() {
         let e = parse("FROM busybox\nFOO bar\n").unwrap_err();
         assert_eq!(e.line, 2);
-        assert!(e.to_string().starts_with("Dockerfile parse error line 2: unknown instruction"));
+        assert!(e
+            .to_string()
+            .starts_with("Dockerfile parse error line 2: unknown instruction"));
         assert!(parse("RUN x\n").is_err());
     }
 
     #[test]
     fn onbuild_triggers_parse_alone() {
         let s = parse_trigger("RUN echo hi", '\\').unwrap();
-        assert_eq!(s.op, Op::Run { flags: vec![], cmd: Cmd::Shell("echo hi".into()) });
+        assert_eq!(
+            s.op,
+            Op::Run {
+                flags: vec![],
+                cmd: Cmd::Shell("echo hi".into())
+            }
+        );
     }
 }

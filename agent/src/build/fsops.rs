@@ -84,7 +84,11 @@ pub fn expand_source(root: &Path, src: &str) -> io::Result<Vec<String>> {
         let mut next = Vec::new();
         for base in &found {
             if !has_wildcard(&comp) {
-                let p = if base.is_empty() { comp.clone() } else { format!("{base}/{comp}") };
+                let p = if base.is_empty() {
+                    comp.clone()
+                } else {
+                    format!("{base}/{comp}")
+                };
                 if fs::symlink_metadata(resolve_in(root, &p, true)?).is_ok() {
                     next.push(p);
                 }
@@ -92,7 +96,10 @@ pub fn expand_source(root: &Path, src: &str) -> io::Result<Vec<String>> {
             }
             let dir = resolve_in(root, base, false)?;
             let Ok(rd) = fs::read_dir(&dir) else { continue };
-            let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+            let mut names: Vec<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect();
             names.sort();
             for n in names.into_iter().filter(|n| fnmatch(&comp, n)) {
                 next.push(if base.is_empty() { n } else { format!("{base}/{n}") });
@@ -219,10 +226,7 @@ fn finish(dest: &Path, src: &fs::Metadata, attrs: Attrs) -> io::Result<()> {
 }
 
 fn filetime(m: &fs::Metadata) -> [libc::timespec; 2] {
-    let ts = |s: i64, ns: i64| libc::timespec {
-        tv_sec: s,
-        tv_nsec: ns,
-    };
+    let ts = |s: i64, ns: i64| libc::timespec { tv_sec: s, tv_nsec: ns };
     [ts(m.atime(), m.atime_nsec()), ts(m.mtime(), m.mtime_nsec())]
 }
 
@@ -263,7 +267,10 @@ pub fn lookup_owner(rootfs: &Path, spec: &str) -> Result<(u32, u32), String> {
 /// directory (trailing `/`).
 pub fn dest_path(workdir: &str, dest: &str) -> (String, bool) {
     let is_dir = dest.ends_with('/') || dest.ends_with("/.") || dest == ".";
-    (super::state::workdir(if workdir.is_empty() { "/" } else { workdir }, dest), is_dir)
+    (
+        super::state::workdir(if workdir.is_empty() { "/" } else { workdir }, dest),
+        is_dir,
+    )
 }
 
 /// Is `rel` a real path inside the root, not `..` out of it?
@@ -299,7 +306,11 @@ mod tests {
     fn owners_come_from_the_root() {
         let dir = std::env::temp_dir().join(format!("skiff-owner-{}", std::process::id()));
         fs::create_dir_all(dir.join("etc")).unwrap();
-        fs::write(dir.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
+        fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
         fs::write(dir.join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
         assert_eq!(lookup_owner(&dir, "app").unwrap(), (1000, 1001));
         assert_eq!(lookup_owner(&dir, "app:staff").unwrap(), (1000, 50));

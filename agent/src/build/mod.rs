@@ -189,7 +189,13 @@ impl Builder {
 
     /// A layer step: `descr` extends the key; on a miss `job` writes the
     /// changes through an overlay mount of a work layer on the stage's top.
-    pub(super) async fn layer_step<F>(&self, st: &mut State, descr: &str, created_by: String, job: F) -> Result<Outcome, BuildError>
+    pub(super) async fn layer_step<F>(
+        &self,
+        st: &mut State,
+        descr: &str,
+        created_by: String,
+        job: F,
+    ) -> Result<Outcome, BuildError>
     where
         F: FnOnce(&Path) -> io::Result<()> + Send + 'static,
     {
@@ -226,12 +232,16 @@ impl Builder {
     /// earlier stage, else an image.
     pub(super) async fn source_stage(self: &Arc<Self>, name: &str, step: &Step) -> Result<Arc<State>, BuildError> {
         let lower = name.to_lowercase();
-        let found = self.df.stages.iter().find(|s| {
-            s.name.as_deref() == Some(lower.as_str()) || s.index.to_string() == name
-        });
+        let found = self
+            .df
+            .stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()) || s.index.to_string() == name);
         if let Some(s) = found {
             if s.from.number >= step.number {
-                return Err(BuildError::msg(format!("invalid from flag value {name}: stage not yet built")));
+                return Err(BuildError::msg(format!(
+                    "circular dependency detected on stage: {name}"
+                )));
             }
             return self.wait_stage(s.index).await;
         }

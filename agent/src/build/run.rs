@@ -167,7 +167,11 @@ impl Builder {
                     }
                 }
                 "security" if v == "sandbox" => {}
-                "security" => return Err(BuildError::msg("RUN --security=insecure is not allowed by this builder")),
+                "security" => {
+                    return Err(BuildError::msg(
+                        "RUN --security=insecure is not allowed by this builder",
+                    ))
+                }
                 other => return Err(BuildError::msg(format!("unknown flag: {other}"))),
             }
         }
@@ -251,7 +255,11 @@ impl Builder {
         };
         // As Docker's classic builder: a failed step's container stays for
         // inspection unless `--force-rm`.
-        let remove = if layer.is_ok() { self.opts.remove } else { self.opts.force_remove };
+        let remove = if layer.is_ok() {
+            self.opts.remove
+        } else {
+            self.opts.force_remove
+        };
         if remove {
             if let Err(e) = self.engine.remove(&id, true, true).await {
                 tracing::warn!(container = %&id[..12], "removing a build container: {e}");

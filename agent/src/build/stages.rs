@@ -55,13 +55,22 @@ pub async fn build(
             opts.platform
         )));
     }
-    let name = if opts.dockerfile.is_empty() { "Dockerfile" } else { opts.dockerfile.as_str() };
+    let name = if opts.dockerfile.is_empty() {
+        "Dockerfile"
+    } else {
+        opts.dockerfile.as_str()
+    };
     let path = super::fsops::resolve_in(&inputs.context, name, false)?;
     let text = std::fs::read_to_string(&path)
         .map_err(|_| BuildError::msg(format!("Cannot locate specified Dockerfile: {name}")))?;
     let df = dockerfile::parse(&text).map_err(BuildError::msg)?;
+    drop_ignored_build_files(&inputs.context, name)?;
     let target = match opts.target.as_str() {
-        "" => df.stages.len().checked_sub(1).ok_or_else(|| BuildError::msg("no build stage in current context"))?,
+        "" => df
+            .stages
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| BuildError::msg("no build stage in current context"))?,
         t => df
             .stages
             .iter()
@@ -123,6 +132,22 @@ pub async fn build(
     builder.finish(&st)
 }
 
+/// As Docker's daemon: when `.dockerignore` excludes the Dockerfile or
+/// itself, they were sent only to be read; COPY never sees them.
+fn drop_ignored_build_files(context: &std::path::Path, dockerfile: &str) -> Result<(), BuildError> {
+    let Ok(text) = std::fs::read_to_string(context.join(".dockerignore")) else {
+        return Ok(());
+    };
+    let ignore = skiff_client::dockerignore::DockerIgnore::parse(&text).map_err(BuildError::msg)?;
+    for f in [dockerfile, ".dockerignore"] {
+        if ignore.excluded(f) {
+            let p = super::fsops::resolve_in(context, f, true)?;
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
+
 /// The target and every stage it needs, in order.
 fn needed_stages(df: &dockerfile::Dockerfile, target: usize) -> Vec<usize> {
     let mut need = vec![false; df.stages.len()];
@@ -151,11 +176,15 @@ fn default_image() -> ImageConfigFile {
 impl Builder {
     fn resolve_global_args(&self) -> Result<BTreeMap<String, Option<String>>, BuildError> {
         let lex = Lexer::new(self.df.escape);
-        let mut args: BTreeMap<String, Option<String>> =
-            PLATFORM_ARGS.iter().map(|(k, v)| (k.to_string(), Some(v.to_string()))).collect();
+        let mut args: BTreeMap<String, Option<String>> = PLATFORM_ARGS
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect();
         for step in &self.df.global_args {
             let Op::Arg(raw) = &step.op else { continue };
-            for (k, default) in super::words::parse_args(raw, self.df.escape).map_err(|e| BuildError::msg(e).at(step))? {
+            for (k, default) in
+                super::words::parse_args(raw, self.df.escape).map_err(|e| BuildError::msg(e).at(step))?
+            {
                 let default = default
                     .map(|d| lex.process_word(&d, &|n| args.get(n).cloned().flatten()))
                     .transpose()
@@ -190,7 +219,11 @@ impl Builder {
                 let relay = tokio::spawn(async move {
                     while let Some(m) = rx.recv().await {
                         if m.progress_detail.is_none() && !m.status.is_empty() {
-                            let line = if m.id.is_empty() { format!("{}\n", m.status) } else { format!("{}: {}\n", m.id, m.status) };
+                            let line = if m.id.is_empty() {
+                                format!("{}\n", m.status)
+                            } else {
+                                format!("{}: {}\n", m.id, m.status)
+                            };
                             let _ = events.send(Event::Classic(line));
                         }
                     }
@@ -228,12 +261,23 @@ impl Builder {
             return Err(BuildError::msg("base name (${...}) should not be blank"));
         }
         let lower = name.to_lowercase();
-        if let Some(s) = self.df.stages[..stage.index].iter().find(|s| s.name.as_deref() == Some(lower.as_str())) {
+        if let Some(s) = self.df.stages[..stage.index]
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
             let prev = self.wait_stage(s.index).await?;
             let mut st = (*prev).clone();
             st.args.clear();
             st.cmd_set = false;
             return Ok(st);
+        }
+        if self.df.stages[stage.index..]
+            .iter()
+            .any(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
+            return Err(BuildError::msg(format!(
+                "circular dependency detected on stage: {name}"
+            )));
         }
         if lower == "scratch" {
             return Ok(State::new(String::new(), default_image(), None));
@@ -256,10 +300,15 @@ impl Builder {
         let mut st = slot.ok_or_else(|| BuildError::msg("FROM failed"))?;
         let triggers = st.image.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
-            self.emit_classic(format!("# Executing {} build trigger{}\n", triggers.len(), if triggers.len() == 1 { "" } else { "s" }));
+            self.emit_classic(format!(
+                "# Executing {} build trigger{}\n",
+                triggers.len(),
+                if triggers.len() == 1 { "" } else { "s" }
+            ));
         }
         for t in triggers {
-            let mut step = dockerfile::parse_trigger(&t, self.df.escape).map_err(|e| BuildError::msg(e).at(&stage.from))?;
+            let mut step =
+                dockerfile::parse_trigger(&t, self.df.escape).map_err(|e| BuildError::msg(e).at(&stage.from))?;
             step.number = stage.from.number;
             step.line = stage.from.line;
             self.step(&mut st, &step, &label, &lex).await?;
@@ -373,13 +422,20 @@ impl Builder {
                 .collect()
         };
         if !unused.is_empty() {
-            self.warn(format!("[Warning] One or more build-args [{}] were not consumed", unused.join(" ")));
+            self.warn(format!(
+                "[Warning] One or more build-args [{}] were not consumed",
+                unused.join(" ")
+            ));
         }
-        self.emit_classic(format!("Successfully built {}\n", &id.trim_start_matches("sha256:")[..12]));
+        self.emit_classic(format!(
+            "Successfully built {}\n",
+            &id.trim_start_matches("sha256:")[..12]
+        ));
         for t in &self.opts.tags {
             let nt = parse_reference(t).map_err(BuildError::msg)?;
             images.tag(&id, &nt).map_err(BuildError::msg)?;
-            self.engine.emit("image", "tag", &id, [("name".to_string(), nt.to_string())].into());
+            self.engine
+                .emit("image", "tag", &id, [("name".to_string(), nt.to_string())].into());
             self.emit_classic(format!("Successfully tagged {nt}\n"));
         }
         let _ = BuildStatus::Done;

@@ -134,7 +134,12 @@ impl State {
     }
 
     /// Apply a config-only step; returns its history text.
-    pub fn apply(&mut self, op: &Op, lex: &Lexer, build_args: &BTreeMap<String, Option<String>>) -> Result<String, BuildError> {
+    pub fn apply(
+        &mut self,
+        op: &Op,
+        lex: &Lexer,
+        build_args: &BTreeMap<String, Option<String>>,
+    ) -> Result<String, BuildError> {
         let escape = lex.escape();
         let cfg_text = |body: String| format!("/bin/sh -c #(nop)  {body}");
         let text = match op {
@@ -191,7 +196,11 @@ impl State {
                     for p in lex.process_words(w, &|n| self.lookup(n)).map_err(BuildError::msg)? {
                         let p = port_spec(&p)?;
                         shown.push(p.clone());
-                        self.image.config.exposed_ports.get_or_insert_with(Default::default).insert(p, json!({}));
+                        self.image
+                            .config
+                            .exposed_ports
+                            .get_or_insert_with(Default::default)
+                            .insert(p, json!({}));
                     }
                 }
                 cfg_text(format!("EXPOSE {}", shown.join(" ")))
@@ -204,7 +213,11 @@ impl State {
                         return Err(BuildError::msg("VOLUME specified can not be an empty string"));
                     }
                     shown.push(v.clone());
-                    self.image.config.volumes.get_or_insert_with(Default::default).insert(v, json!({}));
+                    self.image
+                        .config
+                        .volumes
+                        .get_or_insert_with(Default::default)
+                        .insert(v, json!({}));
                 }
                 cfg_text(format!("VOLUME [{}]", shown.join(" ")))
             }
@@ -215,7 +228,10 @@ impl State {
             }
             Op::Shell(list) => {
                 self.image.config.shell = Some(list.clone());
-                cfg_text(format!("SHELL [{}]", list.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(" ")))
+                cfg_text(format!(
+                    "SHELL [{}]",
+                    list.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(" ")
+                ))
             }
             Op::Cmd(cmd) => {
                 self.image.config.cmd = self.argv(cmd);
@@ -234,11 +250,19 @@ impl State {
                 cfg_text(format!("HEALTHCHECK {}", if cmd.is_some() { "&{...}" } else { "NONE" }))
             }
             Op::Onbuild(trigger) => {
-                let upper = trigger.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                let upper = trigger
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
                 if matches!(upper.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
                     return Err(BuildError::msg(format!("{upper} isn't allowed as an ONBUILD trigger")));
                 }
-                self.image.config.on_build.get_or_insert_with(Vec::new).push(trigger.clone());
+                self.image
+                    .config
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(trigger.clone());
                 cfg_text(format!("ONBUILD {trigger}"))
             }
             Op::Maintainer(name) => {
@@ -253,7 +277,10 @@ impl State {
 
 /// Docker's `[\"a\" \"b\"]` rendering of an argv in history.
 fn shown_argv(v: &[String]) -> String {
-    format!("[{}]", v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(" "))
+    format!(
+        "[{}]",
+        v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(" ")
+    )
 }
 
 /// WORKDIR `path` from `current`: absolute as is, relative joined; cleaned.
@@ -303,7 +330,9 @@ fn duration(flag: &str, v: &str) -> Result<i64, BuildError> {
         let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
         let num: f64 = rest[..n].parse().map_err(|_| bad())?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..u] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,

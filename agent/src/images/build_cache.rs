@@ -79,7 +79,9 @@ impl BuildCache {
 
     /// The image a build whose final state had `key` stored, if any.
     pub fn image(&self, key: &str) -> Option<String> {
-        fs::read_to_string(self.image_path(key)).ok().map(|s| s.trim().to_string())
+        fs::read_to_string(self.image_path(key))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     /// Remember that a build whose final state had `key` stored `id`.

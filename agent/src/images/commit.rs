@@ -84,7 +84,10 @@ impl ImageStore {
         let upper = self.upper(id)?;
         // The container's changes are copied aside (it may run on) and the
         // copy becomes the layer's directory.
-        let stage = self.dir().join("uploads").join(format!("commit-{}", crate::ids::new_id()));
+        let stage = self
+            .dir()
+            .join("uploads")
+            .join(format!("commit-{}", crate::ids::new_id()));
         fs::create_dir_all(stage.parent().unwrap_or(&stage))?;
         let copied = copy_tree(&upper, &stage);
         let layer = copied.map_err(ImageError::from).and_then(|()| {
@@ -117,7 +120,6 @@ impl ImageStore {
         Ok(new_id)
     }
 }
-
 
 /// `cp -a` of a container's upper directory (whiteouts, opaque markers,
 /// owners, modes and times kept; hard links kept).
