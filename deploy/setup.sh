@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what skiff needs on a Debian 12 host and build it (release).
 # Idempotent. Usage: deploy/setup.sh [--with-docker-client] (also the
-# test-only packages: the docker client and Debian's docker-registry)
+# test-only packages: the docker client, docker-compose and Debian's
+# docker-registry)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -13,6 +14,7 @@ if [ "${1:-}" = --with-docker-client ]; then
   # For the tests: the docker client (interop) and a real registry.
   [ -x /usr/bin/docker ] || need+=(docker.io)
   dpkg -s docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+  dpkg -s docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

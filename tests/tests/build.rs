@@ -260,3 +260,139 @@ fn bad_dockerfiles_get_clear_errors_and_store_nothing() {
     assert_eq!(a.skiff(&["images", "-q"]).ok().stdout, before);
     a.finish();
 }
+
+#[test]
+fn every_instruction_sets_what_docker_sets() {
+    let a = Agent::start();
+    // An image with an ONBUILD trigger, then one built FROM it.
+    let base = context(
+        "onbuild",
+        &[("Dockerfile", "FROM busybox\nONBUILD RUN echo triggered > /trigger\n")],
+    );
+    skiff_build(&a, &base, &["-t", "withtrigger"]).ok();
+    let dir = context(
+        "instructions",
+        &[
+            (
+                "Dockerfile",
+                "# escape=\\\n\
+                 ARG TAG=withtrigger\n\
+                 FROM ${TAG}\n\
+                 ARG TAG\n\
+                 ARG N=3\n\
+                 SHELL [\"/bin/sh\", \"-e\", \"-c\"]\n\
+                 ENV A=1 B=\"two words\"\n\
+                 ENV C=$A-${B:+set}\n\
+                 LABEL org.test=\"x y\" from=$TAG\n\
+                 WORKDIR /w\n\
+                 WORKDIR sub\n\
+                 COPY --chown=7:8 --chmod=640 f.txt ./\n\
+                 ADD files.tar.gz /unpacked/\n\
+                 COPY <<EOT /etc/greeting\nhello $A\nEOT\n\
+                 RUN <<EOF\necho n=$N > /w/sub/run.txt\nEOF\n\
+                 RUN --mount=type=cache,target=/cache echo x >> /cache/hits && wc -l < /cache/hits > /w/sub/hits\n\
+                 RUN --mount=type=bind,source=f.txt,target=/mnt/f.txt cp /mnt/f.txt /w/sub/bound\n\
+                 RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test -f /scratch/x\n\
+                 USER 1000:1000\n\
+                 EXPOSE 80 53/udp\n\
+                 VOLUME /data\n\
+                 STOPSIGNAL SIGUSR1\n\
+                 HEALTHCHECK --interval=5s --retries=2 CMD true\n\
+                 ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+                 CMD [\"echo default\"]\n",
+            ),
+            ("f.txt", "file\n"),
+        ],
+    );
+    // A tar.gz for ADD to unpack.
+    let tgz = dir.join("files.tar.gz");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd {} && mkdir -p t/in && echo packed > t/in/p.txt && tar -czf {} -C t in && rm -r t",
+            dir.display(),
+            tgz.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = skiff_build(
+        &a,
+        &dir,
+        &["--progress", "plain", "-t", "all", "--build-arg", "UNUSED=1"],
+    )
+    .ok();
+    assert!(
+        r.stderr.contains("build-args [UNUSED] were not consumed"),
+        "{}",
+        r.stderr
+    );
+    let i = |f: &str| a.inspect("all", f);
+    assert_eq!(i("{{.Config.WorkingDir}}"), "/w/sub");
+    assert_eq!(i("{{.Config.User}}"), "1000:1000");
+    let env = i("{{json .Config.Env}}");
+    assert!(env.ends_with(r#""A=1","B=two words","C=1-set"]"#), "{env}");
+    assert_eq!(
+        i("{{index .Config.Labels \"org.test\"}} {{index .Config.Labels \"from\"}}"),
+        "x y withtrigger"
+    );
+    assert_eq!(i("{{json .Config.ExposedPorts}}"), r#"{"53/udp":{},"80/tcp":{}}"#);
+    assert_eq!(i("{{json .Config.Volumes}}"), r#"{"/data":{}}"#);
+    assert_eq!(i("{{.Config.StopSignal}}"), "SIGUSR1");
+    assert_eq!(i("{{json .Config.Shell}}"), r#"["/bin/sh","-e","-c"]"#);
+    assert_eq!(
+        i("{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Retries}}"),
+        r#"["CMD-SHELL","true"] 2"#
+    );
+    assert_eq!(
+        i("{{json .Config.Entrypoint}} {{json .Config.Cmd}}"),
+        r#"["/bin/sh","-c"] ["echo default"]"#
+    );
+    let run = |cmd: &str| {
+        a.skiff(&["run", "--rm", "--user", "0", "all", cmd])
+            .ok()
+            .out()
+            .to_string()
+    };
+    assert_eq!(run("cat /trigger"), "triggered");
+    assert_eq!(run("stat -c '%u:%g %a' /w/sub/f.txt"), "7:8 640");
+    assert_eq!(run("cat /unpacked/in/p.txt"), "packed");
+    assert_eq!(run("cat /etc/greeting"), "hello 1");
+    assert_eq!(run("cat /w/sub/run.txt"), "n=3");
+    assert_eq!(run("cat /w/sub/bound"), "file");
+    assert_eq!(run("cat /w/sub/hits"), "1");
+    assert_eq!(run("ls -A /scratch 2>/dev/null | wc -l"), "0");
+    assert_eq!(a.skiff(&["run", "--rm", "all"]).ok().out(), "default");
+    // The cache mount persists between builds (the RUN itself re-runs
+    // with --no-cache).
+    skiff_build(&a, &dir, &["--no-cache", "-t", "all"]).ok();
+    assert_eq!(run("cat /w/sub/hits"), "2");
+    for d in [&dir, &base] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    a.finish();
+}
+
+#[test]
+fn docker_compose_builds_against_an_agent() {
+    let a = Agent::start();
+    let dir = context(
+        "compose",
+        &[
+            ("docker-compose.yml", "version: \"3\"\nservices:\n  web:\n    build:\n      context: ./web\n      args:\n        MSG: composed\n    image: composed-web:latest\n"),
+            ("web/Dockerfile", "FROM busybox\nARG MSG\nRUN echo $MSG > /msg\nCMD cat /msg\n"),
+        ],
+    );
+    let r: Run = std::process::Command::new("docker-compose")
+        .current_dir(&dir)
+        .env("DOCKER_HOST", a.host())
+        .args(["build"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("docker-compose (Debian's, installed by deploy/setup.sh --with-docker-client)")
+        .into();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(a.skiff(&["run", "--rm", "composed-web"]).ok().out(), "composed");
+    let _ = std::fs::remove_dir_all(&dir);
+    a.finish();
+}
