@@ -2,6 +2,7 @@
 # Benchmark skiff against Docker (Debian's docker.io) on this machine, in
 # one run, and print a table with ratios. Not part of CI.
 #   sudo deploy/bench.sh [runs=20] [parallel=50]
+#   sudo BENCH_ONLY=build deploy/bench.sh (only the build section)
 # Both engines get their own data root and socket and share one network
 # namespace made for the run (skiff0 on 172.30/16, docker0 on 172.31/16),
 # so nothing outside this machine is touched: Docker's iptables rules and
@@ -18,6 +19,9 @@ command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 if ! command -v dockerd >/dev/null; then apt-get install -y -qq docker.io >/dev/null; fi
 DOCKER=/usr/bin/docker
 tar=$(deploy/busybox-image.sh)
+
+median() { sort -n | awk '{a[NR]=$1} END{print (NR%2? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { echo "scale=1; $1 / $2" | bc -l; }
 
 cleanup() {
   set +e
@@ -63,6 +67,11 @@ $S import "$tar" busybox >/dev/null
 $D import "$tar" busybox >/dev/null
 for _ in $(seq 30); do $D info >/dev/null 2>&1 && break; sleep 0.2; done
 sleep 2 # let both daemons settle before measuring idle memory
+if [ "${BENCH_ONLY:-}" = build ]; then # just the build section
+  . deploy/bench/build.sh
+  bench_build
+  exit 0
+fi
 
 rss_kb() { # total RSS of the given pids
   local t=0; for p in "$@"; do v=$(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo $t; }
@@ -73,7 +82,6 @@ docker_pids() { echo "$(cat "$W/docker.pid") $(pgrep -f "containerd --config $W/
 idle_s=$(rss_kb "$(cat "$W/skiff.pid")")
 idle_d=$(rss_kb $(docker_pids))
 
-median() { sort -n | awk '{a[NR]=$1} END{print (NR%2? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 time_runs() { # prints median seconds of `$@ run --rm busybox true`
   for _ in $(seq "$runs"); do
     s=$(date +%s.%N); "$@" run --rm --network none busybox true >/dev/null; e=$(date +%s.%N)
@@ -149,7 +157,6 @@ s0=$(date +%s.%N)
 for _ in $(seq 100); do nsenter --net=/run/netns/skiff-bench curl -sf "${tlsargs[@]}" https://127.0.0.1:2376/_ping >/dev/null; done
 tls_fresh=$(echo "($(date +%s.%N) - $s0) * 1000 / 100" | bc -l)
 
-ratio() { echo "scale=1; $1 / $2" | bc -l; }
 printf '\n%-44s %12s %12s %10s\n' "measure" "skiff" "docker" "docker/skiff"
 printf '%-44s %12.3f %12.3f %9sx\n' "run --rm busybox true, median of $runs (s)" "$run_s" "$run_d" "$(ratio "$run_d" "$run_s")"
 printf '%-44s %12.2f %12.2f %9sx\n' "$par detached starts in parallel (s)" "$par_s" "$par_d" "$(ratio "$par_d" "$par_s")"
@@ -163,5 +170,9 @@ printf '%-44s %12.2f %12.2f %9sx\n' "$par starts on one user network, parallel (
 printf '%-44s %12s %12s %9sx\n' "embedded DNS, alias of 3: queries/s" "$dq_s" "$dq_d" "$(ratio "$dq_s" "$dq_d")"
 printf '%-44s %12s %12s %9sx\n' "embedded DNS p50 latency (us)" "$d50_s" "$d50_d" "$(ratio "$d50_d" "$d50_s")"
 printf '%-44s %12s %12s %9sx\n' "embedded DNS p99 latency (us)" "$d99_s" "$d99_d" "$(ratio "$d99_d" "$d99_s")"
+# shellcheck source=deploy/bench/build.sh
+. deploy/bench/build.sh
+bench_build
+
 printf '\nskiff TLS API: 1000 sequential /_ping on one mutual-TLS connection: %.3f ms each (handshake included)\n' "$tls_reuse"
 printf 'skiff TLS API: new connection per /_ping (curl process + handshake): %.2f ms each\n' "$tls_fresh"

@@ -291,6 +291,15 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
     let vols = volumes(&du);
     let vol_size: i64 = vols.iter().map(vol_bytes).sum();
     let vol_free: i64 = vols.iter().filter(|v| links(v) == 0).map(vol_bytes).sum();
+    let cache_bytes = |b: &&Value| b["Size"].as_i64().unwrap_or(0);
+    let cache_size: i64 = du.build_cache.iter().map(|b| cache_bytes(&b)).sum();
+    // As Docker's CLI: what neither a build nor an image holds.
+    let cache_free: i64 = du
+        .build_cache
+        .iter()
+        .filter(|b| b["InUse"] != true && b["Shared"] != true)
+        .map(|b| cache_bytes(&b))
+        .sum();
     let summary = [
         (
             "Images",
@@ -313,7 +322,13 @@ pub async fn df(c: &Client, verbose: bool, format: Option<String>) -> Exit {
             vol_size,
             pct(vol_free, vol_size),
         ),
-        ("Build Cache", 0, 0, 0, human(0.0, 4)),
+        (
+            "Build Cache",
+            du.build_cache.len(),
+            du.build_cache.iter().filter(|b| b["InUse"] == true).count(),
+            cache_size,
+            human(cache_free as f64, 4),
+        ),
     ];
     if let Some(fmt) = custom(format) {
         let rows: Vec<Value> = summary
@@ -422,19 +437,26 @@ fn print_verbose(du: &DiskUsage) {
         })
         .collect();
     print!("{}", node_table(&["VOLUME NAME", "LINKS", "SIZE"], rows));
-    println!("\nBuild cache usage: 0B\n");
-    print!(
-        "{}",
-        table(&[[
-            "CACHE ID",
-            "CACHE TYPE",
-            "SIZE",
-            "CREATED",
-            "LAST USED",
-            "USAGE",
-            "SHARED"
-        ]
+    let total: i64 = du.build_cache.iter().map(|b| b["Size"].as_i64().unwrap_or(0)).sum();
+    println!("\nBuild cache usage: {}\n", human(total as f64, 4));
+    let mut rows = vec![["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"]
         .map(String::from)
-        .to_vec()])
-    );
+        .to_vec()];
+    let unix = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(0, |t| t.timestamp())
+    };
+    for b in &du.build_cache {
+        rows.push(vec![
+            b["ID"].as_str().unwrap_or_default().to_string(),
+            b["Type"].as_str().unwrap_or_default().to_string(),
+            human(b["Size"].as_f64().unwrap_or(0.0), 4),
+            ago(unix(&b["CreatedAt"])),
+            ago(unix(&b["LastUsedAt"])),
+            b["UsageCount"].to_string(),
+            if b["Shared"] == true { "true" } else { "false" }.to_string(),
+        ]);
+    }
+    print!("{}", table(&rows));
 }

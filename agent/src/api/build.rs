@@ -20,6 +20,9 @@ use crate::build::context::{self, ChannelReader};
 use crate::build::stages::{self, Inputs};
 use crate::build::Event;
 
+/// Bytes of the context handed to the unpacking thread at a time.
+const PIECE: usize = 1 << 20;
+
 fn truthy(v: &str) -> bool {
     matches!(v, "1" | "true" | "True" | "yes")
 }
@@ -124,18 +127,32 @@ pub async fn build(
     let unpacking = tokio::task::spawn_blocking(move || context::unpack(ChannelReader::new(chunk_rx), &root));
     let mut stream = body.into_data_stream();
     use futures_util::StreamExt;
+    // Hand the unpacker large pieces: one wake-up per MiB, not per read.
+    let mut piece = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(std::io::Error::other);
-        let failed = chunk.is_err();
-        if chunk_tx.send(chunk).await.is_err() || failed {
-            break;
+        match chunk {
+            Ok(c) => {
+                piece.extend_from_slice(&c);
+                if piece.len() >= PIECE && chunk_tx.send(Ok(piece.split().freeze())).await.is_err() {
+                    break;
+                }
+            }
+            Err(err) => {
+                let _ = chunk_tx.send(Err(std::io::Error::other(err))).await;
+                break;
+            }
         }
     }
+    if !piece.is_empty() {
+        let _ = chunk_tx.send(Ok(piece.freeze())).await;
+    }
     drop(chunk_tx);
+    let t0 = std::time::Instant::now();
     let ctx = unpacking
         .await
         .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
         .map_err(|err| ApiError::bad(err.to_string()))?;
+    tracing::debug!(after_body_ms = t0.elapsed().as_millis() as u64, "build context unpacked");
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let registries = super::distribution::registries(&e);
     let skiff = opts.skiff_progress;

@@ -131,7 +131,7 @@ pub async fn events(e: St, q: super::Q) -> super::ApiResult<axum::response::Resp
 
 /// `GET /system/df`: images (with the bytes they share with other
 /// images), containers with the sizes of their changes, volumes with
-/// their users and sizes; no build cache yet.
+/// their users and sizes, and the build cache's records.
 pub async fn df(e: St) -> super::ApiResult<Json<skiff_api::DiskUsage>> {
     let e = e.0.clone();
     tokio::task::spawn_blocking(move || {
@@ -172,10 +172,40 @@ pub async fn df(e: St) -> super::ApiResult<Json<skiff_api::DiskUsage>> {
                 .iter()
                 .filter_map(|v| serde_json::to_value(v).ok())
                 .collect(),
-            build_cache: Vec::new(),
+            build_cache: build_cache(&e),
         }
     })
     .await
     .map(Json)
     .map_err(|err| super::ApiError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
+/// The build cache as Docker's `BuildCache` records: a record is `Shared`
+/// while an image uses its layer (removing it would free nothing).
+fn build_cache(e: &crate::engine::Engine) -> Vec<serde_json::Value> {
+    let used: std::collections::HashSet<String> = e
+        .images
+        .ids()
+        .iter()
+        .filter_map(|id| e.images.load(id).ok())
+        .flat_map(|i| i.chain_ids())
+        .collect();
+    e.images
+        .cache
+        .all()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "ID": &r.key[..25.min(r.key.len())],
+                "Type": "regular",
+                "Description": r.description,
+                "InUse": false,
+                "Shared": used.contains(&r.chain),
+                "Size": r.size,
+                "CreatedAt": r.created,
+                "LastUsedAt": r.last_used,
+                "UsageCount": 1,
+            })
+        })
+        .collect()
 }

@@ -238,12 +238,15 @@ pub fn lookup_owner(rootfs: &Path, spec: &str) -> Result<(u32, u32), String> {
         None => (spec, None),
     };
     let read = |file: &str| fs::read_to_string(resolve_in(rootfs, file, false).unwrap_or_default()).unwrap_or_default();
+    // passwd: name:x:uid:gid:…; group: name:x:gid:members.
     let find = |table: &str, name: &str| -> Option<(u32, u32)> {
         table.lines().find_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.first() == Some(&name) && f.len() > 3)
-                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-                .flatten()
+            if f.first() != Some(&name) || f.len() < 3 {
+                return None;
+            }
+            let id = f[2].parse().ok()?;
+            Some((id, f.get(3).and_then(|g| g.parse().ok()).unwrap_or(id)))
         })
     };
     let (uid, primary) = match user.parse::<u32>() {
