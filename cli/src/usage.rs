@@ -439,9 +439,17 @@ fn print_verbose(du: &DiskUsage) {
     print!("{}", node_table(&["VOLUME NAME", "LINKS", "SIZE"], rows));
     let total: i64 = du.build_cache.iter().map(|b| b["Size"].as_i64().unwrap_or(0)).sum();
     println!("\nBuild cache usage: {}\n", human(total as f64, 4));
-    let mut rows = vec![["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "CACHE ID",
+        "CACHE TYPE",
+        "SIZE",
+        "CREATED",
+        "LAST USED",
+        "USAGE",
+        "SHARED",
+    ]
+    .map(String::from)
+    .to_vec()];
     let unix = |v: &Value| {
         v.as_str()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())

@@ -152,7 +152,10 @@ pub async fn build(
         .await
         .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
         .map_err(|err| ApiError::bad(err.to_string()))?;
-    tracing::debug!(after_body_ms = t0.elapsed().as_millis() as u64, "build context unpacked");
+    tracing::debug!(
+        after_body_ms = t0.elapsed().as_millis() as u64,
+        "build context unpacked"
+    );
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let registries = super::distribution::registries(&e);
     let skiff = opts.skiff_progress;

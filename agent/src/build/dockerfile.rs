@@ -477,10 +477,42 @@ CMD [\"sh\", \"-c\", \"echo\"]
     #[test]
     fn random_text_never_panics() {
         const TOKENS: [&str; 36] = [
-            "FROM ", "busybox", " AS ", "a", "b", "RUN ", "COPY ", "--from=", "<<EOF\n", "EOF\n", "\\\n", "\n",
-            "#", " ", "\"", "[", "]", "$", "{", "}", "ARG ", "ENV ", "=", "ONBUILD ", "HEALTHCHECK ", "NONE",
-            "CMD ", "WORKDIR ", "x", "# escape=`\n", "`", "--mount=type=bind,from=a,target=/m ", "ADD ", "/",
-            "LABEL ", "0",
+            "FROM ",
+            "busybox",
+            " AS ",
+            "a",
+            "b",
+            "RUN ",
+            "COPY ",
+            "--from=",
+            "<<EOF\n",
+            "EOF\n",
+            "\\\n",
+            "\n",
+            "#",
+            " ",
+            "\"",
+            "[",
+            "]",
+            "$",
+            "{",
+            "}",
+            "ARG ",
+            "ENV ",
+            "=",
+            "ONBUILD ",
+            "HEALTHCHECK ",
+            "NONE",
+            "CMD ",
+            "WORKDIR ",
+            "x",
+            "# escape=`\n",
+            "`",
+            "--mount=type=bind,from=a,target=/m ",
+            "ADD ",
+            "/",
+            "LABEL ",
+            "0",
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
@@ -491,7 +523,9 @@ CMD [\"sh\", \"-c\", \"echo\"]
         };
         for _ in 0..20_000 {
             let n = (next() % 40) as usize;
-            let text: String = (0..n).map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize]).collect();
+            let text: String = (0..n)
+                .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
+                .collect();
             if let Ok(df) = parse(&text) {
                 for st in &df.stages {
                     assert!(dependencies(&df, st).iter().all(|d| *d < st.index));

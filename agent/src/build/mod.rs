@@ -275,12 +275,20 @@ impl Builder {
         self.emit(step, stage, BuildStatus::Started, None, None);
         match fut.await {
             Ok(Outcome::Cached) => {
-                tracing::debug!(step = step.number, ms = t0.elapsed().as_millis() as u64, "build step cached");
+                tracing::debug!(
+                    step = step.number,
+                    ms = t0.elapsed().as_millis() as u64,
+                    "build step cached"
+                );
                 self.emit(step, stage, BuildStatus::Cached, None, None);
                 Ok(())
             }
             Ok(Outcome::Built) => {
-                tracing::debug!(step = step.number, ms = t0.elapsed().as_millis() as u64, "build step done");
+                tracing::debug!(
+                    step = step.number,
+                    ms = t0.elapsed().as_millis() as u64,
+                    "build step done"
+                );
                 self.emit(step, stage, BuildStatus::Done, None, Some(t0.elapsed().as_secs_f64()));
                 Ok(())
             }

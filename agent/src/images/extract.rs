@@ -166,6 +166,69 @@ pub fn extract_layer<R: Read>(
     whiteouts: Whiteouts,
     rec: Option<&Recorder>,
 ) -> Result<u64, ExtractError> {
+    extract(reader, target, whiteouts, rec, None)
+}
+
+/// Extract a tree (`.wh.` names taken literally) over what `target`
+/// already holds: a regular file already there is rewritten in place
+/// (same inode: creating thousands of files right after deleting
+/// thousands makes ext4 search for inodes not recently freed, which costs
+/// more than the writes), and whatever the archive does not name is
+/// removed afterwards. Returns the bytes of file content written.
+pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractError> {
+    let mut seen = std::collections::HashSet::new();
+    let size = extract(reader, target, Whiteouts::Literal, None, Some(&mut seen))?;
+    let mut keep = std::collections::HashSet::new();
+    for p in &seen {
+        keep.extend(p.ancestors().map(Path::to_path_buf));
+    }
+    let stale: Vec<PathBuf> = walkdir::WalkDir::new(target)
+        .min_depth(1)
+        .contents_first(true)
+        .into_iter()
+        .flatten()
+        .map(|e| e.path().strip_prefix(target).unwrap_or(e.path()).to_path_buf())
+        .filter(|rel| !keep.contains(rel))
+        .collect();
+    let root: OwnedFd = File::open(target)?.into();
+    for rel in stale {
+        let comps = clean_components(&rel)?;
+        if let Some((name, parents)) = comps.split_last() {
+            if let Ok(dir) = walk_dirs(&root, parents, false) {
+                remove_at(&dir, name)?;
+            }
+        }
+    }
+    Ok(size)
+}
+
+/// A regular file `name` in `dir` opened for rewriting, if one is there
+/// (not a symlink, not shared by hard links).
+fn reopen_at(dir: &OwnedFd, name: &OsStr) -> Option<File> {
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )
+    .ok()?;
+    // SAFETY: fresh descriptor from openat.
+    let f = unsafe { File::from_raw_fd(fd) };
+    let m = f.metadata().ok()?;
+    if !m.is_file() || std::os::unix::fs::MetadataExt::nlink(&m) != 1 {
+        return None;
+    }
+    f.set_len(0).ok()?;
+    Some(f)
+}
+
+fn extract<R: Read>(
+    reader: R,
+    target: &Path,
+    whiteouts: Whiteouts,
+    rec: Option<&Recorder>,
+    mut seen: Option<&mut std::collections::HashSet<PathBuf>>,
+) -> Result<u64, ExtractError> {
     let root_file = File::open(target)?;
     let root: OwnedFd = root_file.into();
     let mut archive = tar::Archive::new(reader);
@@ -216,8 +279,20 @@ pub fn extract_layer<R: Read>(
         let pfd = parent.as_raw_fd();
         // Anything already there (from this layer) is replaced, except a
         // directory over a directory.
-        let existing_dir = open_dir_at(&parent, name).is_ok();
-        if !(kind.is_dir() && existing_dir) {
+        if let Some(seen) = seen.as_deref_mut() {
+            seen.insert(comps.iter().collect());
+        }
+        let regular = matches!(
+            kind,
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse
+        );
+        let reused = if regular && seen.is_some() {
+            reopen_at(&parent, name)
+        } else {
+            None
+        };
+        let existing_dir = reused.is_none() && open_dir_at(&parent, name).is_ok();
+        if !(kind.is_dir() && existing_dir) && reused.is_none() {
             remove_at(&parent, name).map_err(ctx)?;
         }
         match kind {
@@ -228,15 +303,20 @@ pub fn extract_layer<R: Read>(
                 dir_times.push((comps.iter().collect(), mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let fd = openat(
-                    Some(pfd),
-                    *name,
-                    OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(|e| ctx(nix_io(e)))?;
-                // SAFETY: fresh descriptor from openat.
-                let mut f = unsafe { File::from_raw_fd(fd) };
+                let mut f = match reused {
+                    Some(f) => f,
+                    None => {
+                        let fd = openat(
+                            Some(pfd),
+                            *name,
+                            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                            Mode::from_bits_truncate(0o600),
+                        )
+                        .map_err(|e| ctx(nix_io(e)))?;
+                        // SAFETY: fresh descriptor from openat.
+                        unsafe { File::from_raw_fd(fd) }
+                    }
+                };
                 if let Some(r) = rec {
                     r.file(
                         entry.raw_file_position(),
