@@ -17,7 +17,6 @@ use crate::runtime::protocol::{ExitRecord, LaunchError, LaunchFailure, LogTarget
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_common::fsutil::{self, read_json};
-use skiff_shim::log::jsonfile::Rotation;
 
 /// Signal names and numbers as `docker kill -s` and `--stop-signal` take them.
 pub fn parse_signal(s: &str) -> Result<i32> {
@@ -177,6 +176,15 @@ impl Engine {
         let ins = &rec.inspect;
         let id = c.id.clone();
         let dir = self.containers_dir(&id);
+        // The log driver's destination is checked before anything is set
+        // up, so an unreachable one fails the start as Docker's does.
+        let log = log_target(ins, &dir);
+        if let Some(t) = log.clone() {
+            tokio::task::spawn_blocking(move || skiff_shim::log::open(&t, true).map(drop))
+                .await
+                .map_err(|e| internal(&e))?
+                .map_err(|e| internal(&format!("failed to initialize logging driver: {e}")))?;
+        }
         let run = self.run_dir(&id);
         std::fs::create_dir_all(&run).map_err(|e| internal(&e))?;
         let rootfs = self.images.mount(&id).map_err(|e| internal(&e))?;
@@ -323,10 +331,6 @@ impl Engine {
         spec::write_bundle(&run, &spec).map_err(|e| internal(&e))?;
         let exit_file = dir.join("exit.json");
         let _ = std::fs::remove_file(&exit_file);
-        let log = (hc.log_config.kind != "none").then(|| LogTarget {
-            path: ins.log_path.clone().into(),
-            rotation: Rotation::from_opts(&hc.log_config.config).unwrap_or_default(),
-        });
         // A stale runtime state from a crash would block the new create.
         let _ = std::fs::remove_dir_all(self.runtime_root().join(&id));
         let shim = ShimConfig {
@@ -742,7 +746,40 @@ impl Engine {
         gone
     }
 
-    pub fn log_path(&self, c: &Ctr) -> std::path::PathBuf {
-        Path::new(&c.record().inspect.log_path).to_path_buf()
+    /// Where `logs` reads this container, or Docker's "configured logging
+    /// driver does not support reading".
+    pub fn log_source(&self, c: &Ctr) -> std::result::Result<skiff_shim::log::read::Source, skiff_shim::log::LogError> {
+        let lc = c.record().inspect.host_config.log_config.clone();
+        skiff_shim::log::read::source(&lc.kind, &lc.config, &self.containers_dir(&c.id), &c.id)
     }
+}
+
+/// What the container's monitor needs to run its log driver; `None` for
+/// the `none` driver.
+fn log_target(ins: &skiff_api::ContainerInspect, dir: &Path) -> Option<LogTarget> {
+    let lc = &ins.host_config.log_config;
+    if lc.kind == "none" {
+        return None;
+    }
+    let command = std::iter::once(ins.path.as_str())
+        .chain(ins.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(LogTarget {
+        driver: if lc.kind.is_empty() {
+            "json-file".into()
+        } else {
+            lc.kind.clone()
+        },
+        opts: lc.config.clone(),
+        dir: dir.to_path_buf(),
+        info: skiff_shim::log::Info {
+            id: ins.id.clone(),
+            name: ins.name.trim_start_matches('/').to_string(),
+            image_id: ins.image.clone(),
+            image_name: ins.config.image.clone(),
+            command,
+            created: ins.created.clone(),
+        },
+    })
 }

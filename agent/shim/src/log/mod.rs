@@ -2,14 +2,55 @@
 //! of the container's output to a `Copier`, which cuts it into lines as
 //! Docker's log copier does (at newlines, and at 16 KiB) and gives each
 //! line, stamped with the time, to the container's `Driver`. A driver is
-//! one file here behind that trait; `open` is the only place that names
-//! them.
+//! one file here behind that trait; `open` is the only place that builds
+//! them, `opts` checks their options and `read` knows which can be read
+//! back. Drivers that send lines away keep a `local` cache beside them
+//! for `logs` (Docker 20.10's dual logging).
 
+pub mod fluentd;
+pub mod gelf;
+pub mod journald;
 pub mod jsonfile;
+pub mod local;
+pub mod net;
+pub mod opts;
+pub mod read;
+pub mod syslog;
 
+use std::collections::BTreeMap;
 use std::io;
+use std::path::PathBuf;
 
-use crate::protocol::LogTarget;
+use serde::{Deserialize, Serialize};
+
+pub use opts::Info;
+
+/// Why a log driver cannot be used, in Docker's words.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Bad driver name or options (rejected at create).
+    #[error("{0}")]
+    Invalid(String),
+    /// The driver cannot reach its destination (fails the start).
+    #[error("{0}")]
+    Init(String),
+    #[error("configured logging driver does not support reading")]
+    NotReadable,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// A container's log settings, as the monitor gets them: the driver, its
+/// options, the container's directory (where the file drivers and the
+/// cache write) and what the drivers say about the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogTarget {
+    pub driver: String,
+    #[serde(default)]
+    pub opts: BTreeMap<String, String>,
+    pub dir: PathBuf,
+    pub info: Info,
+}
 
 /// Docker splits log lines at 16 KiB.
 const MAX_LINE: usize = 16 * 1024;
@@ -43,10 +84,68 @@ pub trait Driver {
     }
 }
 
-/// The driver for a container's log settings.
-pub fn open(target: &LogTarget) -> io::Result<Copier> {
-    let driver = jsonfile::Writer::open(&target.path, target.rotation.clone())?;
-    Ok(Copier::new(Box::new(driver)))
+/// The driver for a container's log settings (`None` for `none`), with
+/// its cache when it has one. `strict`: fail when a remote destination
+/// cannot be reached now (the agent's check before a start); the monitor
+/// opens leniently and connects on a later line instead.
+pub fn open(t: &LogTarget, strict: bool) -> Result<Option<Copier>, LogError> {
+    let (o, info) = (&t.opts, &t.info);
+    let driver: Box<dyn Driver> = match t.driver.as_str() {
+        "none" => return Ok(None),
+        "json-file" | "" => {
+            let rotation = jsonfile::Rotation::from_opts(o).map_err(LogError::Invalid)?;
+            Box::new(jsonfile::Writer::open(&read::json_path(&t.dir, &info.id), rotation)?)
+        }
+        "local" => Box::new(open_local(&local::path(&t.dir), o, info)?),
+        "syslog" => Box::new(syslog::Syslog::open(o, info, strict)?),
+        "journald" => Box::new(journald::Journald::open(o, info)?),
+        "gelf" => Box::new(gelf::Gelf::open(o, info, strict)?),
+        "fluentd" => Box::new(fluentd::Fluentd::open(o, info, strict)?),
+        other => {
+            return Err(LogError::Invalid(format!(
+                "logger: no log driver named '{other}' is registered"
+            )))
+        }
+    };
+    if !opts::uses_cache(&t.driver, o) {
+        return Ok(Some(Copier::new(driver)));
+    }
+    let cache = open_local(&local::cache_path(&t.dir), &opts::cache_opts(o), info)
+        .map_err(|e| LogError::Init(format!("error setting up local container log cache: {e}")))?;
+    Ok(Some(Copier::new(Box::new(WithCache {
+        remote: driver,
+        cache: Box::new(cache),
+    }))))
+}
+
+fn open_local(path: &std::path::Path, o: &BTreeMap<String, String>, info: &Info) -> Result<local::Writer, LogError> {
+    let cfg = local::Config::from_opts(o)?;
+    let tag = match o.get("tag").filter(|t| !t.is_empty()) {
+        Some(_) => Some(info.tag(o)?),
+        None => None,
+    };
+    let attrs: Vec<(&str, &str)> = tag.as_deref().map(|t| ("tag", t)).into_iter().collect();
+    Ok(local::Writer::open(path, cfg, &attrs)?)
+}
+
+/// A remote driver with its local cache: the cache gets every line even
+/// when the remote end fails it.
+struct WithCache {
+    remote: Box<dyn Driver>,
+    cache: Box<dyn Driver>,
+}
+
+impl Driver for WithCache {
+    fn log(&mut self, m: &Message) -> io::Result<()> {
+        let remote = self.remote.log(m);
+        self.cache.log(m)?;
+        remote
+    }
+    fn close(&mut self) -> io::Result<()> {
+        let remote = self.remote.close();
+        self.cache.close()?;
+        remote
+    }
 }
 
 /// Cuts output into lines for a driver.
