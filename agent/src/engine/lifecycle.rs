@@ -179,7 +179,7 @@ impl Engine {
         // The log driver's destination is checked before anything is set
         // up, so an unreachable one fails the start as Docker's does.
         let log = log_target(ins, &dir);
-        if let Some(t) = log.clone() {
+        if let Some(t) = log.clone().filter(|t| skiff_shim::log::opts::is_remote(&t.driver)) {
             tokio::task::spawn_blocking(move || skiff_shim::log::open(&t, true).map(drop))
                 .await
                 .map_err(|e| internal(&e))?

@@ -194,6 +194,12 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Log
     Info::default().tag(&own).map(drop)
 }
 
+/// Whether a driver sends lines away (and so has a destination to check
+/// before a start), rather than writing files.
+pub fn is_remote(driver: &str) -> bool {
+    matches!(driver, "syslog" | "journald" | "gelf" | "fluentd")
+}
+
 /// Go's `strconv.ParseBool`.
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v {
