@@ -550,6 +550,62 @@ fn fluentd_forward_messages_and_an_unreachable_server_fails_the_start() {
 }
 
 #[test]
+fn non_blocking_mode_never_holds_the_container_up_when_the_server_stops_reading() {
+    let a = Agent::start();
+    // A server that accepts and never reads: its socket buffers fill.
+    let l = in_ns(&a, || TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = format!("fluentd-address={}", l.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        l.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until && conns.len() < 2 {
+            if let Ok((s, _)) = l.accept() {
+                conns.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        conns
+    });
+    // 40000 lines of 250 bytes: 10 MB, more than loopback buffers hold.
+    let script = "i=0; line=$(head -c 120 /dev/zero | od -An -tx1 | tr -d ' \\n' | head -c 240); \
+                  while [ $i -lt 40000 ]; do echo \"$i $line\"; i=$((i+1)); done";
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "nb",
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &addr,
+        "--log-opt",
+        "mode=non-blocking",
+        "--log-opt",
+        "max-buffer-size=64k",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
+    // In blocking mode this takes minutes (each stuck write times out).
+    a.eventually("the container to finish", || {
+        a.inspect("nb", "{{.State.Status}}") == "exited"
+    });
+    // The cache beside the stalled driver has every line.
+    let r = a.skiff(&["logs", "--tail", "1", "nb"]).ok();
+    assert!(
+        r.stdout.starts_with("39999 "),
+        "{}",
+        &r.stdout[..r.stdout.len().min(80)]
+    );
+    a.skiff(&["rm", "nb"]).ok();
+    drop(held.join().unwrap());
+    a.finish();
+}
+
+#[test]
 fn journald_native_protocol_into_a_test_socket_and_a_clear_error_without_journald() {
     let mut a = Agent::start();
     if !Path::new("/run/systemd/journal/socket").exists() {

@@ -15,6 +15,7 @@ pub mod local;
 pub mod net;
 pub mod opts;
 pub mod read;
+pub mod ring;
 pub mod syslog;
 
 use std::collections::BTreeMap;
@@ -75,8 +76,9 @@ impl Message<'_> {
     }
 }
 
-/// Where a container's log lines go.
-pub trait Driver {
+/// Where a container's log lines go (`Send`: `mode=non-blocking` runs it
+/// on a thread of its own).
+pub trait Driver: Send {
     fn log(&mut self, m: &Message) -> io::Result<()>;
     /// The container is gone: flush and let go.
     fn close(&mut self) -> io::Result<()> {
@@ -106,6 +108,18 @@ pub fn open(t: &LogTarget, strict: bool) -> Result<Option<Copier>, LogError> {
                 "logger: no log driver named '{other}' is registered"
             )))
         }
+    };
+    // Non-blocking: the driver drains a buffer on its own thread; the
+    // cache beside it is a local file, written in line.
+    let driver: Box<dyn Driver> = match o.get("mode").map(String::as_str) {
+        Some("non-blocking") if !strict => {
+            let max = o.get("max-buffer-size").and_then(|v| opts::parse_size(v));
+            Box::new(ring::NonBlocking::new(
+                driver,
+                max.map_or(ring::DEFAULT_MAX, |n| n as usize),
+            )?)
+        }
+        _ => driver,
     };
     if !opts::uses_cache(&t.driver, o) {
         return Ok(Some(Copier::new(driver)));
