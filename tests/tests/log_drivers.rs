@@ -338,6 +338,14 @@ fn gelf_over_udp_gzip_chunked_and_over_tcp() {
         "run",
         "--name",
         "g",
+        "--label",
+        "app=web",
+        "-e",
+        "REGION=eu",
+        "--log-opt",
+        "labels=app",
+        "--log-opt",
+        "env-regex=^REG",
         "--log-driver",
         "gelf",
         "--log-opt",
@@ -379,6 +387,10 @@ fn gelf_over_udp_gzip_chunked_and_over_tcp() {
     assert_eq!(msgs[0]["_container_name"], "g");
     assert_eq!(msgs[0]["_image_name"], "busybox");
     assert_eq!(msgs[0]["_tag"], &id[..12]);
+    assert_eq!(
+        (msgs[0]["_app"].as_str(), msgs[0]["_REGION"].as_str()),
+        (Some("web"), Some("eu"))
+    );
     assert_eq!(
         msgs[1]["short_message"].as_str().unwrap().len(),
         3000,
@@ -483,6 +495,14 @@ fn fluentd_forward_messages_and_an_unreachable_server_fails_the_start() {
         "run",
         "--name",
         "fl",
+        "--label",
+        "app=web",
+        "-e",
+        "REGION=eu",
+        "--log-opt",
+        "labels=app",
+        "--log-opt",
+        "env-regex=^REG",
         "--log-driver",
         "fluentd",
         "--log-opt",
@@ -515,6 +535,7 @@ fn fluentd_forward_messages_and_an_unreachable_server_fails_the_start() {
     assert_eq!(field(&first[2], "log"), "one");
     assert_eq!(field(&first[2], "source"), "stdout");
     assert_eq!(field(&first[2], "container_name"), "/fl");
+    assert_eq!((field(&first[2], "app"), field(&first[2], "REGION")), ("web", "eu"));
     let Mp::Arr(second) = &msgs[1] else { panic!() };
     assert_eq!(field(&second[2], "source"), "stderr");
 
@@ -627,6 +648,14 @@ fn journald_native_protocol_into_a_test_socket_and_a_clear_error_without_journal
         "run",
         "--name",
         "jd",
+        "--label",
+        "app=web",
+        "-e",
+        "REGION=eu",
+        "--log-opt",
+        "labels=app",
+        "--log-opt",
+        "env-regex=^REG",
         "--log-driver",
         "journald",
         "--log-opt",
@@ -662,6 +691,7 @@ fn journald_native_protocol_into_a_test_socket_and_a_clear_error_without_journal
     assert_eq!(out["CONTAINER_TAG"], "jd");
     assert_eq!(out["SYSLOG_IDENTIFIER"], "jd");
     assert_eq!(out["IMAGE_NAME"], "busybox");
+    assert_eq!((out["APP"].as_str(), out["REGION"].as_str()), ("web", "eu"));
     assert_eq!(a.skiff(&["logs", "jd"]).ok().stdout, "to the journal\n");
     a.finish();
 }

@@ -473,21 +473,3 @@ fn validate_host_config(hc: &skiff_api::HostConfig) -> Result<()> {
     crate::runtime::spec::capabilities(&hc.cap_add, &hc.cap_drop, false).map_err(EngineError::BadRequest)?;
     Ok(())
 }
-
-impl Engine {
-    /// The daemon's default log driver and options merged into a
-    /// container's, as Docker's `mergeAndVerifyLogConfig`: the default
-    /// driver when none is named, the default options when the driver is
-    /// the default one, the cache options always; then checked.
-    fn merge_log_config(&self, lc: &mut skiff_api::LogConfig) -> Result<()> {
-        if lc.kind.is_empty() {
-            lc.kind = self.cfg.log_driver.clone();
-        }
-        for (k, v) in &self.cfg.log_opts {
-            if lc.kind == self.cfg.log_driver || k.starts_with("cache-") {
-                lc.config.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-        skiff_shim::log::opts::validate(&lc.kind, &lc.config).map_err(|e| EngineError::BadRequest(e.to_string()))
-    }
-}

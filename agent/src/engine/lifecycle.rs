@@ -1,7 +1,6 @@
 //! Starting, stopping, exits, restart policies, removal, and re-adopting
 //! containers whose supervisors outlived an earlier agent process.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use super::state::Status;
 use super::{Engine, EngineError, Result};
 use crate::ids::now;
 use crate::runtime::cgroups::Cgroup;
-use crate::runtime::protocol::{ExitRecord, LaunchError, LaunchFailure, LogTarget, Mode, ShimConfig};
+use crate::runtime::protocol::{ExitRecord, LaunchError, LaunchFailure, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_common::fsutil::{self, read_json};
@@ -178,7 +177,8 @@ impl Engine {
         let dir = self.containers_dir(&id);
         // The log driver's destination is checked before anything is set
         // up, so an unreachable one fails the start as Docker's does.
-        let log = log_target(ins, &dir);
+        let log = super::logs::log_target(ins, &dir)
+            .map_err(|e| internal(&format!("failed to initialize logging driver: {e}")))?;
         if let Some(t) = log.clone().filter(|t| skiff_shim::log::opts::is_remote(&t.driver)) {
             tokio::task::spawn_blocking(move || skiff_shim::log::open(&t, true).map(drop))
                 .await
@@ -745,41 +745,4 @@ impl Engine {
         }
         gone
     }
-
-    /// Where `logs` reads this container, or Docker's "configured logging
-    /// driver does not support reading".
-    pub fn log_source(&self, c: &Ctr) -> std::result::Result<skiff_shim::log::read::Source, skiff_shim::log::LogError> {
-        let lc = c.record().inspect.host_config.log_config.clone();
-        skiff_shim::log::read::source(&lc.kind, &lc.config, &self.containers_dir(&c.id), &c.id)
-    }
-}
-
-/// What the container's monitor needs to run its log driver; `None` for
-/// the `none` driver.
-fn log_target(ins: &skiff_api::ContainerInspect, dir: &Path) -> Option<LogTarget> {
-    let lc = &ins.host_config.log_config;
-    if lc.kind == "none" {
-        return None;
-    }
-    let command = std::iter::once(ins.path.as_str())
-        .chain(ins.args.iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some(LogTarget {
-        driver: if lc.kind.is_empty() {
-            "json-file".into()
-        } else {
-            lc.kind.clone()
-        },
-        opts: lc.config.clone(),
-        dir: dir.to_path_buf(),
-        info: skiff_shim::log::Info {
-            id: ins.id.clone(),
-            name: ins.name.trim_start_matches('/').to_string(),
-            image_id: ins.image.clone(),
-            image_name: ins.config.image.clone(),
-            command,
-            created: ins.created.clone(),
-        },
-    })
 }

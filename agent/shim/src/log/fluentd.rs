@@ -143,7 +143,12 @@ pub fn encode(tag: &str, secs: u32, nanos: Option<u32>, record: &[(&str, &[u8])]
             out.extend_from_slice(&secs.to_be_bytes());
         }
     }
-    out.push(0x80 | record.len() as u8);
+    if record.len() < 16 {
+        out.push(0x80 | record.len() as u8);
+    } else {
+        out.push(0xde);
+        out.extend_from_slice(&(record.len() as u16).to_be_bytes());
+    }
     for (k, v) in record {
         put_str(&mut out, k.as_bytes());
         put_str(&mut out, v);
@@ -157,6 +162,7 @@ pub struct Fluentd {
     tag: String,
     id: String,
     name: String,
+    attrs: Vec<(String, String)>,
 }
 
 impl Fluentd {
@@ -171,6 +177,7 @@ impl Fluentd {
             tag: info.tag(opts)?,
             id: info.id.clone(),
             name: format!("/{}", info.name),
+            attrs: info.attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             cfg,
             conn,
         })
@@ -211,12 +218,13 @@ impl Driver for Fluentd {
         let line = m.line.strip_suffix(b"\n").unwrap_or(m.line);
         let t = chrono::DateTime::parse_from_rfc3339(&m.time).unwrap_or_default();
         let nanos = self.cfg.sub_second.then(|| t.timestamp_subsec_nanos());
-        let record: [(&str, &[u8]); 4] = [
+        let mut record: Vec<(&str, &[u8])> = vec![
             ("container_id", self.id.as_bytes()),
             ("container_name", self.name.as_bytes()),
             ("source", m.stream_name().as_bytes()),
             ("log", line),
         ];
+        record.extend(self.attrs.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
         let data = encode(&self.tag, t.timestamp() as u32, nanos, &record);
         self.send(&data)
     }

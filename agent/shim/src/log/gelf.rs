@@ -125,6 +125,10 @@ impl Gelf {
         ] {
             extra.insert(k.into(), Value::String(v.clone()));
         }
+        for (k, v) in &info.attrs {
+            let key = if k.starts_with('_') { k.clone() } else { format!("_{k}") };
+            extra.insert(key, Value::String(v.clone()));
+        }
         Ok(Self {
             cfg,
             conn,

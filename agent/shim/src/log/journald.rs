@@ -43,6 +43,23 @@ fn field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     out.push(b'\n');
 }
 
+/// A journal field name from an attribute's (Docker's `sanitizeKeyMod`):
+/// upper case, letters, digits and underscores, no leading underscore.
+fn sanitize(key: &str) -> Option<String> {
+    let s: String = key
+        .trim_start_matches('_')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (!s.is_empty()).then_some(s)
+}
+
 impl Journald {
     pub fn open(opts: &BTreeMap<String, String>, info: &Info) -> Result<Self, LogError> {
         let path = socket_path();
@@ -62,6 +79,11 @@ impl Journald {
             ("SYSLOG_IDENTIFIER", &tag),
         ] {
             field(&mut fixed, k, v.as_bytes());
+        }
+        for (k, v) in &info.attrs {
+            if let Some(key) = sanitize(k) {
+                field(&mut fixed, &key, v.as_bytes());
+            }
         }
         Ok(Self {
             sock,

@@ -257,6 +257,7 @@ pub fn decode(msg: &[u8]) -> Option<Entry> {
     Some(Entry {
         log: String::from_utf8_lossy(&line).into_owned(),
         stream: source,
+        attrs: Default::default(),
         time,
     })
 }

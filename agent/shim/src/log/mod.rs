@@ -96,7 +96,9 @@ pub fn open(t: &LogTarget, strict: bool) -> Result<Option<Copier>, LogError> {
         "none" => return Ok(None),
         "json-file" | "" => {
             let rotation = jsonfile::Rotation::from_opts(o).map_err(LogError::Invalid)?;
-            Box::new(jsonfile::Writer::open(&read::json_path(&t.dir, &info.id), rotation)?)
+            let mut w = jsonfile::Writer::open(&read::json_path(&t.dir, &info.id), rotation)?;
+            w.attrs = info.attrs.clone();
+            Box::new(w)
         }
         "local" => Box::new(open_local(&local::path(&t.dir), o, info)?),
         "syslog" => Box::new(syslog::Syslog::open(o, info, strict)?),
@@ -138,7 +140,11 @@ fn open_local(path: &std::path::Path, o: &BTreeMap<String, String>, info: &Info)
         Some(_) => Some(info.tag(o)?),
         None => None,
     };
-    let attrs: Vec<(&str, &str)> = tag.as_deref().map(|t| ("tag", t)).into_iter().collect();
+    let mut attrs: Vec<(&str, &str)> = info.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if let Some(t) = tag.as_deref() {
+        attrs.push(("tag", t));
+        attrs.sort();
+    }
     Ok(local::Writer::open(path, cfg, &attrs)?)
 }
 

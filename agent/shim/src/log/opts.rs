@@ -44,6 +44,11 @@ pub struct Info {
     pub command: String,
     /// RFC 3339.
     pub created: String,
+    /// The labels and environment variables the `labels`, `labels-regex`,
+    /// `env` and `env-regex` options pick (Docker's `ExtraAttributes`,
+    /// computed by the agent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
 }
 
 impl Info {
