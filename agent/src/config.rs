@@ -327,3 +327,41 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(file: &str, args: &[&str]) -> Result<Config> {
+        let path = std::env::temp_dir().join(format!("skiff-agent-json-{}-{}", std::process::id(), args.len()));
+        std::fs::write(&path, file).unwrap();
+        let mut argv = vec!["skiff-agent", "--config-file", path.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let r = Config::resolve(Flags::parse_from(argv));
+        std::fs::remove_file(&path).unwrap();
+        r
+    }
+
+    #[test]
+    fn log_defaults_from_the_file_and_the_flags() {
+        let c = resolve(r#"{"log-driver": "local", "log-opts": {"max-size": "5m"}}"#, &[]).unwrap();
+        assert_eq!(
+            (c.log_driver.as_str(), c.log_opts["max-size"].as_str()),
+            ("local", "5m")
+        );
+        let c = resolve(
+            r#"{"log-driver": "local", "log-opts": {"max-size": "5m"}}"#,
+            &["--log-driver", "syslog", "--log-opt", "tag={{.Name}}"],
+        )
+        .unwrap();
+        assert_eq!(c.log_driver, "syslog");
+        assert_eq!(c.log_opts.keys().collect::<Vec<_>>(), ["tag"]);
+        let c = resolve("{}", &[]).unwrap();
+        assert_eq!((c.log_driver.as_str(), c.log_opts.len()), ("json-file", 0));
+        let e = resolve(r#"{"log-driver": "nope"}"#, &[]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "failed to set log opts: logger: no log driver named 'nope' is registered"
+        );
+    }
+}

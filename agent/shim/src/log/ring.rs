@@ -6,7 +6,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ struct Owned {
 }
 
 pub struct NonBlocking {
-    tx: Option<SyncSender<Owned>>,
+    tx: Option<Sender<Owned>>,
     done: Receiver<()>,
     queued: Arc<AtomicUsize>,
     max: usize,
@@ -34,12 +34,17 @@ pub struct NonBlocking {
 
 impl NonBlocking {
     pub fn new(mut inner: Box<dyn Driver>, max: usize) -> io::Result<Self> {
-        // Bounded by bytes below; the channel bound only caps tiny lines.
-        let (tx, rx) = mpsc::sync_channel::<Owned>(64 * 1024);
+        // Bounded by bytes (`queued`), not by a channel capacity: a bounded
+        // std channel allocates all its slots up front (megabytes).
+        let (tx, rx) = mpsc::channel::<Owned>();
         let (done_tx, done) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let q = queued.clone();
-        std::thread::Builder::new().name("log-writer".into()).spawn(move || {
+        // A small stack: the drivers keep their buffers on the heap.
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .stack_size(256 << 10);
+        thread.spawn(move || {
             for m in rx {
                 q.fetch_sub(m.line.len(), Ordering::Relaxed);
                 let msg = Message {
@@ -78,7 +83,7 @@ impl Driver for NonBlocking {
             line: m.line.to_vec(),
             time: m.time.clone(),
         };
-        if tx.try_send(owned).is_err() {
+        if tx.send(owned).is_err() {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             self.dropped += 1;
         }
