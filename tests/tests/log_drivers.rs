@@ -132,6 +132,22 @@ fn local_driver_rotates_compressed_files_and_logs_reads_them_none_cannot_be_read
     assert_eq!(lc["Type"], "local");
     assert_eq!(lc["Config"]["max-size"], "2k");
     assert_eq!(a.inspect("loc", "{{.LogPath}}"), "");
+    // `logs -f` follows the local format while the container runs.
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "fol",
+        "--log-driver",
+        "local",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; sleep 1; echo b",
+    ])
+    .ok();
+    let r = a.skiff(&["logs", "-f", "fol"]).ok();
+    assert_eq!(r.stdout, "a\nb\n");
 
     a.skiff(&[
         "run",
