@@ -583,6 +583,37 @@ fn fluentd_forward_messages_and_an_unreachable_server_fails_the_start() {
         .ok();
     assert_eq!(r.stdout, "kept\n");
     assert_eq!(a.skiff(&["logs", "fa"]).ok().stdout, "kept\n");
+    // In async mode lines wait for a server that comes up later.
+    let port = in_ns(&a, || {
+        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    });
+    let addr = format!("fluentd-address=127.0.0.1:{port}");
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &addr,
+        "--log-opt",
+        "fluentd-async=true",
+        "--log-opt",
+        "fluentd-async-reconnect-interval=200ms",
+        "busybox",
+        "sh",
+        "-c",
+        "echo early; sleep 3",
+    ])
+    .ok();
+    std::thread::sleep(Duration::from_millis(500));
+    let l = in_ns(&a, move || TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let got = first_data(l).join().unwrap();
+    let Mp::Arr(msg) = mp(&got, &mut 0) else {
+        panic!("{got:?}")
+    };
+    assert_eq!(field(&msg[2], "log"), "early");
     a.finish();
 }
 

@@ -4,10 +4,15 @@
 //! EventTime with `fluentd-sub-second-precision`), over TCP or a unix
 //! socket to `fluentd-address` (default `localhost:24224`).
 //!
-//! `fluentd-async`: the start does not wait for the server and lines are
-//! dropped while it is away. Otherwise a failed write reconnects up to
+//! `fluentd-async`: the start does not wait for the server; lines wait in
+//! a buffer of `fluentd-buffer-limit` bytes (1m; `ring.rs`, dropped when
+//! full) that a thread sends, retrying every
+//! `fluentd-async-reconnect-interval` when set. `fluentd-request-ack`: each message
+//! carries `{"chunk": ID}` and counts as sent once the server answers
+//! `{"ack": ID}` (within `fluentd-read-timeout`). `fluentd-write-timeout`
+//! bounds each write (5 s when unset). Otherwise a failed write reconnects up to
 //! `fluentd-max-retries` times, waiting `fluentd-retry-wait` doubled each
-//! time (at most 60 s). Docker's default is effectively unbounded; the
+//! time (at most 60 s), async or not. Docker's default is effectively unbounded; the
 //! monitor is single-threaded (a stuck driver stalls the container's
 //! output, its signals and its reaping), so skiff defaults to 5 retries.
 //!
@@ -31,6 +36,11 @@ pub struct Config {
     pub retry_wait: Duration,
     pub max_retries: u32,
     pub sub_second: bool,
+    pub request_ack: bool,
+    pub write_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    /// Async mode: the least time between two connection attempts.
+    pub reconnect_interval: Duration,
 }
 
 impl Config {
@@ -67,12 +77,30 @@ impl Config {
                 return Err(inv(format!("invalid value for {k}: {v}")));
             }
         }
+        let duration = |k: &str| -> Result<Option<Duration>, LogError> {
+            match opts.get(k).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) => parse_duration(v)
+                    .map(Some)
+                    .ok_or_else(|| inv(format!("invalid value for {k}: value must be a duration"))),
+            }
+        };
+        let interval = duration("fluentd-async-reconnect-interval")?;
+        if let Some(i) = interval.filter(|i| *i < Duration::from_millis(100) || *i > Duration::from_secs(10)) {
+            return Err(inv(format!(
+                "invalid value for fluentd-async-reconnect-interval: value ({i:?}) must be between 100ms and 10s"
+            )));
+        }
         Ok(Self {
             address,
             is_async: flag("fluentd-async")? || flag("fluentd-async-connect")?,
             retry_wait,
             max_retries,
             sub_second: flag("fluentd-sub-second-precision")?,
+            request_ack: flag("fluentd-request-ack")?,
+            write_timeout: duration("fluentd-write-timeout")?.filter(|d| !d.is_zero()),
+            read_timeout: duration("fluentd-read-timeout")?.filter(|d| !d.is_zero()),
+            reconnect_interval: interval.unwrap_or(Duration::ZERO),
         })
     }
 }
@@ -102,11 +130,30 @@ fn parse_address(a: &str) -> Result<(String, String), String> {
 
 fn connect(cfg: &Config) -> io::Result<Conn> {
     let (scheme, addr) = &cfg.address;
-    if scheme == "unix" {
-        net::dial_unix(addr).map(Conn::Unix)
+    let conn = if scheme == "unix" {
+        net::dial_unix(addr).map(Conn::Unix)?
     } else {
-        net::dial_tcp(addr).map(Conn::Tcp)
+        net::dial_tcp(addr).map(Conn::Tcp)?
+    };
+    conn.set_timeouts(
+        cfg.write_timeout.or(Some(net::TIMEOUT)),
+        cfg.read_timeout.or(Some(net::TIMEOUT)),
+    )?;
+    Ok(conn)
+}
+
+/// Wait for the server's `{"ack": chunk}`.
+fn await_ack(conn: &mut Conn, chunk: &str) -> io::Result<()> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.windows(chunk.len()).any(|w| w == chunk.as_bytes()) {
+        let n = conn.recv(&mut buf)?;
+        if n == 0 || got.len() > 4096 {
+            return Err(io::Error::other(format!("fluent#send: no ack for chunk {chunk}")));
+        }
+        got.extend_from_slice(&buf[..n]);
     }
+    Ok(())
 }
 
 // The msgpack encoding of the few types a Forward message has.
@@ -126,10 +173,10 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// `[tag, time, {k: v, …}]`.
-pub fn encode(tag: &str, secs: u32, nanos: Option<u32>, record: &[(&str, &[u8])]) -> Vec<u8> {
+/// `[tag, time, {k: v, …}]`, or with `{"chunk": id}` as a fourth element.
+pub fn encode(tag: &str, secs: u32, nanos: Option<u32>, record: &[(&str, &[u8])], chunk: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + record.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>());
-    out.push(0x93);
+    out.push(if chunk.is_some() { 0x94 } else { 0x93 });
     put_str(&mut out, tag.as_bytes());
     match nanos {
         // EventTime: ext type 0, seconds and nanoseconds as u32 BE.
@@ -153,6 +200,11 @@ pub fn encode(tag: &str, secs: u32, nanos: Option<u32>, record: &[(&str, &[u8])]
         put_str(&mut out, k.as_bytes());
         put_str(&mut out, v);
     }
+    if let Some(id) = chunk {
+        out.push(0x81);
+        put_str(&mut out, b"chunk");
+        put_str(&mut out, id.as_bytes());
+    }
     out
 }
 
@@ -163,6 +215,7 @@ pub struct Fluentd {
     id: String,
     name: String,
     attrs: Vec<(String, String)>,
+    sent: u64,
 }
 
 impl Fluentd {
@@ -178,19 +231,27 @@ impl Fluentd {
             id: info.id.clone(),
             name: format!("/{}", info.name),
             attrs: info.attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            sent: 0,
             cfg,
             conn,
         })
     }
 
-    fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        let tries = if self.cfg.is_async { 1 } else { self.cfg.max_retries + 1 };
-        let mut wait = self.cfg.retry_wait;
+    fn send(&mut self, data: &[u8], chunk: Option<&str>) -> io::Result<()> {
+        let tries = self.cfg.max_retries + 1;
+        let fixed = self.cfg.is_async && !self.cfg.reconnect_interval.is_zero();
+        let mut wait = if fixed {
+            self.cfg.reconnect_interval
+        } else {
+            self.cfg.retry_wait
+        };
         let mut last = io::Error::other("fluent#send: no attempt");
         for i in 0..tries {
             if i > 0 {
                 std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(60));
+                if !fixed {
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
             }
             if self.conn.is_none() {
                 match connect(&self.cfg) {
@@ -201,7 +262,11 @@ impl Fluentd {
                     }
                 }
             }
-            match self.conn.as_mut().expect("connected").send(data) {
+            let conn = self.conn.as_mut().expect("connected");
+            let sent = conn
+                .send(data)
+                .and_then(|()| chunk.map_or(Ok(()), |id| await_ack(conn, id)));
+            match sent {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     self.conn = None;
@@ -225,8 +290,17 @@ impl Driver for Fluentd {
             ("log", line),
         ];
         record.extend(self.attrs.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
-        let data = encode(&self.tag, t.timestamp() as u32, nanos, &record);
-        self.send(&data)
+        self.sent += 1;
+        let chunk = self.cfg.request_ack.then(|| {
+            format!(
+                "{:x}-{:x}-{}",
+                std::process::id(),
+                t.timestamp_nanos_opt().unwrap_or(0),
+                self.sent
+            )
+        });
+        let data = encode(&self.tag, t.timestamp() as u32, nanos, &record, chunk.as_deref());
+        self.send(&data, chunk.as_deref())
     }
 }
 
@@ -248,15 +322,46 @@ mod tests {
 
     #[test]
     fn msgpack_shape() {
-        let m = encode("t", 1, None, &[("log", b"hi")]);
+        let m = encode("t", 1, None, &[("log", b"hi")], None);
         assert_eq!(
             m,
             vec![0x93, 0xa1, b't', 0xce, 0, 0, 0, 1, 0x81, 0xa3, b'l', b'o', b'g', 0xa2, b'h', b'i']
         );
         let long = vec![b'x'; 300];
-        let m = encode("t", 1, Some(5), &[("log", &long)]);
+        let m = encode("t", 1, Some(5), &[("log", &long)], None);
         assert_eq!(&m[3..5], &[0xd7, 0x00]);
         assert_eq!(&m[18..21], &[0xda, 0x01, 0x2c]);
+    }
+
+    #[test]
+    fn request_ack_waits_for_the_servers_ack() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            let msg = &buf[..n];
+            assert_eq!(msg[0], 0x94, "four elements");
+            let at = msg.windows(5).position(|w| w == b"chunk").unwrap() + 5;
+            let id = &msg[at + 1..];
+            let mut ack = vec![0x81, 0xa3, b'a', b'c', b'k', 0xa0 | id.len() as u8];
+            ack.extend_from_slice(id);
+            s.write_all(&ack).unwrap();
+        });
+        let opts: BTreeMap<String, String> = [("fluentd-address", addr.as_str()), ("fluentd-request-ack", "true")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut f = Fluentd::open(&opts, &Info::default(), true).unwrap();
+        let m = Message {
+            stream: 1,
+            line: b"acked\n",
+            time: crate::log::now(),
+        };
+        f.log(&m).unwrap();
+        server.join().unwrap();
     }
 
     #[test]

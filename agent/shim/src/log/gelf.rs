@@ -35,6 +35,10 @@ pub struct Config {
     pub address: String,
     pub compression: Compression,
     pub level: u32,
+    /// TCP: reconnects per message (`gelf-tcp-max-reconnect`, 3) and the
+    /// seconds between them (`gelf-tcp-reconnect-delay`, 1).
+    pub max_reconnect: u32,
+    pub reconnect_delay: u32,
 }
 
 impl Config {
@@ -55,6 +59,8 @@ impl Config {
             address: host.into(),
             compression: Compression::Gzip,
             level: 1,
+            max_reconnect: 3,
+            reconnect_delay: 1,
         };
         for (key, val) in opts {
             let bad = || format!("unknown value {val:?} for log opt {key:?} for gelf log driver");
@@ -80,8 +86,13 @@ impl Config {
                     if cfg.udp {
                         return inv(format!("{key:?} is only valid for TCP"));
                     }
-                    if val.parse::<u32>().is_err() {
+                    let Ok(n) = val.parse::<u32>() else {
                         return inv(format!("{key:?} must be a positive integer"));
+                    };
+                    if key == "gelf-tcp-max-reconnect" {
+                        cfg.max_reconnect = n;
+                    } else {
+                        cfg.reconnect_delay = n;
                     }
                 }
                 _ => return inv(format!("unknown log opt {key:?} for gelf log driver")),
@@ -172,19 +183,31 @@ impl Gelf {
     }
 
     fn send(&mut self, packets: &[Vec<u8>]) -> io::Result<()> {
-        // TCP: one reconnect (Docker's gelf-tcp-max-reconnect defaults to 3).
-        for attempt in 0..2 {
+        let reconnects = if self.cfg.udp { 0 } else { self.cfg.max_reconnect };
+        let mut last = io::Error::other("no attempt");
+        for attempt in 0..=reconnects {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_secs(self.cfg.reconnect_delay.into()));
+            }
             if self.conn.is_none() {
-                self.conn = Some(connect(&self.cfg)?);
+                match connect(&self.cfg) {
+                    Ok(c) => self.conn = Some(c),
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                }
             }
             let conn = self.conn.as_mut().expect("connected");
             match packets.iter().try_for_each(|p| conn.send(p)) {
                 Ok(()) => return Ok(()),
-                Err(e) if attempt == 1 || self.cfg.udp => return Err(e),
-                Err(_) => self.conn = None,
+                Err(e) => {
+                    self.conn = None;
+                    last = e;
+                }
             }
         }
-        Ok(())
+        Err(last)
     }
 }
 

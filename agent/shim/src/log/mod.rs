@@ -111,15 +111,24 @@ pub fn open(t: &LogTarget, strict: bool) -> Result<Option<Copier>, LogError> {
             )))
         }
     };
-    // Non-blocking: the driver drains a buffer on its own thread; the
+    // Non-blocking, and fluentd's async mode: the driver drains a buffer
+    // (`max-buffer-size`, `fluentd-buffer-limit`) on its own thread; the
     // cache beside it is a local file, written in line.
-    let driver: Box<dyn Driver> = match o.get("mode").map(String::as_str) {
-        Some("non-blocking") if !strict => {
-            let max = o.get("max-buffer-size").and_then(|v| opts::parse_size(v));
-            Box::new(ring::NonBlocking::new(
-                driver,
-                max.map_or(ring::DEFAULT_MAX, |n| n as usize),
-            )?)
+    // Fluentd's async mode, as Docker's (ForceStopAsyncSend), lets the
+    // container's exit go without waiting long for the server.
+    let buffer = if t.driver == "fluentd" && fluentd::Config::from_opts(o)?.is_async {
+        Some((o.get("fluentd-buffer-limit"), std::time::Duration::from_millis(500)))
+    } else if o.get("mode").map(String::as_str) == Some("non-blocking") {
+        Some((o.get("max-buffer-size"), ring::DRAIN))
+    } else {
+        None
+    };
+    let driver: Box<dyn Driver> = match buffer {
+        Some((size, drain)) if !strict => {
+            let max = size
+                .and_then(|v| opts::parse_size(v))
+                .map_or(ring::DEFAULT_MAX, |n| n as usize);
+            Box::new(ring::NonBlocking::new(driver, max, drain)?)
         }
         _ => driver,
     };

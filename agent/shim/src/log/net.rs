@@ -3,7 +3,7 @@
 //! Docker shows those to users ("dial tcp 127.0.0.1:24224: connect:
 //! connection refused").
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::Duration;
@@ -81,6 +81,26 @@ pub enum Conn {
 impl Conn {
     pub fn is_stream(&self) -> bool {
         matches!(self, Conn::Tcp(_) | Conn::Unix(_))
+    }
+
+    /// Bound writes and reads (stream sockets; datagram sends do not block
+    /// for long).
+    pub fn set_timeouts(&self, write: Option<Duration>, read: Option<Duration>) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_write_timeout(write).and_then(|()| s.set_read_timeout(read)),
+            Conn::Unix(s) => s.set_write_timeout(write).and_then(|()| s.set_read_timeout(read)),
+            Conn::Udp(_) | Conn::Unixgram(_) => Ok(()),
+        }
+    }
+
+    /// Read what a stream server answers.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf),
+            Conn::Unix(s) => s.read(buf),
+            Conn::Udp(s) => s.recv(buf),
+            Conn::Unixgram(s) => s.recv(buf),
+        }
     }
 
     /// Send one message (whole, or failing).

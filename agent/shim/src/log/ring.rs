@@ -16,7 +16,7 @@ pub const DEFAULT_MAX: usize = 1 << 20;
 
 /// How long the close waits for the buffer to drain (Docker's ring logger
 /// drains on close too); after that the monitor exits and the rest is lost.
-const DRAIN: Duration = Duration::from_secs(5);
+pub const DRAIN: Duration = Duration::from_secs(5);
 
 struct Owned {
     stream: u8,
@@ -30,10 +30,12 @@ pub struct NonBlocking {
     queued: Arc<AtomicUsize>,
     max: usize,
     dropped: u64,
+    drain: Duration,
 }
 
 impl NonBlocking {
-    pub fn new(mut inner: Box<dyn Driver>, max: usize) -> io::Result<Self> {
+    /// `drain`: how long `close` waits for what is buffered to go out.
+    pub fn new(mut inner: Box<dyn Driver>, max: usize, drain: Duration) -> io::Result<Self> {
         // Bounded by bytes (`queued`), not by a channel capacity: a bounded
         // std channel allocates all its slots up front (megabytes).
         let (tx, rx) = mpsc::channel::<Owned>();
@@ -65,6 +67,7 @@ impl NonBlocking {
             queued,
             max: max.max(1),
             dropped: 0,
+            drain,
         })
     }
 }
@@ -92,7 +95,7 @@ impl Driver for NonBlocking {
 
     fn close(&mut self) -> io::Result<()> {
         self.tx = None;
-        let _ = self.done.recv_timeout(DRAIN);
+        let _ = self.done.recv_timeout(self.drain);
         if self.dropped > 0 {
             eprintln!(
                 "skiff-shim: log driver: {} lines dropped (non-blocking mode, buffer full)",
@@ -123,7 +126,7 @@ mod tests {
     #[test]
     fn never_waits_and_drops_when_full() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let mut nb = NonBlocking::new(Box::new(Slow(got.clone())), 100).unwrap();
+        let mut nb = NonBlocking::new(Box::new(Slow(got.clone())), 100, DRAIN).unwrap();
         let t0 = Instant::now();
         for i in 0..50 {
             nb.log(&Message {
