@@ -89,6 +89,7 @@ pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::
             None
         }
     };
+    let mut log_errors = log::ErrorReport::default();
     let pidfd = pidfd_open(pid)?;
     let mut clients: Vec<Client> = Vec::new();
     let mut exit_code: Option<i32> = None;
@@ -182,7 +183,7 @@ pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::
                 let data = &buf[..n as usize];
                 if let Some(l) = log.as_mut() {
                     if let Err(e) = l.write(*stream, data) {
-                        eprintln!("skiff-shim: log driver: {e}");
+                        log_errors.report(&e);
                     }
                 }
                 broadcast(&mut clients, &mut pending, *stream, data);

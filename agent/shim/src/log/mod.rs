@@ -230,6 +230,33 @@ impl Copier {
     }
 }
 
+/// Reports a driver's failures on the monitor's stderr (`shim.log`, on
+/// the exec root's tmpfs) at most once a minute, with how many were not
+/// reported, so a destination that is down for days cannot fill memory.
+#[derive(Default)]
+pub struct ErrorReport {
+    last: Option<std::time::Instant>,
+    quiet: u64,
+}
+
+impl ErrorReport {
+    pub fn report(&mut self, e: &dyn std::fmt::Display) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(60))
+        {
+            self.quiet += 1;
+            return;
+        }
+        let more = match std::mem::take(&mut self.quiet) {
+            0 => String::new(),
+            n => format!(" ({n} more failures since the last report)"),
+        };
+        eprintln!("skiff-shim: log driver: {e}{more}");
+        self.last = Some(std::time::Instant::now());
+    }
+}
+
 /// Now, as Docker prints times.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)

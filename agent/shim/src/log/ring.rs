@@ -47,6 +47,7 @@ impl NonBlocking {
             .name("log-writer".into())
             .stack_size(256 << 10);
         thread.spawn(move || {
+            let mut errors = super::ErrorReport::default();
             for m in rx {
                 q.fetch_sub(m.line.len(), Ordering::Relaxed);
                 let msg = Message {
@@ -55,7 +56,7 @@ impl NonBlocking {
                     time: m.time,
                 };
                 if let Err(e) = inner.log(&msg) {
-                    eprintln!("skiff-shim: log driver: {e}");
+                    errors.report(&e);
                 }
             }
             let _ = inner.close();
