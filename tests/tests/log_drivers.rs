@@ -48,6 +48,42 @@ fn first_data(l: TcpListener) -> std::thread::JoinHandle<Vec<u8>> {
     })
 }
 
+/// `skiff` with whitespace-separated `words`, then `rest` as they are
+/// (commands with spaces).
+fn skiff_words(a: &Agent, words: &str, rest: &[&str]) -> Run {
+    let mut args: Vec<&str> = words.split_whitespace().collect();
+    args.extend_from_slice(rest);
+    a.skiff(&args)
+}
+
+/// `n` GELF messages from `udp`, chunks joined, gzip undone.
+fn recv_gelf(udp: &UdpSocket, n: usize) -> Vec<serde_json::Value> {
+    let mut msgs = Vec::new();
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while msgs.len() < n {
+        let len = udp.recv(&mut buf).expect("a GELF datagram");
+        let d = &buf[..len];
+        let whole = if d[..2] == [0x1e, 0x0f] {
+            let (seq, count) = (d[10] as usize, d[11] as usize);
+            parts.resize(count, Vec::new());
+            parts[seq] = d[12..].to_vec();
+            if parts.iter().any(Vec::is_empty) {
+                continue;
+            }
+            std::mem::take(&mut parts).concat()
+        } else {
+            d.to_vec()
+        };
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&whole[..])
+            .read_to_string(&mut s)
+            .expect("gzip");
+        msgs.push(serde_json::from_str(&s).unwrap());
+    }
+    msgs
+}
+
 fn short(a: &Agent, name: &str) -> String {
     a.inspect(name, "{{.Id}}")[..12].to_string()
 }
@@ -350,51 +386,12 @@ fn gelf_over_udp_gzip_chunked_and_over_tcp() {
     let addr = format!("gelf-address=udp://{}", udp.local_addr().unwrap());
     // 2000 random-ish bytes stay over one chunk even gzipped.
     let script = "echo short line; head -c 1500 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo";
-    a.skiff(&[
-        "run",
-        "--name",
-        "g",
-        "--label",
-        "app=web",
-        "-e",
-        "REGION=eu",
-        "--log-opt",
-        "labels=app",
-        "--log-opt",
-        "env-regex=^REG",
-        "--log-driver",
-        "gelf",
-        "--log-opt",
-        &addr,
-        "busybox",
-        "sh",
-        "-c",
-        script,
-    ])
-    .ok();
-    let mut msgs = Vec::new();
-    let mut parts: Vec<Vec<u8>> = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    while msgs.len() < 2 {
-        let n = udp.recv(&mut buf).expect("a GELF datagram");
-        let d = &buf[..n];
-        let whole = if d[..2] == [0x1e, 0x0f] {
-            let (seq, count) = (d[10] as usize, d[11] as usize);
-            parts.resize(count, Vec::new());
-            parts[seq] = d[12..].to_vec();
-            if parts.iter().any(Vec::is_empty) {
-                continue;
-            }
-            std::mem::take(&mut parts).concat()
-        } else {
-            d.to_vec()
-        };
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(&whole[..])
-            .read_to_string(&mut s)
-            .expect("gzip");
-        msgs.push(serde_json::from_str::<serde_json::Value>(&s).unwrap());
-    }
+    let flags = format!(
+        "run --name g --label app=web -e REGION=eu --log-opt labels=app --log-opt env-regex=^REG \
+         --log-driver gelf --log-opt {addr} busybox"
+    );
+    skiff_words(&a, &flags, &["sh", "-c", script]).ok();
+    let msgs = recv_gelf(&udp, 2);
     let id = a.inspect("g", "{{.Id}}");
     assert_eq!(msgs[0]["short_message"], "short line");
     assert_eq!(msgs[0]["version"], "1.1");
@@ -502,7 +499,7 @@ fn field<'a>(m: &'a Mp, key: &str) -> &'a str {
 }
 
 #[test]
-fn fluentd_forward_messages_and_an_unreachable_server_fails_the_start() {
+fn fluentd_forward_messages_carry_the_tag_time_record_and_attributes() {
     let a = Agent::start();
     let l = in_ns(&a, || TcpListener::bind("127.0.0.1:0").unwrap());
     let addr = format!("fluentd-address={}", l.local_addr().unwrap());
@@ -555,6 +552,12 @@ fn fluentd_forward_messages_and_an_unreachable_server_fails_the_start() {
     let Mp::Arr(second) = &msgs[1] else { panic!() };
     assert_eq!(field(&second[2], "source"), "stderr");
 
+    a.finish();
+}
+
+#[test]
+fn fluentd_unreachable_fails_the_start_unless_async_which_waits_for_the_server() {
+    let a = Agent::start();
     // Nobody listens on the default address: Docker's start error, 125.
     let r = a.skiff(&["run", "--name", "nf", "--log-driver", "fluentd", "busybox", "echo", "x"]);
     assert_eq!(r.code, 125, "{r:?}");
