@@ -168,6 +168,32 @@ fn local_driver_rotates_compressed_files_and_logs_reads_them_none_cannot_be_read
     assert_eq!(lc["Type"], "local");
     assert_eq!(lc["Config"]["max-size"], "2k");
     assert_eq!(a.inspect("loc", "{{.LogPath}}"), "");
+    // The dual-logging cache takes the local driver's options as cache-*.
+    let flags = "run --name cached --log-driver gelf --log-opt gelf-address=udp://127.0.0.1:9 \
+                 --log-opt cache-max-size=1k --log-opt cache-max-file=2 --log-opt cache-compress=false busybox";
+    skiff_words(
+        &a,
+        flags,
+        &["sh", "-c", "for i in $(seq 1 100); do echo cached $i; done"],
+    )
+    .ok();
+    let cdir = a
+        .root
+        .join(format!("data/containers/{}", a.inspect("cached", "{{.Id}}")));
+    assert!(cdir.join("container-cached.log.1").exists() && !cdir.join("container-cached.log.2").exists());
+    let r = a.skiff(&["logs", "cached"]).ok();
+    let listing: Vec<String> = std::fs::read_dir(&cdir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            format!("{} {}", e.file_name().to_string_lossy(), e.metadata().unwrap().len())
+        })
+        .collect();
+    assert!(
+        r.stdout.ends_with("cached 100\n") && !r.stdout.contains("cached 1\n"),
+        "{listing:?} {:?}",
+        r.stdout
+    );
     // `logs -f` follows the local format while the container runs.
     a.skiff(&[
         "run",

@@ -92,19 +92,21 @@ pub trait Driver: Send {
 /// opens leniently and connects on a later line instead.
 pub fn open(t: &LogTarget, strict: bool) -> Result<Option<Copier>, LogError> {
     let (o, info) = (&t.opts, &t.info);
+    // The drivers see their own options, not the delivery mode's or the cache's.
+    let own = opts::driver_opts(o);
     let driver: Box<dyn Driver> = match t.driver.as_str() {
         "none" => return Ok(None),
         "json-file" | "" => {
-            let rotation = jsonfile::Rotation::from_opts(o).map_err(LogError::Invalid)?;
+            let rotation = jsonfile::Rotation::from_opts(&own).map_err(LogError::Invalid)?;
             let mut w = jsonfile::Writer::open(&read::json_path(&t.dir, &info.id), rotation)?;
             w.attrs = info.attrs.clone();
             Box::new(w)
         }
-        "local" => Box::new(open_local(&local::path(&t.dir), o, info)?),
-        "syslog" => Box::new(syslog::Syslog::open(o, info, strict)?),
-        "journald" => Box::new(journald::Journald::open(o, info)?),
-        "gelf" => Box::new(gelf::Gelf::open(o, info, strict)?),
-        "fluentd" => Box::new(fluentd::Fluentd::open(o, info, strict)?),
+        "local" => Box::new(open_local(&local::path(&t.dir), &own, info)?),
+        "syslog" => Box::new(syslog::Syslog::open(&own, info, strict)?),
+        "journald" => Box::new(journald::Journald::open(&own, info)?),
+        "gelf" => Box::new(gelf::Gelf::open(&own, info, strict)?),
+        "fluentd" => Box::new(fluentd::Fluentd::open(&own, info, strict)?),
         other => {
             return Err(LogError::Invalid(format!(
                 "logger: no log driver named '{other}' is registered"
@@ -193,9 +195,13 @@ impl Copier {
 
     /// Take output of `stream` (1 stdout, 2 stderr); complete lines go to
     /// the driver.
+    /// Every complete line goes to the driver even when one fails (a
+    /// remote end that refuses a line must not hold the rest back); the
+    /// first failure is returned.
     pub fn write(&mut self, stream: u8, data: &[u8]) -> io::Result<()> {
         let idx = usize::from(stream == 2);
         self.partial[idx].extend_from_slice(data);
+        let mut first_err = None;
         loop {
             let buf = &self.partial[idx];
             let cut = match buf.iter().position(|&b| b == b'\n') {
@@ -204,21 +210,27 @@ impl Copier {
                 _ => break,
             };
             let line: Vec<u8> = self.partial[idx].drain(..cut).collect();
-            self.send(stream, &line)?;
+            if let Err(e) = self.send(stream, &line) {
+                first_err.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_err.map_or(Ok(()), Err)
     }
 
     /// The streams ended: what is left without a newline goes out, then the
     /// driver closes.
     pub fn close(&mut self) -> io::Result<()> {
+        let mut first_err = None;
         for (idx, stream) in [(0usize, 1u8), (1, 2)] {
             if !self.partial[idx].is_empty() {
                 let line = std::mem::take(&mut self.partial[idx]);
-                self.send(stream, &line)?;
+                if let Err(e) = self.send(stream, &line) {
+                    first_err.get_or_insert(e);
+                }
             }
         }
-        self.driver.close()
+        let closed = self.driver.close();
+        first_err.map_or(closed, Err)
     }
 
     fn send(&mut self, stream: u8, line: &[u8]) -> io::Result<()> {
@@ -260,4 +272,36 @@ impl ErrorReport {
 /// Now, as Docker prints times.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A driver that refuses every other line and keeps the rest.
+    struct Flaky(Arc<Mutex<Vec<String>>>, u32);
+
+    impl Driver for Flaky {
+        fn log(&mut self, m: &Message) -> io::Result<()> {
+            self.1 += 1;
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(m.line).into_owned());
+            if self.1 % 2 == 1 {
+                return Err(io::Error::other("refused"));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_line_does_not_hold_the_others_back() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let mut c = Copier::new(Box::new(Flaky(got.clone(), 0)));
+        assert!(c.write(1, b"a\nb\nc\nd").is_err());
+        assert!(c.close().is_ok());
+        assert_eq!(*got.lock().unwrap(), ["a\n", "b\n", "c\n", "d"]);
+    }
 }

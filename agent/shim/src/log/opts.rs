@@ -135,11 +135,7 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Log
     if !DRIVERS.contains(&driver) {
         return inv(format!("logger: no log driver named '{driver}' is registered"));
     }
-    let own: BTreeMap<String, String> = opts
-        .iter()
-        .filter(|(k, _)| !BUILTIN.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let own = driver_opts(opts);
     let keys = |allowed: &[&str], unknown: &dyn Fn(&str) -> String| -> Result<(), LogError> {
         match own
             .keys()
@@ -203,6 +199,14 @@ pub fn validate(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), Log
 /// before a start), rather than writing files.
 pub fn is_remote(driver: &str) -> bool {
     matches!(driver, "syslog" | "journald" | "gelf" | "fluentd")
+}
+
+/// A driver's own options: all but the delivery mode's and the cache's.
+pub fn driver_opts(opts: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    opts.iter()
+        .filter(|(k, _)| !BUILTIN.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Go's `strconv.ParseBool`.
