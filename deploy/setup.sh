@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what skiff needs on a Debian 12 host and build it (release).
 # Idempotent. Usage: deploy/setup.sh [--with-docker-client] (also the
-# test-only packages: the docker client, docker-compose and Debian's
-# docker-registry)
+# test-only packages: the docker client, docker-compose, Debian's
+# docker-registry and rsyslog, which the log-driver tests start with their
+# own config)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -15,11 +16,13 @@ if [ "${1:-}" = --with-docker-client ]; then
   [ -x /usr/bin/docker ] || need+=(docker.io)
   dpkg -s docker-registry >/dev/null 2>&1 || need+=(docker-registry)
   dpkg -s docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+  dpkg -s rsyslog >/dev/null 2>&1 || need+=(rsyslog)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   # Never let a package start daemons here (docker.io ships dockerd,
-  # docker-registry a registry service; tests start their own).
+  # docker-registry a registry service, rsyslog a syslog daemon; tests
+  # start their own).
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT

@@ -80,6 +80,12 @@ pub struct Flags {
     /// Docker's certs.d: <dir>/<host:port>/*.crt are CAs for that registry
     #[arg(long, default_value = "/etc/skiff/certs.d")]
     pub certs_dir: PathBuf,
+    /// Default log driver for containers (json-file, local, syslog, journald, gelf, fluentd, none)
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Default log driver options (key=value), as `--log-opt` of `run`
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -116,6 +122,34 @@ struct FileConfig {
     metrics_addr: Option<String>,
     #[serde(rename = "insecure-registries")]
     insecure_registries: Option<Vec<String>>,
+    #[serde(rename = "log-driver")]
+    log_driver: Option<String>,
+    #[serde(rename = "log-opts")]
+    log_opts: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The daemon's default log driver and options: flags over the file,
+/// checked as a container's would be (Docker refuses to start on a bad
+/// default: "failed to set log opts").
+fn log_defaults(
+    flag_driver: Option<String>,
+    flag_opts: Vec<String>,
+    file_driver: Option<String>,
+    file_opts: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<(String, std::collections::BTreeMap<String, String>)> {
+    let driver = flag_driver.or(file_driver).unwrap_or_else(|| "json-file".into());
+    let mut opts = file_opts.unwrap_or_default();
+    if !flag_opts.is_empty() {
+        opts.clear();
+        for o in &flag_opts {
+            let (k, v) = o
+                .split_once('=')
+                .with_context(|| format!("invalid key/value pair format in log options: {o}"))?;
+            opts.insert(k.into(), v.into());
+        }
+    }
+    skiff_shim::log::opts::validate(&driver, &opts).map_err(|e| anyhow::anyhow!("failed to set log opts: {e}"))?;
+    Ok((driver, opts))
 }
 
 /// An API endpoint.
@@ -148,6 +182,10 @@ pub struct Config {
     pub node_name: String,
     /// `--label k=v`, shown by `info` and used by placement constraints.
     pub labels: Vec<String>,
+    /// The log driver of containers that name none (`--log-driver`,
+    /// `log-driver`; json-file), and its options (`--log-opt`, `log-opts`).
+    pub log_driver: String,
+    pub log_opts: std::collections::BTreeMap<String, String>,
     /// Where `/metrics` is also served over plain HTTP (`--metrics-addr`).
     pub metrics_addr: Option<String>,
     /// Registries reached over plain HTTP (`--insecure-registry`).
@@ -248,9 +286,12 @@ impl Config {
             .or(file.node_name)
             .or_else(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()))
             .unwrap_or_else(|| "localhost".into());
+        let (log_driver, log_opts) = log_defaults(flags.log_driver, flags.log_opts, file.log_driver, file.log_opts)?;
         let mut insecure_registries = flags.insecure_registries;
         insecure_registries.extend(file.insecure_registries.unwrap_or_default());
         Ok(Self {
+            log_driver,
+            log_opts,
             insecure_registries,
             certs_dir: flags.certs_dir,
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),
@@ -284,5 +325,43 @@ impl Config {
                 }
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(file: &str, args: &[&str]) -> Result<Config> {
+        let path = std::env::temp_dir().join(format!("skiff-agent-json-{}-{}", std::process::id(), args.len()));
+        std::fs::write(&path, file).unwrap();
+        let mut argv = vec!["skiff-agent", "--config-file", path.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let r = Config::resolve(Flags::parse_from(argv));
+        std::fs::remove_file(&path).unwrap();
+        r
+    }
+
+    #[test]
+    fn log_defaults_from_the_file_and_the_flags() {
+        let c = resolve(r#"{"log-driver": "local", "log-opts": {"max-size": "5m"}}"#, &[]).unwrap();
+        assert_eq!(
+            (c.log_driver.as_str(), c.log_opts["max-size"].as_str()),
+            ("local", "5m")
+        );
+        let c = resolve(
+            r#"{"log-driver": "local", "log-opts": {"max-size": "5m"}}"#,
+            &["--log-driver", "syslog", "--log-opt", "tag={{.Name}}"],
+        )
+        .unwrap();
+        assert_eq!(c.log_driver, "syslog");
+        assert_eq!(c.log_opts.keys().collect::<Vec<_>>(), ["tag"]);
+        let c = resolve("{}", &[]).unwrap();
+        assert_eq!((c.log_driver.as_str(), c.log_opts.len()), ("json-file", 0));
+        let e = resolve(r#"{"log-driver": "nope"}"#, &[]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "failed to set log opts: logger: no log driver named 'nope' is registered"
+        );
     }
 }

@@ -80,7 +80,16 @@ fn broadcast(clients: &mut Vec<Client>, pending: &mut Option<Vec<(u8, Vec<u8>)>>
 /// Monitor `args.pid` with its stdio until it exits; write the exit record.
 pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::Result<()> {
     let pid = Pid::from_raw(args.pid);
-    let mut log = args.log.as_ref().map(log::open).transpose()?;
+    // The agent checked the destination before the start; should it have
+    // gone since, remote drivers connect on a later line.
+    let mut log = match args.log.as_ref().map(|t| log::open(t, false)).transpose() {
+        Ok(l) => l.flatten(),
+        Err(e) => {
+            eprintln!("skiff-shim: log driver: {e}");
+            None
+        }
+    };
+    let mut log_errors = log::ErrorReport::default();
     let pidfd = pidfd_open(pid)?;
     let mut clients: Vec<Client> = Vec::new();
     let mut exit_code: Option<i32> = None;
@@ -173,7 +182,9 @@ pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::
             if n > 0 {
                 let data = &buf[..n as usize];
                 if let Some(l) = log.as_mut() {
-                    let _ = l.write(*stream, data);
+                    if let Err(e) = l.write(*stream, data) {
+                        log_errors.report(&e);
+                    }
                 }
                 broadcast(&mut clients, &mut pending, *stream, data);
             } else if n == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
-use crate::log::jsonfile::Rotation;
+pub use crate::log::LogTarget;
 
 /// Supervisor → agent: output of the process.
 pub const STDOUT: u8 = 1;
@@ -58,13 +58,6 @@ pub struct ExitRecord {
     pub oom_killed: bool,
 }
 
-/// A json-file log and its rotation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogTarget {
-    pub path: PathBuf,
-    pub rotation: Rotation,
-}
-
 /// What the monitor (`skiff-shim`) is handed when the supervisor execs it:
 /// all on its command line, the descriptors inherited (-1 where absent).
 #[derive(Debug, Clone, PartialEq)]
@@ -99,9 +92,7 @@ impl MonitorArgs {
         put("fds", fds.map(|f| f.to_string()).join(",").into());
         put("exit-file", self.exit_file.clone().into());
         if let Some(l) = &self.log {
-            put("log", l.path.clone().into());
-            put("log-max-size", l.rotation.max_size.to_string().into());
-            put("log-max-file", l.rotation.max_file.to_string().into());
+            put("log", serde_json::to_string(l).expect("log target as JSON").into());
         }
         out
     }
@@ -112,8 +103,7 @@ impl MonitorArgs {
         let mut fds = None;
         let mut socket = None;
         let mut exit_file = None;
-        let mut log: Option<PathBuf> = None;
-        let mut rotation = Rotation::default();
+        let mut log: Option<LogTarget> = None;
         while let Some(k) = it.next() {
             let k = k.to_string_lossy().into_owned();
             let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
@@ -134,9 +124,7 @@ impl MonitorArgs {
                 }
                 "--socket" => socket = Some(PathBuf::from(v)),
                 "--exit-file" => exit_file = Some(PathBuf::from(v)),
-                "--log" => log = Some(PathBuf::from(v)),
-                "--log-max-size" => rotation.max_size = num("log size")?,
-                "--log-max-file" => rotation.max_file = num("log file count")? as u32,
+                "--log" => log = Some(serde_json::from_str(&text()).map_err(|e| format!("bad --log: {e}"))?),
                 other => return Err(format!("unknown argument {other}")),
             }
         }
@@ -150,7 +138,7 @@ impl MonitorArgs {
             pty,
             socket: socket.ok_or("--socket is required")?,
             exit_file: exit_file.ok_or("--exit-file is required")?,
-            log: log.map(|path| LogTarget { path, rotation }),
+            log,
         })
     }
 }
@@ -171,10 +159,13 @@ mod tests {
             socket: "/run/s/abc.sock".into(),
             exit_file: "/var/lib/c/exit.json".into(),
             log: Some(LogTarget {
-                path: "/var/lib/c/c-json.log".into(),
-                rotation: Rotation {
-                    max_size: 1 << 20,
-                    max_file: 3,
+                driver: "syslog".into(),
+                opts: [("tag".to_string(), "{{.Name}}".to_string())].into_iter().collect(),
+                dir: "/var/lib/c".into(),
+                info: crate::log::Info {
+                    id: "c".repeat(64),
+                    name: "web".into(),
+                    ..Default::default()
                 },
             }),
         };

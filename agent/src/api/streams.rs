@@ -19,7 +19,7 @@ use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::Ctr;
 use crate::runtime::protocol;
 use crate::runtime::supervisor::{Connection, Event};
-use skiff_shim::log::jsonfile;
+use skiff_shim::log::{jsonfile, read};
 
 /// What Docker 20.10 (API 1.41) names every hijacked stream, framed or
 /// not; `multiplexed-stream` came with API 1.42.
@@ -192,8 +192,6 @@ fn parse_time(v: Option<&String>) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|d| d.with_timezone(&chrono::Utc))
 }
 
-/// `GET /containers/{id}/logs`: from the json-file log, following it (by
-/// polling for growth and rotation) while the container runs.
 /// `logs --details`: the attributes the log options name (`labels`,
 /// `env`: keys whose values come from the container's labels and
 /// environment), as Docker writes them before each line: sorted
@@ -234,17 +232,16 @@ fn query_escape(v: &str) -> String {
     out
 }
 
+/// `GET /containers/{id}/logs`: from the log its driver can be read back
+/// from (`skiff_shim::log::read`), following it (by polling for growth
+/// and rotation) while the container runs.
 pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     let c = e.get(&id)?;
     let rec = c.record().clone();
-    if rec.inspect.host_config.log_config.kind == "none" {
-        return Err(ApiError(
-            StatusCode::NOT_IMPLEMENTED,
-            "configured logging driver does not support reading".into(),
-        ));
-    }
+    let src = e
+        .log_source(&c)
+        .map_err(|err| ApiError(StatusCode::NOT_IMPLEMENTED, err.to_string()))?;
     let tty = rec.inspect.config.tty;
-    let path = e.log_path(&c);
     let (want_out, want_err) = (qbool(&q, "stdout"), qbool(&q, "stderr"));
     let (follow, ts) = (qbool(&q, "follow"), qbool(&q, "timestamps"));
     let since = parse_time(q.get("since"));
@@ -283,8 +280,8 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     tokio::spawn(async move {
         // The past: all files, then the tail.
         let entries = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || jsonfile::read_all(&path)
+            let src = src.clone();
+            move || read::read_all(&src)
         })
         .await
         .unwrap_or_default();
@@ -301,43 +298,25 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
         if !follow || !(c2.is_running() || c2.state().restarting) {
             return;
         }
-        // The future: read what is appended, until the container stops.
-        let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let mut ino = std::fs::metadata(&path)
-            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-            .unwrap_or(0);
-        let mut partial = Vec::new();
+        // The future: what is appended, until the container stops.
+        let mut follower = Some(read::Follower::new(src));
         let seen = exits.borrow().count;
         loop {
             let done = exits.borrow().count > seen || exits.borrow().removed;
-            if let Ok(meta) = std::fs::metadata(&path) {
-                let new_ino = std::os::unix::fs::MetadataExt::ino(&meta);
-                if new_ino != ino || meta.len() < offset {
-                    // Rotated: the rest of the old file is lost to us; start the new one.
-                    ino = new_ino;
-                    offset = 0;
-                    partial.clear();
-                }
-                if meta.len() > offset {
-                    if let Ok(mut f) = tokio::fs::File::open(&path).await {
-                        use tokio::io::AsyncSeekExt;
-                        let _ = f.seek(std::io::SeekFrom::Start(offset)).await;
-                        let mut buf = Vec::new();
-                        let _ = f.read_to_end(&mut buf).await;
-                        offset += buf.len() as u64;
-                        partial.extend_from_slice(&buf);
-                        if let Some(last_nl) = partial.iter().rposition(|&b| b == b'\n') {
-                            let complete: Vec<u8> = partial.drain(..=last_nl).collect();
-                            let mut es = Vec::new();
-                            jsonfile::read_entries(&complete[..], &mut es);
-                            for en in &es {
-                                if let Some(ch) = emit(en) {
-                                    if tx.send(Ok(ch.into())).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                        }
+            let Some(mut f) = follower.take() else { return };
+            let Ok((f, es)) = tokio::task::spawn_blocking(move || {
+                let es = f.poll();
+                (f, es)
+            })
+            .await
+            else {
+                return;
+            };
+            follower = Some(f);
+            for en in &es {
+                if let Some(ch) = emit(en) {
+                    if tx.send(Ok(ch.into())).await.is_err() {
+                        return;
                     }
                 }
             }

@@ -202,6 +202,7 @@ impl Engine {
     ) -> Result<(String, Vec<String>)> {
         let mut warnings = Vec::new();
         let mut hc = req.host_config.clone();
+        self.merge_log_config(&mut hc.log_config)?;
         validate_host_config(&hc)?;
         super::limits::adapt(&mut hc);
         let sys = super::limits::sysinfo(self.cgroup_v2);
@@ -319,19 +320,14 @@ impl Engine {
         // Volumes are made (and filled from the image) with the layer in place.
         let mounts = self.attach_volumes(&id, planned)?;
 
-        if hc.log_config.kind.is_empty() {
-            hc.log_config.kind = "json-file".into();
-        }
         if hc.restart_policy.name.is_empty() {
             hc.restart_policy.name = "no".into();
         }
-        if hc.log_config.kind != "json-file" && hc.log_config.kind != "none" {
-            warnings.push(format!(
-                "log driver {} is not supported yet; using json-file",
-                hc.log_config.kind
-            ));
-            hc.log_config.kind = "json-file".into();
-        }
+        // Docker shows a log path for json-file only.
+        let log_path = match hc.log_config.kind.as_str() {
+            "json-file" => skiff_shim::log::read::json_path(&dir, &id).display().to_string(),
+            _ => String::new(),
+        };
         let mut data = driver.metadata(&id);
         data.retain(|_, v| !v.is_empty());
         let inspect = ContainerInspect {
@@ -349,7 +345,7 @@ impl Engine {
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
-            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            log_path,
             name: format!("/{name}"),
             driver: driver.kind().name().into(),
             platform: "linux".into(),
@@ -486,8 +482,5 @@ fn validate_host_config(hc: &skiff_api::HostConfig) -> Result<()> {
         )));
     }
     crate::runtime::spec::capabilities(&hc.cap_add, &hc.cap_drop, false).map_err(EngineError::BadRequest)?;
-    if let Err(e) = skiff_shim::log::jsonfile::Rotation::from_opts(&hc.log_config.config) {
-        return Err(EngineError::BadRequest(e));
-    }
     Ok(())
 }

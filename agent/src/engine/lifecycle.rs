@@ -1,7 +1,6 @@
 //! Starting, stopping, exits, restart policies, removal, and re-adopting
 //! containers whose supervisors outlived an earlier agent process.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,11 +12,10 @@ use super::state::Status;
 use super::{Engine, EngineError, Result};
 use crate::ids::now;
 use crate::runtime::cgroups::Cgroup;
-use crate::runtime::protocol::{ExitRecord, LaunchError, LaunchFailure, LogTarget, Mode, ShimConfig};
+use crate::runtime::protocol::{ExitRecord, LaunchError, LaunchFailure, Mode, ShimConfig};
 use crate::runtime::spec::{self, NetNs, SpecInput};
 use crate::runtime::supervisor::{self, Connection, Event};
 use skiff_common::fsutil::{self, read_json};
-use skiff_shim::log::jsonfile::Rotation;
 
 /// Signal names and numbers as `docker kill -s` and `--stop-signal` take them.
 pub fn parse_signal(s: &str) -> Result<i32> {
@@ -177,6 +175,16 @@ impl Engine {
         let ins = &rec.inspect;
         let id = c.id.clone();
         let dir = self.containers_dir(&id);
+        // The log driver's destination is checked before anything is set
+        // up, so an unreachable one fails the start as Docker's does.
+        let log = super::logs::log_target(ins, &dir)
+            .map_err(|e| internal(&format!("failed to initialize logging driver: {e}")))?;
+        if let Some(t) = log.clone().filter(|t| skiff_shim::log::opts::is_remote(&t.driver)) {
+            tokio::task::spawn_blocking(move || skiff_shim::log::open(&t, true).map(drop))
+                .await
+                .map_err(|e| internal(&e))?
+                .map_err(|e| internal(&format!("failed to initialize logging driver: {e}")))?;
+        }
         let run = self.run_dir(&id);
         std::fs::create_dir_all(&run).map_err(|e| internal(&e))?;
         let rootfs = self.images.mount(&id).map_err(|e| internal(&e))?;
@@ -323,10 +331,6 @@ impl Engine {
         spec::write_bundle(&run, &spec).map_err(|e| internal(&e))?;
         let exit_file = dir.join("exit.json");
         let _ = std::fs::remove_file(&exit_file);
-        let log = (hc.log_config.kind != "none").then(|| LogTarget {
-            path: ins.log_path.clone().into(),
-            rotation: Rotation::from_opts(&hc.log_config.config).unwrap_or_default(),
-        });
         // A stale runtime state from a crash would block the new create.
         let _ = std::fs::remove_dir_all(self.runtime_root().join(&id));
         let shim = ShimConfig {
@@ -740,9 +744,5 @@ impl Engine {
             }
         }
         gone
-    }
-
-    pub fn log_path(&self, c: &Ctr) -> std::path::PathBuf {
-        Path::new(&c.record().inspect.log_path).to_path_buf()
     }
 }

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod health;
 pub mod lifecycle;
 pub mod limits;
+pub mod logs;
 pub mod mounts;
 pub mod names;
 pub mod networking;

@@ -16,6 +16,9 @@ use super::{Driver, Message};
 pub struct Entry {
     pub log: String,
     pub stream: String,
+    /// The attributes `labels`/`env` pick, as Docker writes them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attrs: std::collections::BTreeMap<String, String>,
     pub time: String,
 }
 
@@ -67,6 +70,8 @@ pub struct Writer {
     file: File,
     size: u64,
     rotation: Rotation,
+    /// Written with every entry (`labels`/`env` attributes).
+    pub attrs: std::collections::BTreeMap<String, String>,
 }
 
 impl Writer {
@@ -78,6 +83,7 @@ impl Writer {
             file,
             size,
             rotation,
+            attrs: Default::default(),
         })
     }
 
@@ -85,6 +91,7 @@ impl Writer {
         let entry = Entry {
             log: String::from_utf8_lossy(m.line).into_owned(),
             stream: m.stream_name().into(),
+            attrs: self.attrs.clone(),
             time: m.time.clone(),
         };
         let mut data = serde_json::to_vec(&entry).map_err(io::Error::other)?;
