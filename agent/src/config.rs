@@ -77,6 +77,9 @@ pub struct Flags {
     /// loopback registries always are
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Set no-new-privileges by default for new containers (Docker's flag)
+    #[arg(long)]
+    pub no_new_privileges: bool,
     /// Docker's certs.d: <dir>/<host:port>/*.crt are CAs for that registry
     #[arg(long, default_value = "/etc/skiff/certs.d")]
     pub certs_dir: PathBuf,
@@ -116,6 +119,8 @@ struct FileConfig {
     metrics_addr: Option<String>,
     #[serde(rename = "insecure-registries")]
     insecure_registries: Option<Vec<String>>,
+    #[serde(rename = "no-new-privileges")]
+    no_new_privileges: Option<bool>,
 }
 
 /// An API endpoint.
@@ -154,6 +159,9 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     /// `certs.d` for registry CAs.
     pub certs_dir: PathBuf,
+    /// `--no-new-privileges`: containers get no_new_privs unless their
+    /// `--security-opt` says otherwise.
+    pub no_new_privileges: bool,
 }
 
 impl Config {
@@ -251,6 +259,7 @@ impl Config {
         let mut insecure_registries = flags.insecure_registries;
         insecure_registries.extend(file.insecure_registries.unwrap_or_default());
         Ok(Self {
+            no_new_privileges: flags.no_new_privileges || file.no_new_privileges.unwrap_or(false),
             insecure_registries,
             certs_dir: flags.certs_dir,
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),
