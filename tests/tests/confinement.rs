@@ -5,7 +5,37 @@
 //! the agent's default); bad options and profiles get Docker's messages and
 //! exit 125 with nothing created; `info` and `inspect` show it all.
 
+use std::process::Command;
+
 use skiff_tests::{Agent, Run};
+
+/// Raw `clone` calls with namespace flags, and `clone3`: what Docker's
+/// profile decides by argument (busybox has no applet that does this).
+const CLONE_TEST: &str = r#"
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+static void try(const char *what, unsigned long flags) {
+    long r = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+    if (r == 0) _exit(0);
+    if (r < 0) { printf("%s: %s\n", what, strerror(errno)); return; }
+    waitpid(r, 0, 0);
+    printf("%s: ok\n", what);
+}
+int main(void) {
+    try("plain", 0);
+    try("newuser", CLONE_NEWUSER);
+    long r = syscall(435 /* clone3 */, 0, 0);
+    printf("clone3: %s\n", r < 0 ? strerror(errno) : "ok");
+    return 0;
+}
+"#;
 
 fn run(a: &Agent, opts: &[&str], cmd: &[&str]) -> Run {
     a.skiff(&[&["run", "--rm"], opts, &["busybox"], cmd].concat())
@@ -77,6 +107,46 @@ fn the_default_profile_blocks_a_user_namespace_that_needs_no_capability() {
     run(&a, &["--cap-add", "SYS_ADMIN"], &["unshare", "-U", "true"]).ok();
     // personality() is allowed for Docker's values only; PER_LINUX32 is one.
     run(&a, &[], &["linux32", "true"]).ok();
+    a.finish();
+}
+
+#[test]
+fn clone_is_allowed_only_without_namespace_flags() {
+    let a = Agent::start();
+    let dir = a.root.join("clonetest");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("clonetest.c"), CLONE_TEST).unwrap();
+    let cc = Command::new("cc")
+        .args(["-static", "-O1", "-o"])
+        .arg(dir.join("clonetest"))
+        .arg(dir.join("clonetest.c"))
+        .output()
+        .expect("cc (a static C toolchain builds the probe)");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let vol = format!("{}:/t:ro", dir.display());
+    let probe = |opts: &[&str]| {
+        run(
+            &a,
+            &[&["-v", vol.as_str()], opts].concat(),
+            &["sh", "-c", "/t/clonetest"],
+        )
+        .ok()
+    };
+    // Docker's rule: clone with CLONE_NEWUSER (no capability needed) is
+    // refused by the mask on its flags; clone3 answers ENOSYS so libc
+    // falls back to clone.
+    assert_eq!(
+        probe(&[]).out(),
+        "plain: ok\nnewuser: Operation not permitted\nclone3: Function not implemented"
+    );
+    assert_eq!(
+        probe(&["--security-opt", "seccomp=unconfined"]).out(),
+        "plain: ok\nnewuser: ok\nclone3: Invalid argument"
+    );
+    assert_eq!(
+        probe(&["--cap-add", "SYS_ADMIN"]).out(),
+        "plain: ok\nnewuser: ok\nclone3: Invalid argument"
+    );
     a.finish();
 }
 
