@@ -87,6 +87,50 @@ fn containers_run_filtered_unless_unconfined_or_privileged() {
         .skiff(&["exec", "long", "grep", "^Seccomp:", "/proc/self/status"])
         .ok();
     assert!(r.out().ends_with('2'), "{r:?}");
+    // ... and ends with the container's capabilities: what was lifted to
+    // load the filter (CAP_SYS_ADMIN, and CAP_SETPCAP when dropped) is gone.
+    let caps = |ctr: &str, user: &str, of: &str| {
+        let grep = [
+            "exec",
+            "-u",
+            user,
+            ctr,
+            "grep",
+            "-E",
+            "^(Seccomp|Cap(Bnd|Eff|Prm)):",
+            of,
+        ];
+        a.skiff(&grep).ok().stdout
+    };
+    assert_eq!(
+        caps("long", "0", "/proc/self/status"),
+        caps("long", "0", "/proc/1/status")
+    );
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "nosetpcap",
+        "--cap-drop",
+        "SETPCAP",
+        "busybox",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let own = caps("nosetpcap", "0", "/proc/self/status");
+    assert_eq!(own, caps("nosetpcap", "0", "/proc/1/status"));
+    assert!(own.contains("Seccomp:\t2\n"), "{own}");
+    let bounding = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("CapBnd:"))
+            .unwrap_or("")
+            .to_string()
+    };
+    let user = caps("long", "1000", "/proc/self/status");
+    assert!(user.contains("Seccomp:\t2\n"), "{user}");
+    assert_eq!(bounding(&user), bounding(&caps("long", "0", "/proc/1/status")));
     a.finish();
 }
 
