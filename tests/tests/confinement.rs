@@ -69,7 +69,7 @@ fn containers_run_filtered_unless_unconfined_or_privileged() {
     let p = a.root.join("deny-mkdir.json");
     std::fs::write(
         &p,
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
     )
     .unwrap();
     let prof = format!("seccomp={}", p.display());
@@ -327,13 +327,27 @@ fn bad_options_and_profiles_exit_125_and_create_nothing() {
 
 #[test]
 fn info_shows_the_default_profile_as_docker_does() {
-    let a = Agent::start_bare();
-    let info = a.skiff(&["info"]).ok();
-    assert!(
-        info.stdout
-            .contains(" Security Options:\n  seccomp\n   Profile: default\n"),
-        "{}",
-        info.stdout
+    let a = Agent::start();
+    for out in [a.skiff(&["info"]).ok().stdout, a.docker(&["info"]).ok().stdout] {
+        assert!(
+            out.contains(" Security Options:\n  seccomp\n   Profile: default\n"),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        a.docker(&["info", "--format", "{{json .SecurityOptions}}"]).ok().out(),
+        r#"["name=seccomp,profile=default"]"#
     );
+    // Docker's own client reads a profile file and sends its content too.
+    let p = a.root.join("deny-mkdir.json");
+    std::fs::write(
+        &p,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", p.display());
+    let r = a.docker(&["run", "--rm", "--security-opt", &opt, "busybox", "mkdir", "/x"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("Operation not permitted"), "{r:?}");
     a.finish();
 }
