@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat; do
+# libseccomp-dev: the agent links libseccomp (libcontainer applies each
+# container's seccomp filter through it).
+for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat libseccomp-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${1:-}" = --with-docker-client ]; then

@@ -77,6 +77,9 @@ pub struct Flags {
     /// loopback registries always are
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Set no-new-privileges by default for new containers (Docker's flag)
+    #[arg(long)]
+    pub no_new_privileges: bool,
     /// Docker's certs.d: <dir>/<host:port>/*.crt are CAs for that registry
     #[arg(long, default_value = "/etc/skiff/certs.d")]
     pub certs_dir: PathBuf,
@@ -126,6 +129,8 @@ struct FileConfig {
     log_driver: Option<String>,
     #[serde(rename = "log-opts")]
     log_opts: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(rename = "no-new-privileges")]
+    no_new_privileges: Option<bool>,
 }
 
 /// The daemon's default log driver and options: flags over the file,
@@ -192,6 +197,9 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     /// `certs.d` for registry CAs.
     pub certs_dir: PathBuf,
+    /// `--no-new-privileges`: containers get no_new_privs unless their
+    /// `--security-opt` says otherwise.
+    pub no_new_privileges: bool,
 }
 
 impl Config {
@@ -292,6 +300,7 @@ impl Config {
         Ok(Self {
             log_driver,
             log_opts,
+            no_new_privileges: flags.no_new_privileges || file.no_new_privileges.unwrap_or(false),
             insecure_registries,
             certs_dir: flags.certs_dir,
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),

@@ -142,6 +142,10 @@ pub struct HostConfig {
     /// `--volumes-from CONTAINER[:ro|rw]` (null when none, as Docker shows it).
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
+    /// `--security-opt` as given (a seccomp profile as its JSON text; null
+    /// when none, as Docker shows it).
+    #[serde(default)]
+    pub security_opt: Option<Vec<String>>,
     /// Memory, CPU, block I/O, pids, devices and ulimits.
     #[serde(flatten)]
     pub resources: Resources,

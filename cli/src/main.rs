@@ -130,6 +130,9 @@ pub struct CreateFlags {
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
+    /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges, apparmor=…, label=…)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,

@@ -155,6 +155,9 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         port_bindings,
         publish_all_ports: f.publish_all,
         links: f.link.clone(),
+        security_opt: (!f.security_opt.is_empty())
+            .then(|| security_opts(&f.security_opt))
+            .transpose()?,
         ..Default::default()
     };
     f.resources.apply(&mut host_config)?;
@@ -166,6 +169,57 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
             endpoints_config: endpoints,
         }),
     })
+}
+
+/// `--security-opt`, as Docker's CLI prepares it: `KEY=VALUE` (or the old
+/// `KEY:VALUE`), and a seccomp profile's file read and sent as compact JSON.
+pub fn security_opts(opts: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::with_capacity(opts.len());
+    for opt in opts {
+        let kv = opt.split_once('=').or_else(|| opt.split_once(':'));
+        let Some((key, value)) = kv else {
+            if opt != "no-new-privileges" {
+                return Err(format!("Invalid --security-opt: {opt:?}"));
+            }
+            out.push(opt.clone());
+            continue;
+        };
+        if key != "seccomp" || value == "unconfined" {
+            out.push(opt.clone());
+            continue;
+        }
+        let text = std::fs::read_to_string(value).map_err(|e| {
+            let why = e.to_string();
+            let why = why.split(" (os error").next().unwrap_or_default().to_lowercase();
+            format!("opening seccomp profile ({value}) failed: open {value}: {why}")
+        })?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| format!("compacting json for seccomp profile ({value}) failed: {e}"))?;
+        out.push(format!("seccomp={}", compact_json(&text)));
+    }
+    Ok(out)
+}
+
+/// Go's `json.Compact` of valid JSON: whitespace outside strings removed,
+/// everything else (key order included) kept.
+fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 type PortMaps = (BTreeMap<String, serde_json::Value>, BTreeMap<String, Vec<PortBinding>>);

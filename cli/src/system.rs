@@ -84,6 +84,7 @@ pub async fn info(c: &Client) -> Exit {
             );
         }
     }
+    security_options(&v["SecurityOptions"]);
     line("Kernel Version", s("KernelVersion"));
     line("Operating System", s("OperatingSystem"));
     line("OSType", s("OSType"));
@@ -99,6 +100,24 @@ pub async fn info(c: &Client) -> Exit {
         eprintln!("{w}");
     }
     Exit(0)
+}
+
+/// `info`'s security options as Docker's CLI prints them: each option's
+/// name, and its profile when it has one (`name=seccomp,profile=default`).
+fn security_options(opts: &Value) {
+    let Some(opts) = opts.as_array().filter(|o| !o.is_empty()) else {
+        return;
+    };
+    println!(" Security Options:");
+    for o in opts.iter().filter_map(Value::as_str) {
+        for kv in o.split(',') {
+            match kv.split_once('=') {
+                Some(("name", n)) => println!("  {n}"),
+                Some(("profile", p)) => println!("   Profile: {p}"),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// `skiff events`: Docker's text lines, or one template/JSON line each.

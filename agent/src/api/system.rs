@@ -112,7 +112,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": [],
+        "SecurityOptions": crate::engine::security::info_options(e.cgroup_v2, e.cfg.no_new_privileges),
         "Warnings": sys.warnings(),
     }))
 }

@@ -208,6 +208,7 @@ impl Engine {
         let sys = super::limits::sysinfo(self.cgroup_v2);
         warnings.extend(super::limits::verify_resources(&mut hc.resources, sys, false)?);
         super::limits::verify_settings(&hc)?;
+        super::security::verify(&hc)?;
         let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
             return Err(EngineError::BadRequest(

@@ -132,12 +132,9 @@ impl Engine {
                 "OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"
             ))
         })?;
-        let caps = spec::capabilities(
-            &ins.host_config.cap_add,
-            &ins.host_config.cap_drop,
-            ins.host_config.privileged || ec.privileged,
-        )
-        .map_err(EngineError::BadRequest)?;
+        let hc = &ins.host_config;
+        let mut caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged || ec.privileged)
+            .map_err(EngineError::BadRequest)?;
         let cwd = if !ec.working_dir.is_empty() {
             ec.working_dir.clone()
         } else if !ins.config.working_dir.is_empty() {
@@ -145,14 +142,31 @@ impl Engine {
         } else {
             "/".into()
         };
-        let process = spec::process(&ec.cmd, &env, &cwd, &user, ec.tty, &caps);
+        // The container's no_new_privs and seccomp filter, as Docker gives
+        // them to exec'd processes (the supervisor loads the filter; see
+        // `runtime::executor` for the capabilities lifted to do it).
+        let ctr_caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(EngineError::BadRequest)?;
+        let conf = super::security::confinement(hc, &ctr_caps, self.cfg.no_new_privileges)?;
+        let mut lift = Vec::new();
+        if conf.seccomp.is_some() && !conf.no_new_privileges {
+            for c in ["CAP_SYS_ADMIN", "CAP_SETPCAP"] {
+                if !caps.iter().any(|have| have == c) {
+                    caps.push(c.to_string());
+                    lift.push(c.to_string());
+                }
+            }
+        }
+        let process = spec::process(&ec.cmd, &env, &cwd, &user, ec.tty, &caps, conf.no_new_privileges);
         let dir = self.run_dir(&c.id).join("exec").join(id);
         std::fs::create_dir_all(&dir)?;
         let process_path = dir.join("process.json");
         skiff_common::fsutil::write_json_volatile(&process_path, &process)?;
         let shim = ShimConfig {
             id: c.id.clone(),
-            mode: Mode::Exec { process: process_path },
+            mode: Mode::Exec {
+                process: process_path,
+                lift,
+            },
             runtime_root: self.runtime_root(),
             tty: ec.tty,
             stdin: ec.attach_stdin,

@@ -280,6 +280,8 @@ impl Engine {
         let mounts = self.mount_points(c, &rec.mounts).map_err(|e| (125, e))?;
         step("files and namespace ready");
         let caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
+        let conf =
+            super::security::confinement(hc, &caps, self.cfg.no_new_privileges).map_err(|e| (125, e.to_string()))?;
         let mut env = cfg.env.clone();
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={hostname}"));
@@ -327,6 +329,9 @@ impl Engine {
             oom_score_adj: hc.oom_score_adj,
             sysctls: super::limits::sysctls(hc),
             shm_size: hc.shm_size,
+            seccomp: conf.seccomp,
+            no_new_privileges: conf.no_new_privileges,
+            apparmor: conf.apparmor,
         });
         spec::write_bundle(&run, &spec).map_err(|e| internal(&e))?;
         let exit_file = dir.join("exit.json");

@@ -14,6 +14,7 @@ pub mod mounts;
 pub mod names;
 pub mod networking;
 pub mod recover;
+pub mod security;
 pub mod state;
 pub mod stats;
 pub mod update;

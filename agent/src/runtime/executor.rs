@@ -4,13 +4,22 @@
 //! This one also writes why (`LaunchFailure`, one byte) to a pipe the
 //! supervisor made, so the agent picks Docker's exit code (127: not found,
 //! 126: not executable) from a type, not from an error's wording.
+//!
+//! For an exec it also loads the container's seccomp filter: libcontainer
+//! 0.7 builds the spec of a process joining a running container without
+//! the container's `linux.seccomp` (`adapt_spec_for_tenant` keeps only
+//! namespaces, cgroup path, personality and time offsets), where runc and
+//! Docker confine exec'd processes as the init. Loading a filter needs
+//! CAP_SYS_ADMIN or no_new_privs, so the agent gives such a process the
+//! capabilities it lacks for that (`lift`), and they are dropped from every
+//! set right after the filter is in, before the program runs.
 
 use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use libcontainer::workload::{default, Executor, ExecutorError, ExecutorValidationError};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxSeccomp, Spec};
 
 use super::protocol::LaunchFailure;
 
@@ -19,6 +28,10 @@ pub struct CheckedExecutor {
     /// The write end of the supervisor's report pipe (close-on-exec, so
     /// the program never sees it).
     pub report: RawFd,
+    /// An exec's seccomp filter (the container's), loaded before the exec.
+    pub seccomp: Option<LinuxSeccomp>,
+    /// Capabilities given only so the filter can be loaded.
+    pub lift: Vec<String>,
 }
 
 impl Executor for CheckedExecutor {
@@ -44,8 +57,36 @@ impl Executor for CheckedExecutor {
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(filter) = &self.seccomp {
+            confine(filter, &self.lift).map_err(ExecutorError::Other)?;
+        }
         default::get_executor().exec(spec)
     }
+}
+
+/// Load `filter`, then drop the `lift`ed capabilities: from the bounding
+/// set first (that needs CAP_SETPCAP, possibly lifted itself), then from
+/// the ambient, inheritable, effective and permitted sets.
+fn confine(filter: &LinuxSeccomp, lift: &[String]) -> Result<(), String> {
+    libcontainer::seccomp::initialize_seccomp(filter).map_err(|e| format!("loading the seccomp filter: {e}"))?;
+    let lift: Vec<caps::Capability> = lift
+        .iter()
+        .map(|c| c.parse().map_err(|e| format!("capability {c}: {e}")))
+        .collect::<Result<_, String>>()?;
+    for c in &lift {
+        caps::drop(None, caps::CapSet::Bounding, *c).map_err(|e| format!("dropping {c} from the bounding set: {e}"))?;
+    }
+    for set in [
+        caps::CapSet::Ambient,
+        caps::CapSet::Inheritable,
+        caps::CapSet::Effective,
+        caps::CapSet::Permitted,
+    ] {
+        for c in &lift {
+            caps::drop(None, set, *c).map_err(|e| format!("dropping {c}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Resolve `prog` as execvp would (a name with a slash as is, else along

@@ -1,6 +1,7 @@
 //! Running containers: OCI bundles (`spec`), network namespaces (`netns`),
 //! and the per-container supervisor process (`shim`) with the agent's side
-//! of it (`supervisor`) and the wire between them (`protocol`).
+//! of it (`supervisor`) and the wire between them (`protocol`); seccomp
+//! profiles in Docker's format (`seccomp`).
 
 pub mod cgroup_warmup;
 pub mod cgroups;
@@ -8,6 +9,7 @@ pub mod executor;
 pub mod limits;
 pub mod netns;
 pub mod protocol;
+pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod supervisor;

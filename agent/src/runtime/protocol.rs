@@ -60,8 +60,13 @@ pub struct LaunchError {
 pub enum Mode {
     /// The container's first process, from the OCI bundle.
     Init { bundle: PathBuf },
-    /// An `exec` into the running container: an OCI process JSON.
-    Exec { process: PathBuf },
+    /// An `exec` into the running container: an OCI process JSON; `lift`:
+    /// capabilities it has only to load the container's seccomp filter.
+    Exec {
+        process: PathBuf,
+        #[serde(default)]
+        lift: Vec<String>,
+    },
 }
 
 /// Everything a supervisor needs, written by the agent as `shim.json`.

@@ -46,8 +46,20 @@ const MASKED: &[&str] = &[
 ];
 const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-/// Every capability the kernel knows, for `--privileged` and `--cap-add ALL`.
-fn all_caps() -> Vec<String> {
+/// The agent's own bounding set, as a bit mask (everything if unreadable).
+fn own_bounding_set() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// Every capability the kernel knows, with whether the agent holds it.
+fn all_caps() -> Vec<(String, bool)> {
     let last: u32 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -95,10 +107,12 @@ fn all_caps() -> Vec<String> {
         "BPF",
         "CHECKPOINT_RESTORE",
     ];
+    let held = own_bounding_set();
     NAMES
         .iter()
         .take(last as usize + 1)
-        .map(|n| format!("CAP_{n}"))
+        .enumerate()
+        .map(|(bit, n)| (format!("CAP_{n}"), held & (1 << bit) != 0))
         .collect()
 }
 
@@ -114,13 +128,18 @@ pub fn normalize_cap(c: &str) -> String {
 
 /// The capability set after `--cap-add`/`--cap-drop`, as Docker computes it.
 pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result<Vec<String>, String> {
-    let known = all_caps();
+    let all = all_caps();
     for c in add.iter().chain(drop) {
         let n = normalize_cap(c);
-        if n != "CAP_ALL" && n != "ALL" && !known.contains(&n) {
+        if n != "CAP_ALL" && n != "ALL" && !all.iter().any(|(k, _)| *k == n) {
             return Err(format!("invalid capability: {c}"));
         }
     }
+    // `--privileged` and `--cap-add ALL` give what the agent holds, as
+    // containerd's `WithAllCurrentCapabilities` does: a host (or an outer
+    // container) whose bounding set lacks one, e.g. CAP_SYS_RESOURCE,
+    // cannot hand it on.
+    let known: Vec<String> = all.into_iter().filter(|(_, held)| *held).map(|(n, _)| n).collect();
     if privileged {
         return Ok(known);
     }
@@ -230,6 +249,12 @@ pub struct SpecInput<'a> {
     pub sysctls: BTreeMap<String, String>,
     /// `/dev/shm`'s size in bytes (`--shm-size`).
     pub shm_size: i64,
+    /// The OCI `linux.seccomp` section (none: unconfined).
+    pub seccomp: Option<Value>,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--security-opt apparmor=PROFILE` (hosts with AppArmor only).
+    pub apparmor: Option<String>,
 }
 
 /// A host device given to the container (`--device`).
@@ -308,8 +333,16 @@ fn rlimit_nofile() -> Value {
 }
 
 /// The OCI process object shared by init and exec.
-pub fn process(args: &[String], env: &[String], cwd: &str, user: &User, tty: bool, caps: &[String]) -> Value {
-    json!({
+pub fn process(
+    args: &[String],
+    env: &[String],
+    cwd: &str,
+    user: &User,
+    tty: bool,
+    caps: &[String],
+    nnp: bool,
+) -> Value {
+    let mut p = json!({
         "terminal": tty,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
         "args": args,
@@ -317,8 +350,15 @@ pub fn process(args: &[String], env: &[String], cwd: &str, user: &User, tty: boo
         "cwd": if cwd.is_empty() { "/" } else { cwd },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": [rlimit_nofile()],
-        "noNewPrivileges": false,
-    })
+    });
+    // Only ever `true` or absent: libcontainer 0.7 loads the seccomp filter
+    // while the init still has its capabilities when the field is absent,
+    // and after dropping them (where loading needs no_new_privs) whenever it
+    // is present, even as `false`.
+    if nnp {
+        p["noNewPrivileges"] = json!(true);
+    }
+    p
 }
 
 pub fn build(i: &SpecInput) -> Value {
@@ -364,7 +404,7 @@ pub fn build(i: &SpecInput) -> Value {
     } else {
         (MASKED.to_vec(), READONLY.to_vec())
     };
-    let mut proc = process(&i.args, &i.env, &i.cwd, &i.user, i.tty, &i.caps);
+    let mut proc = process(&i.args, &i.env, &i.cwd, &i.user, i.tty, &i.caps, i.no_new_privileges);
     if !i.rlimits.is_empty() {
         let mut rl: Vec<Value> = i
             .rlimits
@@ -379,6 +419,9 @@ pub fn build(i: &SpecInput) -> Value {
     if i.oom_score_adj != 0 {
         proc["oomScoreAdj"] = json!(i.oom_score_adj);
     }
+    if let Some(p) = &i.apparmor {
+        proc["apparmorProfile"] = json!(p);
+    }
     let devices: Vec<Value> = i
         .devices
         .iter()
@@ -387,7 +430,7 @@ pub fn build(i: &SpecInput) -> Value {
                    "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid})
         })
         .collect();
-    json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": proc,
         "root": {"path": i.rootfs, "readonly": i.readonly},
@@ -402,7 +445,11 @@ pub fn build(i: &SpecInput) -> Value {
             "maskedPaths": masked,
             "readonlyPaths": readonly,
         }
-    })
+    });
+    if let Some(s) = &i.seccomp {
+        spec["linux"]["seccomp"] = super::seccomp::for_libcontainer(s.clone());
+    }
+    spec
 }
 
 /// The `/dev/shm` size option: `--shm-size` in bytes, 64 MiB by default.
@@ -627,7 +674,17 @@ mod tests {
             oom_score_adj: 200,
             sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
             shm_size: 1 << 20,
+            seccomp: crate::runtime::seccomp::Profile::docker_default()
+                .resolve(
+                    &DEFAULT_CAPS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    crate::runtime::seccomp::Host::current(),
+                )
+                .unwrap(),
+            no_new_privileges: true,
+            apparmor: None,
         });
+        assert_eq!(s["process"]["noNewPrivileges"], true);
+        assert_eq!(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
         assert_eq!(s["process"]["rlimits"].as_array().unwrap().len(), 2);
         assert_eq!(s["process"]["oomScoreAdj"], 200);
         assert_eq!(s["linux"]["devices"][0]["major"], 10);

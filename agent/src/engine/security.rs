@@ -1,0 +1,211 @@
+//! `--security-opt` and `--privileged`: Docker's parsing of
+//! `HostConfig.SecurityOpt` (its `parseSecurityOpt`), checked at create so
+//! bad input creates nothing, and resolved at start into the seccomp filter
+//! and the no_new_privs bit of the container's OCI spec.
+
+use serde_json::Value;
+use skiff_api::HostConfig;
+
+use super::{EngineError, Result};
+use crate::runtime::seccomp::{Host, Profile};
+
+/// Which seccomp profile a container runs under.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seccomp {
+    /// Docker's default profile.
+    Default,
+    /// `seccomp=unconfined`.
+    Unconfined,
+    /// `seccomp=<profile JSON>` (the CLI sends the file's content).
+    Custom(String),
+}
+
+/// What a container's security options say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityOpts {
+    pub seccomp: Seccomp,
+    /// `no-new-privileges[=BOOL]`; `None`: the agent's default.
+    pub no_new_privileges: Option<bool>,
+    /// `apparmor=PROFILE`.
+    pub apparmor: Option<String>,
+}
+
+/// Parse `HostConfig.SecurityOpt` as Docker 20.10 does, with its messages.
+/// `label=…` and `disable` are accepted and have no effect: there is no
+/// SELinux here, and Docker ignores them on such hosts too.
+pub fn parse(opts: &[String]) -> Result<SecurityOpts> {
+    let mut out = SecurityOpts {
+        seccomp: Seccomp::Default,
+        no_new_privileges: None,
+        apparmor: None,
+    };
+    for opt in opts {
+        if opt == "no-new-privileges" {
+            out.no_new_privileges = Some(true);
+            continue;
+        }
+        if opt == "disable" {
+            continue;
+        }
+        let Some((key, value)) = opt.split_once('=').or_else(|| opt.split_once(':')) else {
+            return Err(EngineError::BadRequest(format!("invalid --security-opt 1: {opt:?}")));
+        };
+        match key {
+            "label" => {}
+            "apparmor" => out.apparmor = Some(value.to_string()),
+            "seccomp" if value == "unconfined" => out.seccomp = Seccomp::Unconfined,
+            "seccomp" => out.seccomp = Seccomp::Custom(value.to_string()),
+            "no-new-privileges" => {
+                let b = parse_bool(value)
+                    .ok_or_else(|| EngineError::BadRequest(format!("invalid --security-opt 2: {opt:?}")))?;
+                out.no_new_privileges = Some(b);
+            }
+            _ => return Err(EngineError::BadRequest(format!("invalid --security-opt 2: {opt:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether the host runs AppArmor.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+}
+
+/// The create-time check: options parse, a custom profile decodes, and an
+/// AppArmor profile is only asked of a host that has AppArmor.
+pub fn verify(hc: &HostConfig) -> Result<()> {
+    let o = parse(hc.security_opt.as_deref().unwrap_or_default())?;
+    if let Seccomp::Custom(body) = &o.seccomp {
+        if !hc.privileged {
+            Profile::parse(body).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+        }
+    }
+    match o.apparmor.as_deref() {
+        None | Some("unconfined") => {}
+        Some(p) if !apparmor_enabled() => {
+            return Err(EngineError::BadRequest(format!(
+                "--security-opt apparmor={p}: AppArmor is not enabled on this host (/sys/module/apparmor/parameters/enabled), so the profile cannot be applied; remove the option or use apparmor=unconfined"
+            )))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// What start writes into the spec.
+pub struct Confinement {
+    /// `linux.seccomp`; `None` when unconfined or privileged.
+    pub seccomp: Option<Value>,
+    pub no_new_privileges: bool,
+    /// `process.apparmorProfile`, on hosts with AppArmor.
+    pub apparmor: Option<String>,
+}
+
+/// Resolve a container's options for a start: `caps` is its bounding set
+/// (the profile's capability conditions are checked against it) and
+/// `nnp_default` the agent's `--no-new-privileges`.
+pub fn confinement(hc: &HostConfig, caps: &[String], nnp_default: bool) -> Result<Confinement> {
+    let o = parse(hc.security_opt.as_deref().unwrap_or_default())?;
+    let seccomp = match (&o.seccomp, hc.privileged) {
+        // As Docker: --privileged lifts the filter whatever the options say.
+        (_, true) | (Seccomp::Unconfined, _) => Ok(None),
+        (Seccomp::Default, _) => Profile::docker_default().resolve(caps, Host::current()),
+        (Seccomp::Custom(body), _) => Profile::parse(body).and_then(|p| p.resolve(caps, Host::current())),
+    }
+    .map_err(|e| EngineError::BadRequest(e.to_string()))?;
+    let apparmor = o.apparmor.filter(|p| p != "unconfined" && apparmor_enabled());
+    Ok(Confinement {
+        seccomp,
+        no_new_privileges: o.no_new_privileges.unwrap_or(nnp_default),
+        apparmor,
+    })
+}
+
+/// `info`'s `SecurityOptions`, as Docker 20.10 lists them.
+pub fn info_options(cgroup_v2: bool, nnp_default: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if apparmor_enabled() {
+        out.push("name=apparmor".to_string());
+    }
+    out.push("name=seccomp,profile=default".to_string());
+    if cgroup_v2 {
+        out.push("name=cgroupns".to_string());
+    }
+    if nnp_default {
+        out.push("name=no-new-privileges".to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(o: &[&str]) -> Result<SecurityOpts> {
+        parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options_parse_as_dockers() {
+        let o = opts(&["no-new-privileges", "label=type:svirt_apache_t", "seccomp=unconfined"]).unwrap();
+        assert_eq!(o.no_new_privileges, Some(true));
+        assert_eq!(o.seccomp, Seccomp::Unconfined);
+        let o = opts(&[
+            "no-new-privileges=false",
+            "seccomp:{}",
+            "apparmor=unconfined",
+            "disable",
+        ])
+        .unwrap();
+        assert_eq!(o.no_new_privileges, Some(false));
+        assert_eq!(o.seccomp, Seccomp::Custom("{}".into()));
+        assert_eq!(o.apparmor.as_deref(), Some("unconfined"));
+        let msg = |o: &[&str]| opts(o).unwrap_err().to_string();
+        assert_eq!(msg(&["bogus"]), "invalid --security-opt 1: \"bogus\"");
+        assert_eq!(msg(&["foo=bar"]), "invalid --security-opt 2: \"foo=bar\"");
+        assert_eq!(
+            msg(&["no-new-privileges=maybe"]),
+            "invalid --security-opt 2: \"no-new-privileges=maybe\""
+        );
+    }
+
+    #[test]
+    fn privileged_and_unconfined_lift_the_filter() {
+        let caps: Vec<String> = vec!["CAP_CHOWN".into()];
+        let mut hc = HostConfig::default();
+        let c = confinement(&hc, &caps, false).unwrap();
+        assert_eq!(c.seccomp.unwrap()["defaultAction"], "SCMP_ACT_ERRNO");
+        assert!(!c.no_new_privileges);
+        assert!(confinement(&hc, &caps, true).unwrap().no_new_privileges);
+        hc.privileged = true;
+        assert!(confinement(&hc, &caps, false).unwrap().seccomp.is_none());
+        hc.privileged = false;
+        hc.security_opt = Some(vec!["seccomp=unconfined".into(), "no-new-privileges=false".into()]);
+        let c = confinement(&hc, &caps, true).unwrap();
+        assert!(c.seccomp.is_none());
+        assert!(!c.no_new_privileges);
+    }
+
+    #[test]
+    fn bad_profiles_and_apparmor_are_refused_at_create() {
+        let hc = HostConfig {
+            security_opt: Some(vec!["seccomp={\"defaultAction\":\"SCMP_ACT_NOPE\"}".into()]),
+            ..Default::default()
+        };
+        assert!(verify(&hc).unwrap_err().to_string().contains("unknown action"));
+        let hc = HostConfig {
+            security_opt: Some(vec!["apparmor=docker-default".into()]),
+            ..Default::default()
+        };
+        assert_eq!(verify(&hc).is_err(), !apparmor_enabled());
+    }
+}
