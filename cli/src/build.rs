@@ -475,7 +475,7 @@ mod tests {
 #[derive(clap::Subcommand, Debug)]
 pub enum BuilderCmd {
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Remove build cache
     Prune {
         /// Remove all unused build cache, not just what no image uses
@@ -492,7 +492,7 @@ pub enum BuilderCmd {
 
 pub async fn builder(c: &Client, cmd: BuilderCmd) -> Exit {
     match cmd {
-        BuilderCmd::Build(a) => build(c, a).await,
+        BuilderCmd::Build(a) => build(c, *a).await,
         BuilderCmd::Prune { all, force, filter } => prune(c, all, force, &filter).await,
     }
 }

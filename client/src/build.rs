@@ -128,6 +128,20 @@ impl Client {
     }
 }
 
+impl Client {
+    /// `POST /build/prune`: build cache no image uses (all of it with
+    /// `all`), last used before `until` when given. `CachesDeleted`,
+    /// `SpaceReclaimed`.
+    pub async fn build_prune(&self, all: bool, until: Option<&str>) -> Result<Value> {
+        let mut filters: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        if let Some(u) = until {
+            filters.insert("until", vec![u]);
+        }
+        let q = Query::new().opt("all", all.then_some(1)).filters(&filters);
+        self.json(Method::POST, &q.on("/build/prune"), Body::Empty).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{build_path, registry_config, BuildEvent};
@@ -296,19 +310,5 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(parse("not json"), None);
-    }
-}
-
-impl Client {
-    /// `POST /build/prune`: build cache no image uses (all of it with
-    /// `all`), last used before `until` when given. `CachesDeleted`,
-    /// `SpaceReclaimed`.
-    pub async fn build_prune(&self, all: bool, until: Option<&str>) -> Result<Value> {
-        let mut filters: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
-        if let Some(u) = until {
-            filters.insert("until", vec![u]);
-        }
-        let q = Query::new().opt("all", all.then_some(1)).filters(&filters);
-        self.json(Method::POST, &q.on("/build/prune"), Body::Empty).await
     }
 }

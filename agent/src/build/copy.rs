@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::dockerfile::{Flag, Src, Step};
+use super::dockerfile::{Flag, Op, Src, Step};
 use super::fsops::{self, Attrs};
 use super::state::State;
 use super::words::Lexer;
@@ -105,12 +105,12 @@ impl Builder {
         self: &Arc<Self>,
         st: &mut State,
         step: &Step,
-        add: bool,
-        flags: &[Flag],
-        srcs: &[Src],
-        dest: &str,
         lex: &Lexer,
     ) -> Result<Outcome, BuildError> {
+        let Op::Copy { add, flags, srcs, dest } = &step.op else {
+            return Err(BuildError::msg("not a COPY or ADD step"));
+        };
+        let add = *add;
         let cf = copy_flags(flags, lex, st)?;
         let word = if add { "ADD" } else { "COPY" };
         let dest = lex.process_word(dest, &|n| st.lookup(n)).map_err(BuildError::msg)?;

@@ -148,7 +148,7 @@ impl Builder {
     }
 
     /// A step whose key `st.key` is in the cache: take its layer.
-    fn from_cache(&self, st: &mut State, created_by: &str) -> Option<Outcome> {
+    fn cached(&self, st: &mut State, created_by: &str) -> Option<Outcome> {
         if self.opts.no_cache {
             return None;
         }
@@ -200,7 +200,7 @@ impl Builder {
         F: FnOnce(&Path) -> io::Result<()> + Send + 'static,
     {
         st.advance(descr);
-        if let Some(done) = self.from_cache(st, &created_by) {
+        if let Some(done) = self.cached(st, &created_by) {
             return Ok(done);
         }
         let engine = self.engine.clone();

@@ -188,7 +188,7 @@ impl Builder {
             n => format!("|{n} {} {}", args.join(" "), argv.join(" ")),
         };
         st.advance(&descr);
-        if let Some(done) = self.from_cache(st, &created_by) {
+        if let Some(done) = self.cached(st, &created_by) {
             return Ok(done);
         }
         let mounts = self.prepare_mounts(&specs, step).await?;

@@ -324,7 +324,7 @@ impl Builder {
         let fut = async {
             match &step.op {
                 Op::Run { flags, cmd } => self.run_step(st, step, stage, flags, cmd, lex).await,
-                Op::Copy { add, flags, srcs, dest } => self.copy_step(st, step, *add, flags, srcs, dest, lex).await,
+                Op::Copy { .. } => self.copy_step(st, step, lex).await,
                 Op::From { .. } => Err(BuildError::msg("FROM inside a stage")),
                 op => {
                     let mut args = build_args;
