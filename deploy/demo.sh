@@ -42,6 +42,41 @@ say "skiff --node h1 run --rm --net app busybox nslookup api   # x4: round-robin
 $S --node h1 run --rm --net app busybox sh -c 'for i in 1 2 3 4; do nslookup api | awk "/^Name:/{f=1} f && /^Address/{print \"  api -> \" \$2; exit}"; done'
 say "skiff --node h3 exec web cat /www/index.html"
 $S --node h3 exec web cat /www/index.html
+# A private registry, on skiff alone: an image built from Debian's
+# docker-registry with a Dockerfile runs on h1; an image built on h2 is
+# pushed to it and pulled on h3 (the agents treat the demo network's
+# registries as plain HTTP, as Docker's insecure-registries CIDR).
+reg=$(mktemp -d)
+mkdir -p "$reg/lib"
+cp /usr/bin/docker-registry "$reg/"
+for so in $(ldd /usr/bin/docker-registry | grep -o '/[^ ]*'); do cp -L "$so" "$reg/lib/"; done
+printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/docker-registry\nhttp:\n  addr: :5000\n' >"$reg/config.yml"
+cat >"$reg/Dockerfile" <<'EOF'
+FROM busybox
+COPY lib/ /lib/x86_64-linux-gnu/
+RUN mkdir -p /lib64 && ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 /lib64/
+COPY docker-registry /usr/bin/docker-registry
+COPY config.yml /etc/docker/registry/config.yml
+VOLUME /var/lib/docker-registry
+EXPOSE 5000
+CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]
+EOF
+say "skiff --node h1 build -t registry:local .   # Debian's docker-registry, by Dockerfile"
+$S --node h1 build --progress plain -t registry:local "$reg" 2>&1 | tail -4
+say "skiff --node h1 run -d -p 5000:5000 -v registry:/var/lib/docker-registry registry:local"
+$S --node h1 run -d --name registry --restart always -p 5000:5000 -v registry:/var/lib/docker-registry registry:local
+rm -rf "$reg"
+app=$(mktemp -d)
+printf 'FROM busybox\nRUN echo "built on h2, $(date -u +%%H:%%M:%%S)" > /msg\nCMD ["cat", "/msg"]\n' >"$app/Dockerfile"
+ref="$net.11:5000/hello:v1"
+say "skiff --node h2 build -t $ref .; skiff --node h2 push $ref"
+$S --node h2 build -q -t "$ref" "$app"
+for _ in $(seq 50); do ip netns exec skc-h2 timeout 1 busybox wget -qO- "http://$net.11:5000/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+$S --node h2 push "$ref" | tail -1
+rm -rf "$app"
+say "skiff --node h3 pull $ref; skiff --node h3 run --rm $ref"
+$S --node h3 pull -q "$ref"
+$S --node h3 run --rm "$ref"
 say "skiff node update --label-add zone=a h1; skiff node drain h2; skiff node ls"
 $S node update --label-add zone=a h1 >/dev/null
 $S node drain h2 >/dev/null

@@ -48,7 +48,7 @@ start_agent() {
   nsenter -t "$holder" --mount --net="/run/netns/$ns" "$B/skiff-agent" \
     --data-root "$DIR/$h/data" --exec-root "$DIR/$h/run" -H "unix://$DIR/$h/agent.sock" \
     --cgroup-parent "$NAME-$h" --config-file /nonexistent --node-name "$h" \
-    --label "host=$h" --controller "$CTL" "${join[@]}" \
+    --label "host=$h" --controller "$CTL" --insecure-registry "$NET.0/24" "${join[@]}" \
     >>"$DIR/$h/agent.log" 2>&1 </dev/null &
   echo $! >"$DIR/$h/agent.pid"
   for _ in $(seq 200); do

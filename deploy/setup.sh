@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Install what skiff needs on a Debian 12 host and build it (release).
 # Idempotent. Usage: deploy/setup.sh [--with-docker-client] (also the
-# test-only packages: the docker client, docker-compose, Debian's
-# docker-registry and rsyslog, which the log-driver tests start with their
-# own config)
+# test-only packages: the docker client, docker-compose and rsyslog, which
+# the log-driver tests start with their own config). Debian's
+# docker-registry is always installed: the demo builds a registry image
+# from it, and the tests run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
 # libseccomp-dev: the agent links libseccomp (libcontainer applies each
-# container's seccomp filter through it).
-for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat libseccomp-dev; do
+# container's seccomp filter through it). docker-registry: see above.
+for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat libseccomp-dev docker-registry; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${1:-}" = --with-docker-client ]; then
   # For the tests: the docker client (interop) and a real registry.
   [ -x /usr/bin/docker ] || need+=(docker.io)
-  dpkg -s docker-registry >/dev/null 2>&1 || need+=(docker-registry)
   dpkg -s docker-compose >/dev/null 2>&1 || need+=(docker-compose)
   dpkg -s rsyslog >/dev/null 2>&1 || need+=(rsyslog)
 fi

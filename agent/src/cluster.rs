@@ -272,7 +272,9 @@ async fn session(
     reported: &std::sync::atomic::AtomicU64,
 ) -> Result<()> {
     let app = &local.app;
-    let mut client = ClusterClient::new(channel);
+    let mut client = ClusterClient::new(channel)
+        .max_decoding_message_size(skiff_common::cluster::MAX_MESSAGE)
+        .max_encoding_message_size(skiff_common::cluster::MAX_MESSAGE);
     let (tx, rx) = mpsc::channel(256);
     tx.send(msg(agent_message::Body::Register(register(app, name).await?)))
         .await?;

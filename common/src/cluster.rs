@@ -4,6 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
+/// The largest message either end of a session accepts: an API call's
+/// whole request body rides in one (`ApiRequest.body`: a build context, an
+/// image to load), and the controller reads bodies of up to 4 GiB. gRPC's
+/// frame length is a u32; tonic's default of 4 MiB refused build contexts.
+pub const MAX_MESSAGE: usize = (4 << 30) - 1;
+
 #[allow(clippy::all)]
 pub mod proto {
     tonic::include_proto!("skiff.cluster.v1");

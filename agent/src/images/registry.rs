@@ -177,9 +177,15 @@ impl Remote {
             .rsplit_once(':')
             .map_or(self.registry.as_str(), |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
+        let ip = host.parse::<std::net::IpAddr>().ok();
+        // Entries are registries (`host:port`), hosts, or CIDRs, as Docker's.
+        let in_cidr = |i: &String| {
+            i.parse::<ipnet::IpNet>()
+                .is_ok_and(|net| ip.is_some_and(|ip| net.contains(&ip)))
+        };
         host == "localhost"
-            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            || insecure.iter().any(|i| i == &self.registry || i == host)
+            || ip.is_some_and(|ip| ip.is_loopback())
+            || insecure.iter().any(|i| i == &self.registry || i == host || in_cidr(i))
     }
 }
 

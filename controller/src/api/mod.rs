@@ -45,7 +45,9 @@ impl From<StoreError> for ApiError {
 }
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
-    let grpc = ClusterServer::new(ClusterService { ctx: ctx.clone() });
+    let grpc = ClusterServer::new(ClusterService { ctx: ctx.clone() })
+        .max_decoding_message_size(skiff_common::cluster::MAX_MESSAGE)
+        .max_encoding_message_size(skiff_common::cluster::MAX_MESSAGE);
     Router::new()
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
