@@ -64,13 +64,7 @@ impl BuildCache {
     }
 
     pub fn all(&self) -> Vec<CacheRecord> {
-        let Ok(rd) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        rd.flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| read_json(&e.path()).ok())
-            .collect()
+        skiff_common::fsutil::read_json_dir(&self.dir)
     }
 
     fn image_path(&self, key: &str) -> PathBuf {

@@ -228,12 +228,6 @@ impl LayerStore {
     }
 
     pub fn all(&self) -> Vec<Layer> {
-        let Ok(rd) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        rd.flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| read_json(&e.path()).ok())
-            .collect()
+        skiff_common::fsutil::read_json_dir(&self.dir)
     }
 }

@@ -85,3 +85,15 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
     serde_json::from_slice(&data)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
 }
+
+/// Every `*.json` record in `dir` that parses as `T` (none if `dir` is
+/// missing).
+pub fn read_json_dir<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<T> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| read_json(&e.path()).ok())
+        .collect()
+}
