@@ -396,3 +396,35 @@ fn docker_compose_builds_against_an_agent() {
     let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }
+
+#[test]
+fn contexts_from_stdin_a_tar_and_a_dockerfile_elsewhere() {
+    let a = Agent::start();
+    // `build -`: a Dockerfile on stdin, no context.
+    let r = a.skiff_stdin(&["build", "-q", "-t", "fromstdin", "-"], "FROM busybox\nRUN echo piped > /p\n").ok();
+    assert!(r.out().starts_with("sha256:"), "{r:?}");
+    assert_eq!(a.skiff(&["run", "--rm", "fromstdin", "cat", "/p"]).ok().out(), "piped");
+    // `-f` outside the context directory, and a tar file as the context.
+    let dir = context("elsewhere", &[("data.txt", "in the context\n")]);
+    let df = std::env::temp_dir().join(format!("skiff-df-{}", std::process::id()));
+    std::fs::write(&df, "FROM busybox\nCOPY data.txt /\n").unwrap();
+    skiff_build(&a, &dir, &["-q", "-f", df.to_str().unwrap(), "-t", "outside"]).ok();
+    assert_eq!(a.skiff(&["run", "--rm", "outside", "cat", "/data.txt"]).ok().out(), "in the context");
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY data.txt /from-tar\n").unwrap();
+    let tar = std::env::temp_dir().join(format!("skiff-ctx-{}.tar", std::process::id()));
+    let ok = std::process::Command::new("tar")
+        .args(["-cf", tar.to_str().unwrap(), "-C", dir.to_str().unwrap(), "."])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    a.skiff(&["build", "-q", "-t", "fromtar", tar.to_str().unwrap()]).ok();
+    assert_eq!(a.skiff(&["run", "--rm", "fromtar", "cat", "/from-tar"]).ok().out(), "in the context");
+    // A body that is not a tar is refused with a clear error.
+    let bad = a.skiff_stdin(&["build", "-t", "x", "-"], "");
+    assert_ne!(bad.code, 0);
+    for p in [&df, &tar] {
+        let _ = std::fs::remove_file(p);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    a.finish();
+}
