@@ -396,3 +396,118 @@ fn docker_compose_builds_against_an_agent() {
     let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }
+
+/// `busybox httpd` serving `dir` on 127.0.0.1:`port` inside the agent's
+/// network namespace (where the agent downloads from); stopped on drop.
+struct Httpd(std::process::Child);
+
+impl Httpd {
+    fn start(a: &Agent, dir: &Path, port: u16) -> Self {
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", a.netns))
+            .args(["busybox", "httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
+            .arg(dir)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("busybox httpd");
+        let url = format!("http://127.0.0.1:{port}/");
+        a.eventually("httpd answers", || {
+            let r = a.in_netns("busybox", &["wget", "-q", "-O", "/dev/null", &url], &[]);
+            !r.stderr.contains("refused")
+        });
+        Httpd(child)
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_downloads_urls_with_dockers_rules() {
+    let a = Agent::start();
+    let www = context("www", &[("hello.txt", "hello over http\n")]);
+    let hello = www.join("hello.txt");
+    let touch = |secs: &str| {
+        let ok = std::process::Command::new("touch")
+            .args(["-d", &format!("@{secs}")])
+            .arg(&hello)
+            .status()
+            .expect("touch");
+        assert!(ok.success());
+    };
+    touch("1600000000");
+    let server = Httpd::start(&a, &www, 18123);
+    // sha256 of "hello over http\n".
+    let sum = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"hello over http\n"))
+    };
+    let url = "http://127.0.0.1:18123/hello.txt";
+    let dir = context(
+        "addurl",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD {url} /dl/\nADD --checksum=sha256:{sum} {url} /named.txt\n\
+                 RUN echo ran-$((2+2)) > /ran && cat /ran && stat -c '%a %Y %s' /dl/hello.txt /named.txt\n"
+            ),
+        )],
+    );
+    let first = skiff_build(&a, &dir, &["--progress", "plain", "-t", "dl"]).ok();
+    assert!(first.stderr.contains("ran-4"), "{}", first.stderr);
+    assert_eq!(
+        a.skiff(&[
+            "run",
+            "--rm",
+            "dl",
+            "stat",
+            "-c",
+            "%n %a %Y",
+            "/dl/hello.txt",
+            "/named.txt"
+        ])
+        .ok()
+        .out(),
+        "/dl/hello.txt 600 1600000000\n/named.txt 600 1600000000"
+    );
+    assert_eq!(
+        a.skiff(&["run", "--rm", "dl", "cat", "/named.txt"]).ok().out(),
+        "hello over http"
+    );
+    // Downloaded again, unchanged: from the cache.
+    let again = skiff_build(&a, &dir, &["--progress", "plain", "-t", "dl"]).ok();
+    assert!(!again.stderr.contains("ran-4"), "RUN ran again:\n{}", again.stderr);
+    assert!(
+        again.stderr.contains("#2 CACHED") && again.stderr.contains("#3 CACHED"),
+        "{}",
+        again.stderr
+    );
+    // Changed on the server: the first ADD misses; the checksum no longer holds.
+    std::fs::write(&hello, "changed\n").unwrap();
+    touch("1600000000");
+    let changed = skiff_build(&a, &dir, &["--progress", "plain", "-t", "dl"]);
+    assert_eq!(changed.code, 1, "{changed:?}");
+    assert!(changed.stderr.contains("digest mismatch"), "{}", changed.stderr);
+    // A missing file: the URL and the status.
+    let missing = context(
+        "addurl404",
+        &[("Dockerfile", "FROM busybox\nADD http://127.0.0.1:18123/nope.txt /\n")],
+    );
+    let r = skiff_build(&a, &missing, &["-t", "dl404"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("failed to GET http://127.0.0.1:18123/nope.txt with status 404"),
+        "{}",
+        r.stderr
+    );
+    drop(server);
+    for d in [&www, &dir, &missing] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    a.finish();
+}

@@ -14,6 +14,7 @@
 pub mod context;
 pub mod copy;
 pub mod dockerfile;
+pub mod fetch;
 pub mod fsops;
 pub mod run;
 pub mod stages;
