@@ -511,3 +511,94 @@ fn add_downloads_urls_with_dockers_rules() {
     }
     a.finish();
 }
+
+#[test]
+fn build_secrets_reach_run_and_stay_out_of_the_image() {
+    let a = Agent::start();
+    let dir = context(
+        "secrets",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 RUN --mount=type=secret,id=tok tr a-z A-Z < /run/secrets/tok && stat -c ' mode=%a' /run/secrets/tok\n\
+                 RUN --mount=type=secret,id=envtok,target=/tmp/e,required tr a-z A-Z < /tmp/e && echo ' env-ok' > /made\n",
+            ),
+            ("tok.txt", "file-s3cret"),
+        ],
+    );
+    let tok = dir.join("tok.txt");
+    // Kept out of the context: only --secret hands it over.
+    std::fs::write(dir.join(".dockerignore"), "tok.txt\n").unwrap();
+    let args = [
+        "build",
+        "--progress",
+        "plain",
+        "--secret",
+        &format!("id=tok,src={}", tok.display()),
+        "--secret",
+        "id=envtok,env=SKIFF_TEST_SECRET",
+        "-t",
+        "sec",
+        dir.to_str().expect("path"),
+    ];
+    let r: skiff_tests::Run = std::process::Command::new(skiff_tests::bin_dir().join("skiff"))
+        .arg("-H")
+        .arg(a.host())
+        .args(args)
+        .env("SKIFF_TEST_SECRET", "env-s3cret")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("skiff build")
+        .into();
+    let r = r.ok();
+    for want in ["FILE-S3CRET", " mode=400", "ENV-S3CRET"] {
+        assert!(r.stderr.contains(want), "{want:?} missing:\n{}", r.stderr);
+    }
+    // Neither in a layer nor in the config (its history), and the mount
+    // point is gone.
+    let saved = a.root.join("sec.tar");
+    a.skiff(&["save", "-o", saved.to_str().expect("path"), "sec"]).ok();
+    let bytes = std::fs::read(&saved).unwrap();
+    for secret in [&b"file-s3cret"[..], b"env-s3cret", b"FILE-S3CRET", b"ENV-S3CRET"] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "a secret is in the saved image"
+        );
+    }
+    let _ = std::fs::remove_file(&saved);
+    let ls = a
+        .skiff(&["run", "--rm", "sec", "sh", "-c", "ls /run/secrets /tmp/e 2>&1; true"])
+        .ok();
+    assert!(
+        !ls.stdout.contains("tok") && ls.stdout.contains("No such file"),
+        "{}",
+        ls.stdout
+    );
+    // No secret files outlive the build.
+    let leftovers: Vec<_> = std::fs::read_dir(a.root.join("data/build"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("secrets-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A required secret not given: a clear error.
+    let tok_only = format!("id=tok,src={}", tok.display());
+    let missing = a.skiff(&[
+        "build",
+        "--no-cache",
+        "--secret",
+        &tok_only,
+        "-t",
+        "sec2",
+        dir.to_str().expect("path"),
+    ]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing.stderr.contains("secret envtok: not found"),
+        "{}",
+        missing.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    a.finish();
+}

@@ -17,6 +17,7 @@ pub mod dockerfile;
 pub mod fetch;
 pub mod fsops;
 pub mod run;
+pub mod secrets;
 pub mod stages;
 pub mod state;
 pub mod words;
