@@ -602,3 +602,42 @@ fn build_secrets_reach_run_and_stay_out_of_the_image() {
     let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }
+
+#[test]
+fn cache_from_reuses_the_layers_of_a_loaded_image() {
+    let a = Agent::start();
+    let dir = context(
+        "cachefrom",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nENV K=v\nCOPY a.txt /a.txt\nRUN echo ran-$((3+3)) && cat /a.txt > /b\nCMD cat /b\n",
+            ),
+            ("a.txt", "cached content\n"),
+        ],
+    );
+    skiff_build(&a, &dir, &["-q", "-t", "cf"]).ok();
+    let layers = a.inspect("cf", "{{json .RootFS.Layers}}");
+    let saved = a.root.join("cf.tar");
+    let tar = saved.to_str().expect("path");
+    a.skiff(&["save", "-o", tar, "cf"]).ok();
+    a.skiff(&["rmi", "cf"]).ok();
+    a.skiff(&["builder", "prune", "-a", "-f"]).ok();
+    a.skiff(&["load", "-i", tar]).ok();
+    let r = skiff_build(&a, &dir, &["--progress", "plain", "--cache-from", "cf", "-t", "cf2"]).ok();
+    assert!(
+        !r.stderr.contains("ran-6"),
+        "RUN ran despite --cache-from:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("CACHED"), "{}", r.stderr);
+    assert_eq!(a.inspect("cf2", "{{json .RootFS.Layers}}"), layers);
+    assert_eq!(a.skiff(&["run", "--rm", "cf2"]).ok().out(), "cached content");
+    // A changed file: that step and the next run.
+    std::fs::write(dir.join("a.txt"), "changed\n").unwrap();
+    let r = skiff_build(&a, &dir, &["--progress", "plain", "--cache-from", "cf", "-t", "cf3"]).ok();
+    assert!(r.stderr.contains("ran-6"), "{}", r.stderr);
+    let _ = std::fs::remove_file(&saved);
+    let _ = std::fs::remove_dir_all(&dir);
+    a.finish();
+}

@@ -79,6 +79,7 @@ pub async fn build(
     };
     let needed = needed_stages(&df, target);
     let build_args = opts.build_args.clone();
+    let cache_from = super::cache_from::sources(&engine, &opts.cache_from);
     let builder = Arc::new(Builder {
         results: df.stages.iter().map(|_| watch::channel(None).0).collect(),
         engine,
@@ -90,6 +91,7 @@ pub async fn build(
         secrets: inputs.secrets,
         build_args,
         registries: inputs.registries,
+        cache_from,
         df,
         opts,
     });
