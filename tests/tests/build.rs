@@ -641,3 +641,28 @@ fn cache_from_reuses_the_layers_of_a_loaded_image() {
     let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }
+
+#[test]
+fn from_platform_takes_linux_amd64_and_the_platform_args() {
+    let a = Agent::start();
+    let dir = context(
+        "platform",
+        &[(
+            "Dockerfile",
+            "ARG P=linux/amd64\nFROM --platform=$BUILDPLATFORM busybox AS one\nRUN true\n\
+             FROM --platform=${TARGETPLATFORM} one AS two\nFROM --platform=$P busybox\nCOPY --from=two /bin/true /t\n",
+        )],
+    );
+    skiff_build(&a, &dir, &["-q", "-t", "plat"]).ok();
+    let bad = context(
+        "platformbad",
+        &[("Dockerfile", "FROM --platform=linux/arm64 busybox\n")],
+    );
+    let r = skiff_build(&a, &bad, &["-t", "plat2"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("FROM --platform=linux/arm64"), "{}", r.stderr);
+    for d in [&dir, &bad] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    a.finish();
+}

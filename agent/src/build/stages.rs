@@ -252,13 +252,21 @@ impl Builder {
 
     /// The state a stage starts from.
     async fn from_state(self: &Arc<Self>, stage: &Stage, lex: &Lexer) -> Result<State, BuildError> {
-        let Op::From { image, .. } = &stage.from.op else {
+        let Op::From { image, platform } = &stage.from.op else {
             return Err(BuildError::msg("a stage must begin with FROM"));
         };
         let globals = &self.global_args;
-        let name = lex
-            .process_word(image, &|n| globals.get(n).cloned().flatten())
-            .map_err(BuildError::msg)?;
+        // The global ARGs include BuildKit's platform ones.
+        let lookup = |n: &str| globals.get(n).cloned().flatten();
+        let name = lex.process_word(image, &lookup).map_err(BuildError::msg)?;
+        if let Some(p) = platform {
+            let p = lex.process_word(p, &lookup).map_err(BuildError::msg)?;
+            if !matches!(p.as_str(), "linux/amd64" | "linux" | "linux/x86_64" | "linux/amd64/v1") {
+                return Err(BuildError::msg(format!(
+                    "FROM --platform={p}: this builder makes linux/amd64 images only"
+                )));
+            }
+        }
         if name.is_empty() {
             return Err(BuildError::msg("base name (${...}) should not be blank"));
         }
