@@ -666,3 +666,23 @@ fn from_platform_takes_linux_amd64_and_the_platform_args() {
     }
     a.finish();
 }
+
+#[test]
+fn check_directive_governs_the_from_as_casing_warning() {
+    let a = Agent::start();
+    let body = "FROM busybox as base\nRUN true\n";
+    let warned = context("check", &[("Dockerfile", body)]);
+    let r = skiff_build(&a, &warned, &["--progress", "plain", "-t", "chk"]).ok();
+    assert!(r.stderr.contains("FromAsCasing"), "{}", r.stderr);
+    let skipped = context("checkskip", &[("Dockerfile", &format!("# check=skip=all\n{body}"))]);
+    let r = skiff_build(&a, &skipped, &["--progress", "plain", "-t", "chk"]).ok();
+    assert!(!r.stderr.contains("FromAsCasing"), "{}", r.stderr);
+    let strict = context("checkerr", &[("Dockerfile", &format!("# check=error=true\n{body}"))]);
+    let r = skiff_build(&a, &strict, &["-t", "chk2"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("FromAsCasing"), "{}", r.stderr);
+    for d in [&warned, &skipped, &strict] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    a.finish();
+}

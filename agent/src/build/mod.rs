@@ -12,6 +12,7 @@
 //! or passes them on to `skiff build`.
 
 pub mod cache_from;
+pub mod checks;
 pub mod context;
 pub mod copy;
 pub mod dockerfile;

@@ -105,6 +105,14 @@ pub async fn build(
             "# syntax={syntax}: the frontend is not fetched; skiff's builder reads this Dockerfile itself"
         ));
     }
+    let checks = super::checks::parse(builder.df.check.as_deref().unwrap_or("")).map_err(BuildError::msg)?;
+    let failed = super::checks::warnings(&builder.df, &checks);
+    if checks.error && !failed.is_empty() {
+        return Err(BuildError::msg(format!("lint violation found: {}", failed.join("; "))));
+    }
+    for w in failed {
+        builder.warn(w);
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for idx in needed {
         let b = builder.clone();
