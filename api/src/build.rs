@@ -53,6 +53,18 @@ pub struct BuildResult {
     pub id: String,
 }
 
+/// The header `skiff build --secret` sends its secrets in (there is no
+/// BuildKit session to ask the client for them): standard base64 of a JSON
+/// object mapping each secret's id to the standard base64 of its content.
+/// The agent writes each to a 0400 file in a private directory that lives
+/// as long as the build, for `RUN --mount=type=secret`; it never logs the
+/// header, and refuses one longer than [`SECRETS_HEADER_MAX`].
+pub const SECRETS_HEADER: &str = "X-Skiff-Build-Secrets";
+
+/// The longest [`SECRETS_HEADER`] value accepted (under hyper's header
+/// buffer): about 190 KiB of secret content in all.
+pub const SECRETS_HEADER_MAX: usize = 256 * 1024;
+
 /// The query of `POST /build` that skiff acts on (Docker's names).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BuildOptions {

@@ -66,6 +66,9 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
     /// The context: a directory, a tar archive, or "-" (a tar or a Dockerfile on stdin)
     pub context: String,
 }
@@ -107,8 +110,15 @@ pub async fn build(c: &Client, a: BuildArgs) -> Exit {
     let mut opts = options(&a, |k| std::env::var(k).ok());
     opts.dockerfile = dockerfile;
     opts.skiff_progress = view.as_ref().is_some_and(View::wants_progress);
+    let secrets = match read_secrets(&a.secrets, |k| std::env::var_os(k)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return Exit(1);
+        }
+    };
     let auths = registry_config(&super::auth::all_credentials());
-    let outcome = match c.image_build(&opts, body, auths).await {
+    let outcome = match c.image_build_with(&opts, body, auths, secrets).await {
         Ok(mut stream) => follow(&mut stream, view.as_mut()).await,
         Err(e) => Outcome {
             error: Some(e.to_string()),
@@ -283,6 +293,56 @@ fn options(a: &BuildArgs, env: impl Fn(&str) -> Option<String>) -> BuildOptions 
         platform: a.platform.clone().unwrap_or_default(),
         skiff_progress: false,
     }
+}
+
+/// `--secret` values read: the `X-Skiff-Build-Secrets` header value, if
+/// any. `id=NAME,src=FILE` (or `source=`), `id=NAME,env=VAR`, with an
+/// optional `type=file|env`, as buildx parses them.
+fn read_secrets(specs: &[String], env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Option<String>, String> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let mut all = BTreeMap::new();
+    for spec in specs {
+        let (mut id, mut src, mut var, mut kind) = (None, None, None, None);
+        for field in spec.split(',') {
+            let (k, v) = field
+                .split_once('=')
+                .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+            match k.trim().to_lowercase().as_str() {
+                "type" if v == "file" || v == "env" => kind = Some(v.to_string()),
+                "type" => return Err(format!("unsupported secret type {v:?}")),
+                "id" => id = Some(v.to_string()),
+                "source" | "src" => src = Some(v.to_string()),
+                "env" => var = Some(v.to_string()),
+                _ => return Err(format!("unexpected key '{k}' in '{field}'")),
+            }
+        }
+        let id = id
+            .or_else(|| src.clone())
+            .ok_or_else(|| format!("secret {spec:?}: no id"))?;
+        if kind.as_deref() == Some("env") && var.is_none() {
+            var = src.take().or_else(|| Some(id.clone()));
+        }
+        let content = match (src, var) {
+            (Some(path), _) => {
+                std::fs::read(&path).map_err(|e| format!("failed to read secret {id} from {path}: {e}"))?
+            }
+            (None, Some(v)) => env(&v)
+                .ok_or_else(|| format!("secret {id}: environment variable {v} is not set"))?
+                .into_encoded_bytes(),
+            (None, None) => match env(&id) {
+                Some(val) => val.into_encoded_bytes(),
+                None => std::fs::read(&id).map_err(|e| format!("failed to read secret {id}: {e}"))?,
+            },
+        };
+        all.insert(id, content);
+    }
+    let header = skiff_client::build::secrets_header(&all);
+    if header.len() > skiff_api::SECRETS_HEADER_MAX {
+        return Err("build secrets are too large: at most about 190 KiB in all".into());
+    }
+    Ok(Some(header))
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, the grammar's path component.

@@ -17,7 +17,7 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Ps(f) => container::ps(c, f).await,
         Cmd::Inspect { format, kind, names } => util::inspect(c, names, format, kind.as_deref()).await,
         Cmd::Images(a) => image_ls::images(c, a).await,
-        Cmd::Build(a) => build::build(c, a).await,
+        Cmd::Build(a) => build::build(c, *a).await,
         Cmd::Builder { cmd } => build::builder(c, cmd).await,
         Cmd::Pull(a) => image::pull(c, a).await,
         Cmd::Push(a) => image::push(c, a).await,
@@ -62,7 +62,7 @@ async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
 async fn image_cmd(c: &Client, cmd: ImageCmd) -> Exit {
     match cmd {
         ImageCmd::Ls(a) => image_ls::images(c, a).await,
-        ImageCmd::Build(a) => build::build(c, a).await,
+        ImageCmd::Build(a) => build::build(c, *a).await,
         ImageCmd::Pull(a) => image::pull(c, a).await,
         ImageCmd::Push(a) => image::push(c, a).await,
         ImageCmd::Prune { all, force, filter } => image::prune(c, all, force, &filter).await,

@@ -222,7 +222,7 @@ pub enum Cmd {
     /// List images
     Images(image_ls::ImagesArgs),
     /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Log in to a registry
@@ -386,7 +386,7 @@ pub enum ImageCmd {
     #[command(alias = "list")]
     Ls(image_ls::ImagesArgs),
     /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry

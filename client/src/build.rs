@@ -5,6 +5,8 @@
 
 use base64::Engine as _;
 use hyper::Method;
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use skiff_api::{BuildOptions, BuildProgress};
 
@@ -109,19 +111,38 @@ pub fn registry_config(auths: &serde_json::Map<String, Value>) -> String {
     base64::engine::general_purpose::URL_SAFE.encode(Value::Object(auths.clone()).to_string())
 }
 
+/// The [`skiff_api::SECRETS_HEADER`] value for `secrets` (id, content).
+pub fn secrets_header(secrets: &BTreeMap<String, Vec<u8>>) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    let m: serde_json::Map<String, Value> = secrets
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(STANDARD.encode(v))))
+        .collect();
+    STANDARD.encode(Value::Object(m).to_string())
+}
+
 impl Client {
     /// `POST /build` with the context as `body` (a tar, usually
     /// `Body::Stream`): the messages of the build as they come.
     /// `registry_config` is the `X-Registry-Config` value ([`registry_config`]).
     pub async fn image_build(&self, opts: &BuildOptions, body: Body, registry_config: String) -> Result<BuildStream> {
-        let resp = self
-            .send_with(
-                Method::POST,
-                &build_path(opts),
-                body,
-                vec![("X-Registry-Config", registry_config)],
-            )
-            .await?;
+        self.image_build_with(opts, body, registry_config, None).await
+    }
+
+    /// [`Client::image_build`] with build secrets: a
+    /// [`skiff_api::SECRETS_HEADER`] value ([`secrets_header`]).
+    pub async fn image_build_with(
+        &self,
+        opts: &BuildOptions,
+        body: Body,
+        registry_config: String,
+        secrets: Option<String>,
+    ) -> Result<BuildStream> {
+        let mut headers = vec![("X-Registry-Config", registry_config)];
+        if let Some(s) = secrets {
+            headers.push((skiff_api::SECRETS_HEADER, s));
+        }
+        let resp = self.send_with(Method::POST, &build_path(opts), body, headers).await?;
         Ok(BuildStream {
             lines: Lines::new(resp),
         })

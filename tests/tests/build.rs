@@ -428,3 +428,292 @@ fn contexts_from_stdin_a_tar_and_a_dockerfile_elsewhere() {
     let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }
+/// `busybox httpd` serving `dir` on 127.0.0.1:`port` inside the agent's
+/// network namespace (where the agent downloads from); stopped on drop.
+struct Httpd(std::process::Child);
+
+impl Httpd {
+    fn start(a: &Agent, dir: &Path, port: u16) -> Self {
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", a.netns))
+            .args(["busybox", "httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
+            .arg(dir)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("busybox httpd");
+        let url = format!("http://127.0.0.1:{port}/");
+        a.eventually("httpd answers", || {
+            let r = a.in_netns("busybox", &["wget", "-q", "-O", "/dev/null", &url], &[]);
+            !r.stderr.contains("refused")
+        });
+        Httpd(child)
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_downloads_urls_with_dockers_rules() {
+    let a = Agent::start();
+    let www = context("www", &[("hello.txt", "hello over http\n")]);
+    let hello = www.join("hello.txt");
+    let touch = |secs: &str| {
+        let ok = std::process::Command::new("touch")
+            .args(["-d", &format!("@{secs}")])
+            .arg(&hello)
+            .status()
+            .expect("touch");
+        assert!(ok.success());
+    };
+    touch("1600000000");
+    let server = Httpd::start(&a, &www, 18123);
+    // sha256 of "hello over http\n".
+    let sum = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"hello over http\n"))
+    };
+    let url = "http://127.0.0.1:18123/hello.txt";
+    let dir = context(
+        "addurl",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD {url} /dl/\nADD --checksum=sha256:{sum} {url} /named.txt\n\
+                 RUN echo ran-$((2+2)) > /ran && cat /ran && stat -c '%a %Y %s' /dl/hello.txt /named.txt\n"
+            ),
+        )],
+    );
+    let first = skiff_build(&a, &dir, &["--progress", "plain", "-t", "dl"]).ok();
+    assert!(first.stderr.contains("ran-4"), "{}", first.stderr);
+    assert_eq!(
+        a.skiff(&[
+            "run",
+            "--rm",
+            "dl",
+            "stat",
+            "-c",
+            "%n %a %Y",
+            "/dl/hello.txt",
+            "/named.txt"
+        ])
+        .ok()
+        .out(),
+        "/dl/hello.txt 600 1600000000\n/named.txt 600 1600000000"
+    );
+    assert_eq!(
+        a.skiff(&["run", "--rm", "dl", "cat", "/named.txt"]).ok().out(),
+        "hello over http"
+    );
+    // Downloaded again, unchanged: from the cache.
+    let again = skiff_build(&a, &dir, &["--progress", "plain", "-t", "dl"]).ok();
+    assert!(!again.stderr.contains("ran-4"), "RUN ran again:\n{}", again.stderr);
+    assert!(
+        again.stderr.contains("#2 CACHED") && again.stderr.contains("#3 CACHED"),
+        "{}",
+        again.stderr
+    );
+    // Changed on the server: the first ADD misses; the checksum no longer holds.
+    std::fs::write(&hello, "changed\n").unwrap();
+    touch("1600000000");
+    let changed = skiff_build(&a, &dir, &["--progress", "plain", "-t", "dl"]);
+    assert_eq!(changed.code, 1, "{changed:?}");
+    assert!(changed.stderr.contains("digest mismatch"), "{}", changed.stderr);
+    // A missing file: the URL and the status.
+    let missing = context(
+        "addurl404",
+        &[("Dockerfile", "FROM busybox\nADD http://127.0.0.1:18123/nope.txt /\n")],
+    );
+    let r = skiff_build(&a, &missing, &["-t", "dl404"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("failed to GET http://127.0.0.1:18123/nope.txt with status 404"),
+        "{}",
+        r.stderr
+    );
+    drop(server);
+    for d in [&www, &dir, &missing] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    a.finish();
+}
+
+#[test]
+fn build_secrets_reach_run_and_stay_out_of_the_image() {
+    let a = Agent::start();
+    let dir = context(
+        "secrets",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 RUN --mount=type=secret,id=tok tr a-z A-Z < /run/secrets/tok && stat -c ' mode=%a' /run/secrets/tok\n\
+                 RUN --mount=type=secret,id=envtok,target=/tmp/e,required tr a-z A-Z < /tmp/e && echo ' env-ok' > /made\n",
+            ),
+            ("tok.txt", "file-s3cret"),
+        ],
+    );
+    let tok = dir.join("tok.txt");
+    // Kept out of the context: only --secret hands it over.
+    std::fs::write(dir.join(".dockerignore"), "tok.txt\n").unwrap();
+    let args = [
+        "build",
+        "--progress",
+        "plain",
+        "--secret",
+        &format!("id=tok,src={}", tok.display()),
+        "--secret",
+        "id=envtok,env=SKIFF_TEST_SECRET",
+        "-t",
+        "sec",
+        dir.to_str().expect("path"),
+    ];
+    let r: skiff_tests::Run = std::process::Command::new(skiff_tests::bin_dir().join("skiff"))
+        .arg("-H")
+        .arg(a.host())
+        .args(args)
+        .env("SKIFF_TEST_SECRET", "env-s3cret")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("skiff build")
+        .into();
+    let r = r.ok();
+    for want in ["FILE-S3CRET", " mode=400", "ENV-S3CRET"] {
+        assert!(r.stderr.contains(want), "{want:?} missing:\n{}", r.stderr);
+    }
+    // Neither in a layer nor in the config (its history), and the mount
+    // point is gone.
+    let saved = a.root.join("sec.tar");
+    a.skiff(&["save", "-o", saved.to_str().expect("path"), "sec"]).ok();
+    let bytes = std::fs::read(&saved).unwrap();
+    for secret in [&b"file-s3cret"[..], b"env-s3cret", b"FILE-S3CRET", b"ENV-S3CRET"] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "a secret is in the saved image"
+        );
+    }
+    let _ = std::fs::remove_file(&saved);
+    let ls = a
+        .skiff(&["run", "--rm", "sec", "sh", "-c", "ls /run/secrets /tmp/e 2>&1; true"])
+        .ok();
+    assert!(
+        !ls.stdout.contains("tok") && ls.stdout.contains("No such file"),
+        "{}",
+        ls.stdout
+    );
+    // No secret files outlive the build.
+    let leftovers: Vec<_> = std::fs::read_dir(a.root.join("data/build"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("secrets-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A required secret not given: a clear error.
+    let tok_only = format!("id=tok,src={}", tok.display());
+    let missing = a.skiff(&[
+        "build",
+        "--no-cache",
+        "--secret",
+        &tok_only,
+        "-t",
+        "sec2",
+        dir.to_str().expect("path"),
+    ]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing.stderr.contains("secret envtok: not found"),
+        "{}",
+        missing.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    a.finish();
+}
+
+#[test]
+fn cache_from_reuses_the_layers_of_a_loaded_image() {
+    let a = Agent::start();
+    let dir = context(
+        "cachefrom",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nENV K=v\nCOPY a.txt /a.txt\nRUN echo ran-$((3+3)) && cat /a.txt > /b\nCMD cat /b\n",
+            ),
+            ("a.txt", "cached content\n"),
+        ],
+    );
+    skiff_build(&a, &dir, &["-q", "-t", "cf"]).ok();
+    let layers = a.inspect("cf", "{{json .RootFS.Layers}}");
+    let saved = a.root.join("cf.tar");
+    let tar = saved.to_str().expect("path");
+    a.skiff(&["save", "-o", tar, "cf"]).ok();
+    a.skiff(&["rmi", "cf"]).ok();
+    a.skiff(&["builder", "prune", "-a", "-f"]).ok();
+    a.skiff(&["load", "-i", tar]).ok();
+    let r = skiff_build(&a, &dir, &["--progress", "plain", "--cache-from", "cf", "-t", "cf2"]).ok();
+    assert!(
+        !r.stderr.contains("ran-6"),
+        "RUN ran despite --cache-from:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("CACHED"), "{}", r.stderr);
+    assert_eq!(a.inspect("cf2", "{{json .RootFS.Layers}}"), layers);
+    assert_eq!(a.skiff(&["run", "--rm", "cf2"]).ok().out(), "cached content");
+    // A changed file: that step and the next run.
+    std::fs::write(dir.join("a.txt"), "changed\n").unwrap();
+    let r = skiff_build(&a, &dir, &["--progress", "plain", "--cache-from", "cf", "-t", "cf3"]).ok();
+    assert!(r.stderr.contains("ran-6"), "{}", r.stderr);
+    let _ = std::fs::remove_file(&saved);
+    let _ = std::fs::remove_dir_all(&dir);
+    a.finish();
+}
+
+#[test]
+fn from_platform_takes_linux_amd64_and_the_platform_args() {
+    let a = Agent::start();
+    let dir = context(
+        "platform",
+        &[(
+            "Dockerfile",
+            "ARG P=linux/amd64\nFROM --platform=$BUILDPLATFORM busybox AS one\nRUN true\n\
+             FROM --platform=${TARGETPLATFORM} one AS two\nFROM --platform=$P busybox\nCOPY --from=two /bin/true /t\n",
+        )],
+    );
+    skiff_build(&a, &dir, &["-q", "-t", "plat"]).ok();
+    let bad = context(
+        "platformbad",
+        &[("Dockerfile", "FROM --platform=linux/arm64 busybox\n")],
+    );
+    let r = skiff_build(&a, &bad, &["-t", "plat2"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("FROM --platform=linux/arm64"), "{}", r.stderr);
+    for d in [&dir, &bad] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    a.finish();
+}
+
+#[test]
+fn check_directive_governs_the_from_as_casing_warning() {
+    let a = Agent::start();
+    let body = "FROM busybox as base\nRUN true\n";
+    let warned = context("check", &[("Dockerfile", body)]);
+    let r = skiff_build(&a, &warned, &["--progress", "plain", "-t", "chk"]).ok();
+    assert!(r.stderr.contains("FromAsCasing"), "{}", r.stderr);
+    let skipped = context("checkskip", &[("Dockerfile", &format!("# check=skip=all\n{body}"))]);
+    let r = skiff_build(&a, &skipped, &["--progress", "plain", "-t", "chk"]).ok();
+    assert!(!r.stderr.contains("FromAsCasing"), "{}", r.stderr);
+    let strict = context("checkerr", &[("Dockerfile", &format!("# check=error=true\n{body}"))]);
+    let r = skiff_build(&a, &strict, &["-t", "chk2"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("FromAsCasing"), "{}", r.stderr);
+    for d in [&warned, &skipped, &strict] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    a.finish();
+}

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::{ApiError, ApiResult, St};
 use crate::build::context::{self, ChannelReader};
+use crate::build::secrets;
 use crate::build::stages::{self, Inputs};
 use crate::build::Event;
 
@@ -115,13 +116,27 @@ fn line(v: &impl serde::Serialize) -> String {
 pub async fn build(
     e: St,
     Query(pairs): Query<Vec<(String, String)>>,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let opts = options(&pairs)?;
     let engine = e.0.clone();
     let root = engine.cfg.data_root.join("build");
     std::fs::create_dir_all(&root).map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    // Secrets first: a bad header fails before the context is read.
+    let secrets = match headers.get(skiff_api::SECRETS_HEADER) {
+        Some(v) => {
+            let given = secrets::decode(v.to_str().unwrap_or("")).map_err(|err| ApiError::bad(err.to_string()))?;
+            let root = root.clone();
+            Some(
+                tokio::task::spawn_blocking(move || secrets::write(&root, given))
+                    .await
+                    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+                    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?,
+            )
+        }
+        None => None,
+    };
     // The body streams into a blocking unpacker.
     let (chunk_tx, chunk_rx) = mpsc::channel(16);
     let unpacking = tokio::task::spawn_blocking(move || context::unpack(ChannelReader::new(chunk_rx), &root));
@@ -163,11 +178,12 @@ pub async fn build(
     let inputs = Inputs {
         context: ctx.dir.clone(),
         registries,
-        secrets: HashMap::new(),
+        secrets: secrets.as_ref().map(|s| s.files.clone()).unwrap_or_default(),
     };
     let task = tokio::spawn(async move {
         let r = stages::build(engine, opts, inputs, tx).await;
         drop(ctx);
+        drop(secrets);
         r
     });
     let (out_tx, out_rx) = mpsc::channel::<Result<String, std::convert::Infallible>>(64);

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::dockerfile::{Flag, Op, Src, Step};
+use super::fetch;
 use super::fsops::{self, Attrs};
 use super::state::State;
 use super::words::Lexer;
@@ -68,6 +69,7 @@ struct CopyFlags {
     chown: Option<String>,
     chmod: Option<u32>,
     link: bool,
+    checksum: Option<String>,
 }
 
 fn copy_flags(flags: &[Flag], lex: &Lexer, st: &State) -> Result<CopyFlags, BuildError> {
@@ -84,7 +86,8 @@ fn copy_flags(flags: &[Flag], lex: &Lexer, st: &State) -> Result<CopyFlags, Buil
                 )
             }
             "link" => out.link = raw.is_empty() || raw == "true",
-            "parents" | "exclude" | "keep-git-dir" | "checksum" => {}
+            "checksum" => out.checksum = Some(v).filter(|s| !s.is_empty()),
+            "parents" | "exclude" | "keep-git-dir" => {}
             other => return Err(BuildError::msg(format!("unknown flag: {other}"))),
         }
     }
@@ -97,6 +100,8 @@ enum Item {
     Path { shown: String, host: PathBuf },
     /// A heredoc's content, as file `name`.
     Text { name: String, content: String },
+    /// An ADD URL's download.
+    Url { url: String, dl: fetch::Download },
 }
 
 impl Builder {
@@ -142,9 +147,23 @@ impl Builder {
                 }
                 Src::Path(p) => {
                     let p = lex.process_word(p, &|n| st.lookup(n)).map_err(BuildError::msg)?;
-                    if p.starts_with("http://") || p.starts_with("https://") {
+                    if fetch::is_url(&p) {
+                        if !add {
+                            return Err(BuildError::msg(format!(
+                                "COPY failed: source can't be a URL for COPY: {p}"
+                            )));
+                        }
+                        if dest_is_dir && fetch::url_file_name(&p).is_none() {
+                            return Err(BuildError::msg(format!("cannot determine filename for source {p}")));
+                        }
+                        let scratch = self.context.parent().unwrap_or(&self.context);
+                        let dl = fetch::download(&p, scratch, cf.checksum.as_deref()).await?;
+                        items.push(Item::Url { url: p, dl });
+                        continue;
+                    }
+                    if cf.checksum.is_some() {
                         return Err(BuildError::msg(format!(
-                            "{word} failed: source URLs are not supported by this builder yet: {p}"
+                            "checksum can't be specified for non-HTTP(S) sources: {p}"
                         )));
                     }
                     let matched = fsops::expand_source(root, &p)?;
@@ -178,6 +197,9 @@ impl Builder {
                 match it {
                     Item::Path { shown, host } => fsops::digest_into(&mut h, shown, host)?,
                     Item::Text { name, content } => h.update(format!("{name}\0{content}\n").as_bytes()),
+                    Item::Url { url, dl } => {
+                        h.update(format!("url\0{url}\0{}\0{:?}\n", dl.digest, dl.mtime).as_bytes())
+                    }
                 }
             }
             Ok((hex::encode(h.finalize()), items_for_digest))
@@ -233,6 +255,7 @@ fn write_items(
                 use std::os::unix::fs::PermissionsExt;
                 fs::set_permissions(&target, fs::Permissions::from_mode(attrs.mode.unwrap_or(0o644)))?;
             }
+            Item::Url { dl, .. } => write_download(rootfs, dl, dest, dest_is_dir, &parent, attrs)?,
             Item::Path { host, .. } => {
                 let meta = fs::metadata(host)?;
                 if add && meta.is_file() && is_archive(host) {
@@ -263,6 +286,43 @@ fn write_items(
                 fsops::copy_tree(&src, &target, attrs)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// An ADD URL's file: at `dest`, or named by the URL inside it; mode
+/// 0600 unless `--chmod`, mtime from `Last-Modified`. Never unpacked.
+fn write_download(
+    rootfs: &Path,
+    dl: &fetch::Download,
+    dest: &str,
+    dest_is_dir: bool,
+    parent: &str,
+    attrs: Attrs,
+) -> io::Result<()> {
+    let existing_dir = fsops::resolve_in(rootfs, dest, false)
+        .map(|p| p.is_dir())
+        .unwrap_or(false);
+    let target = if dest_is_dir || existing_dir {
+        if dl.name.is_empty() {
+            return Err(io::Error::other(format!(
+                "cannot determine filename for source in {dest}"
+            )));
+        }
+        fsops::make_dirs(rootfs, dest, attrs)?.join(&dl.name)
+    } else {
+        fsops::make_dirs(rootfs, parent, attrs)?;
+        fsops::resolve_in(rootfs, dest, false)?
+    };
+    let _ = fs::remove_file(&target);
+    fs::copy(&dl.file, &target)?;
+    std::os::unix::fs::lchown(&target, Some(attrs.uid), Some(attrs.gid))?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&target, fs::Permissions::from_mode(attrs.mode.unwrap_or(0o600)))?;
+    if let Some(secs) = dl.mtime {
+        let t = nix::sys::time::TimeSpec::new(secs, 0);
+        nix::sys::stat::utimensat(None, &target, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
+            .map_err(io::Error::from)?;
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ pub struct Dockerfile {
     pub escape: char,
     /// The `# syntax=` directive, if any (a remote frontend is not fetched).
     pub syntax: Option<String>,
+    /// The `# check=` directive, if any (`checks.rs`).
+    pub check: Option<String>,
     /// `ARG`s before the first `FROM`.
     pub global_args: Vec<Step>,
     pub stages: Vec<Stage>,
@@ -142,9 +144,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     })?;
     let escape = df.parser_directives.escape.as_ref().map_or('\\', |d| d.value.value);
     let syntax = df.parser_directives.syntax.as_ref().map(|d| d.value.value.to_string());
+    let check = df.parser_directives.check.as_ref().map(|d| d.value.value.to_string());
     let mut out = Dockerfile {
         escape,
         syntax,
+        check,
         global_args: Vec::new(),
         stages: Vec::new(),
         total: df.instructions.len(),

@@ -11,11 +11,15 @@
 //! `BuildProgress` events; the API turns them into Docker's classic text
 //! or passes them on to `skiff build`.
 
+pub mod cache_from;
+pub mod checks;
 pub mod context;
 pub mod copy;
 pub mod dockerfile;
+pub mod fetch;
 pub mod fsops;
 pub mod run;
+pub mod secrets;
 pub mod stages;
 pub mod state;
 pub mod words;
@@ -111,6 +115,8 @@ pub struct Builder {
     pub secrets: HashMap<String, PathBuf>,
     /// How FROM reaches registries.
     pub registries: crate::images::registry::Registries,
+    /// The `--cache-from` images found locally.
+    pub cache_from: Vec<cache_from::CacheSource>,
 }
 
 impl Builder {
@@ -152,10 +158,25 @@ impl Builder {
         if self.opts.no_cache {
             return None;
         }
-        let rec = self.engine.images.cached_step(&st.key)?;
-        let layer = self.engine.images.layers.get(&rec.chain).ok()?;
-        self.apply_layer(st, &layer);
-        st.history(created_by.to_string(), false);
+        let layers = &self.engine.images.layers;
+        let found = self
+            .engine
+            .images
+            .cached_step(&st.key)
+            .and_then(|rec| layers.get(&rec.chain).ok());
+        if let Some(layer) = found {
+            self.apply_layer(st, &layer);
+            st.history(created_by.to_string(), false);
+            return Some(Outcome::Cached);
+        }
+        // A `--cache-from` image whose history matches.
+        let layer = self.cache_from.iter().find_map(|src| {
+            let diff_id = src.layer_for(st, created_by)?;
+            layers
+                .get(&crate::images::layers::chain_id(st.chain.as_deref(), diff_id))
+                .ok()
+        })?;
+        self.record_layer(st, Some(layer), created_by.to_string());
         Some(Outcome::Cached)
     }
 

@@ -79,6 +79,7 @@ pub async fn build(
     };
     let needed = needed_stages(&df, target);
     let build_args = opts.build_args.clone();
+    let cache_from = super::cache_from::sources(&engine, &opts.cache_from);
     let builder = Arc::new(Builder {
         results: df.stages.iter().map(|_| watch::channel(None).0).collect(),
         engine,
@@ -90,6 +91,7 @@ pub async fn build(
         secrets: inputs.secrets,
         build_args,
         registries: inputs.registries,
+        cache_from,
         df,
         opts,
     });
@@ -102,6 +104,14 @@ pub async fn build(
         builder.warn(format!(
             "# syntax={syntax}: the frontend is not fetched; skiff's builder reads this Dockerfile itself"
         ));
+    }
+    let checks = super::checks::parse(builder.df.check.as_deref().unwrap_or("")).map_err(BuildError::msg)?;
+    let failed = super::checks::warnings(&builder.df, &checks);
+    if checks.error && !failed.is_empty() {
+        return Err(BuildError::msg(format!("lint violation found: {}", failed.join("; "))));
+    }
+    for w in failed {
+        builder.warn(w);
     }
     let mut tasks = tokio::task::JoinSet::new();
     for idx in needed {
@@ -250,13 +260,21 @@ impl Builder {
 
     /// The state a stage starts from.
     async fn from_state(self: &Arc<Self>, stage: &Stage, lex: &Lexer) -> Result<State, BuildError> {
-        let Op::From { image, .. } = &stage.from.op else {
+        let Op::From { image, platform } = &stage.from.op else {
             return Err(BuildError::msg("a stage must begin with FROM"));
         };
         let globals = &self.global_args;
-        let name = lex
-            .process_word(image, &|n| globals.get(n).cloned().flatten())
-            .map_err(BuildError::msg)?;
+        // The global ARGs include BuildKit's platform ones.
+        let lookup = |n: &str| globals.get(n).cloned().flatten();
+        let name = lex.process_word(image, &lookup).map_err(BuildError::msg)?;
+        if let Some(p) = platform {
+            let p = lex.process_word(p, &lookup).map_err(BuildError::msg)?;
+            if !matches!(p.as_str(), "linux/amd64" | "linux" | "linux/x86_64" | "linux/amd64/v1") {
+                return Err(BuildError::msg(format!(
+                    "FROM --platform={p}: this builder makes linux/amd64 images only"
+                )));
+            }
+        }
         if name.is_empty() {
             return Err(BuildError::msg("base name (${...}) should not be blank"));
         }
