@@ -154,7 +154,7 @@ fn the_cache_follows_content_not_times() {
         &[
             (
                 "Dockerfile",
-                "FROM busybox\nCOPY data.txt /data.txt\nRUN echo ran-$((1+1)) && cat /data.txt > /copy\n",
+                "FROM busybox\nCOPY data.txt /data.txt\nRUN echo noop-$((5+5))\nRUN echo ran-$((1+1)) && cat /data.txt > /copy\n",
             ),
             ("data.txt", "one\n"),
         ],
@@ -166,6 +166,8 @@ fn the_cache_follows_content_not_times() {
     std::fs::write(&f, "one\n").unwrap();
     let again = skiff_build(&a, &dir, &["--progress", "plain", "-t", "c"]).ok();
     assert!(!again.stderr.contains("ran-2"), "RUN ran again:\n{}", again.stderr);
+    // A RUN that changed no file is cached too.
+    assert!(!again.stderr.contains("noop-10"), "the no-op RUN ran again:\n{}", again.stderr);
     assert!(again.stderr.contains("CACHED"), "{}", again.stderr);
     // Changed: COPY and what follows run again.
     std::fs::write(&f, "two\n").unwrap();

@@ -159,15 +159,17 @@ impl Builder {
             return None;
         }
         let layers = &self.engine.images.layers;
-        let found = self
-            .engine
-            .images
-            .cached_step(&st.key)
-            .and_then(|rec| layers.get(&rec.chain).ok());
-        if let Some(layer) = found {
-            self.apply_layer(st, &layer);
-            st.history(created_by.to_string(), false);
-            return Some(Outcome::Cached);
+        if let Some(rec) = self.engine.images.cached_step(&st.key) {
+            // A step that changed nothing is cached without a layer.
+            if rec.chain.is_empty() {
+                st.history(created_by.to_string(), true);
+                return Some(Outcome::Cached);
+            }
+            if let Ok(layer) = layers.get(&rec.chain) {
+                self.apply_layer(st, &layer);
+                st.history(created_by.to_string(), false);
+                return Some(Outcome::Cached);
+            }
         }
         // A `--cache-from` image whose history matches.
         let layer = self.cache_from.iter().find_map(|src| {
@@ -188,20 +190,22 @@ impl Builder {
     /// A step made `layer` (None: it changed nothing): note it in the state
     /// and the cache.
     fn record_layer(&self, st: &mut State, layer: Option<Layer>, created_by: String) {
-        let Some(layer) = layer else {
-            st.history(created_by, true);
-            return;
-        };
-        self.apply_layer(st, &layer);
-        st.history(created_by.clone(), false);
+        match &layer {
+            Some(l) => {
+                self.apply_layer(st, l);
+                st.history(created_by.clone(), false);
+            }
+            None => st.history(created_by.clone(), true),
+        }
         let now = crate::ids::now();
         let rec = CacheRecord {
             key: st.key.clone(),
-            chain: layer.chain_id.clone(),
+            // Empty: the step changed nothing.
+            chain: layer.as_ref().map(|l| l.chain_id.clone()).unwrap_or_default(),
             description: created_by,
             created: now.clone(),
             last_used: now,
-            size: layer.size,
+            size: layer.as_ref().map_or(0, |l| l.size),
         };
         if let Err(e) = self.engine.images.cache.put(&rec) {
             tracing::warn!("build cache: {e}");

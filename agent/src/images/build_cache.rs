@@ -22,7 +22,7 @@ use super::store::{ImageError, ImageStore};
 pub struct CacheRecord {
     /// The step's content key (hex sha256).
     pub key: String,
-    /// Chain ID of the layer the step made.
+    /// Chain ID of the layer the step made (empty: it changed nothing).
     pub chain: String,
     /// The instruction, for `builder prune` and `system df -v`.
     pub description: String,
@@ -86,7 +86,7 @@ impl BuildCache {
 
     /// Chain IDs the cache keeps.
     pub fn pinned(&self) -> HashSet<String> {
-        self.all().into_iter().map(|r| r.chain).collect()
+        self.all().into_iter().map(|r| r.chain).filter(|c| !c.is_empty()).collect()
     }
 }
 
@@ -103,7 +103,7 @@ impl ImageStore {
     /// the record is marked used.
     pub fn cached_step(&self, key: &str) -> Option<CacheRecord> {
         let mut rec = self.cache.get(key)?;
-        if !self.layers.exists(&rec.chain) {
+        if !rec.chain.is_empty() && !self.layers.exists(&rec.chain) {
             let _ = self.cache.remove(key);
             return None;
         }
