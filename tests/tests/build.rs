@@ -167,7 +167,11 @@ fn the_cache_follows_content_not_times() {
     let again = skiff_build(&a, &dir, &["--progress", "plain", "-t", "c"]).ok();
     assert!(!again.stderr.contains("ran-2"), "RUN ran again:\n{}", again.stderr);
     // A RUN that changed no file is cached too.
-    assert!(!again.stderr.contains("noop-10"), "the no-op RUN ran again:\n{}", again.stderr);
+    assert!(
+        !again.stderr.contains("noop-10"),
+        "the no-op RUN ran again:\n{}",
+        again.stderr
+    );
     assert!(again.stderr.contains("CACHED"), "{}", again.stderr);
     // Changed: COPY and what follows run again.
     std::fs::write(&f, "two\n").unwrap();
@@ -403,7 +407,12 @@ fn docker_compose_builds_against_an_agent() {
 fn contexts_from_stdin_a_tar_and_a_dockerfile_elsewhere() {
     let a = Agent::start();
     // `build -`: a Dockerfile on stdin, no context.
-    let r = a.skiff_stdin(&["build", "-q", "-t", "fromstdin", "-"], "FROM busybox\nRUN echo piped > /p\n").ok();
+    let r = a
+        .skiff_stdin(
+            &["build", "-q", "-t", "fromstdin", "-"],
+            "FROM busybox\nRUN echo piped > /p\n",
+        )
+        .ok();
     assert!(r.out().starts_with("sha256:"), "{r:?}");
     assert_eq!(a.skiff(&["run", "--rm", "fromstdin", "cat", "/p"]).ok().out(), "piped");
     // `-f` outside the context directory, and a tar file as the context.
@@ -411,7 +420,10 @@ fn contexts_from_stdin_a_tar_and_a_dockerfile_elsewhere() {
     let df = std::env::temp_dir().join(format!("skiff-df-{}", std::process::id()));
     std::fs::write(&df, "FROM busybox\nCOPY data.txt /\n").unwrap();
     skiff_build(&a, &dir, &["-q", "-f", df.to_str().unwrap(), "-t", "outside"]).ok();
-    assert_eq!(a.skiff(&["run", "--rm", "outside", "cat", "/data.txt"]).ok().out(), "in the context");
+    assert_eq!(
+        a.skiff(&["run", "--rm", "outside", "cat", "/data.txt"]).ok().out(),
+        "in the context"
+    );
     std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY data.txt /from-tar\n").unwrap();
     let tar = std::env::temp_dir().join(format!("skiff-ctx-{}.tar", std::process::id()));
     let ok = std::process::Command::new("tar")
@@ -420,7 +432,10 @@ fn contexts_from_stdin_a_tar_and_a_dockerfile_elsewhere() {
         .unwrap();
     assert!(ok.success());
     a.skiff(&["build", "-q", "-t", "fromtar", tar.to_str().unwrap()]).ok();
-    assert_eq!(a.skiff(&["run", "--rm", "fromtar", "cat", "/from-tar"]).ok().out(), "in the context");
+    assert_eq!(
+        a.skiff(&["run", "--rm", "fromtar", "cat", "/from-tar"]).ok().out(),
+        "in the context"
+    );
     // A body that is not a tar is refused with a clear error.
     let bad = a.skiff_stdin(&["build", "-t", "x", "-"], "");
     assert_ne!(bad.code, 0);
@@ -717,5 +732,23 @@ fn check_directive_governs_the_from_as_casing_warning() {
     for d in [&warned, &skipped, &strict] {
         let _ = std::fs::remove_dir_all(d);
     }
+    a.finish();
+}
+
+#[test]
+fn symlinks_in_the_context_never_reach_outside_it() {
+    let a = Agent::start();
+    let dir = context("symlinks", &[("Dockerfile", "FROM busybox\nCOPY abs/hostname /got\n")]);
+    std::os::unix::fs::symlink("/etc", dir.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../etc/hostname", dir.join("up")).unwrap();
+    // `abs` points at the context's own /etc, which has no hostname.
+    let r = skiff_build(&a, &dir, &["-t", "escape"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("abs/hostname"), "{r:?}");
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY up /got\n").unwrap();
+    let r = skiff_build(&a, &dir, &["-t", "escape"]);
+    assert_eq!(r.code, 1, "the host's /etc/hostname was copied: {r:?}");
+    assert!(a.skiff(&["image", "inspect", "escape"]).code != 0);
+    let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }

@@ -86,7 +86,11 @@ impl BuildCache {
 
     /// Chain IDs the cache keeps.
     pub fn pinned(&self) -> HashSet<String> {
-        self.all().into_iter().map(|r| r.chain).filter(|c| !c.is_empty()).collect()
+        self.all()
+            .into_iter()
+            .map(|r| r.chain)
+            .filter(|c| !c.is_empty())
+            .collect()
     }
 }
 
