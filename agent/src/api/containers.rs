@@ -286,8 +286,16 @@ pub async fn remove(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn prune(e: St) -> ApiResult<Json<Value>> {
-    let gone = e.prune().await;
+/// `POST /containers/prune?filters=`: stopped containers that pass
+/// `until`, `label` and `label!`.
+pub async fn prune(e: St, q: Q) -> ApiResult<Json<Value>> {
+    let f = super::prune::PruneFilter::parse(&q, &[])?;
+    let gone = e
+        .prune(|c| {
+            let ins = &c.record().inspect;
+            f.allows(&ins.created, &ins.config.labels)
+        })
+        .await;
     Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": 0})))
 }
 

@@ -14,6 +14,7 @@ mod images;
 mod listen;
 mod metrics;
 mod networks;
+mod prune;
 mod streams;
 mod swarm;
 mod system;
