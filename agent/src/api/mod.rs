@@ -6,6 +6,7 @@
 mod archive;
 mod build;
 mod commit;
+mod container_filters;
 mod containers;
 mod distribution;
 mod image_archive;
