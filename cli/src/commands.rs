@@ -4,7 +4,7 @@
 
 use super::usage::SystemCmd;
 use super::{
-    auth, build, cluster, container, image, image_ls, network, service, system, usage, util, verbs, volume, Cmd,
+    auth, build, cluster, container, image, image_ls, network, prune, service, system, usage, util, verbs, volume, Cmd,
     ContainerCmd, Exit, ImageCmd, InspectArgs,
 };
 use skiff_client::Client;
@@ -38,6 +38,9 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::System {
             cmd: SystemCmd::Df { verbose, format },
         } => usage::df(c, verbose, format).await,
+        Cmd::System {
+            cmd: SystemCmd::Prune(a),
+        } => prune::system_prune(c, a).await,
         Cmd::Events(a)
         | Cmd::System {
             cmd: SystemCmd::Events(a),
@@ -53,7 +56,7 @@ async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
         ContainerCmd::Inspect(InspectArgs { format, names }) => {
             util::inspect(c, names, format, Some("container")).await
         }
-        ContainerCmd::Prune { force } => container::prune(c, force).await,
+        ContainerCmd::Prune { force, filter } => container::prune(c, force, &filter).await,
         ContainerCmd::Verb(v) => verbs::dispatch(c, v).await,
     }
 }

@@ -138,10 +138,19 @@ pub async fn top(c: &Client, container: String, ps_args: Vec<String>) -> Exit {
 }
 
 /// `skiff container prune`.
-pub async fn prune(c: &Client, force: bool) -> Exit {
+pub async fn prune(c: &Client, force: bool, filter: &[String]) -> Exit {
     let warning = "WARNING! This will remove all stopped containers.";
     let deleted = "Deleted Containers:";
-    match prune_with(c.containers_prune(), "ContainersDeleted", deleted, warning, force).await {
+    let filters = super::util::filters(filter);
+    match prune_with(
+        c.containers_prune(&filters),
+        "ContainersDeleted",
+        deleted,
+        warning,
+        force,
+    )
+    .await
+    {
         Ok(Some(v)) => super::util::print_reclaimed(&v, "ContainersDeleted"),
         Ok(None) => Exit(0),
         Err(e) => e,

@@ -256,17 +256,7 @@ pub async fn prune(c: &Client, all: bool, force: bool, filter: &[String]) -> Exi
     if !force && !super::util::confirm(&format!("{warning}\nAre you sure you want to continue? [y/N] ")) {
         return Exit(0);
     }
-    let mut labels = Vec::new();
-    for f in filter {
-        match f.split_once('=') {
-            Some(("label", v)) => labels.push(v.to_string()),
-            _ => {
-                eprintln!("invalid filter '{f}'");
-                return Exit(1);
-            }
-        }
-    }
-    let v = match c.images_prune(all, &labels).await {
+    let v = match c.images_prune(all, &super::util::filters(filter)).await {
         Ok(v) => v,
         Err(e) => return fail(&e, 1),
     };

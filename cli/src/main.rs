@@ -15,6 +15,7 @@ mod image_ls;
 mod limits;
 mod mounts;
 mod network;
+mod prune;
 mod run;
 mod service;
 mod system;
@@ -370,6 +371,9 @@ pub enum ContainerCmd {
     Prune {
         #[arg(short = 'f', long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>')
+        #[arg(long)]
+        filter: Vec<String>,
     },
     /// List containers
     #[command(alias = "ps", alias = "list")]

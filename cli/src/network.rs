@@ -46,6 +46,9 @@ pub enum NetworkCmd {
     Prune {
         #[arg(short = 'f', long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>')
+        #[arg(long)]
+        filter: Vec<String>,
     },
     /// Connect a container to a network
     Connect {
@@ -119,7 +122,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
             inspect_each(&networks, get, format.as_deref()).await
         }
         NetworkCmd::Rm { networks } => each(&networks, |n| async move { c.network_remove(&n).await }).await,
-        NetworkCmd::Prune { force } => prune_unused(c, force).await,
+        NetworkCmd::Prune { force, filter } => prune_unused(c, force, &filter).await,
         NetworkCmd::Connect {
             alias,
             ip,
@@ -230,10 +233,11 @@ async fn ls(c: &Client, quiet: bool, no_trunc: bool, filter: Vec<String>, format
     Exit(0)
 }
 
-async fn prune_unused(c: &Client, force: bool) -> Exit {
+async fn prune_unused(c: &Client, force: bool, filter: &[String]) -> Exit {
     let warning = "WARNING! This will remove all custom networks not used by at least one container.";
+    let filters = super::util::filters(filter);
     match prune(
-        c.networks_prune(),
+        c.networks_prune(&filters),
         "NetworksDeleted",
         "Deleted Networks:",
         warning,

@@ -47,6 +47,8 @@ pub enum SystemCmd {
     Info,
     /// Get real time events from the server
     Events(super::system::EventsArgs),
+    /// Remove unused data
+    Prune(super::prune::SystemPruneArgs),
 }
 
 /// One container's line: the latest sample, or why there is none.

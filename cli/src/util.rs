@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::format::{listing, Format};
 use super::{fail, Exit};
-use skiff_client::{Client, ClientError};
+use skiff_client::{Client, ClientError, Filters};
 
 /// Run `f` for each name; print the name on success, the error otherwise.
 pub(super) async fn each<F, Fut>(names: &[String], f: F) -> Exit
@@ -168,6 +168,17 @@ pub(super) fn print_rows(rows: &[Value], format: &str, names: &[(&str, &str)]) -
             Exit(1)
         }
     }
+}
+
+/// `--filter key=value` flags as the API's filters (a bare `key` has an
+/// empty value).
+pub(super) fn filters(list: &[String]) -> Filters {
+    let mut f = Filters::new();
+    for item in list {
+        let (k, v) = item.split_once('=').unwrap_or((item, ""));
+        f.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    f
 }
 
 pub(super) fn confirm(prompt: &str) -> bool {

@@ -12,7 +12,7 @@ use super::format::{custom, size, table};
 use super::util::{inspect_each, print_rows, prune};
 use super::{fail, Exit};
 use skiff_api::{Volume, VolumeCreateRequest};
-use skiff_client::{Client, ClientError, Filters};
+use skiff_client::{Client, ClientError};
 
 #[derive(Subcommand, Debug)]
 pub enum VolumeCmd {
@@ -106,15 +106,6 @@ fn kv(list: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn filters(list: &[String]) -> Filters {
-    let mut f = Filters::new();
-    for item in list {
-        let (k, v) = item.split_once('=').unwrap_or((item, ""));
-        f.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    f
-}
-
 /// `skiff volume create`: the volume's name.
 async fn create(c: &Client, a: CreateArgs) -> Exit {
     if a.volume.is_some() && a.name.is_some() {
@@ -196,7 +187,7 @@ fn fields(v: &Volume) -> Value {
 
 /// `skiff volume ls`: names (`-q`), template lines (`--format`) or the table.
 async fn ls(c: &Client, quiet: bool, filter: &[String], format: Option<String>) -> Exit {
-    let mut vols = match c.volumes_list(&filters(filter)).await {
+    let mut vols = match c.volumes_list(&super::util::filters(filter)).await {
         Ok(r) => r.volumes,
         Err(e) => return fail(&e, 1),
     };
@@ -235,7 +226,7 @@ async fn rm(c: &Client, force: bool, names: &[String]) -> Exit {
 
 async fn prune_unused(c: &Client, force: bool, filter: &[String]) -> Exit {
     let warning = "WARNING! This will remove all local volumes not used by at least one container.";
-    let f = filters(filter);
+    let f = super::util::filters(filter);
     let request = async {
         let r = c.volumes_prune(&f).await?;
         Ok(serde_json::to_value(r).unwrap_or_default())

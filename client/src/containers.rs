@@ -182,9 +182,11 @@ impl Client {
         Ok(v["Id"].as_str().unwrap_or_default().to_string())
     }
 
-    /// `POST /containers/prune`: `ContainersDeleted`, `SpaceReclaimed`.
-    pub async fn containers_prune(&self) -> Result<Value> {
-        self.json(Method::POST, "/containers/prune", Body::Empty).await
+    /// `POST /containers/prune` with `until`, `label`, `label!` filters:
+    /// `ContainersDeleted`, `SpaceReclaimed`.
+    pub async fn containers_prune(&self, filters: &Filters) -> Result<Value> {
+        let q = Query::new().filters(filters);
+        self.json(Method::POST, &q.on("/containers/prune"), Body::Empty).await
     }
 
     /// `GET /containers/{id}/logs`: the stream (multiplexed without a TTY).

@@ -9,7 +9,7 @@ use hyper::Method;
 use serde_json::Value;
 use skiff_api::ImageSummary;
 
-use crate::{body_bytes, Body, Client, Lines, Query, Result};
+use crate::{body_bytes, Body, Client, Filters, Lines, Query, Result};
 
 /// `/images/{name}{rest}`.
 fn image(name: &str, rest: &str) -> String {
@@ -129,15 +129,13 @@ impl Client {
             .collect())
     }
 
-    /// `POST /images/prune`: unused images (untagged ones unless `all`),
-    /// those with `labels` if given. `ImagesDeleted`, `SpaceReclaimed`.
-    pub async fn images_prune(&self, all: bool, labels: &[String]) -> Result<Value> {
-        let mut filters: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    /// `POST /images/prune`: unused images (untagged ones unless `all`)
+    /// that pass `filters` (`until`, `label`, `label!`). `ImagesDeleted`,
+    /// `SpaceReclaimed`.
+    pub async fn images_prune(&self, all: bool, filters: &Filters) -> Result<Value> {
+        let mut filters = filters.clone();
         if all {
-            filters.insert("dangling", vec!["false"]);
-        }
-        if !labels.is_empty() {
-            filters.insert("label", labels.iter().map(String::as_str).collect());
+            filters.insert("dangling".into(), vec!["false".into()]);
         }
         let q = Query::new().filters(&filters);
         self.json(Method::POST, &q.on("/images/prune"), Body::Empty).await

@@ -40,9 +40,11 @@ impl Client {
         self.call(Method::DELETE, &network(id, ""), Body::Empty).await
     }
 
-    /// `POST /networks/prune`: `NetworksDeleted`.
-    pub async fn networks_prune(&self) -> Result<Value> {
-        self.json(Method::POST, "/networks/prune", Body::Empty).await
+    /// `POST /networks/prune` with `until`, `label`, `label!` filters:
+    /// `NetworksDeleted`.
+    pub async fn networks_prune(&self, filters: &Filters) -> Result<Value> {
+        let q = Query::new().filters(filters);
+        self.json(Method::POST, &q.on("/networks/prune"), Body::Empty).await
     }
 
     /// `POST /networks/{id}/connect`.

@@ -235,8 +235,8 @@ pub async fn prune(e: St, Query(q): Query<HashMap<String, String>>) -> ApiResult
     });
     let until = match until {
         Some(u) => {
-            let secs = skiff_api::events::parse_time(&u).map_err(ApiError::bad)?;
-            let t = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+            let nanos = skiff_api::events::parse_time(&u).map_err(ApiError::bad)?;
+            let t = chrono::DateTime::from_timestamp_nanos(nanos);
             Some(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         }
         None => None,

@@ -39,50 +39,6 @@ pub fn parse_filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<
     Ok(out)
 }
 
-fn matches(c: &Ctr, filters: &HashMap<String, Vec<String>>) -> Result<bool, ApiError> {
-    let r = c.record();
-    let ins = &r.inspect;
-    for (k, vals) in filters {
-        let ok = match k.as_str() {
-            "status" => vals.contains(&ins.state.status),
-            "name" => vals
-                .iter()
-                .any(|v| ins.name.trim_start_matches('/').contains(v.trim_start_matches('/'))),
-            "id" => vals.iter().any(|v| ins.id.starts_with(v)),
-            "label" => vals.iter().all(|v| match v.split_once('=') {
-                Some((lk, lv)) => ins.config.labels.get(lk).is_some_and(|x| x == lv),
-                None => ins.config.labels.contains_key(v),
-            }),
-            "exited" => vals
-                .iter()
-                .any(|v| ins.state.status == "exited" && v.parse::<i64>().ok() == Some(ins.state.exit_code)),
-            "ancestor" => vals
-                .iter()
-                .any(|v| ins.config.image == *v || ins.image.contains(v.as_str())),
-            "volume" => vals
-                .iter()
-                .any(|v| r.mounts.iter().any(|m| &m.name == v || &m.destination == v)),
-            "health" => {
-                let have = ins.state.health.as_ref().map_or("none", |h| h.status.as_str());
-                for v in vals {
-                    if !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
-                        return Err(ApiError(
-                            StatusCode::BAD_REQUEST,
-                            format!("Unrecognised filter value for health: {v}"),
-                        ));
-                    }
-                }
-                vals.iter().any(|v| v == have)
-            }
-            other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("invalid filter '{other}'"))),
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 pub fn summary(c: &Ctr) -> ContainerSummary {
     let r = c.record();
     let ins = &r.inspect;
@@ -136,7 +92,7 @@ pub fn with_size(e: &crate::engine::Engine, mut s: ContainerSummary) -> Containe
 
 /// Docker's `Ports` of a summary: published ports with their host side,
 /// exposed ones without.
-fn port_list(ports: &std::collections::BTreeMap<String, Option<Vec<skiff_api::PortBinding>>>) -> Vec<Value> {
+pub(super) fn port_list(ports: &std::collections::BTreeMap<String, Option<Vec<skiff_api::PortBinding>>>) -> Vec<Value> {
     let mut out = Vec::new();
     for (key, binds) in ports {
         let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
@@ -159,7 +115,7 @@ fn port_list(ports: &std::collections::BTreeMap<String, Option<Vec<skiff_api::Po
 }
 
 pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
-    let filters = parse_filters(&q)?;
+    let filters = super::container_filters::ListFilter::parse(&e.0, parse_filters(&q)?)?;
     let all = qbool(&q, "all");
     let limit: i64 = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(-1);
     let mut cs = e.all();
@@ -170,10 +126,10 @@ pub async fn list(e: St, q: Q) -> ApiResult<Json<Vec<ContainerSummary>>> {
             break;
         }
         // `-n`/`-l` imply all, as in Docker.
-        if !all && limit <= 0 && !c.is_running() && !filters.contains_key("status") {
+        if !all && limit <= 0 && !c.is_running() && !filters.has("status") {
             continue;
         }
-        if matches(c, &filters)? {
+        if filters.matches(c) {
             out.push(summary(c));
         }
     }
@@ -286,8 +242,16 @@ pub async fn remove(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn prune(e: St) -> ApiResult<Json<Value>> {
-    let gone = e.prune().await;
+/// `POST /containers/prune?filters=`: stopped containers that pass
+/// `until`, `label` and `label!`.
+pub async fn prune(e: St, q: Q) -> ApiResult<Json<Value>> {
+    let f = super::prune::PruneFilter::parse(&q, &[])?;
+    let gone = e
+        .prune(|c| {
+            let ins = &c.record().inspect;
+            f.allows(&ins.created, &ins.config.labels)
+        })
+        .await;
     Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": 0})))
 }
 

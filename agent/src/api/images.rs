@@ -227,15 +227,21 @@ fn internal(e: std::io::Error) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-/// `POST /images/prune[?filters={"dangling":["false"],"label":[…]}]`.
+/// `POST /images/prune[?filters={"dangling":["false"],"label":[…],"until":[…]}]`.
 pub async fn prune(e: St, q: Q) -> ApiResult<Json<Value>> {
     let filters = super::containers::parse_filters(&q)?;
     let all = filters
         .get("dangling")
         .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
-    let labels = filters.get("label").cloned().unwrap_or_default();
+    let f = super::prune::PruneFilter::parse(&q, &["dangling"])?;
+    let allowed = move |img: &crate::images::store::Image| {
+        f.allows(
+            img.config.created.as_deref().unwrap_or_default(),
+            &img.config.config.labels,
+        )
+    };
     let engine = e.0.clone();
-    let (out, freed) = tokio::task::spawn_blocking(move || engine.images.prune(all, &labels, &*engine))
+    let (out, freed) = tokio::task::spawn_blocking(move || engine.images.prune(all, &allowed, &*engine))
         .await
         .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))??;
     e.emit(

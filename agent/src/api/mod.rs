@@ -6,6 +6,7 @@
 mod archive;
 mod build;
 mod commit;
+mod container_filters;
 mod containers;
 mod distribution;
 mod image_archive;
@@ -14,6 +15,7 @@ mod images;
 mod listen;
 mod metrics;
 mod networks;
+mod prune;
 mod streams;
 mod swarm;
 mod system;

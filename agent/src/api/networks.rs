@@ -85,10 +85,13 @@ pub async fn remove(e: St, Path(id): Path<String>) -> ApiResult<StatusCode> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn prune(e: St) -> ApiResult<Json<Value>> {
+/// `POST /networks/prune?filters=`: unused networks that pass `until`,
+/// `label` and `label!`.
+pub async fn prune(e: St, q: Q) -> ApiResult<Json<Value>> {
+    let f = super::prune::PruneFilter::parse(&q, &[])?;
     let mut gone = Vec::new();
     for n in e.networks.list() {
-        if builtin(&n) || !e.containers_on(&n.id).is_empty() {
+        if builtin(&n) || !f.allows(&n.created, &n.labels) || !e.containers_on(&n.id).is_empty() {
             continue;
         }
         // Stopped containers still naming it keep it, as in Docker.

@@ -740,11 +740,15 @@ impl Engine {
     }
 
     /// `POST /containers/prune`: remove every stopped container.
-    pub async fn prune(&self) -> Vec<String> {
+    pub async fn prune(&self, allowed: impl Fn(&Ctr) -> bool) -> Vec<String> {
         let mut gone = Vec::new();
         for c in self.all() {
             let _op = c.op.lock().await;
-            if !c.is_running() && !c.state().restarting && self.remove_now(&c, false, false).await.is_ok() {
+            if !c.is_running()
+                && !c.state().restarting
+                && allowed(&c)
+                && self.remove_now(&c, false, false).await.is_ok()
+            {
                 gone.push(c.id.clone());
             }
         }

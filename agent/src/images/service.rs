@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::driver::Held;
-use super::store::{parse_reference, ImageError, ImageStore, NamedTag};
+use super::store::{parse_reference, Image, ImageError, ImageStore, NamedTag};
 
 /// The containers that use images (the engine answers).
 pub trait ImageUsers {
@@ -117,12 +117,12 @@ impl ImageStore {
     }
 
     /// `docker image prune`: every image no container uses, only untagged
-    /// ones unless `all`, those with all the `labels` (`key` or
-    /// `key=value`) when given. Returns what was done and the bytes freed.
+    /// ones unless `all`, those the caller's filters (`allowed`) let go.
+    /// Returns what was done and the bytes freed.
     pub fn prune(
         &self,
         all: bool,
-        labels: &[String],
+        allowed: &dyn Fn(&Image) -> bool,
         users: &dyn ImageUsers,
     ) -> Result<(Vec<Removed>, u64), ImageError> {
         let mut out = Vec::new();
@@ -133,12 +133,7 @@ impl ImageStore {
             if (!all && !tags.is_empty()) || !users.users_of(&img.id).is_empty() {
                 continue;
             }
-            let have = &img.config.config.labels;
-            let wanted = labels.iter().all(|l| match l.split_once('=') {
-                Some((k, v)) => have.get(k).is_some_and(|x| x == v),
-                None => have.contains_key(l.as_str()),
-            });
-            if !wanted {
+            if !allowed(&img) {
                 continue;
             }
             let sizes: Vec<(String, u64)> = img
