@@ -299,7 +299,6 @@ impl Builder {
             self.log(step, stage, &data);
         }
         if code != 0 {
-            let cmd = c.record().inspect.args.last().cloned().unwrap_or_default();
             let shown = {
                 let r = c.record();
                 std::iter::once(r.inspect.path.clone())
@@ -307,7 +306,6 @@ impl Builder {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            let _ = cmd;
             return Err(BuildError::msg(format!(
                 "The command '{shown}' returned a non-zero code: {code}"
             )));

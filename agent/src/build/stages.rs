@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use skiff_api::{BuildOptions, BuildStatus, ImageConfigFile, JsonMessage};
+use skiff_api::{BuildOptions, ImageConfigFile, JsonMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -80,7 +80,7 @@ pub async fn build(
     let needed = needed_stages(&df, target);
     let build_args = opts.build_args.clone();
     let cache_from = super::cache_from::sources(&engine, &opts.cache_from);
-    let builder = Arc::new(Builder {
+    let mut builder = Builder {
         results: df.stages.iter().map(|_| watch::channel(None).0).collect(),
         engine,
         context: inputs.context,
@@ -94,12 +94,9 @@ pub async fn build(
         cache_from,
         df,
         opts,
-    });
-    let builder = {
-        let mut b = Arc::try_unwrap(builder).unwrap_or_else(|_| unreachable!());
-        b.global_args = b.resolve_global_args()?;
-        Arc::new(b)
     };
+    builder.global_args = builder.resolve_global_args()?;
+    let builder = Arc::new(builder);
     if let Some(syntax) = &builder.df.syntax {
         builder.warn(format!(
             "# syntax={syntax}: the frontend is not fetched; skiff's builder reads this Dockerfile itself"
@@ -456,7 +453,6 @@ impl Builder {
                 .emit("image", "tag", &id, [("name".to_string(), nt.to_string())].into());
             self.emit_classic(format!("Successfully tagged {nt}\n"));
         }
-        let _ = BuildStatus::Done;
         Ok(id)
     }
 }

@@ -246,7 +246,7 @@ impl State {
                 cfg_text(format!("ENTRYPOINT {}", shown_argv(&self.image.config.entrypoint)))
             }
             Op::Healthcheck { flags, cmd } => {
-                self.image.config.healthcheck = Some(healthcheck(flags, cmd.as_ref(), self)?);
+                self.image.config.healthcheck = Some(healthcheck(flags, cmd.as_ref())?);
                 cfg_text(format!("HEALTHCHECK {}", if cmd.is_some() { "&{...}" } else { "NONE" }))
             }
             Op::Onbuild(trigger) => {
@@ -348,7 +348,7 @@ fn duration(flag: &str, v: &str) -> Result<i64, BuildError> {
     Ok(total as i64)
 }
 
-fn healthcheck(flags: &[Flag], cmd: Option<&Cmd>, st: &State) -> Result<HealthConfig, BuildError> {
+fn healthcheck(flags: &[Flag], cmd: Option<&Cmd>) -> Result<HealthConfig, BuildError> {
     let Some(cmd) = cmd else {
         return Ok(HealthConfig {
             test: vec!["NONE".into()],
@@ -362,7 +362,6 @@ fn healthcheck(flags: &[Flag], cmd: Option<&Cmd>, st: &State) -> Result<HealthCo
         },
         ..Default::default()
     };
-    let _ = st;
     for f in flags {
         let v = f.value.clone().unwrap_or_default();
         match f.name.as_str() {

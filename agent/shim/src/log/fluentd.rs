@@ -238,43 +238,30 @@ impl Fluentd {
     }
 
     fn send(&mut self, data: &[u8], chunk: Option<&str>) -> io::Result<()> {
-        let tries = self.cfg.max_retries + 1;
+        // Async with a reconnect interval retries at that interval;
+        // otherwise the wait doubles from retry-wait, up to a minute.
         let fixed = self.cfg.is_async && !self.cfg.reconnect_interval.is_zero();
-        let mut wait = if fixed {
-            self.cfg.reconnect_interval
-        } else {
-            self.cfg.retry_wait
+        let (first, interval) = (self.cfg.retry_wait, self.cfg.reconnect_interval);
+        let wait = |retry: u32| {
+            if fixed {
+                interval
+            } else {
+                first
+                    .checked_mul(2u32.saturating_pow(retry - 1))
+                    .map_or(Duration::from_secs(60), |w| w.min(Duration::from_secs(60)))
+            }
         };
-        let mut last = io::Error::other("fluent#send: no attempt");
-        for i in 0..tries {
-            if i > 0 {
-                std::thread::sleep(wait);
-                if !fixed {
-                    wait = (wait * 2).min(Duration::from_secs(60));
-                }
-            }
-            if self.conn.is_none() {
-                match connect(&self.cfg) {
-                    Ok(c) => self.conn = Some(c),
-                    Err(e) => {
-                        last = e;
-                        continue;
-                    }
-                }
-            }
-            let conn = self.conn.as_mut().expect("connected");
-            let sent = conn
-                .send(data)
-                .and_then(|()| chunk.map_or(Ok(()), |id| await_ack(conn, id)));
-            match sent {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    self.conn = None;
-                    last = e;
-                }
-            }
-        }
-        Err(last)
+        let cfg = &self.cfg;
+        super::net::send_with_retries(
+            &mut self.conn,
+            cfg.max_retries.saturating_add(1),
+            wait,
+            || connect(cfg),
+            |conn| {
+                conn.send(data)
+                    .and_then(|()| chunk.map_or(Ok(()), |id| await_ack(conn, id)))
+            },
+        )
     }
 }
 

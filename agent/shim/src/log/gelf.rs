@@ -184,30 +184,15 @@ impl Gelf {
 
     fn send(&mut self, packets: &[Vec<u8>]) -> io::Result<()> {
         let reconnects = if self.cfg.udp { 0 } else { self.cfg.max_reconnect };
-        let mut last = io::Error::other("no attempt");
-        for attempt in 0..=reconnects {
-            if attempt > 0 {
-                std::thread::sleep(std::time::Duration::from_secs(self.cfg.reconnect_delay.into()));
-            }
-            if self.conn.is_none() {
-                match connect(&self.cfg) {
-                    Ok(c) => self.conn = Some(c),
-                    Err(e) => {
-                        last = e;
-                        continue;
-                    }
-                }
-            }
-            let conn = self.conn.as_mut().expect("connected");
-            match packets.iter().try_for_each(|p| conn.send(p)) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    self.conn = None;
-                    last = e;
-                }
-            }
-        }
-        Err(last)
+        let delay = std::time::Duration::from_secs(self.cfg.reconnect_delay.into());
+        let cfg = &self.cfg;
+        super::net::send_with_retries(
+            &mut self.conn,
+            reconnects.saturating_add(1),
+            |_| delay,
+            || connect(cfg),
+            |conn| packets.iter().try_for_each(|p| conn.send(p)),
+        )
     }
 }
 

@@ -114,6 +114,43 @@ impl Conn {
     }
 }
 
+/// Send through `conn`, connecting first when there is none, for up to
+/// `attempts` tries; before each retry sleep `wait(retry)` (1-based). A
+/// failed send drops the connection so the next try dials again. The
+/// last error is returned when every try failed.
+pub fn send_with_retries<C>(
+    conn: &mut Option<C>,
+    attempts: u32,
+    mut wait: impl FnMut(u32) -> Duration,
+    mut connect: impl FnMut() -> io::Result<C>,
+    mut send: impl FnMut(&mut C) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut last = io::Error::other("no attempt");
+    for i in 0..attempts.max(1) {
+        if i > 0 {
+            std::thread::sleep(wait(i));
+        }
+        if conn.is_none() {
+            match connect() {
+                Ok(c) => *conn = Some(c),
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        match send(c) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                *conn = None;
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
 /// Split `scheme://rest` (Go's url.Parse for the forms Docker takes).
 pub fn split_url(address: &str) -> Option<(&str, &str)> {
     address.split_once("://")
