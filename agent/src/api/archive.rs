@@ -7,7 +7,6 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use futures_util::StreamExt;
 use skiff_api::{ContainerPathStat, PATH_STAT_HEADER};
 
 use super::containers::ChannelWriter;
@@ -67,27 +66,6 @@ pub async fn get(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
     Ok(r)
 }
 
-/// A blocking `Read` over a request body that arrives in chunks.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-    buf: Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.buf.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.buf = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len());
-        out[..n].copy_from_slice(&self.buf.split_to(n));
-        Ok(n)
-    }
-}
-
 /// `PUT`: extract the body (a tar stream) into the directory at `path`.
 pub async fn put(e: St, Path(id): Path<String>, q: Q, body: Body) -> ApiResult {
     let opts = PutOptions {
@@ -95,21 +73,10 @@ pub async fn put(e: St, Path(id): Path<String>, q: Q, body: Body) -> ApiResult {
         copy_uid_gid: qbool(&q, "copyUIDGID"),
     };
     let path = path_of(&q);
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        let mut s = body.into_data_stream();
-        while let Some(chunk) = s.next().await {
-            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (reader, drained) = super::upload::start(body);
     let engine = e.0.clone();
-    tokio::task::spawn_blocking(move || {
-        let r = ChannelReader { rx, buf: Bytes::new() };
-        engine.archive_put(&id, &path, opts, r)
-    })
-    .await
-    .map_err(internal)??;
+    let put = tokio::task::spawn_blocking(move || engine.archive_put(&id, &path, opts, reader)).await;
+    drained.await.map_err(internal)?;
+    put.map_err(internal)??;
     Ok(StatusCode::OK.into_response())
 }

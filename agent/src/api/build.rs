@@ -16,13 +16,10 @@ use skiff_api::{BuildOptions, BuildProgress, BuildStatus, JsonMessage};
 use tokio::sync::mpsc;
 
 use super::{ApiError, ApiResult, St};
-use crate::build::context::{self, ChannelReader};
+use crate::build::context;
 use crate::build::secrets;
 use crate::build::stages::{self, Inputs};
 use crate::build::Event;
-
-/// Bytes of the context handed to the unpacking thread at a time.
-const PIECE: usize = 1 << 20;
 
 fn truthy(v: &str) -> bool {
     matches!(v, "1" | "true" | "True" | "yes")
@@ -138,33 +135,14 @@ pub async fn build(
         None => None,
     };
     // The body streams into a blocking unpacker.
-    let (chunk_tx, chunk_rx) = mpsc::channel(16);
-    let unpacking = tokio::task::spawn_blocking(move || context::unpack(ChannelReader::new(chunk_rx), &root));
-    let mut stream = body.into_data_stream();
-    use futures_util::StreamExt;
-    // Hand the unpacker large pieces: one wake-up per MiB, not per read.
-    let mut piece = bytes::BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(c) => {
-                piece.extend_from_slice(&c);
-                if piece.len() >= PIECE && chunk_tx.send(Ok(piece.split().freeze())).await.is_err() {
-                    break;
-                }
-            }
-            Err(err) => {
-                let _ = chunk_tx.send(Err(std::io::Error::other(err))).await;
-                break;
-            }
-        }
-    }
-    if !piece.is_empty() {
-        let _ = chunk_tx.send(Ok(piece.freeze())).await;
-    }
-    drop(chunk_tx);
+    let (reader, drained) = super::upload::start(body);
+    let unpacking = tokio::task::spawn_blocking(move || context::unpack(reader, &root));
     let t0 = std::time::Instant::now();
-    let ctx = unpacking
+    let ctx = unpacking.await;
+    drained
         .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    let ctx = ctx
         .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
         .map_err(|err| ApiError::bad(err.to_string()))?;
     tracing::debug!(

@@ -19,6 +19,7 @@ mod prune;
 mod streams;
 mod swarm;
 mod system;
+mod upload;
 mod volumes;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! literally and rewriting the files the slot kept from the last build in
 //! place. `builder prune -a` empties the slots.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::BuildError;
@@ -70,35 +70,4 @@ pub fn unpack<R: Read>(body: R, root: &Path) -> Result<Context, BuildError> {
     };
     extract_over(reader, &ctx.dir).map_err(|e| BuildError::msg(format!("reading the build context: {e}")))?;
     Ok(ctx)
-}
-
-/// A Read over `io::Result<Bytes>` chunks sent from async code.
-pub struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
-    cur: bytes::Bytes,
-}
-
-impl ChannelReader {
-    pub fn new(rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>) -> Self {
-        ChannelReader {
-            rx,
-            cur: bytes::Bytes::new(),
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
-    }
 }
