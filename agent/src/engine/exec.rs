@@ -147,15 +147,7 @@ impl Engine {
         // `runtime::executor` for the capabilities lifted to do it).
         let ctr_caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(EngineError::BadRequest)?;
         let conf = super::security::confinement(hc, &ctr_caps, self.cfg.no_new_privileges)?;
-        let mut lift = Vec::new();
-        if conf.seccomp.is_some() && !conf.no_new_privileges {
-            for c in ["CAP_SYS_ADMIN", "CAP_SETPCAP"] {
-                if !caps.iter().any(|have| have == c) {
-                    caps.push(c.to_string());
-                    lift.push(c.to_string());
-                }
-            }
-        }
+        let seccomp = conf.seccomp_load(&self.seccomp_dir(), &mut caps)?;
         let process = spec::process(&ec.cmd, &env, &cwd, &user, ec.tty, &caps, conf.no_new_privileges);
         let dir = self.run_dir(&c.id).join("exec").join(id);
         std::fs::create_dir_all(&dir)?;
@@ -163,16 +155,14 @@ impl Engine {
         skiff_common::fsutil::write_json_volatile(&process_path, &process)?;
         let shim = ShimConfig {
             id: c.id.clone(),
-            mode: Mode::Exec {
-                process: process_path,
-                lift,
-            },
+            mode: Mode::Exec { process: process_path },
             runtime_root: self.runtime_root(),
             tty: ec.tty,
             stdin: ec.attach_stdin,
             log: None,
             exit_file: dir.join("exit.json"),
             socket: self.socket_path(&format!("x{id}")),
+            seccomp,
         };
         Ok(PreparedExec {
             engine: self.clone(),

@@ -279,9 +279,12 @@ impl Engine {
         ];
         let mounts = self.mount_points(c, &rec.mounts).map_err(|e| (125, e))?;
         step("files and namespace ready");
-        let caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
+        let mut caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
         let conf =
             super::security::confinement(hc, &caps, self.cfg.no_new_privileges).map_err(|e| (125, e.to_string()))?;
+        let seccomp = conf
+            .seccomp_load(&self.seccomp_dir(), &mut caps)
+            .map_err(|e| (125, e.to_string()))?;
         let mut env = cfg.env.clone();
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={hostname}"));
@@ -329,7 +332,6 @@ impl Engine {
             oom_score_adj: hc.oom_score_adj,
             sysctls: super::limits::sysctls(hc),
             shm_size: hc.shm_size,
-            seccomp: conf.seccomp,
             no_new_privileges: conf.no_new_privileges,
             apparmor: conf.apparmor,
         });
@@ -347,6 +349,7 @@ impl Engine {
             log,
             exit_file,
             socket: self.socket_path(&id),
+            seccomp,
         };
         // What a restarted agent needs to adopt this start should it die
         // before recording it: the endpoints attached above.

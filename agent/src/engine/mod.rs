@@ -209,6 +209,11 @@ impl Engine {
         self.cfg.exec_root.join("s").join(&id[..id.len().min(16)])
     }
 
+    /// Compiled seccomp filters, one per distinct profile (`seccomp::bpf`).
+    pub fn seccomp_dir(&self) -> PathBuf {
+        self.cfg.exec_root.join("seccomp")
+    }
+
     pub fn runtime_root(&self) -> PathBuf {
         self.cfg.exec_root.join("runtime")
     }

@@ -1,13 +1,16 @@
 //! `--security-opt` and `--privileged`: Docker's parsing of
 //! `HostConfig.SecurityOpt` (its `parseSecurityOpt`), checked at create so
-//! bad input creates nothing, and resolved at start into the seccomp filter
-//! and the no_new_privs bit of the container's OCI spec.
+//! bad input creates nothing, and resolved at start into the no_new_privs
+//! bit of the container's OCI spec and its compiled seccomp filter.
+
+use std::path::Path;
 
 use serde_json::Value;
 use skiff_api::HostConfig;
 
 use super::{EngineError, Result};
-use crate::runtime::seccomp::{Host, Profile};
+use crate::runtime::protocol::SeccompLoad;
+use crate::runtime::seccomp::{bpf, Host, Profile};
 
 /// Which seccomp profile a container runs under.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,13 +104,36 @@ pub fn verify(hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// What start writes into the spec.
+/// How a container's processes are confined.
 pub struct Confinement {
-    /// `linux.seccomp`; `None` when unconfined or privileged.
+    /// The resolved profile (OCI `linux.seccomp`); `None` when unconfined
+    /// or privileged.
     pub seccomp: Option<Value>,
     pub no_new_privileges: bool,
     /// `process.apparmorProfile`, on hosts with AppArmor.
     pub apparmor: Option<String>,
+}
+
+impl Confinement {
+    /// The compiled filter (cached in `dir`) for a process with `caps`, and
+    /// the capabilities it is lent to load it without no_new_privs; those
+    /// are added to `caps` (see `runtime::executor`).
+    pub fn seccomp_load(&self, dir: &Path, caps: &mut Vec<String>) -> Result<Option<SeccompLoad>> {
+        let Some(profile) = &self.seccomp else {
+            return Ok(None);
+        };
+        let filter = bpf::compiled(dir, profile).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+        let mut lift = Vec::new();
+        if !self.no_new_privileges {
+            for c in ["CAP_SYS_ADMIN", "CAP_SETPCAP"] {
+                if !caps.iter().any(|have| have == c) {
+                    caps.push(c.to_string());
+                    lift.push(c.to_string());
+                }
+            }
+        }
+        Ok(Some(SeccompLoad { filter, lift }))
+    }
 }
 
 /// Resolve a container's options for a start: `caps` is its bounding set

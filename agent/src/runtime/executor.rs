@@ -5,31 +5,32 @@
 //! supervisor made, so the agent picks Docker's exit code (127: not found,
 //! 126: not executable) from a type, not from an error's wording.
 //!
-//! For an exec it also loads the container's seccomp filter: libcontainer
-//! 0.7 builds the spec of a process joining a running container without
-//! the container's `linux.seccomp` (`adapt_spec_for_tenant` keeps only
-//! namespaces, cgroup path, personality and time offsets), where runc and
-//! Docker confine exec'd processes as the init. Loading a filter needs
-//! CAP_SYS_ADMIN or no_new_privs, so the agent gives such a process the
-//! capabilities it lacks for that (`lift`), and they are dropped from every
-//! set right after the filter is in, before the program runs.
+//! It also loads the container's seccomp filter, for the init and for every
+//! exec, as runc and Docker confine both: precompiled by the agent
+//! (`seccomp::bpf`), so no process compiles it again (libcontainer would,
+//! in each init, and it leaves execs unconfined: `adapt_spec_for_tenant`
+//! drops `linux.seccomp`). Loading a filter needs CAP_SYS_ADMIN or
+//! no_new_privs, so the agent gives the process the capabilities it lacks
+//! for that (`lift`), and they are dropped from every set right after the
+//! filter is in, before the program runs.
 
 use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use libcontainer::workload::{default, Executor, ExecutorError, ExecutorValidationError};
-use oci_spec::runtime::{LinuxSeccomp, Spec};
+use oci_spec::runtime::Spec;
 
 use super::protocol::LaunchFailure;
+use super::seccomp::bpf::Filter;
 
 #[derive(Clone)]
 pub struct CheckedExecutor {
     /// The write end of the supervisor's report pipe (close-on-exec, so
     /// the program never sees it).
     pub report: RawFd,
-    /// An exec's seccomp filter (the container's), loaded before the exec.
-    pub seccomp: Option<LinuxSeccomp>,
+    /// The container's seccomp filter, loaded before the exec.
+    pub seccomp: Option<Filter>,
     /// Capabilities given only so the filter can be loaded.
     pub lift: Vec<String>,
 }
@@ -67,8 +68,8 @@ impl Executor for CheckedExecutor {
 /// Load `filter`, then drop the `lift`ed capabilities: from the bounding
 /// set first (that needs CAP_SETPCAP, possibly lifted itself), then from
 /// the ambient, inheritable, effective and permitted sets.
-fn confine(filter: &LinuxSeccomp, lift: &[String]) -> Result<(), String> {
-    libcontainer::seccomp::initialize_seccomp(filter).map_err(|e| format!("loading the seccomp filter: {e}"))?;
+fn confine(filter: &Filter, lift: &[String]) -> Result<(), String> {
+    filter.load().map_err(|e| format!("loading the seccomp filter: {e}"))?;
     let lift: Vec<caps::Capability> = lift
         .iter()
         .map(|c| c.parse().map_err(|e| format!("capability {c}: {e}")))

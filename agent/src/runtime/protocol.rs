@@ -60,13 +60,19 @@ pub struct LaunchError {
 pub enum Mode {
     /// The container's first process, from the OCI bundle.
     Init { bundle: PathBuf },
-    /// An `exec` into the running container: an OCI process JSON; `lift`:
-    /// capabilities it has only to load the container's seccomp filter.
-    Exec {
-        process: PathBuf,
-        #[serde(default)]
-        lift: Vec<String>,
-    },
+    /// An `exec` into the running container: an OCI process JSON.
+    Exec { process: PathBuf },
+}
+
+/// A seccomp filter for the process a supervisor starts: compiled by the
+/// agent (`seccomp::bpf`), loaded by the process's last step
+/// (`runtime::executor`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeccompLoad {
+    pub filter: PathBuf,
+    /// Capabilities the process has only to load the filter, dropped right
+    /// after.
+    pub lift: Vec<String>,
 }
 
 /// Everything a supervisor needs, written by the agent as `shim.json`.
@@ -84,4 +90,6 @@ pub struct ShimConfig {
     /// Where the exit status is recorded; outlives the agent.
     pub exit_file: PathBuf,
     pub socket: PathBuf,
+    #[serde(default)]
+    pub seccomp: Option<SeccompLoad>,
 }

@@ -157,17 +157,6 @@ fn exec_monitor(args: &MonitorArgs) -> Result<()> {
     Ok(())
 }
 
-/// For an exec, the filter the container's init runs under, from the
-/// bundle libcontainer recorded for it (see `executor`).
-fn exec_seccomp(cfg: &ShimConfig) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
-    if matches!(cfg.mode, Mode::Init { .. }) {
-        return Ok(None);
-    }
-    let container = libcontainer::container::Container::load(cfg.runtime_root.join(&cfg.id))?;
-    let spec = oci_spec::runtime::Spec::load(container.bundle().join("config.json"))?;
-    Ok(spec.linux().as_ref().and_then(|l| l.seccomp().clone()))
-}
-
 fn create(cfg: &ShimConfig, report: &OwnedFd) -> Result<(Pid, Stdio)> {
     let mut stdio = Stdio {
         out: None,
@@ -188,11 +177,11 @@ fn create(cfg: &ShimConfig, report: &OwnedFd) -> Result<(Pid, Stdio)> {
         .with_root_path(&cfg.runtime_root)?
         .with_executor(super::executor::CheckedExecutor {
             report: report.as_raw_fd(),
-            seccomp: exec_seccomp(cfg)?,
-            lift: match &cfg.mode {
-                Mode::Exec { lift, .. } => lift.clone(),
-                Mode::Init { .. } => Vec::new(),
+            seccomp: match &cfg.seccomp {
+                Some(s) => Some(super::seccomp::bpf::Filter::read(&s.filter)?),
+                None => None,
             },
+            lift: cfg.seccomp.as_ref().map(|s| s.lift.clone()).unwrap_or_default(),
         });
     match &console {
         Some((_, path)) => builder = builder.with_console_socket(Some(path)),

@@ -249,8 +249,6 @@ pub struct SpecInput<'a> {
     pub sysctls: BTreeMap<String, String>,
     /// `/dev/shm`'s size in bytes (`--shm-size`).
     pub shm_size: i64,
-    /// The OCI `linux.seccomp` section (none: unconfined).
-    pub seccomp: Option<Value>,
     /// `--security-opt no-new-privileges`.
     pub no_new_privileges: bool,
     /// `--security-opt apparmor=PROFILE` (hosts with AppArmor only).
@@ -351,10 +349,7 @@ pub fn process(
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": [rlimit_nofile()],
     });
-    // Only ever `true` or absent: libcontainer 0.7 loads the seccomp filter
-    // while the init still has its capabilities when the field is absent,
-    // and after dropping them (where loading needs no_new_privs) whenever it
-    // is present, even as `false`.
+    // Only ever `true` or absent, as runc writes it.
     if nnp {
         p["noNewPrivileges"] = json!(true);
     }
@@ -430,7 +425,7 @@ pub fn build(i: &SpecInput) -> Value {
                    "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid})
         })
         .collect();
-    let mut spec = json!({
+    let spec = json!({
         "ociVersion": "1.0.2",
         "process": proc,
         "root": {"path": i.rootfs, "readonly": i.readonly},
@@ -446,9 +441,6 @@ pub fn build(i: &SpecInput) -> Value {
             "readonlyPaths": readonly,
         }
     });
-    if let Some(s) = &i.seccomp {
-        spec["linux"]["seccomp"] = super::seccomp::for_libcontainer(s.clone());
-    }
     spec
 }
 
@@ -674,17 +666,12 @@ mod tests {
             oom_score_adj: 200,
             sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
             shm_size: 1 << 20,
-            seccomp: crate::runtime::seccomp::Profile::docker_default()
-                .resolve(
-                    &DEFAULT_CAPS.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                    crate::runtime::seccomp::Host::current(),
-                )
-                .unwrap(),
             no_new_privileges: true,
             apparmor: None,
         });
         assert_eq!(s["process"]["noNewPrivileges"], true);
-        assert_eq!(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        // The filter is loaded from its compiled form, not by libcontainer.
+        assert!(s["linux"]["seccomp"].is_null());
         assert_eq!(s["process"]["rlimits"].as_array().unwrap().len(), 2);
         assert_eq!(s["process"]["oomScoreAdj"], 200);
         assert_eq!(s["linux"]["devices"][0]["major"], 10);

@@ -1,6 +1,7 @@
-//! Seccomp profiles in Docker's JSON format, turned into the OCI
-//! `linux.seccomp` section libcontainer loads (through libseccomp) in the
-//! container's init just before it runs the user's program.
+//! Seccomp profiles in Docker's JSON format, resolved into the OCI
+//! `linux.seccomp` form and compiled once per distinct profile (`bpf`);
+//! each container process loads the compiled filter just before it runs
+//! the user's program (`runtime::executor`).
 //!
 //! One loader for every profile: `default.json` beside this file is Docker's
 //! default profile, carried over as data from moby's
@@ -420,24 +421,6 @@ impl Rule {
     }
 }
 
-/// libcontainer 0.7 hands an OCI `SCMP_CMP_MASKED_EQ` argument to libseccomp
-/// with `valueTwo` as the mask and `value` as the datum
-/// (`seccomp::translate_op`), the reverse of the runtime spec and runc (the
-/// mask is `value`). Swap the two in the bundle libcontainer reads, so
-/// Docker's `clone` rule means what it says: allowed only when
-/// `flags & 0x7E020000 == 0` (no new namespaces).
-pub fn for_libcontainer(mut seccomp: Value) -> Value {
-    for rule in seccomp["syscalls"].as_array_mut().into_iter().flatten() {
-        for arg in rule["args"].as_array_mut().into_iter().flatten() {
-            if arg["op"] == "SCMP_CMP_MASKED_EQ" {
-                let value = arg["value"].take();
-                arg["value"] = arg["valueTwo"].take();
-                arg["valueTwo"] = value;
-            }
-        }
-    }
-    seccomp
-}
-
+pub mod bpf;
 #[cfg(test)]
 mod tests;

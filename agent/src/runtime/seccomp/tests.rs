@@ -178,13 +178,26 @@ fn kernel_releases_read_as_moby() {
 }
 
 #[test]
-fn masked_rules_are_swapped_for_libcontainer() {
-    let v = json!({"syscalls": [
-        {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 7, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
-        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
+fn a_profile_is_compiled_once_and_read_back() {
+    let dir = std::env::temp_dir().join(format!("skiff-bpf-test-{}", std::process::id()));
+    let v = Profile::docker_default()
+        .resolve(&default_caps(), &amd64())
+        .unwrap()
+        .unwrap();
+    let path = bpf::compiled(&dir, &v).unwrap();
+    let first = std::fs::metadata(&path).unwrap().modified().unwrap();
+    // The same profile reuses the file; another one gets its own.
+    assert_eq!(bpf::compiled(&dir, &v).unwrap(), path);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), first);
+    let other = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 7, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+        {"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"},
     ]});
-    let v = for_libcontainer(v);
-    assert_eq!(v["syscalls"][0]["args"][0]["value"], 0);
-    assert_eq!(v["syscalls"][0]["args"][0]["valueTwo"], 7);
-    assert_eq!(v["syscalls"][1]["args"][0]["value"], 8);
+    assert_ne!(bpf::compiled(&dir, &other).unwrap(), path);
+    bpf::Filter::read(&path).unwrap();
+    std::fs::write(dir.join("junk.bpf"), b"abc").unwrap();
+    assert!(bpf::Filter::read(&dir.join("junk.bpf")).is_err());
+    let notify = json!({"defaultAction": "SCMP_ACT_NOTIFY"});
+    assert!(bpf::compiled(&dir, &notify).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
