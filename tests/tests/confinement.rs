@@ -131,6 +131,15 @@ fn containers_run_filtered_unless_unconfined_or_privileged() {
     let user = caps("long", "1000", "/proc/self/status");
     assert!(user.contains("Seccomp:\t2\n"), "{user}");
     assert_eq!(bounding(&user), bounding(&caps("long", "0", "/proc/1/status")));
+    // A container run as a non-root user ends with no effective
+    // capabilities, as under Docker, and with Docker's default set as root.
+    a.skiff(&["run", "-d", "--name", "u", "-u", "1000", "busybox", "sleep", "60"])
+        .ok();
+    let init = caps("u", "1000", "/proc/1/status");
+    assert!(init.contains("CapEff:\t0000000000000000\n"), "{init}");
+    assert!(init.contains("Seccomp:\t2\n"), "{init}");
+    let root = caps("long", "0", "/proc/1/status");
+    assert!(root.contains("CapEff:\t00000000a80425fb"), "{root}");
     a.finish();
 }
 
