@@ -277,3 +277,85 @@ fn tcp_without_tls_needs_an_explicit_insecure_flag() {
     assert!(r.stdout.contains("API version:      1.41"), "{}", r.stdout);
     a.finish();
 }
+
+/// Sign a client certificate with a cluster role (as the controller signs
+/// its members') with the test CA, into `dir` as a client directory.
+fn role_client(pki: &Pki, dir: &str, role: skiff_certs::cluster::Role) {
+    use skiff_certs::{cluster, files};
+    let ca = |f: &str| std::fs::read_to_string(pki.dir.join("ca").join(f)).unwrap();
+    let (key, csr) = cluster::new_key_and_csr(dir).unwrap();
+    let who = cluster::Identity {
+        id: format!("{dir}-id"),
+        role,
+        cluster: "test-cluster".into(),
+    };
+    let cert = cluster::sign_request(&ca(files::CA), &ca(files::CA_KEY), &csr, &who, Validity::days(1)).unwrap();
+    let out = pki.dir.join(dir);
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(files::CLIENT_CERT), cert).unwrap();
+    std::fs::write(out.join(files::CLIENT_KEY), key).unwrap();
+    std::fs::write(out.join(files::CA), ca(files::CA)).unwrap();
+}
+
+#[test]
+fn a_cluster_certificate_does_what_its_role_allows() {
+    use skiff_certs::cluster::Role as ClusterRole;
+    let pki = Pki::new("roles");
+    role_client(&pki, "admin", ClusterRole::Admin);
+    role_client(&pki, "readonly", ClusterRole::Readonly);
+    role_client(&pki, "agent", ClusterRole::Agent);
+    let flags = pki.server_flags();
+    let a = Agent::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    a.skiff(&["import", skiff_tests::busybox_tar().to_str().unwrap(), "busybox"])
+        .ok();
+    a.skiff(&["run", "-d", "--name", "keep", "busybox", "sleep", "300"])
+        .ok();
+    let skiff = bin_dir().join("skiff").display().to_string();
+    let docker = docker_bin().display().to_string();
+    let run = |bin: &str, dir: &str, rest: &[&str]| {
+        let mut args = client_args("tcp://localhost:2376", &pki.dir.join(dir));
+        args.extend(rest.iter().map(|s| s.to_string()));
+        a.in_netns(bin, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    };
+    // An admin changes anything.
+    assert_eq!(
+        run(&skiff, "admin", &["run", "--rm", "busybox", "echo", "hi"])
+            .ok()
+            .out(),
+        "hi"
+    );
+    // Read-only: reads are served, every change is refused with a reason.
+    for bin in [&skiff, &docker] {
+        let r = run(bin, "readonly", &["ps"]).ok();
+        assert!(r.stdout.contains("keep"), "{}", r.stdout);
+        assert_eq!(
+            run(bin, "readonly", &["inspect", "-f", "{{.State.Status}}", "keep"])
+                .ok()
+                .out(),
+            "running"
+        );
+        let r = run(bin, "readonly", &["stop", "keep"]);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr.contains("permission denied: this certificate is read-only"),
+            "{}",
+            r.stderr
+        );
+        let r = run(bin, "readonly", &["run", "--rm", "busybox", "true"]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("read-only"), "{}", r.stderr);
+    }
+    // An agent's certificate is no client at all.
+    for bin in [&skiff, &docker] {
+        let r = run(bin, "agent", &["ps"]);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr
+                .contains("an agent's certificate cannot be used as a client certificate"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(a.inspect("keep", "{{.State.Status}}"), "running");
+    a.finish();
+}

@@ -1,20 +1,62 @@
 //! Where the API is served: unix sockets, and TCP with mutual TLS
 //! (Docker's `--tlsverify`) or, if the operator insists, plain TCP. Every
-//! connection ends up in `serve_conn`, whatever carries it.
+//! connection ends up in `serve_conn`, whatever carries it, with the
+//! [`Access`] its client certificate grants.
 
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Router;
 use hyper_util::rt::TokioIo;
+use skiff_certs::cluster::{Identity, Role};
 use skiff_certs::tls::{server_config, TlsFiles};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tower_service::Service;
 
 use skiff_api::strip_version;
+use skiff_common::http::ApiError;
+
+/// What a connection may do. A certificate of the cluster's CA carries a
+/// role (`skiff_certs::cluster`), and on an agent's TLS listener that role
+/// counts as on the controller's: an agent's certificate is no client, a
+/// read-only one changes nothing. A certificate without a cluster role
+/// (`skiff certs client`, Docker's model) grants what the CA vouches for:
+/// everything.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Access {
+    Full,
+    ReadOnly,
+    Refused(&'static str),
+}
+
+impl Access {
+    /// The access a verified client certificate (DER) grants.
+    pub fn of_certificate(der: &[u8]) -> Access {
+        match Identity::from_der(der).map(|w| w.role) {
+            None | Some(Role::Admin) => Access::Full,
+            Some(Role::Readonly) => Access::ReadOnly,
+            Some(Role::Agent) => Access::Refused("an agent's certificate cannot be used as a client certificate"),
+        }
+    }
+
+    /// Why `req` is refused, if it is.
+    fn refuses<B>(self, req: &hyper::Request<B>) -> Option<&'static str> {
+        let reads = matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD)
+            // A websocket attach is a GET that writes to the container.
+            && !req.uri().path().ends_with("/attach/ws");
+        match self {
+            Access::Full => None,
+            Access::ReadOnly if reads => None,
+            Access::ReadOnly => Some("permission denied: this certificate is read-only"),
+            Access::Refused(why) => Some(why),
+        }
+    }
+}
 
 /// Serve HTTP/1.1 (with upgrades for attach and exec) on one connection.
-pub async fn serve_conn<I>(io: I, app: Router, debug: bool)
+pub async fn serve_conn<I>(io: I, app: Router, access: Access, debug: bool)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -26,7 +68,15 @@ where
         if debug {
             tracing::debug!(method = %req.method(), uri = %req.uri(), "API request");
         }
+        let refused = access.refuses(&req);
         async move {
+            if let Some(why) = refused {
+                tracing::warn!(method = %req.method(), uri = %req.uri(), "refused: {why}");
+                // Read what was sent first: closing on unread data resets
+                // the connection, and the client would never see why.
+                let _ = axum::body::to_bytes(axum::body::Body::new(req.into_body()), 1 << 20).await;
+                return Ok(ApiError(StatusCode::FORBIDDEN, why.into()).into_response());
+            }
             let resp = app.call(req).await;
             if let (true, Ok(r)) = (debug, &resp) {
                 tracing::debug!(status = %r.status(), "API response");
@@ -59,7 +109,7 @@ pub fn unix(path: &std::path::Path, app: Router, debug: bool) -> Result<()> {
     tokio::spawn(async move {
         loop {
             if let Ok((stream, _)) = l.accept().await {
-                tokio::spawn(serve_conn(stream, app.clone(), debug));
+                tokio::spawn(serve_conn(stream, app.clone(), Access::Full, debug));
             }
         }
     });
@@ -118,7 +168,7 @@ pub async fn tcp(addr: &str, tls: Option<Arc<TlsState>>, app: Router, debug: boo
             };
             let app = app.clone();
             let Some(tls) = tls.clone() else {
-                tokio::spawn(serve_conn(stream, app, debug));
+                tokio::spawn(serve_conn(stream, app, Access::Full, debug));
                 continue;
             };
             tokio::spawn(async move {
@@ -131,7 +181,17 @@ pub async fn tcp(addr: &str, tls: Option<Arc<TlsState>>, app: Router, debug: boo
                     return;
                 }
                 match tls.acceptor().accept(stream).await {
-                    Ok(s) => serve_conn(s, app, debug).await,
+                    Ok(s) => {
+                        let access = s
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map_or(Access::Refused("a client certificate is required"), |c| {
+                                Access::of_certificate(c)
+                            });
+                        serve_conn(s, app, access, debug).await
+                    }
                     Err(e) => tracing::warn!(%peer, "TLS handshake failed: {e}"),
                 }
             });
