@@ -162,6 +162,8 @@ fn log_defaults(
 pub enum Listen {
     Unix(PathBuf),
     Tcp(String),
+    /// Sockets from systemd: all of them, or the one descriptor named.
+    Fd(Option<i32>),
 }
 
 #[derive(Debug, Clone)]
@@ -229,8 +231,16 @@ impl Config {
                     format!("{a}:2376")
                 };
                 listen.push(Listen::Tcp(a));
+            } else if let Some(n) = h.strip_prefix("fd://") {
+                let n = match n {
+                    "" => None,
+                    n => Some(n.parse::<i32>().ok().filter(|n| *n >= 3).with_context(|| {
+                        format!("invalid fd:// host {h}: use fd:// or fd://N with N a passed descriptor (3 or more)")
+                    })?),
+                };
+                listen.push(Listen::Fd(n));
             } else {
-                bail!("unsupported host {h}: use unix:///path or tcp://addr:port");
+                bail!("unsupported host {h}: use unix:///path, tcp://addr:port or fd://");
             }
         }
         if listen.is_empty() {

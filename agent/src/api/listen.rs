@@ -3,6 +3,7 @@
 //! connection ends up in `serve_conn`, whatever carries it, with the
 //! [`Access`] its client certificate grants.
 
+use std::os::fd::FromRawFd;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
@@ -106,6 +107,11 @@ pub fn unix(path: &std::path::Path, app: Router, debug: bool) -> Result<()> {
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
     std::fs::rename(&tmp, path).with_context(|| format!("placing socket {}", path.display()))?;
     tracing::info!("API listening on unix://{}", path.display());
+    serve_unix(l, app, debug);
+    Ok(())
+}
+
+fn serve_unix(l: tokio::net::UnixListener, app: Router, debug: bool) {
     tokio::spawn(async move {
         loop {
             if let Ok((stream, _)) = l.accept().await {
@@ -113,7 +119,6 @@ pub fn unix(path: &std::path::Path, app: Router, debug: bool) -> Result<()> {
             }
         }
     });
-    Ok(())
 }
 
 /// The server's TLS settings, replaced in place on SIGHUP.
@@ -155,6 +160,11 @@ pub async fn tcp(addr: &str, tls: Option<Arc<TlsState>>, app: Router, debug: boo
     let l = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on tcp://{addr}"))?;
+    serve_tcp(l, addr, tls, app, debug);
+    Ok(())
+}
+
+fn serve_tcp(l: tokio::net::TcpListener, addr: &str, tls: Option<Arc<TlsState>>, app: Router, debug: bool) {
     match &tls {
         Some(_) => tracing::info!("API listening on tcp://{addr} (TLS, client certificates required)"),
         None => tracing::warn!(
@@ -197,5 +207,69 @@ pub async fn tcp(addr: &str, tls: Option<Arc<TlsState>>, app: Router, debug: boo
             });
         }
     });
+}
+
+/// `-H fd://` (every socket systemd passed) or `-H fd://N` (that one):
+/// serve sockets handed over by socket activation (`LISTEN_PID`,
+/// `LISTEN_FDS`, descriptors from 3), unix or TCP; TCP ones with TLS as
+/// `-H tcp://` would be.
+pub fn activated(which: Option<i32>, tls: Option<Arc<TlsState>>, app: Router, debug: bool) -> Result<()> {
+    let fds = activation_fds()?;
+    let chosen: Vec<i32> = match which {
+        None => fds,
+        Some(n) if fds.contains(&n) => vec![n],
+        Some(n) => anyhow::bail!("too few sockets passed by systemd: fd://{n} was not among them ({fds:?})"),
+    };
+    for fd in chosen {
+        // SAFETY: systemd handed this descriptor to us; nothing else owns it.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // Not for the supervisors and containers this agent starts.
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+        let addr = nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(fd)
+            .with_context(|| format!("fd://{fd} is not a socket"))?;
+        if addr.as_unix_addr().is_some() {
+            let l = std::os::unix::net::UnixListener::from(owned);
+            l.set_nonblocking(true)?;
+            tracing::info!("API listening on fd://{fd} (unix socket from systemd)");
+            serve_unix(tokio::net::UnixListener::from_std(l)?, app.clone(), debug);
+        } else {
+            let l = std::net::TcpListener::from(owned);
+            if tls.is_none() {
+                anyhow::bail!(
+                    "refusing to serve the TCP socket fd://{fd} without --tlsverify: anyone who can connect would be root on this host"
+                );
+            }
+            l.set_nonblocking(true)?;
+            let name = format!("fd://{fd} ({})", l.local_addr()?);
+            serve_tcp(
+                tokio::net::TcpListener::from_std(l)?,
+                &name,
+                tls.clone(),
+                app.clone(),
+                debug,
+            );
+        }
+    }
     Ok(())
+}
+
+/// The descriptors systemd passed to this process, as sd_listen_fds(3).
+fn activation_fds() -> Result<Vec<i32>> {
+    let none =
+        || anyhow::anyhow!("no sockets found via socket activation: make sure the service was started by systemd");
+    let pid: u32 = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(none)?;
+    if pid != std::process::id() {
+        return Err(none());
+    }
+    let n: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(none)?;
+    if n < 1 {
+        return Err(none());
+    }
+    Ok((3..3 + n).collect())
 }

@@ -140,6 +140,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
         match l {
             Listen::Unix(path) => listen::unix(path, app.clone(), cfg.debug)?,
             Listen::Tcp(addr) => listen::tcp(addr, tls.clone(), app.clone(), cfg.debug).await?,
+            Listen::Fd(which) => listen::activated(*which, tls.clone(), app.clone(), cfg.debug)?,
         }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
