@@ -146,6 +146,9 @@ pub struct HostConfig {
     /// when none, as Docker shows it).
     #[serde(default)]
     pub security_opt: Option<Vec<String>>,
+    /// `--storage-opt size=…` (null when none, as Docker shows it).
+    #[serde(default)]
+    pub storage_opt: Option<BTreeMap<String, String>>,
     /// Memory, CPU, block I/O, pids, devices and ulimits.
     #[serde(flatten)]
     pub resources: Resources,
