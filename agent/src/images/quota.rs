@@ -157,6 +157,7 @@ impl Quotas {
         // without `pquota`.
         if let Err(e) = set_limit(&backing, base + 1, 0) {
             tracing::info!(error = %e, "xfs without project quotas: --storage-opt size is not available");
+            let _ = fs::remove_file(&backing);
             return None;
         }
         let mut next = base + 1;
