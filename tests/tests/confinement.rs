@@ -392,3 +392,43 @@ fn containers_see_their_own_cgroups_read_only() {
     assert!(mounts.iter().all(|(_, m)| m == "rw"), "{mounts:?}");
     a.finish();
 }
+
+#[test]
+fn containers_start_with_no_signal_ignored() {
+    let a = Agent::start();
+    // The agent's own SIGPIPE (ignored, as in every Rust program) must not
+    // reach the container: `yes | head` ends when head does.
+    assert_eq!(status(&a, &[], "self", "SigIgn"), "0000000000000000");
+    let id = a
+        .skiff(&[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "yes line | head -n 20000 > /dev/null",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    let w = Command::new("timeout")
+        .args([
+            "20",
+            skiff_tests::bin_dir().join("skiff").to_str().unwrap(),
+            "-H",
+            &a.host(),
+            "wait",
+            &id,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&w.stdout).trim(),
+        "0",
+        "the pipeline never ended"
+    );
+    let c = a.skiff(&["run", "-d", "busybox", "sleep", "60"]).ok().out().to_string();
+    let r = a.skiff(&["exec", &c, "grep", "SigIgn", "/proc/self/status"]).ok();
+    assert_eq!(r.out(), "SigIgn:\t0000000000000000");
+    a.finish();
+}
