@@ -2,7 +2,8 @@
 # Benchmark skiff against Docker (Debian's docker.io) on this machine, in
 # one run, and print a table with ratios. Not part of CI.
 #   sudo deploy/bench.sh [runs=20] [parallel=50]
-#   sudo BENCH_ONLY=build deploy/bench.sh (only the build section)
+#   sudo BENCH_ONLY=build deploy/bench.sh (only the build section; or logs)
+#   sudo BENCH_BIN=DIR deploy/bench.sh (skiff binaries from DIR, no build)
 # Both engines get their own data root and socket and share one network
 # namespace made for the run (skiff0 on 172.30/16, docker0 on 172.31/16),
 # so nothing outside this machine is touched: Docker's iptables rules and
@@ -11,10 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
 par=${2:-50}
-B=$PWD/target/release
+B=${BENCH_BIN:-$PWD/target/release}
 W=/tmp/skiff-bench
 export DEBIAN_FRONTEND=noninteractive
-deploy/setup.sh --with-docker-client
+if [ -n "${BENCH_BIN:-}" ]; then
+  deploy/setup.sh --with-docker-client --packages-only
+else
+  deploy/setup.sh --with-docker-client
+fi
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 if ! command -v dockerd >/dev/null; then apt-get install -y -qq docker.io >/dev/null; fi
 DOCKER=/usr/bin/docker
@@ -70,6 +75,11 @@ sleep 2 # let both daemons settle before measuring idle memory
 if [ "${BENCH_ONLY:-}" = build ]; then # just the build section
   . deploy/bench/build.sh
   bench_build
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = logs ]; then # just the json-file log section
+  . deploy/bench/logs.sh
+  bench_logs
   exit 0
 fi
 
@@ -173,6 +183,9 @@ printf '%-44s %12s %12s %9sx\n' "embedded DNS p99 latency (us)" "$d99_s" "$d99_d
 # shellcheck source=deploy/bench/build.sh
 . deploy/bench/build.sh
 bench_build
+# shellcheck source=deploy/bench/logs.sh
+. deploy/bench/logs.sh
+bench_logs
 
 printf '\nskiff TLS API: 1000 sequential /_ping on one mutual-TLS connection: %.3f ms each (handshake included)\n' "$tls_reuse"
 printf 'skiff TLS API: new connection per /_ping (curl process + handshake): %.2f ms each\n' "$tls_fresh"

@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
 # Install what skiff needs on a Debian 12 host and build it (release).
-# Idempotent. Usage: deploy/setup.sh [--with-docker-client] (also the
-# test-only packages: the docker client, docker-compose and rsyslog, which
-# the log-driver tests start with their own config). Debian's
+# Idempotent. Usage: deploy/setup.sh [--with-docker-client] [--packages-only]
+# (--with-docker-client: also the test-only packages: the docker client,
+# docker-compose and rsyslog with its TLS driver, which the log-driver tests
+# start with their own config; --packages-only: install, do not build). Debian's
 # docker-registry is always installed: the demo builds a registry image
 # from it, and the tests run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
+with_client=false packages_only=false
+for arg in "$@"; do
+  case "$arg" in
+    --with-docker-client) with_client=true ;;
+    --packages-only) packages_only=true ;;
+    *) echo "setup: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
 # libseccomp-dev: the agent links libseccomp (libcontainer applies each
 # container's seccomp filter through it). docker-registry: see above.
-for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat libseccomp-dev docker-registry; do
+# xfsprogs: mkfs.xfs and xfs_quota, for data roots on xfs with project
+# quotas (--storage-opt size=) and the test that makes one.
+for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat libseccomp-dev docker-registry xfsprogs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
-if [ "${1:-}" = --with-docker-client ]; then
+if $with_client; then
   # For the tests: the docker client (interop) and a real registry.
   [ -x /usr/bin/docker ] || need+=(docker.io)
   dpkg -s docker-compose >/dev/null 2>&1 || need+=(docker-compose)
   dpkg -s rsyslog >/dev/null 2>&1 || need+=(rsyslog)
+  # rsyslog's gtls netstream driver: the syslog tcp+tls test's listener.
+  dpkg -s rsyslog-gnutls >/dev/null 2>&1 || need+=(rsyslog-gnutls)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
@@ -31,6 +44,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+$packages_only && exit 0
 echo "setup: building skiff (release)" >&2
 deploy/build.sh
 # Shell completions and man pages, generated from the CLI's own definition.

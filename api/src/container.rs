@@ -146,6 +146,9 @@ pub struct HostConfig {
     /// when none, as Docker shows it).
     #[serde(default)]
     pub security_opt: Option<Vec<String>>,
+    /// `--storage-opt size=…` (left out when none, as Docker does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_opt: Option<BTreeMap<String, String>>,
     /// Memory, CPU, block I/O, pids, devices and ulimits.
     #[serde(flatten)]
     pub resources: Resources,

@@ -134,6 +134,9 @@ pub struct CreateFlags {
     /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges, apparmor=…, label=…)
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
+    /// Storage driver options for the container (size=…)
+    #[arg(long = "storage-opt")]
+    pub storage_opt: Vec<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,

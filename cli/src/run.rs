@@ -158,6 +158,7 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         security_opt: (!f.security_opt.is_empty())
             .then(|| security_opts(&f.security_opt))
             .transpose()?,
+        storage_opt: storage_opts(&f.storage_opt)?,
         ..Default::default()
     };
     f.resources.apply(&mut host_config)?;
@@ -169,6 +170,21 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
             endpoints_config: endpoints,
         }),
     })
+}
+
+/// `--storage-opt KEY=VALUE`s, as Docker's CLI reads them.
+fn storage_opts(opts: &[String]) -> Result<Option<BTreeMap<String, String>>, String> {
+    if opts.is_empty() {
+        return Ok(None);
+    }
+    opts.iter()
+        .map(|o| {
+            o.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| "invalid storage option".to_string())
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// `--security-opt`, as Docker's CLI prepares it: `KEY=VALUE` (or the old

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 pub mod registry;
+pub mod rsyslog;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -88,6 +89,8 @@ impl Run {
 pub struct Agent {
     pub name: String,
     pub root: PathBuf,
+    /// The agent's data root: `<root>/data` unless the test gave one.
+    pub data: PathBuf,
     pub netns: String,
     extra: Vec<String>,
     child: Option<Child>,
@@ -138,6 +141,19 @@ impl Agent {
 
     /// Start an agent with extra daemon flags, with no images.
     pub fn start_with(flags: &[&str]) -> Self {
+        Self::start_inner(flags, None)
+    }
+
+    /// Start an agent whose data root is `data` (a filesystem the test
+    /// made), and import the busybox image into it.
+    pub fn start_on(data: &std::path::Path) -> Self {
+        let a = Self::start_inner(&[], Some(data.to_path_buf()));
+        a.skiff(&["import", busybox_tar().to_str().expect("path"), "busybox"])
+            .ok();
+        a
+    }
+
+    fn start_inner(flags: &[&str], data: Option<PathBuf>) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("skt{}x{n}", std::process::id());
         let root = PathBuf::from(format!("/tmp/{name}"));
@@ -148,6 +164,7 @@ impl Agent {
         let extra = flags.iter().map(|s| s.to_string()).collect();
         let mut a = Self {
             name,
+            data: data.unwrap_or_else(|| root.join("data")),
             root,
             netns,
             extra,
@@ -206,7 +223,7 @@ impl Agent {
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
             .arg(bin_dir().join("skiff-agent"))
-            .args(["--data-root", &format!("{}/data", self.root.display())])
+            .args(["--data-root", &self.data.display().to_string()])
             .args(["--exec-root", &format!("{}/run", self.root.display())])
             .args(["-H", &self.host()])
             .args(["--cgroup-parent", &self.name])
@@ -256,7 +273,7 @@ impl Agent {
         for dir in cgroup_dirs(&self.name) {
             kill_cgroup(&dir);
         }
-        let mut mounts = mounts_under(&root);
+        let mut mounts = self.mounts();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mounts {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
@@ -410,9 +427,19 @@ impl Agent {
         }
     }
 
+    /// The mounts under the test root and the data root.
+    fn mounts(&self) -> Vec<String> {
+        let root = self.root.display().to_string();
+        let mut out = mounts_under(&root);
+        if !self.data.starts_with(&self.root) {
+            out.extend(mounts_under(&self.data.display().to_string()));
+        }
+        out
+    }
+
     fn leaks(&self) -> Vec<String> {
         let root = self.root.display().to_string();
-        let mut out: Vec<String> = mounts_under(&root).into_iter().map(|m| format!("mount {m}")).collect();
+        let mut out: Vec<String> = self.mounts().into_iter().map(|m| format!("mount {m}")).collect();
         // The agent's parent cgroup stays (as Docker's /docker does);
         // no container's cgroup may.
         for parent in cgroup_dirs(&self.name) {

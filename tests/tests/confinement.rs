@@ -360,3 +360,84 @@ fn info_shows_the_default_profile_as_docker_does() {
     assert!(r.stderr.contains("Operation not permitted"), "{r:?}");
     a.finish();
 }
+
+/// The mount options of what a container sees at and under
+/// `/sys/fs/cgroup`: per mount point the topmost mount (the last one in
+/// the table), as (mount point, `ro` or `rw`).
+fn cgroup_mounts(a: &Agent, opts: &[&str]) -> Vec<(String, String)> {
+    let r = run(a, opts, &["cat", "/proc/self/mountinfo"]).ok();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for l in r.stdout.lines() {
+        let mut f = l.split_whitespace();
+        let (Some(point), Some(opts)) = (f.nth(4), f.next()) else {
+            continue;
+        };
+        let mode = opts.split(',').next().unwrap_or_default().to_string();
+        if point.starts_with("/sys/fs/cgroup") {
+            seen.retain(|(p, _)| p != point);
+            seen.push((point.to_string(), mode));
+        }
+    }
+    seen
+}
+
+#[test]
+fn containers_see_their_own_cgroups_read_only() {
+    let a = Agent::start();
+    let mounts = cgroup_mounts(&a, &[]);
+    assert!(mounts.iter().any(|(p, _)| p == "/sys/fs/cgroup"), "{mounts:?}");
+    assert!(mounts.iter().all(|(_, m)| m == "ro"), "{mounts:?}");
+    // Their own limits are there to read, as under Docker; writes fail.
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+                  echo 1 > /sys/fs/cgroup/pids/pids.max || echo 1 > /sys/fs/cgroup/pids.max; \
+                  mkdir /sys/fs/cgroup/x";
+    let r = run(&a, &["--memory", "64m"], &["sh", "-c", script]);
+    assert_eq!(r.stdout.lines().next(), Some("67108864"), "{r:?}");
+    assert!(r.stderr.contains("Read-only file system"), "{r:?}");
+    assert_ne!(r.code, 0);
+    // Privileged containers get them writable.
+    let mounts = cgroup_mounts(&a, &["--privileged"]);
+    assert!(mounts.iter().any(|(p, _)| p == "/sys/fs/cgroup"), "{mounts:?}");
+    assert!(mounts.iter().all(|(_, m)| m == "rw"), "{mounts:?}");
+    a.finish();
+}
+
+#[test]
+fn containers_start_with_no_signal_ignored() {
+    let a = Agent::start();
+    // The agent's own SIGPIPE (ignored, as in every Rust program) must not
+    // reach the container: `yes | head` ends when head does.
+    assert_eq!(status(&a, &[], "self", "SigIgn"), "0000000000000000");
+    let id = a
+        .skiff(&[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "yes line | head -n 20000 > /dev/null",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    let w = Command::new("timeout")
+        .args([
+            "20",
+            skiff_tests::bin_dir().join("skiff").to_str().unwrap(),
+            "-H",
+            &a.host(),
+            "wait",
+            &id,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&w.stdout).trim(),
+        "0",
+        "the pipeline never ended"
+    );
+    let c = a.skiff(&["run", "-d", "busybox", "sleep", "60"]).ok().out().to_string();
+    let r = a.skiff(&["exec", &c, "grep", "SigIgn", "/proc/self/status"]).ok();
+    assert_eq!(r.out(), "SigIgn:\t0000000000000000");
+    a.finish();
+}

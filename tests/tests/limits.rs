@@ -544,3 +544,63 @@ fn direct_io_writes_are_throttled_to_the_bps_limit() {
     );
     a.finish();
 }
+
+#[test]
+fn direct_io_is_throttled_to_the_iops_limits() {
+    let a = Agent::start();
+    let dir = a.root.join("iops");
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(disk) = disk_of(&dir) else {
+        eprintln!("skipped: {} is not on a block device", dir.display());
+        a.finish();
+        return;
+    };
+    let bind = format!("{}:/d", dir.display());
+    let limit = format!("{disk}:20");
+    // 40 direct 4 KiB writes at 20 per second: about two seconds.
+    let write = [
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/d/f",
+        "bs=4k",
+        "count=40",
+        "oflag=direct",
+    ];
+    let t0 = Instant::now();
+    a.skiff(&[&["run", "--rm", "-v", &bind, "--device-write-iops", &limit], &write[..]].concat())
+        .ok();
+    let writes = t0.elapsed();
+    assert!(writes >= Duration::from_millis(1500), "writes took {writes:?}");
+    let t0 = Instant::now();
+    a.skiff(&[&["run", "--rm", "-v", &bind], &write[..]].concat()).ok();
+    let free = t0.elapsed();
+    assert!(free < writes, "{free:?} unthrottled vs {writes:?}");
+    // The same 40 blocks read back directly (past the page cache).
+    let read = ["busybox", "dd", "if=/d/f", "of=/dev/null", "bs=4k", "iflag=direct"];
+    let t0 = Instant::now();
+    let r = a
+        .skiff(&[&["run", "--rm", "-v", &bind, "--device-read-iops", &limit], &read[..]].concat())
+        .ok();
+    let reads = t0.elapsed();
+    assert!(r.stderr.contains("40+0 records in"), "{}", r.stderr);
+    assert!(reads >= Duration::from_millis(1500), "reads took {reads:?}");
+    let opts = ["--device-read-iops", &limit, "--device-write-iops", &limit];
+    let id = run_id(&a, &[&opts[..], &["busybox", "sleep", "100"]].concat());
+    let rule = |v1: &str| cg(&a, &id, "blkio", v1, "io.max").unwrap_or_default();
+    let (r, w) = (
+        rule("blkio.throttle.read_iops_device"),
+        rule("blkio.throttle.write_iops_device"),
+    );
+    assert!(r.ends_with(" 20") || r.contains("riops=20"), "{r}");
+    assert!(w.ends_with(" 20") || w.contains("wiops=20"), "{w}");
+    assert_eq!(
+        a.inspect(&id, "{{json .HostConfig.BlkioDeviceReadIOps}}"),
+        format!("[{{\"Path\":\"{disk}\",\"Rate\":20}}]")
+    );
+    assert_eq!(
+        a.inspect(&id, "{{json .HostConfig.BlkioDeviceWriteIOps}}"),
+        format!("[{{\"Path\":\"{disk}\",\"Rate\":20}}]")
+    );
+    a.finish();
+}

@@ -10,10 +10,11 @@
 
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use skiff_tests::rsyslog::Rsyslog;
 use skiff_tests::{busybox_tar, Agent, Run};
 
 fn json(r: &Run) -> serde_json::Value {
@@ -229,84 +230,6 @@ fn local_driver_rotates_compressed_files_and_logs_reads_them_none_cannot_be_read
         "Error response from daemon: configured logging driver does not support reading"
     );
     a.finish();
-}
-
-/// A real rsyslogd, in the agent's namespace, writing what it receives
-/// over UDP, TCP and a unix datagram socket to one file.
-struct Rsyslog {
-    child: Child,
-    out: PathBuf,
-    sock: PathBuf,
-}
-
-impl Rsyslog {
-    fn start(a: &Agent, udp: u16, tcp: u16) -> Self {
-        let dir = a.root.join("rsyslog");
-        std::fs::create_dir_all(&dir).unwrap();
-        let (out, sock, pid) = (dir.join("out.log"), dir.join("log.sock"), dir.join("rsyslogd.pid"));
-        let conf = dir.join("rsyslog.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "global(workDirectory=\"{d}\")\n\
-                 module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
-                 input(type=\"imuxsock\" Socket=\"{s}\")\n\
-                 module(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp}\")\n\
-                 module(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp}\")\n\
-                 *.* action(type=\"omfile\" file=\"{o}\" template=\"RSYSLOG_TraditionalFileFormat\")\n",
-                d = dir.display(),
-                s = sock.display(),
-                o = out.display()
-            ),
-        )
-        .unwrap();
-        let rsyslogd = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("rsyslogd is not installed: run deploy/setup.sh --with-docker-client (Debian's rsyslog)");
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", a.netns))
-            .arg(rsyslogd)
-            .args(["-n", "-f"])
-            .arg(&conf)
-            .arg("-i")
-            .arg(&pid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rsyslogd");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !(sock.exists() && pid.exists()) {
-            assert!(
-                Instant::now() < deadline,
-                "rsyslogd did not come up (config {})",
-                conf.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        Self { child, out, sock }
-    }
-
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let got = std::fs::read_to_string(&self.out).unwrap_or_default();
-            if got.contains(what) {
-                return got;
-            }
-            assert!(Instant::now() < deadline, "rsyslog never got {what:?}; it has:\n{got}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -192,6 +192,29 @@ impl Engine {
         self.create_from(name, req, image)
     }
 
+    /// `--storage-opt`: the read-write layer's size limit, where the graph
+    /// driver can keep one; Docker's messages otherwise.
+    fn storage_size(&self, hc: &skiff_api::HostConfig) -> Result<Option<u64>> {
+        let Some(opts) = hc.storage_opt.as_ref().filter(|o| !o.is_empty()) else {
+            return Ok(None);
+        };
+        if !self.images.layers.driver.can_limit() {
+            return Err(EngineError::BadRequest(crate::images::quota::UNSUPPORTED.into()));
+        }
+        let mut size = None;
+        for (k, v) in opts {
+            match k.to_ascii_lowercase().as_str() {
+                "size" => {
+                    let bytes = skiff_shim::log::jsonfile::parse_size(v)
+                        .ok_or_else(|| EngineError::BadRequest(format!("invalid size: '{v}'")))?;
+                    size = Some(bytes);
+                }
+                _ => return Err(EngineError::BadRequest(format!("Unknown option {k}"))),
+            }
+        }
+        Ok(size)
+    }
+
     /// Create a container from `image`, which need not be stored (a build
     /// step's state: the base image's ID with the step's config and layers).
     pub fn create_from(
@@ -208,6 +231,7 @@ impl Engine {
         let sys = super::limits::sysinfo(self.cgroup_v2);
         warnings.extend(super::limits::verify_resources(&mut hc.resources, sys, false)?);
         super::limits::verify_settings(&hc)?;
+        let layer_size = self.storage_size(&hc)?;
         super::security::verify(&hc)?;
         let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
@@ -305,7 +329,7 @@ impl Engine {
         // layer (mount points for the files the engine provides).
         let image_layer = image.top_layer();
         self.images
-            .prepare(&id, image_layer.as_deref())
+            .prepare(&id, image_layer.as_deref(), layer_size)
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let driver = &self.images.layers.driver;
         let dir = self.containers_dir(&id);

@@ -326,6 +326,7 @@ impl Engine {
             binds,
             mounts,
             cgroup_v2: self.cgroup_v2,
+            cgroup_v1: crate::runtime::cgroups::v1_hierarchies(),
             limits: super::limits::limits(&hc.resources).map_err(runtime_err)?,
             devices: super::limits::devices(hc).map_err(runtime_err)?,
             rlimits: super::limits::rlimits(hc).map_err(runtime_err)?,

@@ -67,6 +67,8 @@ pub struct Driver {
     /// exec's user lookup): it is unmounted when the last one lets go, so
     /// an export racing a start or an exit never loses its tree.
     holders: std::sync::Mutex<HashMap<String, usize>>,
+    /// Project quotas for `--storage-opt size=` (overlay2 on xfs with pquota).
+    quotas: Option<super::quota::Quotas>,
 }
 
 fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
@@ -79,16 +81,34 @@ impl Driver {
         let home = data_root.join(kind.name());
         fs::create_dir_all(home.join("l"))?;
         let trash = super::trash::Trash::open(&data_root.join("trash"))?;
+        let quotas = match kind {
+            DriverKind::Overlay2 => super::quota::Quotas::new(&home),
+            DriverKind::Vfs => None,
+        };
         Ok(Self {
             kind,
             home,
             trash,
             holders: Default::default(),
+            quotas,
         })
     }
 
     pub fn kind(&self) -> DriverKind {
         self.kind
+    }
+
+    /// Whether layers can be size-limited (`--storage-opt size=`).
+    pub fn can_limit(&self) -> bool {
+        self.quotas.is_some()
+    }
+
+    /// Limit what layer `id` may hold to `bytes`, or Docker's refusal.
+    pub fn limit(&self, id: &str, bytes: u64) -> io::Result<()> {
+        match &self.quotas {
+            Some(q) => q.set(&self.dir(id), bytes),
+            None => Err(io::Error::new(io::ErrorKind::Unsupported, super::quota::UNSUPPORTED)),
+        }
     }
 
     pub fn whiteouts(&self) -> Whiteouts {

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod layers;
 pub mod pull;
 pub mod push;
+pub mod quota;
 pub mod reference;
 pub mod registry;
 pub mod service;

@@ -154,10 +154,18 @@ impl ImageStore {
         Ok((out, freed))
     }
 
-    /// Make a container's read-write layer `id` on the image's init layer.
-    pub fn prepare(&self, id: &str, image_layer: Option<&str>) -> Result<(), ImageError> {
+    /// Make a container's read-write layer `id` on the image's init layer,
+    /// holding at most `size` bytes if given (`--storage-opt size=`).
+    pub fn prepare(&self, id: &str, image_layer: Option<&str>, size: Option<u64>) -> Result<(), ImageError> {
         let init = self.layers.init_layer(image_layer)?;
-        self.layers.driver.create(id, Some(&init))?;
+        let driver = &self.layers.driver;
+        driver.create(id, Some(&init))?;
+        if let Some(bytes) = size {
+            if let Err(e) = driver.limit(id, bytes) {
+                let _ = driver.remove(id);
+                return Err(e.into());
+            }
+        }
         Ok(())
     }
 

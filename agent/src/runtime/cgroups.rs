@@ -15,6 +15,27 @@ use super::limits::Limits;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// The directories of the host's cgroup v1 hierarchies under
+/// `/sys/fs/cgroup` (`cpu`, `memory`, `systemd`, …), from the mount table;
+/// none on a pure v2 host. A container's spec marks each read-only.
+pub fn v1_hierarchies() -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    v1_hierarchies_in(&table)
+}
+
+fn v1_hierarchies_in(mountinfo: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split_whitespace().next()? == "cgroup").then_some(())?;
+            let point = left.split_whitespace().nth(4)?;
+            let name = point.strip_prefix("/sys/fs/cgroup/")?;
+            (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+        })
+        .collect()
+}
+
 /// The host's memory in bytes (`MemTotal`).
 pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -382,6 +403,17 @@ fn io_stat(text: &str) -> BlkioStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_hierarchies_come_from_the_mount_table() {
+        let t = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime shared:9 - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+        assert_eq!(v1_hierarchies_in(t), ["cpu,cpuacct", "systemd"]);
+        assert!(v1_hierarchies_in("30 1 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n").is_empty());
+    }
 
     fn tmp() -> PathBuf {
         let p = std::env::temp_dir().join(format!("skiff-cg-{}-{}", std::process::id(), rand::random::<u32>()));

@@ -61,7 +61,37 @@ impl Executor for CheckedExecutor {
         if let Some(filter) = &self.seccomp {
             confine(filter, &self.lift).map_err(ExecutorError::Other)?;
         }
+        default_signals();
         default::get_executor().exec(spec)
+    }
+}
+
+/// Every signal back to its default action. An ignored signal stays
+/// ignored across exec, and the agent (Rust ignores SIGPIPE) and its
+/// supervisor ignore some; a container's processes start with none
+/// ignored, as under Docker, or `yes | head` never ends. The raw system
+/// call, since glibc refuses the real-time signals it keeps for itself.
+fn default_signals() {
+    /// The kernel's `struct sigaction` (x86-64 and aarch64 layout).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: a valid sigaction for the default action, no old one
+            // asked for, the kernel's 8-byte signal set.
+            unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, &dfl, std::ptr::null_mut::<u8>(), 8) };
+        }
     }
 }
 

@@ -239,6 +239,8 @@ pub struct SpecInput<'a> {
     /// What the container asked for (binds, volumes, tmpfs).
     pub mounts: Vec<SpecMount>,
     pub cgroup_v2: bool,
+    /// The host's cgroup v1 hierarchies (`cgroups::v1_hierarchies`).
+    pub cgroup_v1: Vec<String>,
     /// Memory, CPU, pids and block I/O limits.
     pub limits: Limits,
     /// `--device`s, each also allowed in the device cgroup.
@@ -365,9 +367,11 @@ pub fn build(i: &SpecInput) -> Value {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm_size(i.shm_size)]}),
     ];
-    if i.cgroup_v2 {
-        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
-    }
+    // The container's own cgroups at /sys/fs/cgroup, read-only unless
+    // privileged, as Docker's. On v1 libcontainer builds a tmpfs with a bind
+    // per hierarchy and ignores "ro"; the read-only paths below cover it.
+    let cgroup_mode = if i.privileged { "rw" } else { "ro" };
+    mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", cgroup_mode]}));
     // The engine's files and the user's mounts, shallowest first (stable:
     // equal depths keep their order); a user mount replaces a default one
     // at the same path.
@@ -394,10 +398,16 @@ pub fn build(i: &SpecInput) -> Value {
     if let NetNs::Path(p) = &i.net {
         namespaces.push(json!({"type": "network", "path": p}));
     }
-    let (masked, readonly): (Vec<&str>, Vec<&str>) = if i.privileged {
+    let (masked, readonly): (Vec<&str>, Vec<String>) = if i.privileged {
         (vec![], vec![])
     } else {
-        (MASKED.to_vec(), READONLY.to_vec())
+        let v1 = (!i.cgroup_v2 && !i.cgroup_v1.is_empty()).then(|| "/sys/fs/cgroup".to_string());
+        let hierarchies = i.cgroup_v1.iter().map(|h| format!("/sys/fs/cgroup/{h}"));
+        let cgroups = v1.into_iter().chain(hierarchies.filter(|_| !i.cgroup_v2));
+        (
+            MASKED.to_vec(),
+            READONLY.iter().map(|p| p.to_string()).chain(cgroups).collect(),
+        )
     };
     let mut proc = process(&i.args, &i.env, &i.cwd, &i.user, i.tty, &i.caps, i.no_new_privileges);
     if !i.rlimits.is_empty() {
@@ -642,6 +652,7 @@ mod tests {
                 SpecMount::bind(Path::new("/v/data"), "/data", false, "rshared"),
             ],
             cgroup_v2: false,
+            cgroup_v1: vec!["cpu".into(), "memory".into()],
             limits: Limits {
                 memory: 64 << 20,
                 cpu_quota: 50_000,
@@ -682,6 +693,8 @@ mod tests {
         assert_eq!(s["linux"]["sysctl"]["net.ipv4.ip_forward"], "1");
         assert_eq!(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
         assert_eq!(s["linux"]["resources"]["cpu"]["quota"], 50_000);
+        let ro = s["linux"]["readonlyPaths"].as_array().unwrap();
+        assert!(ro.contains(&json!("/sys/fs/cgroup")) && ro.contains(&json!("/sys/fs/cgroup/memory")));
         // Shallow paths first; the user's /dev/shm replaces the default one.
         let dests: Vec<&str> = s["mounts"]
             .as_array()
@@ -697,14 +710,15 @@ mod tests {
                 "/dev/pts",
                 "/sys",
                 "/dev/mqueue",
+                "/sys/fs/cgroup",
                 "/data",
                 "/etc/hosts",
                 "/data/cache",
                 "/dev/shm"
             ]
         );
-        assert_eq!(s["mounts"][5]["options"], json!(["rbind", "rshared"]));
-        assert_eq!(s["mounts"][7]["options"], json!(["rbind", "rprivate", "ro"]));
+        assert_eq!(s["mounts"][6]["options"], json!(["rbind", "rshared"]));
+        assert_eq!(s["mounts"][8]["options"], json!(["rbind", "rprivate", "ro"]));
         let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
     }
 }

@@ -3,8 +3,8 @@
 //! `/_ping` and `/cluster/join` needs a client certificate; read-only
 //! certificates may only read, and an agent's certificate is never a
 //! client. Docker calls go to a node: the one `--node` names, the one the
-//! scheduler picks (create), the one holding the container, or all of
-//! them (list, import). The agents' gRPC sessions share the port
+//! scheduler picks (create), the one holding the container or volume, or
+//! all of them (list, import). The agents' gRPC sessions share the port
 //! (`session`).
 
 mod cluster;
@@ -14,6 +14,7 @@ mod nodes;
 mod proxy;
 mod services;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -128,6 +129,9 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
     }
     if req.method() == Method::GET && path == "/containers/json" {
         return containers::list(ctx, req).await.unwrap_or_else(|e| e.into_response());
+    }
+    if volumes::is_volume_call(&req) {
+        return volumes::route(ctx, req).await;
     }
     match containers::owner(ctx, &req) {
         Some(Ok(node)) => containers::forward(ctx, &node, req).await,

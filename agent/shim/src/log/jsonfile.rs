@@ -1,11 +1,12 @@
 //! Docker's `json-file` log driver, byte for byte: one
 //! `{"log":"…\n","stream":"stdout","time":"RFC3339Nano"}` object per line
 //! (lines arrive split at 16 KiB by the copier), rotation to `NAME.1`,
-//! `NAME.2`, … when `max-size` is set. The writer runs in the container's
+//! `NAME.2`, … when `max-size` is set, gzipped as `NAME.1.gz`, … with
+//! `compress`. The writer runs in the container's
 //! monitor; the reader serves `logs` in the agent.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,9 @@ pub struct Rotation {
     pub max_size: u64,
     /// How many files in all, counting the live one.
     pub max_file: u32,
+    /// Rotated files gzipped (`compress`).
+    #[serde(default)]
+    pub compress: bool,
 }
 
 impl Rotation {
@@ -61,7 +65,19 @@ impl Rotation {
         if max_file > 1 && max_size == 0 {
             return Err("max-file can only be used with max-size".into());
         }
-        Ok(Self { max_size, max_file })
+        let compress = match opts.get("compress") {
+            Some(v) => super::opts::parse_bool(v)
+                .ok_or_else(|| format!("strconv.ParseBool: parsing \"{v}\": invalid syntax"))?,
+            None => false,
+        };
+        if compress && (max_file == 1 || max_size == 0) {
+            return Err("compress cannot be enabled when max file count is 1 or max size is unlimited".into());
+        }
+        Ok(Self {
+            max_size,
+            max_file,
+            compress,
+        })
     }
 }
 
@@ -107,11 +123,7 @@ impl Writer {
     fn rotate(&mut self) -> io::Result<()> {
         let n = self.rotation.max_file;
         if n > 1 {
-            let _ = fs::remove_file(rotated(&self.path, n - 1));
-            for i in (1..n - 1).rev() {
-                let _ = fs::rename(rotated(&self.path, i), rotated(&self.path, i + 1));
-            }
-            fs::rename(&self.path, rotated(&self.path, 1))?;
+            super::local::rotate_files(&self.path, n, self.rotation.compress)?;
             self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
         } else {
             self.file.set_len(0)?;
@@ -127,26 +139,17 @@ impl Driver for Writer {
     }
 }
 
-pub fn rotated(path: &Path, i: u32) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".{i}"));
-    PathBuf::from(s)
-}
-
-/// All log files of a container, oldest first.
+/// All log files of a container, oldest first (rotated ones gzipped or not).
 pub fn files(path: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = (1..100).map(|i| rotated(path, i)).take_while(|p| p.exists()).collect();
-    out.reverse();
-    out.push(path.to_path_buf());
-    out
+    super::local::files(path)
 }
 
 /// Read every entry from the rotated files and the live one, oldest first.
 pub fn read_all(path: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
     for f in files(path) {
-        if let Ok(file) = File::open(&f) {
-            read_entries(BufReader::new(file), &mut out);
+        if let Ok(data) = super::local::read_file(&f) {
+            read_entries(&data[..], &mut out);
         }
     }
     out
@@ -162,7 +165,9 @@ pub fn read_entries<R: BufRead>(r: R, out: &mut Vec<Entry>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::local::rotated;
     use super::*;
+    use std::fs;
 
     #[test]
     fn sizes() {
@@ -183,6 +188,7 @@ mod tests {
                 Rotation {
                     max_size: 200,
                     max_file: 3,
+                    compress: false,
                 },
             )
             .unwrap(),
@@ -198,6 +204,36 @@ mod tests {
         assert_eq!(last.log, "no newline");
         assert_eq!(last.stream, "stderr");
         assert_eq!(entries[entries.len() - 2].log, "line 19\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn compress_gzips_rotated_files_and_reads_them_back() {
+        let dir = std::env::temp_dir().join(format!("skiff-log-gz-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c-json.log");
+        let o = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let rot = Rotation::from_opts(&o(&[("max-size", "200"), ("max-file", "3"), ("compress", "true")])).unwrap();
+        let mut w = super::super::Copier::new(Box::new(Writer::open(&p, rot).unwrap()));
+        for i in 0..20 {
+            w.write(1, format!("line {i}\n").as_bytes()).unwrap();
+        }
+        w.close().unwrap();
+        let gz = |i| dir.join(format!("c-json.log.{i}.gz"));
+        assert!(gz(1).exists() && gz(2).exists() && !gz(3).exists() && !rotated(&p, 1).exists());
+        let entries = read_all(&p);
+        assert_eq!(entries.last().unwrap().log, "line 19\n");
+        let n: Vec<u32> = entries.iter().map(|e| e.log.trim()[5..].parse().unwrap()).collect();
+        assert!(n.windows(2).all(|w| w[1] == w[0] + 1), "{n:?}");
+        let e = |kv: &[(&str, &str)]| Rotation::from_opts(&o(kv)).unwrap_err();
+        assert_eq!(
+            e(&[("max-size", "1k"), ("compress", "true")]),
+            "compress cannot be enabled when max file count is 1 or max size is unlimited"
+        );
+        assert_eq!(
+            e(&[("compress", "maybe")]),
+            "strconv.ParseBool: parsing \"maybe\": invalid syntax"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

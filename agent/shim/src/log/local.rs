@@ -112,35 +112,51 @@ impl Writer {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        let n = self.cfg.max_file;
-        if n <= 1 {
+        if self.cfg.max_file <= 1 {
             self.file.set_len(0)?;
-            self.size = 0;
-            return Ok(());
+        } else {
+            rotate_files(&self.path, self.cfg.max_file, self.cfg.compress)?;
+            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
         }
-        for ext in ["", ".gz"] {
-            let _ = fs::remove_file(with_ext(&rotated(&self.path, n - 1), ext));
-            for i in (1..n - 1).rev() {
-                let _ = fs::rename(
-                    with_ext(&rotated(&self.path, i), ext),
-                    with_ext(&rotated(&self.path, i + 1), ext),
-                );
-            }
-        }
-        let first = rotated(&self.path, 1);
-        fs::rename(&self.path, &first)?;
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
         self.size = 0;
-        if self.cfg.compress {
-            // In line, once per max-size of output (Docker does it in a goroutine).
-            let gz = with_ext(&first, ".gz");
-            let mut enc = flate2::write::GzEncoder::new(File::create(&gz)?, flate2::Compression::fast());
-            io::copy(&mut File::open(&first)?, &mut enc)?;
-            enc.finish()?.sync_all()?;
-            fs::remove_file(&first)?;
-        }
         Ok(())
     }
+}
+
+/// Shift `NAME.1[.gz]` … up by one (the oldest of `max_file` files in all
+/// goes), the live file becomes `NAME.1`, gzipped to `NAME.1.gz` when
+/// `compress`. The caller opens a new live file. json-file and local alike.
+pub fn rotate_files(path: &Path, max_file: u32, compress: bool) -> io::Result<()> {
+    let n = max_file;
+    for ext in ["", ".gz"] {
+        let _ = fs::remove_file(with_ext(&rotated(path, n - 1), ext));
+        for i in (1..n - 1).rev() {
+            let _ = fs::rename(with_ext(&rotated(path, i), ext), with_ext(&rotated(path, i + 1), ext));
+        }
+    }
+    let first = rotated(path, 1);
+    fs::rename(path, &first)?;
+    if compress {
+        // In line, once per max-size of output (Docker does it in a goroutine).
+        let gz = with_ext(&first, ".gz");
+        let mut enc = flate2::write::GzEncoder::new(File::create(&gz)?, flate2::Compression::fast());
+        io::copy(&mut File::open(&first)?, &mut enc)?;
+        enc.finish()?.sync_all()?;
+        fs::remove_file(&first)?;
+    }
+    Ok(())
+}
+
+/// A log file's whole content, gunzipped if its name ends in `.gz`.
+pub fn read_file(f: &Path) -> io::Result<Vec<u8>> {
+    let file = File::open(f)?;
+    let mut data = Vec::new();
+    if f.extension().is_some_and(|e| e == "gz") {
+        flate2::read::MultiGzDecoder::new(BufReader::new(file)).read_to_end(&mut data)?;
+    } else {
+        BufReader::new(file).read_to_end(&mut data)?;
+    }
+    Ok(data)
 }
 
 impl Driver for Writer {
@@ -155,7 +171,7 @@ impl Driver for Writer {
     }
 }
 
-fn rotated(path: &Path, i: u32) -> PathBuf {
+pub fn rotated(path: &Path, i: u32) -> PathBuf {
     with_ext(path, &format!(".{i}"))
 }
 
@@ -306,14 +322,7 @@ pub fn files(path: &Path) -> Vec<PathBuf> {
 pub fn read_all(path: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
     for f in files(path) {
-        let Ok(file) = File::open(&f) else { continue };
-        let mut data = Vec::new();
-        let read = if f.extension().is_some_and(|e| e == "gz") {
-            flate2::read::MultiGzDecoder::new(BufReader::new(file)).read_to_end(&mut data)
-        } else {
-            BufReader::new(file).read_to_end(&mut data)
-        };
-        if read.is_ok() {
+        if let Ok(mut data) = read_file(&f) {
             take_entries(&mut data, &mut out);
         }
     }

@@ -17,6 +17,7 @@ pub mod opts;
 pub mod read;
 pub mod ring;
 pub mod syslog;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::io;

@@ -73,6 +73,8 @@ pub fn dial_unixgram(path: &str) -> io::Result<UnixDatagram> {
 /// one message per send.
 pub enum Conn {
     Tcp(TcpStream),
+    /// syslog's `tcp+tls`.
+    Tls(Box<super::tls::TlsStream>),
     Udp(UdpSocket),
     Unix(UnixStream),
     Unixgram(UnixDatagram),
@@ -80,7 +82,7 @@ pub enum Conn {
 
 impl Conn {
     pub fn is_stream(&self) -> bool {
-        matches!(self, Conn::Tcp(_) | Conn::Unix(_))
+        matches!(self, Conn::Tcp(_) | Conn::Tls(_) | Conn::Unix(_))
     }
 
     /// Bound writes and reads (stream sockets; datagram sends do not block
@@ -88,6 +90,10 @@ impl Conn {
     pub fn set_timeouts(&self, write: Option<Duration>, read: Option<Duration>) -> io::Result<()> {
         match self {
             Conn::Tcp(s) => s.set_write_timeout(write).and_then(|()| s.set_read_timeout(read)),
+            Conn::Tls(s) => s
+                .sock
+                .set_write_timeout(write)
+                .and_then(|()| s.sock.set_read_timeout(read)),
             Conn::Unix(s) => s.set_write_timeout(write).and_then(|()| s.set_read_timeout(read)),
             Conn::Udp(_) | Conn::Unixgram(_) => Ok(()),
         }
@@ -97,6 +103,7 @@ impl Conn {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Conn::Tcp(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
             Conn::Unix(s) => s.read(buf),
             Conn::Udp(s) => s.recv(buf),
             Conn::Unixgram(s) => s.recv(buf),
@@ -107,6 +114,7 @@ impl Conn {
     pub fn send(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Conn::Tcp(s) => s.write_all(data),
+            Conn::Tls(s) => s.write_all(data).and_then(|()| s.flush()),
             Conn::Unix(s) => s.write_all(data),
             Conn::Udp(s) => s.send(data).map(drop),
             Conn::Unixgram(s) => s.send(data).map(drop),

@@ -4,11 +4,13 @@
 //! local `/dev/log` by default) in Docker's formats: the default
 //! `<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG`, `rfc3164` (with the hostname),
 //! `rfc5424` and `rfc5424micro` (`<PRI>1 TIME HOST TAG PID TAG - MSG`).
-//! Stream transports end each message with a newline. `tcp+tls://` is
-//! refused: the monitor carries no TLS library.
+//! Stream transports end each message with a newline, except rfc5424 over
+//! `tcp+tls://`, which Docker frames with the octet count of RFC 5425
+//! (`LEN MSG`). TLS itself is in `tls.rs`.
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 
 use super::net::{self, Conn};
 use super::opts::Info;
@@ -98,7 +100,7 @@ fn parse_address(a: &str) -> Result<(String, String), LogError> {
             }
             Ok((scheme.into(), rest.into()))
         }
-        "udp" | "tcp" => {
+        "udp" | "tcp" | "tcp+tls" => {
             let host = rest.trim_end_matches('/');
             let has_port = host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !host.ends_with(']');
             let host = if has_port {
@@ -108,18 +110,19 @@ fn parse_address(a: &str) -> Result<(String, String), LogError> {
             };
             Ok((scheme.into(), host))
         }
-        "tcp+tls" => Err(inv(
-            "syslog-address tcp+tls:// is not supported by skiff (its container monitor carries no TLS)".into(),
-        )),
         _ => Err(inv(format!("unsupported scheme: '{scheme}'"))),
     }
 }
 
 /// Connect to the configured destination, or the local syslog socket as
 /// Go's syslog finds it (each path, datagram first).
-fn connect(cfg: &Config) -> io::Result<Conn> {
+fn connect(cfg: &Config, tls: Option<&Arc<rustls::ClientConfig>>) -> io::Result<Conn> {
     match &cfg.address {
         Some((scheme, addr)) => match scheme.as_str() {
+            "tcp+tls" => {
+                let tls = tls.ok_or_else(|| io::Error::other("tls: no client configuration"))?;
+                super::tls::dial(addr, tls.clone()).map(|s| Conn::Tls(Box::new(s)))
+            }
             "tcp" => net::dial_tcp(addr).map(Conn::Tcp),
             "udp" => net::dial_udp(addr).map(Conn::Udp),
             "unix" => net::dial_unix(addr).map(Conn::Unix),
@@ -141,6 +144,8 @@ fn connect(cfg: &Config) -> io::Result<Conn> {
 
 pub struct Syslog {
     cfg: Config,
+    /// For `tcp+tls://`.
+    tls: Option<Arc<rustls::ClientConfig>>,
     conn: Option<Conn>,
     tag: String,
     hostname: String,
@@ -152,7 +157,11 @@ impl Syslog {
     /// start check), otherwise the driver connects on the next line.
     pub fn open(opts: &BTreeMap<String, String>, info: &Info, strict: bool) -> Result<Self, LogError> {
         let cfg = Config::from_opts(opts)?;
-        let conn = match connect(&cfg) {
+        let tls = match cfg.address.as_ref().filter(|(s, _)| s == "tcp+tls") {
+            Some(_) => Some(super::tls::config(opts).map_err(LogError::Init)?),
+            None => None,
+        };
+        let conn = match connect(&cfg, tls.as_ref()) {
             Ok(c) => Some(c),
             Err(e) if strict => return Err(LogError::Init(e.to_string())),
             Err(_) => None,
@@ -162,6 +171,7 @@ impl Syslog {
             hostname: super::opts::hostname(),
             pid: std::process::id(),
             cfg,
+            tls,
             conn,
         })
     }
@@ -184,6 +194,14 @@ impl Syslog {
     }
 }
 
+impl Syslog {
+    /// rfc5424 over TLS: RFC 5425's `LEN MSG` framing, as Docker's.
+    fn octet_counted(&self) -> bool {
+        let tls = self.cfg.address.as_ref().is_some_and(|(s, _)| s == "tcp+tls");
+        tls && matches!(self.cfg.format, Format::Rfc5424 | Format::Rfc5424Micro)
+    }
+}
+
 impl Driver for Syslog {
     fn log(&mut self, m: &Message) -> io::Result<()> {
         let line = m.line.strip_suffix(b"\n").unwrap_or(m.line);
@@ -192,13 +210,18 @@ impl Driver for Syslog {
         }
         let severity = if m.stream == 2 { 3 } else { 6 };
         let mut msg = self.format(self.cfg.facility | severity, &String::from_utf8_lossy(line));
+        let octets = self.octet_counted();
         // One reconnect, as Go's syslog writer retries once.
         for attempt in 0..2 {
             if self.conn.is_none() {
-                self.conn = Some(connect(&self.cfg)?);
+                self.conn = Some(connect(&self.cfg, self.tls.as_ref())?);
             }
             let conn = self.conn.as_mut().expect("connected");
-            if conn.is_stream() && !msg.ends_with('\n') {
+            if octets {
+                if attempt == 0 {
+                    msg = format!("{} {msg}", msg.len());
+                }
+            } else if conn.is_stream() && !msg.ends_with('\n') {
                 msg.push('\n');
             }
             match conn.send(msg.as_bytes()) {
