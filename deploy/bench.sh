@@ -3,6 +3,8 @@
 # one run, and print a table with ratios. Not part of CI.
 #   sudo deploy/bench.sh [runs=20] [parallel=50]
 #   sudo BENCH_ONLY=build deploy/bench.sh (only the build section)
+#   sudo BENCH_ONLY=images deploy/bench.sh (only the image section)
+#   SKIFF_BIN=DIR takes skiff's binaries from DIR (default target/release)
 # Both engines get their own data root and socket and share one network
 # namespace made for the run (skiff0 on 172.30/16, docker0 on 172.31/16),
 # so nothing outside this machine is touched: Docker's iptables rules and
@@ -11,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
 par=${2:-50}
-B=$PWD/target/release
+B=${SKIFF_BIN:-$PWD/target/release}
 W=/tmp/skiff-bench
 export DEBIAN_FRONTEND=noninteractive
 deploy/setup.sh --with-docker-client
@@ -70,6 +72,11 @@ sleep 2 # let both daemons settle before measuring idle memory
 if [ "${BENCH_ONLY:-}" = build ]; then # just the build section
   . deploy/bench/build.sh
   bench_build
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = images ]; then # just the image section
+  . deploy/bench/images.sh
+  bench_images
   exit 0
 fi
 
@@ -173,6 +180,9 @@ printf '%-44s %12s %12s %9sx\n' "embedded DNS p99 latency (us)" "$d99_s" "$d99_d
 # shellcheck source=deploy/bench/build.sh
 . deploy/bench/build.sh
 bench_build
+# shellcheck source=deploy/bench/images.sh
+. deploy/bench/images.sh
+bench_images
 
 printf '\nskiff TLS API: 1000 sequential /_ping on one mutual-TLS connection: %.3f ms each (handshake included)\n' "$tls_reuse"
 printf 'skiff TLS API: new connection per /_ping (curl process + handshake): %.2f ms each\n' "$tls_fresh"
