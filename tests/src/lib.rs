@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 pub mod registry;
+pub mod token;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
