@@ -348,6 +348,20 @@ fn docker_hub_pulls_go_to_the_registry_mirror() {
         .ok()
         .stdout
         .contains("team/tool:v1\n"));
+    // Shown as Docker shows its mirrors.
+    let d = a.docker(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
+    assert_eq!(d.stdout.trim(), r#"["http://127.0.0.1:5000/"]"#, "{}", d.stderr);
+    let d = a.docker(&["info"]);
+    assert!(
+        d.stdout.contains("Registry Mirrors:\n  http://127.0.0.1:5000/\n"),
+        "{}",
+        d.stdout
+    );
+    let info = a.skiff(&["info"]).ok().stdout;
+    assert!(
+        info.contains(" Insecure Registries:\n  127.0.0.0/8\n Registry Mirrors:\n  http://127.0.0.1:5000/\n"),
+        "{info}"
+    );
     drop(reg);
     a.finish();
 }
