@@ -5,6 +5,7 @@
 #   sudo BENCH_ONLY=build deploy/bench.sh (only the build section)
 #   sudo BENCH_ONLY=images deploy/bench.sh (only the image section)
 #   SKIFF_BIN=DIR takes skiff's binaries from DIR (default target/release)
+#     and skips deploy/setup.sh (nothing is built or installed)
 # Both engines get their own data root and socket and share one network
 # namespace made for the run (skiff0 on 172.30/16, docker0 on 172.31/16),
 # so nothing outside this machine is touched: Docker's iptables rules and
@@ -16,7 +17,7 @@ par=${2:-50}
 B=${SKIFF_BIN:-$PWD/target/release}
 W=/tmp/skiff-bench
 export DEBIAN_FRONTEND=noninteractive
-deploy/setup.sh --with-docker-client
+[ -n "${SKIFF_BIN:-}" ] || deploy/setup.sh --with-docker-client
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 if ! command -v dockerd >/dev/null; then apt-get install -y -qq docker.io >/dev/null; fi
 DOCKER=/usr/bin/docker
