@@ -47,8 +47,13 @@ COPY small/ /data/small/
 EOF2
 }
 
-# Seconds of "$@" (one command line).
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+# Seconds of "$@" (one command line); a failure is reported on stderr
+# and counts as 0, so a broken step shows instead of passing as fast.
+secs() {
+  local s e; s=$(date +%s.%N)
+  if ! "$@" >"$W/secs.out" 2>&1; then echo "bench: failed: $*: $(tail -3 "$W/secs.out")" >&2; echo 0; return; fi
+  e=$(date +%s.%N); echo "$e - $s" | bc -l
+}
 
 # pull push save load commit seconds (medians of 3) for engine CLI "$@".
 image_times() {
