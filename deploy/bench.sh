@@ -2,8 +2,9 @@
 # Benchmark skiff against Docker (Debian's docker.io) on this machine, in
 # one run, and print a table with ratios. Not part of CI.
 #   sudo deploy/bench.sh [runs=20] [parallel=50]
-#   sudo BENCH_ONLY=build deploy/bench.sh (only the build section; or logs)
-#   sudo BENCH_BIN=DIR deploy/bench.sh (skiff binaries from DIR, no build)
+#   sudo BENCH_ONLY=build|images|logs deploy/bench.sh (only that section)
+#   sudo BENCH_BIN=DIR deploy/bench.sh (skiff binaries from DIR, no build;
+#     only the packages are installed)
 # Both engines get their own data root and socket and share one network
 # namespace made for the run (skiff0 on 172.30/16, docker0 on 172.31/16),
 # so nothing outside this machine is touched: Docker's iptables rules and
@@ -80,6 +81,11 @@ fi
 if [ "${BENCH_ONLY:-}" = logs ]; then # just the json-file log section
   . deploy/bench/logs.sh
   bench_logs
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = images ]; then # just the image section
+  . deploy/bench/images.sh
+  bench_images
   exit 0
 fi
 
@@ -186,6 +192,9 @@ bench_build
 # shellcheck source=deploy/bench/logs.sh
 . deploy/bench/logs.sh
 bench_logs
+# shellcheck source=deploy/bench/images.sh
+. deploy/bench/images.sh
+bench_images
 
 printf '\nskiff TLS API: 1000 sequential /_ping on one mutual-TLS connection: %.3f ms each (handshake included)\n' "$tls_reuse"
 printf 'skiff TLS API: new connection per /_ping (curl process + handshake): %.2f ms each\n' "$tls_fresh"

@@ -77,6 +77,10 @@ pub struct Flags {
     /// loopback registries always are
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// A mirror of Docker Hub (http[s]://HOST[:PORT]), tried before it for
+    /// docker.io pulls, as Docker's flag
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
     /// Set no-new-privileges by default for new containers (Docker's flag)
     #[arg(long)]
     pub no_new_privileges: bool,
@@ -125,6 +129,8 @@ struct FileConfig {
     metrics_addr: Option<String>,
     #[serde(rename = "insecure-registries")]
     insecure_registries: Option<Vec<String>>,
+    #[serde(rename = "registry-mirrors")]
+    registry_mirrors: Option<Vec<String>>,
     #[serde(rename = "log-driver")]
     log_driver: Option<String>,
     #[serde(rename = "log-opts")]
@@ -197,6 +203,9 @@ pub struct Config {
     pub metrics_addr: Option<String>,
     /// Registries reached over plain HTTP (`--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// Docker Hub mirrors (`--registry-mirror`, `registry-mirrors`),
+    /// normalised as Docker (`http://127.0.0.1:5000/`).
+    pub registry_mirrors: Vec<String>,
     /// `certs.d` for registry CAs.
     pub certs_dir: PathBuf,
     /// `--no-new-privileges`: containers get no_new_privs unless their
@@ -307,11 +316,20 @@ impl Config {
         let (log_driver, log_opts) = log_defaults(flags.log_driver, flags.log_opts, file.log_driver, file.log_opts)?;
         let mut insecure_registries = flags.insecure_registries;
         insecure_registries.extend(file.insecure_registries.unwrap_or_default());
+        let mut registry_mirrors = Vec::new();
+        for m in flags
+            .registry_mirrors
+            .iter()
+            .chain(file.registry_mirrors.iter().flatten())
+        {
+            registry_mirrors.push(validate_mirror(m)?);
+        }
         Ok(Self {
             log_driver,
             log_opts,
             no_new_privileges: flags.no_new_privileges || file.no_new_privileges.unwrap_or(false),
             insecure_registries,
+            registry_mirrors,
             certs_dir: flags.certs_dir,
             metrics_addr: flags.metrics_addr.or(file.metrics_addr),
             init_path,
@@ -345,6 +363,28 @@ impl Config {
             }),
         })
     }
+}
+
+/// A registry mirror as Docker's `ValidateMirror` takes it: an http or
+/// https URL of a host, nothing after it; returned with one trailing `/`.
+pub fn validate_mirror(val: &str) -> anyhow::Result<String> {
+    let Some((scheme, rest)) = val.split_once("://") else {
+        bail!("invalid mirror: unsupported scheme \"\" in \"{val}\"");
+    };
+    if scheme != "http" && scheme != "https" {
+        bail!("invalid mirror: unsupported scheme \"{scheme}\" in \"{val}\"");
+    }
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if host.contains(['/', '?', '#']) {
+        bail!("invalid mirror: path, query, or fragment at end of the URI \"{val}\"");
+    }
+    if host.contains('@') {
+        bail!("invalid mirror: username/password not allowed in URI \"{val}\"");
+    }
+    if host.is_empty() {
+        bail!("invalid mirror: \"{val}\" is not a valid URI");
+    }
+    Ok(format!("{scheme}://{host}/"))
 }
 
 #[cfg(test)]
@@ -381,6 +421,30 @@ mod tests {
         assert_eq!(
             e,
             "failed to set log opts: logger: no log driver named 'nope' is registered"
+        );
+    }
+
+    #[test]
+    fn registry_mirrors_are_checked_as_dockers() {
+        let c = resolve(
+            r#"{"registry-mirrors": ["https://mirror.example"]}"#,
+            &["--registry-mirror", "http://127.0.0.1:5000/"],
+        )
+        .unwrap();
+        assert_eq!(
+            c.registry_mirrors,
+            ["http://127.0.0.1:5000/", "https://mirror.example/"]
+        );
+        let e = resolve("{}", &["--registry-mirror", "ftp://m"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "invalid mirror: unsupported scheme \"ftp\" in \"ftp://m\"");
+        let e = resolve("{}", &["--registry-mirror", "https://m/v2"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid mirror: path, query, or fragment at end of the URI \"https://m/v2\""
         );
     }
 }

@@ -4,8 +4,8 @@
 
 use super::usage::SystemCmd;
 use super::{
-    auth, build, cluster, container, image, image_ls, network, prune, service, system, usage, util, verbs, volume, Cmd,
-    ContainerCmd, Exit, ImageCmd, InspectArgs,
+    auth, build, cluster, container, history, image, image_ls, network, prune, search, service, system, usage, util,
+    verbs, volume, Cmd, ContainerCmd, Exit, ImageCmd, InspectArgs,
 };
 use skiff_client::Client;
 
@@ -17,6 +17,8 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Ps(f) => container::ps(c, f).await,
         Cmd::Inspect { format, kind, names } => util::inspect(c, names, format, kind.as_deref()).await,
         Cmd::Images(a) => image_ls::images(c, a).await,
+        Cmd::History(a) => history::history(c, a).await,
+        Cmd::Search(a) => search::search(c, a).await,
         Cmd::Build(a) => build::build(c, *a).await,
         Cmd::Builder { cmd } => build::builder(c, cmd).await,
         Cmd::Pull(a) => image::pull(c, a).await,
@@ -65,6 +67,7 @@ async fn container_cmd(c: &Client, cmd: ContainerCmd) -> Exit {
 async fn image_cmd(c: &Client, cmd: ImageCmd) -> Exit {
     match cmd {
         ImageCmd::Ls(a) => image_ls::images(c, a).await,
+        ImageCmd::History(a) => history::history(c, a).await,
         ImageCmd::Build(a) => build::build(c, *a).await,
         ImageCmd::Pull(a) => image::pull(c, a).await,
         ImageCmd::Push(a) => image::push(c, a).await,

@@ -75,10 +75,16 @@ pub async fn pull_image(
     to_stderr: bool,
 ) -> Result<(), String> {
     let auth = super::auth::header_for(reference);
-    let mut lines = c
+    let lines = c
         .image_pull(reference, platform, auth.as_deref())
         .await
         .map_err(|e| e.to_string())?;
+    show_progress(lines, quiet, to_stderr).await
+}
+
+/// Docker's progress lines (`id: status`) of a pull, to stdout or stderr;
+/// the daemon's error if the stream ends in one.
+async fn show_progress(mut lines: skiff_client::Lines, quiet: bool, to_stderr: bool) -> Result<(), String> {
     while let Some(line) = lines.next().await {
         let Ok(m) = serde_json::from_slice::<JsonMessage>(&line) else {
             continue;
@@ -105,16 +111,21 @@ pub async fn pull_image(
 
 /// `skiff push [-q] NAME[:TAG]`: Docker's progress lines, then the digest.
 pub async fn push(c: &Client, a: PushArgs) -> Exit {
-    if a.all_tags {
-        eprintln!("--all-tags is not supported yet: push each tag by name");
+    let tagged = is_tagged(&a.name);
+    if a.all_tags && tagged {
+        eprintln!("tag can't be used with --all-tags/-a");
         return Exit(1);
     }
-    let last = a.name.rsplit('/').next().unwrap_or_default();
-    if !last.contains(':') && !a.name.contains('@') {
+    if !tagged && !a.all_tags && !a.quiet {
         println!("Using default tag: latest");
     }
     let auth = super::auth::header_for(&a.name);
-    let mut lines = match c.image_push(&a.name, auth.as_deref()).await {
+    let pushed = if a.all_tags {
+        c.image_push_all(&a.name, auth.as_deref()).await
+    } else {
+        c.image_push(&a.name, auth.as_deref()).await
+    };
+    let mut lines = match pushed {
         Ok(l) => l,
         Err(e) => return fail(&e, 1),
     };
@@ -136,20 +147,45 @@ pub async fn push(c: &Client, a: PushArgs) -> Exit {
         }
     }
     if a.quiet {
-        println!("{}", skiff_api::qualified_reference(&a.name));
+        println!("{}", shown_name(&a.name, a.all_tags));
     }
     Exit(0)
 }
 
+/// Whether a reference names a tag or a digest (`reg:5000/app` does not).
+fn is_tagged(name: &str) -> bool {
+    name.contains('@') || name.rsplit('/').next().unwrap_or_default().contains(':')
+}
+
+/// The reference as Docker's client prints it at the end: fully
+/// qualified, without the default tag for `--all-tags`.
+fn shown_name(name: &str, all_tags: bool) -> String {
+    let q = skiff_api::qualified_reference(name);
+    match q.strip_suffix(":latest") {
+        Some(repo) if all_tags => repo.to_string(),
+        _ => q,
+    }
+}
+
 /// `skiff pull [-q] [--platform P] NAME[:TAG|@DIGEST]`.
 pub async fn pull(c: &Client, a: PullArgs) -> Exit {
-    if a.all_tags {
-        eprintln!("--all-tags is not supported yet: pull each tag by name");
+    let tagged = is_tagged(&a.name);
+    if a.all_tags && tagged {
+        eprintln!("tag can't be used with --all-tags/-a");
         return Exit(1);
     }
-    match pull_image(c, &a.name, a.platform.as_deref(), a.quiet, false).await {
+    let pulled = if a.all_tags {
+        let auth = super::auth::header_for(&a.name);
+        match c.image_pull_all(&a.name, a.platform.as_deref(), auth.as_deref()).await {
+            Ok(lines) => show_progress(lines, a.quiet, false).await,
+            Err(e) => Err(e.to_string()),
+        }
+    } else {
+        pull_image(c, &a.name, a.platform.as_deref(), a.quiet, false).await
+    };
+    match pulled {
         Ok(()) => {
-            println!("{}", skiff_api::qualified_reference(&a.name));
+            println!("{}", shown_name(&a.name, a.all_tags));
             Exit(0)
         }
         Err(e) => {

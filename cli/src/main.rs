@@ -10,6 +10,7 @@ mod cp;
 mod docs;
 mod format;
 mod health;
+mod history;
 mod image;
 mod image_ls;
 mod limits;
@@ -17,6 +18,7 @@ mod mounts;
 mod network;
 mod prune;
 mod run;
+mod search;
 mod service;
 mod system;
 mod usage;
@@ -225,6 +227,10 @@ pub enum Cmd {
     },
     /// List images
     Images(image_ls::ImagesArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Search a registry for images
+    Search(search::SearchArgs),
     /// Build an image from a Dockerfile
     Build(Box<build::BuildArgs>),
     /// Download an image from a registry
@@ -416,6 +422,8 @@ pub enum ImageCmd {
     },
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
     /// Remove one or more images
@@ -612,7 +620,7 @@ fn main() {
 }
 
 fn run_cli() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(history::human_flag(std::env::args_os().collect())) {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {

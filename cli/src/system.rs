@@ -95,11 +95,51 @@ pub async fn info(c: &Client) -> Exit {
     line("ID", s("ID"));
     line("Docker Root Dir", s("DockerRootDir"));
     line("Debug Mode", s("Debug"));
+    registries(&v["RegistryConfig"]);
     // As Docker's CLI: what the host cannot do, on stderr.
     for w in v["Warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         eprintln!("{w}");
     }
     Exit(0)
+}
+
+/// Docker's "Insecure Registries:" (insecure hosts, then CIDRs) and
+/// "Registry Mirrors:" sections of `info`.
+fn registries(r: &Value) {
+    let mut insecure: Vec<String> = r["IndexConfigs"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, c)| c["Secure"] == false)
+        .map(|(name, _)| name.clone())
+        .collect();
+    insecure.extend(
+        r["InsecureRegistryCIDRs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(String::from)),
+    );
+    let mirrors: Vec<&str> = r["Mirrors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for (title, list) in [
+        (
+            "Insecure Registries",
+            insecure.iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
+        ("Registry Mirrors", mirrors),
+    ] {
+        if !list.is_empty() {
+            println!(" {title}:");
+            for i in list {
+                println!("  {i}");
+            }
+        }
+    }
 }
 
 /// `info`'s security options as Docker's CLI prints them: each option's

@@ -90,6 +90,46 @@ impl Client {
         Ok(Lines::new(resp))
     }
 
+    /// `GET /images/search?term=&limit=&filters=`: Docker's rows.
+    pub async fn images_search(
+        &self,
+        term: &str,
+        limit: Option<i64>,
+        filters: &crate::Filters,
+        auth: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>> {
+        let q = Query::new().add("term", term).opt("limit", limit).filters(filters);
+        let resp = self
+            .send_with(Method::GET, &q.on("/images/search"), Body::Empty, registry_auth(auth))
+            .await?;
+        let body = body_bytes(resp).await;
+        serde_json::from_slice(&body).map_err(|e| crate::ClientError::Other(format!("search results: {e}")))
+    }
+
+    /// `GET /images/{name}/history`: Docker's steps, newest first.
+    pub async fn image_history(&self, name: &str) -> Result<Vec<serde_json::Value>> {
+        self.get(&image(name, "/history")).await
+    }
+
+    /// `POST /images/create?fromImage=NAME` with no tag: every tag of the
+    /// repository (`pull --all-tags`), as Docker's client asks for it.
+    pub async fn image_pull_all(&self, name: &str, platform: Option<&str>, auth: Option<&str>) -> Result<Lines> {
+        let q = Query::new().add("fromImage", name).opt("platform", platform);
+        let resp = self
+            .send_with(Method::POST, &q.on("/images/create"), Body::Empty, registry_auth(auth))
+            .await?;
+        Ok(Lines::new(resp))
+    }
+
+    /// `POST /images/{name}/push` with no tag: every local tag of the
+    /// repository (`push --all-tags`).
+    pub async fn image_push_all(&self, name: &str, auth: Option<&str>) -> Result<Lines> {
+        let resp = self
+            .send_with(Method::POST, &image(name, "/push"), Body::Empty, registry_auth(auth))
+            .await?;
+        Ok(Lines::new(resp))
+    }
+
     /// `POST /images/{name}/push?tag=…`: the progress messages, one JSON a
     /// line. `auth` is the `X-Registry-Auth` value, if any.
     pub async fn image_push(&self, reference: &str, auth: Option<&str>) -> Result<Lines> {

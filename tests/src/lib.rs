@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub mod cluster;
 pub mod registry;
 pub mod rsyslog;
+pub mod token;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

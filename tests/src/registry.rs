@@ -50,6 +50,20 @@ impl Blob {
         }
     }
 
+    /// A zstd-compressed OCI layer of `tar`, in `frames` zstd frames one
+    /// after another (as a parallel compressor writes them).
+    pub fn zstd(tar: &[u8], frames: usize) -> Blob {
+        let mut data = Vec::new();
+        for part in tar.chunks(tar.len().div_ceil(frames.max(1))) {
+            data.extend(zstd::encode_all(part, 3).expect("zstd"));
+        }
+        Blob {
+            data,
+            media_type: "application/vnd.oci.image.layer.v1.tar+zstd",
+            diff_id: digest(tar),
+        }
+    }
+
     /// An uncompressed OCI layer.
     pub fn plain(tar: &[u8]) -> Blob {
         Blob {
@@ -86,6 +100,9 @@ pub struct Options {
     pub user: Option<(String, String)>,
     /// Serve HTTPS at 127.0.0.1:5443 with this certificate and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// An `auth:` section of the registry's config as is (the bearer-token
+    /// mode: `token::TokenIssuer::registry_auth`).
+    pub auth: Option<String>,
 }
 
 impl Registry {
@@ -122,18 +139,24 @@ impl Registry {
             curl_extra.push("-u".to_string());
             curl_extra.push(format!("{user}:{pass}"));
         }
+        if let Some(section) = &o.auth {
+            cfg_text.push_str(section);
+        }
         if o.tls.is_some() {
             curl_extra.push("-k".to_string());
         }
+        // Behind token auth the registry answers 401 until a client has a token.
+        let up = if o.auth.is_some() { "401" } else { "200" };
         let cfg = work.join("config.yml");
         std::fs::write(&cfg, cfg_text).expect("registry config");
         let log = std::fs::File::create(work.join("registry.log")).expect("registry log");
+        let access = std::fs::File::create(work.join("access.log")).expect("registry access log");
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", a.netns))
             .args(["docker-registry", "serve"])
             .arg(&cfg)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(access)
             .stderr(log)
             .spawn()
             .expect("start docker-registry (apt install docker-registry)");
@@ -157,12 +180,18 @@ impl Registry {
                 &format!("{}/v2/", r.base),
             ])
             .1
-            != "200"
+            != up
         {
             assert!(Instant::now() < deadline, "registry did not come up");
             std::thread::sleep(Duration::from_millis(50));
         }
         r
+    }
+
+    /// The registry's access log so far (Apache combined format: request
+    /// line, status, bytes sent).
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.work.join("access.log")).unwrap_or_default()
     }
 
     /// curl inside the namespace: exit code and stdout.

@@ -112,3 +112,79 @@ fn image_prune_removes_dangling_then_unused_images() {
     a.skiff(&["rm", "c"]).ok();
     a.finish();
 }
+
+#[test]
+fn history_reads_as_dockers_and_the_stock_client_shows_the_same() {
+    let a = Agent::start();
+    // About 100 kB in the new layer.
+    a.skiff(&[
+        "run",
+        "--name",
+        "c",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/blob bs=1000 count=100 2>/dev/null",
+    ])
+    .ok();
+    let id = a.skiff(&["commit", "-m", "made by a test", "c", "hist:v1"]).ok().stdout;
+    let id = id.trim();
+
+    let h = a.skiff(&["history", "hist:v1"]).ok().stdout;
+    let lines: Vec<&str> = h.lines().collect();
+    assert_eq!(lines.len(), 3, "{h}");
+    let head: Vec<&str> = lines[0].split("   ").map(str::trim).filter(|s| !s.is_empty()).collect();
+    assert_eq!(head, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], "{h}");
+    assert!(lines[1].starts_with(&id[7..19]), "{h}");
+    assert!(lines[1].contains("100kB"), "{h}");
+    assert!(lines[1].trim_end().ends_with("made by a test"), "{h}");
+    assert!(lines[1].contains(" ago "), "{h}");
+    assert!(lines[2].starts_with("<missing>"), "{h}");
+
+    let q = a.skiff(&["image", "history", "-q", "hist:v1"]).ok().stdout;
+    assert_eq!(q, format!("{}\n<missing>\n", &id[7..19]));
+    let raw = a
+        .skiff(&[
+            "history",
+            "--no-trunc",
+            "-H=false",
+            "--format",
+            "{{.ID}}|{{.Size}}|{{.CreatedSince}}",
+            "hist:v1",
+        ])
+        .ok()
+        .stdout;
+    let top: Vec<&str> = raw.lines().next().unwrap_or_default().split('|').collect();
+    assert_eq!(top[0], id, "{raw}");
+    assert_eq!(top[1], "100000", "{raw}");
+    assert!(top[2].contains('T') && top[2].len() >= 20, "{raw}");
+    let t = a
+        .skiff(&["history", "--format", "table {{.ID}}\t{{.Comment}}", "hist:v1"])
+        .ok()
+        .stdout;
+    assert!(t.starts_with("IMAGE          COMMENT\n"), "{t}");
+
+    // The stock docker client draws the same from the same API answer.
+    for args in [
+        &["history", "-H=false", "hist:v1"][..],
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.ID}}|{{.Size}}|{{.CreatedBy}}|{{.CreatedAt}}",
+            "hist:v1",
+        ][..],
+        &["image", "history", "-q", "--no-trunc", "hist:v1"][..],
+    ] {
+        let d = a.docker(args);
+        assert_eq!(d.code, 0, "{}", d.stderr);
+        let mine = a.skiff(args).ok().stdout;
+        let trimmed: String = d.stdout.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+        assert_eq!(trimmed, mine, "docker {args:?}");
+    }
+    let missing = a.skiff(&["history", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("No such image: nope"), "{}", missing.stderr);
+    a.skiff(&["rm", "c"]).ok();
+    a.finish();
+}

@@ -96,3 +96,109 @@ fn pulled_layers_are_mounted_not_uploaded_and_docker_push_works() {
     drop(reg);
     a.finish();
 }
+
+#[test]
+fn push_all_tags_sends_every_local_tag_of_the_repository() {
+    let a = Agent::start();
+    let reg = Registry::start(&a);
+    a.skiff(&["tag", "busybox", "127.0.0.1:5000/multi:a"]).ok();
+    a.skiff(&["tag", "busybox", "127.0.0.1:5000/multi:b"]).ok();
+    a.skiff(&["tag", "busybox", "127.0.0.1:5000/elsewhere:c"]).ok();
+
+    let r = a.skiff(&["push", "--all-tags", "127.0.0.1:5000/multi"]).ok();
+    assert!(!r.stdout.contains("Using default tag"), "{}", r.stdout);
+    assert_eq!(
+        r.stdout.matches("The push refers to repository").count(),
+        1,
+        "{}",
+        r.stdout
+    );
+    let a_at = r.stdout.find("\na: digest: sha256:").expect(&r.stdout);
+    let b_at = r.stdout.find("\nb: digest: sha256:").expect(&r.stdout);
+    assert!(a_at < b_at, "{}", r.stdout);
+    assert!(r.stdout.contains(": Layer already exists"), "{}", r.stdout);
+    let (_, tags) = reg.curl(&["-s", "http://127.0.0.1:5000/v2/multi/tags/list"]);
+    let tags: serde_json::Value = serde_json::from_str(&tags).expect(&tags);
+    let mut tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["a", "b"]);
+
+    let q = a.skiff(&["push", "-a", "-q", "127.0.0.1:5000/multi"]).ok();
+    assert_eq!(q.stdout, "127.0.0.1:5000/multi\n");
+    let r = a.skiff(&["push", "-a", "127.0.0.1:5000/multi:a"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (1, "tag can't be used with --all-tags/-a\n")
+    );
+    let r = a.skiff(&["push", "-a", "127.0.0.1:5000/none"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("An image does not exist locally with the tag: 127.0.0.1:5000/none"),
+        "{}",
+        r.stderr
+    );
+    // The stock docker client asks the same way.
+    a.skiff(&["tag", "busybox", "127.0.0.1:5000/multi:d"]).ok();
+    let d = a.docker(&["push", "--all-tags", "127.0.0.1:5000/multi"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert!(d.stdout.contains("d: digest: sha256:"), "{}", d.stdout);
+    drop(reg);
+    a.finish();
+}
+
+#[test]
+fn search_lists_the_registry_catalog_as_docker_search() {
+    let a = Agent::start_bare();
+    let reg = Registry::start(&a);
+    let layer = Blob::gzip(&tar_of(&[("f", "x\n")]));
+    for repo in ["team/tool", "tools/other", "app"] {
+        reg.push(repo, "latest", &[&layer], "amd64");
+    }
+    let r = a.skiff(&["search", "127.0.0.1:5000/tool"]).ok();
+    assert_eq!(
+        r.stdout,
+        "NAME                         DESCRIPTION   STARS     OFFICIAL   AUTOMATED\n\
+         127.0.0.1:5000/team/tool                   0\n\
+         127.0.0.1:5000/tools/other                 0\n"
+    );
+    let d = a.docker(&["search", "127.0.0.1:5000/tool"]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let trimmed: String = d.stdout.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+    assert_eq!(trimmed, r.stdout);
+
+    let all = a.skiff(&["search", "--format", "{{.Name}}", "127.0.0.1:5000/"]).ok();
+    assert_eq!(
+        all.stdout,
+        "127.0.0.1:5000/app\n127.0.0.1:5000/team/tool\n127.0.0.1:5000/tools/other\n"
+    );
+    let one = a
+        .skiff(&["search", "--limit", "1", "--format", "{{.Name}}", "127.0.0.1:5000/"])
+        .ok();
+    assert_eq!(one.stdout, "127.0.0.1:5000/app\n");
+    let starred = a
+        .skiff(&["search", "-f", "stars=1", "--format", "{{.Name}}", "127.0.0.1:5000/"])
+        .ok();
+    assert_eq!(starred.stdout, "");
+    let bad = a.skiff(&["search", "-f", "is-official=yes", "127.0.0.1:5000/app"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("Invalid filter 'is-official=[yes]'"),
+        "{}",
+        bad.stderr
+    );
+    let bad = a.skiff(&["search", "--limit", "0", "127.0.0.1:5000/app"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("limit 0 is outside the range of [1, 100]"),
+        "{}",
+        bad.stderr
+    );
+    drop(reg);
+    a.finish();
+}

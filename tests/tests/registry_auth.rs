@@ -145,3 +145,61 @@ fn a_registry_over_https_is_trusted_through_certs_d() {
     a.finish();
     std::fs::remove_dir_all(&pki).unwrap();
 }
+
+#[test]
+fn the_bearer_token_flow_pulls_and_pushes() {
+    let a = Agent::start();
+    let issuer = skiff_tests::token::TokenIssuer::start(&a, &a.root.join("token"), ("bob", "t0ken"));
+    let reg = Registry::start_with(
+        &a,
+        Options {
+            auth: Some(issuer.registry_auth()),
+            ..Default::default()
+        },
+    );
+    let cfg = a.root.join("client-config");
+    a.skiff(&["tag", "busybox", "127.0.0.1:5000/team/box:v1"]).ok();
+    // Anonymous: a token that grants nothing.
+    let r = skiff_cfg(&a, &cfg, &["push", "127.0.0.1:5000/team/box:v1"], "");
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let r = skiff_cfg(
+        &a,
+        &cfg,
+        &["login", "-u", "bob", "--password-stdin", "127.0.0.1:5000"],
+        "nope\n",
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let r = skiff_cfg(
+        &a,
+        &cfg,
+        &["login", "-u", "bob", "--password-stdin", "127.0.0.1:5000"],
+        "t0ken\n",
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "Login Succeeded\n"), "{}", r.stderr);
+
+    let r = skiff_cfg(&a, &cfg, &["push", "127.0.0.1:5000/team/box:v1"], "");
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("v1: digest: sha256:"), "{}", r.stdout);
+    a.skiff(&["rmi", "127.0.0.1:5000/team/box:v1"]).ok();
+    let r = skiff_cfg(&a, &cfg, &["pull", "127.0.0.1:5000/team/box:v1"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = a
+        .skiff(&["run", "--rm", "127.0.0.1:5000/team/box:v1", "echo", "token"])
+        .ok();
+    assert_eq!(out.stdout, "token\n");
+    // Without the stored credentials the pull is refused as Docker words it.
+    a.skiff(&["rmi", "127.0.0.1:5000/team/box:v1"]).ok();
+    let r = a.skiff(&["pull", "127.0.0.1:5000/team/box:v1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("pull access denied for 127.0.0.1:5000/team/box"),
+        "{}",
+        r.stderr
+    );
+    let asked = issuer.requests.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+    assert!(asked.contains("bob repository:team/box:pull,push"), "{asked}");
+    assert!(asked.contains("bob repository:team/box:pull"), "{asked}");
+    drop(reg);
+    drop(issuer);
+    a.finish();
+}

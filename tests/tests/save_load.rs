@@ -190,3 +190,29 @@ fn hostile_archives_are_refused_and_change_nothing() {
     assert!(!a.root.join("evil").exists() && !a.root.join("data/evil").exists());
     a.finish();
 }
+
+#[test]
+fn compressed_archives_load_as_dockers() {
+    let a = Agent::start();
+    let id = a.inspect("busybox", "{{.Id}}");
+    let file = a.root.join("busybox.tar");
+    a.skiff(&["save", "-o", file.to_str().unwrap(), "busybox"]).ok();
+    let plain = std::fs::read(&file).expect("archive");
+    let gz = a.root.join("busybox.tar.gz");
+    let r = sh(&format!("gzip -c {} > {}", file.display(), gz.display()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let zst = a.root.join("busybox.tar.zst");
+    std::fs::write(&zst, zstd::encode_all(&plain[..], 3).expect("zstd")).expect("write");
+    for f in [&gz, &zst] {
+        a.skiff(&["rmi", "busybox"]).ok();
+        let r = a.skiff(&["load", "-i", f.to_str().unwrap()]).ok();
+        assert_eq!(r.stdout, "Loaded image: busybox:latest\n");
+        assert_eq!(a.inspect("busybox", "{{.Id}}"), id);
+    }
+    // Nothing of the decompressed copies is left behind.
+    let tmp: Vec<_> = std::fs::read_dir(a.root.join("data/tmp"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    a.finish();
+}

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::{ApiError, ApiResult, St, Q};
 use crate::images::pull::{PullError, PullOptions};
 use crate::images::registry::{Credentials, Platform, Registries, RegistryError};
+use crate::images::search::SearchFilters;
 use crate::images::store::ImageError;
 
 /// `X-Registry-Auth`: base64url JSON of Docker's `AuthConfig`.
@@ -49,6 +50,7 @@ pub(super) fn registries(e: &St) -> Registries {
     Registries {
         insecure: e.cfg.insecure_registries.clone(),
         certs_dir: e.cfg.certs_dir.clone(),
+        mirrors: e.cfg.registry_mirrors.clone(),
     }
 }
 
@@ -93,7 +95,9 @@ pub struct LoginRequest {
 fn status_of(e: &PullError) -> StatusCode {
     match e {
         PullError::Registry(RegistryError::BadReference) => StatusCode::BAD_REQUEST,
-        PullError::Registry(RegistryError::NotFound(_) | RegistryError::Denied(_)) => StatusCode::NOT_FOUND,
+        PullError::Registry(RegistryError::NotFound(_) | RegistryError::Denied(_) | RegistryError::NoRepository(_)) => {
+            StatusCode::NOT_FOUND
+        }
         PullError::Registry(RegistryError::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
         PullError::Registry(RegistryError::NoPlatform(_) | RegistryError::Unsupported(_)) => StatusCode::BAD_REQUEST,
         PullError::Image(ImageError::NotFound(_)) => StatusCode::NOT_FOUND,
@@ -117,9 +121,15 @@ pub async fn pull(e: St, from: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
         credentials: credentials(headers),
         registries: registries(&e),
     };
+    // No tag anywhere: every tag of the repository (`pull --all-tags`).
+    let all = tag.is_empty() && crate::images::registry::name_only(from);
     let engine = e.0.clone();
     progress(move |tx| async move {
-        let p = engine.images.pull(&reference, &opts, &tx).await?;
+        let p = if all {
+            engine.images.pull_all(&reference, &opts, &tx).await?
+        } else {
+            engine.images.pull(&reference, &opts, &tx).await?
+        };
         engine.emit(
             "image",
             "pull",
@@ -142,9 +152,15 @@ pub async fn push(e: St, name: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
         credentials: credentials(headers),
         registries: registries(&e),
     };
+    // No tag anywhere: every local tag of the repository (`push --all-tags`).
+    let all = !reference.contains('@') && crate::images::registry::name_only(&reference);
     let engine = e.0.clone();
     progress(move |tx| async move {
-        engine.images.push(&reference, &opts, &tx).await?;
+        if all {
+            engine.images.push_all(&reference, &opts, &tx).await?;
+        } else {
+            engine.images.push(&reference, &opts, &tx).await?;
+        }
         engine.emit(
             "image",
             "push",
@@ -189,4 +205,34 @@ where
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(out_rx));
     Ok(([("Content-Type", "application/json")], body).into_response())
+}
+
+/// `GET /images/search?term=&limit=&filters=`: Docker's rows, from the
+/// registry's catalog (`images::search`).
+pub async fn search(e: St, q: Q, headers: HeaderMap) -> ApiResult {
+    let term = q.get("term").cloned().unwrap_or_default();
+    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+        None => 25,
+        Some(l) => l
+            .parse::<i64>()
+            .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("invalid limit: {l}")))?,
+    };
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("limit {limit} is outside the range of [1, 100]"),
+        ));
+    }
+    let filters = super::containers::parse_filters(&q)?;
+    let filters = SearchFilters::parse(&filters).map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+    let found = crate::images::search::search(
+        &term,
+        limit as usize,
+        &filters,
+        credentials(&headers).as_ref(),
+        &registries(&e),
+    )
+    .await
+    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    Ok(Json(found).into_response())
 }

@@ -110,17 +110,7 @@ pub async fn get_dispatch(e: St, Path(rest): Path<String>) -> ApiResult {
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let img = e.images.resolve(name)?;
-        let h: Vec<Value> = img
-            .config
-            .history
-            .iter()
-            .rev()
-            .map(|h| {
-                json!({"Id": "<missing>", "Created": h.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|d| d.timestamp()).unwrap_or(0),
-                       "CreatedBy": h.created_by.clone().unwrap_or_default(), "Tags": null, "Size": 0, "Comment": h.comment.clone().unwrap_or_default()})
-            })
-            .collect();
-        return Ok(Json(h).into_response());
+        return Ok(Json(history_json(&e, &img)).into_response());
     }
     Err(ApiError(
         StatusCode::NOT_FOUND,
@@ -265,4 +255,40 @@ pub async fn remove(e: St, Path(name): Path<String>, q: Q) -> ApiResult<Response
         e.emit("image", "delete", &id, [("name".to_string(), name.clone())].into());
     }
     Ok(Json(out).into_response())
+}
+
+/// `GET /images/{name}/history` as Docker's daemon answers it: newest
+/// first; each step that made a layer carries that layer's size; the
+/// newest step names the image and its tags, the others `<missing>`
+/// (skiff keeps no parent chain of local images).
+fn history_json(e: &St, img: &Image) -> Vec<Value> {
+    let chains = img.chain_ids();
+    let mut layer = 0;
+    let mut out: Vec<Value> = Vec::new();
+    for h in &img.config.history {
+        let mut size = 0;
+        if !h.empty_layer.unwrap_or(false) {
+            if let Some(c) = chains.get(layer) {
+                size = e.images.layers.get(c).map(|l| l.size).unwrap_or(0);
+            }
+            layer += 1;
+        }
+        // Go's zero time when a step has no date, as Docker shows it.
+        let created = h
+            .created
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .map_or(-62_135_596_800, |d| d.timestamp());
+        out.push(
+            json!({"Id": "<missing>", "Created": created, "CreatedBy": h.created_by.clone().unwrap_or_default(),
+                        "Tags": null, "Size": size, "Comment": h.comment.clone().unwrap_or_default()}),
+        );
+    }
+    out.reverse();
+    if let Some(top) = out.first_mut() {
+        let tags = e.images.tags_of(&img.id);
+        top["Id"] = json!(img.id);
+        top["Tags"] = if tags.is_empty() { Value::Null } else { json!(tags) };
+    }
+    out
 }

@@ -112,6 +112,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/create", post(images::create))
         .route("/images/get", get(image_archive::save_many))
         .route("/images/load", post(image_archive::load))
+        .route("/images/search", get(distribution::search))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

@@ -94,7 +94,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": null,
+        "RegistryConfig": registry_config(&e.cfg),
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": crate::runtime::cgroups::host_memory(),
         "GenericResources": null,
@@ -115,6 +115,35 @@ pub async fn info(e: St) -> impl IntoResponse {
         "SecurityOptions": crate::engine::security::info_options(e.cgroup_v2, e.cfg.no_new_privileges),
         "Warnings": sys.warnings(),
     }))
+}
+
+/// `/info`'s `RegistryConfig` in Docker's shape: loopback and the
+/// `insecure-registries` CIDRs, an index entry per insecure host and one
+/// for Docker Hub with its mirrors.
+fn registry_config(cfg: &crate::config::Config) -> serde_json::Value {
+    let mut cidrs = vec!["127.0.0.0/8".to_string()];
+    let mut indexes = serde_json::Map::new();
+    for i in &cfg.insecure_registries {
+        if i.parse::<ipnet::IpNet>().is_ok() {
+            cidrs.push(i.clone());
+        } else {
+            indexes.insert(
+                i.clone(),
+                json!({"Name": i, "Mirrors": [], "Secure": false, "Official": false}),
+            );
+        }
+    }
+    indexes.insert(
+        "docker.io".into(),
+        json!({"Name": "docker.io", "Mirrors": cfg.registry_mirrors, "Secure": true, "Official": true}),
+    );
+    json!({
+        "AllowNondistributableArtifactsCIDRs": [],
+        "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": indexes,
+        "Mirrors": cfg.registry_mirrors,
+    })
 }
 
 /// `GET /events?since=&until=&filters=`: past events from `since`, then

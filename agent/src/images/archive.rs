@@ -21,6 +21,30 @@ use serde_json::json;
 use super::layers::HashingReader;
 use super::store::{parse_reference, Image, ImageError, ImageStore};
 
+/// A spooled archive that is gzip- or zstd-compressed (`docker save |
+/// gzip`, which Docker's load takes) is decompressed in place first.
+fn uncompress_in_place(path: &Path) -> Result<(), ImageError> {
+    let mut head = [0u8; 4];
+    let n = File::open(path)?.read(&mut head)?;
+    let head = &head[..n];
+    if !head.starts_with(&[0x1f, 0x8b]) && !head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Ok(());
+    }
+    let plain = path.with_extension("plain");
+    let copied = (|| {
+        let mut r = super::pull::decompress(File::open(path)?)?;
+        let mut w = io::BufWriter::new(File::create(&plain)?);
+        io::copy(&mut r, &mut w)?;
+        w.flush()
+    })();
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&plain);
+        return Err(bad(format!("decompressing the archive: {e}")));
+    }
+    std::fs::rename(&plain, path)?;
+    Ok(())
+}
+
 /// One image of `manifest.json`.
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "PascalCase")]
@@ -142,6 +166,7 @@ impl ImageStore {
     /// (`Loaded image: busybox:latest`, or `Loaded image ID: sha256:…`).
     /// Blocking.
     pub fn load_archive(&self, path: &Path) -> Result<Vec<String>, ImageError> {
+        uncompress_in_place(path)?;
         let mut ar = ArchiveFile::open(path)?;
         let entries: Vec<Entry> = match ar.json::<Vec<Entry>>("manifest.json") {
             Ok(e) => e,

@@ -3,7 +3,8 @@
 //! straight from an overlay directory by `difftar`), the image service
 //! (`service`: import, removal, containers' root filesystems; later push,
 //! save, load, commit), pulls from and pushes to registries (`pull`, `push`, over `registry`:
-//! client, credentials, manifest and platform choice), the image store (`store`: configs,
+//! client, credentials, mirrors, manifest and platform choice; `search`: a
+//! registry's catalog as `docker search` rows), the image store (`store`: configs,
 //! manifests, tags), content-addressed layers (`layers`) extracted safely
 //! (`extract`, recording a `tarsplit` to put their tars back together) into a graph driver (`driver`: overlay2 or vfs), references
 //! (`reference`) and the trash removed trees go to.
@@ -21,6 +22,7 @@ pub mod push;
 pub mod quota;
 pub mod reference;
 pub mod registry;
+pub mod search;
 pub mod service;
 pub mod store;
 pub mod tarsplit;

@@ -64,6 +64,19 @@ fn say(tx: &UnboundedSender<JsonMessage>, id: &str, status: &str) {
     });
 }
 
+/// Docker's last line of a pull.
+fn say_status(tx: &UnboundedSender<JsonMessage>, shown: &str, fresh: bool) {
+    let status = if fresh {
+        "Downloaded newer image for"
+    } else {
+        "Image is up to date for"
+    };
+    say(tx, "", &format!("Status: {status} {shown}"));
+}
+
+/// How long an unfinished download is kept for a later pull to resume.
+const STALE_DOWNLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 fn short(d: &Descriptor) -> String {
     let s = d.digest().to_string();
     let hex = s.split_once(':').map_or(s.as_str(), |(_, h)| h);
@@ -75,21 +88,99 @@ impl ImageStore {
         self.dir().join("downloads")
     }
 
-    /// Pull `reference` from its registry and tag it; progress on `tx`.
+    /// Pull `reference` from its registry (or a mirror, for Docker Hub)
+    /// and tag it; progress on `tx`.
     pub async fn pull(
         &self,
         reference: &str,
         opts: &PullOptions,
         tx: &UnboundedSender<JsonMessage>,
     ) -> Result<Pulled, PullError> {
+        self.collect_stale_downloads();
         let remote = Remote::parse(reference)?;
-        let client = registry::client(&remote, &opts.registries);
         let auth = registry::auth(opts.credentials.as_ref());
         let platform = opts.platform.clone().unwrap_or_else(Platform::host);
-        let (manifest, repo_digest) = registry::resolve(&client, &remote, &auth, &platform).await?;
+        let mut failed = None;
+        for ep in opts.registries.endpoints(&remote) {
+            let client = registry::client(&ep, &opts.registries);
+            match registry::resolve(&client, &ep, &auth, &platform).await {
+                Ok((manifest, digest)) => {
+                    let (id, fresh) = self.pull_tag(&client, &ep, &auth, &manifest, &digest, tx).await?;
+                    say_status(tx, &remote.shown(), fresh);
+                    return Ok(Pulled {
+                        id,
+                        reference: remote.shown(),
+                        fresh,
+                    });
+                }
+                Err(e) => {
+                    tracing::info!("pulling {} from {}: {e}", remote.shown(), ep.registry);
+                    failed = Some(e);
+                }
+            }
+        }
+        Err(failed.unwrap_or(RegistryError::BadReference).into())
+    }
+
+    /// `pull --all-tags`: every tag of the repository `name` (a name
+    /// without tag or digest), one after another, as Docker; one `Status:`
+    /// line at the end for the repository.
+    pub async fn pull_all(
+        &self,
+        name: &str,
+        opts: &PullOptions,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<Pulled, PullError> {
+        self.collect_stale_downloads();
+        let mut remote = Remote::parse(name)?;
+        remote.tag = None;
+        let auth = registry::auth(opts.credentials.as_ref());
+        let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+        let mut found = None;
+        for ep in opts.registries.endpoints(&remote) {
+            let client = registry::client(&ep, &opts.registries);
+            match registry::tags(&client, &ep, &auth).await {
+                Ok(tags) => {
+                    found = Some(Ok((client, ep, tags)));
+                    break;
+                }
+                Err(e) => {
+                    tracing::info!("listing tags of {} at {}: {e}", remote.familiar, ep.registry);
+                    found = Some(Err(e));
+                }
+            }
+        }
+        let (client, ep, tags) = found.unwrap_or(Err(RegistryError::BadReference))?;
+        let (mut id, mut fresh) = (String::new(), false);
+        for t in tags {
+            let mut r = ep.clone();
+            r.tag = Some(t);
+            let (manifest, digest) = registry::resolve(&client, &r, &auth, &platform).await?;
+            let (i, f) = self.pull_tag(&client, &r, &auth, &manifest, &digest, tx).await?;
+            (id, fresh) = (i, fresh || f);
+        }
+        say_status(tx, &remote.familiar, fresh);
+        Ok(Pulled {
+            id,
+            reference: remote.familiar,
+            fresh,
+        })
+    }
+
+    /// One resolved manifest: its config and layers, then its tag and
+    /// repo digest. Returns the image ID and whether the tag moved.
+    async fn pull_tag(
+        &self,
+        client: &Client,
+        remote: &Remote,
+        auth: &RegistryAuth,
+        manifest: &ImageManifest,
+        repo_digest: &str,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<(String, bool), PullError> {
         let what = remote.tag.clone().or(remote.digest.clone()).unwrap_or_default();
         say(tx, &what, &format!("Pulling from {}", remote.repository));
-        let config = self.fetch_config(&client, &remote, &manifest).await?;
+        let config = self.fetch_config(client, remote, manifest).await?;
         let cfg: skiff_api::ImageConfigFile =
             serde_json::from_slice(&config).map_err(|e| RegistryError::Other(format!("image config: {e}")))?;
         let diff_ids = &cfg.rootfs.diff_ids;
@@ -98,8 +189,7 @@ impl ImageStore {
                 RegistryError::Other("image config and manifest disagree on the number of layers".into()).into(),
             );
         }
-        self.fetch_layers(&client, &remote, &auth, &manifest, diff_ids, tx)
-            .await?;
+        self.fetch_layers(client, remote, auth, manifest, diff_ids, tx).await?;
         let id = self.add_config(&config)?;
         say(tx, "", &format!("Digest: {repo_digest}"));
         let tag = match &remote.tag {
@@ -113,20 +203,28 @@ impl ImageStore {
         if let Some(t) = &tag {
             self.tag(&id, t)?;
         }
-        self.add_digest(&id, &remote.familiar, &repo_digest)?;
+        self.add_digest(&id, &remote.familiar, repo_digest)?;
         let fresh = before.as_deref() != Some(id.as_str());
-        let shown = remote.shown();
-        let status = if fresh {
-            "Downloaded newer image for"
-        } else {
-            "Image is up to date for"
+        Ok((id, fresh))
+    }
+
+    /// Remove downloads nobody finished within `STALE_DOWNLOAD` (kept
+    /// until then for a pull to resume): at agent start and before each
+    /// pull.
+    pub fn collect_stale_downloads(&self) {
+        let Ok(rd) = std::fs::read_dir(self.downloads()) else {
+            return;
         };
-        say(tx, "", &format!("Status: {status} {shown}"));
-        Ok(Pulled {
-            id,
-            reference: shown,
-            fresh,
-        })
+        for e in rd.flatten() {
+            let age = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|t| t.elapsed().unwrap_or_default());
+            if age.is_ok_and(|a| a > STALE_DOWNLOAD) {
+                tracing::info!("removing stale download {}", e.path().display());
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 
     async fn fetch_config(&self, client: &Client, remote: &Remote, m: &ImageManifest) -> Result<Vec<u8>, PullError> {
@@ -224,8 +322,9 @@ fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
     decompress(std::fs::File::open(path)?)
 }
 
-/// A layer stream as its magic bytes say: gzip or a plain tar (zstd is
-/// refused with a clear error).
+/// A layer stream as its magic bytes say: gzip, zstd (OCI's
+/// `tar+zstd`; every frame, as `MultiGzDecoder` reads every gzip member)
+/// or a plain tar.
 pub fn decompress<R: Read + 'static>(r: R) -> io::Result<Box<dyn Read>> {
     let mut r = io::BufReader::with_capacity(256 * 1024, r);
     let head = r.fill_buf()?;
@@ -233,10 +332,7 @@ pub fn decompress<R: Read + 'static>(r: R) -> io::Result<Box<dyn Read>> {
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(r)));
     }
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "zstd-compressed layers are not supported yet",
-        ));
+        return Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?));
     }
     Ok(Box::new(r))
 }

@@ -87,18 +87,68 @@ impl ImageStore {
                 remote.familiar
             ))
         })?;
-        let client = registry::client(&remote, &opts.registries);
+        let client = self.push_session(&remote, opts, tx).await?;
+        self.push_tag(&client, &remote, &img, tx).await
+    }
+
+    /// `push --all-tags`: every local tag of the repository `name`, in
+    /// order, as Docker.
+    pub async fn push_all(
+        &self,
+        name: &str,
+        opts: &PullOptions,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<(), PullError> {
+        let remote = Remote::parse(name)?;
+        let tags = self.tags_in(&remote.familiar);
+        if tags.is_empty() {
+            return Err(ImageError::NotFound(format!(
+                "An image does not exist locally with the tag: {}",
+                remote.familiar
+            ))
+            .into());
+        }
+        let client = self.push_session(&remote, opts, tx).await?;
+        for t in tags {
+            let mut r = remote.clone();
+            r.tag = Some(t);
+            let img = self.resolve(&r.shown())?;
+            self.push_tag(&client, &r, &img, tx).await?;
+        }
+        Ok(())
+    }
+
+    /// A client authenticated for pushing to `remote`'s repository, and
+    /// Docker's first line.
+    async fn push_session(
+        &self,
+        remote: &Remote,
+        opts: &PullOptions,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<Client, PullError> {
+        let client = registry::client(remote, &opts.registries);
         let auth = registry::auth(opts.credentials.as_ref());
-        let oci = remote.oci();
-        let denied = |e| match registry::describe(e, &remote) {
-            RegistryError::Denied(_) => RegistryError::Unauthorized("unauthorized: authentication required".into()),
-            other => other,
-        };
         client
-            .auth(&oci, &auth, RegistryOperation::Push)
+            .auth(&remote.oci(), &auth, RegistryOperation::Push)
             .await
-            .map_err(denied)?;
+            .map_err(|e| match registry::describe(e, remote) {
+                RegistryError::Denied(_) => RegistryError::Unauthorized("unauthorized: authentication required".into()),
+                other => other,
+            })?;
         say(tx, "", &format!("The push refers to repository [{}]", remote.familiar));
+        Ok(client)
+    }
+
+    /// One tag: its layers, config and manifest; Docker's `TAG: digest:`
+    /// line. Returns the manifest's digest.
+    async fn push_tag(
+        &self,
+        client: &Client,
+        remote: &Remote,
+        img: &super::store::Image,
+        tx: &UnboundedSender<JsonMessage>,
+    ) -> Result<String, PullError> {
+        let oci = remote.oci();
         let chains = img.chain_ids();
         for c in &chains {
             let l = self.layers.get(c).map_err(ImageError::from)?;
@@ -107,14 +157,14 @@ impl ImageStore {
         let mut layers = Vec::new();
         for c in chains.iter().rev() {
             let l = self.layers.get(c).map_err(ImageError::from)?;
-            let blob = self.push_layer(&client, &remote, c, &l.diff_id, tx).await?;
+            let blob = self.push_layer(client, remote, c, &l.diff_id, tx).await?;
             layers.push(json!({"mediaType": blob.media_type, "size": blob.size, "digest": blob.digest}));
         }
         layers.reverse();
         client
             .push_blob(&oci, img.raw.clone(), &img.id)
             .await
-            .map_err(|e| registry::describe(e, &remote))?;
+            .map_err(|e| registry::describe(e, remote))?;
         let manifest = serde_json::to_vec_pretty(&json!({
             "schemaVersion": 2,
             "mediaType": MANIFEST,
@@ -126,7 +176,7 @@ impl ImageStore {
         client
             .push_manifest_raw(&oci, manifest.clone(), http::HeaderValue::from_static(MANIFEST))
             .await
-            .map_err(|e| registry::describe(e, &remote))?;
+            .map_err(|e| registry::describe(e, remote))?;
         self.add_digest(&img.id, &remote.familiar, &digest)?;
         let tag = remote.tag.clone().unwrap_or_else(|| "latest".into());
         say(tx, "", &format!("{tag}: digest: {digest} size: {}", manifest.len()));
@@ -145,7 +195,13 @@ impl ImageStore {
         let here = format!("{}/{}", remote.registry, remote.repository);
         let id = short(diff_id);
         let oci = remote.oci();
-        let known = self.blob_refs(diff_id);
+        // A Docker schema 2 manifest names gzip (or plain) layers only:
+        // a zstd blob this agent pulled is not reused, the layer is gzipped.
+        let known: Vec<BlobRef> = self
+            .blob_refs(diff_id)
+            .into_iter()
+            .filter(|b| !b.media_type.contains("zstd"))
+            .collect();
         for b in &known {
             if client.blob_exists(&oci, &b.digest).await.unwrap_or(false) {
                 say(tx, &id, "Layer already exists");

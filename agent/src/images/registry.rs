@@ -27,6 +27,8 @@ pub enum RegistryError {
     Denied(String),
     #[error("no matching manifest for {0} in the manifest list entries")]
     NoPlatform(String),
+    #[error("pull access denied for {0}, repository does not exist or may require 'docker login': name unknown: repository name not known to registry")]
+    NoRepository(String),
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -196,9 +198,34 @@ pub struct Registries {
     pub insecure: Vec<String>,
     /// `certs.d`: `<dir>/<host:port>/*.crt` are trusted for that registry.
     pub certs_dir: PathBuf,
+    /// Docker Hub mirrors, `http[s]://host[:port]/` (`registry-mirrors`).
+    pub mirrors: Vec<String>,
 }
 
 impl Registries {
+    /// Where to pull `remote` from, in order, as Docker: for Docker Hub
+    /// each mirror (the same repository at the mirror's host), then the
+    /// Hub itself; for any other registry only that registry.
+    pub fn endpoints(&self, remote: &Remote) -> Vec<Remote> {
+        let mut out = Vec::new();
+        if remote.registry == HUB {
+            for m in &self.mirrors {
+                let host = m.split_once("://").map_or(m.as_str(), |(_, h)| h);
+                out.push(Remote {
+                    registry: host.trim_end_matches('/').to_string(),
+                    ..remote.clone()
+                });
+            }
+        }
+        out.push(remote.clone());
+        out
+    }
+
+    /// Whether `registry` is a mirror configured as `http://`.
+    fn http_mirror(&self, registry: &str) -> bool {
+        self.mirrors.iter().any(|m| m == &format!("http://{registry}/"))
+    }
+
     /// The CAs `certs.d` names for `registry` (PEM files ending in `.crt`).
     fn cas(&self, registry: &str) -> Vec<Certificate> {
         let Ok(rd) = std::fs::read_dir(self.certs_dir.join(registry)) else {
@@ -240,7 +267,24 @@ pub fn client(remote: &Remote, reg: &Registries) -> Client {
 /// Plain HTTP for loopback and insecure registries that `certs.d` names
 /// no CA for (`cas`).
 fn plain_http(remote: &Remote, reg: &Registries, cas: &[Certificate]) -> bool {
-    cas.is_empty() && remote.insecure(&reg.insecure)
+    cas.is_empty() && (remote.insecure(&reg.insecure) || reg.http_mirror(&remote.registry))
+}
+
+/// The tags of `remote`'s repository, as the registry lists them.
+pub async fn tags(client: &Client, remote: &Remote, auth: &RegistryAuth) -> Result<Vec<String>, RegistryError> {
+    match client.list_tags(&remote.oci(), auth, None, None).await {
+        Ok(t) => Ok(t.tags),
+        Err(e) => Err(match describe(e, remote) {
+            RegistryError::NotFound(_) => RegistryError::NoRepository(remote.familiar.clone()),
+            other => other,
+        }),
+    }
+}
+
+/// Whether `s` names a repository only (no tag, no digest): what
+/// `--all-tags` sends.
+pub fn name_only(s: &str) -> bool {
+    reference::parse(s).is_ok_and(|r| r.tag.is_none() && r.digest.is_none())
 }
 
 /// `docker login`: check the credentials against the registry (a tag
@@ -390,6 +434,25 @@ mod tests {
         assert!(!r.insecure(&[]));
         assert!(r.insecure(&["registry.example:5000".into()]));
         assert!(Remote::parse("UPPER").is_err());
+    }
+
+    #[test]
+    fn mirrors_serve_docker_hub_only() {
+        let reg = Registries {
+            mirrors: vec!["http://127.0.0.1:5000/".into(), "https://mirror.example/".into()],
+            ..Default::default()
+        };
+        let hub = Remote::parse("busybox").unwrap();
+        let eps: Vec<String> = reg.endpoints(&hub).iter().map(|r| r.registry.clone()).collect();
+        assert_eq!(eps, ["127.0.0.1:5000", "mirror.example", "docker.io"]);
+        assert!(reg.endpoints(&hub).iter().all(|r| r.repository == "library/busybox"));
+        assert!(plain_http(&reg.endpoints(&hub)[0], &reg, &[]));
+        assert!(!plain_http(&reg.endpoints(&hub)[1], &reg, &[]));
+        let other = Remote::parse("quay.example/team/app").unwrap();
+        assert_eq!(reg.endpoints(&other).len(), 1);
+        assert!(name_only("127.0.0.1:5000/app"));
+        assert!(!name_only("app:v1"));
+        assert!(!name_only(&format!("app@sha256:{}", "a".repeat(64))));
     }
 
     #[test]

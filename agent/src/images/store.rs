@@ -124,12 +124,14 @@ impl ImageStore {
         fs::create_dir_all(dir.join("configs"))?;
         fs::create_dir_all(dir.join("manifests"))?;
         let repos = read_json(&dir.join("repositories.json")).unwrap_or_default();
-        Ok(Self {
+        let store = Self {
             cache: super::build_cache::BuildCache::new(data_root)?,
             dir,
             layers,
             repos: Mutex::new(repos),
-        })
+        };
+        store.collect_stale_downloads();
+        Ok(store)
     }
 
     /// `<data-root>/image`.
@@ -340,6 +342,19 @@ impl ImageStore {
     /// Tags that point at `id`, in familiar form.
     pub fn tags_of(&self, id: &str) -> Vec<String> {
         self.names_of(id, false)
+    }
+
+    /// The tags of the repository `repo` (familiar form), sorted.
+    pub fn tags_in(&self, repo: &str) -> Vec<String> {
+        self.repos
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|k| !k.contains('@'))
+            .filter_map(|k| k.rsplit_once(':'))
+            .filter(|(r, _)| *r == repo)
+            .map(|(_, t)| t.to_string())
+            .collect()
     }
 
     /// `RepoDigests` of `id` (`repo@sha256:…`).
