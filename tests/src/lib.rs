@@ -215,6 +215,16 @@ impl Agent {
 
     /// (Re)start the agent with extra environment (`SKIFF_CRASH_AT=…`).
     pub fn launch_env(&mut self, env: &[(&str, &str)]) {
+        self.spawn(&[], &[], env);
+    }
+
+    /// (Re)start the agent under `wrapper` (which execs it, e.g.
+    /// `systemd-socket-activate -l PATH`), with `flags` added.
+    pub fn launch_wrapped(&mut self, wrapper: &[&str], flags: &[&str]) {
+        self.spawn(wrapper, flags, &[]);
+    }
+
+    fn spawn(&mut self, wrapper: &[&str], flags: &[&str], env: &[(&str, &str)]) {
         let _ = std::fs::remove_file(self.sock());
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -223,6 +233,7 @@ impl Agent {
             .expect("log");
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
+            .args(wrapper)
             .arg(bin_dir().join("skiff-agent"))
             .args(["--data-root", &self.data.display().to_string()])
             .args(["--exec-root", &format!("{}/run", self.root.display())])
@@ -230,6 +241,7 @@ impl Agent {
             .args(["--cgroup-parent", &self.name])
             .args(["--config-file", "/nonexistent"])
             .args(&self.extra)
+            .args(flags)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -322,3 +322,33 @@ fn nulls_in_volume_and_exec_requests_are_accepted() {
     a.skiff(&["volume", "rm", "v1"]).ok();
     a.finish();
 }
+
+#[test]
+fn the_agent_serves_sockets_passed_by_systemd_socket_activation() {
+    let mut a = Agent::start();
+    a.skiff(&["run", "-d", "--name", "keep", "busybox", "sleep", "300"])
+        .ok();
+    // As under systemd: the socket is made by someone else and passed as
+    // descriptor 3 (LISTEN_FDS/LISTEN_PID); `-H fd://` serves it.
+    let activated = a.root.join("activated.sock");
+    let path = activated.display().to_string();
+    a.kill9();
+    a.launch_wrapped(&["systemd-socket-activate", "-l", &path], &["-H", "fd://"]);
+    let host = format!("unix://{path}");
+    let skiff = skiff_tests::bin_dir().join("skiff").display().to_string();
+    let r = a.in_netns(&skiff, &["-H", &host, "ps", "--format", "{{.Names}}"], &[]).ok();
+    assert_eq!(r.out(), "keep");
+    let docker = skiff_tests::docker_bin().display().to_string();
+    let r = a
+        .in_netns(&docker, &["-H", &host, "run", "--rm", "busybox", "echo", "activated"], &[])
+        .ok();
+    assert_eq!(r.out(), "activated");
+    // The same socket named by its descriptor.
+    a.kill9();
+    let _ = std::fs::remove_file(&activated);
+    a.launch_wrapped(&["systemd-socket-activate", "-l", &path], &["-H", "fd://3"]);
+    a.in_netns(&skiff, &["-H", &host, "version"], &[]).ok();
+    assert!(a.log().contains("API listening on fd://3"), "{}", a.log());
+    let _ = std::fs::remove_file(&activated);
+    a.finish();
+}
