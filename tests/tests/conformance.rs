@@ -332,8 +332,21 @@ fn the_agent_serves_sockets_passed_by_systemd_socket_activation() {
     // descriptor 3 (LISTEN_FDS/LISTEN_PID); `-H fd://` serves it.
     let activated = a.root.join("activated.sock");
     let path = activated.display().to_string();
+    // systemd-socket-activate execs the agent at the first connection.
+    let knock = |p: std::path::PathBuf| {
+        std::thread::spawn(move || {
+            for _ in 0..400 {
+                if std::os::unix::net::UnixStream::connect(&p).is_ok() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+        })
+    };
     a.kill9();
+    let k = knock(activated.clone());
     a.launch_wrapped(&["systemd-socket-activate", "-l", &path], &["-H", "fd://"]);
+    k.join().unwrap();
     let host = format!("unix://{path}");
     let skiff = skiff_tests::bin_dir().join("skiff").display().to_string();
     let r = a.in_netns(&skiff, &["-H", &host, "ps", "--format", "{{.Names}}"], &[]).ok();
@@ -346,7 +359,9 @@ fn the_agent_serves_sockets_passed_by_systemd_socket_activation() {
     // The same socket named by its descriptor.
     a.kill9();
     let _ = std::fs::remove_file(&activated);
+    let k = knock(activated.clone());
     a.launch_wrapped(&["systemd-socket-activate", "-l", &path], &["-H", "fd://3"]);
+    k.join().unwrap();
     a.in_netns(&skiff, &["-H", &host, "version"], &[]).ok();
     assert!(a.log().contains("API listening on fd://3"), "{}", a.log());
     let _ = std::fs::remove_file(&activated);
