@@ -349,11 +349,17 @@ fn the_agent_serves_sockets_passed_by_systemd_socket_activation() {
     k.join().unwrap();
     let host = format!("unix://{path}");
     let skiff = skiff_tests::bin_dir().join("skiff").display().to_string();
-    let r = a.in_netns(&skiff, &["-H", &host, "ps", "--format", "{{.Names}}"], &[]).ok();
+    let r = a
+        .in_netns(&skiff, &["-H", &host, "ps", "--format", "{{.Names}}"], &[])
+        .ok();
     assert_eq!(r.out(), "keep");
     let docker = skiff_tests::docker_bin().display().to_string();
     let r = a
-        .in_netns(&docker, &["-H", &host, "run", "--rm", "busybox", "echo", "activated"], &[])
+        .in_netns(
+            &docker,
+            &["-H", &host, "run", "--rm", "busybox", "echo", "activated"],
+            &[],
+        )
         .ok();
     assert_eq!(r.out(), "activated");
     // The same socket named by its descriptor.
