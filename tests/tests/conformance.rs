@@ -58,6 +58,20 @@ fn swarm_endpoints_answer_as_docker_outside_a_swarm() {
         let (code, body) = curl(&a, m, p, None);
         assert_eq!((code, body.trim()), (503, NOT_MANAGER), "{m} {p}");
     }
+    // Unknown paths and plugins answer as Docker 20.10 does.
+    let (code, body) = curl(&a, "GET", "/no/such/endpoint", None);
+    assert_eq!((code, body.trim()), (404, r#"{"message":"page not found"}"#));
+    let (code, body) = curl(&a, "GET", "/images/busybox/nonsense", None);
+    assert_eq!((code, body.trim()), (404, r#"{"message":"page not found"}"#));
+    let (code, body) = curl(&a, "GET", "/plugins", None);
+    assert_eq!((code, body.trim()), (200, "[]"));
+    let (code, body) = curl(&a, "GET", "/plugins/vieux/sshfs/json", None);
+    assert_eq!(
+        (code, body.trim()),
+        (404, r#"{"message":"plugin \"vieux/sshfs\" not found"}"#)
+    );
+    let r = a.docker(&["plugin", "ls"]).ok();
+    assert_eq!(r.stdout.trim(), "ID        NAME      DESCRIPTION   ENABLED");
     // The stock docker CLI sees Docker's message too.
     let r = a.docker(&["swarm", "leave", "--force"]);
     assert_eq!(r.code, 1);

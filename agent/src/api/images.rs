@@ -112,10 +112,7 @@ pub async fn get_dispatch(e: St, Path(rest): Path<String>) -> ApiResult {
         let img = e.images.resolve(name)?;
         return Ok(Json(history_json(&e, &img)).into_response());
     }
-    Err(ApiError(
-        StatusCode::NOT_FOUND,
-        format!("page not found: /images/{rest}"),
-    ))
+    Err(ApiError(StatusCode::NOT_FOUND, "page not found".to_string()))
 }
 
 /// `POST /images/{name}/tag?repo=&tag=` and `/images/{name}/push`.
@@ -124,10 +121,7 @@ pub async fn post_dispatch(e: St, Path(rest): Path<String>, q: Q, headers: Heade
         return super::distribution::push(e, name, &q, &headers).await;
     }
     let Some(name) = rest.strip_suffix("/tag") else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("page not found: /images/{rest}"),
-        ));
+        return Err(ApiError(StatusCode::NOT_FOUND, "page not found".to_string()));
     };
     let img = e.images.resolve(name)?;
     let repo = q.get("repo").cloned().unwrap_or_default();

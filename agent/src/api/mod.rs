@@ -119,7 +119,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
                 .post(images::post_dispatch)
                 .delete(images::remove),
         )
-        .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
+        .fallback(|uri: Uri| async move {
+            tracing::debug!(path = %uri.path(), "no such endpoint");
+            ApiError(StatusCode::NOT_FOUND, "page not found".into())
+        })
         .with_state(engine)
 }
 

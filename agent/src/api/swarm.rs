@@ -1,10 +1,12 @@
 //! Swarm endpoints: skiff's agent is never a swarm node, so it answers
 //! them as Docker does on a host that is not in a swarm (503), which
-//! SDKs' tear-downs (`leave_swarm(force=True)`) treat as "fine".
+//! SDKs' tear-downs (`leave_swarm(force=True)`) treat as "fine". Plugins
+//! likewise: none are installed, as on a fresh Docker host.
 
+use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::any;
-use axum::Router;
+use axum::routing::{any, get};
+use axum::{Json, Router};
 
 use super::ApiError;
 
@@ -19,7 +21,8 @@ async fn not_in_swarm() -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, NOT_IN_SWARM.to_string())
 }
 
-/// `/swarm*`, `/nodes*`, `/services*`, `/tasks*`, `/secrets*`, `/configs*`.
+/// `/swarm*`, `/nodes*`, `/services*`, `/tasks*`, `/secrets*`, `/configs*`,
+/// `/plugins*`.
 pub fn routes<S: Clone + Send + Sync + 'static>(r: Router<S>) -> Router<S> {
     let mut r = r.route("/swarm/leave", any(not_in_swarm));
     for p in ["swarm", "nodes", "services", "tasks", "secrets", "configs"] {
@@ -27,5 +30,15 @@ pub fn routes<S: Clone + Send + Sync + 'static>(r: Router<S>) -> Router<S> {
             .route(&format!("/{p}"), any(not_manager))
             .route(&format!("/{p}/{{*rest}}"), any(not_manager));
     }
-    r
+    r.route("/plugins", get(|| async { Json(serde_json::json!([])) }))
+        .route("/plugins/{*rest}", any(no_plugin))
+}
+
+/// Any plugin by name: Docker's answer when it is not installed.
+async fn no_plugin(Path(rest): Path<String>) -> ApiError {
+    let name = ["/json", "/enable", "/disable", "/push", "/upgrade", "/set"]
+        .iter()
+        .find_map(|verb| rest.strip_suffix(verb))
+        .unwrap_or(&rest);
+    ApiError(StatusCode::NOT_FOUND, format!("plugin \"{name}\" not found"))
 }
