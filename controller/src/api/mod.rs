@@ -69,7 +69,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/system/df", get(system::df))
         .route("/metrics", get(metrics::metrics))
         .route("/dashboard", get(dashboard))
-        .fallback(|uri: Uri| async move { ApiError(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path())) })
+        .fallback(|_: Uri| async move { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)
         .with_state(ctx)

@@ -39,7 +39,7 @@ pub async fn route(ctx: &Ctx, req: Request) -> Response {
                 Err(e) => Err(e),
             }
         }
-        _ => Err(ApiError(StatusCode::NOT_FOUND, format!("page not found: {path}"))),
+        _ => Err(ApiError(StatusCode::NOT_FOUND, "page not found".into())),
     };
     answer.unwrap_or_else(|e| e.into_response())
 }
