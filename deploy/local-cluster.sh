@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# A local skiff cluster on one machine: one skiff-controller and N agents
-# (default 3), each agent a "host" of its own (network namespace, mount
-# namespace, data root, socket, cgroup parent), all on one "LAN" bridge
-# with the controller reached at $NET.1:7443 and joined with real tokens.
+# A local skiff cluster on one machine: one skiff-controller (or 3 or 5)
+# and N agents (default 3), each agent a "host" of its own (network
+# namespace, mount namespace, data root, socket, cgroup parent), all on one
+# "LAN" bridge, joined with real tokens. One controller runs on the
+# machine itself at $NET.1:7443; with --controllers C each controller I
+# has a network namespace of its own at $NET.(1+I):7443 (the first makes
+# the cluster, the others join it with the controller token).
 #
-#   deploy/local-cluster.sh up [N]   start it; writes $DIR/env
+#   deploy/local-cluster.sh up [N] [--controllers C]   start it; writes $DIR/env
 #   deploy/local-cluster.sh down     remove everything it made
 #   deploy/local-cluster.sh add-host I [TOKEN]   one more host hI, joined with TOKEN
 #                                                (default: the agent token)
 #   deploy/local-cluster.sh stop-agent|start-agent I   stop or start host hI's agent
 #   deploy/local-cluster.sh kill-host|boot-host I      host hI loses power / powers on
-#   deploy/local-cluster.sh stop-controller|start-controller
+#   deploy/local-cluster.sh stop-controller|start-controller|kill-controller [I]
+#                                   SIGTERM, start again, SIGKILL controller I (default 1)
+#   deploy/local-cluster.sh cut-controller|heal-controller I
+#                                   controller I drops off the LAN / comes back
 #
 # Settings (environment), so that several clusters can run side by side:
 #   SKIFF_CLUSTER_DIR   state directory      (default /tmp/skiff-cluster)
@@ -20,7 +26,8 @@
 #   SKIFF_CLUSTER_HEARTBEAT, SKIFF_CLUSTER_TIMEOUT  controller settings (1s, 3s)
 #   SKIFF_CLUSTER_CERT_EXPIRY  how long node certificates last (2160h: 90 days)
 #
-# `source $DIR/env` points the CLI at the controller with an admin
+# `source $DIR/env` points the CLI at the controllers (every address; the
+# CLI moves to another when one stops answering) with an admin
 # certificate: SKIFF_HOST, SKIFF_TLS_VERIFY, SKIFF_CERT_PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +39,17 @@ HEARTBEAT=${SKIFF_CLUSTER_HEARTBEAT:-1s}
 TIMEOUT=${SKIFF_CLUSTER_TIMEOUT:-3s}
 CERT_EXPIRY=${SKIFF_CLUSTER_CERT_EXPIRY:-2160h}
 LAN=$NAME-lan
-CTL=$NET.1:7443
+
+# How many controllers the cluster has, their addresses, data and files.
+ncontrollers() { cat "$DIR/controllers" 2>/dev/null || echo 1; }
+ctl_addr() { if [ "$(ncontrollers)" -gt 1 ]; then echo "$NET.$((1 + $1)):7443"; else echo "$NET.1:7443"; fi; }
+ctl_dir() { if [ "$1" = 1 ]; then echo "$DIR/ctl"; else echo "$DIR/ctl$1"; fi; }
+ctl_sfx() { if [ "$1" = 1 ]; then echo ""; else echo "$1"; fi; }
+all_ctl() {
+  local i out=""
+  for i in $(seq 1 "$(ncontrollers)"); do out="$out${out:+,}$(ctl_addr "$i")"; done
+  echo "$out"
+}
 
 agent_ns() { echo "$NAME-h$1"; }
 
@@ -48,7 +65,7 @@ start_agent() {
   nsenter -t "$holder" --mount --net="/run/netns/$ns" "$B/skiff-agent" \
     --data-root "$DIR/$h/data" --exec-root "$DIR/$h/run" -H "unix://$DIR/$h/agent.sock" \
     --cgroup-parent "$NAME-$h" --config-file /nonexistent --node-name "$h" \
-    --label "host=$h" --controller "$CTL" --insecure-registry "$NET.0/24" "${join[@]}" \
+    --label "host=$h" --controller "$(all_ctl)" --insecure-registry "$NET.0/24" "${join[@]}" \
     >>"$DIR/$h/agent.log" 2>&1 </dev/null &
   echo $! >"$DIR/$h/agent.pid"
   for _ in $(seq 200); do
@@ -71,35 +88,58 @@ stop_agent() {
 
 listening() {
   local n
-  n=$(grep -c "controller listening" "$DIR/controller.log" 2>/dev/null) || true
+  n=$(grep -c "controller listening" "$DIR/controller$(ctl_sfx "$1").log" 2>/dev/null) || true
   echo "${n:-0}"
 }
 
 start_controller() {
-  local first=() before
-  before=$(listening)
-  [ -f "$DIR/ctl/controller.json" ] || first=(init --advertise-addr "$NET.1")
-  "$B/skiff-controller" "${first[@]}" --data "$DIR/ctl" --listen "$CTL" \
+  local i=${1:-1} first=() before netns=() s addr
+  s=$(ctl_sfx "$i")
+  addr=$(ctl_addr "$i")
+  before=$(listening "$i")
+  [ "$(ncontrollers)" -gt 1 ] && netns=(ip netns exec "$NAME-c$i")
+  if [ ! -f "$(ctl_dir "$i")/controller.json" ]; then
+    if [ "$i" = 1 ]; then
+      first=(init --advertise-addr "${addr%:*}")
+    else
+      first=(join --token "$(cat "$DIR/controller-token")" --peer "$(ctl_addr 1)")
+    fi
+  fi
+  "${netns[@]}" "$B/skiff-controller" "${first[@]}" --data "$(ctl_dir "$i")" --listen "$addr" \
     --heartbeat-period "$HEARTBEAT" --node-timeout "$TIMEOUT" --cert-expiry "$CERT_EXPIRY" \
-    >>"$DIR/controller.log" 2>&1 </dev/null &
-  echo $! >"$DIR/controller.pid"
-  for _ in $(seq 200); do
-    [ "$(listening)" -gt "$before" ] && return 0
-    kill -0 "$(cat "$DIR/controller.pid")" 2>/dev/null || break
+    >>"$DIR/controller$s.log" 2>&1 </dev/null &
+  echo $! >"$DIR/controller$s.pid"
+  for _ in $(seq 400); do
+    [ "$(listening "$i")" -gt "$before" ] && return 0
+    kill -0 "$(cat "$DIR/controller$s.pid")" 2>/dev/null || break
     sleep 0.05
   done
-  echo "controller did not start:" >&2
-  tail -5 "$DIR/controller.log" >&2
+  echo "controller $i did not start:" >&2
+  tail -5 "$DIR/controller$s.log" >&2
   return 1
 }
 
+# SIGTERM (or the signal given) to controller I, and wait for it to end.
 stop_controller() {
-  [ -f "$DIR/controller.pid" ] || return 0
-  local pid
-  pid=$(cat "$DIR/controller.pid")
-  kill "$pid" 2>/dev/null || true
+  local s pidf pid
+  s=$(ctl_sfx "${1:-1}")
+  pidf=$DIR/controller$s.pid
+  [ -f "$pidf" ] || return 0
+  pid=$(cat "$pidf")
+  kill "${2:--TERM}" "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  rm -f "$DIR/controller.pid"
+  rm -f "$pidf"
+}
+
+# Controller I's own namespace on the LAN at $NET.(1+I).
+add_controller_ns() {
+  local i=$1 ns=$NAME-c$1
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip link add "$NAME-k$i" netns "$LAN" type veth peer name eth0 netns "$ns"
+  ip -n "$LAN" link set "$NAME-k$i" master lan0 up
+  ip -n "$ns" addr add "$NET.$((1 + i))/24" dev eth0
+  ip -n "$ns" link set eth0 up
 }
 
 # A host: network namespace on the LAN at $NET.(10+I), a mount namespace
@@ -173,7 +213,7 @@ down() {
     pkill -9 -f "skiff-(agent shim|shim --socket) $d/" 2>/dev/null || true
     [ -f "$d/holder.pid" ] && kill "$(cat "$d/holder.pid")" 2>/dev/null || true
   done
-  stop_controller
+  for i in $(seq 1 "$(ncontrollers)"); do stop_controller "$i"; done
   sleep 0.2
   for ns in $(ip netns list | awk -v p="^$NAME-" '$1 ~ p {print $1}'); do ip netns del "$ns"; done
   ip link del "$NAME-host" 2>/dev/null || true
@@ -185,12 +225,20 @@ down() {
 }
 
 up() {
-  local n=$1
+  local n=3 c=1
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --controllers) c=$2; shift 2 ;;
+      --controllers=*) c=${1#*=}; shift ;;
+      *) n=$1; shift ;;
+    esac
+  done
   if [ "$(id -u)" -ne 0 ]; then echo "deploy/local-cluster.sh must run as root" >&2; exit 1; fi
   down >/dev/null 2>&1 || true
   mkdir -p "$DIR"
-  # The LAN: a bridge in its own namespace; the host (controller, CLI) is
-  # on it at $NET.1 through a veth.
+  echo "$c" >"$DIR/controllers"
+  # The LAN: a bridge in its own namespace; the host (the CLI, and a lone
+  # controller) is on it at $NET.1 through a veth.
   ip netns add "$LAN"
   ip -n "$LAN" link set lo up
   ip -n "$LAN" link add lan0 type bridge
@@ -199,35 +247,45 @@ up() {
   ip -n "$LAN" link set host master lan0 up
   ip addr add "$NET.1/24" dev "$NAME-host"
   ip link set "$NAME-host" up
-  start_controller
-  "$B/skiff" -H "tcp://$CTL" --tlsverify --tlscacert "$DIR/ctl/admin/ca.pem" \
-    --tlscert "$DIR/ctl/admin/cert.pem" --tlskey "$DIR/ctl/admin/key.pem" \
-    cluster join-token agent -q >"$DIR/agent-token"
-  for i in $(seq 1 "$n"); do add_host "$i"; done
-  cat >"$DIR/env" <<EOF
-export SKIFF_HOST=tcp://$CTL
-export SKIFF_TLS_VERIFY=1
-export SKIFF_CERT_PATH=$DIR/ctl/admin
-EOF
-  # Wait until every agent holds its session.
+  if [ "$c" -gt 1 ]; then
+    for i in $(seq 1 "$c"); do add_controller_ns "$i"; done
+  fi
+  start_controller 1
+  local cli=("$B/skiff" -H "tcp://$(ctl_addr 1)" --tlsverify --tlscacert "$DIR/ctl/admin/ca.pem"
+    --tlscert "$DIR/ctl/admin/cert.pem" --tlskey "$DIR/ctl/admin/key.pem")
+  "${cli[@]}" cluster join-token agent -q >"$DIR/agent-token"
+  "${cli[@]}" cluster join-token controller -q >"$DIR/controller-token"
+  for i in $(seq 2 "$c"); do start_controller "$i"; done
+  printf 'export SKIFF_HOST=tcp://%s\nexport SKIFF_TLS_VERIFY=1\nexport SKIFF_CERT_PATH=%s\n' \
+    "$(all_ctl)" "$DIR/ctl/admin" >"$DIR/env"
   # shellcheck disable=SC1091
   . "$DIR/env"
+  # Wait until every controller votes.
+  for _ in $(seq 400); do
+    [ "$("$B/skiff" cluster controllers --format '{{.Membership}}' 2>/dev/null | grep -c '^voter$')" -ge "$c" ] && break
+    sleep 0.05
+  done
+  for i in $(seq 1 "$n"); do add_host "$i"; done
+  # Wait until every agent holds its session.
   for _ in $(seq 200); do
     [ "$("$B/skiff" node ls --format '{{.Status.State}}' 2>/dev/null | grep -c '^ready$')" -ge "$n" ] && break
     sleep 0.05
   done
-  echo "cluster up: controller $CTL, $n agents; use it with: source $DIR/env"
+  echo "cluster up: $c controller(s) at $(all_ctl), $n agents; use it with: source $DIR/env"
 }
 
 case "${1:-up}" in
-  up) up "${2:-3}" ;;
+  up) shift; up "$@" ;;
   down) down ;;
   add-host) add_host "$2" "${3:-}" ;;
   stop-agent) stop_agent "$2" ;;
   start-agent) start_agent "$2" ;;
   kill-host) kill_host "$2" ;;
   boot-host) boot_host "$2" ;;
-  stop-controller) stop_controller ;;
-  start-controller) start_controller ;;
-  *) echo "usage: $0 up [N] | down | add-host I [TOKEN] | stop-agent I | start-agent I | kill-host I | boot-host I | stop-controller | start-controller" >&2; exit 2 ;;
+  stop-controller) stop_controller "${2:-1}" ;;
+  kill-controller) stop_controller "${2:-1}" -KILL ;;
+  start-controller) start_controller "${2:-1}" ;;
+  cut-controller) ip -n "$NAME-c$2" link set eth0 down ;;
+  heal-controller) ip -n "$NAME-c$2" link set eth0 up ;;
+  *) echo "usage: $0 up [N] [--controllers C] | down | add-host I [TOKEN] | stop-agent I | start-agent I | kill-host I | boot-host I | stop-controller|start-controller|kill-controller [I] | cut-controller|heal-controller I" >&2; exit 2 ;;
 esac

@@ -44,7 +44,10 @@ pub async fn start(cfg: &Config, app: Router, events: Arc<skiff_common::events::
     let member = dir.join(skiff_certs::files::CLIENT_CERT).exists();
     let controller = match (&cfg.join, member) {
         (Some(token), false) => {
-            let addr = cfg.controller.clone().context("--join needs --controller HOST:PORT")?;
+            let addr = cfg
+                .controller
+                .clone()
+                .context("--join needs --controller HOST:PORT[,HOST:PORT…]")?;
             join(&addr, token, &cfg.node_name, &dir).await?;
             addr
         }
@@ -91,7 +94,15 @@ async fn keep_certificate(controller: String, dir: PathBuf) {
         if skiff_client::cluster::renewal_due(&dir).is_ok_and(|at| at > std::time::SystemTime::now()) {
             continue;
         }
-        match skiff_client::cluster::renew(&controller, &dir).await {
+        let addrs = addresses_of(&controller);
+        let mut renewed = Err(skiff_client::ClientError::Other("no controller address".into()));
+        for addr in &addrs {
+            renewed = skiff_client::cluster::renew(addr, &dir).await;
+            if renewed.is_ok() {
+                break;
+            }
+        }
+        match renewed {
             Ok(next) => tracing::info!(
                 next = %chrono::DateTime::<chrono::Utc>::from(next).to_rfc3339(),
                 "node certificate renewed"
@@ -104,23 +115,48 @@ async fn keep_certificate(controller: String, dir: PathBuf) {
     }
 }
 
-/// Keep a session to the controller at `controller` with the certificate
-/// in `dir`, reconnecting for as long as the process runs. (The fleet
-/// simulator runs many of these in one process, each with a stand-in API.)
-pub fn hold_session(controller: &str, dir: &Path, local: Local, node_name: String) -> Result<()> {
-    let channel = skiff_common::cluster::channel(controller, dir)?;
+/// The controllers' addresses in `--controller a,b,c`.
+pub fn addresses_of(controllers: &str) -> Vec<String> {
+    controllers
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Keep a session to one of the controllers in `controllers` (`a,b,c`:
+/// any of them serves it, forwarding to the leader) with the certificate
+/// in `dir`, reconnecting for as long as the process runs; after a failed
+/// attempt the next address is tried. (The fleet simulator runs many of
+/// these in one process, each with a stand-in API.)
+pub fn hold_session(controllers: &str, dir: &Path, local: Local, node_name: String) -> Result<()> {
+    let channels = addresses_of(controllers)
+        .iter()
+        .map(|a| Ok((a.clone(), skiff_common::cluster::channel(a, dir)?)))
+        .collect::<Result<Vec<_>>>()?;
+    if channels.is_empty() {
+        bail!("no controller address");
+    }
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         // The newest event the controller has had (arrival number in the
         // journal), across reconnections; history before this start is not resent.
         let reported = std::sync::atomic::AtomicU64::new(local.events.as_ref().map_or(0, |j| j.last_seq()));
+        let mut at = rand::thread_rng().gen_range(0..channels.len());
         loop {
+            let (addr, channel) = &channels[at];
+            let began = tokio::time::Instant::now();
             match session(channel.clone(), &local, &node_name, &reported).await {
-                Ok(()) => {
-                    tracing::warn!("controller closed the session");
-                    backoff = Duration::from_millis(100);
+                Ok(()) => tracing::warn!(controller = %addr, "controller closed the session"),
+                Err(e) => {
+                    tracing::warn!(controller = %addr, "controller session: {e:#}");
+                    at = (at + 1) % channels.len();
                 }
-                Err(e) => tracing::warn!("controller session: {e:#}"),
+            }
+            // A session that held a while was a good one: start over fast.
+            if began.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
             }
             let jitter = rand::thread_rng().gen_range(0.5..1.0);
             tokio::time::sleep(backoff.mul_f64(jitter)).await;
@@ -130,11 +166,18 @@ pub fn hold_session(controller: &str, dir: &Path, local: Local, node_name: Strin
     Ok(())
 }
 
-/// Get a node certificate. A refused token is fatal; an unreachable
-/// controller is retried for a minute.
-pub async fn join(addr: &str, token: &str, name: &str, dir: &Path) -> Result<()> {
+/// Get a node certificate from any of the controllers (`a,b,c`). A
+/// refused token is fatal; unreachable controllers are retried for a minute.
+pub async fn join(controllers: &str, token: &str, name: &str, dir: &Path) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let addrs = addresses_of(controllers);
+    if addrs.is_empty() {
+        bail!("no controller address");
+    }
+    let mut attempt = 0;
     loop {
+        let addr = &addrs[attempt % addrs.len()];
+        attempt += 1;
         match skiff_client::cluster::join(addr, token, name, false, dir).await {
             Ok(r) => {
                 tracing::info!(node = %r.id, "joined the cluster at {addr}");
@@ -144,7 +187,7 @@ pub async fn join(addr: &str, token: &str, name: &str, dir: &Path) -> Result<()>
             Err(e) if tokio::time::Instant::now() > deadline => bail!("joining the cluster at {addr}: {e}"),
             Err(e) => {
                 tracing::warn!("joining the cluster at {addr}: {e}; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }

@@ -30,6 +30,8 @@ pub struct JoinTokens {
     pub agent: String,
     pub admin: String,
     pub readonly: String,
+    #[serde(default)]
+    pub controller: String,
 }
 
 /// A node as `GET /nodes` shows it: Docker's Node object, plus what skiff
@@ -170,4 +172,26 @@ pub struct TaskInfo {
     /// Why a pending task has no node yet.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error: String,
+}
+
+/// One controller as `GET /cluster/controllers` shows it (the leader's
+/// view: it alone knows how far each member's log has come).
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ControllerStatus {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "RaftID")]
+    pub raft_id: u64,
+    pub addr: String,
+    /// Swarm's MANAGER STATUS: "Leader", "Reachable" or "Unreachable".
+    pub manager_status: String,
+    /// "voter", or "learner" while it catches up after joining.
+    pub membership: String,
+    pub term: u64,
+    /// The leader's commit index, and how far this member's log matches it.
+    pub commit: u64,
+    pub matched: u64,
+    pub lag: u64,
+    pub created_at: String,
 }

@@ -31,6 +31,9 @@ pub enum Role {
     Admin,
     /// A client that may list and watch.
     Readonly,
+    /// Another controller: a raft peer, which may also forward a caller's
+    /// request (with the caller's identity) to the leader. Never a client.
+    Controller,
 }
 
 impl Role {
@@ -39,6 +42,7 @@ impl Role {
             Role::Agent => "agent",
             Role::Admin => "admin",
             Role::Readonly => "readonly",
+            Role::Controller => "controller",
         }
     }
 
@@ -47,6 +51,7 @@ impl Role {
             "agent" | "worker" => Some(Role::Agent),
             "admin" | "manager" => Some(Role::Admin),
             "readonly" | "read-only" => Some(Role::Readonly),
+            "controller" => Some(Role::Controller),
             _ => None,
         }
     }
@@ -143,10 +148,24 @@ pub fn sign_request(
     who: &Identity,
     validity: Validity,
 ) -> Result<String> {
+    sign_request_for(ca_pem, ca_key_pem, csr_pem, who, &[], validity)
+}
+
+/// As [`sign_request`]; with `sans`, the certificate also serves TLS for
+/// those names (a controller's: it listens and dials its peers with one
+/// certificate).
+pub fn sign_request_for(
+    ca_pem: &str,
+    ca_key_pem: &str,
+    csr_pem: &str,
+    who: &Identity,
+    sans: &[String],
+    validity: Validity,
+) -> Result<String> {
     let issuer = Issuer::from_ca_cert_pem(ca_pem, KeyPair::from_pem(ca_key_pem)?)?;
     let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
         .map_err(|e| CertError::Invalid(format!("certificate signing request: {e}")))?;
-    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    let mut p = CertificateParams::new(sans.to_vec())?;
     p.distinguished_name.push(DnType::CommonName, who.id.as_str());
     p.distinguished_name
         .push(DnType::OrganizationalUnitName, who.role.as_str());
@@ -156,6 +175,10 @@ pub fn sign_request(
     p.not_after = validity.not_after;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    if !sans.is_empty() {
+        p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        p.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+    }
     p.use_authority_key_identifier_extension = true;
     csr.params = p;
     Ok(csr.signed_by(&issuer)?.pem())

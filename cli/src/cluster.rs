@@ -14,7 +14,7 @@ use skiff_client::{Client, ClientError};
 pub enum ClusterCmd {
     /// Print (or rotate) the token that joins an agent, an admin or a read-only client
     JoinToken {
-        /// agent, admin or readonly
+        /// agent, controller, admin or readonly
         role: String,
         /// Only display the token
         #[arg(short = 'q', long)]
@@ -36,6 +36,29 @@ pub enum ClusterCmd {
     Inspect,
     /// Renew this client's certificate before it expires (the key stays)
     Renew,
+    /// List the controllers: leader, reachability, raft term, commit index and lag
+    Controllers {
+        #[command(subcommand)]
+        cmd: Option<ControllersCmd>,
+        /// Only display raft IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ControllersCmd {
+    /// Remove a controller (refused if the rest could not keep a quorum)
+    #[command(alias = "remove")]
+    Rm {
+        /// Remove it even if the controllers left could not form a quorum
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Raft ID or certificate ID (prefix)
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,7 +143,7 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
     match cmd {
         ClusterCmd::JoinToken { role, quiet, rotate } => {
             let Some(role) = skiff_certs::cluster::Role::parse(&role) else {
-                eprintln!("unknown role {role:?}: use agent, admin or readonly");
+                eprintln!("unknown role {role:?}: use agent, controller, admin or readonly");
                 return Exit(1);
             };
             let got = if rotate {
@@ -137,6 +160,7 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
                 skiff_certs::cluster::Role::Agent => &t.agent,
                 skiff_certs::cluster::Role::Admin => &t.admin,
                 skiff_certs::cluster::Role::Readonly => &t.readonly,
+                skiff_certs::cluster::Role::Controller => &t.controller,
             };
             if token.is_empty() {
                 eprintln!("permission denied: only an admin certificate can see join tokens");
@@ -152,6 +176,13 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
                     skiff_certs::cluster::Role::Agent => {
                         println!("To add an agent to this cluster, run the following command on its host:\n");
                         println!("    skiff-agent --join {token} --controller {}\n", controller_addr(c));
+                    }
+                    skiff_certs::cluster::Role::Controller => {
+                        println!("To add a controller to this cluster, run the following command on its host:\n");
+                        println!(
+                            "    skiff-controller join --token {token} --peer {} --listen ADDR:7443 --data DIR\n",
+                            controller_addr(c)
+                        );
                     }
                     _ => {
                         println!("To get a {role} client certificate for this cluster, run:\n");
@@ -187,11 +218,66 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
             }
             Err(e) => fail(&e, 1),
         },
+        ClusterCmd::Controllers { cmd, quiet, format } => controllers(c, cmd, quiet, format).await,
         ClusterCmd::Inspect => match c.cluster_inspect_raw().await.map_err(not_a_controller) {
             Ok(v) => print_values(&[v], None, 0),
             Err(e) => fail(&e, 1),
         },
     }
+}
+
+async fn controllers(c: &Client, cmd: Option<ControllersCmd>, quiet: bool, format: Option<String>) -> Exit {
+    if let Some(ControllersCmd::Rm { force, id }) = cmd {
+        return match c.controller_remove(&id, force).await.map_err(not_a_controller) {
+            Ok(()) => {
+                println!("{id}");
+                Exit(0)
+            }
+            Err(e) => fail(&e, 1),
+        };
+    }
+    let list = match c.controllers_list().await.map_err(not_a_controller) {
+        Ok(l) => l,
+        Err(e) => return fail(&e, 1),
+    };
+    if quiet {
+        for s in &list {
+            println!("{}", s.raft_id);
+        }
+        return Exit(0);
+    }
+    if let Some(fmt) = custom(format) {
+        let values: Vec<Value> = list
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        return print_rows(&values, &fmt, &[]);
+    }
+    let head = [
+        "ID",
+        "CERTIFICATE ID",
+        "ADDRESS",
+        "MANAGER STATUS",
+        "MEMBERSHIP",
+        "TERM",
+        "COMMIT",
+        "LAG",
+    ];
+    let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    for s in &list {
+        rows.push(vec![
+            s.raft_id.to_string(),
+            s.id.clone(),
+            s.addr.clone(),
+            s.manager_status.clone(),
+            s.membership.clone(),
+            s.term.to_string(),
+            s.commit.to_string(),
+            s.lag.to_string(),
+        ]);
+    }
+    print!("{}", table(&rows));
+    Exit(0)
 }
 
 async fn login(token: &str, controller: &str, out: Option<std::path::PathBuf>) -> Exit {

@@ -131,9 +131,20 @@ async fn ls(c: &Client, quiet: bool, format: Option<String>) -> Exit {
         return Exit(0);
     }
     if let Some(fmt) = custom(format) {
+        // Docker's placeholders (.Name .Mode .Replicas .Image) beside the
+        // service's own fields.
         let values: Vec<Value> = list
             .iter()
-            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .map(|s| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("Name".into(), s.spec.name.clone().into());
+                    o.insert("Mode".into(), "replicated".into());
+                    o.insert("Replicas".into(), format!("{}/{}", s.running, s.spec.replicas).into());
+                    o.insert("Image".into(), s.spec.container.config.image.clone().into());
+                }
+                v
+            })
             .collect();
         return print_rows(&values, &fmt, &[]);
     }

@@ -46,6 +46,34 @@ pub struct JoinRequest {
     /// A client (CLI) certificate is wanted, not a node's.
     #[serde(default)]
     pub client: bool,
+    /// A joining controller: the address its peers, agents and clients
+    /// reach it at, and the names its certificate must serve TLS for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<ControllerJoin>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct ControllerJoin {
+    pub addr: String,
+    pub sans: Vec<String>,
+}
+
+/// What a joining controller needs beyond its certificate: the CA's key
+/// (any controller may lead, and the leader signs certificates), its raft
+/// ID, and the cluster's settings.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct ControllerJoined {
+    pub ca_key: String,
+    pub raft_id: u64,
+    pub heartbeat_period_ms: u64,
+    pub node_timeout_ms: u64,
+    pub cert_expiry_secs: u64,
+    /// Every controller's address by raft ID, until the replicated
+    /// state (which has them too) has arrived.
+    #[serde(default)]
+    pub controllers: std::collections::BTreeMap<u64, String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -57,6 +85,8 @@ pub struct JoinResponse {
     /// PEM: the signed certificate and the cluster CA.
     pub certificate: String,
     pub ca: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<ControllerJoined>,
 }
 
 /// `POST /cluster/renew`: a new certificate for the key (and identity) of
@@ -91,6 +121,7 @@ pub async fn join(
         csr,
         hostname: hostname.to_string(),
         client,
+        controller: None,
     };
     let resp = http.cluster_join(&req).await?;
     let io = |e: std::io::Error| ClientError::Other(format!("{}: {e}", out.display()));

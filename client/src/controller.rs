@@ -71,6 +71,18 @@ impl Client {
         self.json(Method::POST, "/cluster/renew", Body::json(req)?).await
     }
 
+    /// `GET /cluster/controllers`.
+    pub async fn controllers_list(&self) -> Result<Vec<skiff_api::cluster::ControllerStatus>> {
+        self.get("/cluster/controllers").await
+    }
+
+    /// `DELETE /cluster/controllers/{id}[?force=1]`.
+    pub async fn controller_remove(&self, id: &str, force: bool) -> Result<()> {
+        let q = Query::new().opt("force", force.then_some(1));
+        let path = format!("/cluster/controllers/{}", enc(id));
+        self.call(Method::DELETE, &q.on(&path), Body::Empty).await
+    }
+
     /// `GET /nodes`.
     pub async fn nodes_list(&self) -> Result<Vec<Node>> {
         self.get("/nodes").await

@@ -87,10 +87,13 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 enum Transport {
     Unix(PathBuf),
     Tcp(String),
+    /// One address, or several (`tcp://a:7443,b:7443`: a cluster's
+    /// controllers, any of which answers): tried in turn from the last
+    /// one that answered.
     Tls {
-        addr: String,
-        name: ServerName<'static>,
+        addrs: Vec<(String, ServerName<'static>)>,
         config: Arc<rustls::ClientConfig>,
+        answered: Arc<std::sync::atomic::AtomicUsize>,
     },
 }
 
@@ -135,6 +138,27 @@ pub enum Body {
     Json(Vec<u8>),
     Raw(Vec<u8>, &'static str),
     Stream(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>, &'static str),
+}
+
+impl Body {
+    /// The same body again, unless it is a stream.
+    fn try_clone(&self) -> Option<Body> {
+        match self {
+            Body::Empty => Some(Body::Empty),
+            Body::Json(b) => Some(Body::Json(b.clone())),
+            Body::Raw(b, t) => Some(Body::Raw(b.clone(), t)),
+            Body::Stream(..) => None,
+        }
+    }
+}
+
+/// A controller's answer while no leader is known or reachable yet.
+fn leader_moving(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api { status, message }
+        if *status == hyper::StatusCode::SERVICE_UNAVAILABLE
+            && (message.starts_with("no controller is the leader now")
+                || message.starts_with("the leader controller at")
+                || message.starts_with("the controller leadership changed")))
 }
 
 /// The body of a request on the wire: whole, or streamed from a channel.
@@ -255,17 +279,30 @@ impl Client {
                 identity: None,
             });
         };
-        let host_part = addr
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(&addr)
-            .trim_matches(|c| c == '[' || c == ']');
-        let name = ServerName::try_from(host_part.to_string())
-            .map_err(|e| ClientError::Other(format!("invalid host name {host_part}: {e}")))?;
+        let mut addrs = Vec::new();
+        for a in addr.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            let a = if a.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+                a.to_string()
+            } else {
+                format!("{a}:2376")
+            };
+            let host_part = a
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(&a)
+                .trim_matches(|c| c == '[' || c == ']');
+            let name = ServerName::try_from(host_part.to_string())
+                .map_err(|e| ClientError::Other(format!("invalid host name {host_part}: {e}")))?;
+            addrs.push((a, name));
+        }
         let config = skiff_certs::tls::client_config(&t.ca, Some((&t.cert, &t.key)))
             .map_err(|e| ClientError::Other(format!("could not read TLS settings: {e}")))?;
         Ok(Self {
-            transport: Transport::Tls { addr, name, config },
+            transport: Transport::Tls {
+                addrs,
+                config,
+                answered: Arc::default(),
+            },
             shown,
             node: None,
             identity: Some((t.cert, t.key)),
@@ -280,9 +317,9 @@ impl Client {
             .map_err(|e| ClientError::Other(format!("TLS settings: {e}")))?;
         Ok(Self {
             transport: Transport::Tls {
-                addr: addr.to_string(),
-                name,
+                addrs: vec![(addr.to_string(), name)],
                 config,
+                answered: Arc::default(),
             },
             shown: format!("tcp://{addr}"),
             node: None,
@@ -311,8 +348,12 @@ impl Client {
         Ok(match &self.transport {
             Transport::Unix(p) => Box::new(UnixStream::connect(p).await.map_err(refused)?),
             Transport::Tcp(a) => Box::new(TcpStream::connect(a).await.map_err(refused)?),
-            Transport::Tls { addr, name, config } => {
-                let tcp = TcpStream::connect(addr).await.map_err(refused)?;
+            Transport::Tls {
+                addrs,
+                config,
+                answered,
+            } => {
+                let (tcp, name) = connect_any(addrs, answered).await.map_err(refused)?;
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name.clone(), tcp)
                     .await
@@ -372,12 +413,26 @@ impl Client {
 
     /// Send a request; non-2xx answers become `ClientError::Api`.
     pub async fn send(&self, method: Method, path: &str, body: Body) -> Result<Response<Incoming>> {
-        let mut s = self.connect(false).await?;
-        let resp = s
-            .send_request(self.build(method, path, body, false)?)
-            .await
-            .map_err(|e| self.failed(&e))?;
-        check(resp).await
+        // A controller answers 503 while the leadership moves (an election
+        // takes a second or two): a request whose body can be sent again
+        // is, for up to 10 s.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut body = body;
+        loop {
+            let again = body.try_clone();
+            let mut s = self.connect(false).await?;
+            let resp = s
+                .send_request(self.build(method.clone(), path, body, false)?)
+                .await
+                .map_err(|e| self.failed(&e))?;
+            match (check(resp).await, again) {
+                (Err(e), Some(b)) if leader_moving(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    body = b;
+                }
+                (r, _) => return r,
+            }
+        }
     }
 
     /// `send` with extra request headers (`X-Registry-Auth`).
@@ -506,6 +561,38 @@ pub async fn body_bytes(resp: Response<Incoming>) -> Bytes {
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default()
+}
+
+/// Connect to the first of `addrs` that answers, starting from the one
+/// that answered last; with several, each gets a short connect timeout
+/// (a controller cut off the network never refuses, it just is silent).
+async fn connect_any<'a>(
+    addrs: &'a [(String, ServerName<'static>)],
+    answered: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<(TcpStream, &'a ServerName<'static>)> {
+    use std::sync::atomic::Ordering;
+    let first = answered.load(Ordering::Relaxed);
+    let mut last = std::io::Error::other("no address");
+    for i in 0..addrs.len() {
+        let at = (first + i) % addrs.len();
+        let (addr, name) = &addrs[at];
+        let attempt = TcpStream::connect(addr.as_str());
+        let r = if addrs.len() > 1 {
+            tokio::time::timeout(std::time::Duration::from_millis(1500), attempt)
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+        } else {
+            attempt.await
+        };
+        match r {
+            Ok(tcp) => {
+                answered.store(at, Ordering::Relaxed);
+                return Ok((tcp, name));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 #[cfg(test)]

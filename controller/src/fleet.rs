@@ -66,7 +66,12 @@ pub struct Fleet {
     /// Exec IDs made through the controller, and the node each lives on.
     execs: Mutex<HashMap<String, String>>,
     next: AtomicU64,
-    started: Instant,
+    /// Since when, and for how long, unseen nodes are not yet down.
+    started: Mutex<(Instant, Duration)>,
+    /// When each node whose session ended since then was last heard from:
+    /// unknown (not yet down) until the timeout, as a session may just be
+    /// moving to another controller.
+    gone: Mutex<HashMap<String, Instant>>,
     pub heartbeat_period: Duration,
     pub node_timeout: Duration,
 }
@@ -86,7 +91,8 @@ impl Fleet {
             sessions: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
-            started: Instant::now(),
+            started: Mutex::new((Instant::now(), node_timeout * 2)),
+            gone: Mutex::default(),
             heartbeat_period,
             node_timeout,
         }
@@ -109,13 +115,19 @@ impl Fleet {
             calls: HashMap::new(),
         };
         self.lock().insert(node.to_string(), s);
+        self.gone.lock().unwrap_or_else(|e| e.into_inner()).remove(node);
         generation
     }
 
     pub fn disconnect(&self, node: &str, generation: u64) {
         let mut m = self.lock();
         if m.get(node).is_some_and(|s| s.generation == generation) {
-            m.remove(node);
+            if let Some(s) = m.remove(node) {
+                self.gone
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(node.to_string(), s.last_seen);
+            }
         }
     }
 
@@ -236,10 +248,31 @@ impl Fleet {
         self.lock().get(node).map(|s| s.containers.clone()).unwrap_or_default()
     }
 
+    fn in_grace(&self) -> bool {
+        let (since, grace) = *self.started.lock().unwrap_or_else(|e| e.into_inner());
+        since.elapsed() < grace
+    }
+
+    /// This controller has just become the leader: agents are moving their
+    /// sessions to it (after up to their longest backoff), so nodes not
+    /// heard from yet get a fresh grace period before they can be declared
+    /// down and their work rescheduled.
+    pub fn lead_from_now(&self) {
+        let grace = self.node_timeout * 2 + Duration::from_secs(10);
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = (Instant::now(), grace);
+        self.gone.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// This controller no longer leads: end every session (the agents
+    /// reconnect and are forwarded to the new leader).
+    pub fn drop_all(&self) {
+        self.lock().clear();
+    }
+
     /// Ready while heartbeats arrive; down once they stop for longer than
-    /// the timeout. Nodes not heard from since this controller started get
-    /// twice the timeout of grace (a controller restart must not make a
-    /// healthy fleet look dead).
+    /// the timeout. Nodes not heard from since this controller started (or
+    /// became the leader) get a grace period (a controller restart or
+    /// failover must not make a healthy fleet look dead).
     pub fn health(&self, node: &str) -> (Health, Option<Duration>) {
         let m = self.lock();
         match m.get(node) {
@@ -252,8 +285,15 @@ impl Fleet {
                 };
                 (h, Some(age))
             }
-            None if self.started.elapsed() < self.node_timeout * 2 => (Health::Unknown, None),
-            None => (Health::Down, None),
+            None => {
+                let gone = self.gone.lock().unwrap_or_else(|e| e.into_inner()).get(node).copied();
+                match gone {
+                    Some(at) if at.elapsed() <= self.node_timeout => (Health::Unknown, Some(at.elapsed())),
+                    Some(at) => (Health::Down, Some(at.elapsed())),
+                    None if self.in_grace() => (Health::Unknown, None),
+                    None => (Health::Down, None),
+                }
+            }
         }
     }
 

@@ -6,8 +6,12 @@
 //! `state` (raft-replicated) and `fleet` (live sessions).
 
 mod api;
+mod bootstrap;
 mod fleet;
+mod forward;
+mod members;
 mod orchestrator;
+mod peers;
 mod pki;
 mod scheduler;
 mod server;
@@ -18,10 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
-use skiff_certs::cluster::Role;
 
 #[derive(Parser)]
 #[command(name = "skiff-controller", version, about = "skiff cluster controller")]
@@ -36,10 +39,12 @@ struct Flags {
 enum Cmd {
     /// Create a cluster in --data and serve it
     Init(InitFlags),
+    /// Add this controller to a cluster (with a controller join token) and serve it
+    Join(JoinFlags),
 }
 
 #[derive(Args, Clone)]
-struct RunFlags {
+pub struct RunFlags {
     /// Where the controller keeps its CA, certificates and state
     #[arg(long, global = true, default_value = "/var/lib/skiff-controller")]
     data: PathBuf,
@@ -62,7 +67,7 @@ struct RunFlags {
 }
 
 #[derive(Args)]
-struct InitFlags {
+pub struct InitFlags {
     /// Address (name or IP) agents and clients reach the controller at; the
     /// server certificate is valid for these (repeat)
     #[arg(long = "advertise-addr")]
@@ -75,14 +80,43 @@ struct InitFlags {
     ca_key: Option<PathBuf>,
 }
 
-/// What `init` decided, kept for later starts (flags still win).
+#[derive(Args)]
+pub struct JoinFlags {
+    /// A controller join token (`skiff cluster join-token controller`)
+    #[arg(long)]
+    token: String,
+    /// Any controller of the cluster, HOST:PORT
+    #[arg(long)]
+    peer: String,
+    /// Address (name or IP) others reach this controller at; its
+    /// certificate is valid for these (repeat)
+    #[arg(long = "advertise-addr")]
+    advertise: Vec<String>,
+}
+
+/// What `init` or `join` decided, kept for later starts (flags still win).
 #[derive(Serialize, Deserialize)]
-struct Settings {
+pub struct Settings {
     listen: String,
     heartbeat_period_ms: u64,
     node_timeout_ms: u64,
     #[serde(default = "default_cert_expiry")]
     cert_expiry_secs: u64,
+    /// This controller's raft ID (1: the one `init` made).
+    #[serde(default = "first_raft_id")]
+    raft_id: u64,
+    /// The address peers, agents and clients reach it at ("": derived
+    /// from `listen`, for clusters made before controllers replicated).
+    #[serde(default)]
+    addr: String,
+    /// The controllers' addresses when this one joined (by raft ID): where
+    /// to answer the leader before the replicated state has arrived.
+    #[serde(default)]
+    peers: std::collections::BTreeMap<u64, String>,
+}
+
+fn first_raft_id() -> u64 {
+    state::FIRST_RAFT_ID
 }
 
 fn default_cert_expiry() -> u64 {
@@ -97,7 +131,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
-fn settings_path(data: &Path) -> PathBuf {
+pub fn settings_path(data: &Path) -> PathBuf {
     data.join("controller.json")
 }
 
@@ -115,103 +149,13 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        if let Some(Cmd::Init(init)) = &flags.cmd {
-            self::init(&flags.run, init).await?;
+        match &flags.cmd {
+            Some(Cmd::Init(init)) => bootstrap::init(&flags.run, init).await?,
+            Some(Cmd::Join(join)) => bootstrap::join(&flags.run, join).await?,
+            None => {}
         }
         run(flags.run).await
     })
-}
-
-async fn init(run: &RunFlags, init: &InitFlags) -> Result<()> {
-    let data = &run.data;
-    if settings_path(data).exists() {
-        bail!(
-            "a cluster already exists in {}: start it with `skiff-controller --data {}`",
-            data.display(),
-            data.display()
-        );
-    }
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    let listen = run
-        .listen
-        .clone()
-        .unwrap_or_else(|| format!("0.0.0.0:{}", skiff_api::cluster::DEFAULT_PORT));
-    let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
-    if let Ok(h) = nix::unistd::gethostname() {
-        sans.push(h.to_string_lossy().into_owned());
-    }
-    let listen_host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("");
-    if !listen_host.is_empty() && listen_host != "0.0.0.0" && listen_host != "[::]" {
-        sans.push(listen_host.trim_matches(|c| c == '[' || c == ']').to_string());
-    }
-    sans.extend(init.advertise.iter().cloned());
-    sans.dedup();
-    let given = init.ca_cert.as_deref().zip(init.ca_key.as_deref());
-    pki::Pki::create(data, given, &sans)?;
-    let store = state::Store::open(&data.join("raft"))?;
-    let tokens = [Role::Agent, Role::Admin, Role::Readonly]
-        .into_iter()
-        .map(|r| (r, pki::random_id(32)))
-        .collect();
-    let cluster = pki::random_id(25);
-    store
-        .propose(state::Command::Init {
-            id: cluster.clone(),
-            at: server::now(),
-            tokens,
-        })
-        .await?;
-    // The operator's own admin certificate, signed like any other.
-    let mut pki = pki::Pki::load(data)?;
-    pki.expiry = run.cert_expiry.unwrap_or(pki::CERT_EXPIRY);
-    let admin = pki::random_id(25);
-    let (key, csr) = skiff_certs::cluster::new_key_and_csr("admin")?;
-    let who = skiff_certs::cluster::Identity {
-        id: admin.clone(),
-        role: Role::Admin,
-        cluster,
-    };
-    let cert = pki.sign(&csr, &who)?;
-    store
-        .propose(state::Command::AddClient {
-            id: admin,
-            role: Role::Admin,
-            name: "init".into(),
-            at: server::now(),
-        })
-        .await?;
-    let dir = data.join("admin");
-    std::fs::create_dir_all(&dir)?;
-    use skiff_certs::files;
-    use skiff_common::fsutil::write_atomic_mode;
-    write_atomic_mode(&dir.join(files::CLIENT_KEY), key.as_bytes(), 0o600)?;
-    write_atomic_mode(&dir.join(files::CLIENT_CERT), cert.as_bytes(), 0o644)?;
-    write_atomic_mode(&dir.join(files::CA), pki.ca_pem().as_bytes(), 0o644)?;
-    let settings = Settings {
-        listen,
-        heartbeat_period_ms: run.heartbeat_period.map_or(5000, |d| d.as_millis() as u64),
-        node_timeout_ms: run.node_timeout.map_or(10_000, |d| d.as_millis() as u64),
-        cert_expiry_secs: pki.expiry.as_secs().max(1),
-    };
-    skiff_common::fsutil::write_json_atomic(&settings_path(data), &settings)?;
-    let agent_token = pki.token(&store.read().tokens[&Role::Agent]);
-    drop(store);
-    println!("Cluster initialized: {}", data.display());
-    println!();
-    println!("To add an agent to this cluster, run on its host:");
-    println!();
-    println!("    skiff-agent --join {agent_token} --controller HOST:PORT");
-    println!();
-    println!(
-        "An admin certificate for this machine is in {}; use it with\n\n    export SKIFF_CERT_PATH={} SKIFF_TLS_VERIFY=1 SKIFF_HOST=tcp://HOST:PORT\n",
-        dir.display(),
-        dir.display()
-    );
-    // The store's raft thread exits once its last handle is gone.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    Ok(())
 }
 
 async fn run(flags: RunFlags) -> Result<()> {
@@ -230,7 +174,21 @@ async fn run(flags: RunFlags) -> Result<()> {
     let timeout = flags
         .node_timeout
         .unwrap_or(Duration::from_millis(settings.node_timeout_ms));
-    let store = state::Store::open(&data.join("raft"))?;
+    let voters: &[u64] = if settings.raft_id == state::FIRST_RAFT_ID {
+        &[state::FIRST_RAFT_ID]
+    } else {
+        &[]
+    };
+    let handle = tokio::runtime::Handle::current();
+    let peer_dir = pki::peer_dir(data);
+    let known = settings.peers.clone();
+    let store = state::Store::open_member(&data.join("raft"), settings.raft_id, voters, |st| {
+        peers::GrpcPeers::new(handle, st, peer_dir, known)
+    })?;
+    if !pki::has_identity(data) {
+        let addr = bootstrap::advertised(&listen, &[])?;
+        bootstrap::give_identity(data, &store, &addr, &bootstrap::sans(&listen, &[])).await?;
+    }
     let mut pki = pki::Pki::load(data)?;
     pki.expiry = flags
         .cert_expiry

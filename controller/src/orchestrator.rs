@@ -41,11 +41,36 @@ pub const SLOT_LABEL: &str = "skiff.task.slot";
 const APPEAR_GRACE: Duration = Duration::from_secs(15);
 
 pub async fn run(ctx: Arc<Ctx>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Leadership is checked often (a new leader's grace must begin before
+    // anyone reads node health); a pass runs every second.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rollouts = HashMap::new();
+    let mut leading = false;
+    let mut last_pass = Instant::now() - Duration::from_secs(1);
     loop {
         tick.tick().await;
+        // Only the leader orchestrates; a new leader starts from a full
+        // reconcile, after a grace period for the agents to reconnect.
+        match (leading, ctx.store.is_leader()) {
+            (false, true) => {
+                tracing::info!(term = ctx.store.term(), "this controller is the leader");
+                ctx.fleet.lead_from_now();
+                rollouts.clear();
+                leading = true;
+            }
+            (true, false) => {
+                tracing::info!(leader = ctx.store.leader(), "this controller no longer leads");
+                ctx.fleet.drop_all();
+                leading = false;
+            }
+            _ => {}
+        }
+        if !leading || last_pass.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        last_pass = Instant::now();
+        crate::members::promote_caught_up(&ctx).await;
         if let Err(e) = reconcile(&ctx, &mut rollouts).await {
             tracing::warn!("orchestrator: {e}");
         }

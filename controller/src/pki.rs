@@ -31,6 +31,46 @@ fn tls_dir(data: &Path) -> PathBuf {
     data.join("tls")
 }
 
+/// A controller's certificates last as long as the server certificate
+/// `init` made before controllers had identities.
+const CONTROLLER_CERT_DAYS: i64 = 825;
+
+/// Where a controller keeps its identity for dialing peers (`ca.pem`,
+/// `cert.pem`, `key.pem`: the layout the gRPC channel reads).
+pub fn peer_dir(data: &Path) -> PathBuf {
+    data.join("peer")
+}
+
+/// Whether this controller has its own controller-role certificate.
+pub fn has_identity(data: &Path) -> bool {
+    peer_dir(data).join(files::CLIENT_CERT).exists()
+}
+
+/// Write a controller's key and certificate as both its server
+/// certificate (`tls/`) and its peer identity (`peer/`).
+pub fn write_identity(data: &Path, key: &str, cert: &str, ca: &str) -> Result<()> {
+    use skiff_common::fsutil::write_atomic_mode;
+    for dir in [tls_dir(data), peer_dir(data)] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_atomic_mode(&tls_dir(data).join(files::SERVER_KEY), key.as_bytes(), 0o600)?;
+    write_atomic_mode(&tls_dir(data).join(files::SERVER_CERT), cert.as_bytes(), 0o644)?;
+    write_atomic_mode(&peer_dir(data).join(files::CLIENT_KEY), key.as_bytes(), 0o600)?;
+    write_atomic_mode(&peer_dir(data).join(files::CLIENT_CERT), cert.as_bytes(), 0o644)?;
+    write_atomic_mode(&peer_dir(data).join(files::CA), ca.as_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// Put a joining controller's CA (with its key) in place.
+pub fn write_ca(data: &Path, ca: &str, ca_key: &str) -> Result<()> {
+    use skiff_common::fsutil::write_atomic_mode;
+    let dir = ca_dir(data);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_atomic_mode(&dir.join(files::CA), ca.as_bytes(), 0o644)?;
+    write_atomic_mode(&dir.join(files::CA_KEY), ca_key.as_bytes(), 0o600)?;
+    Ok(())
+}
+
 impl Pki {
     /// Make (or take) the CA, and issue the controller's server
     /// certificate for `sans`.
@@ -78,6 +118,36 @@ impl Pki {
 
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    pub fn ca_key_pem(&self) -> &str {
+        &self.ca_key_pem
+    }
+
+    /// Sign a controller's request: its identity, and a server
+    /// certificate for `sans` in one (it listens and dials peers with it).
+    pub fn sign_controller(
+        &self,
+        csr: &str,
+        who: &Identity,
+        sans: &[String],
+    ) -> Result<String, skiff_certs::CertError> {
+        skiff_certs::cluster::sign_request_for(
+            &self.ca_pem,
+            &self.ca_key_pem,
+            csr,
+            who,
+            sans,
+            Validity::days(CONTROLLER_CERT_DAYS),
+        )
+    }
+
+    /// Give this controller its own identity certificate (at `init`, or
+    /// for a cluster made before controllers had one).
+    pub fn issue_own(&self, data: &Path, who: &Identity, sans: &[String]) -> Result<()> {
+        let (key, csr) = skiff_certs::cluster::new_key_and_csr("controller")?;
+        let cert = self.sign_controller(&csr, who, sans)?;
+        write_identity(data, &key, &cert, &self.ca_pem)
     }
 
     /// Sign a joiner's (or renewer's) request for `who`.

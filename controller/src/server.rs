@@ -11,6 +11,7 @@ use skiff_certs::cluster::Identity;
 use tower_service::Service;
 
 use crate::fleet::{Fleet, Health};
+use crate::forward;
 use crate::pki::Pki;
 use crate::scheduler::NodeView;
 use crate::state::Store;
@@ -77,8 +78,15 @@ pub fn now() -> String {
 /// Accept TLS connections on `listen` and serve `app` on them.
 pub async fn serve(listen: &str, ctx: Arc<Ctx>, app: Router) -> Result<()> {
     let admit_ctx = ctx.clone();
-    let admit: skiff_certs::tls::Admission =
-        Arc::new(move |who: &Identity| admit_ctx.store.read().admits(&who.id, &who.cluster));
+    let admit: skiff_certs::tls::Admission = Arc::new(move |who: &Identity| {
+        let st = admit_ctx.store.read();
+        if st.id.is_empty() {
+            // A joining controller, before the leader's snapshot arrives:
+            // only a controller (the leader bringing it) may come in.
+            return who.role == skiff_certs::cluster::Role::Controller;
+        }
+        st.admits(&who.id, &who.cluster)
+    });
     let tls = skiff_certs::tls::cluster_server_config(&ctx.pki.tls, admit).context("loading the controller's TLS")?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let l = tokio::net::TcpListener::bind(listen)
@@ -95,7 +103,7 @@ pub async fn serve(listen: &str, ctx: Arc<Ctx>, app: Router) -> Result<()> {
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, app) = (acceptor.clone(), app.clone());
+        let (acceptor, app, ctx) = (acceptor.clone(), app.clone(), ctx.clone());
         tokio::spawn(async move {
             let accept = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
             let tls = match accept.await {
@@ -112,14 +120,22 @@ pub async fn serve(listen: &str, ctx: Arc<Ctx>, app: Router) -> Result<()> {
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(|c| Identity::from_der(c));
-            let peer = Peer(who);
+            let conn = Peer(who);
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let mut app = app.clone();
-                req.extensions_mut().insert(peer.clone());
-                if let Some(u) = skiff_api::strip_version(req.uri()) {
-                    *req.uri_mut() = u;
+                let ctx = ctx.clone();
+                let conn = conn.clone();
+                async move {
+                    if !forward::is_local(req.uri().path()) && !ctx.store.is_leader() {
+                        return Ok(forward::to_leader(ctx, req, &conn).await);
+                    }
+                    let peer = forward::caller(&mut req, &conn);
+                    req.extensions_mut().insert(peer);
+                    if let Some(u) = skiff_api::strip_version(req.uri()) {
+                        *req.uri_mut() = u;
+                    }
+                    app.call(req).await
                 }
-                async move { app.call(req).await }
             });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder

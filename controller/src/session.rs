@@ -104,6 +104,11 @@ impl Cluster for ClusterService {
                         break;
                     }
                 };
+                if !ctx.store.is_leader() {
+                    // Sessions belong with the leader; the agent comes back
+                    // through any controller and is forwarded there.
+                    break;
+                }
                 match msg.body {
                     Some(agent_message::Body::Heartbeat(_)) => ctx.fleet.touch(&node, generation),
                     Some(agent_message::Body::Containers(list)) => {

@@ -1,6 +1,7 @@
 //! A local cluster per test, made by `deploy/local-cluster.sh` (the same
-//! script the demo uses): one controller and N agents, each agent in its
-//! own network and mount namespace, on a LAN of the test's own. Names,
+//! script the demo uses): one controller (or several, each in a network
+//! namespace of its own) and N agents, each agent in its own network and
+//! mount namespace, on a LAN of the test's own. Names,
 //! directories and subnets are unique per test so tests run in parallel.
 
 use std::path::PathBuf;
@@ -19,6 +20,9 @@ pub struct Cluster {
     pub net: String,
     /// Extra settings for the script (`SKIFF_CLUSTER_…`).
     env: Vec<(String, String)>,
+    /// How many controllers (1: on the machine at `.1`; more: controller I
+    /// in its own namespace at `.(1+I)`).
+    pub controllers: u32,
     finished: bool,
 }
 
@@ -30,6 +34,11 @@ impl Cluster {
 
     /// The same, with extra settings for `deploy/local-cluster.sh`.
     pub fn up_with(n: u32, env: &[(&str, &str)]) -> Cluster {
+        Self::up_ha(n, 1, env)
+    }
+
+    /// `n` agents and `controllers` controllers.
+    pub fn up_ha(n: u32, controllers: u32, env: &[(&str, &str)]) -> Cluster {
         let k = CLUSTERS.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let c = Cluster {
@@ -37,9 +46,11 @@ impl Cluster {
             dir: PathBuf::from(format!("/tmp/skc{pid}x{k}")),
             net: format!("10.{}.{}", 201 + k, pid % 250),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            controllers,
             finished: false,
         };
-        c.script(&["up", &n.to_string()]).ok();
+        c.script(&["up", &n.to_string(), "--controllers", &controllers.to_string()])
+            .ok();
         c
     }
 
@@ -58,8 +69,20 @@ impl Cluster {
             .into()
     }
 
+    /// Where the CLI reaches the controllers: every address, comma-separated.
     pub fn controller(&self) -> String {
-        format!("{}.1:7443", self.net)
+        if self.controllers == 1 {
+            return format!("{}.1:7443", self.net);
+        }
+        (1..=self.controllers)
+            .map(|i| self.controller_addr(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Controller I's own address (several controllers).
+    pub fn controller_addr(&self, i: u32) -> String {
+        format!("{}.{}:7443", self.net, 1 + i)
     }
 
     /// The admin certificate `init` wrote.
@@ -117,6 +140,11 @@ impl Cluster {
 
     pub fn log(&self) -> String {
         let mut s = std::fs::read_to_string(self.dir.join("controller.log")).unwrap_or_default();
+        for i in 2..=self.controllers {
+            if let Ok(c) = std::fs::read_to_string(self.dir.join(format!("controller{i}.log"))) {
+                s.push_str(&format!("\n--- controller {i} log ---\n{c}"));
+            }
+        }
         for i in 1..10 {
             if let Ok(a) = std::fs::read_to_string(self.dir.join(format!("h{i}/agent.log"))) {
                 s.push_str(&format!("\n--- h{i} agent log ---\n{a}"));

@@ -39,6 +39,9 @@ impl Access {
             None | Some(Role::Admin) => Access::Full,
             Some(Role::Readonly) => Access::ReadOnly,
             Some(Role::Agent) => Access::Refused("an agent's certificate cannot be used as a client certificate"),
+            Some(Role::Controller) => {
+                Access::Refused("a controller's certificate cannot be used as a client certificate")
+            }
         }
     }
 

@@ -51,6 +51,18 @@ pub async fn join(s: St, Json(req): Json<JoinRequest>) -> ApiResult<Json<JoinRes
                 format!("this is an {role} token: agents join with the agent token"),
             ))
         }
+        (Role::Controller, _) if req.client || req.controller.is_none() => {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "this is a controller join token: controllers join with `skiff-controller join`".into(),
+            ))
+        }
+        (_, _) if role != Role::Controller && req.controller.is_some() => {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!("this is an {role} token: a controller joins with the controller token"),
+            ))
+        }
         _ => {}
     }
     if !valid_hostname(&req.hostname) {
@@ -65,10 +77,14 @@ pub async fn join(s: St, Json(req): Json<JoinRequest>) -> ApiResult<Json<JoinRes
         role,
         cluster,
     };
+    if let Some(c) = &req.controller {
+        return crate::members::join(&ctx, who, &req.csr, c, &req.hostname).await;
+    }
     let certificate = ctx
         .pki
         .sign(&req.csr, &who)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let ca = ctx.pki.ca_pem().to_string();
     let cmd = match role {
         Role::Agent => Command::AddNode {
             id: id.clone(),
@@ -88,7 +104,8 @@ pub async fn join(s: St, Json(req): Json<JoinRequest>) -> ApiResult<Json<JoinRes
         id,
         role,
         certificate,
-        ca: ctx.pki.ca_pem().to_string(),
+        ca,
+        controller: None,
     }))
 }
 
@@ -107,6 +124,7 @@ pub async fn renew(
         let st = ctx.store.read();
         match who.role {
             Role::Agent => st.nodes.contains_key(&who.id),
+            Role::Controller => st.controllers.values().any(|c| c.id == who.id),
             _ => st.clients.contains_key(&who.id),
         }
     };
@@ -140,6 +158,7 @@ fn info(ctx: &crate::server::Ctx, with_tokens: bool) -> ClusterInfo {
             agent: token(Role::Agent),
             admin: token(Role::Admin),
             readonly: token(Role::Readonly),
+            controller: token(Role::Controller),
         },
         heartbeat_period_ms: ctx.fleet.heartbeat_period.as_millis() as u64,
         node_timeout_ms: ctx.fleet.node_timeout.as_millis() as u64,
@@ -156,7 +175,7 @@ pub async fn rotate(s: St, q: Q) -> ApiResult<Json<ClusterInfo>> {
     let role = Role::parse(name).ok_or_else(|| {
         ApiError(
             StatusCode::BAD_REQUEST,
-            format!("unknown role {name:?}: use agent, admin or readonly"),
+            format!("unknown role {name:?}: use agent, controller, admin or readonly"),
         )
     })?;
     s.0.store
@@ -166,4 +185,19 @@ pub async fn rotate(s: St, q: Q) -> ApiResult<Json<ClusterInfo>> {
         })
         .await?;
     Ok(Json(info(&s.0, true)))
+}
+
+/// `GET /cluster/controllers`.
+pub async fn controllers(s: St) -> ApiResult<Json<Vec<skiff_api::cluster::ControllerStatus>>> {
+    Ok(Json(crate::members::list(&s.0).await?))
+}
+
+/// `DELETE /cluster/controllers/{id}[?force=1]`.
+pub async fn remove_controller(
+    s: St,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    q: Q,
+) -> ApiResult<StatusCode> {
+    crate::members::remove(&s.0, &id, super::qbool(&q.0, "force")).await?;
+    Ok(StatusCode::OK)
 }

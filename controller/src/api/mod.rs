@@ -26,9 +26,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use skiff_certs::cluster::Role;
 use skiff_common::cluster::proto::cluster_server::ClusterServer;
+use skiff_common::cluster::proto::raft_server::RaftServer;
 
 pub use skiff_common::http::{qbool, ApiError, ApiResult, Q};
 
+use crate::peers::RaftService;
 use crate::server::{Ctx, Peer};
 use crate::session::ClusterService;
 use crate::state::{ApplyError, StoreError};
@@ -37,7 +39,7 @@ pub type St = axum::extract::State<Arc<Ctx>>;
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let code = match &e {
-            StoreError::Rejected(ApplyError::NoNode(_)) => StatusCode::NOT_FOUND,
+            StoreError::Rejected(ApplyError::NoNode(_) | ApplyError::NoController(_)) => StatusCode::NOT_FOUND,
             StoreError::Rejected(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -49,6 +51,10 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     let grpc = ClusterServer::new(ClusterService { ctx: ctx.clone() })
         .max_decoding_message_size(skiff_common::cluster::MAX_MESSAGE)
         .max_encoding_message_size(skiff_common::cluster::MAX_MESSAGE);
+    let raft = RaftServer::new(RaftService {
+        store: ctx.store.clone(),
+    })
+    .max_decoding_message_size(skiff_common::cluster::MAX_MESSAGE);
     Router::new()
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
@@ -56,6 +62,11 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/cluster/join", post(cluster::join))
         .route("/cluster/rotate", post(cluster::rotate))
         .route("/cluster/renew", post(cluster::renew))
+        .route("/cluster/controllers", get(cluster::controllers))
+        .route(
+            "/cluster/controllers/{id}",
+            axum::routing::delete(cluster::remove_controller),
+        )
         .route("/nodes", get(nodes::list))
         .route("/nodes/{id}", get(nodes::inspect).delete(nodes::remove))
         .route("/nodes/{id}/update", post(nodes::update))
@@ -72,6 +83,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .fallback(|_: Uri| async move { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), authorize))
         .route_service("/skiff.cluster.v1.Cluster/{*method}", grpc)
+        .route_service("/skiff.cluster.v1.Raft/{*method}", raft)
         .with_state(ctx)
 }
 
@@ -102,6 +114,7 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
         }
         None => Some("a client certificate is required: get one with `skiff cluster login TOKEN HOST`"),
         Some(Role::Agent) => Some("an agent's certificate cannot be used as a client certificate"),
+        Some(Role::Controller) => Some("a controller's certificate cannot be used as a client certificate"),
         Some(Role::Readonly) if writes => Some("permission denied: this certificate is read-only"),
         Some(_) => None,
     };

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -16,10 +17,11 @@ use std::time::{Duration, Instant};
 use protobuf::Message as _;
 use raft::prelude::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot};
 use raft::storage::MemStorage;
-use raft::{Config, RawNode, Storage};
+use raft::{Config, RawNode, StateRole, Storage};
 use tokio::sync::oneshot;
 
-use super::{disk, ClusterState, Command, Proposal, StoreError, TracingDrain};
+use super::storage::SnapStorage;
+use super::{disk, ClusterState, Command, ConfProposal, Proposal, RaftStatus, StoreError, TracingDrain};
 
 pub const TICK: Duration = Duration::from_millis(100);
 pub const SNAPSHOT_EVERY: u64 = 1000;
@@ -27,9 +29,23 @@ pub const SNAPSHOT_EVERY: u64 = 1000;
 /// What the driver's thread is sent.
 pub enum Input {
     Propose(Box<Proposal>),
+    /// Add, promote or remove a controller.
+    ConfChange(Box<ConfProposal>),
     /// A message from another controller.
-    #[cfg_attr(not(test), expect(dead_code, reason = "carried once controllers talk to each other"))]
     Step(Message),
+    /// Report the raft state (and, on the leader, each peer's progress).
+    Status(oneshot::Sender<RaftStatus>),
+    /// Cut a snapshot now.
+    Compact(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// What the rest of the controller may read without asking the driver:
+/// the leader it last heard of and the term.
+#[derive(Default)]
+pub struct Lead {
+    pub leader: AtomicU64,
+    pub term: AtomicU64,
+    pub id: AtomicU64,
 }
 
 /// Where messages to other controllers go. Sending never blocks the
@@ -50,7 +66,7 @@ impl Transport for NoPeers {
 }
 
 pub struct Driver {
-    node: RawNode<MemStorage>,
+    node: RawNode<SnapStorage>,
     disk: disk::Disk,
     state: Arc<RwLock<ClusterState>>,
     /// Proposals waiting to be applied, by the key in their entry's
@@ -59,7 +75,10 @@ pub struct Driver {
     pending: HashMap<[u8; 16], oneshot::Sender<Result<(), StoreError>>>,
     next_id: u64,
     applied: u64,
+    /// `applied`, for the storage's snapshots.
+    applied_shared: Arc<AtomicU64>,
     snapshot_index: u64,
+    lead: Arc<Lead>,
 }
 
 impl Driver {
@@ -68,7 +87,12 @@ impl Driver {
     pub fn open(dir: &Path, id: u64, voters: &[u64]) -> Result<Driver, StoreError> {
         let (disk, loaded) = disk::Disk::open(dir)?;
         let mut state = ClusterState::default();
-        let storage = MemStorage::new_with_conf_state(ConfState::from((voters.to_vec(), vec![])));
+        let storage = if voters.is_empty() {
+            // A joining controller: everything comes from the leader.
+            MemStorage::new()
+        } else {
+            MemStorage::new_with_conf_state(ConfState::from((voters.to_vec(), vec![])))
+        };
         let mut applied = 0;
         if let Some(snap) = loaded.snapshot {
             state = serde_json::from_slice(snap.get_data())
@@ -94,15 +118,22 @@ impl Driver {
             ..Default::default()
         };
         let logger = slog::Logger::root(TracingDrain, slog::o!("raft_id" => id));
+        let state = Arc::new(RwLock::new(state));
+        let applied_shared = Arc::new(AtomicU64::new(applied));
+        let storage = SnapStorage::new(storage, state.clone(), applied_shared.clone());
         let node = RawNode::new(&cfg, storage, &logger)?;
+        let lead = Arc::new(Lead::default());
+        lead.id.store(id, Ordering::SeqCst);
         let mut d = Driver {
             node,
             disk,
-            state: Arc::new(RwLock::new(state)),
+            state,
             pending: HashMap::new(),
             next_id: 0,
             applied,
+            applied_shared,
             snapshot_index: applied,
+            lead,
         };
         // Replay the committed log before anyone reads the state.
         for _ in 0..100 {
@@ -118,12 +149,29 @@ impl Driver {
         self.state.clone()
     }
 
+    pub fn lead(&self) -> Arc<Lead> {
+        self.lead.clone()
+    }
+
+    /// Whether this controller is the only voter (a cluster of one, which
+    /// elects itself at once rather than after an election timeout).
+    pub fn sole_voter(&self) -> bool {
+        let voters: Vec<u64> = self.node.raft.prs().conf().voters().ids().iter().collect();
+        voters == [self.node.raft.id]
+    }
+
     pub fn campaign(&mut self) -> Result<(), StoreError> {
         Ok(self.node.campaign()?)
     }
 
+    fn publish_lead(&self) {
+        self.lead.leader.store(self.node.raft.leader_id, Ordering::SeqCst);
+        self.lead.term.store(self.node.raft.term, Ordering::SeqCst);
+    }
+
     /// Serve inputs until every sender is gone or storage fails.
     pub fn run(mut self, rx: std_mpsc::Receiver<Input>, mut transport: impl Transport) {
+        self.publish_lead();
         let mut next_tick = Instant::now() + TICK;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -142,7 +190,9 @@ impl Driver {
                 self.tick();
                 next_tick += TICK;
             }
-            match self.on_ready() {
+            let result = self.on_ready();
+            self.publish_lead();
+            match result {
                 Ok(out) => transport.send(out),
                 Err(e) => {
                     // Without durable storage nothing may be acknowledged.
@@ -159,7 +209,56 @@ impl Driver {
     pub fn input(&mut self, input: Input) {
         match input {
             Input::Propose(p) => self.propose(*p),
+            Input::ConfChange(p) => self.propose_conf_change(*p),
             Input::Step(m) => self.step(m),
+            Input::Status(tx) => {
+                let _ = tx.send(self.status());
+            }
+            Input::Compact(tx) => {
+                let _ = tx.send(self.compact());
+            }
+        }
+    }
+
+    fn next_key(&mut self) -> [u8; 16] {
+        self.next_id += 1;
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&self.node.raft.id.to_le_bytes());
+        key[8..].copy_from_slice(&self.next_id.to_le_bytes());
+        key
+    }
+
+    fn propose_conf_change(&mut self, p: ConfProposal) {
+        let key = self.next_key();
+        match self.node.propose_conf_change(key.to_vec(), p.change) {
+            Ok(()) => {
+                self.pending.insert(key, p.done);
+            }
+            Err(e) => {
+                let _ = p.done.send(Err(StoreError::Unavailable(format!(
+                    "the membership change was refused: {e}"
+                ))));
+            }
+        }
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        let raft = &self.node.raft;
+        let leader = raft.state == StateRole::Leader;
+        let mut progress: Vec<(u64, u64, bool)> = Vec::new();
+        if leader {
+            for (id, pr) in raft.prs().iter() {
+                progress.push((*id, pr.matched, *id == raft.id || pr.recent_active));
+            }
+        }
+        let conf = raft.prs().conf();
+        RaftStatus {
+            term: raft.term,
+            leader: raft.leader_id,
+            commit: raft.raft_log.committed,
+            voters: conf.voters().ids().iter().collect(),
+            learners: conf.learners().iter().copied().collect(),
+            progress,
         }
     }
 
@@ -196,7 +295,6 @@ impl Driver {
     }
 
     pub fn propose(&mut self, p: Proposal) {
-        self.next_id += 1;
         let data = match serde_json::to_vec(&p.cmd) {
             Ok(d) => d,
             Err(e) => {
@@ -204,9 +302,7 @@ impl Driver {
                 return;
             }
         };
-        let mut key = [0u8; 16];
-        key[..8].copy_from_slice(&self.node.raft.id.to_le_bytes());
-        key[8..].copy_from_slice(&self.next_id.to_le_bytes());
+        let key = self.next_key();
         match self.node.propose(key.to_vec(), data) {
             Ok(()) => {
                 self.pending.insert(key, p.done);
@@ -237,18 +333,18 @@ impl Driver {
         self.apply(committed)?;
         if !ready.entries().is_empty() {
             self.disk.append(ready.entries())?;
-            self.node.mut_store().wl().append(ready.entries())?;
+            self.node.mut_store().mem.wl().append(ready.entries())?;
         }
         if let Some(hs) = ready.hs() {
             self.disk.set_hard_state(hs)?;
-            self.node.mut_store().wl().set_hardstate(hs.clone());
+            self.node.mut_store().mem.wl().set_hardstate(hs.clone());
         }
         out.extend(ready.take_persisted_messages());
         let mut light = self.node.advance(ready);
         if let Some(commit) = light.commit_index() {
             let hs = {
                 let store = self.node.mut_store();
-                let mut w = store.wl();
+                let mut w = store.mem.wl();
                 w.mut_hard_state().commit = commit;
                 w.hard_state().clone()
             };
@@ -266,9 +362,9 @@ impl Driver {
             .map_err(|e| std::io::Error::other(format!("raft snapshot: {e}")))?;
         let index = snap.get_metadata().index;
         self.disk.compact(&snap, &[])?;
-        self.node.mut_store().wl().apply_snapshot(snap)?;
+        self.node.mut_store().mem.wl().apply_snapshot(snap)?;
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = state;
-        self.applied = index;
+        self.set_applied(index);
         self.snapshot_index = index;
         Ok(())
     }
@@ -301,17 +397,41 @@ impl Driver {
                 EntryType::EntryNormal => {}
                 EntryType::EntryConfChange => {
                     let cc = ConfChange::parse_from_bytes(&e.data).map_err(|x| std::io::Error::other(x.to_string()))?;
-                    let cs = self.node.apply_conf_change(&cc)?;
-                    self.node.mut_store().wl().set_conf_state(cs);
+                    let result = self.node.apply_conf_change(&cc);
+                    self.conf_changed(&e.context, result)?;
                 }
                 EntryType::EntryConfChangeV2 => {
                     let cc =
                         ConfChangeV2::parse_from_bytes(&e.data).map_err(|x| std::io::Error::other(x.to_string()))?;
-                    let cs = self.node.apply_conf_change(&cc)?;
-                    self.node.mut_store().wl().set_conf_state(cs);
+                    let result = self.node.apply_conf_change(&cc);
+                    self.conf_changed(&e.context, result)?;
                 }
             }
-            self.applied = e.index;
+            self.set_applied(e.index);
+        }
+        Ok(())
+    }
+
+    fn set_applied(&mut self, index: u64) {
+        self.applied = index;
+        self.applied_shared.store(index, Ordering::SeqCst);
+    }
+
+    /// Record the configuration a conf change made and answer its proposer.
+    /// A change raft refuses (e.g. removing the last voter) changes nothing.
+    fn conf_changed(&mut self, context: &[u8], result: raft::Result<ConfState>) -> Result<(), StoreError> {
+        let answer = match result {
+            Ok(cs) => {
+                self.node.mut_store().mem.wl().set_conf_state(cs);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("raft membership change not applied: {e}");
+                Err(StoreError::Unavailable(format!("membership change refused: {e}")))
+            }
+        };
+        if let Some(done) = <[u8; 16]>::try_from(context).ok().and_then(|k| self.pending.remove(&k)) {
+            let _ = done.send(answer);
         }
         Ok(())
     }
@@ -322,18 +442,20 @@ impl Driver {
         if self.applied < self.snapshot_index + SNAPSHOT_EVERY {
             return Ok(());
         }
-        let store = self.node.store().clone();
-        let index = self.applied;
-        let mut snap = Snapshot::default();
-        {
-            let data = serde_json::to_vec(&*self.state.read().unwrap_or_else(|e| e.into_inner()))
-                .map_err(std::io::Error::other)?;
-            snap.data = data.into();
+        self.compact()
+    }
+
+    /// Write the applied state as a snapshot and drop the log before it.
+    /// Before a controller joins, so that it starts from a snapshot (which
+    /// carries the membership) rather than from a log whose first voter
+    /// was never an entry.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        if self.applied <= self.snapshot_index {
+            return Ok(());
         }
-        let meta = snap.mut_metadata();
-        meta.index = index;
-        meta.term = store.term(index)?;
-        meta.set_conf_state(store.initial_state()?.conf_state);
+        let store = self.node.store().mem.clone();
+        let index = self.applied;
+        let snap = self.node.store().current()?;
         let last = store.last_index()?;
         let rest = store.entries(index + 1, last + 1, None, raft::GetEntriesContext::empty(false))?;
         self.disk.compact(&snap, &rest)?;

@@ -2,28 +2,32 @@
 //! persisted in `<data>/raft/`. [`Store`] is the handle the rest of the
 //! controller holds (read the applied state, propose a change and wait
 //! until it is applied); one thread runs the `driver` that owns the raft
-//! node. Today the cluster has one voter (this controller): the driver
-//! already hands raft's messages to a `Transport`, and the stepped
-//! simulation in `sim` proves replication between several drivers; the
-//! transport between controllers is next.
+//! node and hands its messages for other controllers to a [`Transport`]
+//! (`crate::peers` over gRPC; the stepped simulation in `sim` in tests).
+//! Every controller is a voter (or a learner while it catches up); only
+//! the leader's proposals commit, and a follower's are forwarded by raft.
 
 mod disk;
 mod driver;
 pub mod model;
 #[cfg(test)]
 mod sim;
+mod storage;
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
+use raft::prelude::{ConfChange, Message};
 use tokio::sync::oneshot;
 
-use driver::{Driver, Input, NoPeers};
-pub use model::{ApplyError, ClusterState, Command, NodeRecord};
-/// This controller's raft ID (one voter until controllers replicate).
-const RAFT_ID: u64 = 1;
+pub use driver::Transport;
+use driver::{Driver, Input, Lead, NoPeers};
+pub use model::{ApplyError, ClusterState, Command, ControllerRecord, NodeRecord};
+/// The raft ID of the controller that made the cluster.
+pub const FIRST_RAFT_ID: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,34 +46,128 @@ pub struct Proposal {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
+pub struct ConfProposal {
+    pub change: ConfChange,
+    pub done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// One controller's raft state; on the leader, each member's progress
+/// as (raft ID, matched index, heard from recently).
+#[derive(Debug, Clone)]
+pub struct RaftStatus {
+    pub term: u64,
+    pub leader: u64,
+    pub commit: u64,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    pub progress: Vec<(u64, u64, bool)>,
+}
+
 /// The handle everyone else holds: read the applied state, propose changes.
 pub struct Store {
     state: Arc<RwLock<ClusterState>>,
     tx: std_mpsc::Sender<Input>,
+    lead: Arc<Lead>,
 }
 
 impl Store {
-    /// Load what is on disk, replay it, and start the raft thread.
+    /// A cluster of one (the controller `init` makes, and tests).
     pub fn open(dir: &Path) -> Result<Arc<Store>, StoreError> {
-        let mut driver = Driver::open(dir, RAFT_ID, &[RAFT_ID])?;
-        driver.campaign()?;
+        Store::open_member(dir, FIRST_RAFT_ID, &[FIRST_RAFT_ID], |_| NoPeers)
+    }
+
+    /// Load what is on disk, replay it, and start the raft thread for
+    /// member `id` (whose voters on first start are `voters`: none for a
+    /// joining controller, which learns them from the leader).
+    pub fn open_member<T: Transport>(
+        dir: &Path,
+        id: u64,
+        voters: &[u64],
+        transport: impl FnOnce(Arc<RwLock<ClusterState>>) -> T,
+    ) -> Result<Arc<Store>, StoreError> {
+        let mut driver = Driver::open(dir, id, voters)?;
+        if driver.sole_voter() {
+            driver.campaign()?;
+        }
         let state = driver.state();
+        let lead = driver.lead();
+        let transport = transport(state.clone());
         let (tx, rx) = std_mpsc::channel();
         std::thread::Builder::new()
             .name("raft".into())
-            .spawn(move || driver.run(rx, NoPeers))?;
-        Ok(Arc::new(Store { state, tx }))
+            .spawn(move || driver.run(rx, transport))?;
+        Ok(Arc::new(Store { state, tx, lead }))
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, ClusterState> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// This controller's raft ID.
+    pub fn raft_id(&self) -> u64 {
+        self.lead.id.load(Ordering::SeqCst)
+    }
+
+    /// The leader's raft ID as this controller last heard (0: none known).
+    pub fn leader(&self) -> u64 {
+        self.lead.leader.load(Ordering::SeqCst)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader() == self.raft_id()
+    }
+
+    pub fn term(&self) -> u64 {
+        self.lead.term.load(Ordering::SeqCst)
+    }
+
+    /// The leader's record (its address), when one is known.
+    pub fn leader_record(&self) -> Option<ControllerRecord> {
+        let leader = self.leader();
+        self.read().controllers.get(&leader).cloned()
+    }
+
+    /// A raft message from another controller.
+    pub fn step(&self, m: Message) {
+        let _ = self.tx.send(Input::Step(m));
+    }
+
+    pub async fn status(&self) -> Result<RaftStatus, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Input::Status(tx))
+            .map_err(|_| StoreError::Unavailable("raft thread stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("raft thread stopped".into()))
+    }
+
+    /// Cut a snapshot of the applied state now.
+    pub async fn compact(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send_and_wait(Input::Compact(tx), rx).await
+    }
+
+    /// Change the membership and wait until the change is applied here.
+    pub async fn conf_change(&self, change: ConfChange) -> Result<(), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.send_and_wait(Input::ConfChange(Box::new(ConfProposal { change, done })), rx)
+            .await
+    }
+
     /// Replicate a command and wait until it is applied.
     pub async fn propose(&self, cmd: Command) -> Result<(), StoreError> {
         let (done, rx) = oneshot::channel();
+        self.send_and_wait(Input::Propose(Box::new(Proposal { cmd, done })), rx)
+            .await
+    }
+
+    async fn send_and_wait(
+        &self,
+        input: Input,
+        rx: oneshot::Receiver<Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
         self.tx
-            .send(Input::Propose(Box::new(Proposal { cmd, done })))
+            .send(input)
             .map_err(|_| StoreError::Unavailable("raft thread stopped".into()))?;
         match tokio::time::timeout(Duration::from_secs(10), rx).await {
             Ok(Ok(r)) => r,

@@ -23,6 +23,22 @@ pub struct ClusterState {
     pub services: BTreeMap<String, Service>,
     #[serde(default)]
     pub tasks: BTreeMap<String, Task>,
+    /// The controllers (raft voters), by raft ID.
+    #[serde(default)]
+    pub controllers: BTreeMap<u64, ControllerRecord>,
+    /// The last raft ID handed out: IDs are never reused.
+    #[serde(default)]
+    pub last_raft_id: u64,
+}
+
+/// A controller: its raft ID, its certificate identity and the address
+/// its peers, agents and clients reach it at.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ControllerRecord {
+    pub raft_id: u64,
+    pub id: String,
+    pub addr: String,
+    pub created_at: String,
 }
 
 /// A service: N copies of one container spec, kept running by the
@@ -108,6 +124,17 @@ pub enum Command {
         update: NodeUpdate,
         at: String,
     },
+    /// A controller joins: it gets the next raft ID (its voter entry is a
+    /// raft conf change proposed once this is applied).
+    AddController {
+        id: String,
+        addr: String,
+        at: String,
+    },
+    /// A controller leaves; its certificate is refused from now on.
+    RemoveController {
+        raft_id: u64,
+    },
     /// Forget a node and refuse its certificate.
     RemoveNode {
         id: String,
@@ -148,6 +175,8 @@ pub enum ApplyError {
     NoService(String),
     #[error("service {0} already exists")]
     ServiceExists(String),
+    #[error("controller {0} not found")]
+    NoController(String),
 }
 
 impl ClusterState {
@@ -205,6 +234,28 @@ impl ClusterState {
                 }
                 n.labels.extend(update.labels_add);
                 n.updated_at = at;
+            }
+            Command::AddController { id, addr, at } => {
+                if let Some(c) = self.controllers.values_mut().find(|c| c.id == id) {
+                    c.addr = addr;
+                    return Ok(());
+                }
+                self.last_raft_id += 1;
+                let raft_id = self.last_raft_id;
+                let rec = ControllerRecord {
+                    raft_id,
+                    id,
+                    addr,
+                    created_at: at,
+                };
+                self.controllers.insert(raft_id, rec);
+            }
+            Command::RemoveController { raft_id } => {
+                let c = self
+                    .controllers
+                    .remove(&raft_id)
+                    .ok_or_else(|| ApplyError::NoController(raft_id.to_string()))?;
+                self.revoked.insert(c.id);
             }
             Command::RemoveNode { id } => {
                 self.nodes.remove(&id).ok_or_else(|| ApplyError::NoNode(id.clone()))?;
@@ -276,7 +327,18 @@ impl ClusterState {
     pub fn admits(&self, id: &str, cluster: &str) -> bool {
         cluster == self.id
             && !self.revoked.contains(id)
-            && (self.nodes.contains_key(id) || self.clients.contains_key(id))
+            && (self.nodes.contains_key(id)
+                || self.clients.contains_key(id)
+                || self.controllers.values().any(|c| c.id == id))
+    }
+
+    /// A controller by raft ID, or by unique certificate-ID prefix.
+    pub fn find_controller(&self, key: &str) -> Option<&ControllerRecord> {
+        if let Some(c) = key.parse().ok().and_then(|n: u64| self.controllers.get(&n)) {
+            return Some(c);
+        }
+        let by_prefix: Vec<_> = self.controllers.values().filter(|c| c.id.starts_with(key)).collect();
+        (by_prefix.len() == 1).then(|| by_prefix[0])
     }
 
     /// A node by ID, unique ID prefix or hostname.
