@@ -390,3 +390,30 @@ fn ipv6_published_ports_nat_and_isolation() {
     assert!(!table.stdout.contains("dport 8080"), "{}", table.stdout);
     a.finish();
 }
+
+#[test]
+fn ipv6_agent_restart_keeps_addresses_ports_and_dns() {
+    let mut a = Agent::start();
+    a.skiff(&["network", "create", "--ipv6", "--subnet", "fd00:6::/64", "keep6"])
+        .ok();
+    let web = "mkdir -p /www && echo kept6 > /www/index.html && exec httpd -f -p [::]:80 -h /www";
+    a.skiff(&[
+        "run", "-d", "--name", "k1", "--net", "keep6", "-p", "8090:80", "busybox", "sh", "-c", web,
+    ])
+    .ok();
+    sleeper(&a, "k2", "keep6", &[]);
+    a.in_netns("ip", &["addr", "add", "fd00:ff::1/128", "dev", "lo"], &[])
+        .ok();
+    a.eventually("port over IPv6", || {
+        curl(&a, "http://[fd00:ff::1]:8090/").stdout.trim() == "kept6"
+    });
+    a.kill9();
+    a.launch();
+    assert_eq!(curl(&a, "http://[fd00:ff::1]:8090/").out(), "kept6");
+    let r = a.skiff(&["exec", "k2", "nslookup", "-type=AAAA", "k1"]).ok();
+    assert!(r.stdout.contains("fd00:6::2"), "{}", r.stdout);
+    // No IPv6 address is handed out twice after the restart.
+    sleeper(&a, "k3", "keep6", &[]);
+    assert_eq!(net_field(&a, "k3", "keep6", "GlobalIPv6Address"), "fd00:6::4");
+    a.finish();
+}
