@@ -344,6 +344,8 @@ fn ipv6_published_ports_nat_and_isolation() {
         curl(&a, "http://127.0.0.1:8080/").stdout.trim() == "hello6"
     });
     assert_eq!(curl(&a, "http://[fd00:200::1]:8080/").out(), "hello6");
+    // [::1] through the agent's proxy (IPv6 cannot DNAT from loopback).
+    assert_eq!(curl(&a, "http://[::1]:8080/").out(), "hello6");
     let r = peer.run("curl", &["-sg", "--max-time", "3", "http://[fd00:200::1]:8080/"]);
     assert_eq!(r.stdout.trim(), "hello6", "{}", r.stderr);
     let r = peer.run("curl", &["-sg", "--max-time", "3", "http://10.200.0.1:8080/"]);
@@ -386,6 +388,7 @@ fn ipv6_published_ports_nat_and_isolation() {
     // The rules go with the container.
     a.skiff(&["rm", "-f", "web"]).ok();
     assert_ne!(curl(&a, "http://[fd00:200::1]:8080/").code, 0);
+    assert_ne!(curl(&a, "http://[::1]:8080/").code, 0);
     let table = a.in_netns("nft", &["list", "table", "ip6", "skiff"], &[]).ok();
     assert!(!table.stdout.contains("dport 8080"), "{}", table.stdout);
     a.finish();
@@ -410,6 +413,7 @@ fn ipv6_agent_restart_keeps_addresses_ports_and_dns() {
     a.kill9();
     a.launch();
     assert_eq!(curl(&a, "http://[fd00:ff::1]:8090/").out(), "kept6");
+    assert_eq!(curl(&a, "http://[::1]:8090/").out(), "kept6");
     let r = a.skiff(&["exec", "k2", "nslookup", "-type=AAAA", "k1"]).ok();
     assert!(r.stdout.contains("fd00:6::2"), "{}", r.stdout);
     // No IPv6 address is handed out twice after the restart.

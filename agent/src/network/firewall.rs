@@ -197,7 +197,12 @@ fn family_rules(b: &mut Batch<'static>, f: Fam, nets: &[BridgeNet], ports: &[Por
     b.add(chain(f, "forward", Some((NfChainType::Filter, NfHook::Forward, 0))));
     b.add(chain(f, "ports", None));
     b.add(rule(f, "prerouting", vec![local_daddr(), jump("ports")]));
-    b.add(rule(f, "output", vec![local_daddr(), jump("ports")]));
+    let mut out = vec![local_daddr(), jump("ports")];
+    if f == Fam::V6 {
+        // ::1 cannot be DNATed out of the host: the agent's proxy serves it.
+        out.insert(0, not(field("ip6", "daddr"), s("::1")));
+    }
+    b.add(rule(f, "output", out));
     for p in ports {
         let mut e = Vec::new();
         let to = match f {

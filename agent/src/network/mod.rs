@@ -21,6 +21,7 @@ pub mod macvlan;
 pub mod netlink;
 mod pools;
 pub mod ports;
+mod proxy;
 pub mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -138,6 +139,8 @@ pub struct Networks {
     /// Serializes network create and remove (name and subnet checks).
     admin: tokio::sync::Mutex<()>,
     dns: Arc<dns::Server>,
+    /// Published ports on `[::1]`, which IPv6 DNAT cannot serve.
+    proxies: proxy::Proxies,
 }
 
 impl Networks {
@@ -167,6 +170,7 @@ impl Networks {
             ports_lock: Mutex::new(()),
             admin: tokio::sync::Mutex::new(()),
             dns: Arc::new(dns::Server::new()),
+            proxies: proxy::Proxies::default(),
         })
     }
 
@@ -588,6 +592,7 @@ impl Networks {
     /// Give back everything a container holds: addresses and ports.
     /// Returns whether the firewall changed.
     fn release_all(&self, container: &str) -> bool {
+        self.proxies.stop(container);
         let mut st = self.lock();
         for eps in st.endpoints.values_mut() {
             eps.retain(|_, e| e.container != container);
@@ -659,8 +664,10 @@ impl Networks {
         if maps.is_empty() {
             st.ports.remove(container);
         } else {
-            st.ports.insert(container.to_string(), maps);
+            st.ports.insert(container.to_string(), maps.clone());
         }
+        drop(st);
+        self.proxies.start(container, &maps);
         Ok(())
     }
 
@@ -674,8 +681,13 @@ impl Networks {
         let before = maps.len();
         maps.retain(|m| m.ctr_ip != ip);
         let changed = maps.len() != before;
+        let left = maps.clone();
         if maps.is_empty() {
             st.ports.remove(container);
+        }
+        drop(st);
+        if changed {
+            self.proxies.start(container, &left);
         }
         changed
     }
