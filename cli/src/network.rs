@@ -388,3 +388,46 @@ pub async fn port(c: &Client, container: &str, port: Option<String>) -> Exit {
     }
     Exit(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(subnet: &[&str], range: &[&str], gateway: &[&str]) -> CreateArgs {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        CreateArgs {
+            driver: "bridge".into(),
+            subnet: v(subnet),
+            ip_range: v(range),
+            gateway: v(gateway),
+            ipv6: true,
+            internal: false,
+            attachable: false,
+            label: vec![],
+            opt: vec![],
+            name: "n".into(),
+        }
+    }
+
+    #[test]
+    fn gateways_and_ranges_go_with_their_subnet() {
+        let a = args(
+            &["fd00:1::/64", "172.80.0.0/16"],
+            &["172.80.1.0/24"],
+            &["172.80.0.1", "fd00:1::fe"],
+        );
+        let p = consolidate_ipam(&a).unwrap();
+        assert_eq!(p[0].subnet, "fd00:1::/64");
+        assert_eq!(p[0].gateway, "fd00:1::fe");
+        assert_eq!(p[1].gateway, "172.80.0.1");
+        assert_eq!(p[1].ip_range, "172.80.1.0/24");
+        // A gateway outside the only subnet of its family goes to it, for
+        // the agent to refuse by name; with none of its family, here.
+        let p = consolidate_ipam(&args(&["10.1.0.0/16"], &[], &["10.2.0.1"])).unwrap();
+        assert_eq!(p[0].gateway, "10.2.0.1");
+        let e = consolidate_ipam(&args(&["10.1.0.0/16"], &[], &["fd00::1"])).unwrap_err();
+        assert!(e.contains("no matching subnet for gateway"), "{e}");
+        assert!(consolidate_ipam(&args(&[], &[], &["10.0.0.1"])).is_err());
+        assert!(consolidate_ipam(&args(&["10.1.0.0/16", "10.1.2.0/24"], &[], &[])).is_err());
+    }
+}
