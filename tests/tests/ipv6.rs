@@ -93,6 +93,8 @@ fn ipv6_network_addresses_inspect_dns_and_cleanup() {
     let r = a.skiff(&["exec", "one", "ip", "-6", "addr", "show", "eth0"]).ok();
     assert!(r.stdout.contains("fd00:1::2/64"), "{}", r.stdout);
     assert!(!r.stdout.contains("tentative"), "{}", r.stdout);
+    let hosts = a.skiff(&["exec", "one", "cat", "/etc/hosts"]).ok();
+    assert!(hosts.stdout.contains("fd00:1::2\t"), "{}", hosts.stdout);
     let r = a.skiff(&["exec", "one", "ip", "-6", "route"]).ok();
     assert!(r.stdout.contains("default via fd00:1::1 dev eth0"), "{}", r.stdout);
 

@@ -103,6 +103,8 @@ pub struct Joined {
     pub ifaces: BTreeMap<String, String>,
     /// The primary network's name and the container's address on it.
     pub primary: Option<(String, Ipv4Addr)>,
+    /// Its IPv6 address there, on a network with IPv6.
+    pub primary6: Option<Ipv6Addr>,
     /// On a user-defined network: resolv.conf points at the embedded DNS.
     pub embedded_dns: bool,
 }
@@ -204,6 +206,7 @@ impl Networks {
                 ns.ports = self.publish_ports(sb, &ep)?;
             }
             joined.primary = Some((net.name, ep.ip));
+            joined.primary6 = ep.ip6;
         }
         joined.settings = ns;
         if joined.embedded_dns {
