@@ -103,6 +103,9 @@ fn ipv6_network_addresses_inspect_dns_and_cleanup() {
     assert!(r.stdout.contains("fd00:1::3"), "{}", r.stdout);
     let r = a.skiff(&["exec", "one", "nslookup", "-type=AAAA", "svc"]).ok();
     assert!(r.stdout.contains("fd00:1::3"), "{}", r.stdout);
+    // PTR for an IPv6 address names the container on its network.
+    let r = a.skiff(&["exec", "one", "nslookup", "fd00:1::3"]).ok();
+    assert!(r.stdout.contains("two.v6net"), "{}", r.stdout);
     // A queries are unchanged.
     let r = a.skiff(&["exec", "one", "nslookup", "-type=A", "two"]).ok();
     assert!(r.stdout.contains("172.80.0.3"), "{}", r.stdout);
