@@ -733,3 +733,19 @@ fn enable_v6_forwarding() -> anyhow::Result<()> {
     std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1\n")
         .map_err(|e| anyhow::anyhow!("enabling IPv6 forwarding: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_stored_before_ipv6_load_as_ipv4_only() {
+        let old = r#"{"id":"abc","name":"app","driver":"bridge","created":"2026-01-01T00:00:00Z",
+            "pool":{"subnet":"172.72.0.0/16","range":"172.72.0.0/16","gateway":"172.72.0.1"},"iface":"br-abc"}"#;
+        let n: Net = serde_json::from_str(old).unwrap();
+        assert!(!n.enable_ipv6);
+        assert!(n.pool6.is_none());
+        let back: Net = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back.pool, n.pool);
+    }
+}
