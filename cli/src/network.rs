@@ -58,6 +58,9 @@ pub enum NetworkCmd {
         /// IPv4 address (e.g., 172.30.100.104)
         #[arg(long)]
         ip: Option<String>,
+        /// IPv6 address (e.g., 2001:db8::33)
+        #[arg(long)]
+        ip6: Option<String>,
         network: String,
         container: String,
     },
@@ -75,15 +78,19 @@ pub struct CreateArgs {
     /// Driver to manage the Network (bridge, macvlan)
     #[arg(short = 'd', long, default_value = "bridge")]
     pub driver: String,
-    /// Subnet in CIDR format that represents a network segment
+    /// Subnet in CIDR format that represents a network segment (one IPv4,
+    /// one IPv6)
     #[arg(long)]
-    pub subnet: Option<String>,
+    pub subnet: Vec<String>,
     /// Allocate container ip from a sub-range
     #[arg(long = "ip-range")]
-    pub ip_range: Option<String>,
-    /// IPv4 Gateway for the master subnet
+    pub ip_range: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
     #[arg(long)]
-    pub gateway: Option<String>,
+    pub gateway: Vec<String>,
+    /// Enable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
     /// Restrict external access to the network
     #[arg(long)]
     pub internal: bool,
@@ -126,9 +133,10 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
         NetworkCmd::Connect {
             alias,
             ip,
+            ip6,
             network,
             container,
-        } => connect(c, alias, ip, network, container).await,
+        } => connect(c, alias, (ip, ip6), network, container).await,
         NetworkCmd::Disconnect {
             force,
             network,
@@ -137,32 +145,96 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> Exit {
     }
 }
 
-/// `skiff network create`: the IPAM pool from --subnet, --ip-range, --gateway.
-async fn create(c: &Client, a: CreateArgs) -> Exit {
-    if a.subnet.is_none() && (a.ip_range.is_some() || a.gateway.is_some()) {
-        eprintln!("Error: cannot create a network with --ip-range or --gateway without --subnet");
-        return Exit(1);
+/// The only subnet of `ip`'s family: a range or gateway outside it goes
+/// to it anyway, for the agent to refuse with the subnet named.
+fn same_family(pools: &[(ipnet::IpNet, IpamPool)], ip: std::net::IpAddr) -> Option<usize> {
+    let same: Vec<usize> = (0..pools.len())
+        .filter(|i| pools[*i].0.addr().is_ipv4() == ip.is_ipv4())
+        .collect();
+    (same.len() == 1).then(|| same[0])
+}
+
+/// The IPAM pools from --subnet, --ip-range and --gateway, as the docker
+/// CLI pairs them: each range and gateway goes with the subnet holding it.
+fn consolidate_ipam(a: &CreateArgs) -> Result<Vec<IpamPool>, String> {
+    if a.subnet.is_empty() && (!a.ip_range.is_empty() || !a.gateway.is_empty()) {
+        return Err("cannot create a network with --ip-range or --gateway without --subnet".into());
     }
-    let pool = IpamPool {
-        subnet: a.subnet.clone().unwrap_or_default(),
-        ip_range: a.ip_range.clone().unwrap_or_default(),
-        gateway: a.gateway.clone().unwrap_or_default(),
+    let mut pools: Vec<(ipnet::IpNet, IpamPool)> = Vec::new();
+    for s in &a.subnet {
+        let n: ipnet::IpNet = s.parse().map_err(|_| format!("invalid CIDR address: {s}"))?;
+        if pools
+            .iter()
+            .any(|(o, _)| o.contains(&n.network()) || n.contains(&o.network()))
+        {
+            return Err("multiple overlapping subnet configuration is not supported".into());
+        }
+        pools.push((
+            n,
+            IpamPool {
+                subnet: s.clone(),
+                ..Default::default()
+            },
+        ));
+    }
+    for r in &a.ip_range {
+        let rn: ipnet::IpNet = r.parse().map_err(|_| format!("invalid CIDR address: {r}"))?;
+        let i = pools
+            .iter()
+            .position(|(n, _)| n.contains(&rn))
+            .or_else(|| same_family(&pools, rn.addr()))
+            .ok_or_else(|| format!("no matching subnet for range {r}"))?;
+        let p = &mut pools[i].1;
+        if !p.ip_range.is_empty() {
+            return Err(format!(
+                "cannot configure multiple ranges ({r}, {}) on the same subnet",
+                p.ip_range
+            ));
+        }
+        p.ip_range = r.clone();
+    }
+    for g in &a.gateway {
+        let ip: std::net::IpAddr = g.parse().map_err(|_| format!("invalid gateway address: {g}"))?;
+        let i = pools
+            .iter()
+            .position(|(n, _)| n.contains(&ip))
+            .or_else(|| same_family(&pools, ip))
+            .ok_or_else(|| format!("no matching subnet for gateway {g}"))?;
+        let p = &mut pools[i].1;
+        if !p.gateway.is_empty() {
+            return Err(format!(
+                "cannot configure multiple gateways ({g}, {}) for the same subnet",
+                p.gateway
+            ));
+        }
+        p.gateway = g.clone();
+    }
+    Ok(pools.into_iter().map(|(_, p)| p).collect())
+}
+
+/// `skiff network create`: the IPAM pools from --subnet, --ip-range, --gateway.
+async fn create(c: &Client, a: CreateArgs) -> Exit {
+    let config = match consolidate_ipam(&a) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Exit(1);
+        }
     };
-    let given = a.subnet.is_some() || a.ip_range.is_some() || a.gateway.is_some();
     let req = NetworkCreateRequest {
         name: a.name.clone(),
         check_duplicate: true,
         driver: a.driver.clone(),
         internal: a.internal,
         attachable: a.attachable,
+        enable_ipv6: a.ipv6,
         ipam: Some(Ipam {
             driver: "default".into(),
             options: None,
-            config: if given { vec![pool] } else { vec![] },
+            config,
         }),
         options: kv(&a.opt),
         labels: kv(&a.label),
-        ..Default::default()
     };
     match c.network_create(&req).await {
         Ok(id) => {
@@ -250,12 +322,18 @@ async fn prune_unused(c: &Client, force: bool, filter: &[String]) -> Exit {
     }
 }
 
-async fn connect(c: &Client, alias: Vec<String>, ip: Option<String>, network: String, container: String) -> Exit {
+async fn connect(
+    c: &Client,
+    alias: Vec<String>,
+    (ip, ip6): (Option<String>, Option<String>),
+    network: String,
+    container: String,
+) -> Exit {
     let ep = EndpointSettings {
         aliases: (!alias.is_empty()).then_some(alias),
-        ipam_config: ip.map(|ip| EndpointIpamConfig {
-            ipv4_address: ip,
-            ..Default::default()
+        ipam_config: (ip.is_some() || ip6.is_some()).then(|| EndpointIpamConfig {
+            ipv4_address: ip.unwrap_or_default(),
+            ipv6_address: ip6.unwrap_or_default(),
         }),
         ..Default::default()
     };
@@ -309,4 +387,47 @@ pub async fn port(c: &Client, container: &str, port: Option<String>) -> Exit {
         return Exit(1);
     }
     Exit(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(subnet: &[&str], range: &[&str], gateway: &[&str]) -> CreateArgs {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        CreateArgs {
+            driver: "bridge".into(),
+            subnet: v(subnet),
+            ip_range: v(range),
+            gateway: v(gateway),
+            ipv6: true,
+            internal: false,
+            attachable: false,
+            label: vec![],
+            opt: vec![],
+            name: "n".into(),
+        }
+    }
+
+    #[test]
+    fn gateways_and_ranges_go_with_their_subnet() {
+        let a = args(
+            &["fd00:1::/64", "172.80.0.0/16"],
+            &["172.80.1.0/24"],
+            &["172.80.0.1", "fd00:1::fe"],
+        );
+        let p = consolidate_ipam(&a).unwrap();
+        assert_eq!(p[0].subnet, "fd00:1::/64");
+        assert_eq!(p[0].gateway, "fd00:1::fe");
+        assert_eq!(p[1].gateway, "172.80.0.1");
+        assert_eq!(p[1].ip_range, "172.80.1.0/24");
+        // A gateway outside the only subnet of its family goes to it, for
+        // the agent to refuse by name; with none of its family, here.
+        let p = consolidate_ipam(&args(&["10.1.0.0/16"], &[], &["10.2.0.1"])).unwrap();
+        assert_eq!(p[0].gateway, "10.2.0.1");
+        let e = consolidate_ipam(&args(&["10.1.0.0/16"], &[], &["fd00::1"])).unwrap_err();
+        assert!(e.contains("no matching subnet for gateway"), "{e}");
+        assert!(consolidate_ipam(&args(&[], &[], &["10.0.0.1"])).is_err());
+        assert!(consolidate_ipam(&args(&["10.1.0.0/16", "10.1.2.0/24"], &[], &[])).is_err());
+    }
 }

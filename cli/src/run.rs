@@ -100,15 +100,15 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
     let (exposed, port_bindings) = publish_flags(&f.publish, &f.expose)?;
     let m = super::mounts::flags(&f.volumes, &f.mount)?;
     let mut endpoints = BTreeMap::new();
-    if !f.network_alias.is_empty() || f.ip.is_some() {
+    if !f.network_alias.is_empty() || f.ip.is_some() || f.ip6.is_some() {
         let net = f.network.clone().unwrap_or_else(|| "default".into());
         endpoints.insert(
             net,
             EndpointSettings {
                 aliases: (!f.network_alias.is_empty()).then(|| f.network_alias.clone()),
-                ipam_config: f.ip.clone().map(|ip| EndpointIpamConfig {
-                    ipv4_address: ip,
-                    ..Default::default()
+                ipam_config: (f.ip.is_some() || f.ip6.is_some()).then(|| EndpointIpamConfig {
+                    ipv4_address: f.ip.clone().unwrap_or_default(),
+                    ipv6_address: f.ip6.clone().unwrap_or_default(),
                 }),
                 ..Default::default()
             },

@@ -49,6 +49,9 @@ fn hosts_file(extra: &[String], att: &super::networking::Attached, hostname: &st
     if let Some(ip) = att.ip {
         s.push_str(&format!("{ip}\t{hostname}\n"));
     }
+    if let Some(ip6) = att.ip6 {
+        s.push_str(&format!("{ip6}\t{hostname}\n"));
+    }
     s
 }
 

@@ -18,6 +18,8 @@ use crate::network::sandbox::{primary_name, Sandbox};
 pub struct Attached {
     /// The primary address (for `/etc/hosts`).
     pub ip: Option<Ipv4Addr>,
+    /// Its IPv6 address there, if the network has IPv6.
+    pub ip6: Option<std::net::Ipv6Addr>,
     /// `--link` entries for `/etc/hosts`: address, alias, name, short ID.
     pub links: Vec<(Ipv4Addr, String, String, String)>,
     /// On a user-defined network: resolv.conf points at the embedded DNS.
@@ -95,6 +97,7 @@ impl Engine {
         let joined = self.networks.setup(&Sandbox::new(&rec.inspect, netns)).await?;
         let mut att = Attached {
             ip: joined.primary.as_ref().map(|(_, ip)| *ip),
+            ip6: joined.primary6,
             links: Vec::new(),
             embedded_dns: joined.embedded_dns,
         };

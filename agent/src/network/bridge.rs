@@ -22,6 +22,11 @@ fn pool(net: &Net) -> Result<&super::ipam::Pool> {
         .ok_or_else(|| NetError::Invalid(format!("bridge network {} has no pool", net.name)))
 }
 
+/// The bridge's IPv6 gateway address, on networks with IPv6.
+fn gateway6(net: &Net) -> Option<(std::net::Ipv6Addr, u8)> {
+    net.pool6.as_ref().map(|p| (p.gateway, p.subnet.prefix_len()))
+}
+
 impl Driver for Bridge {
     fn name(&self) -> &'static str {
         NAME
@@ -50,7 +55,7 @@ impl Driver for Bridge {
     fn setup<'a>(&'a self, nl: &'a Handle, net: &'a Net) -> Fut<'a, Result<()>> {
         Box::pin(async move {
             let p = pool(net)?;
-            netlink::ensure_bridge(nl, &net.iface, Some((p.gateway, p.subnet.prefix_len()))).await?;
+            netlink::ensure_bridge(nl, &net.iface, Some((p.gateway, p.subnet.prefix_len())), gateway6(net)).await?;
             // DNAT of published ports reached through 127.0.0.1.
             let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.iface), "1\n");
             Ok(())
@@ -73,7 +78,10 @@ impl Driver for Bridge {
             let bridge = match netlink::link_index(nl, &net.iface).await? {
                 Some(i) => i,
                 // Gone (deleted by hand): make it again.
-                None => netlink::ensure_bridge(nl, &net.iface, Some((p.gateway, p.subnet.prefix_len()))).await?,
+                None => {
+                    let gw = Some((p.gateway, p.subnet.prefix_len()));
+                    netlink::ensure_bridge(nl, &net.iface, gw, gateway6(net)).await?
+                }
             };
             let host_name = format!("veth{}", &crate::ids::new_id()[..7]);
             let kind = netlink::Kind::Veth {

@@ -6,14 +6,14 @@
 //! Messages are parsed and built with hickory-proto.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::AbortHandle;
@@ -147,7 +147,7 @@ impl Server {
     }
 
     /// Rotate the list one step further on every query for the name.
-    fn rotate(&self, name: &str, mut ips: Vec<Ipv4Addr>) -> Vec<Ipv4Addr> {
+    fn rotate<T: Ord>(&self, name: &str, mut ips: Vec<T>) -> Vec<T> {
         if ips.len() > 1 {
             ips.sort();
             let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
@@ -187,18 +187,37 @@ impl Server {
             RecordType::A | RecordType::AAAA => {
                 let ips = nets.lookup(container, &name);
                 if !ips.is_empty() {
+                    // A name of ours without addresses of the asked family
+                    // answers NODATA, not a forward.
                     resp.metadata.authoritative = true;
-                    if q.query_type() == RecordType::A {
-                        for ip in self.rotate(&name, ips) {
-                            resp.answers
-                                .push(Record::from_rdata(q.name().clone(), 0, RData::A(A(ip))));
-                        }
+                    let rdata: Vec<RData> = if q.query_type() == RecordType::A {
+                        let v4 = ips.iter().filter_map(|ip| match ip {
+                            IpAddr::V4(a) => Some(*a),
+                            IpAddr::V6(_) => None,
+                        });
+                        self.rotate(&name, v4.collect())
+                            .into_iter()
+                            .map(|a| RData::A(A(a)))
+                            .collect()
+                    } else {
+                        let v6 = ips.iter().filter_map(|ip| match ip {
+                            IpAddr::V6(a) => Some(*a),
+                            IpAddr::V4(_) => None,
+                        });
+                        let key = format!("{name}/aaaa");
+                        self.rotate(&key, v6.collect())
+                            .into_iter()
+                            .map(|a| RData::AAAA(AAAA(a)))
+                            .collect()
+                    };
+                    for r in rdata {
+                        resp.answers.push(Record::from_rdata(q.name().clone(), 0, r));
                     }
                     return finish(resp, udp, msg.max_payload());
                 }
             }
             RecordType::PTR => {
-                if let Ok(ipnet::IpNet::V4(n)) = q.name().parse_arpa_name() {
+                if let Ok(n) = q.name().parse_arpa_name() {
                     if let Some(target) = nets.reverse(container, n.addr()) {
                         if let Ok(t) = Name::from_ascii(format!("{target}.")) {
                             resp.metadata.authoritative = true;

@@ -1,14 +1,15 @@
-//! The firewall: one nftables table of skiff's own (`ip skiff`), rebuilt
-//! whole and swapped in one transaction whenever networks or published
-//! ports change. No other table is read or touched. Built with the
-//! `nftables` crate (typed JSON for `nft -j`, as netavark does).
+//! The firewall: nftables tables of skiff's own (`ip skiff`, and `ip6
+//! skiff` while a network has IPv6), rebuilt whole and swapped in one
+//! transaction whenever networks or published ports change. No other table
+//! is read or touched. Built with the `nftables` crate (typed JSON for `nft
+//! -j`, as netavark does).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{anyhow, Result};
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use nftables::batch::Batch;
 use nftables::expr::{
     Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, CT,
@@ -24,6 +25,8 @@ pub const TABLE: &str = "skiff";
 pub struct BridgeNet {
     pub bridge: String,
     pub subnet: Ipv4Net,
+    /// Its IPv6 subnet, on networks with IPv6.
+    pub subnet6: Option<Ipv6Net>,
     pub internal: bool,
 }
 
@@ -34,7 +37,41 @@ pub struct PortMap {
     pub host_ip: Option<Ipv4Addr>,
     pub host_port: u16,
     pub ctr_ip: Ipv4Addr,
+    /// Also DNAT IPv6 to this address (a port published on all the host's
+    /// addresses, by a container with IPv6).
+    pub ctr_ip6: Option<Ipv6Addr>,
     pub ctr_port: u16,
+}
+
+/// The address family of one of skiff's tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fam {
+    V4,
+    V6,
+}
+
+impl Fam {
+    fn nf(self) -> NfFamily {
+        match self {
+            Fam::V4 => NfFamily::IP,
+            Fam::V6 => NfFamily::IP6,
+        }
+    }
+
+    /// The payload protocol of addresses (`ip saddr`, `ip6 saddr`).
+    fn proto(self) -> &'static str {
+        match self {
+            Fam::V4 => "ip",
+            Fam::V6 => "ip6",
+        }
+    }
+
+    fn nat(self) -> nftables::stmt::NATFamily {
+        match self {
+            Fam::V4 => nftables::stmt::NATFamily::IP,
+            Fam::V6 => nftables::stmt::NATFamily::IP6,
+        }
+    }
 }
 
 fn s(v: impl Into<String>) -> Expression<'static> {
@@ -52,7 +89,7 @@ fn meta(key: MetaKey) -> Expression<'static> {
     Expression::Named(NamedExpression::Meta(Meta { key }))
 }
 
-fn net(n: &Ipv4Net) -> Expression<'static> {
+fn net(n: &IpNet) -> Expression<'static> {
     Expression::Named(NamedExpression::Prefix(Prefix {
         addr: Box::new(s(n.network().to_string())),
         len: n.prefix_len() as u32,
@@ -85,9 +122,9 @@ fn local_daddr() -> Statement<'static> {
     )
 }
 
-fn chain(name: &str, hook: Option<(NfChainType, NfHook, i32)>) -> NfListObject<'static> {
+fn chain(f: Fam, name: &str, hook: Option<(NfChainType, NfHook, i32)>) -> NfListObject<'static> {
     let mut c = Chain {
-        family: NfFamily::IP,
+        family: f.nf(),
         table: Cow::Borrowed(TABLE),
         name: Cow::Owned(name.into()),
         ..Default::default()
@@ -100,9 +137,9 @@ fn chain(name: &str, hook: Option<(NfChainType, NfHook, i32)>) -> NfListObject<'
     NfListObject::Chain(c)
 }
 
-fn rule(chain: &str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
+fn rule(f: Fam, chain: &str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
     NfListObject::Rule(Rule {
-        family: NfFamily::IP,
+        family: f.nf(),
         table: Cow::Borrowed(TABLE),
         chain: Cow::Owned(chain.into()),
         expr: Cow::Owned(expr),
@@ -110,99 +147,147 @@ fn rule(chain: &str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
     })
 }
 
-fn table() -> NfListObject<'static> {
+fn table(f: Fam) -> NfListObject<'static> {
     NfListObject::Table(Table {
-        family: NfFamily::IP,
+        family: f.nf(),
         name: Cow::Borrowed(TABLE),
         ..Default::default()
     })
 }
 
-/// The whole table for these networks and ports, replacing the old one
+/// The whole tables for these networks and ports, replacing the old ones
 /// atomically (add, delete, add again: `nft` applies a file as one
-/// transaction).
+/// transaction). The `ip6` table exists while a network has IPv6.
 pub fn ruleset(nets: &[BridgeNet], ports: &[PortMap]) -> Nftables<'static> {
     let mut b = Batch::new();
-    b.add(table());
-    b.delete(table());
-    b.add(table());
-    b.add(chain("prerouting", Some((NfChainType::NAT, NfHook::Prerouting, -100))));
-    b.add(chain("output", Some((NfChainType::NAT, NfHook::Output, -100))));
-    b.add(chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100))));
-    b.add(chain("forward", Some((NfChainType::Filter, NfHook::Forward, 0))));
-    b.add(chain("ports", None));
-    b.add(rule(
+    family_rules(&mut b, Fam::V4, nets, ports);
+    b.add(table(Fam::V6));
+    b.delete(table(Fam::V6));
+    if nets.iter().any(|n| n.subnet6.is_some()) {
+        family_rules(&mut b, Fam::V6, nets, ports);
+    }
+    b.to_nftables()
+}
+
+fn jump(target: &'static str) -> Statement<'static> {
+    Statement::Jump(nftables::stmt::JumpTarget {
+        target: Cow::Borrowed(target),
+    })
+}
+
+/// One family's table: DNAT of published ports, masquerade out of each
+/// non-internal bridge, isolation between bridges and of internal ones.
+fn family_rules(b: &mut Batch<'static>, f: Fam, nets: &[BridgeNet], ports: &[PortMap]) {
+    if f == Fam::V4 {
+        b.add(table(f));
+        b.delete(table(f));
+    }
+    b.add(table(f));
+    b.add(chain(
+        f,
         "prerouting",
-        vec![
-            local_daddr(),
-            Statement::Jump(nftables::stmt::JumpTarget {
-                target: Cow::Borrowed("ports"),
-            }),
-        ],
+        Some((NfChainType::NAT, NfHook::Prerouting, -100)),
     ));
-    b.add(rule(
-        "output",
-        vec![
-            local_daddr(),
-            Statement::Jump(nftables::stmt::JumpTarget {
-                target: Cow::Borrowed("ports"),
-            }),
-        ],
+    b.add(chain(f, "output", Some((NfChainType::NAT, NfHook::Output, -100))));
+    b.add(chain(
+        f,
+        "postrouting",
+        Some((NfChainType::NAT, NfHook::Postrouting, 100)),
     ));
+    b.add(chain(f, "forward", Some((NfChainType::Filter, NfHook::Forward, 0))));
+    b.add(chain(f, "ports", None));
+    b.add(rule(f, "prerouting", vec![local_daddr(), jump("ports")]));
+    let mut out = vec![local_daddr(), jump("ports")];
+    if f == Fam::V6 {
+        // ::1 cannot be DNATed out of the host: the agent's proxy serves it.
+        out.insert(0, not(field("ip6", "daddr"), s("::1")));
+    }
+    b.add(rule(f, "output", out));
     for p in ports {
         let mut e = Vec::new();
-        if let Some(ip) = p.host_ip {
-            e.push(is(field("ip", "daddr"), s(ip.to_string())));
-        }
+        let to = match f {
+            Fam::V4 => {
+                if let Some(ip) = p.host_ip {
+                    e.push(is(field("ip", "daddr"), s(ip.to_string())));
+                }
+                p.ctr_ip.to_string()
+            }
+            Fam::V6 => match p.ctr_ip6 {
+                Some(ip6) => ip6.to_string(),
+                None => continue,
+            },
+        };
         e.push(is(field(&p.proto, "dport"), Expression::Number(p.host_port as u32)));
         e.push(Statement::DNAT(Some(NAT {
-            addr: Some(s(p.ctr_ip.to_string())),
-            family: Some(nftables::stmt::NATFamily::IP),
+            addr: Some(s(to)),
+            family: Some(f.nat()),
             port: Some(Expression::Number(p.ctr_port as u32)),
             flags: None,
         })));
-        b.add(rule("ports", e));
+        b.add(rule(f, "ports", e));
     }
     for n in nets {
-        let br = || s(n.bridge.clone());
-        if n.internal {
-            // No way in or out but between the network's own containers.
-            b.add(rule(
-                "forward",
-                vec![
-                    is(meta(MetaKey::Iifname), br()),
-                    not(meta(MetaKey::Oifname), br()),
-                    Statement::Drop(None),
-                ],
-            ));
-            b.add(rule(
-                "forward",
-                vec![
-                    is(meta(MetaKey::Oifname), br()),
-                    not(meta(MetaKey::Iifname), br()),
-                    Statement::Drop(None),
-                ],
-            ));
-            continue;
-        }
+        bridge_rules(b, f, n, nets);
+    }
+}
+
+/// One bridge's rules in one family's table.
+fn bridge_rules(b: &mut Batch<'static>, f: Fam, n: &BridgeNet, nets: &[BridgeNet]) {
+    let br = || s(n.bridge.clone());
+    if n.internal {
+        // No way in or out but between the network's own containers.
+        b.add(rule(
+            f,
+            "forward",
+            vec![
+                is(meta(MetaKey::Iifname), br()),
+                not(meta(MetaKey::Oifname), br()),
+                Statement::Drop(None),
+            ],
+        ));
+        b.add(rule(
+            f,
+            "forward",
+            vec![
+                is(meta(MetaKey::Oifname), br()),
+                not(meta(MetaKey::Iifname), br()),
+                Statement::Drop(None),
+            ],
+        ));
+        return;
+    }
+    let subnet = match f {
+        Fam::V4 => Some(IpNet::V4(n.subnet)),
+        Fam::V6 => n.subnet6.map(IpNet::V6),
+    };
+    if let Some(subnet) = subnet {
         // Outgoing NAT.
         b.add(rule(
+            f,
             "postrouting",
             vec![
-                is(field("ip", "saddr"), net(&n.subnet)),
+                is(field(f.proto(), "saddr"), net(&subnet)),
                 not(meta(MetaKey::Oifname), br()),
                 Statement::Masquerade(None),
             ],
         ));
-        // Published ports reached through the host's loopback or by a
-        // container of the same network (hairpin) need a source the
+        // Published ports reached through the host's loopback (IPv4) or
+        // by a container of the same network (hairpin) need a source the
         // container can answer; other clients keep their address.
-        for src in [Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("prefix"), n.subnet] {
+        let mut srcs = vec![subnet];
+        if f == Fam::V4 {
+            srcs.insert(
+                0,
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("prefix")),
+            );
+        }
+        for src in srcs {
             b.add(rule(
+                f,
                 "postrouting",
                 vec![
                     is(meta(MetaKey::Oifname), br()),
-                    is(field("ip", "saddr"), net(&src)),
+                    is(field(f.proto(), "saddr"), net(&src)),
                     Statement::Match(Match {
                         left: Expression::Named(NamedExpression::CT(CT {
                             key: Cow::Borrowed("status"),
@@ -216,19 +301,19 @@ pub fn ruleset(nets: &[BridgeNet], ports: &[PortMap]) -> Nftables<'static> {
                 ],
             ));
         }
-        // Networks are isolated from each other, as Docker's are.
-        for o in nets.iter().filter(|o| o.bridge != n.bridge) {
-            b.add(rule(
-                "forward",
-                vec![
-                    is(meta(MetaKey::Iifname), br()),
-                    is(meta(MetaKey::Oifname), s(o.bridge.clone())),
-                    Statement::Drop(None),
-                ],
-            ));
-        }
     }
-    b.to_nftables()
+    // Networks are isolated from each other, as Docker's are.
+    for o in nets.iter().filter(|o| o.bridge != n.bridge) {
+        b.add(rule(
+            f,
+            "forward",
+            vec![
+                is(meta(MetaKey::Iifname), br()),
+                is(meta(MetaKey::Oifname), s(o.bridge.clone())),
+                Statement::Drop(None),
+            ],
+        ));
+    }
 }
 
 /// Swap the table in.
@@ -240,8 +325,10 @@ pub fn apply(nets: &[BridgeNet], ports: &[PortMap]) -> Result<()> {
 /// Drop skiff's table (nothing else).
 pub fn remove() -> Result<()> {
     let mut b = Batch::new();
-    b.add(table());
-    b.delete(table());
+    for f in [Fam::V4, Fam::V6] {
+        b.add(table(f));
+        b.delete(table(f));
+    }
     nftables::helper::apply_ruleset(&b.to_nftables()).map_err(|e| anyhow!("removing the nftables table {TABLE}: {e}"))
 }
 
@@ -255,11 +342,13 @@ mod tests {
             BridgeNet {
                 bridge: "skiff0".into(),
                 subnet: "172.17.0.0/16".parse().unwrap(),
+                subnet6: None,
                 internal: false,
             },
             BridgeNet {
                 bridge: "br-1".into(),
                 subnet: "172.18.0.0/16".parse().unwrap(),
+                subnet6: None,
                 internal: true,
             },
         ];
@@ -268,6 +357,7 @@ mod tests {
             host_ip: Some(Ipv4Addr::LOCALHOST),
             host_port: 8080,
             ctr_ip: "172.17.0.2".parse().unwrap(),
+            ctr_ip6: None,
             ctr_port: 80,
         }];
         let j = serde_json::to_string(&ruleset(&nets, &ports)).unwrap();
@@ -278,5 +368,41 @@ mod tests {
         assert!(j.contains(r#""masquerade""#));
         assert!(j.contains(r#""delete":{"table""#));
         assert!(j.contains(r#""drop""#));
+        // No IPv6 network: the ip6 table is only deleted.
+        assert!(j.contains(r#""delete":{"table":{"family":"ip6""#), "{j}");
+        assert!(!j.contains(r#""chain":{"family":"ip6""#), "{j}");
+    }
+
+    #[test]
+    fn ipv6_table_for_ipv6_networks() {
+        let nets = vec![
+            BridgeNet {
+                bridge: "br-6".into(),
+                subnet: "172.19.0.0/16".parse().unwrap(),
+                subnet6: Some("fd00:1::/64".parse().unwrap()),
+                internal: false,
+            },
+            BridgeNet {
+                bridge: "br-4".into(),
+                subnet: "172.20.0.0/16".parse().unwrap(),
+                subnet6: None,
+                internal: false,
+            },
+        ];
+        let ports = vec![PortMap {
+            proto: "tcp".into(),
+            host_ip: None,
+            host_port: 8080,
+            ctr_ip: "172.19.0.2".parse().unwrap(),
+            ctr_ip6: Some("fd00:1::2".parse().unwrap()),
+            ctr_port: 80,
+        }];
+        let j = serde_json::to_string(&ruleset(&nets, &ports)).unwrap();
+        assert!(j.contains(r#""chain":{"family":"ip6""#), "{j}");
+        assert!(
+            j.contains(r#""dnat":{"addr":"fd00:1::2","family":"ip6","port":80}"#),
+            "{j}"
+        );
+        assert!(j.contains(r#""prefix":{"addr":"fd00:1::","len":64}"#), "{j}");
     }
 }

@@ -16,23 +16,27 @@ pub mod dns;
 pub mod driver;
 pub mod firewall;
 pub mod ipam;
+pub mod ipam6;
 pub mod macvlan;
 pub mod netlink;
+mod pools;
 pub mod ports;
+mod proxy;
 pub mod sandbox;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
-use skiff_api::{EndpointSettings, Ipam, IpamPool, NetworkContainer, NetworkCreateRequest, NetworkResource};
+use skiff_api::{EndpointSettings, Ipam, NetworkContainer, NetworkCreateRequest, NetworkResource};
 use skiff_common::fsutil::{read_json, write_json_atomic};
 use thiserror::Error;
 
 use ipam::Pool;
+use ipam6::Pool6;
 
 pub const DEFAULT_BRIDGE: &str = "skiff0";
 
@@ -73,6 +77,12 @@ pub struct Net {
     /// The bridge's name, or the macvlan parent.
     #[serde(default)]
     pub iface: String,
+    /// `EnableIPv6`, with its pool (networks stored before IPv6 have
+    /// neither).
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    #[serde(default)]
+    pub pool6: Option<Pool6>,
 }
 
 impl Net {
@@ -100,6 +110,8 @@ pub struct Endpoint {
     pub name: String,
     pub endpoint_id: String,
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, on networks with IPv6.
+    pub ip6: Option<Ipv6Addr>,
     pub mac: [u8; 6],
     /// Names it answers to on this network: container name, short ID,
     /// aliases.
@@ -127,6 +139,8 @@ pub struct Networks {
     /// Serializes network create and remove (name and subnet checks).
     admin: tokio::sync::Mutex<()>,
     dns: Arc<dns::Server>,
+    /// Published ports on `[::1]`, which IPv6 DNAT cannot serve.
+    proxies: proxy::Proxies,
 }
 
 impl Networks {
@@ -156,6 +170,7 @@ impl Networks {
             ports_lock: Mutex::new(()),
             admin: tokio::sync::Mutex::new(()),
             dns: Arc::new(dns::Server::new()),
+            proxies: proxy::Proxies::default(),
         })
     }
 
@@ -184,6 +199,8 @@ impl Networks {
                     options: BTreeMap::new(),
                     pool: None,
                     iface: String::new(),
+                    enable_ipv6: false,
+                    pool6: None,
                 };
                 self.save(&n)?;
                 self.lock().nets.insert(n.id.clone(), n);
@@ -225,6 +242,8 @@ impl Networks {
                 options,
                 pool: Some(pool),
                 iface: DEFAULT_BRIDGE.into(),
+                enable_ipv6: false,
+                pool6: None,
             };
             self.save(&n)?;
             self.lock().nets.insert(n.id.clone(), n);
@@ -234,6 +253,9 @@ impl Networks {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
             .map_err(|e| anyhow::anyhow!("enabling IPv4 forwarding: {e}"))?;
         let nets: Vec<Net> = self.lock().nets.values().cloned().collect();
+        if nets.iter().any(|n| n.enable_ipv6) {
+            enable_v6_forwarding()?;
+        }
         for n in &nets {
             if let Some(d) = n.driver() {
                 d.setup(&self.nl, n)
@@ -292,21 +314,7 @@ impl Networks {
     pub fn resource(&self, id: &str) -> Option<NetworkResource> {
         let st = self.lock();
         let n = st.nets.get(id)?;
-        let config = n
-            .pool
-            .as_ref()
-            .map(|p| {
-                vec![IpamPool {
-                    subnet: p.subnet.to_string(),
-                    ip_range: if p.range == p.subnet {
-                        String::new()
-                    } else {
-                        p.range.to_string()
-                    },
-                    gateway: p.gateway.to_string(),
-                }]
-            })
-            .unwrap_or_default();
+        let config = pools::shown(n.pool.as_ref(), n.pool6.as_ref());
         let containers = st
             .endpoints
             .get(id)
@@ -324,7 +332,10 @@ impl Networks {
                                     e.ip,
                                     n.pool.as_ref().map(|p| p.subnet.prefix_len()).unwrap_or(32)
                                 ),
-                                ipv6_address: String::new(),
+                                ipv6_address: match (e.ip6, &n.pool6) {
+                                    (Some(a), Some(p)) => format!("{a}/{}", p.subnet.prefix_len()),
+                                    _ => String::new(),
+                                },
                             },
                         )
                     })
@@ -337,7 +348,7 @@ impl Networks {
             created: n.created.clone(),
             scope: "local".into(),
             driver: n.driver.clone(),
-            enable_ipv6: false,
+            enable_ipv6: n.enable_ipv6,
             ipam: Ipam {
                 driver: "default".into(),
                 options: None,
@@ -380,42 +391,22 @@ impl Networks {
                 driver::names().join(" and ")
             )));
         };
-        if req.enable_ipv6 {
-            return Err(NetError::Invalid("IPv6 networks are not supported yet".into()));
-        }
-        let pools = req.ipam.as_ref().map(|i| i.config.clone()).unwrap_or_default();
-        if pools.len() > 1 {
-            return Err(NetError::Invalid(
-                "only one IPv4 subnet per network is supported".into(),
-            ));
-        }
-        let given = pools.into_iter().next().unwrap_or_default();
         let taken = self.taken_subnets().await;
-        let pool = if given.subnet.is_empty() {
-            if !given.ip_range.is_empty() || !given.gateway.is_empty() {
-                return Err(NetError::Invalid("--ip-range and --gateway need --subnet".into()));
-            }
-            let s = ipam::pick_subnet(&taken)
-                .ok_or_else(|| NetError::Forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into()))?;
-            ipam::pool(&s.to_string(), "", "").map_err(NetError::Invalid)?
-        } else {
-            let p = ipam::pool(&given.subnet, &given.ip_range, &given.gateway).map_err(NetError::Invalid)?;
-            // Only other networks count here: a user may well pick a subnet
-            // the host routes (macvlan onto the host's own segment).
-            let others: Vec<Ipv4Net> = self
-                .lock()
+        let (others, others6) = {
+            let st = self.lock();
+            let v4: Vec<Ipv4Net> = st
                 .nets
                 .values()
                 .filter_map(|n| n.pool.as_ref().map(|p| p.subnet))
                 .collect();
-            if let Some(o) = ipam::overlapping(&p.subnet, &others) {
-                return Err(NetError::Forbidden(format!(
-                    "Pool overlaps with other one on this address space ({} overlaps {o})",
-                    p.subnet
-                )));
-            }
-            p
+            let v6: Vec<Ipv6Net> = st
+                .nets
+                .values()
+                .filter_map(|n| n.pool6.as_ref().map(|p| p.subnet))
+                .collect();
+            (v4, v6)
         };
+        let (pool, pool6) = pools::choose(req, &taken, &others, &others6)?;
         let id = crate::ids::new_id();
         let mut options = req.options.clone();
         let iface = driver.validate(&self.nl, &id, &mut options).await?;
@@ -430,7 +421,12 @@ impl Networks {
             options,
             pool: Some(pool),
             iface,
+            enable_ipv6: pool6.is_some(),
+            pool6,
         };
+        if n.enable_ipv6 {
+            enable_v6_forwarding()?;
+        }
         driver.setup(&self.nl, &n).await?;
         self.save(&n)?;
         self.lock().nets.insert(id.clone(), n);
@@ -495,6 +491,7 @@ impl Networks {
                     n.pool.as_ref().map(|p| firewall::BridgeNet {
                         bridge: n.iface.clone(),
                         subnet: p.subnet,
+                        subnet6: n.pool6.as_ref().map(|p| p.subnet),
                         internal: n.internal,
                     })
                 })
@@ -507,7 +504,7 @@ impl Networks {
 
     /// Reserve an address for a container on `net` (a fixed one if the
     /// endpoint asks for it).
-    fn reserve(&self, net: &Net, ep: &Endpoint, want: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+    fn reserve(&self, net: &Net, ep: &Endpoint, want: Option<Ipv4Addr>, want6: Option<Ipv6Addr>) -> Result<Endpoint> {
         if !net.carries_endpoints() {
             return Err(NetError::Invalid(format!(
                 "network {} has no addresses to give",
@@ -518,7 +515,7 @@ impl Networks {
             .pool
             .as_ref()
             .ok_or_else(|| NetError::Invalid(format!("network {} has no pool", net.name)))?;
-        if want.is_some() && !net.user_defined() {
+        if (want.is_some() || want6.is_some()) && !net.user_defined() {
             return Err(NetError::Invalid(
                 "user specified IP address is supported on user defined networks only".into(),
             ));
@@ -527,11 +524,24 @@ impl Networks {
         let eps = st.endpoints.entry(net.id.clone()).or_default();
         let used: BTreeSet<Ipv4Addr> = eps.keys().copied().collect();
         let ip = ipam::allocate(pool, &used, want).map_err(NetError::Invalid)?;
+        let ip6 = match (&net.pool6, want6) {
+            (Some(p6), _) => {
+                let used6: BTreeSet<Ipv6Addr> = eps.values().filter_map(|e| e.ip6).collect();
+                Some(ipam6::allocate(p6, &used6, want6).map_err(NetError::Invalid)?)
+            }
+            (None, Some(a)) => {
+                return Err(NetError::Invalid(format!(
+                    "invalid address {a}: it does not belong to any of this network's subnets"
+                )))
+            }
+            (None, None) => None,
+        };
         let mut ep = ep.clone();
         ep.ip = ip;
+        ep.ip6 = ip6;
         ep.mac = ipam::mac_for(ip);
-        eps.insert(ip, ep);
-        Ok(ip)
+        eps.insert(ip, ep.clone());
+        Ok(ep)
     }
 
     /// Record an endpoint that already exists (a running container found
@@ -545,17 +555,21 @@ impl Networks {
     }
 
     /// Create the endpoint's interface inside the container's namespace.
-    async fn plumb(&self, net: &Net, netns: &Path, ifname: &str, ip: Ipv4Addr, default_route: bool) -> Result<()> {
+    async fn plumb(&self, net: &Net, netns: &Path, ifname: &str, ep: &Endpoint, default_route: bool) -> Result<()> {
         let pool = net
             .pool
             .as_ref()
             .ok_or_else(|| NetError::Invalid(format!("network {} has no pool", net.name)))?;
+        let way_out = default_route && !net.internal;
+        let pool6 = net.pool6.as_ref();
         let iface = netlink::Iface {
             name: ifname,
-            mac: ipam::mac_for(ip),
-            addr: ip,
+            mac: ipam::mac_for(ep.ip),
+            addr: ep.ip,
             prefix: pool.subnet.prefix_len(),
-            gateway: (default_route && !net.internal).then_some(pool.gateway),
+            gateway: way_out.then_some(pool.gateway),
+            addr6: ep.ip6.zip(pool6.map(|p| p.subnet.prefix_len())),
+            gateway6: pool6.filter(|_| way_out).map(|p| p.gateway),
         };
         let driver = net
             .driver()
@@ -578,6 +592,7 @@ impl Networks {
     /// Give back everything a container holds: addresses and ports.
     /// Returns whether the firewall changed.
     fn release_all(&self, container: &str) -> bool {
+        self.proxies.stop(container);
         let mut st = self.lock();
         for eps in st.endpoints.values_mut() {
             eps.retain(|_, e| e.container != container);
@@ -587,7 +602,7 @@ impl Networks {
 
     /// Endpoints of the networks `container` is on whose names match
     /// `name` (for the DNS), per network.
-    pub fn lookup(&self, container: &str, name: &str) -> Vec<Ipv4Addr> {
+    pub fn lookup(&self, container: &str, name: &str) -> Vec<IpAddr> {
         let st = self.lock();
         let mut out = Vec::new();
         for (id, eps) in &st.endpoints {
@@ -601,8 +616,12 @@ impl Networks {
                 .and_then(|s| s.strip_suffix('.'))
                 .unwrap_or(name);
             for e in eps.values() {
-                if e.dns_names.iter().any(|d| d.eq_ignore_ascii_case(short)) && !out.contains(&e.ip) {
-                    out.push(e.ip);
+                if e.dns_names.iter().any(|d| d.eq_ignore_ascii_case(short)) {
+                    for ip in std::iter::once(IpAddr::V4(e.ip)).chain(e.ip6.map(IpAddr::V6)) {
+                        if !out.contains(&ip) {
+                            out.push(ip);
+                        }
+                    }
                 }
             }
         }
@@ -610,14 +629,18 @@ impl Networks {
     }
 
     /// The container name for an address on the asker's networks (PTR).
-    pub fn reverse(&self, container: &str, ip: Ipv4Addr) -> Option<String> {
+    pub fn reverse(&self, container: &str, ip: IpAddr) -> Option<String> {
         let st = self.lock();
         for (id, eps) in &st.endpoints {
             let Some(n) = st.nets.get(id) else { continue };
             if !n.user_defined() || !eps.values().any(|e| e.container == container) {
                 continue;
             }
-            if let Some(e) = eps.get(&ip) {
+            let hit = match ip {
+                IpAddr::V4(v4) => eps.get(&v4),
+                IpAddr::V6(v6) => eps.values().find(|e| e.ip6 == Some(v6)),
+            };
+            if let Some(e) = hit {
                 return Some(format!("{}.{}", e.name, n.name));
             }
         }
@@ -641,8 +664,10 @@ impl Networks {
         if maps.is_empty() {
             st.ports.remove(container);
         } else {
-            st.ports.insert(container.to_string(), maps);
+            st.ports.insert(container.to_string(), maps.clone());
         }
+        drop(st);
+        self.proxies.start(container, &maps);
         Ok(())
     }
 
@@ -656,8 +681,13 @@ impl Networks {
         let before = maps.len();
         maps.retain(|m| m.ctr_ip != ip);
         let changed = maps.len() != before;
+        let left = maps.clone();
         if maps.is_empty() {
             st.ports.remove(container);
+        }
+        drop(st);
+        if changed {
+            self.proxies.start(container, &left);
         }
         changed
     }
@@ -679,9 +709,43 @@ impl Networks {
             gateway: pool.map(|p| p.gateway.to_string()).unwrap_or_default(),
             ip_address: ep.ip.to_string(),
             ip_prefix_len: pool.map(|p| p.subnet.prefix_len()).unwrap_or(0),
+            global_ipv6_address: ep.ip6.map(|a| a.to_string()).unwrap_or_default(),
+            global_ipv6_prefix_len: ep
+                .ip6
+                .and(net.pool6.as_ref())
+                .map(|p| p.subnet.prefix_len())
+                .unwrap_or(0),
+            ipv6_gateway: net
+                .pool6
+                .as_ref()
+                .filter(|_| ep.ip6.is_some())
+                .map(|p| p.gateway.to_string())
+                .unwrap_or_default(),
             mac_address: ipam::mac_string(&ipam::mac_for(ep.ip)),
             driver_opts: requested.driver_opts.clone(),
-            ..Default::default()
         }
+    }
+}
+
+/// IPv6 forwarding in the agent's namespace, for networks with IPv6 (as
+/// Docker turns it on; like Docker, it is left on).
+fn enable_v6_forwarding() -> anyhow::Result<()> {
+    std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1\n")
+        .map_err(|e| anyhow::anyhow!("enabling IPv6 forwarding: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_stored_before_ipv6_load_as_ipv4_only() {
+        let old = r#"{"id":"abc","name":"app","driver":"bridge","created":"2026-01-01T00:00:00Z",
+            "pool":{"subnet":"172.72.0.0/16","range":"172.72.0.0/16","gateway":"172.72.0.1"},"iface":"br-abc"}"#;
+        let n: Net = serde_json::from_str(old).unwrap();
+        assert!(!n.enable_ipv6);
+        assert!(n.pool6.is_none());
+        let back: Net = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back.pool, n.pool);
     }
 }

@@ -2,7 +2,7 @@
 //! a veth or macvlan per container endpoint created straight inside the
 //! container's namespace, and that interface's address and default route.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
@@ -36,9 +36,15 @@ pub async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
     }
 }
 
-/// Create the bridge if it is missing, give it the gateway address and
-/// bring it up. Returns its index.
-pub async fn ensure_bridge(h: &Handle, name: &str, gateway: Option<(Ipv4Addr, u8)>) -> Result<u32> {
+/// Create the bridge if it is missing, give it the gateway addresses (the
+/// IPv6 one without duplicate address detection, so it answers at once)
+/// and bring it up. Returns its index.
+pub async fn ensure_bridge(
+    h: &Handle,
+    name: &str,
+    gateway: Option<(Ipv4Addr, u8)>,
+    gateway6: Option<(Ipv6Addr, u8)>,
+) -> Result<u32> {
     let index = match link_index(h, name).await? {
         Some(i) => i,
         None => {
@@ -60,12 +66,30 @@ pub async fn ensure_bridge(h: &Handle, name: &str, gateway: Option<(Ipv4Addr, u8
             .await
             .map_err(|e| anyhow!("adding {gw}/{prefix} to {name}: {e}"))?;
     }
+    if let Some((gw, prefix)) = gateway6 {
+        add_v6(h, index, gw, prefix, true)
+            .await
+            .with_context(|| format!("on bridge {name}"))?;
+    }
     h.link()
         .set(LinkUnspec::new_with_index(index).up().build())
         .execute()
         .await
         .map_err(|e| anyhow!("bringing {name} up: {e}"))?;
     Ok(index)
+}
+
+/// Add an IPv6 address with `nodad`: usable at once, no tentative period.
+async fn add_v6(h: &Handle, index: u32, addr: Ipv6Addr, prefix: u8, replace: bool) -> Result<()> {
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+    let mut req = h.address().add(index, addr.into(), prefix);
+    if replace {
+        req = req.replace();
+    }
+    let msg = req.message_mut();
+    msg.header.flags = AddressHeaderFlags::Nodad;
+    msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+    req.execute().await.map_err(|e| anyhow!("adding {addr}/{prefix}: {e}"))
 }
 
 pub async fn delete_link(h: &Handle, name: &str) -> Result<()> {
@@ -87,6 +111,10 @@ pub struct Iface<'a> {
     pub prefix: u8,
     /// Default route through this address, if the network has a way out.
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 address and prefix, on networks with IPv6.
+    pub addr6: Option<(Ipv6Addr, u8)>,
+    /// IPv6 default route through this address.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// How an endpoint's interface is made on the host side.
@@ -138,10 +166,19 @@ pub async fn remove_endpoint(netns: &Path, name: &str) -> Result<()> {
 
 async fn configure_inside(netns: &Path, iface: &Iface<'_>) -> Result<()> {
     let (name, addr, prefix, gw) = (iface.name.to_string(), iface.addr, iface.prefix, iface.gateway);
+    let (addr6, gw6) = (iface.addr6, iface.gateway6);
     in_netns(netns, move |h| async move {
         let index = link_index(&h, &name)
             .await?
             .ok_or_else(|| anyhow!("{name} did not appear in the container's namespace"))?;
+        if let Some((a6, p6)) = addr6 {
+            // No duplicate address detection: the address is ours and
+            // must work before the container's first packet.
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/accept_dad"), "0\n");
+            add_v6(&h, index, a6, p6, false)
+                .await
+                .with_context(|| format!("on {name}"))?;
+        }
         h.address()
             .add(index, addr.into(), prefix)
             .execute()
@@ -162,6 +199,17 @@ async fn configure_inside(netns: &Path, iface: &Iface<'_>) -> Result<()> {
                 // Another network already gave the default route.
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {}
                 Err(e) => return Err(anyhow!("adding default route via {gw}: {e}")),
+            }
+        }
+        if let Some(gw6) = gw6 {
+            let route = RouteMessageBuilder::<Ipv6Addr>::new()
+                .gateway(gw6)
+                .output_interface(index)
+                .build();
+            match h.route().add(route).execute().await {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                Err(e) => return Err(anyhow!("adding IPv6 default route via {gw6}: {e}")),
             }
         }
         Ok(())

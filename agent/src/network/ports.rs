@@ -3,7 +3,7 @@
 //! random host ports, and refusing ports that are taken.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 
 use skiff_api::PortBinding;
 
@@ -52,13 +52,15 @@ fn host_free(proto: &str, ip: Option<Ipv4Addr>, port: u16) -> bool {
 /// `NetworkSettings.Ports`: each exposed port and its host bindings.
 pub type Shown = BTreeMap<String, Option<Vec<PortBinding>>>;
 
-/// Resolve bindings into mappings to `ctr_ip`, and the `Ports` map inspect
-/// shows (exposed but unpublished ports as `null`).
+/// Resolve bindings into mappings to the container's addresses (IPv4, and
+/// IPv6 on networks with it: ports published on all host addresses are
+/// reachable over both), and the `Ports` map inspect shows (exposed but
+/// unpublished ports as `null`).
 pub fn resolve(
     bindings: &BTreeMap<String, Vec<PortBinding>>,
     publish_all: bool,
     exposed: &[String],
-    ctr_ip: Ipv4Addr,
+    (ctr_ip, ctr_ip6): (Ipv4Addr, Option<Ipv6Addr>),
     taken: &[PortMap],
 ) -> Result<(Vec<PortMap>, Shown), String> {
     let mut wanted: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
@@ -113,6 +115,7 @@ pub fn resolve(
                     host_ip,
                     host_port: hp,
                     ctr_ip,
+                    ctr_ip6: ctr_ip6.filter(|_| host_ip.is_none()),
                     ctr_port,
                 };
                 let busy = taken.iter().chain(maps.iter()).any(|t| clash(t, &m)) || !host_free(&proto, host_ip, hp);
@@ -154,7 +157,7 @@ mod tests {
         bindings.insert("80/tcp".to_string(), vec![b("", "38080")]);
         bindings.insert("53/udp".to_string(), vec![b("127.0.0.1", "")]);
         let exposed = vec!["80/tcp".to_string(), "443/tcp".to_string(), "9000".to_string()];
-        let (maps, shown) = resolve(&bindings, false, &exposed, ip, &[]).unwrap();
+        let (maps, shown) = resolve(&bindings, false, &exposed, (ip, None), &[]).unwrap();
         assert_eq!(maps.len(), 2);
         assert!(maps
             .iter()
@@ -162,7 +165,7 @@ mod tests {
         assert!(maps.iter().any(|m| m.proto == "udp" && m.host_port >= 49153));
         assert_eq!(shown["443/tcp"], None);
         assert_eq!(shown["80/tcp"], Some(vec![b("0.0.0.0", "38080")]));
-        let (maps, _) = resolve(&BTreeMap::new(), true, &exposed, ip, &[]).unwrap();
+        let (maps, _) = resolve(&BTreeMap::new(), true, &exposed, (ip, None), &[]).unwrap();
         assert_eq!(maps.len(), 3);
     }
 
@@ -171,13 +174,13 @@ mod tests {
         let ip: Ipv4Addr = "172.17.0.2".parse().unwrap();
         let mut bindings = BTreeMap::new();
         bindings.insert("80/tcp".to_string(), vec![b("", "38081")]);
-        let (taken, _) = resolve(&bindings, false, &[], ip, &[]).unwrap();
-        let err = resolve(&bindings, false, &[], "172.17.0.3".parse().unwrap(), &taken).unwrap_err();
+        let (taken, _) = resolve(&bindings, false, &[], (ip, None), &[]).unwrap();
+        let err = resolve(&bindings, false, &[], ("172.17.0.3".parse().unwrap(), None), &taken).unwrap_err();
         assert_eq!(err, "Bind for 0.0.0.0:38081 failed: port is already allocated");
         // Another protocol, or another host address, is fine.
         let mut udp = BTreeMap::new();
         udp.insert("80/udp".to_string(), vec![b("", "38081")]);
-        assert!(resolve(&udp, false, &[], ip, &taken).is_ok());
+        assert!(resolve(&udp, false, &[], (ip, None), &taken).is_ok());
         assert!(parse_key("80/sctp").is_err());
         assert!(parse_key("x/tcp").is_err());
     }

@@ -7,7 +7,7 @@
 //! this module's business alone.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -87,6 +87,7 @@ impl<'a> Sandbox<'a> {
                 requested.endpoint_id.clone()
             },
             ip: Ipv4Addr::UNSPECIFIED,
+            ip6: None,
             mac: [0; 6],
             dns_names,
         }
@@ -102,6 +103,8 @@ pub struct Joined {
     pub ifaces: BTreeMap<String, String>,
     /// The primary network's name and the container's address on it.
     pub primary: Option<(String, Ipv4Addr)>,
+    /// Its IPv6 address there, on a network with IPv6.
+    pub primary6: Option<Ipv6Addr>,
     /// On a user-defined network: resolv.conf points at the embedded DNS.
     pub embedded_dns: bool,
 }
@@ -171,16 +174,16 @@ impl Networks {
         let mut order: Vec<(&String, &EndpointSettings)> = sb.networks.iter().collect();
         order.sort_by_key(|(name, _)| **name != primary.name);
         let mut settings = BTreeMap::new();
-        let mut primary_ep: Option<(Net, Ipv4Addr)> = None;
+        let mut primary_ep: Option<(Net, Endpoint)> = None;
         for (i, (name, requested)) in order.into_iter().enumerate() {
             let net = self.get(&requested.network_id).or_else(|_| self.get(name))?;
             let ifname = format!("eth{i}");
-            let (ip, s) = self.plumb_one(sb, &net, requested, &ifname, i == 0).await?;
+            let (ep, s) = self.plumb_one(sb, &net, requested, &ifname, i == 0).await?;
             joined.embedded_dns |= net.user_defined();
             joined.ifaces.insert(net.id.clone(), ifname);
             settings.insert(net.name.clone(), s);
             if i == 0 {
-                primary_ep = Some((net, ip));
+                primary_ep = Some((net, ep));
             }
         }
         let mut ns = NetworkSettings {
@@ -189,7 +192,7 @@ impl Networks {
             networks: settings,
             ..Default::default()
         };
-        if let Some((net, ip)) = primary_ep {
+        if let Some((net, ep)) = primary_ep {
             if net.name == "bridge" {
                 // Docker fills the top-level fields for the default bridge.
                 let s = &ns.networks["bridge"];
@@ -200,9 +203,10 @@ impl Networks {
                 ns.mac_address = s.mac_address.clone();
             }
             if net.driver().is_some_and(|d| d.firewalled()) {
-                ns.ports = self.publish_ports(sb, ip)?;
+                ns.ports = self.publish_ports(sb, &ep)?;
             }
-            joined.primary = Some((net.name, ip));
+            joined.primary = Some((net.name, ep.ip));
+            joined.primary6 = ep.ip6;
         }
         joined.settings = ns;
         if joined.embedded_dns {
@@ -213,7 +217,7 @@ impl Networks {
 
     /// Choose host ports for a starting container, record them and
     /// rewrite the firewall; returns the `Ports` inspect shows.
-    fn publish_ports(&self, sb: &Sandbox<'_>, ip: Ipv4Addr) -> Result<ports::Shown> {
+    fn publish_ports(&self, sb: &Sandbox<'_>, ep: &Endpoint) -> Result<ports::Shown> {
         let failed = |e: String| {
             NetError::Other(anyhow::anyhow!(
                 "driver failed programming external connectivity on endpoint {} ({}): {e}",
@@ -222,8 +226,9 @@ impl Networks {
             ))
         };
         let _ports = self.ports_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let ctr = (ep.ip, ep.ip6);
         let (maps, shown) =
-            ports::resolve(sb.port_bindings, sb.publish_all, &sb.exposed, ip, &self.ports_in_use()).map_err(failed)?;
+            ports::resolve(sb.port_bindings, sb.publish_all, &sb.exposed, ctr, &self.ports_in_use()).map_err(failed)?;
         if !maps.is_empty() {
             self.publish(sb.id, maps).map_err(|e| failed(e.to_string()))?;
             self.sync_firewall()?;
@@ -245,7 +250,7 @@ impl Networks {
     /// published ports (`shown`, as inspect shows them) and its DNS back.
     pub fn readopt(self: &Arc<Self>, sb: &Sandbox<'_>, shown: &ports::Shown) {
         let mut dns = false;
-        let mut primary_ip = None;
+        let mut primary_ip: Option<(Ipv4Addr, Option<Ipv6Addr>)> = None;
         let primary = self.get(primary_name(sb.mode)).ok();
         for (name, s) in sb.networks {
             let Ok(ip) = s.ip_address.parse::<Ipv4Addr>() else {
@@ -256,15 +261,16 @@ impl Networks {
             };
             let mut ep = sb.endpoint(s);
             ep.ip = ip;
+            ep.ip6 = s.global_ipv6_address.parse().ok();
             ep.mac = ipam::mac_for(ip);
+            if primary.as_ref().is_some_and(|p| p.id == net.id) {
+                primary_ip = Some((ip, ep.ip6));
+            }
             self.adopt(&net.id, ep);
             dns |= net.user_defined();
-            if primary.as_ref().is_some_and(|p| p.id == net.id) {
-                primary_ip = Some(ip);
-            }
         }
-        if let Some(ip) = primary_ip {
-            let maps = published(shown, ip);
+        if let Some(ctr) = primary_ip {
+            let maps = published(shown, ctr);
             if let Err(e) = self.publish(sb.id, maps) {
                 tracing::warn!(container = %&sb.id[..12], "re-publishing ports: {e}");
             }
@@ -333,36 +339,46 @@ impl Networks {
         requested: &EndpointSettings,
         ifname: &str,
         default_route: bool,
-    ) -> Result<(Ipv4Addr, EndpointSettings)> {
-        let want = requested
-            .ipam_config
-            .as_ref()
-            .map(|c| c.ipv4_address.clone())
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<Ipv4Addr>())
-            .transpose()
-            .map_err(|e| NetError::Invalid(format!("invalid IPv4 address: {e}")))?;
-        let mut ep = sb.endpoint(requested);
-        let ip = self.reserve(net, &ep, want)?;
-        ep.ip = ip;
-        if let Err(e) = self.plumb(net, sb.netns, ifname, ip, default_route).await {
+    ) -> Result<(Endpoint, EndpointSettings)> {
+        let (want, want6) = fixed_addresses(requested)?;
+        let ep = self.reserve(net, &sb.endpoint(requested), want, want6)?;
+        if let Err(e) = self.plumb(net, sb.netns, ifname, &ep, default_route).await {
             self.release(&net.id, sb.id);
             return Err(e);
         }
-        Ok((ip, self.settings(net, &ep, requested)))
+        let s = self.settings(net, &ep, requested);
+        Ok((ep, s))
     }
+}
+
+/// An endpoint's `IPAMConfig`: its fixed IPv4 and IPv6 addresses.
+fn fixed_addresses(ep: &EndpointSettings) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
+    let Some(c) = ep.ipam_config.as_ref() else {
+        return Ok((None, None));
+    };
+    let v4 = Some(c.ipv4_address.as_str())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Ipv4Addr>()
+                .map_err(|_| NetError::Invalid(format!("invalid IPv4 address: {s}")))
+        })
+        .transpose()?;
+    let v6 = Some(c.ipv6_address.as_str())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Ipv6Addr>()
+                .map_err(|_| NetError::Invalid(format!("invalid IPv6 address: {s}")))
+        })
+        .transpose()?;
+    Ok((v4, v6))
 }
 
 /// A create request's endpoint on one network: fixed addresses and
 /// aliases only on user-defined networks, and inside the subnet.
 fn check_endpoint(net: &Net, ep: &EndpointSettings) -> Result<()> {
-    let fixed = ep
-        .ipam_config
-        .as_ref()
-        .map(|c| c.ipv4_address.clone())
-        .filter(|s| !s.is_empty());
+    let (fixed, fixed6) = fixed_addresses(ep)?;
     if !net.user_defined() {
-        if fixed.is_some() {
+        if fixed.is_some() || fixed6.is_some() {
             return Err(bad(
                 "user specified IP address is supported on user defined networks only",
             ));
@@ -374,10 +390,14 @@ fn check_endpoint(net: &Net, ep: &EndpointSettings) -> Result<()> {
         }
     }
     if let Some(ip) = fixed {
-        let ip: Ipv4Addr = ip
-            .parse()
-            .map_err(|_| NetError::Invalid(format!("invalid IPv4 address: {ip}")))?;
         if net.pool.as_ref().is_some_and(|p| !p.subnet.contains(&ip)) {
+            return Err(NetError::Invalid(format!(
+                "no configured subnet or ip-range contain the IP address {ip}"
+            )));
+        }
+    }
+    if let Some(ip) = fixed6 {
+        if !net.pool6.as_ref().is_some_and(|p| p.subnet.contains(&ip)) {
             return Err(NetError::Invalid(format!(
                 "no configured subnet or ip-range contain the IP address {ip}"
             )));
@@ -387,7 +407,7 @@ fn check_endpoint(net: &Net, ep: &EndpointSettings) -> Result<()> {
 }
 
 /// The port mappings behind a running container's `Ports`.
-fn published(shown: &ports::Shown, ip: Ipv4Addr) -> Vec<PortMap> {
+fn published(shown: &ports::Shown, (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>)) -> Vec<PortMap> {
     let mut maps = Vec::new();
     for (key, binds) in shown {
         let Ok((ctr_port, proto)) = ports::parse_key(key) else {
@@ -400,6 +420,7 @@ fn published(shown: &ports::Shown, ip: Ipv4Addr) -> Vec<PortMap> {
                 host_ip: b.host_ip.parse().ok().filter(|a: &Ipv4Addr| !a.is_unspecified()),
                 host_port,
                 ctr_ip: ip,
+                ctr_ip6: ip6,
                 ctr_port,
             });
         }
