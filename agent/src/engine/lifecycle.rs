@@ -705,6 +705,7 @@ impl Engine {
         self.images.release(&c.id)?;
         self.images.layers.driver.trash.remove(&self.containers_dir(&c.id))?;
         self.forget(&c.id);
+        self.execs.remove_container(&c.id);
         c.exits.send_modify(|e| e.removed = true);
         Ok(())
     }

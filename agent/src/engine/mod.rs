@@ -160,7 +160,7 @@ impl Engine {
             exec_trash,
             networks,
             volumes,
-            events: Arc::new(skiff_common::events::Journal::open(&cfg_root, 10_000)?),
+            events: Arc::new(skiff_common::events::Journal::open(&cfg_root, 256)?),
         });
         Ok(engine)
     }
