@@ -103,7 +103,7 @@ fn resolv_conf(dns: &[String], search: &[String]) -> String {
 }
 
 impl Engine {
-    fn netns_path(&self, id: &str) -> std::path::PathBuf {
+    pub(super) fn netns_path(&self, id: &str) -> std::path::PathBuf {
         self.cfg.exec_root.join("netns").join(id)
     }
 
@@ -461,6 +461,7 @@ impl Engine {
         // The kernel's OOM kill count goes with the cgroup: read it first.
         let oom = record.as_ref().is_some_and(|r| r.oom_killed) || self.cgroup(&c.id).oom_kills() > 0;
         self.teardown(&c.id);
+        crate::crashpoint::at("exit-torn-down");
         let dir = self.containers_dir(&c.id);
         let (code, finished, err) = match &record {
             Some(r) => (r.code as i64, r.finished_at.clone(), String::new()),
@@ -609,6 +610,7 @@ impl Engine {
         let sig = parse_signal(rec.inspect.config.stop_signal.as_deref().unwrap_or("SIGTERM")).unwrap_or(libc::SIGTERM);
         let t = timeout.or(rec.inspect.config.stop_timeout).unwrap_or(10);
         let _ = self.signal(c, sig).await;
+        crate::crashpoint::at("stop-signalled");
         if t >= 0 && Self::wait_exit(c, seen, Duration::from_secs(t as u64)).await {
             return Ok(());
         }
@@ -702,7 +704,9 @@ impl Engine {
         self.teardown(&c.id);
         let mounts = c.record().mounts.clone();
         self.release_volumes(&c.id, &mounts, volumes);
+        crate::crashpoint::at("rm-torn-down");
         self.images.release(&c.id)?;
+        crate::crashpoint::at("rm-layer-released");
         self.images.layers.driver.trash.remove(&self.containers_dir(&c.id))?;
         self.forget(&c.id);
         self.execs.remove_container(&c.id);

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod mounts;
 pub mod names;
 pub mod networking;
+pub mod orphans;
 pub mod recover;
 pub mod security;
 pub mod state;
