@@ -550,6 +550,15 @@ impl Engine {
         });
     }
 
+    /// Record that the user stopped the container. A full disk must not
+    /// keep a container from stopping: the flag holds in memory (the
+    /// record changes before it is written) and the next write carries it.
+    fn mark_stopped(&self, c: &Ctr) {
+        if let Err(e) = c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true) {
+            tracing::warn!(container = %&c.id[..12], "recording the stop: {e}");
+        }
+    }
+
     /// Send a signal through the container's supervisor.
     pub async fn signal(&self, c: &Ctr, sig: i32) -> Result<()> {
         let conn = c
@@ -566,7 +575,7 @@ impl Engine {
             return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
         }
         if sig == libc::SIGKILL || sig == libc::SIGTERM {
-            c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+            self.mark_stopped(&c);
         }
         self.signal(&c, sig).await?;
         self.emit_container(&c, "kill", &[("signal", sig.to_string())]);
@@ -602,7 +611,7 @@ impl Engine {
             }
             return Err(EngineError::NotModified);
         }
-        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+        self.mark_stopped(c);
         if rec.inspect.state.paused {
             let _ = self.freeze(c, false);
         }
@@ -690,7 +699,7 @@ impl Engine {
                 )));
             }
             let seen = c.exits.borrow().count;
-            c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+            self.mark_stopped(c);
             if st.paused {
                 let _ = self.freeze(c, false);
             }
