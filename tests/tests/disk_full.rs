@@ -98,6 +98,8 @@ fn a_full_data_root_fails_clearly_keeps_containers_running_and_recovers() {
     assert!(r.stderr.contains("no space left on device"), "{}", r.stderr);
     assert_ne!(a.skiff(&["image", "inspect", "other"]).code, 0);
     assert_eq!(layers(&fs.path), layers0, "a half-imported layer stayed");
+    let spooled = std::fs::read_dir(fs.path.join("tmp")).map_or(0, |rd| rd.count());
+    assert_eq!(spooled, 0, "the upload's spool stayed, taking the space");
     // Logging into a full disk: the monitor reports the failed writes and
     // the container keeps running.
     let rest = fs.fill(0);
