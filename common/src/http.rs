@@ -30,8 +30,22 @@ impl IntoResponse for ApiError {
         if self.0 == StatusCode::NOT_MODIFIED {
             return StatusCode::NOT_MODIFIED.into_response();
         }
-        (self.0, Json(ErrorResponse { message: self.1 })).into_response()
+        let message = go_errno_words(self.1);
+        (self.0, Json(ErrorResponse { message })).into_response()
     }
+}
+
+/// Rust words the errors of a full disk its own way ("No space left on
+/// device (os error 28)"); Docker's users and their scripts know Go's.
+fn go_errno_words(msg: String) -> String {
+    const WORDS: [(&str, &str); 2] = [
+        ("No space left on device (os error 28)", "no space left on device"),
+        ("Disk quota exceeded (os error 122)", "disk quota exceeded"),
+    ];
+    WORDS.iter().fold(
+        msg,
+        |m, (rust, go)| if m.contains(rust) { m.replace(rust, go) } else { m },
+    )
 }
 
 impl From<anyhow::Error> for ApiError {

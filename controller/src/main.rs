@@ -197,7 +197,7 @@ async fn run(flags: RunFlags) -> Result<()> {
         store,
         pki,
         fleet: Arc::new(fleet::Fleet::new(period, timeout)),
-        events: skiff_common::events::Journal::open(&data.join("events"), 100_000)?,
+        events: skiff_common::events::Journal::open(&data.join("events"), 4096)?,
         unplaced: Default::default(),
     });
     let app = api::router(ctx.clone());

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod host;
 pub mod registry;
 pub mod rsyslog;
 pub mod token;
@@ -260,6 +261,11 @@ impl Agent {
         self.child.as_ref().map(|c| c.id() as i32).expect("agent running")
     }
 
+    /// The agent's PID, if one runs.
+    pub fn agent_pid_if_running(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     /// SIGKILL the agent (containers and their supervisors keep running).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -441,6 +447,10 @@ impl Agent {
     }
 
     /// The mounts under the test root and the data root.
+    pub fn host_mounts(&self) -> Vec<String> {
+        self.mounts()
+    }
+
     fn mounts(&self) -> Vec<String> {
         let root = self.root.display().to_string();
         let mut out = mounts_under(&root);
@@ -503,7 +513,7 @@ fn mounts_under(root: &str) -> Vec<String> {
 }
 
 /// The cgroup parent directories of an agent (every v1 controller, or v2).
-fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+pub(crate) fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
         for e in rd.flatten() {

@@ -149,6 +149,31 @@ pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::
         let rev: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
         drop(fds);
 
+        // The polled clients first, while `clients` is still the list the
+        // poll was built from: a broadcast below drops clients that are
+        // gone (an agent killed), and indexing after that read another
+        // client's socket or panicked past the end, killing the monitor.
+        let mut i = rev.len() - clients_at;
+        while i > 0 {
+            i -= 1;
+            if rev[clients_at + i].is_empty() {
+                continue;
+            }
+            let mut tmp = [0u8; 8192];
+            match clients[i].stream.read(&mut tmp) {
+                Ok(0) | Err(_) => {
+                    clients.remove(i);
+                }
+                Ok(n) => {
+                    clients[i].buf.extend_from_slice(&tmp[..n]);
+                    let frames = take_frames(&mut clients[i].buf);
+                    for (kind, payload) in frames {
+                        handle_control(kind, &payload, pid, &mut stdio);
+                    }
+                }
+            }
+        }
+
         if rev[0].contains(PollFlags::POLLIN) {
             if let Ok((stream, _)) = listener.accept() {
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
@@ -192,27 +217,6 @@ pub fn run(args: &MonitorArgs, listener: UnixListener, mut stdio: Stdio) -> io::
                 for slot in [&mut stdio.out, &mut stdio.err, &mut stdio.pty] {
                     if slot.as_ref().map(|f| f.as_raw_fd()) == Some(*fd) {
                         *slot = None;
-                    }
-                }
-            }
-        }
-        // Clients accepted above were not polled this round.
-        let mut i = rev.len() - clients_at;
-        while i > 0 {
-            i -= 1;
-            if rev[clients_at + i].is_empty() {
-                continue;
-            }
-            let mut tmp = [0u8; 8192];
-            match clients[i].stream.read(&mut tmp) {
-                Ok(0) | Err(_) => {
-                    clients.remove(i);
-                }
-                Ok(n) => {
-                    clients[i].buf.extend_from_slice(&tmp[..n]);
-                    let frames = take_frames(&mut clients[i].buf);
-                    for (kind, payload) in frames {
-                        handle_control(kind, &payload, pid, &mut stdio);
                     }
                 }
             }

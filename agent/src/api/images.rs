@@ -180,6 +180,8 @@ pub async fn create(e: St, q: Q, headers: HeaderMap, body: Body) -> ApiResult {
     let tmpdir = e.cfg.data_root.join("tmp");
     std::fs::create_dir_all(&tmpdir).map_err(internal)?;
     let tmp = tmpdir.join(format!("import-{}", crate::ids::new_id()));
+    // Removed however the import ends (a full disk mid-upload included).
+    let _spool = Spool(tmp.clone());
     let mut file = std::fs::File::create(&tmp).map_err(internal)?;
     let mut body = body;
     while let Some(frame) = body.frame().await {
@@ -194,7 +196,6 @@ pub async fn create(e: St, q: Q, headers: HeaderMap, body: Body) -> ApiResult {
     let result = tokio::task::spawn_blocking(move || engine.images.import_archive(&tmp2, opts))
         .await
         .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
-    let _ = std::fs::remove_file(&tmp);
     let id = result.map_err(|err| match err {
         ImageError::BadChange(m) => ApiError(StatusCode::BAD_REQUEST, m),
         err => ApiError(StatusCode::BAD_REQUEST, format!("importing image: {err}")),
@@ -205,6 +206,15 @@ pub async fn create(e: St, q: Q, headers: HeaderMap, body: Body) -> ApiResult {
         format!("{}\n", json!({"status": id})),
     )
         .into_response())
+}
+
+/// A spooled upload, removed when dropped.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn internal(e: std::io::Error) -> ApiError {

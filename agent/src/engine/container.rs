@@ -344,6 +344,7 @@ impl Engine {
         std::fs::create_dir_all(&dir)?;
         // Volumes are made (and filled from the image) with the layer in place.
         let mounts = self.attach_volumes(&id, planned)?;
+        crate::crashpoint::at("create-layer-made");
 
         if hc.restart_policy.name.is_empty() {
             hc.restart_policy.name = "no".into();

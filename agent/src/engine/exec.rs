@@ -42,6 +42,15 @@ impl ExecStore {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
+    /// Forget every exec instance of a removed container (as Docker's
+    /// daemon does): kept, they would grow the agent with each container.
+    pub fn remove_container(&self, cid: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, e| e.container != cid);
+    }
+
     pub fn for_container(&self, cid: &str) -> Vec<String> {
         self.map
             .lock()

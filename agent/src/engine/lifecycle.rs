@@ -106,7 +106,7 @@ fn resolv_conf(dns: &[String], search: &[String]) -> String {
 }
 
 impl Engine {
-    fn netns_path(&self, id: &str) -> std::path::PathBuf {
+    pub(super) fn netns_path(&self, id: &str) -> std::path::PathBuf {
         self.cfg.exec_root.join("netns").join(id)
     }
 
@@ -464,6 +464,7 @@ impl Engine {
         // The kernel's OOM kill count goes with the cgroup: read it first.
         let oom = record.as_ref().is_some_and(|r| r.oom_killed) || self.cgroup(&c.id).oom_kills() > 0;
         self.teardown(&c.id);
+        crate::crashpoint::at("exit-torn-down");
         let dir = self.containers_dir(&c.id);
         let (code, finished, err) = match &record {
             Some(r) => (r.code as i64, r.finished_at.clone(), String::new()),
@@ -552,6 +553,15 @@ impl Engine {
         });
     }
 
+    /// Record that the user stopped the container. A full disk must not
+    /// keep a container from stopping: the flag holds in memory (the
+    /// record changes before it is written) and the next write carries it.
+    fn mark_stopped(&self, c: &Ctr) {
+        if let Err(e) = c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true) {
+            tracing::warn!(container = %&c.id[..12], "recording the stop: {e}");
+        }
+    }
+
     /// Send a signal through the container's supervisor.
     pub async fn signal(&self, c: &Ctr, sig: i32) -> Result<()> {
         let conn = c
@@ -568,7 +578,7 @@ impl Engine {
             return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
         }
         if sig == libc::SIGKILL || sig == libc::SIGTERM {
-            c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+            self.mark_stopped(&c);
         }
         self.signal(&c, sig).await?;
         self.emit_container(&c, "kill", &[("signal", sig.to_string())]);
@@ -604,7 +614,7 @@ impl Engine {
             }
             return Err(EngineError::NotModified);
         }
-        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+        self.mark_stopped(c);
         if rec.inspect.state.paused {
             let _ = self.freeze(c, false);
         }
@@ -612,6 +622,7 @@ impl Engine {
         let sig = parse_signal(rec.inspect.config.stop_signal.as_deref().unwrap_or("SIGTERM")).unwrap_or(libc::SIGTERM);
         let t = timeout.or(rec.inspect.config.stop_timeout).unwrap_or(10);
         let _ = self.signal(c, sig).await;
+        crate::crashpoint::at("stop-signalled");
         if t >= 0 && Self::wait_exit(c, seen, Duration::from_secs(t as u64)).await {
             return Ok(());
         }
@@ -691,7 +702,7 @@ impl Engine {
                 )));
             }
             let seen = c.exits.borrow().count;
-            c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = true)?;
+            self.mark_stopped(c);
             if st.paused {
                 let _ = self.freeze(c, false);
             }
@@ -705,9 +716,12 @@ impl Engine {
         self.teardown(&c.id);
         let mounts = c.record().mounts.clone();
         self.release_volumes(&c.id, &mounts, volumes);
+        crate::crashpoint::at("rm-torn-down");
         self.images.release(&c.id)?;
+        crate::crashpoint::at("rm-layer-released");
         self.images.layers.driver.trash.remove(&self.containers_dir(&c.id))?;
         self.forget(&c.id);
+        self.execs.remove_container(&c.id);
         c.exits.send_modify(|e| e.removed = true);
         Ok(())
     }

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod mounts;
 pub mod names;
 pub mod networking;
+pub mod orphans;
 pub mod recover;
 pub mod security;
 pub mod state;
@@ -160,7 +161,7 @@ impl Engine {
             exec_trash,
             networks,
             volumes,
-            events: Arc::new(skiff_common::events::Journal::open(&cfg_root, 10_000)?),
+            events: Arc::new(skiff_common::events::Journal::open(&cfg_root, 256)?),
         });
         Ok(engine)
     }

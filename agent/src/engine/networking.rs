@@ -188,6 +188,7 @@ impl Engine {
             let netns = PathBuf::from(&rec.inspect.network_settings.sandbox_key);
             let sb = Sandbox::new(&rec.inspect, &netns);
             let (ifname, s) = self.networks.join(&sb, &net, &requested, &rec.ifaces).await?;
+            crate::crashpoint::at("connect-plumbed");
             c.update(&self.containers_dir(&c.id), |r| {
                 r.inspect.network_settings.networks.insert(net.name.clone(), s);
                 r.ifaces.insert(net.id.clone(), ifname.clone());

@@ -40,7 +40,9 @@ impl Engine {
         // Look for every launched container's supervisor at once: one that
         // is still creating its container must not hold up the rest.
         let mut looking = tokio::task::JoinSet::new();
-        for c in self.load_records() {
+        let records = self.load_records();
+        self.collect_orphans();
+        for c in records {
             let st = c.state();
             let run = self.run_dir(&c.id);
             if !(st.running || st.restarting || run.join("shim.json").exists()) {
@@ -85,7 +87,10 @@ impl Engine {
         let st = c.state();
         let exit_file = self.containers_dir(&c.id).join("exit.json");
         match found {
-            Some((conn, events, pid)) => self.adopt(c, conn, events, pid),
+            Some((conn, events, pid)) => {
+                self.remove_stray_links(c).await;
+                self.adopt(c, conn, events, pid)
+            }
             None if st.running || st.restarting => {
                 self.exited(c, read_json::<ExitRecord>(&exit_file).ok()).await;
             }
@@ -97,6 +102,30 @@ impl Engine {
                     self.teardown(&c.id);
                 }
             },
+        }
+    }
+
+    /// Interfaces in a running container's own namespace that its record
+    /// does not name: a `network connect` cut short between plumbing the
+    /// interface and recording it. Its address was never reserved in the
+    /// record, so it goes (the connect can be repeated).
+    async fn remove_stray_links(&self, c: &Ctr) {
+        let (mode, netns, keep) = {
+            let r = c.record();
+            let ns = &r.inspect.network_settings;
+            let keep: Vec<String> = r.ifaces.values().cloned().collect();
+            (r.inspect.host_config.network_mode.clone(), ns.sandbox_key.clone(), keep)
+        };
+        let own = std::path::Path::new(&netns) == self.netns_path(&c.id);
+        if mode == "host" || mode.starts_with("container:") || !own {
+            return;
+        }
+        match crate::network::netlink::remove_strays(std::path::Path::new(&netns), keep).await {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(container = %&c.id[..12], ?gone, "removed interfaces no record names")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(container = %&c.id[..12], "checking the container's interfaces: {e:#}"),
         }
     }
 

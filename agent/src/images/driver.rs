@@ -288,6 +288,18 @@ impl Driver {
         Ok(())
     }
 
+    /// The IDs of every layer directory the driver holds.
+    pub fn ids(&self) -> Vec<String> {
+        let Ok(rd) = fs::read_dir(&self.home) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "l")
+            .collect()
+    }
+
     /// Remove the layer, unmounting it whoever holds it.
     pub fn remove(&self, id: &str) -> io::Result<()> {
         {

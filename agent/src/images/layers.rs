@@ -154,6 +154,7 @@ impl LayerStore {
                 io::copy(&mut tee, &mut io::sink())?;
                 drop(tee);
                 rec.save(&self.split_path(&cache_id))?;
+                crate::crashpoint::at("import-layer-extracted");
                 size
             }
             Err(e) => {
@@ -220,6 +221,46 @@ impl LayerStore {
             }
         }
         Ok(id)
+    }
+
+    /// Remove driver layers and tar-split records that nothing names: an
+    /// import cut short by a crash between extracting a layer and
+    /// recording it, or a create between making a container's layer and
+    /// writing its record. Only at agent start, before anything is served
+    /// (nothing is being made then). `containers`: IDs that have a record.
+    /// Returns the layers removed.
+    pub fn collect_orphans(&self, containers: &std::collections::HashSet<String>) -> Vec<String> {
+        let mut keep: std::collections::HashSet<String> = containers.clone();
+        keep.insert(init_id(None));
+        for l in self.all() {
+            keep.insert(init_id(Some(&l.cache_id)));
+            keep.insert(l.cache_id);
+        }
+        let ours = |n: &str| {
+            let base = n.strip_suffix("-init").unwrap_or(n);
+            base.len() == 64 && base.bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        let mut gone = Vec::new();
+        for id in self.driver.ids() {
+            let owner = id.strip_suffix("-init").unwrap_or(&id);
+            if ours(&id) && !keep.contains(&id) && !containers.contains(owner) {
+                match self.driver.remove(&id) {
+                    Ok(()) => gone.push(id),
+                    Err(e) => tracing::warn!(layer = %id, "removing an orphaned layer: {e}"),
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(cache) = name.strip_suffix(".tar-split.gz") {
+                    if !keep.contains(cache) {
+                        let _ = fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+        gone
     }
 
     /// Chain IDs that have `chain` as parent (a layer with children stays).

@@ -164,6 +164,30 @@ pub async fn remove_endpoint(netns: &Path, name: &str) -> Result<()> {
     in_netns(netns, move |h| async move { delete_link(&h, &name).await }).await
 }
 
+/// Remove every interface inside the namespace but `lo` and those in
+/// `keep` (a connect cut short by a crash left one the record does not
+/// name, holding an address nobody reserved). Returns what went.
+pub async fn remove_strays(netns: &Path, keep: Vec<String>) -> Result<Vec<String>> {
+    use rtnetlink::packet_route::link::LinkAttribute;
+    in_netns(netns, move |h| async move {
+        let mut names = Vec::new();
+        let mut links = h.link().get().execute();
+        while let Some(l) = links.try_next().await.map_err(|e| anyhow!("listing links: {e}"))? {
+            for a in &l.attributes {
+                if let LinkAttribute::IfName(n) = a {
+                    names.push(n.clone());
+                }
+            }
+        }
+        let strays: Vec<String> = names.into_iter().filter(|n| n != "lo" && !keep.contains(n)).collect();
+        for n in &strays {
+            delete_link(&h, n).await?;
+        }
+        Ok(strays)
+    })
+    .await
+}
+
 async fn configure_inside(netns: &Path, iface: &Iface<'_>) -> Result<()> {
     let (name, addr, prefix, gw) = (iface.name.to_string(), iface.addr, iface.prefix, iface.gateway);
     let (addr6, gw6) = (iface.addr6, iface.gateway6);

@@ -115,7 +115,12 @@ impl Writer {
         if self.rotation.max_size > 0 && self.size + data.len() as u64 > self.rotation.max_size && self.size > 0 {
             self.rotate()?;
         }
-        self.file.write_all(&data)?;
+        if let Err(e) = self.file.write_all(&data) {
+            // A full disk took part of the line: cut it off, so the file
+            // keeps whole lines and the next one is not glued to a fragment.
+            let _ = self.file.set_len(self.size);
+            return Err(e);
+        }
         self.size += data.len() as u64;
         Ok(())
     }
