@@ -11,7 +11,6 @@ use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -92,7 +91,7 @@ pub async fn load(e: St, q: Q, body: Body) -> ApiResult<Response> {
     let dir = e.cfg.data_root.join("tmp");
     std::fs::create_dir_all(&dir).map_err(internal)?;
     let tmp = dir.join(format!("load-{}", crate::ids::new_id()));
-    let spooled = spool(body, &tmp).await;
+    let spooled = super::upload::spool(body, &tmp).await.map_err(ApiError::from);
     let result = match spooled {
         Ok(()) => {
             let engine = e.0.clone();
@@ -120,17 +119,6 @@ pub async fn load(e: St, q: Q, body: Body) -> ApiResult<Response> {
         text
     };
     Ok(([("Content-Type", "application/json")], text).into_response())
-}
-
-async fn spool(mut body: Body, to: &std::path::Path) -> Result<(), ApiError> {
-    let mut file = std::fs::File::create(to).map_err(internal)?;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?;
-        if let Some(data) = frame.data_ref() {
-            file.write_all(data).map_err(internal)?;
-        }
-    }
-    Ok(())
 }
 
 fn internal(e: io::Error) -> ApiError {

@@ -1,14 +1,12 @@
 //! Image endpoints: list, inspect, import (`/images/create?fromSrc=`), tag,
 //! remove.
 
-use std::io::Write;
 
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use skiff_api::{ContainerConfig, ImageSummary};
 
@@ -182,15 +180,7 @@ pub async fn create(e: St, q: Q, headers: HeaderMap, body: Body) -> ApiResult {
     let tmp = tmpdir.join(format!("import-{}", crate::ids::new_id()));
     // Removed however the import ends (a full disk mid-upload included).
     let _spool = Spool(tmp.clone());
-    let mut file = std::fs::File::create(&tmp).map_err(internal)?;
-    let mut body = body;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| ApiError(StatusCode::BAD_REQUEST, err.to_string()))?;
-        if let Some(data) = frame.data_ref() {
-            file.write_all(data).map_err(internal)?;
-        }
-    }
-    drop(file);
+    super::upload::spool(body, &tmp).await?;
     let engine = e.0.clone();
     let tmp2 = tmp.clone();
     let result = tokio::task::spawn_blocking(move || engine.images.import_archive(&tmp2, opts))

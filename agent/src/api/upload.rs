@@ -13,6 +13,46 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// Write `body` to a new file `to` (an upload to spool: an import, a
+/// load). A write that fails (a full disk) stops the writing but not the
+/// reading: the rest is drained before the error is answered, or the
+/// client would see a broken pipe instead of it.
+pub async fn spool(body: Body, to: &std::path::Path) -> Result<(), SpoolError> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(to).map_err(SpoolError::Write)?;
+    let mut stream = body.into_data_stream();
+    let mut failed = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| SpoolError::Read(e.to_string()))?;
+        if failed.is_none() {
+            failed = file.write_all(&chunk).err();
+        }
+    }
+    match failed {
+        Some(e) => Err(SpoolError::Write(e)),
+        None => Ok(()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The client's body broke off.
+    #[error("{0}")]
+    Read(String),
+    #[error("{0}")]
+    Write(io::Error),
+}
+
+impl From<SpoolError> for skiff_common::http::ApiError {
+    fn from(e: SpoolError) -> Self {
+        use axum::http::StatusCode;
+        match e {
+            SpoolError::Read(m) => skiff_common::http::ApiError(StatusCode::BAD_REQUEST, m),
+            SpoolError::Write(e) => skiff_common::http::ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
 /// One wake-up of the blocking reader per MiB, not per socket read.
 const PIECE: usize = 1 << 20;
 

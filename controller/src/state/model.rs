@@ -432,4 +432,33 @@ mod tests {
             Err(ApplyError::BadAvailability(_))
         ));
     }
+
+    #[test]
+    fn controller_raft_ids_are_never_reused_and_removed_controllers_are_refused() {
+        let mut s = init();
+        let add = |s: &mut ClusterState, id: &str, addr: &str| {
+            s.apply(Command::AddController {
+                id: id.into(),
+                addr: addr.into(),
+                at: "t".into(),
+            })
+            .unwrap();
+            s.controllers.values().find(|c| c.id == id).map(|c| c.raft_id).unwrap()
+        };
+        assert_eq!(add(&mut s, "k1", "a:1"), 1);
+        assert_eq!(add(&mut s, "k2", "b:1"), 2);
+        assert!(s.admits("k2", "c1"));
+        s.apply(Command::RemoveController { raft_id: 2 }).unwrap();
+        assert!(!s.admits("k2", "c1"));
+        assert_eq!(add(&mut s, "k3", "b:1"), 3, "a removed controller's raft ID is not handed out again");
+        // The same controller again (a retried join) keeps its ID, new address.
+        assert_eq!(add(&mut s, "k3", "c:1"), 3);
+        assert_eq!(s.controllers[&3].addr, "c:1");
+        assert_eq!(s.find_controller("3").map(|c| c.id.as_str()), Some("k3"));
+        assert_eq!(s.find_controller("k1").map(|c| c.raft_id), Some(1));
+        assert_eq!(
+            s.apply(Command::RemoveController { raft_id: 2 }),
+            Err(ApplyError::NoController("2".into()))
+        );
+    }
 }
