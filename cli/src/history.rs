@@ -144,21 +144,16 @@ mod tests {
 
     #[test]
     fn dash_h_after_history_is_human() {
-        assert_eq!(
-            human_flag(v("skiff -H unix:///s history -H=false img")),
-            v("skiff -H unix:///s history --human=false img")
-        );
-        assert_eq!(
-            human_flag(v("skiff image history -H img")),
-            v("skiff image history --human img")
-        );
-        assert_eq!(
-            human_flag(v("skiff -H unix:///s ps -H x")),
-            v("skiff -H unix:///s ps -H x")
-        );
-        assert_eq!(
-            human_flag(v("skiff run busybox history -H")),
-            v("skiff run busybox history -H")
-        );
+        for (args, want) in [
+            (
+                "skiff -H unix:///s history -H=false img",
+                "skiff -H unix:///s history --human=false img",
+            ),
+            ("skiff image history -H img", "skiff image history --human img"),
+            ("skiff -H unix:///s ps -H x", "skiff -H unix:///s ps -H x"),
+            ("skiff run busybox history -H", "skiff run busybox history -H"),
+        ] {
+            assert_eq!(human_flag(v(args)), v(want), "{args}");
+        }
     }
 }

@@ -86,6 +86,13 @@ impl Run {
     pub fn out(&self) -> &str {
         self.stdout.trim()
     }
+    /// Asserts the command exited `code` with `text` in its stderr.
+    #[track_caller]
+    pub fn fails(self, code: i32, text: &str) -> Self {
+        assert_eq!(self.code, code, "stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(text), "{}", self.stderr);
+        self
+    }
 }
 
 pub struct Agent {

@@ -2,19 +2,18 @@
 
 use skiff_tests::Agent;
 
+/// Runs `sh -c SCRIPT` in busybox as container `c`, to its end.
+fn run_c(a: &Agent, script: &str) {
+    a.skiff(&["run", "--name", "c", "busybox", "sh", "-c", script]).ok();
+}
+
 #[test]
 fn diff_lists_changes_and_commit_makes_a_runnable_image() {
     let a = Agent::start();
-    a.skiff(&[
-        "run",
-        "--name",
-        "c",
-        "busybox",
-        "sh",
-        "-c",
+    run_c(
+        &a,
         "mkdir /data && echo hi > /data/f && rm /bin/ls && touch /etc/marker",
-    ])
-    .ok();
+    );
     let d = a.skiff(&["diff", "c"]).ok();
     let lines: Vec<&str> = d.stdout.lines().collect();
     for want in ["C /bin", "D /bin/ls", "A /data", "A /data/f", "C /etc", "A /etc/marker"] {
@@ -117,16 +116,7 @@ fn image_prune_removes_dangling_then_unused_images() {
 fn history_reads_as_dockers_and_the_stock_client_shows_the_same() {
     let a = Agent::start();
     // About 100 kB in the new layer.
-    a.skiff(&[
-        "run",
-        "--name",
-        "c",
-        "busybox",
-        "sh",
-        "-c",
-        "dd if=/dev/zero of=/blob bs=1000 count=100 2>/dev/null",
-    ])
-    .ok();
+    run_c(&a, "dd if=/dev/zero of=/blob bs=1000 count=100 2>/dev/null");
     let id = a.skiff(&["commit", "-m", "made by a test", "c", "hist:v1"]).ok().stdout;
     let id = id.trim();
 

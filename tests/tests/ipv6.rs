@@ -28,6 +28,15 @@ fn sleeper(a: &Agent, name: &str, net: &str, extra: &[&str]) {
     a.skiff(&args).ok();
 }
 
+/// A busybox httpd on `[::]:80` serving `text` at `/`.
+fn web6(a: &Agent, name: &str, net: &str, extra: &[&str], text: &str) {
+    let web = format!("mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p [::]:80 -h /www");
+    let mut args = vec!["run", "-d", "--name", name, "--net", net];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &web]);
+    a.skiff(&args).ok();
+}
+
 #[test]
 fn ipv6_network_addresses_inspect_dns_and_cleanup() {
     let a = Agent::start();
@@ -55,22 +64,7 @@ fn ipv6_network_addresses_inspect_dns_and_cleanup() {
     assert!(addrs.stdout.contains("fd00:1::1/64"), "{}", addrs.stdout);
 
     sleeper(&a, "one", "v6net", &[]);
-    let web = "mkdir -p /www && echo v6-hello > /www/index.html && exec httpd -f -p [::]:80 -h /www";
-    a.skiff(&[
-        "run",
-        "-d",
-        "--name",
-        "two",
-        "--net",
-        "v6net",
-        "--network-alias",
-        "svc",
-        "busybox",
-        "sh",
-        "-c",
-        web,
-    ])
-    .ok();
+    web6(&a, "two", "v6net", &["--network-alias", "svc"], "v6-hello");
     sleeper(&a, "fixed", "v6net", &["--ip6", "fd00:1::99"]);
     assert_eq!(net_field(&a, "one", "v6net", "GlobalIPv6Address"), "fd00:1::2");
     assert_eq!(net_field(&a, "one", "v6net", "GlobalIPv6PrefixLen"), "64");
@@ -335,11 +329,7 @@ fn ipv6_published_ports_nat_and_isolation() {
         "inside",
     ])
     .ok();
-    let web = "mkdir -p /www && echo hello6 > /www/index.html && exec httpd -f -p [::]:80 -h /www";
-    a.skiff(&[
-        "run", "-d", "--name", "web", "--net", "front", "-p", "8080:80", "busybox", "sh", "-c", web,
-    ])
-    .ok();
+    web6(&a, "web", "front", &["-p", "8080:80"], "hello6");
     sleeper(&a, "other", "back", &[]);
     sleeper(&a, "in1", "inside", &[]);
     sleeper(&a, "in2", "inside", &[]);
@@ -404,11 +394,7 @@ fn ipv6_agent_restart_keeps_addresses_ports_and_dns() {
     let mut a = Agent::start();
     a.skiff(&["network", "create", "--ipv6", "--subnet", "fd00:6::/64", "keep6"])
         .ok();
-    let web = "mkdir -p /www && echo kept6 > /www/index.html && exec httpd -f -p [::]:80 -h /www";
-    a.skiff(&[
-        "run", "-d", "--name", "k1", "--net", "keep6", "-p", "8090:80", "busybox", "sh", "-c", web,
-    ])
-    .ok();
+    web6(&a, "k1", "keep6", &["-p", "8090:80"], "kept6");
     sleeper(&a, "k2", "keep6", &[]);
     a.in_netns("ip", &["addr", "add", "fd00:ff::1/128", "dev", "lo"], &[])
         .ok();

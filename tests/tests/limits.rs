@@ -505,6 +505,25 @@ fn disk_of(path: &std::path::Path) -> Option<String> {
     std::path::Path::new(&dev).exists().then_some(dev)
 }
 
+/// A directory `sub` under the agent's root, the disk it lives on and a
+/// `-v` bind of it at `/d`; `None` (said on stderr) off a block device.
+fn block_dir(a: &Agent, sub: &str) -> Option<(String, String)> {
+    let dir = a.root.join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(disk) = disk_of(&dir) else {
+        eprintln!("skipped: {} is not on a block device", dir.display());
+        return None;
+    };
+    Some((disk, format!("{}:/d", dir.display())))
+}
+
+/// How long `skiff run --rm -v BIND [OPTS] CMD` takes.
+fn timed_run(a: &Agent, bind: &str, opts: &[&str], cmd: &[&str]) -> Duration {
+    let t0 = Instant::now();
+    a.skiff(&[&["run", "--rm", "-v", bind], opts, cmd].concat()).ok();
+    t0.elapsed()
+}
+
 fn libc_major(dev: u64) -> u64 {
     ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)
 }
@@ -516,14 +535,10 @@ fn libc_minor(dev: u64) -> u64 {
 #[test]
 fn direct_io_writes_are_throttled_to_the_bps_limit() {
     let a = Agent::start();
-    let dir = a.root.join("io");
-    std::fs::create_dir_all(&dir).unwrap();
-    let Some(disk) = disk_of(&dir) else {
-        eprintln!("skipped: {} is not on a block device", dir.display());
+    let Some((disk, bind)) = block_dir(&a, "io") else {
         a.finish();
         return;
     };
-    let bind = format!("{}:/d", dir.display());
     let limit = format!("{disk}:1mb");
     let dd = [
         "busybox",
@@ -535,18 +550,10 @@ fn direct_io_writes_are_throttled_to_the_bps_limit() {
         "oflag=direct",
     ];
     // 2 MiB at 1 MiB/s: about two seconds; unthrottled, a blink.
-    let t0 = Instant::now();
-    a.skiff(&[&["run", "--rm", "-v", &bind, "--device-write-bps", &limit], &dd[..]].concat())
-        .ok();
-    let throttled = t0.elapsed();
+    let throttled = timed_run(&a, &bind, &["--device-write-bps", &limit], &dd);
     assert!(throttled >= Duration::from_millis(1500), "{throttled:?}");
-    let t0 = Instant::now();
-    a.skiff(&[&["run", "--rm", "-v", &bind], &dd[..]].concat()).ok();
-    assert!(
-        t0.elapsed() < throttled,
-        "{:?} unthrottled vs {throttled:?}",
-        t0.elapsed()
-    );
+    let free = timed_run(&a, &bind, &[], &dd);
+    assert!(free < throttled, "{free:?} unthrottled vs {throttled:?}");
     let id = run_id(&a, &["--device-write-bps", &limit, "busybox", "sleep", "100"]);
     let rule = cg(&a, &id, "blkio", "blkio.throttle.write_bps_device", "io.max").unwrap_or_default();
     assert!(rule.contains("1048576"), "{rule}");
@@ -560,14 +567,10 @@ fn direct_io_writes_are_throttled_to_the_bps_limit() {
 #[test]
 fn direct_io_is_throttled_to_the_iops_limits() {
     let a = Agent::start();
-    let dir = a.root.join("iops");
-    std::fs::create_dir_all(&dir).unwrap();
-    let Some(disk) = disk_of(&dir) else {
-        eprintln!("skipped: {} is not on a block device", dir.display());
+    let Some((disk, bind)) = block_dir(&a, "iops") else {
         a.finish();
         return;
     };
-    let bind = format!("{}:/d", dir.display());
     let limit = format!("{disk}:20");
     // 40 direct 4 KiB writes at 20 per second: about two seconds.
     let write = [
@@ -579,14 +582,9 @@ fn direct_io_is_throttled_to_the_iops_limits() {
         "count=40",
         "oflag=direct",
     ];
-    let t0 = Instant::now();
-    a.skiff(&[&["run", "--rm", "-v", &bind, "--device-write-iops", &limit], &write[..]].concat())
-        .ok();
-    let writes = t0.elapsed();
+    let writes = timed_run(&a, &bind, &["--device-write-iops", &limit], &write);
     assert!(writes >= Duration::from_millis(1500), "writes took {writes:?}");
-    let t0 = Instant::now();
-    a.skiff(&[&["run", "--rm", "-v", &bind], &write[..]].concat()).ok();
-    let free = t0.elapsed();
+    let free = timed_run(&a, &bind, &[], &write);
     assert!(free < writes, "{free:?} unthrottled vs {writes:?}");
     // The same 40 blocks read back directly (past the page cache).
     let read = ["busybox", "dd", "if=/d/f", "of=/dev/null", "bs=4k", "iflag=direct"];

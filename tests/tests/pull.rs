@@ -87,19 +87,13 @@ fn run_pulls_a_missing_image_and_pull_errors_read_as_dockers() {
     );
     assert!(r.stderr.contains("Status: Downloaded newer image"), "{}", r.stderr);
 
-    let r = a.skiff(&["pull", "127.0.0.1:5000/nosuch"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("manifest for 127.0.0.1:5000/nosuch:latest not found: manifest unknown"),
-        "{}",
-        r.stderr
+    a.skiff(&["pull", "127.0.0.1:5000/nosuch"]).fails(
+        1,
+        "manifest for 127.0.0.1:5000/nosuch:latest not found: manifest unknown",
     );
     let r = a.skiff(&["run", "--rm", "127.0.0.1:5000/nosuch", "true"]);
     assert_eq!(r.code, 125, "{}", r.stderr);
-    let r = a.skiff(&["pull", "Bad/Name"]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("invalid reference format"), "{}", r.stderr);
+    a.skiff(&["pull", "Bad/Name"]).fails(1, "invalid reference format");
     drop(reg);
     a.finish();
 }
@@ -116,14 +110,8 @@ fn a_layer_that_does_not_match_its_digest_is_refused_and_not_stored() {
     let n = data.len();
     data[n / 2] ^= 0xff;
     std::fs::write(&file, data).expect("corrupt");
-    let r = a.skiff(&["pull", "127.0.0.1:5000/bad"]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stderr
-            .contains("filesystem layer verification failed for digest sha256:"),
-        "{}",
-        r.stderr
-    );
+    a.skiff(&["pull", "127.0.0.1:5000/bad"])
+        .fails(1, "filesystem layer verification failed for digest sha256:");
     assert_eq!(a.skiff(&["images", "-q"]).ok().stdout, "");
     let layers = std::fs::read_dir(a.root.join("data/layers"))
         .map(|d| d.count())
@@ -152,14 +140,8 @@ fn the_platform_is_picked_from_a_manifest_list() {
     a.skiff(&["pull", "--platform", "linux/arm64", "127.0.0.1:5000/multi"])
         .ok();
     assert_eq!(a.inspect("127.0.0.1:5000/multi", "{{.Architecture}}"), "arm64");
-    let r = a.skiff(&["pull", "--platform", "linux/s390x", "127.0.0.1:5000/multi"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("no matching manifest for linux/s390x in the manifest list entries"),
-        "{}",
-        r.stderr
-    );
+    a.skiff(&["pull", "--platform", "linux/s390x", "127.0.0.1:5000/multi"])
+        .fails(1, "no matching manifest for linux/s390x in the manifest list entries");
     // The stock docker client pulls through the agent too.
     let d = a.docker(&["pull", "127.0.0.1:5000/multi:amd64-only"]);
     assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
@@ -216,14 +198,9 @@ fn pull_all_tags_brings_every_tag_of_the_repository() {
         (r.code, r.stderr.as_str()),
         (1, "tag can't be used with --all-tags/-a\n")
     );
-    let r = a.skiff(&["pull", "-a", "127.0.0.1:5000/nothere"]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stderr.contains(
-            "pull access denied for 127.0.0.1:5000/nothere, repository does not exist or may require 'docker login'"
-        ),
-        "{}",
-        r.stderr
+    a.skiff(&["pull", "-a", "127.0.0.1:5000/nothere"]).fails(
+        1,
+        "pull access denied for 127.0.0.1:5000/nothere, repository does not exist or may require 'docker login'",
     );
     drop(reg);
     a.finish();

@@ -63,14 +63,8 @@ fn push_uploads_once_and_pull_brings_back_the_same_image() {
         .ok();
     assert_eq!(out.stdout, "back\n");
 
-    let r = a.skiff(&["push", "127.0.0.1:5000/nosuch:v1"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("An image does not exist locally with the tag: 127.0.0.1:5000/nosuch"),
-        "{}",
-        r.stderr
-    );
+    a.skiff(&["push", "127.0.0.1:5000/nosuch:v1"])
+        .fails(1, "An image does not exist locally with the tag: 127.0.0.1:5000/nosuch");
     drop(reg);
     a.finish();
 }
@@ -135,14 +129,8 @@ fn push_all_tags_sends_every_local_tag_of_the_repository() {
         (r.code, r.stderr.as_str()),
         (1, "tag can't be used with --all-tags/-a\n")
     );
-    let r = a.skiff(&["push", "-a", "127.0.0.1:5000/none"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("An image does not exist locally with the tag: 127.0.0.1:5000/none"),
-        "{}",
-        r.stderr
-    );
+    a.skiff(&["push", "-a", "127.0.0.1:5000/none"])
+        .fails(1, "An image does not exist locally with the tag: 127.0.0.1:5000/none");
     // The stock docker client asks the same way.
     a.skiff(&["tag", "busybox", "127.0.0.1:5000/multi:d"]).ok();
     let d = a.docker(&["push", "--all-tags", "127.0.0.1:5000/multi"]);

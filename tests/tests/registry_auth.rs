@@ -19,6 +19,16 @@ fn skiff_cfg(a: &Agent, cfg: &std::path::Path, args: &[&str], stdin: &str) -> Ru
     child.wait_with_output().expect("skiff").into()
 }
 
+/// `skiff login -u USER --password-stdin` to the test registry.
+fn login(a: &Agent, cfg: &std::path::Path, user: &str, password: &str) -> Run {
+    skiff_cfg(
+        a,
+        cfg,
+        &["login", "-u", user, "--password-stdin", "127.0.0.1:5000"],
+        password,
+    )
+}
+
 #[test]
 fn login_stores_credentials_and_pull_and_push_use_them() {
     let a = Agent::start();
@@ -34,20 +44,8 @@ fn login_stores_credentials_and_pull_and_push_use_them() {
     let r = skiff_cfg(&a, &cfg, &["push", "127.0.0.1:5000/private/box"], "");
     assert_eq!(r.code, 1, "{}", r.stdout);
 
-    let r = skiff_cfg(
-        &a,
-        &cfg,
-        &["login", "-u", "alice", "--password-stdin", "127.0.0.1:5000"],
-        "wrong\n",
-    );
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
-    let r = skiff_cfg(
-        &a,
-        &cfg,
-        &["login", "-u", "alice", "--password-stdin", "127.0.0.1:5000"],
-        "s3cret\n",
-    );
+    login(&a, &cfg, "alice", "wrong\n").fails(1, "401 Unauthorized");
+    let r = login(&a, &cfg, "alice", "s3cret\n");
     assert_eq!((r.code, r.stdout.as_str()), (0, "Login Succeeded\n"), "{}", r.stderr);
     let stored: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cfg.join("config.json")).expect("config.json")).expect("json");
@@ -86,9 +84,7 @@ fn login_stores_credentials_and_pull_and_push_use_them() {
     let r = skiff_cfg(&a, &cfg, &["logout", "127.0.0.1:5000"], "");
     assert_eq!(r.stdout, "Removing login credentials for 127.0.0.1:5000\n");
     a.skiff(&["rmi", "127.0.0.1:5000/private/box"]).ok();
-    let r = skiff_cfg(&a, &cfg, &["pull", "127.0.0.1:5000/private/box"], "");
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("may require 'docker login'"), "{}", r.stderr);
+    skiff_cfg(&a, &cfg, &["pull", "127.0.0.1:5000/private/box"], "").fails(1, "may require 'docker login'");
     drop(reg);
     a.finish();
 }
@@ -162,19 +158,9 @@ fn the_bearer_token_flow_pulls_and_pushes() {
     // Anonymous: a token that grants nothing.
     let r = skiff_cfg(&a, &cfg, &["push", "127.0.0.1:5000/team/box:v1"], "");
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let r = skiff_cfg(
-        &a,
-        &cfg,
-        &["login", "-u", "bob", "--password-stdin", "127.0.0.1:5000"],
-        "nope\n",
-    );
+    let r = login(&a, &cfg, "bob", "nope\n");
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let r = skiff_cfg(
-        &a,
-        &cfg,
-        &["login", "-u", "bob", "--password-stdin", "127.0.0.1:5000"],
-        "t0ken\n",
-    );
+    let r = login(&a, &cfg, "bob", "t0ken\n");
     assert_eq!((r.code, r.stdout.as_str()), (0, "Login Succeeded\n"), "{}", r.stderr);
 
     let r = skiff_cfg(&a, &cfg, &["push", "127.0.0.1:5000/team/box:v1"], "");
@@ -189,13 +175,8 @@ fn the_bearer_token_flow_pulls_and_pushes() {
     assert_eq!(out.stdout, "token\n");
     // Without the stored credentials the pull is refused as Docker words it.
     a.skiff(&["rmi", "127.0.0.1:5000/team/box:v1"]).ok();
-    let r = a.skiff(&["pull", "127.0.0.1:5000/team/box:v1"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("pull access denied for 127.0.0.1:5000/team/box"),
-        "{}",
-        r.stderr
-    );
+    a.skiff(&["pull", "127.0.0.1:5000/team/box:v1"])
+        .fails(1, "pull access denied for 127.0.0.1:5000/team/box");
     let asked = issuer.requests.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
     assert!(asked.contains("bob repository:team/box:pull,push"), "{asked}");
     assert!(asked.contains("bob repository:team/box:pull"), "{asked}");

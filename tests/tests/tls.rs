@@ -64,6 +64,15 @@ impl Pki {
         self.dir.join(s).display().to_string()
     }
 
+    /// An agent serving with these certificates, busybox imported.
+    fn agent(&self) -> Agent {
+        let flags = self.server_flags();
+        let a = Agent::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+        a.skiff(&["import", skiff_tests::busybox_tar().to_str().unwrap(), "busybox"])
+            .ok();
+        a
+    }
+
     fn server_flags(&self) -> Vec<String> {
         [
             "-H",
@@ -107,10 +116,7 @@ fn client_args<'a>(host: &'a str, dir: &'a Path) -> Vec<String> {
 #[test]
 fn verified_clients_are_served_and_everything_else_is_refused() {
     let pki = Pki::new("main");
-    let flags = pki.server_flags();
-    let a = Agent::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
-    a.skiff(&["import", skiff_tests::busybox_tar().to_str().unwrap(), "busybox"])
-        .ok();
+    let a = pki.agent();
     let skiff = bin_dir().join("skiff").display().to_string();
     let host = "tcp://localhost:2376";
     let run = |args: Vec<String>, env: &[(&str, &str)]| {
@@ -210,10 +216,7 @@ fn verified_clients_are_served_and_everything_else_is_refused() {
 #[test]
 fn sighup_reloads_certificates_without_touching_containers() {
     let pki = Pki::new("hup");
-    let flags = pki.server_flags();
-    let a = Agent::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
-    a.skiff(&["import", skiff_tests::busybox_tar().to_str().unwrap(), "busybox"])
-        .ok();
+    let a = pki.agent();
     a.skiff(&["run", "-d", "--name", "keep", "busybox", "sleep", "300"])
         .ok();
     let skiff = bin_dir().join("skiff").display().to_string();
@@ -304,10 +307,7 @@ fn a_cluster_certificate_does_what_its_role_allows() {
     role_client(&pki, "admin", ClusterRole::Admin);
     role_client(&pki, "readonly", ClusterRole::Readonly);
     role_client(&pki, "agent", ClusterRole::Agent);
-    let flags = pki.server_flags();
-    let a = Agent::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
-    a.skiff(&["import", skiff_tests::busybox_tar().to_str().unwrap(), "busybox"])
-        .ok();
+    let a = pki.agent();
     a.skiff(&["run", "-d", "--name", "keep", "busybox", "sleep", "300"])
         .ok();
     let skiff = bin_dir().join("skiff").display().to_string();

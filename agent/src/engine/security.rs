@@ -4,12 +4,13 @@
 //! bit of the container's OCI spec and its compiled seccomp filter.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use serde_json::Value;
 use skiff_api::HostConfig;
 
 use super::{EngineError, Result};
 use crate::runtime::protocol::SeccompLoad;
+use crate::runtime::seccomp::cache::{self, Resolved, Source};
 use crate::runtime::seccomp::{bpf, Host, Profile};
 
 /// Which seccomp profile a container runs under.
@@ -106,9 +107,9 @@ pub fn verify(hc: &HostConfig) -> Result<()> {
 
 /// How a container's processes are confined.
 pub struct Confinement {
-    /// The resolved profile (OCI `linux.seccomp`); `None` when unconfined
-    /// or privileged.
-    pub seccomp: Option<Value>,
+    /// The resolved profile (OCI `linux.seccomp`, shared through
+    /// `seccomp::cache`); `None` when unconfined or privileged.
+    pub seccomp: Option<Arc<Resolved>>,
     pub no_new_privileges: bool,
     /// `process.apparmorProfile`, on hosts with AppArmor.
     pub apparmor: Option<String>,
@@ -144,8 +145,8 @@ pub fn confinement(hc: &HostConfig, caps: &[String], nnp_default: bool) -> Resul
     let seccomp = match (&o.seccomp, hc.privileged) {
         // As Docker: --privileged lifts the filter whatever the options say.
         (_, true) | (Seccomp::Unconfined, _) => Ok(None),
-        (Seccomp::Default, _) => Profile::docker_default().resolve(caps, Host::current()),
-        (Seccomp::Custom(body), _) => Profile::parse(body).and_then(|p| p.resolve(caps, Host::current())),
+        (Seccomp::Default, _) => cache::resolved(Source::Default, caps, Host::current()),
+        (Seccomp::Custom(body), _) => cache::resolved(Source::Custom(body), caps, Host::current()),
     }
     .map_err(|e| EngineError::BadRequest(e.to_string()))?;
     let apparmor = o.apparmor.filter(|p| p != "unconfined" && apparmor_enabled());
@@ -209,7 +210,7 @@ mod tests {
         let caps: Vec<String> = vec!["CAP_CHOWN".into()];
         let mut hc = HostConfig::default();
         let c = confinement(&hc, &caps, false).unwrap();
-        assert_eq!(c.seccomp.unwrap()["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(c.seccomp.unwrap().profile["defaultAction"], "SCMP_ACT_ERRNO");
         assert!(!c.no_new_privileges);
         assert!(confinement(&hc, &caps, true).unwrap().no_new_privileges);
         hc.privileged = true;
@@ -233,5 +234,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(verify(&hc).is_err(), !apparmor_enabled());
+    }
+
+    #[test]
+    fn the_resolved_profile_is_kept_per_capability_set() {
+        let caps: Vec<String> = vec!["CAP_KILL".into(), "CAP_SYS_PTRACE".into()];
+        let hc = HostConfig::default();
+        let first = confinement(&hc, &caps, false).unwrap().seccomp.unwrap();
+        // The same set, in another order: the very same resolution.
+        let again: Vec<String> = caps.iter().rev().cloned().collect();
+        let second = confinement(&hc, &again, false).unwrap().seccomp.unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        // CAP_SYS_PTRACE allows ptrace and friends: another profile.
+        let fewer: Vec<String> = vec!["CAP_KILL".into()];
+        let other = confinement(&hc, &fewer, false).unwrap().seccomp.unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_ne!(first.digest, other.digest);
     }
 }

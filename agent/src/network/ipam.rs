@@ -2,9 +2,10 @@
 //! for a new network, and handing out addresses in order.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
 
 /// A network's IPv4 pool: addresses come from `range`, a part of `subnet`.
@@ -52,38 +53,61 @@ pub fn pool(subnet: &str, ip_range: &str, gateway: &str) -> Result<Pool, String>
             subnet_net.trunc()
         ));
     }
-    let range = if ip_range.is_empty() {
-        subnet_net
-    } else {
-        let r: Ipv4Net = ip_range
-            .parse()
-            .map_err(|_| format!("invalid CIDR address: {ip_range}"))?;
-        if !subnet_net.contains(&r) {
-            return Err(format!("ip-range {ip_range} is not within subnet {subnet}"));
-        }
-        r.trunc()
-    };
-    let gateway = if gateway.is_empty() {
-        first_host(&subnet_net)
-    } else {
-        let g: Ipv4Addr = gateway
-            .parse()
-            .map_err(|_| format!("invalid gateway address: {gateway}"))?;
-        if !subnet_net.contains(&g) {
-            return Err(format!("no matching subnet for gateway {gateway}"));
-        }
-        if g == subnet_net.network() || g == subnet_net.broadcast() {
-            return Err(format!(
-                "gateway {gateway} is the network or broadcast address of {subnet}"
-            ));
-        }
-        g
-    };
+    let (range, gateway) = range_and_gateway(
+        subnet_net,
+        [subnet, ip_range, gateway],
+        Ipv4Net::trunc,
+        first_host(&subnet_net),
+        |g| (*g == subnet_net.network() || *g == subnet_net.broadcast()).then_some("the network or broadcast address"),
+    )?;
     Ok(Pool {
         subnet: subnet_net,
         range,
         gateway,
     })
+}
+
+/// `--ip-range` (the subnet when empty) and `--gateway` (`default` when
+/// empty) checked against the subnet `net` (`given`: subnet, ip-range and
+/// gateway as written); `reserved` says what a gateway may not be. For
+/// both families.
+pub(super) fn range_and_gateway<N, A>(
+    net: N,
+    given: [&str; 3],
+    trunc: impl Fn(&N) -> N,
+    default: A,
+    reserved: impl Fn(&A) -> Option<&'static str>,
+) -> Result<(N, A), String>
+where
+    N: FromStr + Copy + Into<IpNet>,
+    A: FromStr + Copy + Into<IpAddr>,
+{
+    let whole: IpNet = net.into();
+    let [subnet, ip_range, gateway] = given;
+    let range = if ip_range.is_empty() {
+        net
+    } else {
+        let r: N = ip_range
+            .parse()
+            .map_err(|_| format!("invalid CIDR address: {ip_range}"))?;
+        if !whole.contains(&r.into()) {
+            return Err(format!("ip-range {ip_range} is not within subnet {subnet}"));
+        }
+        trunc(&r)
+    };
+    if gateway.is_empty() {
+        return Ok((range, default));
+    }
+    let g: A = gateway
+        .parse()
+        .map_err(|_| format!("invalid gateway address: {gateway}"))?;
+    if !whole.contains(&g.into()) {
+        return Err(format!("no matching subnet for gateway {gateway}"));
+    }
+    if let Some(what) = reserved(&g) {
+        return Err(format!("gateway {gateway} is {what} of {subnet}"));
+    }
+    Ok((range, g))
 }
 
 /// Docker's default gateway: the first host address of the subnet.
@@ -100,28 +124,39 @@ pub fn overlapping<'a>(p: &Ipv4Net, others: impl IntoIterator<Item = &'a Ipv4Net
 /// The network and broadcast addresses and the gateway are never given out.
 pub fn allocate(pool: &Pool, used: &BTreeSet<Ipv4Addr>, want: Option<Ipv4Addr>) -> Result<Ipv4Addr, String> {
     let reserved = |a: Ipv4Addr| a == pool.subnet.network() || a == pool.subnet.broadcast() || a == pool.gateway;
-    if let Some(a) = want {
-        if !pool.subnet.contains(&a) {
-            return Err(format!(
-                "invalid address {a}: it does not belong to any of this network's subnets"
-            ));
-        }
-        if reserved(a) || used.contains(&a) {
-            return Err(format!("Address already in use: {a}"));
-        }
-        return Ok(a);
-    }
-    let start = u32::from(pool.range.network());
-    let end = u32::from(pool.range.broadcast());
-    (start..=end)
-        .map(Ipv4Addr::from)
-        .find(|a| !reserved(*a) && !used.contains(a))
-        .ok_or_else(|| {
+    let range = u32::from(pool.range.network())..=u32::from(pool.range.broadcast());
+    pick(
+        want,
+        |a| pool.subnet.contains(a),
+        |a| !reserved(*a) && !used.contains(a),
+        range.map(Ipv4Addr::from),
+        || {
             format!(
                 "no available IPv4 addresses on this network's address pools ({})",
                 pool.range
             )
-        })
+        },
+    )
+}
+
+/// `want` if it is in the subnet and free, else the first free address of
+/// `range` (`exhausted` words the error when there is none); for both
+/// families.
+pub(super) fn pick<A: Copy + std::fmt::Display>(
+    want: Option<A>,
+    in_subnet: impl Fn(&A) -> bool,
+    free: impl Fn(&A) -> bool,
+    mut range: impl Iterator<Item = A>,
+    exhausted: impl FnOnce() -> String,
+) -> Result<A, String> {
+    match want {
+        Some(a) if !in_subnet(&a) => Err(format!(
+            "invalid address {a}: it does not belong to any of this network's subnets"
+        )),
+        Some(a) if !free(&a) => Err(format!("Address already in use: {a}")),
+        Some(a) => Ok(a),
+        None => range.find(free).ok_or_else(exhausted),
+    }
 }
 
 /// Docker's MAC for an address: 02:42 followed by the four address bytes.

@@ -50,33 +50,13 @@ pub fn pool(subnet: &str, ip_range: &str, gateway: &str) -> Result<Pool6, String
             "invalid subnet {subnet}: it has host bits set (did you mean {subnet_net}?)"
         ));
     }
-    let range = if ip_range.is_empty() {
-        subnet_net
-    } else {
-        let r: Ipv6Net = ip_range
-            .parse()
-            .map_err(|_| format!("invalid CIDR address: {ip_range}"))?;
-        if !subnet_net.contains(&r) {
-            return Err(format!("ip-range {ip_range} is not within subnet {subnet}"));
-        }
-        r.trunc()
-    };
-    let gateway = if gateway.is_empty() {
-        first_host(&subnet_net)
-    } else {
-        let g: Ipv6Addr = gateway
-            .parse()
-            .map_err(|_| format!("invalid gateway address: {gateway}"))?;
-        if !subnet_net.contains(&g) {
-            return Err(format!("no matching subnet for gateway {gateway}"));
-        }
-        if g == subnet_net.network() {
-            return Err(format!(
-                "gateway {gateway} is the subnet-router anycast address of {subnet}"
-            ));
-        }
-        g
-    };
+    let (range, gateway) = super::ipam::range_and_gateway(
+        subnet_net,
+        [subnet, ip_range, gateway],
+        Ipv6Net::trunc,
+        first_host(&subnet_net),
+        |g| (*g == subnet_net.network()).then_some("the subnet-router anycast address"),
+    )?;
     Ok(Pool6 {
         subnet: subnet_net,
         range,
@@ -94,29 +74,20 @@ pub fn first_host(n: &Ipv6Net) -> Ipv6Addr {
 /// never given out.
 pub fn allocate(pool: &Pool6, used: &BTreeSet<Ipv6Addr>, want: Option<Ipv6Addr>) -> Result<Ipv6Addr, String> {
     let reserved = |a: Ipv6Addr| a == pool.subnet.network() || a == pool.gateway;
-    if let Some(a) = want {
-        if !pool.subnet.contains(&a) {
-            return Err(format!(
-                "invalid address {a}: it does not belong to any of this network's subnets"
-            ));
-        }
-        if reserved(a) || used.contains(&a) {
-            return Err(format!("Address already in use: {a}"));
-        }
-        return Ok(a);
-    }
-    let start = u128::from(pool.range.network());
-    let end = u128::from(pool.range.broadcast());
     // At most `used.len() + 2` steps: every address skipped is taken.
-    (start..=end)
-        .map(Ipv6Addr::from)
-        .find(|a| !reserved(*a) && !used.contains(a))
-        .ok_or_else(|| {
+    let range = u128::from(pool.range.network())..=u128::from(pool.range.broadcast());
+    super::ipam::pick(
+        want,
+        |a| pool.subnet.contains(a),
+        |a| !reserved(*a) && !used.contains(a),
+        range.map(Ipv6Addr::from),
+        || {
             format!(
                 "no available IPv6 addresses on this network's address pools ({})",
                 pool.range
             )
-        })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -94,30 +94,22 @@ pub fn choose(
 
 /// The IPAM `Config` entries inspect shows: IPv4 first, then IPv6.
 pub fn shown(pool: Option<&Pool>, pool6: Option<&Pool6>) -> Vec<IpamPool> {
-    let mut out = Vec::new();
-    if let Some(p) = pool {
-        out.push(IpamPool {
-            subnet: p.subnet.to_string(),
-            ip_range: if p.range == p.subnet {
-                String::new()
-            } else {
-                p.range.to_string()
-            },
-            gateway: p.gateway.to_string(),
-        });
+    let v4 = pool.map(|p| entry(p.subnet, p.range, p.gateway));
+    let v6 = pool6.map(|p| entry(p.subnet, p.range, p.gateway));
+    v4.into_iter().chain(v6).collect()
+}
+
+/// One `Config` entry: the range only where it is not the whole subnet.
+fn entry<N: PartialEq + std::fmt::Display>(subnet: N, range: N, gateway: impl std::fmt::Display) -> IpamPool {
+    IpamPool {
+        ip_range: if range == subnet {
+            String::new()
+        } else {
+            range.to_string()
+        },
+        subnet: subnet.to_string(),
+        gateway: gateway.to_string(),
     }
-    if let Some(p) = pool6 {
-        out.push(IpamPool {
-            subnet: p.subnet.to_string(),
-            ip_range: if p.range == p.subnet {
-                String::new()
-            } else {
-                p.range.to_string()
-            },
-            gateway: p.gateway.to_string(),
-        });
-    }
-    out
 }
 
 #[cfg(test)]

@@ -16,9 +16,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use super::cache::Resolved;
 use super::{Profile, SeccompError};
 
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
@@ -30,15 +29,15 @@ fn invalid(what: impl std::fmt::Display) -> SeccompError {
     SeccompError::Invalid(format!("seccomp profile: {what}"))
 }
 
-/// The compiled filter of `resolved` (a profile after
-/// [`Profile::resolve`]), compiling it into `dir` the first time.
-pub fn compiled(dir: &Path, resolved: &Value) -> Result<PathBuf, SeccompError> {
-    let text = serde_json::to_vec(resolved).map_err(invalid)?;
-    let path = dir.join(format!("{}.bpf", hex::encode(Sha256::digest(&text))));
+/// The compiled filter of `resolved`, compiling it into `dir` the first
+/// time.
+pub fn compiled(dir: &Path, resolved: &Resolved) -> Result<PathBuf, SeccompError> {
+    let path = dir.join(format!("{}.bpf", resolved.digest));
     if path.exists() {
         return Ok(path);
     }
-    let profile: Profile = serde_json::from_value(resolved.clone()).map_err(|e| SeccompError::Decode(e.to_string()))?;
+    let profile: Profile =
+        serde_json::from_value(resolved.profile.clone()).map_err(|e| SeccompError::Decode(e.to_string()))?;
     let (flags, ctx) = context(&profile)?;
     std::fs::create_dir_all(dir).map_err(invalid)?;
     // Written aside and renamed: a start racing this one never reads half.

@@ -422,5 +422,6 @@ impl Rule {
 }
 
 pub mod bpf;
+pub mod cache;
 #[cfg(test)]
 mod tests;

@@ -184,6 +184,7 @@ fn a_profile_is_compiled_once_and_read_back() {
         .resolve(&default_caps(), &amd64())
         .unwrap()
         .unwrap();
+    let v = cache::Resolved::new(v).unwrap();
     let path = bpf::compiled(&dir, &v).unwrap();
     let first = std::fs::metadata(&path).unwrap().modified().unwrap();
     // The same profile reuses the file; another one gets its own.
@@ -193,11 +194,12 @@ fn a_profile_is_compiled_once_and_read_back() {
         {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 7, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
         {"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"},
     ]});
+    let other = cache::Resolved::new(other).unwrap();
     assert_ne!(bpf::compiled(&dir, &other).unwrap(), path);
     bpf::Filter::read(&path).unwrap();
     std::fs::write(dir.join("junk.bpf"), b"abc").unwrap();
     assert!(bpf::Filter::read(&dir.join("junk.bpf")).is_err());
     let notify = json!({"defaultAction": "SCMP_ACT_NOTIFY"});
-    assert!(bpf::compiled(&dir, &notify).is_err());
+    assert!(bpf::compiled(&dir, &cache::Resolved::new(notify).unwrap()).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
