@@ -128,6 +128,11 @@ stop_controller() {
   pid=$(cat "$pidf")
   kill "${2:--TERM}" "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  # One that does not stop in 5 s is killed, so nothing outlives `down`.
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fi
   rm -f "$pidf"
 }
 

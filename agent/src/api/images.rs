@@ -1,7 +1,6 @@
 //! Image endpoints: list, inspect, import (`/images/create?fromSrc=`), tag,
 //! remove.
 
-
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};

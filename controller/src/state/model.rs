@@ -450,7 +450,11 @@ mod tests {
         assert!(s.admits("k2", "c1"));
         s.apply(Command::RemoveController { raft_id: 2 }).unwrap();
         assert!(!s.admits("k2", "c1"));
-        assert_eq!(add(&mut s, "k3", "b:1"), 3, "a removed controller's raft ID is not handed out again");
+        assert_eq!(
+            add(&mut s, "k3", "b:1"),
+            3,
+            "a removed controller's raft ID is not handed out again"
+        );
         // The same controller again (a retried join) keeps its ID, new address.
         assert_eq!(add(&mut s, "k3", "c:1"), 3);
         assert_eq!(s.controllers[&3].addr, "c:1");
