@@ -222,8 +222,20 @@ down() {
   sleep 0.2
   for ns in $(ip netns list | awk -v p="^$NAME-" '$1 ~ p {print $1}'); do ip netns del "$ns"; done
   ip link del "$NAME-host" 2>/dev/null || true
-  for d in /sys/fs/cgroup/*/"$NAME"-h* /sys/fs/cgroup/"$NAME"-h*; do
-    [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null || true
+  # Containers whose supervisor went before them: kill what is left in the
+  # hosts' cgroups (they may still be leaving them).
+  for procs in /sys/fs/cgroup/*/"$NAME"-h*/*/cgroup.procs /sys/fs/cgroup/"$NAME"-h*/*/cgroup.procs; do
+    [ -f "$procs" ] || continue
+    while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$procs"
+  done
+  for _ in $(seq 50); do
+    local left=0
+    for d in /sys/fs/cgroup/*/"$NAME"-h* /sys/fs/cgroup/"$NAME"-h*; do
+      [ -d "$d" ] || continue
+      rmdir "$d"/* "$d" 2>/dev/null || left=1
+    done
+    [ "$left" = 0 ] && break
+    sleep 0.1
   done
   { grep -o " $DIR/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   rm -rf "$DIR"
