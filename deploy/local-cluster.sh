@@ -136,29 +136,28 @@ stop_controller() {
   rm -f "$pidf"
 }
 
-# Controller I's own namespace on the LAN at $NET.(1+I).
-add_controller_ns() {
-  local i=$1 ns=$NAME-c$1
+# A network namespace NS on the LAN at address IP, through veth VETH.
+lan_ns() {
+  local ns=$1 veth=$2 ip=$3
   ip netns add "$ns"
   ip -n "$ns" link set lo up
-  ip link add "$NAME-k$i" netns "$LAN" type veth peer name eth0 netns "$ns"
-  ip -n "$LAN" link set "$NAME-k$i" master lan0 up
-  ip -n "$ns" addr add "$NET.$((1 + i))/24" dev eth0
+  ip link add "$veth" netns "$LAN" type veth peer name eth0 netns "$ns"
+  ip -n "$LAN" link set "$veth" master lan0 up
+  ip -n "$ns" addr add "$ip/24" dev eth0
   ip -n "$ns" link set eth0 up
+}
+
+# Controller I's own namespace on the LAN at $NET.(1+I).
+add_controller_ns() {
+  lan_ns "$NAME-c$1" "$NAME-k$1" "$NET.$((1 + $1))"
 }
 
 # A host: network namespace on the LAN at $NET.(10+I), a mount namespace
 # held open by a sleeping process, and its agent.
 add_host() {
-  local i=$1 h=h$1 ns
-  ns=$(agent_ns "$i")
+  local i=$1 h=h$1
   mkdir -p "$DIR/$h"
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
-  ip link add "$NAME-l$i" netns "$LAN" type veth peer name eth0 netns "$ns"
-  ip -n "$LAN" link set "$NAME-l$i" master lan0 up
-  ip -n "$ns" addr add "$NET.$((10 + i))/24" dev eth0
-  ip -n "$ns" link set eth0 up
+  lan_ns "$(agent_ns "$i")" "$NAME-l$i" "$NET.$((10 + i))"
   hold_mounts "$i"
   start_agent "$i" "${2:-}"
 }
