@@ -330,7 +330,7 @@ async fn session(
         None => bail!("the controller closed the session"),
     };
     tracing::info!(node = %welcome.node_id, "connected to the controller");
-    let period = Duration::from_millis(u64::from(welcome.heartbeat_period_ms.max(100)));
+    let mut period = Duration::from_millis(u64::from(welcome.heartbeat_period_ms.max(100)));
     let mut last: Vec<Container> = Vec::new();
     let calls: Arc<Mutex<HashMap<u64, AbortHandle>>> = Arc::default();
     let inputs: Inputs = Arc::default();
@@ -413,7 +413,20 @@ async fn session(
                         let _ = itx.send(d).await;
                     }
                 }
-                Some(controller_message::Body::Welcome(_)) | None => {}
+                // The controller re-paces its agents as its fleet grows
+                // or shrinks.
+                // The next beat falls anywhere in the new period, so the
+                // fleet's beats do not all come at once.
+                Some(controller_message::Body::Welcome(w)) => {
+                    let now = Duration::from_millis(u64::from(w.heartbeat_period_ms.max(100)));
+                    if now != period {
+                        tracing::info!(period_ms = now.as_millis() as u64, "heartbeat period changed");
+                        period = now;
+                        next = tokio::time::Instant::now() + period.mul_f64(rand::thread_rng().gen_range(0.05..1.0));
+                    }
+                    continue;
+                }
+                None => {}
             }
             // A call may have changed containers: report before the next beat.
             if tokio::time::Instant::now() + period / 2 < next {

@@ -109,7 +109,17 @@ pub struct Client {
     node: Option<String>,
     /// The certificate and key presented (mutual TLS), if any.
     identity: Option<(PathBuf, PathBuf)>,
+    /// Connections whose last answer was read to the end, kept open for
+    /// the next request (a TLS handshake per request would cost more
+    /// than most requests), shared by clones.
+    idle: Pool,
 }
+
+type Sender = hyper::client::conn::http1::SendRequest<ReqBody>;
+type Pool = Arc<std::sync::Mutex<Vec<Sender>>>;
+
+/// Idle connections kept per client.
+const IDLE_KEPT: usize = 16;
 
 /// `--tlsverify` settings of a client.
 pub struct TlsOptions {
@@ -163,6 +173,19 @@ fn leader_moving(e: &ClientError) -> bool {
 
 /// The body of a request on the wire: whole, or streamed from a channel.
 type ReqBody = http_body_util::Either<Full<Bytes>, ChannelBody>;
+
+/// A copy of a request whose body is whole (not a stream).
+fn clone_request(req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
+    let body = match req.body() {
+        http_body_util::Either::Left(full) => http_body_util::Either::Left(full.clone()),
+        http_body_util::Either::Right(_) => return None,
+    };
+    let mut copy = Request::new(body);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
 
 /// A request body read from a channel of chunks (`Body::Stream`); it ends
 /// when every sender is gone.
@@ -247,6 +270,7 @@ impl Client {
             transport: Transport::Unix(socket),
             node: None,
             identity: None,
+            idle: Pool::default(),
         }
     }
 
@@ -277,6 +301,7 @@ impl Client {
                 shown,
                 node: None,
                 identity: None,
+                idle: Pool::default(),
             });
         };
         let mut addrs = Vec::new();
@@ -306,6 +331,7 @@ impl Client {
             shown,
             node: None,
             identity: Some((t.cert, t.key)),
+            idle: Pool::default(),
         })
     }
 
@@ -324,6 +350,7 @@ impl Client {
             shown: format!("tcp://{addr}"),
             node: None,
             identity: None,
+            idle: Pool::default(),
         })
     }
 
@@ -420,11 +447,9 @@ impl Client {
         let mut body = body;
         loop {
             let again = body.try_clone();
-            let mut s = self.connect(false).await?;
-            let resp = s
-                .send_request(self.build(method.clone(), path, body, false)?)
-                .await
-                .map_err(|e| self.failed(&e))?;
+            let resp = self
+                .request(self.build(method.clone(), path, body, false)?, again.is_some())
+                .await?;
             match (check(resp).await, again) {
                 (Err(e), Some(b)) if leader_moving(&e) && tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -448,9 +473,60 @@ impl Client {
             req.headers_mut()
                 .insert(k, hyper::header::HeaderValue::from_str(&v).map_err(other)?);
         }
-        let mut s = self.connect(false).await?;
+        check(self.request(req, false).await?).await
+    }
+
+    /// Send one request on an idle connection when there is one (only
+    /// when `again`: the body can be sent again should the server have
+    /// closed it meanwhile), else on a new one; the connection goes back
+    /// to the idle ones once its answer has been read.
+    async fn request(&self, req: Request<ReqBody>, again: bool) -> Result<Response<Incoming>> {
+        let idle = again.then(|| self.idle_sender()).flatten();
+        let (mut s, req) = match idle {
+            Some(mut s) => {
+                let copy = clone_request(&req);
+                match (s.send_request(req).await, copy) {
+                    (Ok(resp), _) => {
+                        self.recycle(s);
+                        return Ok(resp);
+                    }
+                    // Closed by the server while idle, before it read the
+                    // request: again, on a new connection.
+                    (Err(e), Some(copy)) if e.is_canceled() || e.is_incomplete_message() => {
+                        (self.connect(false).await?, copy)
+                    }
+                    (Err(e), _) => return Err(self.failed(&e)),
+                }
+            }
+            None => (self.connect(false).await?, req),
+        };
         let resp = s.send_request(req).await.map_err(|e| self.failed(&e))?;
-        check(resp).await
+        self.recycle(s);
+        Ok(resp)
+    }
+
+    fn idle_sender(&self) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(s) = idle.pop() {
+            if s.is_ready() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Keep `s` once its answer has been read (a connection whose answer
+    /// is dropped unread is closed by hyper and never comes back).
+    fn recycle(&self, mut s: Sender) {
+        let idle = self.idle.clone();
+        tokio::spawn(async move {
+            if s.ready().await.is_ok() {
+                let mut idle = idle.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < IDLE_KEPT {
+                    idle.push(s);
+                }
+            }
+        });
     }
 
     pub async fn json<T: DeserializeOwned>(&self, method: Method, path: &str, body: Body) -> Result<T> {

@@ -199,6 +199,7 @@ async fn run(flags: RunFlags) -> Result<()> {
         fleet: Arc::new(fleet::Fleet::new(period, timeout)),
         events: skiff_common::events::Journal::open(&data.join("events"), 4096)?,
         unplaced: Default::default(),
+        placer: Default::default(),
     });
     let app = api::router(ctx.clone());
     tokio::spawn(orchestrator::run(ctx.clone()));

@@ -13,7 +13,6 @@ use tower_service::Service;
 use crate::fleet::{Fleet, Health};
 use crate::forward;
 use crate::pki::Pki;
-use crate::scheduler::NodeView;
 use crate::state::Store;
 
 /// What every handler shares.
@@ -26,6 +25,8 @@ pub struct Ctx {
     /// Services with replicas no node can take now, and why (kept by the
     /// orchestrator each pass; `service ps` shows them as pending).
     pub unplaced: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Placement, on views of the fleet kept between placements.
+    pub placer: crate::scheduler::Placer,
 }
 
 impl Ctx {
@@ -36,31 +37,6 @@ impl Ctx {
             .values()
             .filter(|n| self.fleet.health(&n.id).0 == Health::Ready)
             .map(|n| (n.id.clone(), n.description.hostname.clone()))
-            .collect()
-    }
-
-    /// The scheduler's view of the cluster right now.
-    pub fn node_views(&self) -> Vec<NodeView> {
-        let ctx = self;
-        let st = ctx.store.read();
-        st.nodes
-            .values()
-            .map(|n| {
-                let load = ctx.fleet.load(&n.id);
-                NodeView {
-                    id: n.id.clone(),
-                    hostname: n.description.hostname.clone(),
-                    labels: n.labels.clone(),
-                    engine_labels: n.description.engine.labels.clone(),
-                    schedulable: ctx.fleet.health(&n.id).0 == Health::Ready && n.availability == "active",
-                    nano_cpus: n.description.resources.nano_cpus,
-                    memory: n.description.resources.memory_bytes,
-                    reserved_nano_cpus: load.nano_cpus,
-                    reserved_memory: load.memory,
-                    containers: load.containers,
-                    host_ports: load.host_ports,
-                }
-            })
             .collect()
     }
 }

@@ -88,7 +88,7 @@ impl Cluster for ClusterService {
             body: Some(controller_message::Body::Welcome(
                 skiff_common::cluster::proto::Welcome {
                     node_id: node.clone(),
-                    heartbeat_period_ms: ctx.fleet.heartbeat_period.as_millis() as u32,
+                    heartbeat_period_ms: ctx.fleet.pace.period().as_millis() as u32,
                 },
             )),
         };
@@ -110,8 +110,12 @@ impl Cluster for ClusterService {
                     break;
                 }
                 match msg.body {
-                    Some(agent_message::Body::Heartbeat(_)) => ctx.fleet.touch(&node, generation),
+                    Some(agent_message::Body::Heartbeat(_)) => {
+                        ctx.fleet.beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        ctx.fleet.heartbeat(&node, generation)
+                    }
                     Some(agent_message::Body::Containers(list)) => {
+                        ctx.fleet.beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         ctx.fleet.set_containers(&node, generation, list.containers)
                     }
                     Some(agent_message::Body::Response(r)) => ctx.fleet.answer(&node, r).await,

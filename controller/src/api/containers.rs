@@ -48,21 +48,20 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let bindings = serde_json::from_value(spec["HostConfig"]["PortBindings"].clone()).unwrap_or_default();
     want.host_ports = skiff_api::host_ports(&bindings);
     if let Some(n) = &name {
-        let holders = ctx.fleet.find_container(n);
-        let exact = holders
-            .iter()
-            .any(|h| ctx.fleet.containers(h).iter().any(|c| &c.name == n));
-        if exact {
+        if ctx.fleet.name_taken(n) {
             return Err(ApiError(
                 StatusCode::CONFLICT,
                 format!("Conflict. The container name \"/{n}\" is already in use in the cluster."),
             ));
         }
     }
-    let nodes = ctx.node_views();
-    let node = scheduler::place(&nodes, &want).map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    // Count the container on its node at once, so that concurrent
-    // placements see each other; it gets its ID (or goes) once made.
+    let node = ctx
+        .placer
+        .place(&ctx.store, &ctx.fleet, &want)
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    // Count the container on its node at once (the placer's view has it
+    // already), so that placements after the next view build see it too;
+    // it gets its ID (or goes) once made.
     let placeholder = format!("pending-{}", crate::pki::random_id(16));
     ctx.fleet.note_created(
         &node.id,
@@ -93,6 +92,9 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
         _ => None,
     };
     ctx.fleet.settle_noted(&node.id, &placeholder, id.as_deref());
+    if id.is_none() {
+        ctx.placer.forget();
+    }
     let (status, data) = made?;
     if let Some(id) = &id {
         tracing::info!(container = %id, node = %node.hostname, "placed");

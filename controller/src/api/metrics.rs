@@ -82,6 +82,18 @@ pub async fn metrics(s: St) -> impl IntoResponse {
     }
     drop(st);
     m.counter(
+        "skiff_heartbeats",
+        "Heartbeats and container reports received from the nodes",
+        &[],
+        ctx.fleet.beats.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    m.gauge(
+        "skiff_heartbeat_period_seconds",
+        "The period agents beat at now (stretched with the fleet's size)",
+        &[],
+        ctx.fleet.pace.period().as_secs_f64(),
+    );
+    m.counter(
         "skiff_events",
         "Events received from the nodes",
         &[],

@@ -161,6 +161,7 @@ pub async fn remove(s: St, Path(key): Path<String>) -> ApiResult<StatusCode> {
 /// `GET /tasks?service=NAME|ID`: every task (all services without it).
 pub async fn tasks(s: St, q: Q) -> ApiResult<Json<Vec<TaskInfo>>> {
     let ctx = &s.0;
+    let found = ctx.fleet.tasks(TASK_LABEL);
     let st = ctx.store.read();
     let only = match q.0.get("service") {
         Some(k) => Some(st.find_service(k).map(|x| x.id.clone()).ok_or_else(|| not_found(k))?),
@@ -172,11 +173,7 @@ pub async fn tasks(s: St, q: Q) -> ApiResult<Json<Vec<TaskInfo>>> {
         .filter(|t| only.as_ref().is_none_or(|o| &t.service == o))
         .map(|t| {
             let svc = st.services.get(&t.service);
-            let c = ctx
-                .fleet
-                .containers(&t.node)
-                .into_iter()
-                .find(|c| c.labels.get(TASK_LABEL) == Some(&t.id));
+            let c = found.on(&t.id, &t.node).cloned();
             let state = match (&c, ctx.fleet.health(&t.node).0) {
                 (Some(c), crate::fleet::Health::Ready) => c.state.clone(),
                 (None, crate::fleet::Health::Ready) => "pending".into(),
@@ -206,12 +203,14 @@ pub async fn tasks(s: St, q: Q) -> ApiResult<Json<Vec<TaskInfo>>> {
         let Some(svc) = st.services.get(id).filter(|x| only.as_ref().is_none_or(|o| &x.id == o)) else {
             continue;
         };
+        let placed: std::collections::HashSet<u32> = st
+            .tasks
+            .values()
+            .filter(|t| &t.service == id && t.desired == "running")
+            .map(|t| t.slot)
+            .collect();
         for slot in 1..=svc.spec.replicas {
-            let placed = st
-                .tasks
-                .values()
-                .any(|t| &t.service == id && t.slot == slot && t.desired == "running");
-            if !placed {
+            if !placed.contains(&slot) {
                 out.push(TaskInfo {
                     service: svc.spec.name.clone(),
                     slot,

@@ -123,7 +123,7 @@ async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let node = match existing {
         Some(id) => id,
         None => {
-            let nodes = ctx.node_views();
+            let nodes = scheduler::node_views(&ctx.store, &ctx.fleet);
             let picked = scheduler::place(&nodes, &scheduler::Request::default())
                 .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
             picked.id.clone()

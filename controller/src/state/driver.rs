@@ -40,12 +40,14 @@ pub enum Input {
 }
 
 /// What the rest of the controller may read without asking the driver:
-/// the leader it last heard of and the term.
+/// the leader it last heard of, the term, and how far the state is
+/// applied (it changes whenever the state may have).
 #[derive(Default)]
 pub struct Lead {
     pub leader: AtomicU64,
     pub term: AtomicU64,
     pub id: AtomicU64,
+    pub applied: AtomicU64,
 }
 
 /// Where messages to other controllers go. Sending never blocks the
@@ -124,6 +126,7 @@ impl Driver {
         let node = RawNode::new(&cfg, storage, &logger)?;
         let lead = Arc::new(Lead::default());
         lead.id.store(id, Ordering::SeqCst);
+        lead.applied.store(applied, Ordering::SeqCst);
         let mut d = Driver {
             node,
             disk,
@@ -415,6 +418,7 @@ impl Driver {
     fn set_applied(&mut self, index: u64) {
         self.applied = index;
         self.applied_shared.store(index, Ordering::SeqCst);
+        self.lead.applied.store(index, Ordering::SeqCst);
     }
 
     /// Record the configuration a conf change made and answer its proposer.

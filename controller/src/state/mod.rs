@@ -117,6 +117,12 @@ impl Store {
         self.leader() == self.raft_id()
     }
 
+    /// The index of the last change applied here: the state is unchanged
+    /// while it is.
+    pub fn applied(&self) -> u64 {
+        self.lead.applied.load(Ordering::SeqCst)
+    }
+
     pub fn term(&self) -> u64 {
         self.lead.term.load(Ordering::SeqCst)
     }

@@ -161,6 +161,11 @@ pub enum Command {
     RemoveTask {
         id: String,
     },
+    /// Several commands in one raft entry (the orchestrator's placements
+    /// of a pass), applied in order; the first refusal is the answer.
+    Batch {
+        commands: Vec<Command>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -298,6 +303,16 @@ impl ClusterState {
             }
             Command::RemoveTask { id } => {
                 self.tasks.remove(&id);
+            }
+            Command::Batch { commands } => {
+                let mut first = Ok(());
+                for c in commands {
+                    let r = self.apply(c);
+                    if first.is_ok() {
+                        first = r;
+                    }
+                }
+                return first;
             }
         }
         Ok(())

@@ -4,9 +4,14 @@
 //! containers, and answer the controller's Docker calls from a stand-in
 //! API that keeps containers in memory (no namespaces, no processes).
 //!
-//!   skiff-fleetsim --controller 127.0.0.1:7443 --token SKTKN-… --certs DIR \
-//!       --agents 100 --containers 10 --schedule 10000 --controller-pid PID
+//!   skiff-fleetsim --controller 127.0.0.1:7443[,…] --token SKTKN-… --certs DIR \
+//!       --agents 100 --containers 10 --schedule 10000 --replicas 10000 \
+//!       --controller-pid PID[,…] [--failover]
 //!
+//! With several controllers, `--controller-pid` lists their PIDs in raft
+//! ID order; the leader's CPU and RSS are measured, and `--failover`
+//! ends with a SIGKILL of the leader, timed until a new one is elected, a
+//! write is acknowledged and every agent is back.
 //! Prints one `key value` line per measurement.
 
 use std::collections::HashMap;
@@ -27,9 +32,11 @@ struct Flags {
     agents: usize,
     containers: usize,
     schedule: usize,
+    replicas: u32,
     concurrency: usize,
     settle: u64,
-    pid: Option<u32>,
+    pids: Vec<u32>,
+    failover: bool,
     work: PathBuf,
 }
 
@@ -42,9 +49,11 @@ fn flags() -> Result<Flags> {
         agents: 100,
         containers: 10,
         schedule: 10_000,
+        replicas: 10_000,
         concurrency: 64,
         settle: 20,
-        pid: None,
+        pids: Vec::new(),
+        failover: false,
         work: std::env::temp_dir().join("skiff-fleetsim"),
     };
     while let Some(k) = a.next() {
@@ -56,9 +65,13 @@ fn flags() -> Result<Flags> {
             "--agents" => f.agents = v()?.parse()?,
             "--containers" => f.containers = v()?.parse()?,
             "--schedule" => f.schedule = v()?.parse()?,
+            "--replicas" => f.replicas = v()?.parse()?,
             "--concurrency" => f.concurrency = v()?.parse()?,
             "--settle" => f.settle = v()?.parse()?,
-            "--controller-pid" => f.pid = Some(v()?.parse()?),
+            "--controller-pid" => {
+                f.pids = v()?.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
+            "--failover" => f.failover = true,
             "--work" => f.work = v()?.into(),
             other => anyhow::bail!("unknown flag {other}"),
         }
@@ -101,7 +114,7 @@ fn api(host: Arc<Host>, name: String) -> Router {
         .route(
             "/containers/create",
             post(
-                |State(h): State<Arc<Host>>, Query(q): Query<HashMap<String, String>>| async move {
+                |State(h): State<Arc<Host>>, Query(q): Query<HashMap<String, String>>, body: axum::body::Bytes| async move {
                     let n = {
                         let mut n = h.next.lock().unwrap();
                         *n += 1;
@@ -109,10 +122,14 @@ fn api(host: Arc<Host>, name: String) -> Router {
                     };
                     let id = format!("{:064x}", (std::ptr::addr_of!(*h) as u64) << 20 | n);
                     let name = q.get("name").cloned().unwrap_or_else(|| format!("c{n}"));
-                    h.containers
-                        .lock()
-                        .unwrap()
-                        .push(container(id.clone(), &name, "running"));
+                    let mut c = container(id.clone(), &name, "running");
+                    // Service tasks are known by their labels.
+                    if let Ok(spec) = serde_json::from_slice::<Value>(&body) {
+                        if spec["Labels"].is_object() {
+                            c["Labels"] = spec["Labels"].clone();
+                        }
+                    }
+                    h.containers.lock().unwrap().push(c);
                     let attrs: std::collections::BTreeMap<String, String> = [
                         ("name".to_string(), name.clone()),
                         ("image".to_string(), "busybox".to_string()),
@@ -160,8 +177,15 @@ fn admin_client(f: &Flags) -> Result<skiff_client::Client> {
     )?)
 }
 
+/// One client for every call, as an SDK keeps one (its connections are
+/// kept open between requests).
+static ADMIN: std::sync::OnceLock<skiff_client::Client> = std::sync::OnceLock::new();
+
 async fn admin(f: &Flags, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-    let c = admin_client(f)?;
+    if ADMIN.get().is_none() {
+        let _ = ADMIN.set(admin_client(f)?);
+    }
+    let c = ADMIN.get().context("admin client")?;
     let body = match body {
         Some(b) => skiff_client::Body::Json(serde_json::to_vec(&b)?),
         None => skiff_client::Body::Empty,
@@ -183,7 +207,8 @@ async fn main() -> Result<()> {
         joins.push(tokio::spawn(async move {
             let _p = sem.acquire().await;
             let dir = f.work.join(format!("a{i}"));
-            skiff_client::cluster::join(&f.controller, &f.token, &format!("sim{i}"), false, &dir)
+            let first = f.controller.split(',').next().unwrap_or_default();
+            skiff_client::cluster::join(first, &f.token, &format!("sim{i}"), false, &dir)
                 .await
                 .map(|_| dir)
         }));
@@ -239,9 +264,10 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!("all_ready_seconds {:.2}", t1.elapsed().as_secs_f64());
+    let leader = leader_pid(&f).await;
     // Steady state: heartbeats only.
     let measure = |label: &'static str, secs: u64| {
-        let pid = f.pid;
+        let pid = leader;
         async move {
             let Some(pid) = pid else { return };
             let a = usage(pid);
@@ -252,7 +278,15 @@ async fn main() -> Result<()> {
             }
         }
     };
+    let beats = || async { metric(&f, "skiff_heartbeats_total").await };
+    let (b0, t_idle) = (beats().await, Instant::now());
     measure("idle", f.settle).await;
+    if let (Some(b0), Some(b1)) = (b0, beats().await) {
+        println!(
+            "idle_heartbeats_per_second {:.1}",
+            (b1 - b0) / t_idle.elapsed().as_secs_f64()
+        );
+    }
     // Count the events that come out of the controller's /events meanwhile
     // (each placement makes two on its agent: create, start).
     let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -332,7 +366,135 @@ async fn main() -> Result<()> {
         per_host.iter().min().unwrap_or(&0),
         per_host.iter().max().unwrap_or(&0)
     );
+    service_phase(&f, &hosts).await?;
     measure("loaded", f.settle).await;
+    if f.failover {
+        failover(&f, &hosts).await?;
+    }
     let _ = std::fs::remove_dir_all(&f.work);
+    Ok(())
+}
+
+/// A metric's value from the controller's `/metrics`.
+async fn metric(f: &Flags, name: &str) -> Option<f64> {
+    let c = admin_client(f).ok()?;
+    let resp = c
+        .send(hyper::Method::GET, "/metrics", skiff_client::Body::Empty)
+        .await
+        .ok()?;
+    let text = String::from_utf8(skiff_client::body_bytes(resp).await.to_vec()).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// One service of `replicas` tasks on the fleet: how fast the controller
+/// places them (recorded through raft), and how fast their containers
+/// are made on the hosts.
+async fn service_phase(f: &Flags, hosts: &[Arc<Host>]) -> Result<()> {
+    if f.replicas == 0 {
+        return Ok(());
+    }
+    let count = || hosts.iter().map(|h| h.containers.lock().unwrap().len()).sum::<usize>();
+    let before = count();
+    let spec = json!({"Name": "bench", "Replicas": f.replicas,
+        "Container": {"Image": "busybox", "Cmd": ["sleep", "3000"], "HostConfig": {}}});
+    let t = Instant::now();
+    admin(f, "POST", "/services/create", Some(spec)).await?;
+    let want = f.replicas as usize;
+    let mut placed_s = None;
+    loop {
+        if placed_s.is_none() {
+            let tasks = admin(f, "GET", "/tasks", None).await?;
+            if tasks.as_array().map_or(0, Vec::len) >= want {
+                placed_s = Some(t.elapsed().as_secs_f64());
+            }
+        }
+        if placed_s.is_some() && count() - before >= want {
+            break;
+        }
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(600), "service not placed in 600 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let made_s = t.elapsed().as_secs_f64();
+    let placed_s = placed_s.unwrap_or(made_s);
+    println!("service_replicas {want}");
+    println!("service_placed_seconds {placed_s:.2}");
+    println!("service_tasks_placed_per_second {:.0}", want as f64 / placed_s);
+    println!("service_containers_made_seconds {made_s:.2}");
+    println!("service_containers_made_per_second {:.0}", want as f64 / made_s);
+    let per_host: Vec<usize> = hosts.iter().map(|h| h.containers.lock().unwrap().len()).collect();
+    println!(
+        "after_service_containers_per_host_min_max {} {}",
+        per_host.iter().min().unwrap_or(&0),
+        per_host.iter().max().unwrap_or(&0)
+    );
+    Ok(())
+}
+
+/// The leader's raft ID, as any controller reports it.
+async fn leader_id(f: &Flags) -> Option<u64> {
+    let list = admin(f, "GET", "/cluster/controllers", None).await.ok()?;
+    list.as_array()?
+        .iter()
+        .find(|c| c["ManagerStatus"] == "Leader")
+        .and_then(|c| c["RaftID"].as_u64())
+}
+
+/// The leader's PID (`--controller-pid` lists them in raft ID order).
+async fn leader_pid(f: &Flags) -> Option<u32> {
+    let id = leader_id(f).await.unwrap_or(1) as usize;
+    f.pids.get(id.checked_sub(1)?).copied()
+}
+
+/// SIGKILL the leader; time a new election, an acknowledged write (a
+/// node label) and every agent back in session with the new leader;
+/// count the containers that moved (none should).
+async fn failover(f: &Flags, hosts: &[Arc<Host>]) -> Result<()> {
+    let old = leader_id(f).await.context("no leader")?;
+    let pid = leader_pid(f).await.context("no PID for the leader")?;
+    let count = || hosts.iter().map(|h| h.containers.lock().unwrap().len()).sum::<usize>();
+    let before = count();
+    let node = admin(f, "GET", "/nodes", None).await?[0]["ID"]
+        .as_str()
+        .context("no node")?
+        .to_string();
+    let t = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let elected = loop {
+        if leader_id(f).await.is_some_and(|l| l != old) {
+            break t.elapsed().as_secs_f64();
+        }
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(60), "no new leader in 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let update = json!({"LabelsAdd": {"failover": "1"}});
+    let body = skiff_client::Body::Json(serde_json::to_vec(&update)?);
+    let c = ADMIN.get().context("admin client")?;
+    c.send(hyper::Method::POST, &format!("/nodes/{node}/update"), body)
+        .await?;
+    let written = t.elapsed().as_secs_f64();
+    loop {
+        let nodes = admin(f, "GET", "/nodes", None).await.unwrap_or_default();
+        let ready = nodes
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|n| n["Status"]["State"] == "ready").count());
+        if ready >= f.agents {
+            break;
+        }
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(300),
+            "only {ready} agents back in 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = t.elapsed().as_secs_f64();
+    println!("failover_elect_seconds {elected:.2}");
+    println!("failover_write_acknowledged_seconds {written:.2}");
+    println!("failover_all_agents_back_seconds {back:.2}");
+    println!("failover_containers_moved {}", count().abs_diff(before));
     Ok(())
 }

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use skiff_common::cluster::proto::{self, controller_message, ApiRequest, ApiResponse, ControllerMessage};
 use tokio::sync::mpsc;
 
+mod pace;
+pub use pace::Pace;
+
 /// What a node's live containers take (see `Fleet::load`).
 #[derive(Debug, Default)]
 pub struct Load {
@@ -24,7 +27,8 @@ pub struct Load {
 pub enum Health {
     Ready,
     Down,
-    /// Not heard from since this controller started, still within grace.
+    /// Not heard from since this controller started, still within grace;
+    /// or in session but its first report has not arrived yet.
     Unknown,
 }
 
@@ -42,12 +46,56 @@ struct Session {
     generation: u64,
     tx: mpsc::Sender<ControllerMessage>,
     last_seen: Instant,
+    /// The agent's first heartbeat or report since the session began has
+    /// arrived: until then its containers are not known (a node that
+    /// looked ready and empty would have its tasks made again).
+    heard: bool,
     containers: Vec<proto::Container>,
     /// Containers created through the controller, by ID, and when: a
     /// report the node put together before the create finished does not
     /// list them, so they stay for `NOTED_GRACE` unless reported.
     noted: HashMap<String, Instant>,
     calls: HashMap<u64, mpsc::Sender<ApiResponse>>,
+}
+
+impl Session {
+    /// What its live containers take.
+    fn load(&self) -> Load {
+        let mut l = Load::default();
+        for c in self
+            .containers
+            .iter()
+            .filter(|c| c.state != "exited" && c.state != "dead")
+        {
+            l.nano_cpus += c.nano_cpus;
+            l.memory += c.memory;
+            l.containers += 1;
+            l.host_ports.extend(c.host_ports.iter().cloned());
+        }
+        l
+    }
+}
+
+/// Task containers by task ID, and the nodes ready when they were taken.
+#[derive(Default)]
+pub struct TaskView {
+    pub containers: HashMap<String, Vec<TaskContainer>>,
+    pub ready: std::collections::HashSet<String>,
+}
+
+impl TaskView {
+    /// The task's container on `node`, if that node reported one.
+    pub fn on(&self, task: &str, node: &str) -> Option<&TaskContainer> {
+        self.containers.get(task)?.iter().find(|c| c.node == node)
+    }
+}
+
+/// A task's container as a node last reported it.
+#[derive(Clone, Debug)]
+pub struct TaskContainer {
+    pub node: String,
+    pub id: String,
+    pub state: String,
 }
 
 /// How a key names a container, in Docker's order of precedence: full
@@ -72,8 +120,14 @@ pub struct Fleet {
     /// unknown (not yet down) until the timeout, as a session may just be
     /// moving to another controller.
     gone: Mutex<HashMap<String, Instant>>,
+    /// The heartbeat period and node timeout as configured (what joining
+    /// controllers inherit).
     pub heartbeat_period: Duration,
     pub node_timeout: Duration,
+    /// Both as they are now, stretched with the fleet's size.
+    pub pace: Pace,
+    /// Heartbeats and container reports taken since start (`/metrics`).
+    pub beats: AtomicU64,
 }
 
 /// Why a call to an agent could not be made.
@@ -95,6 +149,30 @@ impl Fleet {
             gone: Mutex::default(),
             heartbeat_period,
             node_timeout,
+            pace: Pace::new(heartbeat_period, node_timeout),
+            beats: AtomicU64::new(0),
+        }
+    }
+
+    /// The session count changed: when the heartbeat period changes with
+    /// it, tell every connected agent (a new Welcome carries it).
+    fn repace(&self, m: &HashMap<String, Session>) {
+        let Some(period) = self.pace.nodes(m.len()) else {
+            return;
+        };
+        tracing::info!(
+            nodes = m.len(),
+            period_ms = period.as_millis() as u64,
+            "heartbeat period changed"
+        );
+        for (node, s) in m {
+            let welcome = proto::Welcome {
+                node_id: node.clone(),
+                heartbeat_period_ms: period.as_millis() as u32,
+            };
+            let _ = s.tx.try_send(ControllerMessage {
+                body: Some(controller_message::Body::Welcome(welcome)),
+            });
         }
     }
 
@@ -110,11 +188,15 @@ impl Fleet {
             generation,
             tx,
             last_seen: Instant::now(),
+            heard: false,
             containers: Vec::new(),
             noted: HashMap::new(),
             calls: HashMap::new(),
         };
-        self.lock().insert(node.to_string(), s);
+        let mut m = self.lock();
+        m.insert(node.to_string(), s);
+        self.repace(&m);
+        drop(m);
         self.gone.lock().unwrap_or_else(|e| e.into_inner()).remove(node);
         generation
     }
@@ -128,23 +210,38 @@ impl Fleet {
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(node.to_string(), s.last_seen);
             }
+            self.repace(&m);
         }
     }
 
     /// Drop a node's session now (it was removed).
     pub fn kick(&self, node: &str) {
-        self.lock().remove(node);
+        let mut m = self.lock();
+        m.remove(node);
+        self.repace(&m);
     }
 
+    /// The node spoke (an event): it is alive.
     pub fn touch(&self, node: &str, generation: u64) {
         if let Some(s) = self.lock().get_mut(node).filter(|s| s.generation == generation) {
             s.last_seen = Instant::now();
         }
     }
 
+    /// A heartbeat: alive, and its containers are as last reported (an
+    /// agent's first message in a session is its report, or a heartbeat
+    /// when it has no containers).
+    pub fn heartbeat(&self, node: &str, generation: u64) {
+        if let Some(s) = self.lock().get_mut(node).filter(|s| s.generation == generation) {
+            s.last_seen = Instant::now();
+            s.heard = true;
+        }
+    }
+
     pub fn set_containers(&self, node: &str, generation: u64, list: Vec<proto::Container>) {
         if let Some(s) = self.lock().get_mut(node).filter(|s| s.generation == generation) {
             s.last_seen = Instant::now();
+            s.heard = true;
             s.noted
                 .retain(|id, at| at.elapsed() < NOTED_GRACE && !list.iter().any(|c| &c.id == id));
             let kept: Vec<proto::Container> = s.containers.drain(..).filter(|c| s.noted.contains_key(&c.id)).collect();
@@ -229,19 +326,52 @@ impl Fleet {
 
     /// What a node's live containers reserve, how many there are and the
     /// host ports they publish, in one look at its list.
-    pub fn load(&self, node: &str) -> Load {
+    /// Every connected node's load and health, under one lock.
+    pub fn loads(&self) -> HashMap<String, (Load, Health)> {
         let m = self.lock();
-        let mut l = Load::default();
-        let Some(s) = m.get(node) else {
-            return l;
-        };
-        for c in s.containers.iter().filter(|c| c.state != "exited" && c.state != "dead") {
-            l.nano_cpus += c.nano_cpus;
-            l.memory += c.memory;
-            l.containers += 1;
-            l.host_ports.extend(c.host_ports.iter().cloned());
+        m.iter()
+            .map(|(id, s)| (id.clone(), (s.load(), self.health_of(s))))
+            .collect()
+    }
+
+    /// Does `node` run the container whose `label` is `value`?
+    pub fn runs(&self, node: &str, label: &str, value: &str) -> bool {
+        self.lock().get(node).is_some_and(|s| {
+            s.containers
+                .iter()
+                .any(|c| c.state == "running" && c.labels.get(label).is_some_and(|v| v == value))
+        })
+    }
+
+    /// Does a container on any node have this name?
+    pub fn name_taken(&self, name: &str) -> bool {
+        self.lock()
+            .values()
+            .any(|s| s.containers.iter().any(|c| c.name == name))
+    }
+
+    /// The task containers of every node, and which nodes were ready,
+    /// both at one instant (a node that reports after the view was taken
+    /// must not look ready and empty).
+    pub fn tasks(&self, label: &str) -> TaskView {
+        let m = self.lock();
+        let mut view = TaskView::default();
+        for (node, s) in m.iter() {
+            if self.health_of(s) == Health::Ready {
+                view.ready.insert(node.clone());
+            }
+            for c in &s.containers {
+                if let Some(t) = c.labels.get(label) {
+                    let tc = TaskContainer {
+                        node: node.clone(),
+                        id: c.id.clone(),
+                        state: c.state.clone(),
+                    };
+                    view.containers.entry(t.clone()).or_default().push(tc);
+                }
+            }
         }
-        l
+        view
     }
 
     pub fn containers(&self, node: &str) -> Vec<proto::Container> {
@@ -258,7 +388,7 @@ impl Fleet {
     /// heard from yet get a fresh grace period before they can be declared
     /// down and their work rescheduled.
     pub fn lead_from_now(&self) {
-        let grace = self.node_timeout * 2 + Duration::from_secs(10);
+        let grace = self.pace.timeout() * 2 + Duration::from_secs(10);
         *self.started.lock().unwrap_or_else(|e| e.into_inner()) = (Instant::now(), grace);
         self.gone.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -276,24 +406,24 @@ impl Fleet {
     pub fn health(&self, node: &str) -> (Health, Option<Duration>) {
         let m = self.lock();
         match m.get(node) {
-            Some(s) => {
-                let age = s.last_seen.elapsed();
-                let h = if age <= self.node_timeout {
-                    Health::Ready
-                } else {
-                    Health::Down
-                };
-                (h, Some(age))
-            }
+            Some(s) => (self.health_of(s), Some(s.last_seen.elapsed())),
             None => {
                 let gone = self.gone.lock().unwrap_or_else(|e| e.into_inner()).get(node).copied();
                 match gone {
-                    Some(at) if at.elapsed() <= self.node_timeout => (Health::Unknown, Some(at.elapsed())),
+                    Some(at) if at.elapsed() <= self.pace.timeout() => (Health::Unknown, Some(at.elapsed())),
                     Some(at) => (Health::Down, Some(at.elapsed())),
                     None if self.in_grace() => (Health::Unknown, None),
                     None => (Health::Down, None),
                 }
             }
+        }
+    }
+
+    fn health_of(&self, s: &Session) -> Health {
+        match (s.last_seen.elapsed() <= self.pace.timeout(), s.heard) {
+            (true, true) => Health::Ready,
+            (true, false) => Health::Unknown,
+            (false, _) => Health::Down,
         }
     }
 
