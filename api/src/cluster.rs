@@ -122,6 +122,9 @@ pub struct ServiceSpec {
     pub container: CreateRequest,
     pub constraints: Vec<String>,
     pub placement: String,
+    /// `spread=node.labels.KEY`: tasks spread evenly over the key's values.
+    #[serde(default)]
+    pub placement_prefs: Vec<String>,
     /// Rolling updates: tasks replaced at a time (0 means 1), and the
     /// pause between steps.
     #[serde(default)]

@@ -99,6 +99,9 @@ pub struct ServiceCreate {
     /// Number of tasks
     #[arg(long, default_value_t = 1)]
     pub replicas: u32,
+    /// Add a placement preference (spread=node.labels.zone: tasks spread evenly over its values)
+    #[arg(long = "placement-pref")]
+    pub placement_pref: Vec<String>,
     #[command(flatten)]
     pub rollout: RolloutFlags,
     #[command(flatten)]
@@ -273,6 +276,7 @@ async fn create(c: &Client, a: ServiceCreate) -> Exit {
         container,
         constraints: a.flags.constraint.clone(),
         placement: a.flags.placement.clone().unwrap_or_default(),
+        placement_prefs: a.placement_pref.clone(),
         update_parallelism: a.rollout.parallelism.unwrap_or(1),
         update_delay_ms: a.rollout.delay.unwrap_or(0),
         force_update: 0,

@@ -568,6 +568,41 @@ fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
     });
     c.skiff_on(1, &["rm", "-f", "bg1", "bg2"]).ok();
     c.remove_service("spread");
+    // A placement preference spreads over a label's values first: zone b
+    // (one node) takes as many tasks as zone a (two nodes).
+    for (h, z) in [("h1", "a"), ("h2", "a"), ("h3", "b")] {
+        c.skiff(&["node", "update", "--label-add", &format!("zone={z}"), h])
+            .ok();
+    }
+    let pref = ["--placement-pref", "spread=node.labels.zone"];
+    c.skiff(
+        &[
+            &three[..2],
+            &["--name", "zoned"],
+            &pref,
+            &["--replicas", "4"],
+            &three[4..],
+        ]
+        .concat(),
+    )
+    .ok();
+    c.eventually(15, "2 tasks in each zone", || {
+        running_tasks(&c, "zoned") == ["h1", "h2", "h3", "h3"]
+    });
+    let r = c.skiff(
+        &[
+            &three[..2],
+            &["--name", "bad", "--placement-pref", "spread=rack"],
+            &three[4..],
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid placement preference"), "{}", r.stderr);
+    c.remove_service("zoned");
+    for h in ["h1", "h2", "h3"] {
+        c.skiff(&["node", "update", "--label-rm", "zone", h]).ok();
+    }
     // On an empty cluster too.
     c.skiff(&[&three[..2], &["--name", "web"], &three[2..]].concat()).ok();
     c.eventually(15, "3 tasks, one per host", || {

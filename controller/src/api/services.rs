@@ -30,6 +30,9 @@ fn check(spec: &ServiceSpec) -> ApiResult<()> {
     for c in &spec.constraints {
         Constraint::parse(c).map_err(ApiError::bad)?;
     }
+    for p in &spec.placement_prefs {
+        crate::scheduler::parse_preference(p).map_err(ApiError::bad)?;
+    }
     if !spec.placement.is_empty() && Strategy::parse(&spec.placement).is_none() {
         return Err(ApiError::bad(format!(
             "invalid placement {:?}: use spread or binpack",

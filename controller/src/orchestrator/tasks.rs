@@ -31,6 +31,12 @@ fn request(s: &Service, tasks: &std::collections::BTreeMap<String, Task>) -> sch
         .iter()
         .filter_map(|c| Constraint::parse(c).ok())
         .collect();
+    want.spread_over = s
+        .spec
+        .placement_prefs
+        .iter()
+        .filter_map(|p| scheduler::parse_preference(p).ok())
+        .collect();
     for t in tasks.values() {
         if t.service == s.id && t.desired == "running" {
             *want.siblings.entry(t.node.clone()).or_default() += 1;

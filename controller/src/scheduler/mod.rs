@@ -85,21 +85,40 @@ impl Constraint {
     }
 
     fn holds(&self, n: &NodeView) -> bool {
-        let have = match self.key.as_str() {
-            "node.id" => Some(n.id.as_str()),
-            "node.hostname" => Some(n.hostname.as_str()),
-            k => {
-                if let Some(l) = k.strip_prefix("node.labels.").or_else(|| k.strip_prefix("node.label.")) {
-                    n.labels.get(l).map(String::as_str)
-                } else {
-                    k.strip_prefix("engine.labels.")
-                        .and_then(|l| n.engine_labels.get(l))
-                        .map(String::as_str)
-                }
-            }
-        };
-        (have == Some(self.want.as_str())) == self.equal
+        (attr(n, &self.key) == Some(self.want.as_str())) == self.equal
     }
+}
+
+/// A node's value for a constraint or preference key.
+fn attr<'a>(n: &'a NodeView, key: &str) -> Option<&'a str> {
+    match key {
+        "node.id" => Some(n.id.as_str()),
+        "node.hostname" => Some(n.hostname.as_str()),
+        k => {
+            if let Some(l) = k.strip_prefix("node.labels.").or_else(|| k.strip_prefix("node.label.")) {
+                n.labels.get(l).map(String::as_str)
+            } else {
+                k.strip_prefix("engine.labels.")
+                    .and_then(|l| n.engine_labels.get(l))
+                    .map(String::as_str)
+            }
+        }
+    }
+}
+
+/// `--placement-pref spread=node.labels.zone`: the label key whose values
+/// a service's tasks are spread evenly over (Swarm's preference).
+pub fn parse_preference(s: &str) -> Result<String, String> {
+    let key = s.strip_prefix("spread=").map(str::trim).unwrap_or_default();
+    let known = ["node.labels.", "engine.labels."]
+        .iter()
+        .any(|p| key.strip_prefix(p).is_some_and(|k| !k.is_empty()));
+    if !known {
+        return Err(format!(
+            "invalid placement preference {s:?}: use spread=node.labels.KEY or spread=engine.labels.KEY"
+        ));
+    }
+    Ok(key.to_string())
 }
 
 /// What a container asks of its node.
@@ -114,6 +133,10 @@ pub struct Request {
     /// For a service's task: how many tasks of that service each node
     /// (by ID) already holds, from the replicated state.
     pub siblings: BTreeMap<String, usize>,
+    /// Keys (`node.labels.zone`) whose values the siblings are spread
+    /// over evenly before anything else, in order; nodes without the key
+    /// are one more group.
+    pub spread_over: Vec<String>,
 }
 
 /// Why no node fits, as Swarm words it.
@@ -173,14 +196,44 @@ pub fn pick(nodes: &[NodeView], req: &Request) -> Result<usize, NoFit> {
         share(n.nano_cpus, n.reserved_nano_cpus).min(share(n.memory, n.reserved_memory))
     };
     let siblings = |n: &NodeView| req.siblings.get(&n.id).copied().unwrap_or(0);
+    // Siblings per value of each preference key, over every node.
+    let groups: Vec<BTreeMap<&str, usize>> = req
+        .spread_over
+        .iter()
+        .map(|key| {
+            let mut g = BTreeMap::new();
+            for n in nodes {
+                *g.entry(attr(n, key).unwrap_or_default()).or_default() += siblings(n);
+            }
+            g
+        })
+        .collect();
+    let preferred = |n: &NodeView| -> Vec<usize> {
+        req.spread_over
+            .iter()
+            .zip(&groups)
+            .map(|(key, g)| g[attr(n, key).unwrap_or_default()])
+            .collect()
+    };
     let best = match req.strategy {
         Strategy::Spread => fits.into_iter().min_by(|&a, &b| {
             let (a, b) = (&nodes[a], &nodes[b]);
-            (siblings(a), a.containers, -free(a), &a.id).cmp(&(siblings(b), b.containers, -free(b), &b.id))
+            (preferred(a), siblings(a), a.containers, -free(a), &a.id).cmp(&(
+                preferred(b),
+                siblings(b),
+                b.containers,
+                -free(b),
+                &b.id,
+            ))
         }),
         Strategy::Binpack => fits.into_iter().min_by(|&a, &b| {
             let (a, b) = (&nodes[a], &nodes[b]);
-            (free(a), std::cmp::Reverse(a.containers), &a.id).cmp(&(free(b), std::cmp::Reverse(b.containers), &b.id))
+            (preferred(a), free(a), std::cmp::Reverse(a.containers), &a.id).cmp(&(
+                preferred(b),
+                free(b),
+                std::cmp::Reverse(b.containers),
+                &b.id,
+            ))
         }),
     };
     best.ok_or_else(|| {
@@ -250,6 +303,30 @@ mod tests {
         // Once every node holds one, the emptiest wins again.
         r.siblings.insert("n2".into(), 1);
         assert_eq!(place(&nodes, &r).unwrap().id, "n1");
+    }
+
+    #[test]
+    fn a_placement_preference_spreads_a_services_tasks_over_a_labels_values() {
+        // Zone a has three nodes, zone b one, and one node has no zone.
+        let mut nodes: Vec<NodeView> = (1..=5).map(|i| node(&format!("n{i}"), 0)).collect();
+        for (i, z) in ["a", "a", "a", "b"].iter().enumerate() {
+            nodes[i].labels.insert("zone".into(), z.to_string());
+        }
+        let mut r = req(&[]);
+        r.spread_over = vec![parse_preference("spread=node.labels.zone").unwrap()];
+        let mut zones = Vec::new();
+        for _ in 0..6 {
+            let i = pick(&nodes, &r).unwrap();
+            take(&mut nodes[i], &r);
+            *r.siblings.entry(nodes[i].id.clone()).or_default() += 1;
+            zones.push(nodes[i].labels.get("zone").cloned().unwrap_or_default());
+        }
+        // Two per group: zone a, zone b and the unlabelled node alike.
+        for z in ["a", "b", ""] {
+            assert_eq!(zones.iter().filter(|x| *x == z).count(), 2, "{zones:?}");
+        }
+        assert!(parse_preference("spread=rack").is_err());
+        assert!(parse_preference("binpack=node.labels.zone").is_err());
     }
 
     #[test]
