@@ -194,3 +194,80 @@ fn three_controllers_lose_no_acknowledged_change_and_keep_running_work() {
     );
     c.finish();
 }
+
+#[test]
+fn five_controllers_lose_no_acknowledged_change_when_two_of_them_die() {
+    let c = Cluster::up_ha(1, 5, &[]);
+    assert!(all_caught_up(&c, 5), "{:?}", controllers(&c));
+    let create = |name: &str| {
+        c.skiff(&[
+            "service",
+            "create",
+            "--name",
+            name,
+            "--replicas",
+            "0",
+            "busybox",
+            "true",
+        ])
+        .code
+            == 0
+    };
+    // 20 concurrent changes; the leader and a follower are killed while
+    // they run.
+    let first = leader(&c).expect("a leader");
+    let second = (1..=5).find(|i| *i != first).expect("a follower");
+    let changes = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|k| {
+                let create = &create;
+                s.spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50 * k));
+                    let name = format!("f{k}");
+                    let ok = create(&name);
+                    (name, ok)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(400));
+        c.script(&["kill-controller", &first.to_string()]).ok();
+        c.script(&["kill-controller", &second.to_string()]).ok();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect::<Vec<_>>()
+    });
+    c.eventually(10, "a new leader among the three left", || {
+        leader(&c).is_some_and(|l| l != first && l != second)
+    });
+    let acknowledged: Vec<&String> = changes.iter().filter(|(_, ok)| *ok).map(|(n, _)| n).collect();
+    assert!(
+        acknowledged.len() >= 10,
+        "only {} of 20 went through",
+        acknowledged.len()
+    );
+    let listed = services(&c);
+    for name in &acknowledged {
+        assert_eq!(listed.iter().filter(|l| l == name).count(), 1, "{name} in {listed:?}");
+    }
+    // Three of five still make a quorum: writes go on.
+    assert!(create("after-two-died"));
+    // Removing a live controller now would leave no quorum: refused.
+    let now = leader(&c).expect("a leader");
+    let live = (1..=5)
+        .find(|i| ![first, second, now].contains(i))
+        .expect("a live follower");
+    let r = c.skiff(&["cluster", "controllers", "rm", &live.to_string()]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("quorum"), "{}", r.stderr);
+    // Both come back and catch up; nothing acknowledged was lost.
+    for i in [first, second] {
+        c.script(&["start-controller", &i.to_string()]).ok();
+    }
+    c.eventually(30, "all five caught up", || all_caught_up(&c, 5));
+    let listed = services(&c);
+    for name in acknowledged.iter().map(|n| n.as_str()).chain(["after-two-died"]) {
+        assert!(listed.iter().any(|l| l == name), "{name} lost: {listed:?}");
+    }
+    c.finish();
+}
