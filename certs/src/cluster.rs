@@ -139,6 +139,31 @@ pub fn validity_of(cert_pem: &str) -> Result<(i64, i64)> {
     Ok((v.not_before.timestamp(), v.not_after.timestamp()))
 }
 
+/// The names and addresses a certificate serves TLS for (its DNS and IP
+/// subject alternative names), as `sign_request_for` takes them.
+pub fn sans_of(cert_pem: &str) -> Result<Vec<String>> {
+    use x509_parser::extensions::GeneralName;
+    let der = pem_to_der(cert_pem)?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der)
+        .map_err(|e| CertError::Invalid(format!("certificate: {e}")))?;
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for name in &san.value.general_names {
+        match name {
+            GeneralName::DNSName(d) => out.push(d.to_string()),
+            GeneralName::IPAddress(b) => match b.len() {
+                4 => out.push(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*b).expect("4 bytes")).to_string()),
+                16 => out.push(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).expect("16 bytes")).to_string()),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Sign a joiner's request with the CA: the subject and usages are ours,
 /// only the public key comes from the request (whose signature rcgen checks).
 pub fn sign_request(
@@ -270,7 +295,7 @@ mod tests {
         };
         let pem = sign_request(&ca, &ca_key, &csr, &who, Validity::days(1)).unwrap();
         let der = pem_to_der(&pem).unwrap();
-        assert_eq!(Identity::from_der(&der), Some(who));
+        assert_eq!(Identity::from_der(&der).as_ref(), Some(&who));
         assert_eq!(fingerprint(&pem_to_der(&ca).unwrap()).len(), 64);
         assert!(sign_request(
             &ca,
@@ -280,6 +305,12 @@ mod tests {
             Validity::days(1)
         )
         .is_err());
+        // A controller's certificate names what it serves; a renewal keeps it.
+        let sans = vec!["10.0.0.2".to_string(), "ctl.example".to_string(), "fd00::2".to_string()];
+        let pem = sign_request_for(&ca, &ca_key, &csr, &who, &sans, Validity::days(1)).unwrap();
+        let mut got = sans_of(&pem).unwrap();
+        got.sort();
+        assert_eq!(got, sans);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

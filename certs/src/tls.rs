@@ -79,14 +79,58 @@ pub fn cluster_server_config(files: &TlsFiles, admit: Admission) -> Result<Arc<S
         .allow_unauthenticated()
         .build()?;
     let verifier = Arc::new(Admitting { inner, admit });
-    let mut chain = certs(&files.cert)?;
-    chain.extend(certs(&files.ca)?);
+    let resolver = Reloading::new(files)?;
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key(&files.key)?)?;
+        .with_cert_resolver(Arc::new(resolver));
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// The server certificate, read again when its file changes (a renewal
+/// writes it atomically, the key stays): new handshakes present the new
+/// one without a restart. One `stat` per handshake.
+#[derive(Debug)]
+struct Reloading {
+    files: TlsFiles,
+    current: std::sync::Mutex<(Option<std::time::SystemTime>, Arc<rustls::sign::CertifiedKey>)>,
+}
+
+impl Reloading {
+    fn new(files: &TlsFiles) -> Result<Reloading> {
+        let files = files.clone();
+        let loaded = Reloading::load(&files)?;
+        Ok(Reloading {
+            current: std::sync::Mutex::new(loaded),
+            files,
+        })
+    }
+
+    fn load(files: &TlsFiles) -> Result<(Option<std::time::SystemTime>, Arc<rustls::sign::CertifiedKey>)> {
+        let modified = std::fs::metadata(&files.cert).and_then(|m| m.modified()).ok();
+        let mut chain = certs(&files.cert)?;
+        chain.extend(certs(&files.ca)?);
+        let signer = provider()
+            .key_provider
+            .load_private_key(key(&files.key)?)
+            .map_err(|e| pem_err(&files.key, e))?;
+        Ok((modified, Arc::new(rustls::sign::CertifiedKey::new(chain, signer))))
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Reloading {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let modified = std::fs::metadata(&self.files.cert).and_then(|m| m.modified()).ok();
+        if modified != cur.0 {
+            // A half-written pair (never with atomic writes) keeps the old one.
+            if let Ok(fresh) = Reloading::load(&self.files) {
+                *cur = fresh;
+            }
+        }
+        Some(cur.1.clone())
+    }
 }
 
 struct Admitting {

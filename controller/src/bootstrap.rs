@@ -50,7 +50,13 @@ pub fn advertised(listen: &str, advertise: &[String]) -> Result<String> {
 /// Record this controller (raft ID 1, the sole voter) and give it its
 /// controller-role certificate: at `init`, and once for clusters made
 /// before controllers had identities.
-pub async fn give_identity(data: &Path, store: &state::Store, addr: &str, sans: &[String]) -> Result<()> {
+pub async fn give_identity(
+    data: &Path,
+    store: &state::Store,
+    addr: &str,
+    sans: &[String],
+    expiry: Duration,
+) -> Result<()> {
     for _ in 0..100 {
         if store.is_leader() {
             break;
@@ -70,7 +76,9 @@ pub async fn give_identity(data: &Path, store: &state::Store, addr: &str, sans: 
         role: Role::Controller,
         cluster: store.read().id.clone(),
     };
-    pki::Pki::load(data)?.issue_own(data, &who, sans)
+    let mut pki = pki::Pki::load(data)?;
+    pki.expiry = expiry;
+    pki.issue_own(data, &who, sans)
 }
 
 fn make_data_dir(data: &Path) -> Result<()> {
@@ -111,10 +119,11 @@ pub async fn init(run: &RunFlags, init: &InitFlags) -> Result<()> {
             tokens,
         })
         .await?;
-    give_identity(data, &store, &addr, &sans).await?;
+    let expiry = run.cert_expiry.unwrap_or(pki::CERT_EXPIRY);
+    give_identity(data, &store, &addr, &sans, expiry).await?;
     // The operator's own admin certificate, signed like any other.
     let mut pki = pki::Pki::load(data)?;
-    pki.expiry = run.cert_expiry.unwrap_or(pki::CERT_EXPIRY);
+    pki.expiry = expiry;
     let admin = pki::random_id(25);
     let (key, csr) = skiff_certs::cluster::new_key_and_csr("admin")?;
     let who = Identity {

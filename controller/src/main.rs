@@ -185,14 +185,15 @@ async fn run(flags: RunFlags) -> Result<()> {
     let store = state::Store::open_member(&data.join("raft"), settings.raft_id, voters, |st| {
         peers::GrpcPeers::new(handle, st, peer_dir, known)
     })?;
-    if !pki::has_identity(data) {
-        let addr = bootstrap::advertised(&listen, &[])?;
-        bootstrap::give_identity(data, &store, &addr, &bootstrap::sans(&listen, &[])).await?;
-    }
-    let mut pki = pki::Pki::load(data)?;
-    pki.expiry = flags
+    let expiry = flags
         .cert_expiry
         .unwrap_or(Duration::from_secs(settings.cert_expiry_secs));
+    if !pki::has_identity(data) {
+        let addr = bootstrap::advertised(&listen, &[])?;
+        bootstrap::give_identity(data, &store, &addr, &bootstrap::sans(&listen, &[]), expiry).await?;
+    }
+    let mut pki = pki::Pki::load(data)?;
+    pki.expiry = expiry;
     let ctx = Arc::new(server::Ctx {
         store,
         pki,
@@ -201,6 +202,7 @@ async fn run(flags: RunFlags) -> Result<()> {
         unplaced: Default::default(),
         placer: Default::default(),
     });
+    tokio::spawn(renew_own(ctx.clone(), data.to_path_buf()));
     let app = api::router(ctx.clone());
     tokio::spawn(orchestrator::run(ctx.clone()));
     tokio::select! {
@@ -219,5 +221,20 @@ async fn shutdown() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Keep this controller's certificate renewed: checked at start, then
+/// when due (at most an hour apart).
+async fn renew_own(ctx: Arc<server::Ctx>, data: std::path::PathBuf) {
+    loop {
+        let wait = match ctx.pki.renew_own(&data) {
+            Ok(due) => due.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("renewing this controller's certificate: {e:#}");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(wait.clamp(Duration::from_secs(1), Duration::from_secs(3600))).await;
     }
 }

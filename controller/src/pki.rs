@@ -31,10 +31,6 @@ fn tls_dir(data: &Path) -> PathBuf {
     data.join("tls")
 }
 
-/// A controller's certificates last as long as the server certificate
-/// `init` made before controllers had identities.
-const CONTROLLER_CERT_DAYS: i64 = 825;
-
 /// Where a controller keeps its identity for dialing peers (`ca.pem`,
 /// `cert.pem`, `key.pem`: the layout the gRPC channel reads).
 pub fn peer_dir(data: &Path) -> PathBuf {
@@ -138,8 +134,37 @@ impl Pki {
             csr,
             who,
             sans,
-            Validity::days(CONTROLLER_CERT_DAYS),
+            Validity::lasting(self.expiry),
         )
+    }
+
+    /// Renew this controller's own certificate once it is two thirds into
+    /// its life (every controller holds the CA key): same key, identity
+    /// and names, written over the old one (the listener reads it at the
+    /// next handshake, the peer channels at their next connection).
+    /// Answers when the current one is due.
+    pub fn renew_own(&self, data: &Path) -> Result<std::time::SystemTime> {
+        let cert_path = peer_dir(data).join(files::CLIENT_CERT);
+        let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+        let (cert, key) = (read(&cert_path)?, read(&peer_dir(data).join(files::CLIENT_KEY))?);
+        let due = |pem: &str| -> Result<std::time::SystemTime> {
+            let (from, to) = skiff_certs::cluster::validity_of(pem)?;
+            let at = (from + (to - from) * 2 / 3).max(0) as u64;
+            Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
+        };
+        if due(&cert)? > std::time::SystemTime::now() {
+            return due(&cert);
+        }
+        let der = skiff_certs::cluster::pem_to_der(&cert)?;
+        let who = Identity::from_der(&der).context("this controller's certificate names no identity")?;
+        let sans = skiff_certs::cluster::sans_of(&cert)?;
+        let csr = skiff_certs::cluster::request_for_key(&key, "renewal")?;
+        let fresh = self.sign_controller(&csr, &who, &sans)?;
+        use skiff_common::fsutil::write_atomic_mode;
+        write_atomic_mode(&tls_dir(data).join(files::SERVER_CERT), fresh.as_bytes(), 0o644)?;
+        write_atomic_mode(&cert_path, fresh.as_bytes(), 0o644)?;
+        tracing::info!(controller = %who.id, "controller certificate renewed");
+        due(&fresh)
     }
 
     /// Give this controller its own identity certificate (at `init`, or
