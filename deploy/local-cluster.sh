@@ -204,6 +204,9 @@ boot_host() {
 }
 
 down() {
+  # Controllers first: a controller's orchestrator would replace the
+  # containers removed below with new ones, which then outlive their hosts.
+  for i in $(seq 1 "$(ncontrollers)"); do stop_controller "$i"; done
   for sock in "$DIR"/h*/agent.sock; do
     [ -S "$sock" ] || continue
     for id in $("$B/skiff" -H "unix://$sock" ps -aq 2>/dev/null); do
@@ -217,7 +220,6 @@ down() {
     pkill -9 -f "skiff-(agent shim|shim --socket) $d/" 2>/dev/null || true
     [ -f "$d/holder.pid" ] && kill "$(cat "$d/holder.pid")" 2>/dev/null || true
   done
-  for i in $(seq 1 "$(ncontrollers)"); do stop_controller "$i"; done
   sleep 0.2
   for ns in $(ip netns list | awk -v p="^$NAME-" '$1 ~ p {print $1}'); do ip netns del "$ns"; done
   ip link del "$NAME-host" 2>/dev/null || true
