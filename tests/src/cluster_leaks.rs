@@ -2,16 +2,16 @@
 //! `deploy/local-cluster.sh down` cleans by force: every service and
 //! container is removed through the controller, the controllers are
 //! stopped (so no orchestrator makes anything new), and then each host must
-//! hold no container of any kind: no process in its cgroups, no mount under
-//! its directory in its mount namespace, no veth or published-port rule in
-//! its network namespace, no supervisor.
+//! hold nothing of any container or volume: no container cgroup or process
+//! in one, no mount under its directory in its mount namespace, no veth or
+//! published-port rule in its network namespace, no supervisor, no state
+//! file (record, namespace file, supervisor socket, volume).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::cluster::Cluster;
-use super::{container_cgroups, describe_pid, mounts_under_in, Run};
+use super::{container_cgroups, host, mounts_under_in};
 
 /// How long what `rm -f` answered for may take to be gone (a supervisor's
 /// last exit, a cgroup's removal): the same order as a `docker rm -f`.
@@ -89,7 +89,7 @@ impl Cluster {
             }
             let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
             if ids.is_empty() {
-                return Vec::new();
+                break;
             }
             if Instant::now() >= deadline {
                 return vec![format!(
@@ -102,6 +102,19 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        // Volumes, node by node (one name may be on several).
+        let mut leaks = Vec::new();
+        for i in self.hosts().into_iter().filter(|&i| self.agent_running(i)) {
+            let node = format!("h{i}");
+            let vols = self.skiff(&["--node", &node, "volume", "ls", "-q"]);
+            for v in vols.stdout.split_whitespace() {
+                let r = self.skiff(&["--node", &node, "volume", "rm", v]);
+                if r.code != 0 {
+                    leaks.push(format!("{node}: volume rm {v} failed: {}", r.stderr));
+                }
+            }
+        }
+        leaks
     }
 
     /// The hosts the script made (hI directories).
@@ -127,57 +140,33 @@ impl Cluster {
         self.pid_file(i, "agent.pid").is_some() && self.dir.join(format!("h{i}/agent.sock")).exists()
     }
 
-    /// What host hI holds of any container.
+    /// What host hI holds of any container or volume.
     fn host_leaks(&self, i: u32) -> Vec<String> {
         let h = format!("h{i}");
-        let root = format!("{}/{h}", self.dir.display());
-        let mut out: Vec<String> = container_cgroups(&format!("{}-{h}", self.name))
-            .into_iter()
-            .map(|l| format!("{h}: {l}"))
-            .collect();
+        let root = self.dir.join(&h);
+        let netns = format!("{}-{h}", self.name);
+        let mut out: Vec<String> = container_cgroups(&netns);
         // Mounts live in the host's own mount namespace (held by holder.pid).
         // The agent keeps none of its own under the host's directory; a
         // container's root filesystem, network namespace file, volumes do.
         if let Some(holder) = self.pid_file(i, "holder.pid") {
-            out.extend(
-                mounts_under_in(&holder.to_string(), &root)
-                    .into_iter()
-                    .map(|m| format!("{h}: mount {m}")),
-            );
+            let mounts = mounts_under_in(&holder.to_string(), &root.display().to_string());
+            out.extend(mounts.into_iter().map(|m| format!("mount {m}")));
         }
-        // Processes: anything running from the host's directory but its agent
+        // Anything running from the host's directory but its agent
         // (supervisors, monitors).
-        let agent = self.pid_file(i, "agent.pid").map(|p| p.to_string());
-        let procs: Run = Command::new("pgrep")
-            .args(["-f", &format!("{root}/")])
-            .output()
-            .expect("pgrep")
-            .into();
-        out.extend(
-            procs
-                .stdout
-                .split_whitespace()
-                .filter(|p| Some(*p) != agent.as_deref())
-                .map(|p| format!("{h}: process {}", describe_pid(p))),
-        );
-        // Networking, in the host's network namespace: the host sides of
-        // containers' veths, and published ports' DNAT rules.
-        let links = self.on_host(i, "ip", &["-o", "link", "show", "type", "veth"]).stdout;
-        out.extend(
-            links
-                .lines()
-                .filter_map(|l| l.split(':').nth(1))
-                .map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
-                .filter(|n| n != "eth0")
-                .map(|n| format!("{h}: veth {n}")),
-        );
-        let rules = self.on_host(i, "nft", &["list", "ruleset"]).stdout;
-        out.extend(
-            rules
-                .lines()
-                .filter(|l| l.contains("dnat to"))
-                .map(|l| format!("{h}: nftables rule {}", l.trim())),
-        );
-        out
+        let procs = host::procs_under(&format!("{}/", root.display()), self.pid_file(i, "agent.pid"));
+        out.extend(procs.into_iter().map(|p| format!("process {p}")));
+        // The network namespace: the host sides of containers' veths (the
+        // host's own link to the LAN is eth0), published ports' DNAT rules.
+        let links = host::links(&netns);
+        out.extend(links.into_iter().filter(|l| l != "eth0").map(|l| format!("link {l}")));
+        let dnat = host::nft_lines(&netns, "dnat to");
+        out.extend(dnat.into_iter().map(|r| format!("nftables rule {r}")));
+        // Per-container and per-volume state: records, namespaces,
+        // supervisor sockets.
+        let files = host::state_files_in(&root.join("data"), &root.join("run"));
+        out.extend(files.into_iter().map(|f| format!("file {f}")));
+        out.into_iter().map(|l| format!("{h}: {l}")).collect()
     }
 }
