@@ -207,10 +207,17 @@ down() {
   # Controllers first: a controller's orchestrator would replace the
   # containers removed below with new ones, which then outlive their hosts.
   for i in $(seq 1 "$(ncontrollers)"); do stop_controller "$i"; done
+  # A create the controller sent just before it stopped may still land:
+  # a few rounds, until an agent lists nothing.
   for sock in "$DIR"/h*/agent.sock; do
     [ -S "$sock" ] || continue
-    for id in $("$B/skiff" -H "unix://$sock" ps -aq 2>/dev/null); do
-      "$B/skiff" -H "unix://$sock" rm -f "$id" >/dev/null 2>&1 || true
+    for _ in 1 2 3; do
+      local ids
+      ids=$("$B/skiff" -H "unix://$sock" ps -aq 2>/dev/null) || break
+      [ -n "$ids" ] || break
+      for id in $ids; do
+        "$B/skiff" -H "unix://$sock" rm -f "$id" >/dev/null 2>&1 || true
+      done
     done
   done
   for d in "$DIR"/h*; do

@@ -158,9 +158,15 @@ impl Cluster {
         let procs = host::procs_under(&format!("{}/", root.display()), self.pid_file(i, "agent.pid"));
         out.extend(procs.into_iter().map(|p| format!("process {p}")));
         // The network namespace: the host sides of containers' veths (the
-        // host's own link to the LAN is eth0), published ports' DNAT rules.
+        // host's own link to the LAN is eth0; bridges stay with their
+        // networks), published ports' DNAT rules.
         let links = host::links(&netns);
-        out.extend(links.into_iter().filter(|l| l != "eth0").map(|l| format!("link {l}")));
+        out.extend(
+            links
+                .into_iter()
+                .filter(|l| l.starts_with("veth"))
+                .map(|l| format!("link {l}")),
+        );
         let dnat = host::nft_lines(&netns, "dnat to");
         out.extend(dnat.into_iter().map(|r| format!("nftables rule {r}")));
         // Per-container and per-volume state: records, namespaces,
