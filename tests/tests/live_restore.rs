@@ -232,3 +232,33 @@ fn a_supervisor_killed_under_a_running_agent_takes_its_container_and_leaves_noth
     assert!(diff.is_empty(), "{}", diff.join("\n"));
     a.finish();
 }
+
+/// The same for an exec's monitor: killed with SIGKILL, its process goes
+/// (the agent sees the exec end) and nothing of it is left once the
+/// container is removed.
+#[test]
+fn an_exec_monitor_killed_with_sigkill_leaves_nothing_behind() {
+    let a = Agent::start();
+    let before = Snapshot::quiet(&a);
+    a.skiff(&["run", "-d", "--name", "host", "busybox", "sleep", "300"])
+        .ok();
+    a.skiff(&["exec", "-d", "host", "sleep", "301"]).ok();
+    let needle = format!("skiff-shim --socket {}/run/s/x", a.root.display());
+    let mut mons = Default::default();
+    a.eventually("the exec's monitor", || {
+        mons = host::procs_under(&needle, None);
+        mons.len() == 1
+    });
+    for p in &mons {
+        let p = p.split_whitespace().next().expect("pid");
+        assert!(std::process::Command::new("kill")
+            .args(["-9", p])
+            .status()
+            .expect("kill")
+            .success());
+    }
+    a.skiff(&["rm", "-f", "host"]).ok();
+    let diff = Snapshot::settled_diff(&a, &before);
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
+    a.finish();
+}
