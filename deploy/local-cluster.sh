@@ -204,10 +204,20 @@ boot_host() {
 }
 
 down() {
+  # Controllers first: a controller's orchestrator would replace the
+  # containers removed below with new ones, which then outlive their hosts.
+  for i in $(seq 1 "$(ncontrollers)"); do stop_controller "$i"; done
+  # A create the controller sent just before it stopped may still land:
+  # a few rounds, until an agent lists nothing.
   for sock in "$DIR"/h*/agent.sock; do
     [ -S "$sock" ] || continue
-    for id in $("$B/skiff" -H "unix://$sock" ps -aq 2>/dev/null); do
-      "$B/skiff" -H "unix://$sock" rm -f "$id" >/dev/null 2>&1 || true
+    for _ in 1 2 3; do
+      local ids
+      ids=$("$B/skiff" -H "unix://$sock" ps -aq 2>/dev/null) || break
+      [ -n "$ids" ] || break
+      for id in $ids; do
+        "$B/skiff" -H "unix://$sock" rm -f "$id" >/dev/null 2>&1 || true
+      done
     done
   done
   for d in "$DIR"/h*; do
@@ -217,7 +227,6 @@ down() {
     pkill -9 -f "skiff-(agent shim|shim --socket) $d/" 2>/dev/null || true
     [ -f "$d/holder.pid" ] && kill "$(cat "$d/holder.pid")" 2>/dev/null || true
   done
-  for i in $(seq 1 "$(ncontrollers)"); do stop_controller "$i"; done
   sleep 0.2
   for ns in $(ip netns list | awk -v p="^$NAME-" '$1 ~ p {print $1}'); do ip netns del "$ns"; done
   ip link del "$NAME-host" 2>/dev/null || true

@@ -203,12 +203,16 @@ impl Cluster {
         }
     }
 
-    /// Tear down with the script and check that nothing of it remains:
-    /// namespaces, links, mounts, cgroups, processes.
+    /// Remove everything through the product and check that the hosts hold
+    /// nothing of it (`product_leaks`); then tear down with the script and
+    /// check that nothing of the cluster remains: namespaces, links, mounts,
+    /// cgroups, processes.
     pub fn finish(mut self) {
+        let mut leaks = self.product_leaks();
+        // The logs go with `down`: keep them for the report.
+        let log = if leaks.is_empty() { String::new() } else { self.log() };
         let down = self.script(&["down"]);
         self.finished = true;
-        let mut leaks = Vec::new();
         if down.code != 0 {
             leaks.push(format!("down failed: {}", down.stderr));
         }
@@ -241,7 +245,7 @@ impl Cluster {
         if self.dir.exists() {
             leaks.push(format!("directory {dir}"));
         }
-        assert!(leaks.is_empty(), "cluster test left things behind: {leaks:?}");
+        assert!(leaks.is_empty(), "cluster test left things behind: {leaks:#?}\n{log}");
     }
 }
 

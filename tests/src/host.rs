@@ -126,8 +126,13 @@ fn cgroups(parent: &str) -> BTreeSet<String> {
 }
 
 fn procs(a: &Agent) -> BTreeSet<String> {
-    let needle = format!("{}/", a.root.display());
-    let agent = a.agent_pid_if_running();
+    procs_under(&format!("{}/", a.root.display()), a.agent_pid_if_running())
+}
+
+/// "PID command line" of every process whose command line holds `needle`,
+/// `except` excluded.
+pub fn procs_under(needle: &str, except: Option<i32>) -> BTreeSet<String> {
+    let agent = except;
     let mut out = BTreeSet::new();
     let Ok(rd) = std::fs::read_dir("/proc") else { return out };
     for e in rd.flatten() {
@@ -141,7 +146,7 @@ fn procs(a: &Agent) -> BTreeSet<String> {
             continue;
         };
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) {
+        if cmd.contains(needle) {
             out.insert(format!("{pid} {}", cmd.trim()));
         }
     }
@@ -149,10 +154,16 @@ fn procs(a: &Agent) -> BTreeSet<String> {
 }
 
 fn state_files(a: &Agent) -> BTreeSet<String> {
-    let run = a.root.join("run");
+    state_files_in(&a.data, &a.root.join("run"))
+}
+
+/// The entries of an agent's per-container and per-volume state
+/// directories (see `Snapshot::files`), for data root `data` and exec root
+/// `run`.
+pub fn state_files_in(data: &Path, run: &Path) -> BTreeSet<String> {
     let dirs = [
-        a.data.join("containers"),
-        a.data.join("volumes"),
+        data.join("containers"),
+        data.join("volumes"),
         run.join("containers"),
         run.join("netns"),
         run.join("runtime"),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+mod cluster_leaks;
 pub mod host;
 pub mod registry;
 pub mod rsyslog;
@@ -470,17 +471,7 @@ impl Agent {
     fn leaks(&self) -> Vec<String> {
         let root = self.root.display().to_string();
         let mut out: Vec<String> = self.mounts().into_iter().map(|m| format!("mount {m}")).collect();
-        // The agent's parent cgroup stays (as Docker's /docker does);
-        // no container's cgroup may.
-        for parent in cgroup_dirs(&self.name) {
-            if let Ok(rd) = std::fs::read_dir(&parent) {
-                out.extend(
-                    rd.flatten()
-                        .filter(|e| e.path().is_dir())
-                        .map(|e| format!("cgroup {}", e.path().display())),
-                );
-            }
-        }
+        out.extend(container_cgroups(&self.name));
         let procs: Run = Command::new("pgrep")
             .args(["-f", &format!("{root}/")])
             .output()
@@ -510,13 +501,49 @@ impl Drop for Agent {
 }
 
 fn mounts_under(root: &str) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    mounts_under_in("self", root)
+}
+
+/// The mount points under `root` in the mount namespace of process `pid`
+/// (`self`, or a PID: a cluster host's mounts live in a namespace of its own).
+pub(crate) fn mounts_under_in(pid: &str, root: &str) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
         .filter(|m| m.starts_with(&format!("{root}/")))
         .map(String::from)
         .collect()
+}
+
+/// Leaks under an agent's cgroup parent: the parent stays (as Docker's
+/// /docker does); no container's cgroup may, nor any process in one.
+pub(crate) fn container_cgroups(parent: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in cgroup_dirs(parent) {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten().filter(|e| e.path().is_dir()) {
+            let procs = std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap_or_default();
+            let procs: Vec<&str> = procs.split_whitespace().collect();
+            if procs.is_empty() {
+                out.push(format!("cgroup {}", e.path().display()));
+            } else {
+                out.push(format!(
+                    "cgroup {} with processes {}",
+                    e.path().display(),
+                    procs.iter().map(|p| describe_pid(p)).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A PID with its command line, for leak reports.
+pub(crate) fn describe_pid(pid: &str) -> String {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+    format!("{pid} ({})", cmd.trim())
 }
 
 /// The cgroup parent directories of an agent (every v1 controller, or v2).

@@ -1,6 +1,7 @@
 //! Containers outlive the agent: SIGKILL it, start a new one, and it
 //! re-adopts them with logs, stop and exit codes intact.
 
+use skiff_tests::host::{self, Snapshot};
 use skiff_tests::Agent;
 
 #[test]
@@ -179,5 +180,85 @@ fn many_containers_survive_repeated_agent_sigkills() {
     for pid in &pids {
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
     }
+    a.finish();
+}
+
+/// A supervisor killed with SIGKILL while the agent runs: the agent sees
+/// its connection drop, kills the container with its cgroup, records the
+/// exit, and once the container is removed nothing of it is left (its
+/// socket included).
+#[test]
+fn a_supervisor_killed_under_a_running_agent_takes_its_container_and_leaves_nothing() {
+    let a = Agent::start();
+    let before = Snapshot::quiet(&a);
+    a.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "lost",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ])
+    .ok();
+    let pid = a.inspect("lost", "{{.State.Pid}}");
+    let sups = host::procs_under(&format!("skiff-shim --socket {}/", a.root.display()), None);
+    assert_eq!(sups.len(), 1, "{sups:?}");
+    for p in &sups {
+        let p = p.split_whitespace().next().expect("pid");
+        assert!(std::process::Command::new("kill")
+            .args(["-9", p])
+            .status()
+            .expect("kill")
+            .success());
+    }
+    a.eventually("the container to be recorded as exited", || {
+        a.inspect("lost", "{{.State.Status}} {{.State.ExitCode}}") == "exited 255"
+    });
+    // Killed with its cgroup: gone, or a zombie its new parent reaps.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let state = status.lines().find(|l| l.starts_with("State:")).unwrap_or("gone");
+    let ppid = status.lines().find(|l| l.starts_with("PPid:")).unwrap_or("");
+    assert!(
+        !host::alive(&pid) || state.contains("zombie"),
+        "the container's process {pid} outlived its supervisor: {state} {ppid}"
+    );
+    a.skiff(&["rm", "lost"]).ok();
+    let diff = Snapshot::settled_diff(&a, &before);
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
+    a.finish();
+}
+
+/// The same for an exec's monitor: killed with SIGKILL, its process goes
+/// (the agent sees the exec end) and nothing of it is left once the
+/// container is removed.
+#[test]
+fn an_exec_monitor_killed_with_sigkill_leaves_nothing_behind() {
+    let a = Agent::start();
+    let before = Snapshot::quiet(&a);
+    a.skiff(&["run", "-d", "--name", "host", "busybox", "sleep", "300"])
+        .ok();
+    a.skiff(&["exec", "-d", "host", "sleep", "301"]).ok();
+    let needle = format!("skiff-shim --socket {}/run/s/x", a.root.display());
+    let mut mons = Default::default();
+    a.eventually("the exec's monitor", || {
+        mons = host::procs_under(&needle, None);
+        mons.len() == 1
+    });
+    for p in &mons {
+        let p = p.split_whitespace().next().expect("pid");
+        assert!(std::process::Command::new("kill")
+            .args(["-9", p])
+            .status()
+            .expect("kill")
+            .success());
+    }
+    a.skiff(&["rm", "-f", "host"]).ok();
+    let diff = Snapshot::settled_diff(&a, &before);
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
     a.finish();
 }

@@ -208,6 +208,7 @@ impl PreparedExec {
         })?;
         *inst.pid.lock().unwrap_or_else(|e| e.into_inner()) = pid as i64;
         let (conn, events) = Connection::connect(&shim.socket).await?;
+        let socket = shim.socket.clone();
         *inst.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
         // Forward events, noting the exit code for `exec inspect`.
         let (tx, rx) = mpsc::unbounded_channel();
@@ -233,6 +234,9 @@ impl PreparedExec {
             journal.push(skiff_api::events::Event::new("container", "exec_die", &c.id, attrs));
             *inst2.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let _ = std::fs::remove_dir_all(&dir);
+            // The monitor removes its socket as it ends; one killed with
+            // SIGKILL cannot.
+            let _ = std::fs::remove_file(&socket);
         });
         Ok(rx)
     }

@@ -446,10 +446,12 @@ impl Engine {
     }
 
     /// Undo what `launch` set up on the host (mounts, volumes, namespace,
-    /// bundle).
+    /// bundle, and the supervisor's socket, which a supervisor killed with
+    /// SIGKILL leaves behind).
     pub(super) fn teardown(&self, id: &str) {
         self.detach_networks(id);
         self.cgroup(id).kill_and_remove();
+        let _ = std::fs::remove_file(self.socket_path(id));
         let _ = self.images.unmount(id);
         self.unmount_volumes(id);
         crate::runtime::netns::remove(&self.netns_path(id));
