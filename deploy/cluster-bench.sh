@@ -53,6 +53,21 @@ for n in "${@:-100 1000}"; do
       --agents "$n1" --containers 10 --schedule 10000 --replicas 10000 --concurrency 64 --settle 25 \
       --controller-pid "$(IFS=,; echo "${pids[*]}")" --work "$d/sim" "${failover[@]}" ||
       echo "fleetsim failed (see $d/ctl*.log)"
+    if [ "$controllers" -gt 1 ]; then
+      # One more controller joins the loaded cluster (its state is several
+      # MiB: the snapshot travels in chunks) and catches up.
+      live=0
+      for i in $(seq "$controllers"); do kill -0 "${pids[$((i - 1))]}" 2>/dev/null && live=$i && break; done
+      t0=$(date +%s.%N)
+      start $((controllers + 1)) join --token "$(cli cluster join-token controller -q)" --peer "127.0.0.1:$((port + live - 1))"
+      for _ in $(seq 600); do
+        [ "$(cli cluster controllers --format '{{.RaftID}} {{.Membership}} {{.Lag}}' 2>/dev/null |
+          grep -c "^$((controllers + 1)) voter 0$")" = 1 ] && break
+        sleep 0.1
+      done
+      echo "join_loaded_cluster_seconds $(echo "$(date +%s.%N) - $t0" | bc)"
+      sed 's/\x1b\[[0-9;]*m//g' "$d"/ctl*.log | grep -o 'raft snapshot delivered.*' | tail -1
+    fi
     kill "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
     if [ -n "${SKIFF_BENCH_KEEP:-}" ]; then echo "kept $d"; else rm -rf "$d"; fi

@@ -10,19 +10,25 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use protobuf::Message as _;
-use raft::prelude::Message;
+use raft::prelude::{Message, MessageType};
 use skiff_certs::cluster::Role;
 use skiff_common::cluster::proto::raft_client::RaftClient;
 use skiff_common::cluster::proto::raft_server::Raft;
-use skiff_common::cluster::proto::{RaftAck, RaftBatch};
+use skiff_common::cluster::proto::{RaftAck, RaftBatch, RaftChunk};
 use tokio::sync::mpsc;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::server::Peer;
 use crate::state::{ClusterState, Store, Transport};
 
 /// Batches queued per peer before new ones are dropped.
 const QUEUE: usize = 128;
+/// A snapshot travels in chunks of this size.
+const CHUNK: usize = 1 << 20;
+/// How long one snapshot may take to deliver.
+const SNAPSHOT_TIME: Duration = Duration::from_secs(300);
+/// The largest snapshot taken from a peer.
+const MAX_SNAPSHOT: usize = 1 << 31;
 
 pub struct GrpcPeers {
     rt: tokio::runtime::Handle,
@@ -32,6 +38,8 @@ pub struct GrpcPeers {
     /// Addresses known before the replicated records arrive (a joiner's).
     known: BTreeMap<u64, String>,
     peers: HashMap<u64, (String, Queue)>,
+    /// Outcomes of snapshots sent, for raft.
+    sent: Arc<std::sync::Mutex<Vec<(u64, bool)>>>,
 }
 
 /// Batches of encoded messages for one peer.
@@ -50,17 +58,66 @@ impl GrpcPeers {
             tls,
             known,
             peers: HashMap::new(),
+            sent: Arc::default(),
         }
     }
 
-    fn queue(&mut self, to: u64) -> Option<&Queue> {
-        let addr = {
-            let st = self.state.read().unwrap_or_else(|e| e.into_inner());
-            match st.id.is_empty() {
-                true => self.known.get(&to).cloned(),
-                false => st.controllers.get(&to).map(|c| c.addr.clone()),
+    fn addr_of(&self, to: u64) -> Option<String> {
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        match st.id.is_empty() {
+            true => self.known.get(&to).cloned(),
+            false => st.controllers.get(&to).map(|c| c.addr.clone()),
+        }
+    }
+
+    /// A snapshot goes on a stream of its own, in chunks, and its outcome
+    /// is reported back to raft (which sends the peer nothing else until
+    /// then).
+    fn send_snapshot(&mut self, mut m: Message) {
+        let to = m.to;
+        let sent = self.sent.clone();
+        let report = move |ok: bool| sent.lock().unwrap_or_else(|e| e.into_inner()).push((to, ok));
+        let Some(addr) = self.addr_of(to) else {
+            return report(false);
+        };
+        let data = m.mut_snapshot().take_data();
+        let head = match m.write_to_bytes() {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("raft snapshot message not encoded: {e}");
+                return report(false);
             }
         };
+        let _guard = self.rt.enter();
+        let channel = match skiff_common::cluster::channel(&addr, &self.tls) {
+            Ok(ch) => ch,
+            Err(e) => {
+                tracing::warn!(peer = to, %addr, "raft peer channel: {e}");
+                return report(false);
+            }
+        };
+        self.rt.spawn(async move {
+            let size = data.len();
+            let ok = match tokio::time::timeout(SNAPSHOT_TIME, stream_snapshot(channel, head, data.to_vec())).await {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    tracing::warn!(peer = to, %addr, "raft snapshot not delivered: {}", e.message());
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!(peer = to, %addr, "raft snapshot not delivered: timed out");
+                    false
+                }
+            };
+            if ok {
+                tracing::info!(peer = to, bytes = size, "raft snapshot delivered");
+            }
+            report(ok);
+        });
+    }
+
+    fn queue(&mut self, to: u64) -> Option<&Queue> {
+        let addr = self.addr_of(to);
         let Some(addr) = addr else {
             self.peers.remove(&to);
             return None;
@@ -88,6 +145,10 @@ impl Transport for GrpcPeers {
     fn send(&mut self, msgs: Vec<Message>) {
         let mut by_peer: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
         for m in msgs {
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                self.send_snapshot(m);
+                continue;
+            }
             match m.write_to_bytes() {
                 Ok(b) => by_peer.entry(m.to).or_default().push(b),
                 Err(e) => tracing::warn!("raft message not encoded: {e}"),
@@ -101,6 +162,26 @@ impl Transport for GrpcPeers {
             }
         }
     }
+
+    fn snapshots_sent(&mut self) -> Vec<(u64, bool)> {
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Stream one snapshot: its message, then its data in chunks.
+async fn stream_snapshot(channel: tonic::transport::Channel, head: Vec<u8>, data: Vec<u8>) -> Result<(), Status> {
+    let mut chunks = vec![RaftChunk {
+        message: head,
+        data: Vec::new(),
+    }];
+    chunks.extend(data.chunks(CHUNK).map(|d| RaftChunk {
+        message: Vec::new(),
+        data: d.to_vec(),
+    }));
+    RaftClient::new(channel)
+        .snapshot(tokio_stream::iter(chunks))
+        .await
+        .map(|_| ())
 }
 
 /// Send one peer's batches in order, merging whatever queued meanwhile.
@@ -144,15 +225,40 @@ pub struct RaftService {
     pub store: Arc<Store>,
 }
 
+/// Only a controller's certificate may step our raft.
+fn controller_only<T>(req: &Request<T>) -> Result<(), Status> {
+    match req.extensions().get::<Peer>().and_then(|p| p.0.clone()) {
+        Some(w) if w.role == Role::Controller => Ok(()),
+        Some(_) => Err(Status::permission_denied("only a controller may send raft messages")),
+        None => Err(Status::unauthenticated("a controller certificate is required")),
+    }
+}
+
 #[tonic::async_trait]
 impl Raft for RaftService {
-    async fn step(&self, req: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
-        let who = req.extensions().get::<Peer>().and_then(|p| p.0.clone());
-        match who {
-            Some(w) if w.role == Role::Controller => {}
-            Some(_) => return Err(Status::permission_denied("only a controller may send raft messages")),
-            None => return Err(Status::unauthenticated("a controller certificate is required")),
+    async fn snapshot(&self, req: Request<Streaming<RaftChunk>>) -> Result<Response<RaftAck>, Status> {
+        controller_only(&req)?;
+        let mut chunks = req.into_inner();
+        let first = chunks
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("an empty snapshot stream"))?;
+        let mut m = Message::parse_from_bytes(&first.message)
+            .map_err(|e| Status::invalid_argument(format!("raft snapshot message: {e}")))?;
+        let mut data = first.data;
+        while let Some(c) = chunks.message().await? {
+            if data.len() + c.data.len() > MAX_SNAPSHOT {
+                return Err(Status::resource_exhausted("raft snapshot too large"));
+            }
+            data.extend_from_slice(&c.data);
         }
+        m.mut_snapshot().set_data(data.into());
+        self.store.step(m);
+        Ok(Response::new(RaftAck {}))
+    }
+
+    async fn step(&self, req: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
+        controller_only(&req)?;
         for b in req.into_inner().messages {
             match Message::parse_from_bytes(&b) {
                 Ok(m) => self.store.step(m),

@@ -85,17 +85,19 @@ fn three_controllers_lose_no_acknowledged_change_and_keep_running_work() {
     });
     let work = [running_on(&c, 1), running_on(&c, 2)];
 
-    // 30 concurrent changes; the leader is killed while they run.
+    // 100 concurrent changes (service creates and node label updates);
+    // the leader is killed while they run.
     let first = leader(&c).expect("a leader");
     let changes = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..30)
+        let handles: Vec<_> = (0..100)
             .map(|k| {
                 let c = &c;
                 s.spawn(move || {
-                    std::thread::sleep(Duration::from_millis(40 * k));
+                    std::thread::sleep(Duration::from_millis(15 * k));
                     let name = format!("s{k}");
-                    let ok = c
-                        .skiff(&[
+                    let label = format!("{name}=v");
+                    let args: Vec<&str> = match k % 2 {
+                        0 => vec![
                             "service",
                             "create",
                             "--name",
@@ -104,9 +106,10 @@ fn three_controllers_lose_no_acknowledged_change_and_keep_running_work() {
                             "0",
                             "busybox",
                             "true",
-                        ])
-                        .code
-                        == 0;
+                        ],
+                        _ => vec!["node", "update", "--label-add", &label, "h1"],
+                    };
+                    let ok = c.skiff(&args).code == 0;
                     (name, ok)
                 })
             })
@@ -131,13 +134,21 @@ fn three_controllers_lose_no_acknowledged_change_and_keep_running_work() {
     });
     let acknowledged: Vec<&String> = changes.iter().filter(|(_, ok)| *ok).map(|(n, _)| n).collect();
     assert!(
-        acknowledged.len() >= 20,
-        "only {} of 30 changes went through",
+        acknowledged.len() >= 60,
+        "only {} of 100 changes went through",
         acknowledged.len()
     );
     let listed = services(&c);
+    let labels = c.node("h1", "{{json .Spec.Labels}}");
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&labels).unwrap_or_else(|e| panic!("{labels}: {e}"));
     for name in &acknowledged {
-        assert_eq!(listed.iter().filter(|l| l == name).count(), 1, "{name} in {listed:?}");
+        let k: u32 = name[1..].parse().expect("number");
+        if k.is_multiple_of(2) {
+            assert_eq!(listed.iter().filter(|l| l == name).count(), 1, "{name} in {listed:?}");
+        } else {
+            assert_eq!(labels.get(*name).map(String::as_str), Some("v"), "{name} in {labels:?}");
+        }
     }
 
     // The agents move to a live controller by themselves; the running

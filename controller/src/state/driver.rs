@@ -54,6 +54,12 @@ pub struct Lead {
 /// driver; a lost message is raft's to retry.
 pub trait Transport: Send + 'static {
     fn send(&mut self, msgs: Vec<Message>);
+
+    /// Snapshots sent since the last call, by peer: delivered or not. Raft
+    /// waits for this before it sends the peer anything else.
+    fn snapshots_sent(&mut self) -> Vec<(u64, bool)> {
+        Vec::new()
+    }
 }
 
 /// A controller alone: nothing to send.
@@ -192,6 +198,13 @@ impl Driver {
             if Instant::now() >= next_tick {
                 self.tick();
                 next_tick += TICK;
+            }
+            for (peer, delivered) in transport.snapshots_sent() {
+                let status = match delivered {
+                    true => raft::SnapshotStatus::Finish,
+                    false => raft::SnapshotStatus::Failure,
+                };
+                self.node.report_snapshot(peer, status);
             }
             let result = self.on_ready();
             self.publish_lead();
