@@ -112,6 +112,40 @@ pub struct NodeUpdate {
     pub labels_rm: Vec<String>,
 }
 
+/// `POST /services/{id}/update`: what `service update` changes; what is
+/// left out stays. A change to the container (image, env, command) or
+/// `Force` rolls the tasks over.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env_rm: Vec<String>,
+    /// The command's arguments, replacing the old ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// Replace every task even if nothing changed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_parallelism: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constraint_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constraint_rm: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub placement_pref_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub placement_pref_rm: Vec<String>,
+}
+
 /// What a service is: `replicas` copies of one container (Docker's
 /// container-create body), placed like `run` is.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]

@@ -43,7 +43,7 @@ pub enum ServiceCmd {
         pairs: Vec<String>,
     },
     /// Update a service
-    Update(ServiceUpdateArgs),
+    Update(Box<ServiceUpdateArgs>),
     /// Remove one or more services
     #[command(alias = "remove")]
     Rm {
@@ -89,6 +89,18 @@ pub struct ServiceUpdateArgs {
     /// Force update even if no changes require it
     #[arg(long)]
     pub force: bool,
+    /// Add a placement constraint (node.labels.zone==a)
+    #[arg(long = "constraint-add")]
+    pub constraint_add: Vec<String>,
+    /// Remove a placement constraint
+    #[arg(long = "constraint-rm")]
+    pub constraint_rm: Vec<String>,
+    /// Add a placement preference (spread=node.labels.zone)
+    #[arg(long = "placement-pref-add")]
+    pub placement_pref_add: Vec<String>,
+    /// Remove a placement preference
+    #[arg(long = "placement-pref-rm")]
+    pub placement_pref_rm: Vec<String>,
     #[command(flatten)]
     pub rollout: RolloutFlags,
     pub service: String,
@@ -118,7 +130,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> Exit {
             inspect_each(&services, get, format.as_deref()).await
         }
         ServiceCmd::Scale { pairs } => scale_each(c, pairs).await,
-        ServiceCmd::Update(u) => update(c, u).await,
+        ServiceCmd::Update(u) => update(c, *u).await,
         ServiceCmd::Rm { services } => each(&services, |s| async move { c.service_remove(&s).await }).await,
     }
 }
@@ -240,6 +252,10 @@ async fn update(c: &Client, u: ServiceUpdateArgs) -> Exit {
         force: u.force,
         update_parallelism: u.rollout.parallelism,
         update_delay_ms: u.rollout.delay,
+        constraint_add: u.constraint_add,
+        constraint_rm: u.constraint_rm,
+        placement_pref_add: u.placement_pref_add,
+        placement_pref_rm: u.placement_pref_rm,
     };
     match c.service_update(&u.service, &update).await {
         Ok(()) => {

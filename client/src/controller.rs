@@ -2,7 +2,6 @@
 //! services and tasks.
 
 use hyper::Method;
-use serde::Serialize;
 use serde_json::Value;
 use skiff_api::cluster::{ClusterInfo, Node, NodeUpdate, ServiceInfo, ServiceSpec, TaskInfo};
 use skiff_certs::cluster::Role;
@@ -20,29 +19,7 @@ fn service(id: &str, rest: &str) -> String {
     format!("/services/{}{rest}", enc(id))
 }
 
-/// `POST /services/{id}/update`: what changes; what is left out stays.
-#[derive(Serialize, Debug, Clone, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct ServiceUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub env_add: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub env_rm: Vec<String>,
-    /// The command's arguments, replacing the old ones.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub args: Option<Vec<String>>,
-    /// Replace every task even if nothing changed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub force: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub update_parallelism: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub update_delay_ms: Option<u64>,
-}
+pub use skiff_api::cluster::ServiceUpdate;
 
 impl Client {
     /// `GET /cluster`.

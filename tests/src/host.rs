@@ -202,6 +202,19 @@ fn status_field(pid: i32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// SIGKILL each process of a `procs_under` answer ("PID command line").
+pub fn kill9<'a>(procs: impl IntoIterator<Item = &'a String>) {
+    for p in procs {
+        let pid = p.split_whitespace().next().expect("pid");
+        let ok = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -9 {pid}");
+    }
+}
+
 /// Whether a process exists.
 pub fn alive(pid: &str) -> bool {
     !pid.is_empty() && pid != "0" && Path::new(&format!("/proc/{pid}")).exists()

@@ -599,6 +599,15 @@ fn services_keep_n_copies_through_scaling_host_failure_return_and_drain() {
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("invalid placement preference"), "{}", r.stderr);
+    // A placement change rolls the tasks over to where it now says.
+    c.skiff(&["service", "update", "--constraint-add", "node.labels.zone==a", "zoned"])
+        .ok();
+    c.eventually(30, "every task in zone a", || {
+        running_tasks(&c, "zoned") == ["h1", "h1", "h2", "h2"]
+    });
+    let r = c.skiff(&["service", "update", "--placement-pref-add", "spread=rack", "zoned"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid placement preference"), "{}", r.stderr);
     c.remove_service("zoned");
     for h in ["h1", "h2", "h3"] {
         c.skiff(&["node", "update", "--label-rm", "zone", h]).ok();

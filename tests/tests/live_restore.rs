@@ -208,14 +208,7 @@ fn a_supervisor_killed_under_a_running_agent_takes_its_container_and_leaves_noth
     let pid = a.inspect("lost", "{{.State.Pid}}");
     let sups = host::procs_under(&format!("skiff-shim --socket {}/", a.root.display()), None);
     assert_eq!(sups.len(), 1, "{sups:?}");
-    for p in &sups {
-        let p = p.split_whitespace().next().expect("pid");
-        assert!(std::process::Command::new("kill")
-            .args(["-9", p])
-            .status()
-            .expect("kill")
-            .success());
-    }
+    host::kill9(&sups);
     a.eventually("the container to be recorded as exited", || {
         a.inspect("lost", "{{.State.Status}} {{.State.ExitCode}}") == "exited 255"
     });
@@ -249,14 +242,7 @@ fn an_exec_monitor_killed_with_sigkill_leaves_nothing_behind() {
         mons = host::procs_under(&needle, None);
         mons.len() == 1
     });
-    for p in &mons {
-        let p = p.split_whitespace().next().expect("pid");
-        assert!(std::process::Command::new("kill")
-            .args(["-9", p])
-            .status()
-            .expect("kill")
-            .success());
-    }
+    host::kill9(&mons);
     a.skiff(&["rm", "-f", "host"]).ok();
     let diff = Snapshot::settled_diff(&a, &before);
     assert!(diff.is_empty(), "{}", diff.join("\n"));

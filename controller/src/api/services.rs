@@ -4,8 +4,7 @@
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use skiff_api::cluster::{ServiceInfo, ServiceSpec, TaskInfo};
+use skiff_api::cluster::{ServiceInfo, ServiceSpec, ServiceUpdate, TaskInfo};
 
 use super::{ApiError, ApiResult, St, Q};
 use crate::orchestrator::{task_running, TASK_LABEL};
@@ -96,21 +95,6 @@ pub async fn inspect(s: St, Path(key): Path<String>) -> ApiResult<Json<ServiceIn
     Ok(Json(info(&s.0, &svc)))
 }
 
-/// `POST /services/{id}/update`: what `service update` changes; a change
-/// to the container (image, env, command) or `Force` rolls the tasks over.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ServiceUpdate {
-    replicas: Option<u32>,
-    image: Option<String>,
-    env_add: Vec<String>,
-    env_rm: Vec<String>,
-    args: Option<Vec<String>>,
-    force: bool,
-    update_parallelism: Option<u32>,
-    update_delay_ms: Option<u64>,
-}
-
 pub async fn update(s: St, Path(key): Path<String>, Json(u): Json<ServiceUpdate>) -> ApiResult<StatusCode> {
     let svc = s.0.store.read().find_service(&key).cloned();
     let svc = svc.ok_or_else(|| not_found(&key))?;
@@ -144,6 +128,18 @@ pub async fn update(s: St, Path(key): Path<String>, Json(u): Json<ServiceUpdate>
     if let Some(d) = u.update_delay_ms {
         spec.update_delay_ms = d;
     }
+    // Placement: what is removed goes first, then what is added (as
+    // Docker's --constraint-rm/-add and --placement-pref-rm/-add).
+    // A placement change rolls the tasks over, so they land where it says.
+    let placement = (spec.constraints.clone(), spec.placement_prefs.clone());
+    spec.constraints.retain(|c| !u.constraint_rm.contains(c));
+    spec.constraints.extend(u.constraint_add.iter().cloned());
+    spec.placement_prefs.retain(|p| !u.placement_pref_rm.contains(p));
+    spec.placement_prefs.extend(u.placement_pref_add.iter().cloned());
+    if (spec.constraints.clone(), spec.placement_prefs.clone()) != placement {
+        spec.force_update += 1;
+    }
+    check(&spec)?;
     s.0.store
         .propose(Command::UpdateService {
             id: svc.id,
