@@ -292,6 +292,16 @@ fn connect_and_disconnect_running_containers() {
         "{}",
         r.stdout
     );
+    // A container on the default bridge that joins a user network resolves
+    // names through the embedded DNS from then on, as under Docker.
+    a.skiff(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"])
+        .ok();
+    let rc = || a.skiff(&["exec", "plain", "cat", "/etc/resolv.conf"]).ok().stdout;
+    assert!(!rc().contains("127.0.0.11"), "{}", rc());
+    a.skiff(&["network", "connect", "front", "plain"]).ok();
+    assert!(rc().contains("nameserver 127.0.0.11"), "{}", rc());
+    let r = a.skiff(&["exec", "plain", "nslookup", "app"]).ok();
+    assert!(r.stdout.contains("10.61.0."), "{}", r.stdout);
     a.finish();
 }
 

@@ -57,7 +57,7 @@ fn hosts_file(extra: &[String], att: &super::networking::Attached, hostname: &st
 
 /// resolv.conf for a container on a user-defined network: the embedded
 /// DNS, the host's search domains, `ndots:0` (as Docker writes it).
-fn embedded_resolv_conf(search: &[String]) -> String {
+pub(super) fn embedded_resolv_conf(search: &[String]) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut out = format!("nameserver {}\n", crate::network::dns::ADDR);
     if search.is_empty() {

@@ -187,12 +187,27 @@ impl Engine {
         if rec.inspect.state.running {
             let netns = PathBuf::from(&rec.inspect.network_settings.sandbox_key);
             let sb = Sandbox::new(&rec.inspect, &netns);
+            let had_dns = rec
+                .inspect
+                .network_settings
+                .networks
+                .values()
+                .any(|e| self.networks.get(&e.network_id).is_ok_and(|n| n.user_defined()));
             let (ifname, s) = self.networks.join(&sb, &net, &requested, &rec.ifaces).await?;
             crate::crashpoint::at("connect-plumbed");
             c.update(&self.containers_dir(&c.id), |r| {
                 r.inspect.network_settings.networks.insert(net.name.clone(), s);
                 r.ifaces.insert(net.id.clone(), ifname.clone());
             })?;
+            // Its first user-defined network: names resolve through the
+            // embedded DNS from now on, as Docker switches resolv.conf
+            // (written in place: the container has the file bind-mounted).
+            if net.user_defined() && !had_dns {
+                let rc = super::lifecycle::embedded_resolv_conf(&rec.inspect.host_config.dns_search);
+                if let Err(e) = std::fs::write(&rec.inspect.resolv_conf_path, rc) {
+                    tracing::warn!(container = %&c.id[..12], "switching resolv.conf to the embedded DNS: {e}");
+                }
+            }
         } else {
             c.update(&self.containers_dir(&c.id), |r| {
                 r.inspect.network_settings.networks.insert(net.name.clone(), requested);
