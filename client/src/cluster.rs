@@ -179,7 +179,7 @@ pub async fn renew_with(client: &crate::Client) -> Result<std::time::SystemTime,
 
 /// When a certificate is due for renewal: two thirds into its life
 /// (SwarmKit renews between half and four fifths).
-fn renewal_due_of(pem: &str) -> Result<std::time::SystemTime, ClientError> {
+pub fn renewal_due_of(pem: &str) -> Result<std::time::SystemTime, ClientError> {
     let (from, to) = skiff_certs::cluster::validity_of(pem).map_err(|e| ClientError::Other(e.to_string()))?;
     let at = from + (to - from) * 2 / 3;
     Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64))

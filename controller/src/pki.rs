@@ -147,11 +147,8 @@ impl Pki {
         let cert_path = peer_dir(data).join(files::CLIENT_CERT);
         let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
         let (cert, key) = (read(&cert_path)?, read(&peer_dir(data).join(files::CLIENT_KEY))?);
-        let due = |pem: &str| -> Result<std::time::SystemTime> {
-            let (from, to) = skiff_certs::cluster::validity_of(pem)?;
-            let at = (from + (to - from) * 2 / 3).max(0) as u64;
-            Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
-        };
+        // The same rule as agents and clients: two thirds into its life.
+        let due = |pem: &str| skiff_client::cluster::renewal_due_of(pem).map_err(anyhow::Error::from);
         if due(&cert)? > std::time::SystemTime::now() {
             return due(&cert);
         }

@@ -18,25 +18,21 @@ const MAKING_AT_ONCE: usize = 128;
 
 /// What a service's task asks of its node; `siblings` from `tasks`.
 fn request(s: &Service, tasks: &std::collections::BTreeMap<String, Task>) -> scheduler::Request {
+    // Specs were checked when stored; what no longer parses is skipped.
     let mut want = scheduler::Request {
         strategy: Strategy::parse(&s.spec.placement).unwrap_or_default(),
         nano_cpus: s.spec.container.host_config.resources.nano_cpus,
         memory: s.spec.container.host_config.resources.memory,
         host_ports: skiff_api::host_ports(&s.spec.container.host_config.port_bindings),
+        constraints: s.spec.constraints.iter().flat_map(|c| Constraint::parse(c)).collect(),
+        spread_over: s
+            .spec
+            .placement_prefs
+            .iter()
+            .flat_map(|p| scheduler::parse_preference(p))
+            .collect(),
         ..Default::default()
     };
-    want.constraints = s
-        .spec
-        .constraints
-        .iter()
-        .filter_map(|c| Constraint::parse(c).ok())
-        .collect();
-    want.spread_over = s
-        .spec
-        .placement_prefs
-        .iter()
-        .filter_map(|p| scheduler::parse_preference(p).ok())
-        .collect();
     for t in tasks.values() {
         if t.service == s.id && t.desired == "running" {
             *want.siblings.entry(t.node.clone()).or_default() += 1;
