@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::de::{null_as_default, string_or_vec};
+use crate::de::null_as_default;
 use crate::health::{Health, HealthConfig};
 use crate::network::{NetworkSettings, NetworkingConfig, PortBinding};
+use crate::nil::{nil_string_or_vec, Nil};
 use crate::resources::Resources;
 use crate::volume::Mount;
 
@@ -35,24 +36,24 @@ pub struct ContainerConfig {
     pub open_stdin: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     pub stdin_once: bool,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub env: Vec<String>,
-    #[serde(default, deserialize_with = "string_or_vec")]
-    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub env: Nil<Vec<String>>,
+    #[serde(default, deserialize_with = "nil_string_or_vec")]
+    pub cmd: Nil<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthConfig>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub image: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub volumes: Option<BTreeMap<String, Value>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub working_dir: String,
-    #[serde(default, deserialize_with = "string_or_vec")]
-    pub entrypoint: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "nil_string_or_vec")]
+    pub entrypoint: Nil<Vec<String>>,
+    #[serde(default)]
     pub on_build: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: Nil<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,8 +84,8 @@ pub struct LogConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct HostConfig {
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub binds: Vec<String>,
+    #[serde(default)]
+    pub binds: Nil<Vec<String>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub log_config: LogConfig,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -93,16 +94,19 @@ pub struct HostConfig {
     pub restart_policy: RestartPolicy,
     #[serde(default, deserialize_with = "null_as_default")]
     pub auto_remove: bool,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub cap_add: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub cap_drop: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub dns: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub dns_search: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub extra_hosts: Vec<String>,
+    #[serde(default)]
+    pub cap_add: Nil<Vec<String>>,
+    #[serde(default)]
+    pub cap_drop: Nil<Vec<String>>,
+    #[serde(default)]
+    pub dns: Nil<Vec<String>>,
+    #[serde(default)]
+    pub dns_search: Nil<Vec<String>>,
+    /// `--dns-option`.
+    #[serde(default)]
+    pub dns_options: Nil<Vec<String>>,
+    #[serde(default)]
+    pub extra_hosts: Nil<Vec<String>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub privileged: bool,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -122,13 +126,13 @@ pub struct HostConfig {
     #[serde(default)]
     pub group_add: Option<Vec<String>>,
     /// `"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    #[serde(default)]
+    pub port_bindings: Nil<BTreeMap<String, Vec<PortBinding>>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub publish_all_ports: bool,
     /// `--link NAME:ALIAS`, stored as Docker does: `/name:/self/alias`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub links: Vec<String>,
+    #[serde(default)]
+    pub links: Nil<Vec<String>>,
     /// `--mount`.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
@@ -272,7 +276,7 @@ impl ContainerSummary {
 #[serde(rename_all = "PascalCase")]
 pub struct WaitResponse {
     pub status_code: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error: Option<WaitError>,
 }
 

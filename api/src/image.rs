@@ -14,12 +14,15 @@ pub struct ImageSummary {
     pub id: String,
     pub parent_id: String,
     pub repo_tags: Vec<String>,
-    pub repo_digests: Vec<String>,
+    /// Null when there are none, as Docker.
+    #[serde(default)]
+    pub repo_digests: crate::Nil<Vec<String>>,
     pub created: i64,
     pub size: i64,
     pub shared_size: i64,
     pub virtual_size: i64,
-    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: crate::Nil<BTreeMap<String, String>>,
     pub containers: i64,
     /// Through a controller: the node the image is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

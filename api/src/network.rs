@@ -87,6 +87,15 @@ pub struct NetworkSettings {
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub sandbox_key: String,
+    /// Docker's legacy fields, always empty there too.
+    #[serde(rename = "LinkLocalIPv6Address", default, deserialize_with = "null_as_default")]
+    pub link_local_ipv6_address: String,
+    #[serde(rename = "LinkLocalIPv6PrefixLen", default, deserialize_with = "null_as_default")]
+    pub link_local_ipv6_prefix_len: u8,
+    #[serde(rename = "SecondaryIPAddresses", default)]
+    pub secondary_ip_addresses: Option<Vec<serde_json::Value>>,
+    #[serde(rename = "SecondaryIPv6Addresses", default)]
+    pub secondary_ipv6_addresses: Option<Vec<serde_json::Value>>,
     #[serde(rename = "EndpointID", default, deserialize_with = "null_as_default")]
     pub endpoint_id: String,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -95,6 +104,13 @@ pub struct NetworkSettings {
     pub ip_address: String,
     #[serde(rename = "IPPrefixLen", default, deserialize_with = "null_as_default")]
     pub ip_prefix_len: u8,
+    /// The default bridge's IPv6 address (Docker's top-level copy).
+    #[serde(rename = "GlobalIPv6Address", default, deserialize_with = "null_as_default")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen", default, deserialize_with = "null_as_default")]
+    pub global_ipv6_prefix_len: u8,
+    #[serde(rename = "IPv6Gateway", default, deserialize_with = "null_as_default")]
+    pub ipv6_gateway: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub mac_address: String,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -195,6 +211,18 @@ pub struct NetworkResource {
     pub options: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
+    /// Docker's config-only networks, which skiff does not make.
+    #[serde(default)]
+    pub config_from: ConfigReference,
+    #[serde(default)]
+    pub config_only: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigReference {
+    #[serde(default)]
+    pub network: String,
 }
 
 /// Body of `POST /networks/{id}/connect` and `/disconnect`.

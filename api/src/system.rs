@@ -36,8 +36,12 @@ pub struct DiskUsage {
     pub containers: Vec<ContainerSummary>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub volumes: Vec<Value>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub build_cache: Vec<Value>,
+    /// Null when there is none, as Docker.
+    #[serde(default)]
+    pub build_cache: crate::Nil<Vec<Value>>,
+    /// The build cache's total size (Docker's deprecated summary).
+    #[serde(default)]
+    pub builder_size: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 mod cluster_leaks;
+pub mod differ;
+pub mod dockerd;
 pub mod host;
 pub mod registry;
 pub mod rsyslog;
 pub mod token;
+pub mod wire;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -297,9 +300,7 @@ impl Agent {
         let _ = Command::new("pkill")
             .args(["-9", "-f", &format!("skiff-(agent shim|shim --socket) {root}/")])
             .output();
-        for dir in cgroup_dirs(&self.name) {
-            kill_cgroup(&dir);
-        }
+        kill_cgroup_tree(&self.name);
         let mut mounts = self.mounts();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mounts {
@@ -562,6 +563,13 @@ pub(crate) fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
         out.push(v2);
     }
     out
+}
+
+/// Kill every process under a cgroup parent and remove its cgroups.
+pub(crate) fn kill_cgroup_tree(parent: &str) {
+    for dir in cgroup_dirs(parent) {
+        kill_cgroup(&dir);
+    }
 }
 
 fn kill_cgroup(dir: &Path) {

@@ -469,13 +469,10 @@ fn bad_limits_get_dockers_messages_and_create_nothing() {
         assert_eq!(info["OomKillDisable"], has("/sys/fs/cgroup/memory/memory.oom_control"));
         assert_eq!(info["PidsLimit"], has("/sys/fs/cgroup/pids"));
         let weight = has("/sys/fs/cgroup/blkio/blkio.weight") || has("/sys/fs/cgroup/blkio/blkio.bfq.weight");
-        let warned = info["Warnings"]
-            .to_string()
-            .contains("WARNING: No blkio weight support");
-        assert_eq!(warned, !weight, "{}", info["Warnings"]);
+        // As Docker 20.10's daemon: no blkio weight warning in `info` on
+        // cgroup v1 (it lists only the throttle ones there).
+        assert!(!info["Warnings"].to_string().contains("weight"), "{}", info["Warnings"]);
         if !weight {
-            let r = a.skiff(&["info"]).ok();
-            assert!(r.stderr.contains("WARNING: No blkio weight support"), "{}", r.stderr);
             let r = a.skiff(&["create", "--blkio-weight", "300", "busybox", "true"]).ok();
             assert!(
                 r.stderr.contains("WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),

@@ -54,7 +54,7 @@ pub fn summary(c: &Ctr) -> ContainerSummary {
             .map(|d| d.timestamp())
             .unwrap_or(0),
         ports: port_list(&ins.network_settings.ports),
-        labels: ins.config.labels.clone(),
+        labels: ins.config.labels.clone().into(),
         state: ins.state.status.clone(),
         status: status_text(&ins.state),
         // Docker gives only NetworkMode; the reservations and host ports

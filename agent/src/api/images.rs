@@ -48,7 +48,7 @@ pub fn summary(e: &crate::engine::Engine, img: &Image) -> ImageSummary {
         id: img.id.clone(),
         parent_id: String::new(),
         repo_tags: e.images.tags_of(&img.id),
-        repo_digests: e.images.digests_of(&img.id),
+        repo_digests: skiff_api::Nil::null_if_empty(e.images.digests_of(&img.id)),
         created: created_unix(img),
         size,
         shared_size: -1,
@@ -67,8 +67,15 @@ fn inspect_json(e: &crate::engine::Engine, img: &Image) -> Value {
         .and_then(|c| e.images.layers.get(&c).ok())
         .map(|l| {
             let mut m = driver.metadata(&l.cache_id);
-            m.remove("WorkDir");
-            m.insert("MergedDir".into(), String::new());
+            // As Docker's overlay2: the layer's merged and work paths too.
+            if let Some(upper) = m
+                .get("UpperDir")
+                .and_then(|u| u.strip_suffix("/diff"))
+                .map(String::from)
+            {
+                m.entry("MergedDir".into()).or_insert(format!("{upper}/merged"));
+                m.entry("WorkDir".into()).or_insert(format!("{upper}/work"));
+            }
             m.retain(|_, v| !v.is_empty());
             m
         })
@@ -90,16 +97,33 @@ fn inspect_json(e: &crate::engine::Engine, img: &Image) -> Value {
         "Size": size,
         "VirtualSize": size,
         "GraphDriver": {"Name": driver.kind().name(), "Data": data},
-        "Descriptor": e.images.manifest_descriptor(img).ok(),
         "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     })
 }
 
+/// A reference as Docker names it in errors: `:latest` when it has no tag
+/// or digest (IDs as given).
+fn with_latest(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if name.contains('@') || last.contains(':') || name.starts_with("sha256:") {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
 /// `GET /images/{name}/json` and `/history`; names may contain slashes.
 pub async fn get_dispatch(e: St, Path(rest): Path<String>) -> ApiResult {
     if let Some(name) = rest.strip_suffix("/json") {
-        let img = e.images.resolve(name)?;
+        // Docker's inspect wraps the store's not-found in its own words.
+        let img = e.images.resolve(name).map_err(|err| match ApiError::from(err) {
+            ApiError(StatusCode::NOT_FOUND, _) => ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no such image: {name}: No such image: {}", with_latest(name)),
+            ),
+            other => other,
+        })?;
         return Ok(Json(inspect_json(&e, &img)).into_response());
     }
     if let Some(name) = rest.strip_suffix("/get") {

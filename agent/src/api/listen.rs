@@ -66,6 +66,7 @@ where
 {
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let mut app = app.clone();
+        let version = super::versions::requested(req.uri().path());
         if let Some(u) = strip_version(req.uri()) {
             *req.uri_mut() = u;
         }
@@ -81,11 +82,16 @@ where
                 let _ = axum::body::to_bytes(axum::body::Body::new(req.into_body()), 1 << 20).await;
                 return Ok(ApiError(StatusCode::FORBIDDEN, why.into()).into_response());
             }
-            let resp = app.call(req).await;
-            if let (true, Ok(r)) = (debug, &resp) {
-                tracing::debug!(status = %r.status(), "API response");
+            use super::versions::{finish, refusal, Stage};
+            let v = version.as_ref().map(|(_, v)| *v);
+            if let Some(err) = version.as_ref().and_then(|(t, v)| refusal(t, *v)) {
+                return Ok(finish(err.into_response(), v, Stage::Refused).await);
             }
-            resp
+            let Ok(resp) = app.call(req).await;
+            if debug {
+                tracing::debug!(status = %resp.status(), "API response");
+            }
+            Ok::<_, std::convert::Infallible>(finish(resp, v, Stage::Served).await)
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()

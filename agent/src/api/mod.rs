@@ -20,6 +20,7 @@ mod streams;
 mod swarm;
 mod system;
 mod upload;
+mod versions;
 mod volumes;
 
 use std::sync::Arc;
@@ -121,7 +122,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .fallback(|uri: Uri| async move {
             tracing::debug!(path = %uri.path(), "no such endpoint");
-            ApiError(StatusCode::NOT_FOUND, "page not found".into())
+            let mut r =
+                axum::response::IntoResponse::into_response(ApiError(StatusCode::NOT_FOUND, "page not found".into()));
+            r.extensions_mut().insert(versions::Bare);
+            r
         })
         .with_state(engine)
 }

@@ -92,7 +92,16 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
     let out = c.output.subscribe();
     let exits = c.exits.subscribe();
     let seen = exits.borrow().count;
+    // As Docker: `logs=1` replays the log first; live output only with
+    // `stream=1`, and only while the container runs.
+    let history = if qbool(&q, "logs") {
+        log_history(&e, &c, tty, want_out, want_err).await
+    } else {
+        Vec::new()
+    };
     let relay = Relay {
+        history,
+        live: qbool(&q, "stream") && (st.running || st.restarting),
         seen,
         out,
         exits,
@@ -119,11 +128,16 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
         }
         relay.run(wr).await;
     });
-    Ok(upgrade_response())
+    let mut resp = upgrade_response();
+    resp.extensions_mut().insert(super::versions::Bare);
+    Ok(resp)
 }
 
 /// An attached client's view of a container's output, until it exits.
 struct Relay {
+    /// The log replayed before live output (`logs=1`), encoded.
+    history: Vec<Vec<u8>>,
+    live: bool,
     out: tokio::sync::broadcast::Receiver<(u8, Bytes)>,
     exits: tokio::sync::watch::Receiver<crate::engine::container::Exits>,
     seen: u64,
@@ -135,6 +149,15 @@ struct Relay {
 impl Relay {
     async fn run<W: tokio::io::AsyncWrite + Unpin>(mut self, mut wr: W) {
         let wanted = |s: u8| (s == stream::STDOUT && self.want_out) || (s == stream::STDERR && self.want_err);
+        for chunk in std::mem::take(&mut self.history) {
+            if wr.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        if !self.live {
+            let _ = wr.shutdown().await;
+            return;
+        }
         loop {
             tokio::select! {
                 m = self.out.recv() => match m {
@@ -153,6 +176,27 @@ impl Relay {
         }
         let _ = wr.shutdown().await;
     }
+}
+
+/// A container's log as an attach with `logs=1` replays it, encoded for
+/// the client (nothing when its log driver cannot be read back).
+async fn log_history(e: &St, c: &Arc<Ctr>, tty: bool, want_out: bool, want_err: bool) -> Vec<Vec<u8>> {
+    let Ok(src) = e.log_source(c) else { return Vec::new() };
+    let entries = tokio::task::spawn_blocking(move || read::read_all(&src))
+        .await
+        .unwrap_or_default();
+    entries
+        .iter()
+        .filter_map(|en| {
+            let s = if en.stream == "stderr" {
+                stream::STDERR
+            } else {
+                stream::STDOUT
+            };
+            let wanted = (s == stream::STDOUT && want_out) || (s == stream::STDERR && want_err);
+            wanted.then(|| encode(tty, s, en.log.as_bytes()))
+        })
+        .collect()
 }
 
 /// Resolves once the container has exited `seen` times or is removed.
@@ -326,16 +370,9 @@ pub async fn logs(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let ct = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    Ok((
-        [(header::CONTENT_TYPE, ct)],
-        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
-    )
-        .into_response())
+    // Docker 20.10 sends logs with no Content-Type (clients frame by the
+    // container's Tty); the types came with API 1.42.
+    Ok(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)).into_response())
 }
 
 pub async fn exec_create(e: St, Path(id): Path<String>, body: Bytes) -> ApiResult {
@@ -362,7 +399,15 @@ pub async fn exec_start(e: St, Path(id): Path<String>, req: Request) -> ApiResul
         serde_json::from_slice(&bytes)
             .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid exec start: {err}")))?
     };
-    let prepared = e.exec_start(&id).await?;
+    let prepared = match e.exec_start(&id).await {
+        Ok(p) => p,
+        // As Docker: once the exec exists, an attached start answers (or
+        // upgrades) first and reports a conflict in the stream.
+        Err(crate::engine::EngineError::Conflict(msg)) if !start.detach => {
+            return Ok(error_in_stream(parts, start.tty.unwrap_or(false), msg));
+        }
+        Err(err) => return Err(err.into()),
+    };
     if start.detach {
         let mut events = prepared.launch().await?;
         tokio::spawn(async move { while events.recv().await.is_some() {} });
@@ -433,6 +478,23 @@ pub async fn exec_start(e: St, Path(id): Path<String>, req: Request) -> ApiResul
     Ok(upgrade_response())
 }
 
+/// An attached exec start that failed after Docker would have answered:
+/// the error as the stream's only output.
+fn error_in_stream(parts: axum::http::request::Parts, tty: bool, msg: String) -> Response {
+    let frame = encode(tty, stream::STDOUT, format!("{msg}\r\n").as_bytes());
+    if !parts.headers.contains_key(header::UPGRADE) {
+        return ([(header::CONTENT_TYPE, RAW_STREAM)], frame).into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(Request::from_parts(parts, Body::empty()));
+    tokio::spawn(async move {
+        let Ok(up) = on_upgrade.await else { return };
+        let mut io = TokioIo::new(up);
+        let _ = io.write_all(&frame).await;
+        let _ = io.shutdown().await;
+    });
+    upgrade_response()
+}
+
 pub async fn exec_resize(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     let inst = e.execs.get(&id)?;
     let (h, w) = dims(&q)?;
@@ -448,11 +510,16 @@ pub async fn exec_inspect(e: St, Path(id): Path<String>) -> ApiResult<Json<Value
     let code = *inst.exit.borrow();
     let running = *inst.started.lock().unwrap_or_else(|e| e.into_inner()) && code.is_none();
     let cfg = &inst.config;
+    let mut process = json!({"tty": cfg.tty, "entrypoint": cfg.cmd.first(), "arguments": cfg.cmd.get(1..).unwrap_or_default(), "privileged": cfg.privileged});
+    // Docker leaves an empty user out.
+    if !cfg.user.is_empty() {
+        process["user"] = json!(cfg.user);
+    }
     Ok(Json(json!({
         "ID": inst.id,
         "Running": running,
         "ExitCode": code,
-        "ProcessConfig": {"tty": cfg.tty, "entrypoint": cfg.cmd.first(), "arguments": cfg.cmd.get(1..).unwrap_or_default(), "privileged": cfg.privileged, "user": cfg.user},
+        "ProcessConfig": process,
         "OpenStdin": cfg.attach_stdin,
         "OpenStderr": cfg.attach_stderr,
         "OpenStdout": cfg.attach_stdout,

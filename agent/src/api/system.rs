@@ -19,9 +19,6 @@ fn kernel() -> String {
 
 pub async fn ping() -> impl IntoResponse {
     let mut h = HeaderMap::new();
-    h.insert("API-Version", HeaderValue::from_static(API_VERSION));
-    h.insert("OSType", HeaderValue::from_static("linux"));
-    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert(
         "Cache-Control",
         HeaderValue::from_static("no-cache, no-store, must-revalidate"),
@@ -36,7 +33,7 @@ pub async fn ping() -> impl IntoResponse {
 pub async fn version() -> impl IntoResponse {
     Json(json!({
         "Platform": {"Name": "skiff"},
-        "Components": [{"Name": "Engine", "Version": VERSION, "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": go_arch(), "KernelVersion": kernel()}}],
+        "Components": [{"Name": "Engine", "Version": VERSION, "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": go_arch(), "KernelVersion": kernel(), "GitCommit": option_env!("SKIFF_GIT_COMMIT").unwrap_or("unknown"), "GoVersion": "n/a (Rust)", "BuildTime": "", "Experimental": "false"}}],
         "Version": VERSION,
         "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
@@ -76,8 +73,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "Driver": e.images.layers.driver.kind().name(),
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "DockerRootDir": e.cfg.data_root,
-        "SystemStatus": null,
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": skiff_shim::log::opts::DRIVERS},
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": skiff_shim::log::opts::DRIVERS},
         "MemoryLimit": sys.memory_limit, "SwapLimit": sys.swap_limit, "KernelMemory": sys.kernel_memory,
         "KernelMemoryTCP": sys.kernel_memory_tcp, "CpuCfsPeriod": sys.cpu_cfs, "CpuCfsQuota": sys.cpu_cfs,
         "CPUShares": sys.cpu_shares, "CPUSet": sys.cpuset, "PidsLimit": sys.pids_limit, "IPv4Forwarding": true,
@@ -103,8 +99,8 @@ pub async fn info(e: St) -> impl IntoResponse {
         "Labels": e.cfg.labels,
         "ExperimentalBuild": false,
         "ServerVersion": VERSION,
-        "Runtimes": {"skiff": {"path": "libcontainer (embedded)"}},
-        "DefaultRuntime": "skiff",
+        "Runtimes": {crate::runtime::RUNTIME_NAME: {"path": "libcontainer (embedded)"}},
+        "DefaultRuntime": crate::runtime::RUNTIME_NAME,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
         "LiveRestoreEnabled": true,
         "Isolation": "",
@@ -113,7 +109,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": crate::engine::security::info_options(e.cgroup_v2, e.cfg.no_new_privileges),
-        "Warnings": sys.warnings(),
+        "Warnings": skiff_api::Nil::null_if_empty(sys.warnings()),
     }))
 }
 
@@ -189,6 +185,7 @@ pub async fn df(e: St) -> super::ApiResult<Json<skiff_api::DiskUsage>> {
         image_rows.sort_by_key(|i| std::cmp::Reverse(i.created));
         let mut containers = e.all();
         containers.sort_by_key(|c| std::cmp::Reverse(c.record().inspect.created.clone()));
+        let cache = build_cache(&e);
         skiff_api::DiskUsage {
             layers_size: layers.iter().map(|l| l.size as i64).sum(),
             images: image_rows,
@@ -201,7 +198,8 @@ pub async fn df(e: St) -> super::ApiResult<Json<skiff_api::DiskUsage>> {
                 .iter()
                 .filter_map(|v| serde_json::to_value(v).ok())
                 .collect(),
-            build_cache: build_cache(&e),
+            builder_size: cache.iter().filter_map(|r| r["Size"].as_i64()).sum(),
+            build_cache: skiff_api::Nil::null_if_empty(cache),
         }
     })
     .await

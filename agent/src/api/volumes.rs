@@ -52,7 +52,8 @@ pub async fn prune(e: St, q: Q) -> ApiResult<Json<VolumePruneResponse>> {
     let filters = parse_filters(&q)?;
     let (gone, bytes) = blocking(&e, move |e| e.volume_prune(&filters)).await?;
     Ok(Json(VolumePruneResponse {
-        volumes_deleted: (!gone.is_empty()).then_some(gone),
+        // Docker answers a list, empty when nothing went.
+        volumes_deleted: Some(gone),
         space_reclaimed: bytes,
     }))
 }

@@ -197,7 +197,7 @@ impl Builder {
         env.extend(proxies);
         let config = ContainerConfig {
             image: st.base.clone(),
-            cmd: argv,
+            cmd: argv.into(),
             env,
             user: st.image.config.user.clone(),
             working_dir: st.image.config.working_dir.clone(),
@@ -207,8 +207,8 @@ impl Builder {
         };
         let host_config = HostConfig {
             network_mode: network,
-            extra_hosts: self.opts.extra_hosts.clone(),
-            binds: mounts.binds.clone(),
+            extra_hosts: self.opts.extra_hosts.clone().into(),
+            binds: mounts.binds.clone().into(),
             tmpfs: mounts.tmpfs.clone(),
             ..Default::default()
         };
@@ -216,8 +216,8 @@ impl Builder {
             id: st.base.clone(),
             config: ImageConfigFile {
                 config: ContainerConfig {
-                    entrypoint: Vec::new(),
-                    cmd: Vec::new(),
+                    entrypoint: Default::default(),
+                    cmd: Default::default(),
                     healthcheck: None,
                     ..st.image.config.clone()
                 },

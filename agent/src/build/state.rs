@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use skiff_api::{HealthConfig, History, ImageConfigFile};
+use skiff_api::{HealthConfig, History, ImageConfigFile, Nil};
 
 use super::dockerfile::{Cmd, Flag, Op};
 use super::words::{self, Lexer};
@@ -234,14 +234,14 @@ impl State {
                 ))
             }
             Op::Cmd(cmd) => {
-                self.image.config.cmd = self.argv(cmd);
+                self.image.config.cmd = self.argv(cmd).into();
                 self.cmd_set = true;
                 cfg_text(format!("CMD {}", shown_argv(&self.image.config.cmd)))
             }
             Op::Entrypoint(cmd) => {
-                self.image.config.entrypoint = self.argv(cmd);
+                self.image.config.entrypoint = self.argv(cmd).into();
                 if !self.cmd_set {
-                    self.image.config.cmd = Vec::new();
+                    self.image.config.cmd = Nil::default();
                 }
                 cfg_text(format!("ENTRYPOINT {}", shown_argv(&self.image.config.entrypoint)))
             }

@@ -175,6 +175,31 @@ pub fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The container's file paths and runtime, which Docker shows from its
+/// first start on (a log path for json-file only).
+pub fn fill_paths(ins: &mut ContainerInspect, dir: &std::path::Path) {
+    if !ins.resolv_conf_path.is_empty() {
+        return;
+    }
+    ins.host_config
+        .extra
+        .entry("Runtime")
+        .or_insert(crate::runtime::RUNTIME_NAME.into());
+    ins.resolv_conf_path = dir.join("resolv.conf").display().to_string();
+    ins.hostname_path = dir.join("hostname").display().to_string();
+    ins.hosts_path = dir.join("hosts").display().to_string();
+    if ins.host_config.log_config.kind == "json-file" {
+        ins.log_path = skiff_shim::log::read::json_path(dir, &ins.id).display().to_string();
+    }
+}
+
+/// A process's environment gets Docker's default PATH when it has none.
+pub fn with_default_path(env: &mut Vec<String>) {
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.into());
+    }
+}
+
 impl Engine {
     /// `POST /containers/create`.
     pub fn create(&self, name: Option<&str>, req: CreateRequest) -> Result<(String, Vec<String>)> {
@@ -233,6 +258,7 @@ impl Engine {
         super::limits::verify_settings(&hc)?;
         let layer_size = self.storage_size(&hc)?;
         super::security::verify(&hc)?;
+        super::security::fill_defaults(&mut hc, self.cgroup_v2);
         let networks = self.plan_networks(&mut hc, req.networking_config.as_ref(), &mut warnings)?;
         if hc.init == Some(true) && self.cfg.init_path.is_none() {
             return Err(EngineError::BadRequest(
@@ -242,9 +268,11 @@ impl Engine {
         let ic = &image.config.config;
         let mut cfg = req.config.clone();
         // Docker's merge: the request wins, the image fills in.
-        cfg.env = merge_env(&ic.env, &cfg.env);
-        if !cfg.env.iter().any(|e| e.starts_with("PATH=")) {
-            cfg.env.insert(0, DEFAULT_PATH.into());
+        // Docker keeps Env null when neither gave any (PATH is added to the
+        // process's environment only, by `with_default_path`).
+        let env = merge_env(&ic.env, &cfg.env);
+        if !env.is_empty() {
+            cfg.env = env.into();
         }
         if cfg.entrypoint.is_empty() {
             cfg.entrypoint = ic.entrypoint.clone();
@@ -258,9 +286,9 @@ impl Engine {
         if cfg.user.is_empty() {
             cfg.user = ic.user.clone();
         }
-        let mut labels: BTreeMap<String, String> = ic.labels.clone();
-        labels.extend(cfg.labels.clone());
-        cfg.labels = labels;
+        let mut labels: BTreeMap<String, String> = ic.labels.clone().into();
+        labels.extend(cfg.labels.clone().into_inner());
+        cfg.labels = labels.into();
         if cfg.stop_signal.is_none() {
             cfg.stop_signal = ic.stop_signal.clone();
         }
@@ -346,14 +374,6 @@ impl Engine {
         let mounts = self.attach_volumes(&id, planned)?;
         crate::crashpoint::at("create-layer-made");
 
-        if hc.restart_policy.name.is_empty() {
-            hc.restart_policy.name = "no".into();
-        }
-        // Docker shows a log path for json-file only.
-        let log_path = match hc.log_config.kind.as_str() {
-            "json-file" => skiff_shim::log::read::json_path(&dir, &id).display().to_string(),
-            _ => String::new(),
-        };
         let mut data = driver.metadata(&id);
         data.retain(|_, v| !v.is_empty());
         let inspect = ContainerInspect {
@@ -368,10 +388,6 @@ impl Engine {
                 ..Default::default()
             },
             image: image.id.clone(),
-            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
-            hostname_path: dir.join("hostname").display().to_string(),
-            hosts_path: dir.join("hosts").display().to_string(),
-            log_path,
             name: format!("/{name}"),
             driver: driver.kind().name().into(),
             platform: "linux".into(),

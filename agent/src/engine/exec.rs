@@ -132,6 +132,7 @@ impl Engine {
         let rootfs = &root.path;
         let user = spec::resolve_user(rootfs, &user_spec).map_err(EngineError::BadRequest)?;
         let mut env = super::container::merge_env(&ins.config.env, &ec.env);
+        super::container::with_default_path(&mut env);
         if ec.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }

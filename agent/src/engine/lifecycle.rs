@@ -126,7 +126,11 @@ impl Engine {
         if c.is_running() {
             return Err(EngineError::NotModified);
         }
-        c.update(&self.containers_dir(&c.id), |r| r.manually_stopped = false)?;
+        let dir = self.containers_dir(&c.id);
+        c.update(&dir, |r| {
+            r.manually_stopped = false;
+            super::container::fill_paths(&mut r.inspect, &dir);
+        })?;
         self.start_locked(&c).await?;
         Ok(())
     }
@@ -288,7 +292,8 @@ impl Engine {
         let seccomp = conf
             .seccomp_load(&self.seccomp_dir(), &mut caps)
             .map_err(|e| (125, e.to_string()))?;
-        let mut env = cfg.env.clone();
+        let mut env: Vec<String> = cfg.env.to_vec();
+        super::container::with_default_path(&mut env);
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={hostname}"));
         }

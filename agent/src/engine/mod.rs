@@ -133,7 +133,7 @@ pub fn container_attrs(c: &Ctr, extra: &[(&str, String)]) -> std::collections::B
     for (k, v) in extra {
         a.insert(k.to_string(), v.clone());
     }
-    a
+    a.into()
 }
 
 impl Engine {

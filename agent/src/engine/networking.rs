@@ -26,10 +26,16 @@ pub struct Attached {
     pub embedded_dns: bool,
 }
 
-/// Clear what only a running container has (addresses, ports, sandbox).
+/// Clear what only a running container has (addresses, ports). The
+/// sandbox's ID and key stay, as Docker shows them after an exit.
 pub fn clear_runtime(ns: &mut NetworkSettings) {
     let keep = std::mem::take(&mut ns.networks);
-    *ns = NetworkSettings::default();
+    let (sandbox_id, sandbox_key) = (std::mem::take(&mut ns.sandbox_id), std::mem::take(&mut ns.sandbox_key));
+    *ns = NetworkSettings {
+        sandbox_id,
+        sandbox_key,
+        ..Default::default()
+    };
     ns.networks = keep
         .into_iter()
         .map(|(k, e)| {
@@ -84,7 +90,7 @@ impl Engine {
         }
         let out = self.networks.plan(hc, nc, warnings)?;
         if !links.is_empty() {
-            hc.links = links;
+            hc.links = links.into();
         }
         Ok(out)
     }
@@ -164,12 +170,15 @@ impl Engine {
                     .into(),
             ));
         }
-        if rec
-            .inspect
-            .network_settings
-            .networks
-            .values()
-            .any(|e| e.network_id == net.id)
+        // As Docker: a second connect of a stopped container replaces its
+        // endpoint settings; of a running one it is refused.
+        if rec.inspect.state.running
+            && rec
+                .inspect
+                .network_settings
+                .networks
+                .values()
+                .any(|e| e.network_id == net.id)
         {
             return Err(EngineError::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",

@@ -24,8 +24,8 @@ pub fn apply_to(cfg: &mut ContainerConfig, changes: &[String]) -> Result<(), Ima
         let (ins, arg) = ch.trim().split_once(char::is_whitespace).unwrap_or((ch.trim(), ""));
         let arg = arg.trim();
         match ins.to_ascii_uppercase().as_str() {
-            "CMD" => cfg.cmd = list(arg),
-            "ENTRYPOINT" => cfg.entrypoint = list(arg),
+            "CMD" => cfg.cmd = list(arg).into(),
+            "ENTRYPOINT" => cfg.entrypoint = list(arg).into(),
             "ENV" => {
                 let kv = match arg.split_once('=') {
                     Some(_) => arg.to_string(),
@@ -85,9 +85,9 @@ mod tests {
             "VOLUME [\"/logs\"]".into(),
         ])
         .unwrap();
-        assert_eq!(c.cmd, ["httpd", "-f"]);
-        assert_eq!(c.entrypoint, ["/bin/sh", "-c", "/init"]);
-        assert_eq!(c.env, ["A=1", "B=2"]);
+        assert_eq!(*c.cmd, ["httpd", "-f"]);
+        assert_eq!(*c.entrypoint, ["/bin/sh", "-c", "/init"]);
+        assert_eq!(*c.env, ["A=1", "B=2"]);
         assert_eq!(c.working_dir, "/srv");
         assert_eq!(c.labels["k"], "v");
         let ports = c.exposed_ports.unwrap();

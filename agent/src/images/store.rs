@@ -210,17 +210,6 @@ impl ImageStore {
         }
     }
 
-    /// The descriptor of the image's OCI manifest (Docker's `Descriptor` in
-    /// `image inspect`), written on first use for images stored before
-    /// manifests were kept.
-    pub fn manifest_descriptor(&self, img: &Image) -> Result<Descriptor, ImageError> {
-        let raw = self.manifest_raw(img)?;
-        let d: oci_spec::image::Digest = digest(&raw)
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("manifest digest: {e}")))?;
-        Ok(Descriptor::new(MediaType::ImageManifest, raw.len() as u64, d))
-    }
-
     /// `docker import`: one flat root filesystem tarball becomes a one-layer
     /// image, made at `created` (RFC 3339; now if absent: a controller
     /// gives every node the same time, so the image ID is the same on all).
@@ -234,13 +223,15 @@ impl ImageStore {
     ) -> Result<String, ImageError> {
         let layer: Layer = self.layers.register(None, tar)?;
         let now = created.unwrap_or_else(crate::ids::now);
+        // As Docker: the message, or where it came from, is the comment.
+        let comment = message.unwrap_or_else(|| "Imported from -".into());
         let cfg = ImageConfigFile {
             architecture: std::env::consts::ARCH
                 .replace("x86_64", "amd64")
                 .replace("aarch64", "arm64"),
             os: "linux".into(),
             created: Some(now.clone()),
-            comment: message.clone(),
+            comment: Some(comment.clone()),
             config: changes,
             rootfs: RootFs {
                 kind: "layers".into(),
@@ -249,7 +240,7 @@ impl ImageStore {
             history: vec![History {
                 created: Some(now),
                 created_by: None,
-                comment: Some(message.unwrap_or_else(|| "Imported from -".into())),
+                comment: Some(comment),
                 empty_layer: None,
             }],
             ..Default::default()

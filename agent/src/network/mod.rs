@@ -360,6 +360,7 @@ impl Networks {
             containers,
             options: n.options.clone(),
             labels: n.labels.clone(),
+            ..Default::default()
         })
     }
 

@@ -299,10 +299,14 @@ impl Cgroup {
             )
         };
         let host = host_memory();
+        let mut stats = read_keyed(&dir.join("memory.stat"));
+        if !self.v2 {
+            stats.retain(|k, _| V1_MEMORY_KEYS.contains(&k.trim_start_matches("total_")));
+        }
         MemoryStats {
             usage: usage.unwrap_or(0),
             max_usage: max_usage.unwrap_or(0),
-            stats: read_keyed(&dir.join("memory.stat")),
+            stats,
             failcnt: failcnt.unwrap_or(0),
             limit: limit.filter(|l| *l < host).unwrap_or(host),
         }
@@ -327,13 +331,42 @@ impl Cgroup {
                 .unwrap_or_default();
             Some(blkio_v1(&text))
         };
+        // As Docker on v1: every list, empty where the kernel keeps no
+        // such file (the CFQ ones went with CFQ).
         BlkioStats {
             io_service_bytes_recursive: read("blkio.throttle.io_service_bytes"),
             io_serviced_recursive: read("blkio.throttle.io_serviced"),
-            ..Default::default()
+            io_queue_recursive: read("blkio.io_queued"),
+            io_service_time_recursive: read("blkio.io_service_time"),
+            io_wait_time_recursive: read("blkio.io_wait_time"),
+            io_merged_recursive: read("blkio.io_merged"),
+            io_time_recursive: read("blkio.time"),
+            sectors_recursive: read("blkio.sectors"),
         }
     }
 }
+
+/// The memory.stat keys Docker reports on cgroup v1 (each also as
+/// `total_…`, and the two hierarchical limits).
+const V1_MEMORY_KEYS: &[&str] = &[
+    "cache",
+    "rss",
+    "rss_huge",
+    "mapped_file",
+    "dirty",
+    "writeback",
+    "pgpgin",
+    "pgpgout",
+    "pgfault",
+    "pgmajfault",
+    "inactive_anon",
+    "active_anon",
+    "inactive_file",
+    "active_file",
+    "unevictable",
+    "hierarchical_memory_limit",
+    "hierarchical_memsw_limit",
+];
 
 /// The names a v1 controller may be mounted under.
 fn v1_names(controller: &str) -> &'static [&'static str] {

@@ -3,6 +3,10 @@
 //! of it (`supervisor`) and the wire between them (`protocol`); seccomp
 //! profiles in Docker's format (`seccomp`).
 
+/// The runtime's name in `info` and `inspect`: Docker's clients expect
+/// `runc`, and libcontainer (youki) is a runc-compatible OCI runtime.
+pub const RUNTIME_NAME: &str = "runc";
+
 pub mod cgroup_warmup;
 pub mod cgroups;
 pub mod executor;

@@ -117,7 +117,7 @@ pub async fn update(s: St, Path(key): Path<String>, Json(u): Json<ServiceUpdate>
     cfg.env
         .retain(|e| !u.env_rm.iter().any(|k| e.split('=').next() == Some(k.as_str())));
     if let Some(a) = u.args {
-        cfg.cmd = a;
+        cfg.cmd = a.into();
     }
     if u.force {
         spec.force_update += 1;
