@@ -121,9 +121,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .fallback(|uri: Uri| async move {
             tracing::debug!(path = %uri.path(), "no such endpoint");
-            ApiError(StatusCode::NOT_FOUND, "page not found".into())
+            page_not_found().await
         })
         .with_state(engine)
+}
+
+/// Docker's answer for a path (or a method on it) it does not serve.
+pub(crate) async fn page_not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "page not found".into())
 }
 
 /// Open the engine, re-adopt containers, and serve until SIGTERM/SIGINT.
