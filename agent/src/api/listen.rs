@@ -59,6 +59,20 @@ impl Access {
     }
 }
 
+/// The API version a request's path named (`1.27` of `/v1.27/…`), kept
+/// for the few answers that depend on it once the prefix is stripped.
+#[derive(Clone, Debug)]
+pub struct PathVersion(pub String);
+
+impl PathVersion {
+    /// Is it older than `major.minor`?
+    pub fn below(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self.0.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        v < (major, minor)
+    }
+}
+
 /// Serve HTTP/1.1 (with upgrades for attach and exec) on one connection.
 pub async fn serve_conn<I>(io: I, app: Router, access: Access, debug: bool)
 where
@@ -67,6 +81,8 @@ where
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let mut app = app.clone();
         if let Some(u) = strip_version(req.uri()) {
+            let ver = req.uri().path()[2..].split('/').next().unwrap_or_default().to_string();
+            req.extensions_mut().insert(PathVersion(ver));
             *req.uri_mut() = u;
         }
         if debug {

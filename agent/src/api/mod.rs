@@ -4,6 +4,7 @@
 //! hijacked streams).
 
 mod archive;
+mod attach_ws;
 mod build;
 mod commit;
 mod container_filters;
@@ -85,6 +86,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/resize", post(streams::resize))
         .route("/containers/{id}/attach", post(streams::attach))
+        .route(
+            "/containers/{id}/attach/ws",
+            get(attach_ws::attach_ws).fallback(page_not_found),
+        )
         .route("/containers/{id}/logs", get(streams::logs))
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/changes", get(commit::changes))
