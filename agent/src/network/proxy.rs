@@ -1,9 +1,9 @@
 //! Published ports on the host's IPv6 loopback. The kernel does not route
 //! a DNATed packet whose source is `::1` out of the host (IPv6 has no
-//! `route_localnet`), so TCP ports that a container with IPv6 publishes on
-//! all addresses are served on `[::1]` by a small proxy in the agent, as
-//! Docker's `docker-proxy` does. Other IPv6 addresses of the host go
-//! through nftables DNAT.
+//! `route_localnet`), so TCP and UDP ports that a container with IPv6
+//! publishes on all addresses are served on `[::1]` by a small proxy in
+//! the agent, as Docker's `docker-proxy` does (UDP in `udp_relay.rs`).
+//! Other IPv6 addresses of the host go through nftables DNAT.
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use tokio::task::AbortHandle;
 
 use super::firewall::PortMap;
+use super::udp_relay;
 
 #[derive(Default)]
 pub struct Proxies {
@@ -25,15 +26,20 @@ impl Proxies {
     pub fn start(&self, container: &str, maps: &[PortMap]) {
         self.stop(container);
         let mut handles = Vec::new();
-        for m in maps.iter().filter(|m| m.proto == "tcp" && m.host_ip.is_none()) {
+        for m in maps.iter().filter(|m| m.host_ip.is_none()) {
             let Some(ip6) = m.ctr_ip6 else { continue };
             let to = SocketAddr::new(ip6.into(), m.ctr_port);
-            match listen(m.host_port) {
-                Ok(l) => handles.push(tokio::spawn(serve(l, to)).abort_handle()),
+            let served = match m.proto.as_str() {
+                "udp" => udp_relay::bind(m.host_port).map(|s| tokio::spawn(udp_relay::serve(s, to))),
+                _ => listen(m.host_port).map(|l| tokio::spawn(serve(l, to))),
+            };
+            match served {
+                Ok(task) => handles.push(task.abort_handle()),
                 Err(e) => tracing::warn!(
                     container = %&container[..container.len().min(12)],
-                    "serving [::1]:{}: {e}",
-                    m.host_port
+                    "serving [::1]:{}/{}: {e}",
+                    m.host_port,
+                    m.proto
                 ),
             }
         }
