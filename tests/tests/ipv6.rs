@@ -469,3 +469,126 @@ fn ipv6_udp_ports_are_relayed_on_loopback() {
     assert!(!udp_listeners(&a).contains(":5353"), "{}", udp_listeners(&a));
     a.finish();
 }
+
+/// `-p [v6addr]:HOST:CTR`, as Docker 20.10 parses, applies and shows it:
+/// served on that address only (nftables DNAT, or the agent's proxy on
+/// `[::1]` and for a container without IPv6), in inspect as given, and
+/// `port` printing `[::1]:8080`.
+#[test]
+fn ipv6_ports_published_on_one_host_address() {
+    let a = Agent::start();
+    a.in_netns("ip", &["addr", "add", "fd00:ff::2/128", "dev", "lo"], &[])
+        .ok();
+    a.skiff(&["network", "create", "--ipv6", "--subnet", "fd00:e::/64", "hostip6"])
+        .ok();
+    let p = [
+        "-p",
+        "[::1]:8092:80",
+        "-p",
+        "[fd00:ff::2]:8093:80",
+        "-p",
+        "127.0.0.1:8094:80",
+    ];
+    web6(&a, "h1", "hostip6", &p, "one6");
+    a.eventually("[::1]:8092", || curl(&a, "http://[::1]:8092/").stdout.trim() == "one6");
+    assert_eq!(curl(&a, "http://[fd00:ff::2]:8093/").out(), "one6");
+    assert_eq!(curl(&a, "http://127.0.0.1:8094/").out(), "one6");
+    for url in [
+        "http://[fd00:ff::2]:8092/",
+        "http://[::1]:8093/",
+        "http://127.0.0.1:8092/",
+        "http://[::1]:8094/",
+    ] {
+        assert_eq!(curl(&a, url).stdout.trim(), "", "{url}");
+    }
+    let want = r#"{"80/tcp":[{"HostIp":"::1","HostPort":"8092"},{"HostIp":"fd00:ff::2","HostPort":"8093"},{"HostIp":"127.0.0.1","HostPort":"8094"}]}"#;
+    assert_eq!(a.inspect("h1", "{{json .HostConfig.PortBindings}}"), want);
+    assert_eq!(a.inspect("h1", "{{json .NetworkSettings.Ports}}"), want);
+    let lines = "80/tcp -> 127.0.0.1:8094\n80/tcp -> [::1]:8092\n80/tcp -> [fd00:ff::2]:8093";
+    assert_eq!(a.skiff(&["port", "h1"]).ok().stdout.trim(), lines);
+    // The stock 20.10 client prints the same bindings its own way (Go's
+    // `%s:%s`, in inspect's order; later clients bracket and sort as skiff).
+    let stock = "80/tcp -> ::1:8092\n80/tcp -> fd00:ff::2:8093\n80/tcp -> 127.0.0.1:8094";
+    assert_eq!(a.docker(&["port", "h1"]).ok().stdout.trim(), stock);
+    let r = a.skiff(&["port", "h1", "80"]).ok();
+    assert_eq!(r.stdout.trim(), "127.0.0.1:8094\n[::1]:8092\n[fd00:ff::2]:8093");
+    let ps = a.skiff(&["ps", "--format", "{{.Ports}}"]).ok();
+    assert!(ps.stdout.contains("[::1]:8092->80/tcp"), "{}", ps.stdout);
+    let ps = a.docker(&["ps", "--format", "{{.Ports}}"]).ok();
+    assert!(ps.stdout.contains("::1:8092->80/tcp"), "{}", ps.stdout);
+    let table = a.in_netns("nft", &["list", "table", "ip6", "skiff"], &[]).ok();
+    assert!(
+        table
+            .stdout
+            .contains("ip6 daddr fd00:ff::2 tcp dport 8093 dnat to [fd00:e::2]:80"),
+        "{}",
+        table.stdout
+    );
+    // Through the stock client (the API's HostIp `::1`); a container
+    // without IPv6 is reached through the proxy. Bare IPv6 is refused by
+    // both CLIs in go-connections' words.
+    let bare = "Invalid ip address ::1: address ::1:: too many colons in address";
+    a.docker(&["create", "-p", "::1:8096:80", "busybox"]).fails(125, bare);
+    a.skiff(&["create", "-p", "::1:8096:80", "busybox"]).fails(125, bare);
+    a.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "h2",
+        "--network",
+        "hostip6",
+        "-p",
+        "[::1]:8096:80",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "[::]:80",
+    ])
+    .ok();
+    a.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "h3",
+        "-p",
+        "[::1]:8097:80",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ])
+    .ok();
+    assert_eq!(
+        a.inspect("h3", "{{json .HostConfig.PortBindings}}"),
+        r#"{"80/tcp":[{"HostIp":"::1","HostPort":"8097"}]}"#
+    );
+    for url in ["http://[::1]:8096/", "http://[::1]:8097/"] {
+        a.eventually(url, || curl(&a, url).code == 0);
+    }
+    // An address the host does not have: Docker's proxy's words.
+    let r = a.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "h4",
+        "-p",
+        "[fd00:ff::9]:8098:80",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "Error starting userland proxy: listen tcp6 [fd00:ff::9]:8098: bind: cannot assign requested address"
+        ),
+        "{}",
+        r.stderr
+    );
+    a.skiff(&["rm", "-f", "h1", "h2", "h3", "h4"]).ok();
+    let left = a.in_netns("ss", &["-Hltn"], &[]).stdout;
+    assert!(!left.contains(":809"), "{left}");
+    a.finish();
+}

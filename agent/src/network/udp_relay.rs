@@ -5,7 +5,7 @@
 //! `UDPConnTrackTimeout`). Flows live in the relay's task and end with it.
 
 use std::collections::HashMap;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ const MAX_DATAGRAM: usize = 65507;
 
 type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
 
-pub fn bind(port: u16) -> std::io::Result<UdpSocket> {
-    let s = std::net::UdpSocket::bind((Ipv6Addr::LOCALHOST, port))?;
+pub fn bind(at: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = std::net::UdpSocket::bind(at)?;
     s.set_nonblocking(true)?;
     UdpSocket::from_std(s)
 }
@@ -36,7 +36,7 @@ pub async fn serve(front: UdpSocket, to: SocketAddr) {
         let (n, client) = match front.recv_from(&mut buf).await {
             Ok(got) => got,
             Err(e) => {
-                tracing::debug!("udp relay [::1] → {to}: {e}");
+                tracing::debug!("udp relay → {to}: {e}");
                 continue;
             }
         };
@@ -66,7 +66,11 @@ pub async fn serve(front: UdpSocket, to: SocketAddr) {
 }
 
 async fn open_flow(to: SocketAddr) -> std::io::Result<Arc<UdpSocket>> {
-    let up = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).await?;
+    let any: IpAddr = match to {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let up = UdpSocket::bind((any, 0)).await?;
     up.connect(to).await?;
     Ok(Arc::new(up))
 }
