@@ -415,15 +415,31 @@ fn ipv6_agent_restart_keeps_addresses_ports_and_dns() {
 
 /// A UDP echo on `[::]:53` in a container's network namespace (IPv6
 /// only: the embedded DNS holds 127.0.0.11:53): busybox has no UDP server
-/// applet, so python3 from the host enters the namespace.
-fn udp_echo(a: &Agent, ctr: &str) -> std::process::Child {
-    let pid = a.inspect(ctr, "{{.State.Pid}}");
-    let echo = "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,1)\ns.bind(('::',53))\nwhile True:\n d,c=s.recvfrom(65535)\n s.sendto(b'echo:'+d,c)\n";
-    std::process::Command::new("nsenter")
-        .arg(format!("--net=/proc/{}/ns/net", pid.trim()))
-        .args(["python3", "-c", echo])
-        .spawn()
-        .expect("udp echo")
+/// applet, so python3 from the host enters the namespace. Killed when
+/// dropped, so a failing test leaves no process behind.
+struct UdpEcho(std::process::Child);
+
+impl UdpEcho {
+    fn start(a: &Agent, ctr: &str) -> Self {
+        let pid = a.inspect(ctr, "{{.State.Pid}}");
+        let echo = "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,1)\ns.bind(('::',53))\nwhile True:\n d,c=s.recvfrom(65535)\n s.sendto(b'echo:'+d,c)\n";
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", pid.trim()))
+            .args(["python3", "-c", echo])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("udp echo");
+        UdpEcho(child)
+    }
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Each message from a socket of its own (a flow each) to `[::1]:port`
@@ -445,27 +461,25 @@ fn ipv6_udp_ports_are_relayed_on_loopback() {
     a.skiff(&["network", "create", "--ipv6", "--subnet", "fd00:d::/64", "udp6"])
         .ok();
     sleeper(&a, "u1", "udp6", &["-p", "5353:53/udp"]);
-    let mut echo = udp_echo(&a, "u1");
+    let echo = UdpEcho::start(&a, "u1");
     a.eventually("a UDP reply on [::1]", || udp_ask(&a, "5353", &["hi"]) == "echo:hi");
     // One flow per client address, each answered on its own.
     assert_eq!(udp_ask(&a, "5353", &["a", "b", "c"]), "echo:a echo:b echo:c");
     assert!(udp_listeners(&a).contains("[::1]:5353"));
     // Stopped: the relay goes with the port.
     a.skiff(&["stop", "-t", "1", "u1"]).ok();
-    let _ = echo.kill();
-    let _ = echo.wait();
+    drop(echo);
     assert!(!udp_listeners(&a).contains(":5353"), "{}", udp_listeners(&a));
     // Started again and the agent restarted: served again.
     a.skiff(&["start", "u1"]).ok();
     a.kill9();
     a.launch();
-    let mut echo = udp_echo(&a, "u1");
+    let echo = UdpEcho::start(&a, "u1");
     a.eventually("a UDP reply after restart", || {
         udp_ask(&a, "5353", &["again"]) == "echo:again"
     });
     a.skiff(&["rm", "-f", "u1"]).ok();
-    let _ = echo.kill();
-    let _ = echo.wait();
+    drop(echo);
     assert!(!udp_listeners(&a).contains(":5353"), "{}", udp_listeners(&a));
     a.finish();
 }
