@@ -18,7 +18,8 @@ use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use skiff_shim::log::read;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -113,8 +114,8 @@ struct Session {
 impl Session {
     fn message(&self, data: Bytes) -> Message {
         if self.text {
-            // Docker's text frames carry the bytes as they are.
-            Message::Text(String::from_utf8_lossy(&data).into_owned().into())
+            // Docker's text frames carry the bytes as they are, UTF-8 or not.
+            Message::Frame(Frame::message(data, OpCode::Data(Data::Text), true))
         } else {
             Message::Binary(data)
         }
