@@ -368,6 +368,16 @@ pub fn listing(format: &str, rows: &[Value], names: &[(&str, &str)]) -> Result<S
     Format::parse(format)?.rows(rows, names)
 }
 
+/// Go's `net.JoinHostPort`, as Docker's CLI shows a host address and
+/// port: IPv6 in brackets (`[::1]:8080`).
+pub fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Docker's `PORTS` column: `0.0.0.0:8080->80/tcp, 443/tcp`.
 pub fn ports_text(ports: &[serde_json::Value]) -> String {
     let mut out: Vec<String> = Vec::new();
@@ -376,7 +386,8 @@ pub fn ports_text(ports: &[serde_json::Value]) -> String {
         let proto = p["Type"].as_str().unwrap_or("tcp");
         let s = match p["PublicPort"].as_u64() {
             Some(public) if public > 0 => {
-                format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0"))
+                let host = join_host_port(p["IP"].as_str().unwrap_or("0.0.0.0"), &public.to_string());
+                format!("{host}->{private}/{proto}")
             }
             _ => format!("{private}/{proto}"),
         };

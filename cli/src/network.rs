@@ -367,22 +367,27 @@ pub async fn port(c: &Client, container: &str, port: Option<String>) -> Exit {
         Err(e) => return fail(&e, 1),
     };
     let want = port.map(|p| if p.contains('/') { p } else { format!("{p}/tcp") });
-    let mut found = false;
+    // As Docker's CLI prints them: `[::1]:8080` for IPv6, lines sorted.
+    let mut lines = Vec::new();
     for (key, binds) in &ins.network_settings.ports {
         if want.as_ref().is_some_and(|w| w != key) {
             continue;
         }
         for b in binds.iter().flatten() {
-            found = true;
             let host = if b.host_ip.is_empty() { "0.0.0.0" } else { &b.host_ip };
-            if want.is_some() {
-                println!("{host}:{}", b.host_port);
+            let addr = crate::format::join_host_port(host, &b.host_port);
+            lines.push(if want.is_some() {
+                addr
             } else {
-                println!("{key} -> {host}:{}", b.host_port);
-            }
+                format!("{key} -> {addr}")
+            });
         }
     }
-    if let (Some(w), false) = (want, found) {
+    lines.sort();
+    for l in &lines {
+        println!("{l}");
+    }
+    if let (Some(w), true) = (want, lines.is_empty()) {
         eprintln!("Error: No public port '{w}' published for {container}");
         return Exit(1);
     }

@@ -238,6 +238,23 @@ fn compact_json(text: &str) -> String {
     out
 }
 
+/// A `-p` address as Docker 20.10's CLI reads it (go-connections: Go's
+/// `SplitHostPort(ip + ":")`, then `ParseIP`): IPv6 only in brackets.
+fn host_ip_of(raw: &str) -> Result<String, String> {
+    let split_err = |why: &str| format!("Invalid ip address {raw}: address {raw}:: {why}");
+    let ip = match raw.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .ok_or_else(|| split_err("missing ']' in address"))?,
+        None if raw.contains(':') => return Err(split_err("too many colons in address")),
+        None => raw,
+    };
+    if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!("Invalid ip address: {ip}"));
+    }
+    Ok(ip.to_string())
+}
+
 type PortMaps = (BTreeMap<String, serde_json::Value>, BTreeMap<String, Vec<PortBinding>>);
 
 /// `-p [ip:][hostPort:]containerPort[/proto]` and `--expose`, as Docker's CLI
@@ -269,25 +286,23 @@ pub fn publish_flags(publish: &[String], expose: &[String]) -> Result<PortMaps, 
             }
             None => (spec.as_str(), "tcp"),
         };
+        // Docker's split: the last two fields are ports, what comes
+        // before is the address (IPv6 in brackets, or bare).
         let parts: Vec<&str> = rest.split(':').collect();
         let (ip, host, ctr) = match parts.as_slice() {
-            [c] => ("", "", *c),
-            [h, c] => ("", *h, *c),
-            [i, h, c] => (*i, *h, *c),
-            _ => return Err(bad()),
+            [c] => (String::new(), "", *c),
+            [h, c] => (String::new(), *h, *c),
+            [i @ .., h, c] => (i.join(":"), *h, *c),
+            [] => return Err(bad()),
         };
         if !port_ok(ctr) || (!host.is_empty() && !host.split('-').all(port_ok)) {
             return Err(bad());
         }
-        if !ip.is_empty() && ip.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(format!(
-                "invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid IP address: {ip}"
-            ));
-        }
+        let ip = host_ip_of(&ip)?;
         let key = format!("{ctr}/{proto}");
         exposed.insert(key.clone(), serde_json::json!({}));
         bindings.entry(key).or_default().push(PortBinding {
-            host_ip: ip.to_string(),
+            host_ip: ip,
             host_port: host.to_string(),
         });
     }
@@ -590,4 +605,32 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         return Err(format!("invalid size: '{s}'"));
     }
     Ok((n * mult as f64) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_ip(spec: &str) -> Result<String, String> {
+        let (_, b) = publish_flags(&[spec.to_string()], &[])?;
+        Ok(b.values().next().expect("binding")[0].host_ip.clone())
+    }
+
+    /// Docker 20.10's CLI: IPv6 only in brackets, in its words.
+    #[test]
+    fn publish_on_ipv6_addresses() {
+        assert_eq!(host_ip("[::1]:8080:80").unwrap(), "::1");
+        assert_eq!(host_ip("[fd00::1]::53/udp").unwrap(), "fd00::1");
+        assert_eq!(host_ip("127.0.0.1:8080:80").unwrap(), "127.0.0.1");
+        assert_eq!(
+            host_ip("::1:8080:80").unwrap_err(),
+            "Invalid ip address ::1: address ::1:: too many colons in address"
+        );
+        assert_eq!(
+            host_ip("[::1:80:80").unwrap_err(),
+            "Invalid ip address [::1: address [::1:: missing ']' in address"
+        );
+        assert_eq!(host_ip("[zz]:80:80").unwrap_err(), "Invalid ip address: zz");
+        assert_eq!(host_ip("1.2.3:80:80").unwrap_err(), "Invalid ip address: 1.2.3");
+    }
 }

@@ -387,3 +387,41 @@ fn the_agent_serves_sockets_passed_by_systemd_socket_activation() {
     let _ = std::fs::remove_file(&activated);
     a.finish();
 }
+
+/// `POST /session` answers as Docker 20.10's session manager does to a
+/// request it cannot take (400, its words); skiff has no BuildKit
+/// sessions, so an h2c upgrade gets a 501 that says so.
+#[test]
+fn session_endpoint_answers_as_docker_without_buildkit_sessions() {
+    let a = Agent::start_bare();
+    let (code, body) = curl(&a, "POST", "/session", None);
+    assert_eq!(
+        (code, body.trim()),
+        (400, r#"{"message":"no upgrade proto in request"}"#)
+    );
+    let sock = a.sock();
+    let upgrade = |proto: &str| -> String {
+        let r: Run = Command::new("curl")
+            .args(["-s", "-i", "--max-time", "5", "-X", "POST", "--unix-socket"])
+            .arg(&sock)
+            .args(["-H", &format!("Upgrade: {proto}"), "-H", "Connection: Upgrade"])
+            .args(["-H", "X-Docker-Expose-Session-Uuid: abc", "http://skiff/v1.41/session"])
+            .output()
+            .expect("curl")
+            .into();
+        r.stdout.replace('\r', "")
+    };
+    let r = upgrade("tcp");
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+    assert!(r.ends_with(r#"{"message":"protocol tcp not supported"}"#), "{r}");
+    let r = upgrade("h2c");
+    assert!(r.starts_with("HTTP/1.1 501"), "{r}");
+    assert!(
+        r.ends_with(r#"{"message":"BuildKit sessions are not supported by this daemon: build with the classic builder (DOCKER_BUILDKIT=0)"}"#),
+        "{r}"
+    );
+    // Other methods: Docker's 404.
+    let (code, body) = curl(&a, "GET", "/session", None);
+    assert_eq!((code, body.trim()), (404, r#"{"message":"page not found"}"#));
+    a.finish();
+}

@@ -67,6 +67,9 @@ where
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let mut app = app.clone();
         let version = super::versions::requested(req.uri().path());
+        if let Some((_, v)) = &version {
+            req.extensions_mut().insert(super::versions::PathVersion(*v));
+        }
         if let Some(u) = strip_version(req.uri()) {
             *req.uri_mut() = u;
         }

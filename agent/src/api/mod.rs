@@ -4,6 +4,7 @@
 //! hijacked streams).
 
 mod archive;
+mod attach_ws;
 mod build;
 mod commit;
 mod container_filters;
@@ -86,6 +87,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/resize", post(streams::resize))
         .route("/containers/{id}/attach", post(streams::attach))
+        .route(
+            "/containers/{id}/attach/ws",
+            get(attach_ws::attach_ws).fallback(page_not_found),
+        )
         .route("/containers/{id}/logs", get(streams::logs))
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/changes", get(commit::changes))
@@ -122,12 +127,17 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .fallback(|uri: Uri| async move {
             tracing::debug!(path = %uri.path(), "no such endpoint");
-            let mut r =
-                axum::response::IntoResponse::into_response(ApiError(StatusCode::NOT_FOUND, "page not found".into()));
-            r.extensions_mut().insert(versions::Bare);
-            r
+            page_not_found().await
         })
         .with_state(engine)
+}
+
+/// Docker's answer for a path (or a method on it) it does not serve.
+/// It goes out without the daemon's headers, as Docker's does.
+pub(crate) async fn page_not_found() -> axum::response::Response {
+    let mut r = axum::response::IntoResponse::into_response(ApiError(StatusCode::NOT_FOUND, "page not found".into()));
+    r.extensions_mut().insert(versions::Bare);
+    r
 }
 
 /// Open the engine, re-adopt containers, and serve until SIGTERM/SIGINT.

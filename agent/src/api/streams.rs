@@ -43,8 +43,22 @@ fn encode(tty: bool, s: u8, data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Copy the client's stdin to whatever connection `conn()` yields (the
+/// The connection `conn()` yields, waiting up to 30 s for it (the
 /// container may not be started yet when attach begins).
+pub(super) async fn await_connection<F>(conn: &F) -> Option<Connection>
+where
+    F: Fn() -> Option<Connection>,
+{
+    for _ in 0..600 {
+        if let Some(c) = conn() {
+            return Some(c);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Copy the client's stdin to whatever connection `conn()` yields.
 fn pump_stdin<R, F>(mut rd: R, conn: F)
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -52,18 +66,9 @@ where
 {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 32 * 1024];
-        let get = || async {
-            for _ in 0..600 {
-                if let Some(c) = conn() {
-                    return Some(c);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            None
-        };
         loop {
             let n = rd.read(&mut buf).await.unwrap_or(0);
-            let Some(c) = get().await else { return };
+            let Some(c) = await_connection(&conn).await else { return };
             if n == 0 {
                 let _ = c.send(protocol::STDIN_CLOSE, &[]).await;
                 return;
@@ -85,30 +90,16 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
             format!("container {id} is paused, unpause the container before attach"),
         ));
     }
-    let tty = c.record().inspect.config.tty;
     let (want_in, want_out, want_err) = (qbool(&q, "stdin"), qbool(&q, "stdout"), qbool(&q, "stderr"));
     e.emit_container(&c, "attach", &[]);
     // Subscribe before answering so nothing printed after this is missed.
-    let out = c.output.subscribe();
-    let exits = c.exits.subscribe();
-    let seen = exits.borrow().count;
-    // As Docker: `logs=1` replays the log first; live output only with
-    // `stream=1`, and only while the container runs.
-    let history = if qbool(&q, "logs") {
-        log_history(&e, &c, tty, want_out, want_err).await
-    } else {
-        Vec::new()
-    };
-    let relay = Relay {
-        history,
-        live: qbool(&q, "stream") && (st.running || st.restarting),
-        seen,
-        out,
-        exits,
-        tty,
-        want_out,
-        want_err,
-    };
+    let mut relay = Relay::subscribe(&c, want_out, want_err);
+    // As Docker: `logs=1` replays the log first, and live output comes only
+    // with `stream=1` (from a stopped container: once it runs again).
+    if qbool(&q, "logs") {
+        relay.history = log_history(&e, &c, relay.tty, want_out, want_err).await;
+    }
+    relay.live = qbool(&q, "stream");
     if !req.headers().contains_key(header::UPGRADE) {
         // As Docker: no upgrade asked, a 200 whose body is the stream
         // (stdin cannot be fed).
@@ -134,7 +125,7 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
 }
 
 /// An attached client's view of a container's output, until it exits.
-struct Relay {
+pub(super) struct Relay {
     /// The log replayed before live output (`logs=1`), encoded.
     history: Vec<Vec<u8>>,
     live: bool,
@@ -144,33 +135,59 @@ struct Relay {
     tty: bool,
     want_out: bool,
     want_err: bool,
+    ended: bool,
 }
 
 impl Relay {
+    /// Subscribe to `c`'s output from now on (stdout and stderr as asked).
+    pub(super) fn subscribe(c: &Ctr, want_out: bool, want_err: bool) -> Self {
+        let exits = c.exits.subscribe();
+        let seen = exits.borrow().count;
+        Relay {
+            out: c.output.subscribe(),
+            exits,
+            seen,
+            tty: c.record().inspect.config.tty,
+            want_out,
+            want_err,
+            ended: false,
+            history: Vec::new(),
+            live: true,
+        }
+    }
+
+    /// The next wanted chunk of output, `None` once the container has
+    /// exited (or gone) and what it printed before is passed on.
+    pub(super) async fn next(&mut self) -> Option<(u8, Bytes)> {
+        let wanted = |r: &Self, s: u8| (s == stream::STDOUT && r.want_out) || (s == stream::STDERR && r.want_err);
+        while !self.ended {
+            tokio::select! {
+                m = self.out.recv() => match m {
+                    Ok((s, data)) if wanted(self, s) => return Some((s, data)),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => self.ended = true,
+                },
+                _ = exited_after(&mut self.exits, self.seen) => self.ended = true,
+            }
+        }
+        // Exit is published after all output: drain what is queued.
+        while let Ok((s, data)) = self.out.try_recv() {
+            if wanted(self, s) {
+                return Some((s, data));
+            }
+        }
+        None
+    }
+
     async fn run<W: tokio::io::AsyncWrite + Unpin>(mut self, mut wr: W) {
-        let wanted = |s: u8| (s == stream::STDOUT && self.want_out) || (s == stream::STDERR && self.want_err);
         for chunk in std::mem::take(&mut self.history) {
             if wr.write_all(&chunk).await.is_err() {
                 return;
             }
         }
-        if !self.live {
-            let _ = wr.shutdown().await;
-            return;
-        }
-        loop {
-            tokio::select! {
-                m = self.out.recv() => match m {
-                    Ok((s, data)) => if wanted(s) && wr.write_all(&encode(self.tty, s, &data)).await.is_err() { return },
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => break,
-                },
-                _ = exited_after(&mut self.exits, self.seen) => break,
-            }
-        }
-        // Exit is published after all output: drain what is queued.
-        while let Ok((s, data)) = self.out.try_recv() {
-            if wanted(s) && wr.write_all(&encode(self.tty, s, &data)).await.is_err() {
+        while self.live {
+            let Some((s, data)) = self.next().await else { break };
+            if wr.write_all(&encode(self.tty, s, &data)).await.is_err() {
                 return;
             }
         }

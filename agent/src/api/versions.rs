@@ -10,6 +10,18 @@ use skiff_common::http::ApiError;
 
 type Version = (u32, u32);
 
+/// The API version a request's path named (`/v1.27/…`), kept for the few
+/// answers that depend on it once the prefix is stripped.
+#[derive(Clone, Copy, Debug)]
+pub struct PathVersion(pub Version);
+
+impl PathVersion {
+    /// Is it older than `major.minor`?
+    pub fn below(&self, major: u32, minor: u32) -> bool {
+        self.0 < (major, minor)
+    }
+}
+
 fn parse(v: &str) -> Option<Version> {
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))

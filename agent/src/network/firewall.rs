@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::{anyhow, Result};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -34,11 +34,12 @@ pub struct BridgeNet {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PortMap {
     pub proto: String,
-    pub host_ip: Option<Ipv4Addr>,
+    /// The host address it is published on; `None` for all of them.
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub ctr_ip: Ipv4Addr,
     /// Also DNAT IPv6 to this address (a port published on all the host's
-    /// addresses, by a container with IPv6).
+    /// addresses or an IPv6 one, by a container with IPv6).
     pub ctr_ip6: Option<Ipv6Addr>,
     pub ctr_port: u16,
 }
@@ -205,18 +206,19 @@ fn family_rules(b: &mut Batch<'static>, f: Fam, nets: &[BridgeNet], ports: &[Por
     b.add(rule(f, "output", out));
     for p in ports {
         let mut e = Vec::new();
-        let to = match f {
-            Fam::V4 => {
-                if let Some(ip) = p.host_ip {
-                    e.push(is(field("ip", "daddr"), s(ip.to_string())));
-                }
-                p.ctr_ip.to_string()
-            }
-            Fam::V6 => match p.ctr_ip6 {
+        let to = match (f, p.host_ip) {
+            (Fam::V4, Some(IpAddr::V6(_))) | (Fam::V6, Some(IpAddr::V4(_))) => continue,
+            (Fam::V4, _) => p.ctr_ip.to_string(),
+            // A container without IPv6 is reached by the agent's proxy.
+            (Fam::V6, _) => match p.ctr_ip6 {
                 Some(ip6) => ip6.to_string(),
                 None => continue,
             },
         };
+        if let Some(ip) = p.host_ip {
+            let fam = if f == Fam::V4 { "ip" } else { "ip6" };
+            e.push(is(field(fam, "daddr"), s(ip.to_string())));
+        }
         e.push(is(field(&p.proto, "dport"), Expression::Number(p.host_port as u32)));
         e.push(Statement::DNAT(Some(NAT {
             addr: Some(s(to)),
@@ -354,7 +356,7 @@ mod tests {
         ];
         let ports = vec![PortMap {
             proto: "tcp".into(),
-            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_ip: Some(Ipv4Addr::LOCALHOST.into()),
             host_port: 8080,
             ctr_ip: "172.17.0.2".parse().unwrap(),
             ctr_ip6: None,
@@ -404,5 +406,13 @@ mod tests {
             "{j}"
         );
         assert!(j.contains(r#""prefix":{"addr":"fd00:1::","len":64}"#), "{j}");
+        // Published on one IPv6 address: matched in ip6 only.
+        let one = PortMap {
+            host_ip: Some("fd00:ff::2".parse().unwrap()),
+            ..ports[0].clone()
+        };
+        let j = serde_json::to_string(&ruleset(&nets, &[one])).unwrap();
+        assert_eq!(j.matches(r#""right":"fd00:ff::2""#).count(), 1, "{j}");
+        assert!(!j.contains(r#""dnat":{"addr":"172.19.0.2""#), "{j}");
     }
 }

@@ -23,6 +23,7 @@ mod pools;
 pub mod ports;
 mod proxy;
 pub mod sandbox;
+mod udp_relay;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -3,7 +3,7 @@
 //! random host ports, and refusing ports that are taken.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 
 use skiff_api::PortBinding;
 
@@ -31,21 +31,60 @@ pub fn clash(a: &PortMap, b: &PortMap) -> bool {
         && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
 }
 
+/// Docker's words (the address as Go prints it: IPv6 bare).
 pub fn in_use(m: &PortMap) -> String {
     format!(
         "Bind for {}:{} failed: port is already allocated",
-        m.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        m.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         m.host_port
     )
 }
 
+/// One mapping; IPv6 goes to the container's IPv6 address only for ports
+/// published on all host addresses or on an IPv6 one.
+pub fn mapping(proto: &str, host: (Option<IpAddr>, u16), ctr: (Ipv4Addr, Option<Ipv6Addr>), ctr_port: u16) -> PortMap {
+    PortMap {
+        proto: proto.to_string(),
+        host_ip: host.0,
+        host_port: host.1,
+        ctr_ip: ctr.0,
+        ctr_ip6: ctr.1.filter(|_| !matches!(host.0, Some(IpAddr::V4(_)))),
+        ctr_port,
+    }
+}
+
 /// Is the host socket free of other programs? (Docker's proxy would fail
-/// to bind it; DNAT would silently shadow it.)
-fn host_free(proto: &str, ip: Option<Ipv4Addr>, port: u16) -> bool {
-    let addr = (ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
-    match proto {
-        "udp" => UdpSocket::bind(addr).is_ok(),
-        _ => TcpListener::bind(addr).is_ok(),
+/// to bind it; DNAT would silently shadow it.) An address the host does
+/// not have is refused in the words of Docker's proxy.
+fn host_free(proto: &str, ip: Option<IpAddr>, port: u16) -> Result<bool, String> {
+    let addr = (ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port);
+    let bound = match proto {
+        "udp" => UdpSocket::bind(addr).map(drop),
+        _ => TcpListener::bind(addr).map(drop),
+    };
+    match bound {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            let (fam, host) = match addr.0 {
+                IpAddr::V4(a) => ("4", a.to_string()),
+                IpAddr::V6(a) => ("6", format!("[{a}]")),
+            };
+            Err(format!(
+                "Error starting userland proxy: listen {proto}{fam} {host}:{port}: bind: cannot assign requested address"
+            ))
+        }
+        Err(_) => Ok(false),
+    }
+}
+
+/// A binding's `HostIp`: `None` for all addresses (`""`, `0.0.0.0`, `::`).
+fn host_ip_of(s: &str) -> Result<Option<IpAddr>, String> {
+    match s {
+        "" => Ok(None),
+        s => {
+            let ip: IpAddr = s.parse().map_err(|_| format!("invalid IP address: {s}"))?;
+            Ok(Some(ip).filter(|ip| !ip.is_unspecified()))
+        }
     }
 }
 
@@ -85,13 +124,7 @@ pub fn resolve(
         let (ctr_port, proto) = parse_key(key)?;
         let mut out = Vec::new();
         for b in binds {
-            let host_ip = match b.host_ip.as_str() {
-                "" | "0.0.0.0" => None,
-                s => Some(
-                    s.parse::<Ipv4Addr>()
-                        .map_err(|_| format!("invalid host IP {s}: only IPv4 addresses can be published"))?,
-                ),
-            };
+            let host_ip = host_ip_of(&b.host_ip)?;
             let candidates: Vec<u16> = match b.host_port.as_str() {
                 "" | "0" => (49153..=65535).collect(),
                 p => match p.split_once('-') {
@@ -110,15 +143,8 @@ pub fn resolve(
             let single = candidates.len() == 1;
             let mut chosen = None;
             for hp in candidates {
-                let m = PortMap {
-                    proto: proto.clone(),
-                    host_ip,
-                    host_port: hp,
-                    ctr_ip,
-                    ctr_ip6: ctr_ip6.filter(|_| host_ip.is_none()),
-                    ctr_port,
-                };
-                let busy = taken.iter().chain(maps.iter()).any(|t| clash(t, &m)) || !host_free(&proto, host_ip, hp);
+                let m = mapping(&proto, (host_ip, hp), (ctr_ip, ctr_ip6), ctr_port);
+                let busy = taken.iter().chain(maps.iter()).any(|t| clash(t, &m)) || !host_free(&proto, host_ip, hp)?;
                 if !busy {
                     chosen = Some(m);
                     break;
@@ -128,8 +154,14 @@ pub fn resolve(
                 }
             }
             let m = chosen.ok_or_else(|| format!("no free host port for {key}"))?;
+            // `::` stays as given (all addresses, as Docker shows it).
+            let shown_ip = match host_ip {
+                Some(ip) => ip.to_string(),
+                None if b.host_ip == "::" => b.host_ip.clone(),
+                None => Ipv4Addr::UNSPECIFIED.to_string(),
+            };
             out.push(PortBinding {
-                host_ip: host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
+                host_ip: shown_ip,
                 host_port: m.host_port.to_string(),
             });
             maps.push(m);
@@ -183,5 +215,32 @@ mod tests {
         assert!(resolve(&udp, false, &[], (ip, None), &taken).is_ok());
         assert!(parse_key("80/sctp").is_err());
         assert!(parse_key("x/tcp").is_err());
+    }
+
+    #[test]
+    fn ipv6_host_addresses() {
+        let ip: Ipv4Addr = "172.18.0.2".parse().unwrap();
+        let ip6: Ipv6Addr = "fd00:e::2".parse().unwrap();
+        let mut bindings = BTreeMap::new();
+        let wanted = vec![b("::1", "38090"), b("127.0.0.1", "38091"), b("::", "38092")];
+        bindings.insert("80/tcp".to_string(), wanted.clone());
+        let (maps, shown) = resolve(&bindings, false, &[], (ip, Some(ip6)), &[]).unwrap();
+        assert_eq!(maps[0].host_ip, Some("::1".parse().unwrap()));
+        assert_eq!(maps[0].ctr_ip6, Some(ip6));
+        assert_eq!(maps[1].ctr_ip6, None, "an IPv4 address is not published over IPv6");
+        assert_eq!((maps[2].host_ip, maps[2].ctr_ip6), (None, Some(ip6)));
+        assert_eq!(shown["80/tcp"], Some(wanted));
+        let mut gone = BTreeMap::new();
+        gone.insert("80/tcp".to_string(), vec![b("fd00:ff::9", "38093")]);
+        let err = resolve(&gone, false, &[], (ip, Some(ip6)), &[]).unwrap_err();
+        assert_eq!(
+            err,
+            "Error starting userland proxy: listen tcp6 [fd00:ff::9]:38093: bind: cannot assign requested address"
+        );
+        let taken = vec![mapping("tcp", (Some("::1".parse().unwrap()), 38094), (ip, None), 80)];
+        let mut again = BTreeMap::new();
+        again.insert("80/tcp".to_string(), vec![b("::1", "38094")]);
+        let err = resolve(&again, false, &[], (ip, None), &taken).unwrap_err();
+        assert_eq!(err, "Bind for ::1:38094 failed: port is already allocated");
     }
 }

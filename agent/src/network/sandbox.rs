@@ -415,14 +415,12 @@ fn published(shown: &ports::Shown, (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>)) -> V
         };
         for b in binds.iter().flatten() {
             let Ok(host_port) = b.host_port.parse() else { continue };
-            maps.push(PortMap {
-                proto: proto.clone(),
-                host_ip: b.host_ip.parse().ok().filter(|a: &Ipv4Addr| !a.is_unspecified()),
-                host_port,
-                ctr_ip: ip,
-                ctr_ip6: ip6,
-                ctr_port,
-            });
+            let host_ip = b
+                .host_ip
+                .parse()
+                .ok()
+                .filter(|a: &std::net::IpAddr| !a.is_unspecified());
+            maps.push(ports::mapping(&proto, (host_ip, host_port), (ip, ip6), ctr_port));
         }
     }
     maps
