@@ -1,6 +1,5 @@
 //! Importing, listing, tagging and removing images; hostile archives.
 
-use std::process::Command;
 
 use skiff_tests::{busybox_tar, Agent};
 
@@ -35,26 +34,10 @@ fn import_list_tag_and_remove_images() {
     let layers = a.skiff(&["inspect", "-f", "{{json .RootFS.Layers}}", "bb:1"]).ok();
     assert!(layers.out().starts_with("[\"sha256:"), "{}", layers.stdout);
     // The image is kept as OCI JSON: a manifest naming the config (the
-    // image ID) and the layer's tar (its diff ID) with their sizes.
-    let desc: serde_json::Value =
-        serde_json::from_str(a.skiff(&["inspect", "-f", "{{json .Descriptor}}", "bb:1"]).out()).unwrap();
-    assert_eq!(
-        desc["mediaType"], "application/vnd.oci.image.manifest.v1+json",
-        "{desc}"
-    );
+    // image ID) and the layer's tar (its diff ID) with their sizes. (Docker
+    // 20.10's inspect shows no descriptor of it; the file is read here.)
     let hex = id.out().trim_start_matches("sha256:").to_string();
     let raw = std::fs::read(a.root.join("data/image/manifests").join(&hex)).unwrap();
-    assert_eq!(desc["size"], raw.len() as u64);
-    let sha = Command::new("sha256sum")
-        .arg(a.root.join("data/image/manifests").join(&hex))
-        .output()
-        .unwrap();
-    let sum = String::from_utf8_lossy(&sha.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(desc["digest"], format!("sha256:{sum}"));
     let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(manifest["schemaVersion"], 2);
     assert_eq!(
