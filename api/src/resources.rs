@@ -126,8 +126,9 @@ pub struct UpdateConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateResponse {
-    #[serde(default, deserialize_with = "crate::de::null_as_default")]
-    pub warnings: Vec<String>,
+    /// Null when there are none, as Docker.
+    #[serde(default)]
+    pub warnings: crate::Nil<Vec<String>>,
 }
 
 /// IPC-namespace sysctls a container may set (with `fs.mqueue.*`), as

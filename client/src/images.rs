@@ -9,7 +9,7 @@ use hyper::Method;
 use serde_json::Value;
 use skiff_api::ImageSummary;
 
-use crate::{body_bytes, Body, Client, Filters, Lines, Query, Result};
+use crate::{body_bytes, Body, Client, ClientError, Filters, Lines, Query, Result};
 
 /// `/images/{name}{rest}`.
 fn image(name: &str, rest: &str) -> String {
@@ -162,9 +162,16 @@ impl Client {
             .send(Method::POST, &q.on("/images/load"), Body::Raw(tar, "application/x-tar"))
             .await?;
         let body = body_bytes(resp).await;
-        Ok(String::from_utf8_lossy(&body)
+        let lines: Vec<Value> = String::from_utf8_lossy(&body)
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
+        // A failure after the answer began is the stream's error message.
+        if let Some(msg) = lines.iter().find_map(|v| v["error"].as_str()) {
+            return Err(ClientError::Other(msg.to_string()));
+        }
+        Ok(lines
+            .iter()
             .filter_map(|v| v["stream"].as_str().map(|s| s.trim_end().to_string()))
             .collect())
     }

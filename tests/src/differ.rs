@@ -22,6 +22,8 @@ pub enum Mode {
     Values,
     /// Shapes only: keys, types and nulls (`/info`, stats).
     Shape,
+    /// Status and headers only (archives, whose bytes carry times).
+    Head,
 }
 
 /// Numbers that differ between any two daemons or runs.
@@ -266,7 +268,9 @@ fn compare(mode: Mode, roots: [Vec<String>; 2], a: &Answer, d: &Answer) -> Vec<S
                 .push(format!(" header {h}: {:?} vs {:?}", a.header(h), d.header(h)));
         }
     }
-    c.body(a, d);
+    if mode != Mode::Head {
+        c.body(a, d);
+    }
     c.out
 }
 
@@ -301,10 +305,13 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// An agent, and a dockerd in the agent's network namespace.
     pub fn start() -> Self {
+        let agent = Agent::start();
+        let docker = Dockerd::start_in(&agent.netns);
         Pair {
-            agent: Agent::start(),
-            docker: Dockerd::start(),
+            agent,
+            docker,
             diffs: Vec::new(),
         }
     }
@@ -335,18 +342,45 @@ impl Pair {
         body: Option<&str>,
         upgrade: bool,
     ) -> (Answer, Answer) {
-        let send = |sock: &std::path::Path, path: &str| {
-            let r = Request {
-                method,
-                path,
-                headers: &[],
-                body: body.map(str::as_bytes),
-                upgrade,
-            };
-            call(sock, &r, Duration::from_secs(30))
+        let r = Request {
+            method,
+            path: "",
+            headers: &[],
+            body: body.map(str::as_bytes),
+            upgrade,
         };
-        let a = send(&self.agent.sock(), paths[0]);
-        let d = send(&self.docker.sock(), paths[1]);
+        self.exchange(mode, label, [&r, &r], paths)
+    }
+
+    /// The same request with a raw body (a tar) of type `content_type`.
+    pub fn both_raw(
+        &mut self,
+        mode: Mode,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> (Answer, Answer) {
+        let headers = [("Content-Type", content_type)];
+        let r = Request {
+            method,
+            path: "",
+            headers: &headers,
+            body: Some(body),
+            upgrade: false,
+        };
+        self.exchange(mode, &format!("{method} {path}"), [&r, &r], [path, path])
+    }
+
+    /// Send `reqs[0]` to the agent and `reqs[1]` to dockerd, at `paths`;
+    /// differences recorded under `label`.
+    pub fn exchange(&mut self, mode: Mode, label: &str, reqs: [&Request; 2], paths: [&str; 2]) -> (Answer, Answer) {
+        let send = |sock: &std::path::Path, r: &Request, path: &str| {
+            let r = Request { path, ..r.clone() };
+            call(sock, &r, Duration::from_secs(60))
+        };
+        let a = send(&self.agent.sock(), reqs[0], paths[0]);
+        let d = send(&self.docker.sock(), reqs[1], paths[1]);
         for line in compare(mode, self.roots(), &a, &d) {
             self.diffs.push(format!("{label}{line}"));
         }

@@ -1,8 +1,9 @@
 //! A real Docker 20.10 daemon (Debian's `docker.io`) for differential
-//! tests: in a network namespace of its own, with its own data root, exec
-//! root, socket, cgroup parent and key file, and no iptables rules, so the
-//! host is untouched. Dropping it stops the daemon and removes everything
-//! it made.
+//! tests: in a test's network namespace (so it shares the test agent's
+//! loopback, and a registry there), with its own data root, exec root,
+//! socket, cgroup parent, bridge (172.31/16) and key file, and no iptables
+//! rules, so the host is untouched. Dropping it stops the daemon and
+//! removes everything it made.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Dockerd {
     pub name: String,
     pub root: PathBuf,
+    /// The network namespace it runs in (not its own: not removed).
     pub netns: String,
     child: Option<Child>,
 }
@@ -25,9 +27,9 @@ fn sh(cmd: &str) -> Run {
 }
 
 impl Dockerd {
-    /// Start a daemon and import the busybox image into it as `busybox`,
-    /// exactly as the test agents get it.
-    pub fn start() -> Self {
+    /// Start a daemon in network namespace `netns` and import the busybox
+    /// image into it as `busybox`, exactly as the test agents get it.
+    pub fn start_in(netns: &str) -> Self {
         assert!(
             Path::new("/usr/sbin/dockerd").exists(),
             "dockerd is not installed: deploy/setup.sh --with-docker-client installs docker.io"
@@ -40,11 +42,10 @@ impl Dockerd {
         // The trust key goes in the test's root, not /etc/docker.
         let conf = serde_json::json!({ "deprecated-key-path": root.join("key.json") });
         std::fs::write(root.join("daemon.json"), conf.to_string()).expect("daemon.json");
-        sh(&format!("ip netns add {name} && ip -n {name} link set lo up")).ok();
         let r = root.display();
         let log = std::fs::File::create(root.join("dockerd.log")).expect("log");
         let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{name}"))
+            .arg(format!("--net=/run/netns/{netns}"))
             .arg("/usr/sbin/dockerd")
             .args(["--data-root", &format!("{r}/data"), "--exec-root", &format!("{r}/run")])
             .args([
@@ -62,7 +63,7 @@ impl Dockerd {
             .spawn()
             .expect("start dockerd");
         let mut d = Self {
-            netns: name.clone(),
+            netns: netns.to_string(),
             name,
             root,
             child: Some(child),
@@ -125,7 +126,8 @@ impl Drop for Dockerd {
         for m in mounts_under_in("self", &root).iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
-        let _ = sh(&format!("ip netns del {}", self.netns));
+        // Its bridge lives in the test's namespace, which outlives it.
+        let _ = sh(&format!("ip -n {} link del docker0", self.netns));
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

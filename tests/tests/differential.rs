@@ -30,6 +30,40 @@ const IMAGES_ALLOW: &[(&str, &str)] = &[
     ),
 ];
 
+const TRANSPORT_ALLOW: &[(&str, &str)] = &[
+    (
+        "DELETE */images/*[0].Untagged: \"<ip>:5000/bb:*\" vs \"<ip>:5000/bb:*\"",
+        "the test's own tags: each side pushes and pulls its own",
+    ),
+    (
+        "DELETE */images/REPO:TAG: 1 items vs 2",
+        "after a push Docker keeps the repository's digest reference and untags it too; skiff records digests from pulls only",
+    ),
+    (
+        "GET */images/made:1/*",
+        "commit metadata Docker keeps from its legacy image format (Container, ContainerConfig, Parent, parents' IDs and tags in history): skiff keeps no parent chain",
+    ),
+    (
+        "POST /images/load.error*: \"invalid archive: * vs \"Error processing tar file*",
+        "the loader's own words for a truncated archive (Docker's come from its tar child process)",
+    ),
+];
+
+const EXTRAS_ALLOW: &[(&str, &str)] = &[
+    (
+        "GET */images/built:1/json.*",
+        "classic-build metadata from Docker's intermediate images (Container, ContainerConfig, Parent, DockerVersion, LastTagTime): skiff's builder keeps a content-keyed cache instead of intermediate images",
+    ),
+    (
+        "DELETE */images/built:1: 2 items vs 4",
+        "Docker also deletes the build's intermediate images, which skiff does not make",
+    ),
+    (
+        "POST */build/prune.CachesDeleted: *",
+        "skiff's builder keeps a build cache of its steps; Docker's classic builder keeps none",
+    ),
+];
+
 const CONTAINERS_ALLOW: &[(&str, &str)] = &[
     (
         "GET */containers/c*/json.HostConfig.MaskedPaths: 11 items vs 10",
@@ -42,6 +76,10 @@ const CONTAINERS_ALLOW: &[(&str, &str)] = &[
     (
         "GET */containers/*Networks.bridge.NetworkID: \"<id>\" vs \"\"",
         "skiff resolves a created container's networks at create, Docker at start",
+    ),
+    (
+        "GET */containers/c*/stats?stream=0.blkio_stats.io_serv*_recursive: * items vs *",
+        "which devices a container has done I/O on so far differs per run (page cache)",
     ),
     (
         "GET */containers/c*/top.Processes[0][*]: *",
@@ -302,4 +340,252 @@ fn id_of(a: &skiff_tests::wire::Answer) -> String {
     a.json()
         .and_then(|v| v["Id"].as_str().map(String::from))
         .unwrap_or_default()
+}
+
+/// Push, pull, distribution, login, save, load, commit and history, with a
+/// real registry on the namespace's loopback that both daemons reach.
+#[test]
+fn image_transport_endpoints_answer_as_docker() {
+    let mut p = Pair::start();
+    let reg = skiff_tests::registry::Registry::start(&p.agent);
+    for v in ["/v1.41", ""] {
+        let tag = |side: &str| format!("{v}/images/busybox/tag?repo=127.0.0.1:5000/bb&tag={side}");
+        p.each(
+            Mode::Values,
+            &format!("POST {v}/images/busybox/tag"),
+            "POST",
+            [&tag("s"), &tag("d")],
+            None,
+            false,
+        );
+        // Docker's clients always send X-Registry-Auth with a push ("{}").
+        let auth = [("X-Registry-Auth", "e30=")];
+        let push = skiff_tests::wire::Request {
+            method: "POST",
+            path: "",
+            headers: &auth,
+            ..Default::default()
+        };
+        let paths = ["s", "d"].map(|side| format!("{v}/images/127.0.0.1:5000/bb/push?tag={side}"));
+        p.exchange(
+            Mode::Shape,
+            &format!("POST {v}/images/REPO/push"),
+            [&push, &push],
+            [&paths[0], &paths[1]],
+        );
+        let nothing = format!("{v}/images/127.0.0.1:5000/nothing/push?tag=1");
+        p.exchange(
+            Mode::Values,
+            &format!("POST {nothing}"),
+            [&push, &push],
+            [&nothing, &nothing],
+        );
+        let untag = ["s", "d"].map(|side| format!("{v}/images/127.0.0.1:5000/bb:{side}"));
+        p.each(
+            Mode::Values,
+            &format!("DELETE {v}/images/REPO:TAG"),
+            "DELETE",
+            [&untag[0], &untag[1]],
+            None,
+            false,
+        );
+        p.both(
+            Mode::Values,
+            "GET",
+            &format!("{v}/distribution/127.0.0.1:5000/bb:s/json"),
+            None,
+        );
+        p.both(
+            Mode::Values,
+            "GET",
+            &format!("{v}/distribution/127.0.0.1:5000/nothing:1/json"),
+            None,
+        );
+        // Each pulls what the other pushed (an image it does not have).
+        let pull = ["d", "s"].map(|side| format!("{v}/images/create?fromImage=127.0.0.1:5000/bb&tag={side}"));
+        p.each(
+            Mode::Shape,
+            &format!("POST {v}/images/create?fromImage=REPO"),
+            "POST",
+            [&pull[0], &pull[1]],
+            None,
+            false,
+        );
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/images/create?fromImage=127.0.0.1:5000/nothing&tag=1"),
+            None,
+        );
+        let rm = ["d", "s"].map(|side| format!("{v}/images/127.0.0.1:5000/bb:{side}"));
+        p.each(
+            Mode::Values,
+            &format!("DELETE {v}/images/PULLED"),
+            "DELETE",
+            [&rm[0], &rm[1]],
+            None,
+            false,
+        );
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/auth"),
+            Some(r#"{"serveraddress":"127.0.0.1:5000","username":"u","password":"p"}"#),
+        );
+        p.both(Mode::Head, "GET", &format!("{v}/images/busybox/get"), None);
+        p.both(Mode::Head, "GET", &format!("{v}/images/get?names=busybox"), None);
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/containers/create?name=m{}", v.len()),
+            Some(r#"{"Image":"busybox","Cmd":["sh","-c","echo x > /made"]}"#),
+        );
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/containers/m{}/start", v.len()),
+            None,
+        );
+        p.both(Mode::Values, "POST", &format!("{v}/containers/m{}/wait", v.len()), None);
+        p.both(
+            Mode::Values,
+            "GET",
+            &format!("{v}/containers/m{}/changes", v.len()),
+            None,
+        );
+        let commit = format!("{v}/commit?container=m{}&repo=made&tag=1&comment=c&author=a", v.len());
+        p.both(Mode::Values, "POST", &commit, Some(r#"{"Labels":{"k":"v"}}"#));
+        p.both(Mode::Values, "GET", &format!("{v}/images/made:1/json"), None);
+        p.both(Mode::Values, "GET", &format!("{v}/images/made:1/history"), None);
+        p.both(Mode::Values, "DELETE", &format!("{v}/containers/m{}", v.len()), None);
+        p.both(Mode::Values, "DELETE", &format!("{v}/images/made:1"), None);
+    }
+    // Each side loads what it saved: Docker's archive and skiff's.
+    let saved = [&p.agent.sock(), &p.docker.sock()].map(|s| {
+        let r = skiff_tests::wire::Request {
+            method: "GET",
+            path: "/images/get?names=busybox",
+            ..Default::default()
+        };
+        skiff_tests::wire::call(s, &r, std::time::Duration::from_secs(60)).body
+    });
+    let tar = [("Content-Type", "application/x-tar")];
+    let load = [0, 1].map(|k| skiff_tests::wire::Request {
+        method: "POST",
+        path: "",
+        headers: &tar,
+        body: Some(&saved[k]),
+        upgrade: false,
+    });
+    let [a, d] = &load;
+    p.exchange(
+        Mode::Values,
+        "POST /images/load?quiet=1",
+        [a, d],
+        ["/images/load?quiet=1"; 2],
+    );
+    p.both_raw(Mode::Values, "POST", "/images/load", b"not a tar", "application/x-tar");
+    drop(reg);
+    p.verdict(TRANSPORT_ALLOW);
+}
+
+/// The rest of a container's endpoints: restart, update, resize,
+/// archives, export, the prunes and a classic build.
+#[test]
+fn container_extras_answer_as_docker() {
+    let mut p = Pair::start();
+    for v in ["/v1.24", ""] {
+        let c = format!("x{}", v.len());
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/containers/create?name={c}"),
+            Some(r#"{"Image":"busybox","Cmd":["sleep","100"],"OpenStdin":true,"Tty":true}"#),
+        );
+        p.both(Mode::Values, "POST", &format!("{v}/containers/{c}/start"), None);
+        p.both(Mode::Values, "POST", &format!("{v}/containers/{c}/restart?t=1"), None);
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/containers/{c}/update"),
+            Some(r#"{"Memory":67108864,"MemorySwap":-1,"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}}"#),
+        );
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/containers/{c}/resize?h=10&w=20"),
+            None,
+        );
+        p.both(Mode::Values, "POST", &format!("{v}/containers/{c}/resize?h=x"), None);
+        p.both(
+            Mode::Head,
+            "HEAD",
+            &format!("{v}/containers/{c}/archive?path=/etc/hostname"),
+            None,
+        );
+        p.both(
+            Mode::Values,
+            "HEAD",
+            &format!("{v}/containers/{c}/archive?path=/nothing"),
+            None,
+        );
+        p.both(
+            Mode::Head,
+            "GET",
+            &format!("{v}/containers/{c}/archive?path=/etc/hostname"),
+            None,
+        );
+        let tar = skiff_tests::registry::tar_of(&[("put.txt", "hello\n")]);
+        p.both_raw(
+            Mode::Values,
+            "PUT",
+            &format!("{v}/containers/{c}/archive?path=/tmp"),
+            &tar,
+            "application/x-tar",
+        );
+        p.both_raw(
+            Mode::Values,
+            "PUT",
+            &format!("{v}/containers/{c}/archive?path=/nothing"),
+            &tar,
+            "application/x-tar",
+        );
+        p.both(Mode::Head, "GET", &format!("{v}/containers/{c}/export"), None);
+        p.both(Mode::Values, "DELETE", &format!("{v}/containers/{c}?force=1"), None);
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/containers/create?name=dead{}", v.len()),
+            Some(r#"{"Image":"busybox"}"#),
+        );
+        p.both(Mode::Values, "POST", &format!("{v}/containers/prune"), None);
+        p.both(
+            Mode::Values,
+            "POST",
+            &format!("{v}/networks/create"),
+            Some(r#"{"Name":"unused"}"#),
+        );
+        p.both(Mode::Values, "POST", &format!("{v}/networks/prune"), None);
+        p.both(Mode::Values, "POST", &format!("{v}/images/prune"), None);
+        let ctx = skiff_tests::registry::tar_of(&[("Dockerfile", "FROM busybox\nRUN echo built > /b\nLABEL k=v\n")]);
+        p.both_raw(
+            Mode::Shape,
+            "POST",
+            &format!("{v}/build?t=built:1&rm=1"),
+            &ctx,
+            "application/x-tar",
+        );
+        p.both(Mode::Values, "GET", &format!("{v}/images/built:1/json"), None);
+        let bad = skiff_tests::registry::tar_of(&[("Dockerfile", "FROM busybox\nRUN exit 7\n")]);
+        p.both_raw(
+            Mode::Shape,
+            "POST",
+            &format!("{v}/build?rm=1"),
+            &bad,
+            "application/x-tar",
+        );
+        p.both(Mode::Values, "DELETE", &format!("{v}/images/built:1"), None);
+        p.both(Mode::Shape, "POST", &format!("{v}/build/prune"), None);
+    }
+    p.verdict(EXTRAS_ALLOW);
 }

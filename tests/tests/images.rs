@@ -1,6 +1,5 @@
 //! Importing, listing, tagging and removing images; hostile archives.
 
-
 use skiff_tests::{busybox_tar, Agent};
 
 #[test]

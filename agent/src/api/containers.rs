@@ -169,7 +169,9 @@ pub async fn update(e: St, Path(id): Path<String>, body: Bytes) -> ApiResult<Jso
     let upd: UpdateConfig = serde_json::from_slice(&body)
         .map_err(|err| ApiError(StatusCode::BAD_REQUEST, format!("invalid update config: {err}")))?;
     let warnings = e.update(&id, upd).await?;
-    Ok(Json(UpdateResponse { warnings }))
+    Ok(Json(UpdateResponse {
+        warnings: skiff_api::Nil::null_if_empty(warnings),
+    }))
 }
 
 pub async fn start(e: St, Path(id): Path<String>) -> ApiResult {
@@ -252,7 +254,9 @@ pub async fn prune(e: St, q: Q) -> ApiResult<Json<Value>> {
             f.allows(&ins.created, &ins.config.labels)
         })
         .await;
-    Ok(Json(json!({"ContainersDeleted": gone, "SpaceReclaimed": 0})))
+    Ok(Json(
+        json!({"ContainersDeleted": skiff_api::Nil::null_if_empty(gone), "SpaceReclaimed": 0}),
+    ))
 }
 
 /// `top`: run `ps` on the host and keep the container's processes, as Docker does.
@@ -328,7 +332,7 @@ pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
         let _ = engine.images.unmount(&cid);
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    Ok(([("Content-Type", "application/x-tar")], body).into_response())
+    Ok(([("Content-Type", "application/octet-stream")], body).into_response())
 }
 
 /// A blocking `Write` that sends chunks to an async body.

@@ -141,6 +141,28 @@ pub async fn pull(e: St, from: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
     .await
 }
 
+/// `GET /distribution/{name}/json`: the registry's descriptor and
+/// platforms for a reference, as Docker's (errors with pull's statuses).
+pub async fn inspect(e: St, axum::extract::Path(rest): axum::extract::Path<String>, headers: HeaderMap) -> ApiResult {
+    let Some(name) = rest.strip_suffix("/json") else {
+        return Ok(super::page_not_found().await);
+    };
+    let opts = PullOptions {
+        platform: None,
+        credentials: credentials(&headers),
+        registries: registries(&e),
+    };
+    match crate::images::distribution::inspect(name, &opts).await {
+        Ok(v) => Ok(Json(v).into_response()),
+        // Docker passes the registry's own words on.
+        Err(PullError::Registry(RegistryError::NotFound(_))) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "manifest unknown: manifest unknown".into(),
+        )),
+        Err(err) => Err(ApiError(status_of(&err), err.to_string())),
+    }
+}
+
 /// `POST /images/{name}/push[?tag=]`.
 pub async fn push(e: St, name: &str, q: &Q, headers: &HeaderMap) -> ApiResult {
     let reference = match q.get("tag").map(String::as_str).unwrap_or_default() {

@@ -103,7 +103,16 @@ pub async fn load(e: St, q: Q, body: Body) -> ApiResult<Response> {
         Err(err) => Err(err),
     };
     let _ = std::fs::remove_file(&tmp);
-    let loaded = result??;
+    // As Docker: once the archive is in, a failure to load it is the
+    // stream's error message (the answer is 200 already there).
+    let loaded = match result? {
+        Ok(l) => l,
+        Err(err) => {
+            let msg = ApiError::from(err).1;
+            let line = format!("{}\n", json!({"errorDetail": {"message": msg}, "error": msg}));
+            return Ok(([("Content-Type", "application/json")], line).into_response());
+        }
+    };
     for l in &loaded {
         let name = l.rsplit(": ").next().unwrap_or_default().to_string();
         e.emit("image", "load", &name, [("name".to_string(), name.clone())].into());

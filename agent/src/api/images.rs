@@ -257,7 +257,9 @@ pub async fn prune(e: St, q: Q) -> ApiResult<Json<Value>> {
         "",
         [("reclaimed".to_string(), freed.to_string())].into(),
     );
-    Ok(Json(json!({"ImagesDeleted": out, "SpaceReclaimed": freed})))
+    Ok(Json(
+        json!({"ImagesDeleted": skiff_api::Nil::null_if_empty(out), "SpaceReclaimed": freed}),
+    ))
 }
 
 /// `DELETE /images/{name}`: untag, and delete what no tag or container holds.

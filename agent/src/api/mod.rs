@@ -113,6 +113,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/volumes/prune", post(volumes::prune))
         .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
         .route("/auth", post(distribution::login))
+        .route("/distribution/{*rest}", get(distribution::inspect))
         .route("/images/json", get(images::list))
         .route("/images/prune", post(images::prune))
         .route("/images/create", post(images::create))

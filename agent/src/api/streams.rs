@@ -230,13 +230,18 @@ pub async fn resize(e: St, Path(id): Path<String>, q: Q) -> ApiResult {
     Ok(StatusCode::OK.into_response())
 }
 
+/// `h` and `w`, refused in Go's words as Docker does.
 fn dims(q: &Q) -> Result<(u16, u16), ApiError> {
-    let h = q.get("h").and_then(|v| v.parse().ok());
-    let w = q.get("w").and_then(|v| v.parse().ok());
-    match (h, w) {
-        (Some(h), Some(w)) => Ok((h, w)),
-        _ => Err(ApiError(StatusCode::BAD_REQUEST, "resize needs numeric h and w".into())),
-    }
+    let num = |k: &str| {
+        let v = q.get(k).map(String::as_str).unwrap_or_default();
+        v.parse::<u16>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("strconv.Atoi: parsing {v:?}: invalid syntax"),
+            )
+        })
+    };
+    Ok((num("h")?, num("w")?))
 }
 
 /// Parse Docker's since/until: unix seconds (with fraction) or RFC 3339.

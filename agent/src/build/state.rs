@@ -32,6 +32,8 @@ pub const PROXY_ARGS: [&str; 10] = [
     "all_proxy",
 ];
 
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 #[derive(Clone, Debug)]
 pub struct State {
     /// The image the stage started from (empty for `scratch`).
@@ -58,8 +60,14 @@ pub fn hash(parts: &[&str]) -> String {
 }
 
 impl State {
-    pub fn new(base: String, image: ImageConfigFile, chain: Option<String>) -> Self {
+    pub fn new(base: String, mut image: ImageConfigFile, chain: Option<String>) -> Self {
         let key = hash(&["from", &base, chain.as_deref().unwrap_or("scratch")]);
+        // As Docker's FROM: the base's comment is not the build's, and the
+        // environment gets the default PATH when the base sets none.
+        image.comment = None;
+        if !image.config.env.iter().any(|e| e.starts_with("PATH=")) {
+            image.config.env.insert(0, DEFAULT_PATH.to_string());
+        }
         State {
             base,
             image,

@@ -102,6 +102,10 @@ impl ImageStore {
         let now = crate::ids::now();
         let mut cfg = base.config.clone();
         cfg.config = opts.config;
+        // As Docker: the container's host name and image name are not the
+        // image's.
+        cfg.config.hostname.clear();
+        cfg.config.image.clear();
         cfg.created = Some(now.clone());
         cfg.author = opts.author.filter(|a| !a.is_empty()).or(cfg.author);
         cfg.comment = opts.comment.clone().filter(|c| !c.is_empty());

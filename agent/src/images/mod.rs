@@ -14,6 +14,7 @@ pub mod build_cache;
 pub mod changes;
 pub mod commit;
 pub mod difftar;
+pub mod distribution;
 pub mod driver;
 pub mod extract;
 pub mod layers;

@@ -81,13 +81,15 @@ impl ImageStore {
         tx: &UnboundedSender<JsonMessage>,
     ) -> Result<String, PullError> {
         let remote = Remote::parse(reference)?;
+        // As Docker: the repository is named first, so a missing local
+        // image is reported in the stream.
+        let client = self.push_session(&remote, opts, tx).await?;
         let img = self.resolve(&remote.shown()).map_err(|_| {
-            ImageError::NotFound(format!(
+            RegistryError::Other(format!(
                 "An image does not exist locally with the tag: {}",
                 remote.familiar
             ))
         })?;
-        let client = self.push_session(&remote, opts, tx).await?;
         self.push_tag(&client, &remote, &img, tx).await
     }
 
