@@ -79,7 +79,8 @@ pub async fn finish(mut resp: Response, v: Option<Version>, stage: Stage) -> Res
     if stage == Stage::Served {
         h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     }
-    if !v.is_some_and(|v| v < (1, 23)) || !(resp.status().is_client_error() || resp.status().is_server_error()) {
+    let failed = resp.status().is_client_error() || resp.status().is_server_error();
+    if v.is_none_or(|v| v >= (1, 23)) || !failed {
         return resp;
     }
     let (parts, body) = resp.into_parts();

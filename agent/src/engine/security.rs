@@ -173,6 +173,38 @@ pub fn info_options(cgroup_v2: bool, nnp_default: bool) -> Vec<String> {
     out
 }
 
+/// The HostConfig fields Docker fills in at create when the request left
+/// them out, so `inspect` shows them as Docker does: namespaces modes,
+/// the runtime, and (unless privileged) the masked and read-only paths
+/// the container really gets.
+pub fn fill_defaults(hc: &mut HostConfig, cgroup_v2: bool) {
+    use serde_json::{json, Value};
+    let paths = |list: &[&str]| -> Value {
+        if hc.privileged {
+            Value::Null
+        } else {
+            json!(list)
+        }
+    };
+    let defaults = [
+        ("ContainerIDFile", json!("")),
+        ("VolumeDriver", json!("")),
+        ("ConsoleSize", json!([0, 0])),
+        ("CgroupnsMode", json!(if cgroup_v2 { "private" } else { "host" })),
+        ("IpcMode", json!("private")),
+        ("Cgroup", json!("")),
+        ("PidMode", json!("")),
+        ("UTSMode", json!("")),
+        ("UsernsMode", json!("")),
+        ("Isolation", json!("")),
+        ("MaskedPaths", paths(crate::runtime::spec::MASKED)),
+        ("ReadonlyPaths", paths(crate::runtime::spec::READONLY)),
+    ];
+    for (k, v) in defaults {
+        hc.extra.entry(k).or_insert(v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,37 +282,5 @@ mod tests {
         let other = confinement(&hc, &fewer, false).unwrap().seccomp.unwrap();
         assert!(!Arc::ptr_eq(&first, &other));
         assert_ne!(first.digest, other.digest);
-    }
-}
-
-/// The HostConfig fields Docker fills in at create when the request left
-/// them out, so `inspect` shows them as Docker does: namespaces modes,
-/// the runtime, and (unless privileged) the masked and read-only paths
-/// the container really gets.
-pub fn fill_defaults(hc: &mut HostConfig, cgroup_v2: bool) {
-    use serde_json::{json, Value};
-    let paths = |list: &[&str]| -> Value {
-        if hc.privileged {
-            Value::Null
-        } else {
-            json!(list)
-        }
-    };
-    let defaults = [
-        ("ContainerIDFile", json!("")),
-        ("VolumeDriver", json!("")),
-        ("ConsoleSize", json!([0, 0])),
-        ("CgroupnsMode", json!(if cgroup_v2 { "private" } else { "host" })),
-        ("IpcMode", json!("private")),
-        ("Cgroup", json!("")),
-        ("PidMode", json!("")),
-        ("UTSMode", json!("")),
-        ("UsernsMode", json!("")),
-        ("Isolation", json!("")),
-        ("MaskedPaths", paths(crate::runtime::spec::MASKED)),
-        ("ReadonlyPaths", paths(crate::runtime::spec::READONLY)),
-    ];
-    for (k, v) in defaults {
-        hc.extra.entry(k).or_insert(v);
     }
 }
