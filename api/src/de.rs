@@ -11,24 +11,6 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Entrypoint and Cmd may be a string (shell form) in requests.
-pub fn string_or_vec<'de, D>(d: D) -> Result<Vec<String>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum SV {
-        S(String),
-        V(Vec<String>),
-    }
-    Ok(match Option::<SV>::deserialize(d)? {
-        None => Vec::new(),
-        Some(SV::S(s)) => vec![s],
-        Some(SV::V(v)) => v,
-    })
-}
-
 /// A map whose values may be `null` (Go's `map[string]*T` with nil
 /// entries): each null value is the default.
 pub fn null_values_as_default<'de, D, T>(d: D) -> Result<std::collections::BTreeMap<String, T>, D::Error>

@@ -82,7 +82,11 @@ fn docker_client_manages_networks_and_ports() {
         "300",
     ])
     .ok();
-    assert_eq!(a.docker(&["port", "dweb"]).ok().out(), "80/tcp -> 0.0.0.0:8088");
+    // As against dockerd 20.10: the port on all IPv4 and all IPv6 addresses.
+    assert_eq!(
+        a.docker(&["port", "dweb"]).ok().out(),
+        "80/tcp -> 0.0.0.0:8088\n80/tcp -> :::8088"
+    );
     let ps = a.docker(&["ps"]).ok();
     assert!(ps.stdout.contains("0.0.0.0:8088->80/tcp"), "{}", ps.stdout);
     let ip = a

@@ -519,8 +519,10 @@ fn published_ports_reach_the_container_and_go_away_with_it() {
         "run", "-d", "--name", "all", "-P", "--expose", "9000", "--expose", "9001/udp", "busybox", "sleep", "300",
     ])
     .ok();
+    // Each on all IPv4 and all IPv6 addresses, as Docker 20.10 shows them.
     let p = a.skiff(&["port", "all"]).ok();
-    assert_eq!(p.stdout.lines().count(), 2, "{}", p.stdout);
+    assert_eq!(p.stdout.lines().count(), 4, "{}", p.stdout);
+    assert!(p.stdout.contains("9001/udp -> [::]:"), "{}", p.stdout);
     // Rules go exactly when the container stops.
     a.skiff(&["stop", "-t", "1", "web"]).ok();
     assert_ne!(wget(&a, "http://127.0.0.1:8080/").code, 0);

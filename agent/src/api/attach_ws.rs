@@ -26,7 +26,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::streams::{await_connection, Relay};
 use super::versions::PathVersion;
-use super::{qbool, ApiError, ApiResult, St, Q};
+use super::{qbool, ApiResult, St, Q};
 use crate::engine::Ctr;
 use crate::runtime::protocol;
 
@@ -60,20 +60,7 @@ fn refusal(why: &'static str) -> Response {
 
 /// `GET /containers/{id}/attach/ws`.
 pub async fn attach_ws(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiResult {
-    let c = e.get(&id)?;
-    let st = c.state();
-    if st.paused {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!("container {id} is paused, unpause the container before attach"),
-        ));
-    }
-    if st.restarting {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!("container {id} is restarting, wait until the container is running"),
-        ));
-    }
+    let c = super::streams::attachable(&e, &id)?;
     if let Some(why) = handshake_error(req.headers()) {
         return Ok(refusal(why));
     }

@@ -80,9 +80,10 @@ where
     });
 }
 
-/// `POST /containers/{id}/attach`.
-pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiResult {
-    let c = e.get(&id)?;
+/// The container an attach (hijacked or websocket) names, if it can be
+/// attached to: not while paused or restarting, as Docker.
+pub(super) fn attachable(e: &St, id: &str) -> Result<Arc<Ctr>, ApiError> {
+    let c = e.get(id)?;
     let st = c.state();
     if st.paused {
         return Err(ApiError(
@@ -90,6 +91,18 @@ pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiRes
             format!("container {id} is paused, unpause the container before attach"),
         ));
     }
+    if st.restarting {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("container {id} is restarting, wait until the container is running"),
+        ));
+    }
+    Ok(c)
+}
+
+/// `POST /containers/{id}/attach`.
+pub async fn attach(e: St, Path(id): Path<String>, q: Q, req: Request) -> ApiResult {
+    let c = attachable(&e, &id)?;
     let (want_in, want_out, want_err) = (qbool(&q, "stdin"), qbool(&q, "stdout"), qbool(&q, "stderr"));
     e.emit_container(&c, "attach", &[]);
     // Subscribe before answering so nothing printed after this is missed.

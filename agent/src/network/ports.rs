@@ -160,10 +160,19 @@ pub fn resolve(
                 None if b.host_ip == "::" => b.host_ip.clone(),
                 None => Ipv4Addr::UNSPECIFIED.to_string(),
             };
+            // All addresses: Docker 20.10 shows the port on `::` too (it
+            // is served over both families; `[::1]` by the proxy).
+            let both = host_ip.is_none() && b.host_ip != "::";
             out.push(PortBinding {
                 host_ip: shown_ip,
                 host_port: m.host_port.to_string(),
             });
+            if both {
+                out.push(PortBinding {
+                    host_ip: "::".into(),
+                    host_port: m.host_port.to_string(),
+                });
+            }
             maps.push(m);
         }
         shown.insert(key.clone(), Some(out));
