@@ -205,7 +205,8 @@ mod tests {
             .any(|m| m.host_port == 38080 && m.ctr_port == 80 && m.host_ip.is_none()));
         assert!(maps.iter().any(|m| m.proto == "udp" && m.host_port >= 49153));
         assert_eq!(shown["443/tcp"], None);
-        assert_eq!(shown["80/tcp"], Some(vec![b("0.0.0.0", "38080")]));
+        // All addresses: shown on both families, as Docker 20.10.
+        assert_eq!(shown["80/tcp"], Some(vec![b("0.0.0.0", "38080"), b("::", "38080")]));
         let (maps, _) = resolve(&BTreeMap::new(), true, &exposed, (ip, None), &[]).unwrap();
         assert_eq!(maps.len(), 3);
     }
