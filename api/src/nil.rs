@@ -46,12 +46,6 @@ impl<C: Collection> Nil<C> {
         Nil { given: false, value }
     }
 
-    /// Mark an empty collection as given, so it shows as `[]`/`{}`.
-    pub fn given(mut self) -> Self {
-        self.given = true;
-        self
-    }
-
     /// Whether it shows as `null`.
     pub fn is_null(&self) -> bool {
         !self.given && self.value.is_empty_collection()
