@@ -25,6 +25,9 @@
 #   SKIFF_BIN_DIR       where the binaries are (default target/release)
 #   SKIFF_CLUSTER_HEARTBEAT, SKIFF_CLUSTER_TIMEOUT  controller settings (1s, 3s)
 #   SKIFF_CLUSTER_CERT_EXPIRY  how long node certificates last (2160h: 90 days)
+#   SKIFF_CLUSTER_AGENT_TLS=1  each agent also listens on $NET.(10+I):2376 with
+#                       mutual TLS, its server certificate from the cluster CA,
+#                       so cluster client certificates reach it directly
 #
 # `source $DIR/env` points the CLI at the controllers (every address; the
 # CLI moves to another when one stops answering) with an admin
@@ -60,12 +63,18 @@ start_agent() {
   ns=$(agent_ns "$1")
   local holder
   holder=$(cat "$DIR/$h/holder.pid")
-  local join=()
+  local join=() tls=()
   [ -f "$DIR/$h/data/cluster/cert.pem" ] || join=(--join "${2:-$(cat "$DIR/agent-token")}")
+  if [ "${SKIFF_CLUSTER_AGENT_TLS:-}" = 1 ]; then
+    [ -f "$DIR/$h/tls/server-cert.pem" ] ||
+      "$B/skiff" certs server --ca "$DIR/ctl/ca" --out "$DIR/$h/tls" --san "$NET.$((10 + i))" >/dev/null
+    tls=(-H "tcp://$NET.$((10 + i)):2376" --tlsverify --tlscacert "$DIR/ctl/ca/ca.pem"
+      --tlscert "$DIR/$h/tls/server-cert.pem" --tlskey "$DIR/$h/tls/server-key.pem")
+  fi
   nsenter -t "$holder" --mount --net="/run/netns/$ns" "$B/skiff-agent" \
     --data-root "$DIR/$h/data" --exec-root "$DIR/$h/run" -H "unix://$DIR/$h/agent.sock" \
     --cgroup-parent "$NAME-$h" --config-file /nonexistent --node-name "$h" \
-    --label "host=$h" --controller "$(all_ctl)" --insecure-registry "$NET.0/24" "${join[@]}" \
+    --label "host=$h" --controller "$(all_ctl)" --insecure-registry "$NET.0/24" "${join[@]}" "${tls[@]}" \
     >>"$DIR/$h/agent.log" 2>&1 </dev/null &
   echo $! >"$DIR/$h/agent.pid"
   for _ in $(seq 200); do

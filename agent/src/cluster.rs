@@ -28,6 +28,9 @@ use tower_service::Service;
 
 use crate::config::Config;
 
+mod revoked;
+pub use revoked::Revoked;
+
 /// Where the node's certificate and the controller's address are kept.
 pub fn dir(cfg: &Config) -> PathBuf {
     cfg.data_root.join("cluster")
@@ -39,7 +42,12 @@ fn controller_file(dir: &Path) -> PathBuf {
 
 /// Join if asked and not yet a member; then keep a session in the
 /// background. Returns without doing anything for a standalone agent.
-pub async fn start(cfg: &Config, app: Router, events: Arc<skiff_common::events::Journal>) -> Result<()> {
+pub async fn start(
+    cfg: &Config,
+    app: Router,
+    events: Arc<skiff_common::events::Journal>,
+    revoked: Arc<Revoked>,
+) -> Result<()> {
     let dir = dir(cfg);
     let member = dir.join(skiff_certs::files::CLIENT_CERT).exists();
     let controller = match (&cfg.join, member) {
@@ -71,6 +79,7 @@ pub async fn start(cfg: &Config, app: Router, events: Arc<skiff_common::events::
             _ => None,
         }),
         events: Some(events),
+        revoked: Some(revoked),
     };
     hold_session(&controller, &dir, local, cfg.node_name.clone())?;
     tokio::spawn(keep_certificate(controller, dir));
@@ -205,6 +214,8 @@ pub struct Local {
     pub sock: Option<PathBuf>,
     /// This agent's events, reported up the session.
     pub events: Option<Arc<skiff_common::events::Journal>>,
+    /// Where the controller's revocation list goes (the TLS listener's).
+    pub revoked: Option<Arc<Revoked>>,
 }
 
 type Inputs = Arc<Mutex<HashMap<u64, mpsc::Sender<StreamData>>>>;
@@ -417,6 +428,12 @@ async fn session(
                 // or shrinks.
                 // The next beat falls anywhere in the new period, so the
                 // fleet's beats do not all come at once.
+                Some(controller_message::Body::Revoked(r)) => {
+                    if let Some(list) = &local.revoked {
+                        list.replace(r.ids);
+                    }
+                    continue;
+                }
                 Some(controller_message::Body::Welcome(w)) => {
                     let now = Duration::from_millis(u64::from(w.heartbeat_period_ms.max(100)));
                     if now != period {

@@ -211,6 +211,18 @@ pub struct TaskInfo {
     pub error: String,
 }
 
+/// An admin or read-only client certificate the cluster issued
+/// (`skiff cluster clients`).
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClientStatus {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+}
+
 /// One controller as `GET /cluster/controllers` shows it (the leader's
 /// view: it alone knows how far each member's log has come).
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]

@@ -57,8 +57,17 @@ fn roots(ca: &Path) -> Result<Arc<RootCertStore>> {
 }
 
 /// A server that requires a client certificate signed by `files.ca`.
-pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(&files.ca)?, provider()).build()?;
+/// Docker's `--tlsverify` server: a client certificate chained to the CA
+/// is required. One that carries a cluster identity must also pass
+/// `admit` (an agent refuses revoked cluster certificates); one without
+/// (`skiff certs client`, Docker's model) needs nothing more.
+pub fn server_config(files: &TlsFiles, admit: Admission) -> Result<Arc<ServerConfig>> {
+    let inner = WebPkiClientVerifier::builder_with_provider(roots(&files.ca)?, provider()).build()?;
+    let verifier = Arc::new(Admitting {
+        inner,
+        admit,
+        cluster_only: false,
+    });
     let cfg = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
@@ -78,7 +87,11 @@ pub fn cluster_server_config(files: &TlsFiles, admit: Admission) -> Result<Arc<S
     let inner = WebPkiClientVerifier::builder_with_provider(roots(&files.ca)?, provider())
         .allow_unauthenticated()
         .build()?;
-    let verifier = Arc::new(Admitting { inner, admit });
+    let verifier = Arc::new(Admitting {
+        inner,
+        admit,
+        cluster_only: true,
+    });
     let resolver = Reloading::new(files)?;
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
@@ -136,6 +149,10 @@ impl rustls::server::ResolvesServerCert for Reloading {
 struct Admitting {
     inner: Arc<dyn ClientCertVerifier>,
     admit: Admission,
+    /// The controller's listener: a certificate is optional (joiners have
+    /// none yet), but one presented must carry a cluster identity. An
+    /// agent's: a certificate is required, the identity is optional.
+    cluster_only: bool,
 }
 
 impl std::fmt::Debug for Admitting {
@@ -150,7 +167,7 @@ impl ClientCertVerifier for Admitting {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        false
+        !self.cluster_only
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -164,8 +181,11 @@ impl ClientCertVerifier for Admitting {
         now: UnixTime,
     ) -> std::result::Result<ClientCertVerified, rustls::Error> {
         let ok = self.inner.verify_client_cert(end_entity, intermediates, now)?;
-        let who = crate::cluster::Identity::from_der(end_entity)
-            .ok_or_else(|| rustls::Error::General("certificate carries no cluster identity".into()))?;
+        let who = match crate::cluster::Identity::from_der(end_entity) {
+            Some(who) => who,
+            None if !self.cluster_only => return Ok(ok),
+            None => return Err(rustls::Error::General("certificate carries no cluster identity".into())),
+        };
         if !(self.admit)(&who) {
             return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked));
         }
@@ -253,11 +273,14 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        server_config(&TlsFiles {
-            ca: dir.join("srv/ca.pem"),
-            cert: dir.join("srv").join(files::SERVER_CERT),
-            key: dir.join("srv").join(files::SERVER_KEY),
-        })
+        server_config(
+            &TlsFiles {
+                ca: dir.join("srv/ca.pem"),
+                cert: dir.join("srv").join(files::SERVER_CERT),
+                key: dir.join("srv").join(files::SERVER_KEY),
+            },
+            Arc::new(|_| true),
+        )
         .unwrap();
         client_config(
             &dir.join("cli/ca.pem"),

@@ -46,6 +46,27 @@ pub enum ClusterCmd {
         #[arg(long)]
         format: Option<String>,
     },
+    /// List the admin and read-only client certificates the cluster issued
+    Clients {
+        #[command(subcommand)]
+        cmd: Option<ClientsCmd>,
+        /// Only display IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientsCmd {
+    /// Revoke client certificates: controllers and agents refuse them from now on
+    #[command(alias = "remove", alias = "revoke")]
+    Rm {
+        /// Client IDs (or unique prefixes)
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -219,11 +240,44 @@ pub async fn cluster(c: &Client, cmd: ClusterCmd) -> Exit {
             Err(e) => fail(&e, 1),
         },
         ClusterCmd::Controllers { cmd, quiet, format } => controllers(c, cmd, quiet, format).await,
+        ClusterCmd::Clients { cmd, quiet, format } => clients(c, cmd, quiet, format).await,
         ClusterCmd::Inspect => match c.cluster_inspect_raw().await.map_err(not_a_controller) {
             Ok(v) => print_values(&[v], None, 0),
             Err(e) => fail(&e, 1),
         },
     }
+}
+
+async fn clients(c: &Client, cmd: Option<ClientsCmd>, quiet: bool, format: Option<String>) -> Exit {
+    if let Some(ClientsCmd::Rm { ids }) = cmd {
+        return each(&ids, |id| async move {
+            c.client_remove(&id).await.map_err(not_a_controller)
+        })
+        .await;
+    }
+    let list = match c.clients_list().await.map_err(not_a_controller) {
+        Ok(l) => l,
+        Err(e) => return fail(&e, 1),
+    };
+    if quiet {
+        for s in &list {
+            println!("{}", s.id);
+        }
+        return Exit(0);
+    }
+    if let Some(fmt) = custom(format) {
+        let values: Vec<Value> = list
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        return print_rows(&values, &fmt, &[]);
+    }
+    let mut rows = vec![["ID", "NAME", "ROLE", "CREATED"].map(String::from).to_vec()];
+    for s in &list {
+        rows.push(vec![s.id.clone(), s.name.clone(), s.role.clone(), s.created_at.clone()]);
+    }
+    print!("{}", table(&rows));
+    Exit(0)
 }
 
 async fn controllers(c: &Client, cmd: Option<ControllersCmd>, quiet: bool, format: Option<String>) -> Exit {

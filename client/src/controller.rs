@@ -60,6 +60,17 @@ impl Client {
         self.call(Method::DELETE, &q.on(&path), Body::Empty).await
     }
 
+    /// `GET /cluster/clients`.
+    pub async fn clients_list(&self) -> Result<Vec<skiff_api::cluster::ClientStatus>> {
+        self.get("/cluster/clients").await
+    }
+
+    /// `DELETE /cluster/clients/{id}`: the certificate is revoked.
+    pub async fn client_remove(&self, id: &str) -> Result<()> {
+        let path = format!("/cluster/clients/{}", enc(id));
+        self.call(Method::DELETE, &path, Body::Empty).await
+    }
+
     /// `GET /nodes`.
     pub async fn nodes_list(&self) -> Result<Vec<Node>> {
         self.get("/nodes").await

@@ -93,6 +93,8 @@ impl Cluster for ClusterService {
             )),
         };
         let _ = tx.send(welcome).await;
+        let revoked = ctx.store.read().revoked.iter().cloned().collect();
+        let _ = tx.send(crate::fleet::revoked_message(revoked)).await;
         let hostname = reg.hostname.clone();
         tokio::spawn(async move {
             loop {

@@ -19,6 +19,8 @@ use tower_service::Service;
 use skiff_api::strip_version;
 use skiff_common::http::ApiError;
 
+use crate::cluster::Revoked;
+
 /// What a connection may do. A certificate of the cluster's CA carries a
 /// role (`skiff_certs::cluster`), and on an agent's TLS listener that role
 /// counts as on the controller's: an agent's certificate is no client, a
@@ -59,8 +61,48 @@ impl Access {
     }
 }
 
+/// Who is on a connection: what their certificate grants and, for a
+/// cluster certificate, its ID, looked up in the revocation list on every
+/// request (a connection may outlive the certificate's revocation).
+#[derive(Clone)]
+pub struct Caller {
+    access: Access,
+    cluster_id: Option<(String, Arc<Revoked>)>,
+}
+
+impl Caller {
+    /// The unix socket's caller, and plain TCP's: the socket's permissions
+    /// (or the operator's `--insecure-tcp`) decided.
+    fn trusted() -> Caller {
+        Caller {
+            access: Access::Full,
+            cluster_id: None,
+        }
+    }
+
+    fn of_tls(peer: Option<&[u8]>, revoked: &Arc<Revoked>) -> Caller {
+        let Some(der) = peer else {
+            return Caller {
+                access: Access::Refused("a client certificate is required"),
+                cluster_id: None,
+            };
+        };
+        Caller {
+            access: Access::of_certificate(der),
+            cluster_id: Identity::from_der(der).map(|w| (w.id, revoked.clone())),
+        }
+    }
+
+    fn refuses<B>(&self, req: &hyper::Request<B>) -> Option<&'static str> {
+        match &self.cluster_id {
+            Some((id, list)) if list.contains(id) => Some("this certificate has been revoked"),
+            _ => self.access.refuses(req),
+        }
+    }
+}
+
 /// Serve HTTP/1.1 (with upgrades for attach and exec) on one connection.
-pub async fn serve_conn<I>(io: I, app: Router, access: Access, debug: bool)
+pub async fn serve_conn<I>(io: I, app: Router, caller: Caller, debug: bool)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -76,7 +118,7 @@ where
         if debug {
             tracing::debug!(method = %req.method(), uri = %req.uri(), "API request");
         }
-        let refused = access.refuses(&req);
+        let refused = caller.refuses(&req);
         async move {
             if let Some(why) = refused {
                 tracing::warn!(method = %req.method(), uri = %req.uri(), "refused: {why}");
@@ -127,7 +169,7 @@ fn serve_unix(l: tokio::net::UnixListener, app: Router, debug: bool) {
     tokio::spawn(async move {
         loop {
             if let Ok((stream, _)) = l.accept().await {
-                tokio::spawn(serve_conn(stream, app.clone(), Access::Full, debug));
+                tokio::spawn(serve_conn(stream, app.clone(), Caller::trusted(), debug));
             }
         }
     });
@@ -136,21 +178,23 @@ fn serve_unix(l: tokio::net::UnixListener, app: Router, debug: bool) {
 /// The server's TLS settings, replaced in place on SIGHUP.
 pub struct TlsState {
     files: TlsFiles,
+    revoked: Arc<Revoked>,
     current: RwLock<Arc<rustls::ServerConfig>>,
 }
 
 impl TlsState {
-    pub fn load(files: TlsFiles) -> Result<Arc<Self>> {
-        let cfg = server_config(&files).context("loading TLS certificates")?;
+    pub fn load(files: TlsFiles, revoked: Arc<Revoked>) -> Result<Arc<Self>> {
+        let cfg = server_config(&files, revoked.admission()).context("loading TLS certificates")?;
         Ok(Arc::new(Self {
             files,
+            revoked,
             current: RwLock::new(cfg),
         }))
     }
 
     /// Re-read the certificate files; on error keep serving the old ones.
     pub fn reload(&self) {
-        match server_config(&self.files) {
+        match server_config(&self.files, self.revoked.admission()) {
             Ok(cfg) => {
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = cfg;
                 tracing::info!("TLS certificates reloaded");
@@ -190,7 +234,7 @@ fn serve_tcp(l: tokio::net::TcpListener, addr: &str, tls: Option<Arc<TlsState>>,
             };
             let app = app.clone();
             let Some(tls) = tls.clone() else {
-                tokio::spawn(serve_conn(stream, app, Access::Full, debug));
+                tokio::spawn(serve_conn(stream, app, Caller::trusted(), debug));
                 continue;
             };
             tokio::spawn(async move {
@@ -204,15 +248,9 @@ fn serve_tcp(l: tokio::net::TcpListener, addr: &str, tls: Option<Arc<TlsState>>,
                 }
                 match tls.acceptor().accept(stream).await {
                     Ok(s) => {
-                        let access = s
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .map_or(Access::Refused("a client certificate is required"), |c| {
-                                Access::of_certificate(c)
-                            });
-                        serve_conn(s, app, access, debug).await
+                        let peer = s.get_ref().1.peer_certificates().and_then(|c| c.first());
+                        let caller = Caller::of_tls(peer.map(|c| c.as_ref()), &tls.revoked);
+                        serve_conn(s, app, caller, debug).await
                     }
                     Err(e) => tracing::warn!(%peer, "TLS handshake failed: {e}"),
                 }

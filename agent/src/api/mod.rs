@@ -150,11 +150,16 @@ pub async fn serve(cfg: Config) -> Result<()> {
     engine.recover().await;
     let app = router(engine.clone());
     // Joining comes first: an agent that cannot join does not start.
-    crate::cluster::start(&cfg, app.clone(), engine.events.clone()).await?;
+    let revoked = crate::cluster::Revoked::load(&crate::cluster::dir(&cfg));
+    crate::cluster::start(&cfg, app.clone(), engine.events.clone(), revoked.clone()).await?;
     if let Some(addr) = &cfg.metrics_addr {
         metrics::serve(addr, engine.clone()).await?;
     }
-    let tls = cfg.tls.clone().map(listen::TlsState::load).transpose()?;
+    let tls = cfg
+        .tls
+        .clone()
+        .map(|files| listen::TlsState::load(files, revoked))
+        .transpose()?;
     for l in &cfg.listen {
         match l {
             Listen::Unix(path) => listen::unix(path, app.clone(), cfg.debug)?,

@@ -199,5 +199,6 @@ pub async fn remove_controller(
     q: Q,
 ) -> ApiResult<StatusCode> {
     crate::members::remove(&s.0, &id, super::qbool(&q.0, "force")).await?;
+    super::clients::announce(&s.0);
     Ok(StatusCode::OK)
 }

@@ -7,6 +7,7 @@
 //! all of them (list, import). The agents' gRPC sessions share the port
 //! (`session`).
 
+mod clients;
 mod cluster;
 mod containers;
 mod metrics;
@@ -39,7 +40,9 @@ pub type St = axum::extract::State<Arc<Ctx>>;
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let code = match &e {
-            StoreError::Rejected(ApplyError::NoNode(_) | ApplyError::NoController(_)) => StatusCode::NOT_FOUND,
+            StoreError::Rejected(ApplyError::NoNode(_) | ApplyError::NoController(_) | ApplyError::NoClient(_)) => {
+                StatusCode::NOT_FOUND
+            }
             StoreError::Rejected(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -67,6 +70,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             "/cluster/controllers/{id}",
             axum::routing::delete(cluster::remove_controller),
         )
+        .route("/cluster/clients", get(clients::list))
+        .route("/cluster/clients/{id}", axum::routing::delete(clients::remove))
         .route("/nodes", get(nodes::list))
         .route("/nodes/{id}", get(nodes::inspect).delete(nodes::remove))
         .route("/nodes/{id}/update", post(nodes::update))
@@ -99,6 +104,13 @@ async fn authorize(s: St, req: Request, next: Next) -> Response {
     // is all an agent's certificate does here.
     if path == "/cluster/renew" && who.is_some() {
         return next.run(req).await;
+    }
+    // A connection opened before its certificate was revoked (the
+    // handshake checked it then) stays open: check every request too.
+    if let Some(w) = who.as_ref().filter(|w| s.0.store.read().revoked.contains(&w.id)) {
+        tracing::warn!(id = %w.id, role = %w.role, "request with a revoked certificate refused");
+        let _ = axum::body::to_bytes(req.into_body(), 1 << 20).await;
+        return ApiError(StatusCode::FORBIDDEN, "this certificate has been revoked".into()).into_response();
     }
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
     // A browser holding a client certificate (for the dashboard) sends it

@@ -86,6 +86,7 @@ pub async fn remove(s: St, Path(key): Path<String>, q: Q) -> ApiResult<StatusCod
     }
     s.0.store.propose(Command::RemoveNode { id: id.clone() }).await?;
     s.0.fleet.kick(&id);
+    super::clients::announce(&s.0);
     tracing::info!(node = %id, "node removed; its certificate is revoked");
     Ok(StatusCode::OK)
 }

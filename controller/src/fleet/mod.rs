@@ -176,6 +176,15 @@ impl Fleet {
         }
     }
 
+    /// Tell every connected agent which certificates are revoked, so that
+    /// their own TLS listeners refuse them too.
+    pub fn announce_revoked(&self, ids: Vec<String>) {
+        let msg = revoked_message(ids);
+        for s in self.lock().values() {
+            let _ = s.tx.try_send(msg.clone());
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -538,5 +547,12 @@ impl Fleet {
             body: Some(controller_message::Body::Cancel(id)),
         };
         let _ = tx.send(msg).await;
+    }
+}
+
+/// The revocation list as a session message.
+pub fn revoked_message(ids: Vec<String>) -> ControllerMessage {
+    ControllerMessage {
+        body: Some(controller_message::Body::Revoked(proto::Revoked { ids })),
     }
 }

@@ -139,6 +139,10 @@ pub enum Command {
     RemoveNode {
         id: String,
     },
+    /// Forget a client (admin or read-only) and refuse its certificate.
+    RemoveClient {
+        id: String,
+    },
     CreateService {
         service: Service,
     },
@@ -182,6 +186,8 @@ pub enum ApplyError {
     ServiceExists(String),
     #[error("controller {0} not found")]
     NoController(String),
+    #[error("client {0} not found")]
+    NoClient(String),
 }
 
 impl ClusterState {
@@ -261,6 +267,12 @@ impl ClusterState {
                     .remove(&raft_id)
                     .ok_or_else(|| ApplyError::NoController(raft_id.to_string()))?;
                 self.revoked.insert(c.id);
+            }
+            Command::RemoveClient { id } => {
+                self.clients
+                    .remove(&id)
+                    .ok_or_else(|| ApplyError::NoClient(id.clone()))?;
+                self.revoked.insert(id);
             }
             Command::RemoveNode { id } => {
                 self.nodes.remove(&id).ok_or_else(|| ApplyError::NoNode(id.clone()))?;
@@ -415,6 +427,26 @@ mod tests {
         assert_eq!(
             s.apply(Command::RemoveNode { id: "n1".into() }),
             Err(ApplyError::NoNode("n1".into()))
+        );
+    }
+
+    #[test]
+    fn removed_clients_are_refused_and_cannot_be_removed_twice() {
+        let mut s = init();
+        s.apply(Command::AddClient {
+            id: "k1".into(),
+            role: Role::Admin,
+            name: "laptop".into(),
+            at: "t1".into(),
+        })
+        .unwrap();
+        assert!(s.admits("k1", "c1"));
+        s.apply(Command::RemoveClient { id: "k1".into() }).unwrap();
+        assert!(!s.admits("k1", "c1"));
+        assert!(s.revoked.contains("k1"));
+        assert_eq!(
+            s.apply(Command::RemoveClient { id: "k1".into() }),
+            Err(ApplyError::NoClient("k1".into()))
         );
     }
 

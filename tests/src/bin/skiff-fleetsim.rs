@@ -243,6 +243,7 @@ async fn main() -> Result<()> {
             app: api(host.clone(), format!("sim{i}")),
             sock: None,
             events: Some(host.events.clone()),
+            revoked: None,
         };
         skiff_agent::cluster::hold_session(&f.controller, dir, local, format!("sim{i}"))?;
         hosts.push(host);
