@@ -488,6 +488,43 @@ impl Agent {
         if sh("ip link show skiff0").code == 0 {
             out.push("bridge skiff0 in the host namespace".into());
         }
+        out.extend(self.container_state());
+        out
+    }
+
+    /// What the agent keeps per container, on disk and in its namespace:
+    /// once every container is removed through the product, none of it may
+    /// remain (records, runtime state, netns files, host-side veths).
+    fn container_state(&self) -> Vec<String> {
+        let run = self.root.join("run");
+        let mut out = Vec::new();
+        for dir in [
+            self.data.join("containers"),
+            run.join("containers"),
+            run.join("s"),
+            run.join("netns"),
+        ] {
+            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            out.extend(rd.flatten().map(|e| format!("file {}", e.path().display())));
+        }
+        // The host side of a container's veth goes when the kernel destroys
+        // its namespace, which may lag the container's end a little.
+        let veths = || -> Vec<String> {
+            let list = sh(&format!("ip -n {} -o link show type veth", self.netns)).stdout;
+            list.lines()
+                .filter_map(|l| l.split(": ").nth(1))
+                .map(|n| n.split('@').next().unwrap_or(n))
+                .filter(|n| n.starts_with("veth"))
+                .map(|n| format!("veth {n}"))
+                .collect()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut left = veths();
+        while !left.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            left = veths();
+        }
+        out.extend(left);
         out
     }
 }
