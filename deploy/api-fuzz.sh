@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# A long schemathesis run of the agent against api/openapi.yaml: the
+# integration test tests/tests/openapi.rs with many examples per operation
+# (default 500; first argument to change it). Needs root, a release build
+# (deploy/build.sh --tests) and schemathesis (deploy/setup.sh
+# --with-docker-client). Usage: sudo deploy/api-fuzz.sh [EXAMPLES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SKIFF_OPENAPI_EXAMPLES="${1:-500}"
+export SKIFF_TEST_BUSYBOX
+SKIFF_TEST_BUSYBOX=${SKIFF_TEST_BUSYBOX:-$(deploy/busybox-image.sh "$PWD/target/busybox.tar")}
+exec cargo test --release -p skiff-tests --test openapi -- --nocapture
