@@ -34,52 +34,77 @@ def every_other(key):
     return COUNT[key] % 2 == 1
 
 
-@schemathesis.hook("map_body").apply_to(operation_id="ContainerCreate")
-def create_from_busybox(context, body):
-    if isinstance(body, dict) and every_other("create"):
-        body["Image"] = "busybox"
+def turn(key, every):
+    """Which of `every` turns this call of `key` is (0 first)."""
+    COUNT[key] = COUNT.get(key, 0) + 1
+    return COUNT[key] % every
+
+
+def op_id(context):
+    op = getattr(context, "operation", None)
+    return op.definition.raw.get("operationId") if op is not None else None
+
+
+# Hooks are dispatched by operationId here: `apply_to` filters do not
+# hold in schemathesis 3.39 (every filtered hook applies everywhere).
+
+
+@schemathesis.hook
+def map_body(context, body):
+    if not isinstance(body, dict):
+        return body
+    op = op_id(context)
+    if op == "ContainerCreate":
+        # A generated config from busybox, or a small one that gets created.
+        t = turn("create", 3)
+        if t == 2:
+            body = {k: body[k] for k in ("Env", "Cmd", "Labels", "Tty", "OpenStdin") if k in body}
+        if t in (1, 2):
+            # The imported busybox has no CMD of its own.
+            body["Image"] = "busybox"
+            body["Cmd"] = body.get("Cmd") or ["true"]
+    elif op == "NetworkCreate" and every_other("network"):
+        # A plain bridge with a generated name and labels.
+        body = {k: body[k] for k in ("Name", "Labels", "Internal", "Attachable") if k in body}
     return body
 
 
-@schemathesis.hook("map_path_parameters").apply_to(operation_id="ImageTag")
-def tag_busybox(context, params):
-    if isinstance(params, dict) and every_other("tag-source"):
-        params["name"] = "busybox"
-    return params
-
-
-@schemathesis.hook("map_query").apply_to(operation_id="ImageTag")
-def tag_throwaway(context, query):
-    if every_other("tag-repo"):
-        query = dict(query or {})
+@schemathesis.hook
+def map_query(context, query):
+    op = op_id(context)
+    query = dict(query or {})
+    if op in ("ContainerArchive", "ContainerArchiveInfo") and every_other("archive"):
+        query["path"] = "/etc"
+    elif op == "ImageGetAll" and every_other("save"):
+        query["names"] = ["busybox"]
+    elif op == "ImageTag" and every_other("tag-repo"):
         query["repo"] = "oapi-throwaway"
-    return query
+        query["tag"] = f"t{COUNT['tag-repo']}"
+    return query or None
 
 
 def take(kind, key, params):
-    if isinstance(params, dict) and MADE[kind] and every_other(kind):
+    if MADE[kind] and every_other(kind):
         params[key] = MADE[kind].pop()
     return params
 
 
-@schemathesis.hook("map_path_parameters").apply_to(operation_id="ContainerDelete")
-def remove_container(context, params):
-    return take("container", "id", params)
-
-
-@schemathesis.hook("map_path_parameters").apply_to(operation_id="NetworkDelete")
-def remove_network(context, params):
-    return take("network", "id", params)
-
-
-@schemathesis.hook("map_path_parameters").apply_to(operation_id="VolumeDelete")
-def remove_volume(context, params):
-    return take("volume", "name", params)
-
-
-@schemathesis.hook("map_path_parameters").apply_to(operation_id="ImageDelete")
-def remove_tag(context, params):
-    return take("tag", "name", params)
+@schemathesis.hook
+def map_path_parameters(context, params):
+    if not isinstance(params, dict):
+        return params
+    op = op_id(context)
+    if op == "ImageTag" and every_other("tag-source"):
+        params["name"] = "busybox"
+    elif op == "ContainerDelete":
+        take("container", "id", params)
+    elif op == "NetworkDelete":
+        take("network", "id", params)
+    elif op == "VolumeDelete":
+        take("volume", "name", params)
+    elif op == "ImageDelete":
+        take("tag", "name", params)
+    return params
 
 
 @schemathesis.hook
