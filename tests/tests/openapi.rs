@@ -150,7 +150,10 @@ fn the_agent_serves_what_its_openapi_document_says() {
         // Everything in scope with generated names: reads, creates,
         // removals; valid requests and invalid ones (which must be refused
         // with a 4xx, never a 5xx).
-        ("objects", vec!["--exclude-tag-regex", EXCLUDED, "--data-generation-method", "all"]),
+        (
+            "objects",
+            vec!["--exclude-tag-regex", EXCLUDED, "--data-generation-method", "all"],
+        ),
         // The event stream, bounded by a past `until`.
         (
             "events",
