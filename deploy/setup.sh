@@ -3,7 +3,8 @@
 # Idempotent. Usage: deploy/setup.sh [--with-docker-client] [--packages-only]
 # (--with-docker-client: also the test-only packages: the docker client,
 # docker-compose and rsyslog with its TLS driver, which the log-driver tests
-# start with their own config; --packages-only: install, do not build). Debian's
+# start with their own config, and schemathesis, which fuzzes the agent
+# against api/openapi.yaml, in its own venv; --packages-only: install, do not build). Debian's
 # docker-registry is always installed: the demo builds a registry image
 # from it, and the tests run it.
 set -euo pipefail
@@ -32,6 +33,8 @@ if $with_client; then
   dpkg -s rsyslog >/dev/null 2>&1 || need+=(rsyslog)
   # rsyslog's gtls netstream driver: the syslog tcp+tls test's listener.
   dpkg -s rsyslog-gnutls >/dev/null 2>&1 || need+=(rsyslog-gnutls)
+  # Python's venv, for schemathesis (below).
+  python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3 python3-venv)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
@@ -43,6 +46,15 @@ if [ ${#need[@]} -gt 0 ]; then
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# schemathesis (PyPI) for tests/tests/openapi.rs, pinned with its
+# hypothesis so a derandomized run sends the same requests everywhere; in
+# a venv of its own, apart from the system's Python packages.
+st_venv=/opt/skiff-schemathesis
+if $with_client && ! "$st_venv/bin/st" --version 2>/dev/null | grep -q ' 3.39.16$'; then
+  echo "setup: installing schemathesis into $st_venv" >&2
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install -q schemathesis==3.39.16 hypothesis==6.131.0
 fi
 $packages_only && exit 0
 echo "setup: building skiff (release)" >&2

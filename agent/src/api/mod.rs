@@ -17,6 +17,8 @@ mod listen;
 mod metrics;
 mod networks;
 mod prune;
+#[cfg(test)]
+mod routes;
 mod streams;
 mod swarm;
 mod system;

@@ -22,11 +22,14 @@ async fn not_in_swarm() -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, NOT_IN_SWARM.to_string())
 }
 
+/// The swarm object kinds: each answers 503 at `/{kind}` and below.
+pub(super) const SWARM_KINDS: [&str; 6] = ["swarm", "nodes", "services", "tasks", "secrets", "configs"];
+
 /// `/swarm*`, `/nodes*`, `/services*`, `/tasks*`, `/secrets*`, `/configs*`,
 /// `/plugins*`.
 pub fn routes<S: Clone + Send + Sync + 'static>(r: Router<S>) -> Router<S> {
     let mut r = r.route("/swarm/leave", any(not_in_swarm));
-    for p in ["swarm", "nodes", "services", "tasks", "secrets", "configs"] {
+    for p in SWARM_KINDS {
         r = r
             .route(&format!("/{p}"), any(not_manager))
             .route(&format!("/{p}/{{*rest}}"), any(not_manager));
