@@ -116,7 +116,7 @@ impl RawTar {
     /// The archive, with its end-of-archive blocks unless it was cut short.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = std::mem::take(&mut self.out);
-        if out.len() % 512 == 0 {
+        if out.len().is_multiple_of(512) {
             out.extend_from_slice(&[0; 1024]);
         }
         out
