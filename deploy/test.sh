@@ -10,3 +10,9 @@ export SKIFF_TEST_BUSYBOX
 SKIFF_TEST_BUSYBOX=$(deploy/busybox-image.sh "$PWD/target/busybox.tar")
 deploy/build.sh --tests
 cargo test --release --workspace -- --test-threads 4
+# Fuzz every target for a bounded time (deploy/fuzz.sh; SKIFF_FUZZ_SECONDS=0
+# skips it). The first run builds the instrumented targets (fuzz/target),
+# later runs only what changed.
+if [ "${SKIFF_FUZZ_SECONDS:-20}" != 0 ]; then
+    deploy/fuzz.sh "${SKIFF_FUZZ_SECONDS:-20}"
+fi

@@ -13,6 +13,7 @@ mod cluster_leaks;
 pub mod differ;
 pub mod dockerd;
 pub mod host;
+pub mod hostile;
 pub mod registry;
 pub mod rsyslog;
 pub mod token;

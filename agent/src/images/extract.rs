@@ -23,6 +23,9 @@ use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags
 use super::tarsplit::Recorder;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
+/// The most a GNU sparse entry may declare beyond the bytes it stores:
+/// its holes are skipped, not written, but a header may claim exabytes.
+pub const MAX_SPARSE_HOLES: u64 = 4 << 30;
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,41 @@ pub enum ExtractError {
     Entry { path: String, source: io::Error },
     #[error("reading archive: {0}")]
     Read(#[from] io::Error),
+}
+
+/// Copy an entry's content into `f`. A GNU sparse entry's holes become
+/// holes in `f` (seeked over, never written), and one whose holes add up
+/// to more than [`MAX_SPARSE_HOLES`] is refused before anything is read:
+/// a header of a few hundred bytes could otherwise fill the disk.
+pub fn copy_entry<R: Read>(entry: &mut tar::Entry<R>, f: &mut File) -> io::Result<u64> {
+    if entry.header().entry_type() != tar::EntryType::GNUSparse {
+        return io::copy(entry, f);
+    }
+    let stored = entry.header().entry_size()?;
+    let holes = entry.size().saturating_sub(stored);
+    if holes > MAX_SPARSE_HOLES {
+        return Err(io::Error::other(format!(
+            "sparse file of {} bytes stores {stored}: more than {MAX_SPARSE_HOLES} bytes of holes",
+            entry.size()
+        )));
+    }
+    use std::io::{Seek, SeekFrom, Write};
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = entry.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().all(|b| *b == 0) {
+            f.seek(SeekFrom::Current(n as i64))?;
+        } else {
+            f.write_all(&buf[..n])?;
+        }
+        total += n as u64;
+    }
+    f.set_len(total)?;
+    Ok(total)
 }
 
 /// How `.wh.` entries are turned into filesystem changes.
@@ -203,8 +241,15 @@ pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractErr
 }
 
 /// A regular file `name` in `dir` opened for rewriting, if one is there
-/// (not a symlink, not shared by hard links).
+/// (not a symlink, not shared by hard links). Checked before it is
+/// opened: opening a device node an earlier entry made can have effects
+/// of its own (a watchdog starts counting, a tape rewinds).
 fn reopen_at(dir: &OwnedFd, name: &OsStr) -> Option<File> {
+    let regular_alone = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1;
+    let before = nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    if !regular_alone(&before) {
+        return None;
+    }
     let fd = openat(
         Some(dir.as_raw_fd()),
         name,
@@ -214,8 +259,8 @@ fn reopen_at(dir: &OwnedFd, name: &OsStr) -> Option<File> {
     .ok()?;
     // SAFETY: fresh descriptor from openat.
     let f = unsafe { File::from_raw_fd(fd) };
-    let m = f.metadata().ok()?;
-    if !m.is_file() || std::os::unix::fs::MetadataExt::nlink(&m) != 1 {
+    let after = nix::sys::stat::fstat(f.as_raw_fd()).ok()?;
+    if !regular_alone(&after) || (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino) {
         return None;
     }
     f.set_len(0).ok()?;
@@ -324,7 +369,7 @@ fn extract<R: Read>(
                         &comps.iter().collect::<PathBuf>(),
                     );
                 }
-                size += io::copy(&mut entry, &mut f).map_err(ctx)?;
+                size += copy_entry(&mut entry, &mut f).map_err(ctx)?;
             }
             tar::EntryType::Symlink => {
                 let target = entry
@@ -551,5 +596,77 @@ mod tests {
             .is_char_device());
         std::fs::remove_dir_all(&t).unwrap();
         std::fs::remove_dir_all(&o).unwrap();
+    }
+
+    fn sparse_tar(hole: u64, data: &[u8]) -> Vec<u8> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.sparse[0].set_offset(hole);
+        gnu.sparse[0].set_length(data.len() as u64);
+        gnu.set_real_size(hole + data.len() as u64);
+        h.as_old_mut().name[..6].copy_from_slice(b"sparse");
+        h.set_cksum();
+        let mut out = h.as_bytes().to_vec();
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+        out
+    }
+
+    #[test]
+    fn sparse_holes_are_skipped_and_huge_ones_refused() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tmp();
+        let data = [b'x'; 512];
+        extract_layer(&sparse_tar(64 << 20, &data)[..], &t, Whiteouts::Apply, None).unwrap();
+        let m = std::fs::metadata(t.join("sparse")).unwrap();
+        assert_eq!(m.len(), (64 << 20) + 512);
+        assert!(m.blocks() * 512 < 1 << 20, "holes were written: {} blocks", m.blocks());
+        let huge = sparse_tar(1 << 50, &data);
+        let e = extract_layer(&huge[..], &t, Whiteouts::Overlay, None).unwrap_err();
+        assert!(e.to_string().contains("bytes of holes"), "{e}");
+        assert!(std::fs::metadata(t.join("sparse")).map_or(true, |m| m.blocks() < 2048));
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn rewriting_a_context_never_opens_a_device_or_fifo_it_holds() {
+        let t = tmp();
+        let fifo = t.join("x");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o644)).unwrap();
+        // A reader, so that opening the FIFO for writing would succeed.
+        use std::os::unix::fs::OpenOptionsExt;
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        // SAFETY: plain inotify calls on a path we own.
+        let ino = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(ino >= 0);
+        let ino = unsafe { OwnedFd::from_raw_fd(ino) };
+        let dir = CString::new(t.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid inotify descriptor and NUL-terminated path.
+        assert!(unsafe { libc::inotify_add_watch(ino.as_raw_fd(), dir.as_ptr(), libc::IN_OPEN) } >= 0);
+        let data = tar_with(&[("x", tar::EntryType::Regular, b"now a file", None)]);
+        extract_over(&data[..], &t).unwrap();
+        let mut buf = [0u8; 4096];
+        // SAFETY: reading into a buffer we own, with its length.
+        let n = unsafe { libc::read(ino.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let (mut at, mut opens_of_x) = (0usize, 0);
+        let head = std::mem::size_of::<libc::inotify_event>();
+        while n > 0 && at + head <= n as usize {
+            let len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap()) as usize;
+            if buf[at + head..at + head + len].starts_with(b"x\0") {
+                opens_of_x += 1;
+            }
+            at += head + len;
+        }
+        // One open: the new file's creation; the FIFO was never opened.
+        assert_eq!(opens_of_x, 1, "the FIFO was opened");
+        assert_eq!(std::fs::read(&fifo).unwrap(), b"now a file");
+        std::fs::remove_dir_all(&t).unwrap();
     }
 }

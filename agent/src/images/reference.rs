@@ -15,6 +15,24 @@ pub struct Reference {
     pub digest: Option<String>,
 }
 
+/// Written back as parsed: `[domain/]path[:tag][@digest]`, which
+/// [`parse`] reads to the same reference.
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(d) = &self.domain {
+            write!(f, "{d}/")?;
+        }
+        f.write_str(&self.path)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The longest name (domain and path) the grammar allows.
 const NAME_MAX: usize = 255;
 
@@ -209,5 +227,18 @@ mod tests {
         }
         assert!(parse(&format!("{}:1", "a".repeat(256))).is_err());
         assert!(parse(&format!("a:{}", "t".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn display_writes_back_what_parses() {
+        let d = format!("sha256:{}", "b".repeat(64));
+        for s in [
+            "busybox".to_string(),
+            "localhost:5000/team/app:v1".into(),
+            format!("[::1]:5000/app@{d}"),
+            format!("Registry.example/x:1@{d}"),
+        ] {
+            assert_eq!(parse(&s).unwrap().to_string(), s);
+        }
     }
 }

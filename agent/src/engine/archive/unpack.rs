@@ -189,7 +189,7 @@ impl Unpacker<'_> {
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let fd = openat(&pdir, name, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o600).map_err(ctx)?;
-                io::copy(entry, &mut File::from(fd)).map_err(ctx)?;
+                crate::images::extract::copy_entry(entry, &mut File::from(fd)).map_err(ctx)?;
             }
             tar::EntryType::Symlink => {
                 let target = entry

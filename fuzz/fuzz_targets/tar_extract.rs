@@ -1,0 +1,24 @@
+//! The layer extractor (`images::extract`) on arbitrary bytes as a tar
+//! stream, in each of its modes: overlay whiteouts (overlay2 layers),
+//! applied whiteouts (vfs layers), and literal names rewritten over what
+//! is there (build contexts). Errors are fine; panics are not, and nothing
+//! may appear or change outside the target directory.
+#![no_main]
+
+mod scratch;
+
+use libfuzzer_sys::fuzz_target;
+use skiff_agent::images::extract::{extract_layer, extract_over, Whiteouts};
+
+fuzz_target!(|data: &[u8]| {
+    let s = scratch::scratch();
+    for mode in [Whiteouts::Overlay, Whiteouts::Apply] {
+        let _ = extract_layer(data, s.fresh(), mode, None);
+        s.check(&format!("extract_layer {mode:?}"));
+    }
+    let t = s.fresh();
+    // Over a tree already there, as a second build's context is.
+    let _ = extract_over(data, t);
+    let _ = extract_over(data, t);
+    s.check("extract_over");
+});
