@@ -255,29 +255,19 @@ async fn clients(c: &Client, cmd: Option<ClientsCmd>, quiet: bool, format: Optio
         })
         .await;
     }
-    let list = match c.clients_list().await.map_err(not_a_controller) {
-        Ok(l) => l,
-        Err(e) => return fail(&e, 1),
-    };
-    if quiet {
-        for s in &list {
-            println!("{}", s.id);
-        }
-        return Exit(0);
+    match c.clients_list().await.map_err(not_a_controller) {
+        Ok(list) => show_list(
+            &list,
+            Shown {
+                quiet,
+                format,
+                head: &["ID", "NAME", "ROLE", "CREATED"],
+            },
+            |s| s.id.clone(),
+            |s| vec![s.id.clone(), s.name.clone(), s.role.clone(), s.created_at.clone()],
+        ),
+        Err(e) => fail(&e, 1),
     }
-    if let Some(fmt) = custom(format) {
-        let values: Vec<Value> = list
-            .iter()
-            .map(|s| serde_json::to_value(s).unwrap_or_default())
-            .collect();
-        return print_rows(&values, &fmt, &[]);
-    }
-    let mut rows = vec![["ID", "NAME", "ROLE", "CREATED"].map(String::from).to_vec()];
-    for s in &list {
-        rows.push(vec![s.id.clone(), s.name.clone(), s.role.clone(), s.created_at.clone()]);
-    }
-    print!("{}", table(&rows));
-    Exit(0)
 }
 
 async fn controllers(c: &Client, cmd: Option<ControllersCmd>, quiet: bool, format: Option<String>) -> Exit {
@@ -290,24 +280,7 @@ async fn controllers(c: &Client, cmd: Option<ControllersCmd>, quiet: bool, forma
             Err(e) => fail(&e, 1),
         };
     }
-    let list = match c.controllers_list().await.map_err(not_a_controller) {
-        Ok(l) => l,
-        Err(e) => return fail(&e, 1),
-    };
-    if quiet {
-        for s in &list {
-            println!("{}", s.raft_id);
-        }
-        return Exit(0);
-    }
-    if let Some(fmt) = custom(format) {
-        let values: Vec<Value> = list
-            .iter()
-            .map(|s| serde_json::to_value(s).unwrap_or_default())
-            .collect();
-        return print_rows(&values, &fmt, &[]);
-    }
-    let head = [
+    let head = &[
         "ID",
         "CERTIFICATE ID",
         "ADDRESS",
@@ -317,19 +290,56 @@ async fn controllers(c: &Client, cmd: Option<ControllersCmd>, quiet: bool, forma
         "COMMIT",
         "LAG",
     ];
-    let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    for s in &list {
-        rows.push(vec![
-            s.raft_id.to_string(),
-            s.id.clone(),
-            s.addr.clone(),
-            s.manager_status.clone(),
-            s.membership.clone(),
-            s.term.to_string(),
-            s.commit.to_string(),
-            s.lag.to_string(),
-        ]);
+    match c.controllers_list().await.map_err(not_a_controller) {
+        Ok(list) => show_list(
+            &list,
+            Shown { quiet, format, head },
+            |s| s.raft_id.to_string(),
+            |s| {
+                vec![
+                    s.raft_id.to_string(),
+                    s.id.clone(),
+                    s.addr.clone(),
+                    s.manager_status.clone(),
+                    s.membership.clone(),
+                    s.term.to_string(),
+                    s.commit.to_string(),
+                    s.lag.to_string(),
+                ]
+            },
+        ),
+        Err(e) => fail(&e, 1),
     }
+}
+
+/// How a list is shown: `-q` (keys only), `--format`, or a table.
+struct Shown<'a> {
+    quiet: bool,
+    format: Option<String>,
+    head: &'a [&'a str],
+}
+
+fn show_list<T: serde::Serialize>(
+    list: &[T],
+    how: Shown<'_>,
+    key: impl Fn(&T) -> String,
+    row: impl Fn(&T) -> Vec<String>,
+) -> Exit {
+    if how.quiet {
+        for s in list {
+            println!("{}", key(s));
+        }
+        return Exit(0);
+    }
+    if let Some(fmt) = custom(how.format) {
+        let values: Vec<Value> = list
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        return print_rows(&values, &fmt, &[]);
+    }
+    let mut rows = vec![how.head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    rows.extend(list.iter().map(row));
     print!("{}", table(&rows));
     Exit(0)
 }

@@ -10,32 +10,12 @@
 //! at, `/etc/passwd`, and a search of the root filesystem for the
 //! entries' marker); the agent keeps working and earlier images stay.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use sha2::{Digest, Sha256};
 use skiff_tests::hostile::{cases, tar_of, Canary, Kind};
-use skiff_tests::{bin_dir, busybox_tar, Agent, Run};
+use skiff_tests::{busybox_tar, Agent, Run};
 
 /// Cases every entry path must refuse (a name that climbs out).
 const REFUSED: [&str; 4] = ["dotdot", "dotdot-inner", "hardlink-up", "huge-sparse"];
-
-fn skiff_input(a: &Agent, args: &[&str], input: &[u8]) -> Run {
-    let mut child = Command::new(bin_dir().join("skiff"))
-        .arg("-H")
-        .arg(a.host())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("skiff");
-    let mut stdin = child.stdin.take().expect("stdin");
-    // The agent may refuse before reading everything: a broken pipe is fine.
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    child.wait_with_output().expect("wait").into()
-}
 
 /// One line of the outcome table: `ok` or the error's first line.
 fn outcome(path: &str, case: &str, r: &Run) -> String {
@@ -112,7 +92,7 @@ fn hostile_layers_through_load_and_import() {
         if r.code == 0 {
             use_and_remove(&a, &tag, &mut table);
         }
-        let r = skiff_input(&a, &["import", "-", &format!("import-{case}")], &layer);
+        let r = a.skiff_stdin(&["import", "-", &format!("import-{case}")], &layer);
         table.push(outcome("import", case, &r));
         canary.check(&format!("import {case}"), &a.root, false);
         if REFUSED.contains(&case) {
@@ -159,7 +139,7 @@ fn hostile_archives_through_cp_into_a_container() {
     ));
     let mut table = Vec::new();
     for (case, entries) in all {
-        let r = skiff_input(&a, &["cp", "-", "c:/dst"], &tar_of(&entries));
+        let r = a.skiff_stdin(&["cp", "-", "c:/dst"], tar_of(&entries));
         table.push(outcome("cp", case, &r));
         canary.check(&format!("cp {case}"), &a.root, false);
         if REFUSED.contains(&case) {
@@ -178,7 +158,7 @@ fn hostile_archives_through_cp_into_a_container() {
 
 /// Build from `context` (a tar, on stdin); the outcome line.
 fn build(a: &Agent, tag: &str, context: &[(String, Kind)], table: &mut Vec<String>) -> Run {
-    let r = skiff_input(a, &["build", "-q", "-t", tag, "-"], &tar_of(context));
+    let r = a.skiff_stdin(&["build", "-q", "-t", tag, "-"], tar_of(context));
     table.push(outcome("build", tag, &r));
     r
 }
