@@ -115,6 +115,25 @@ impl Cluster {
             .into()
     }
 
+    /// `skiff cluster login` with a fresh `role` token (admin or
+    /// readonly), the certificates written to `dir`.
+    pub fn login(&self, role: &str, dir: &std::path::Path) -> Run {
+        let token = self
+            .skiff(&["cluster", "join-token", role, "-q"])
+            .ok()
+            .out()
+            .to_string();
+        self.skiff(&[
+            "cluster",
+            "login",
+            &token,
+            &self.controller(),
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .ok()
+    }
+
     /// skiff straight at host hI's agent socket.
     pub fn skiff_on(&self, i: u32, args: &[&str]) -> Run {
         Command::new(bin_dir().join("skiff"))

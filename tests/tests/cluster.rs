@@ -123,22 +123,8 @@ fn only_the_clusters_certificates_get_in_and_each_only_as_its_role() {
     assert!(String::from_utf8_lossy(&r.stdout).contains("a client certificate is required"));
 
     // A read-only login lists but does not change.
-    let token = c
-        .skiff(&["cluster", "join-token", "readonly", "-q"])
-        .ok()
-        .out()
-        .to_string();
     let ro = tmp("ro");
-    let r = c
-        .skiff(&[
-            "cluster",
-            "login",
-            &token,
-            &c.controller(),
-            "--out",
-            ro.to_str().unwrap(),
-        ])
-        .ok();
+    let r = c.login("readonly", &ro);
     assert!(r.stdout.contains("(readonly)"), "{}", r.stdout);
     assert!(c.skiff_with(&ro, &["node", "ls"]).ok().stdout.contains("h1"));
     let r = c.skiff_with(&ro, &["node", "drain", "h1"]);
@@ -148,21 +134,8 @@ fn only_the_clusters_certificates_get_in_and_each_only_as_its_role() {
     assert_eq!(r.code, 1);
 
     // An admin login works like the init certificate.
-    let token = c
-        .skiff(&["cluster", "join-token", "admin", "-q"])
-        .ok()
-        .out()
-        .to_string();
     let adm = tmp("admin");
-    c.skiff(&[
-        "cluster",
-        "login",
-        &token,
-        &c.controller(),
-        "--out",
-        adm.to_str().unwrap(),
-    ])
-    .ok();
+    c.login("admin", &adm);
     c.skiff_with(&adm, &["node", "update", "--label-add", "zone=a", "h1"])
         .ok();
 

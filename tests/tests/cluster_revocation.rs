@@ -28,17 +28,7 @@ fn on_agent(c: &Cluster, certs: &Path, args: &[&str]) -> Run {
 }
 
 fn login(c: &Cluster, role: &str, dir: &Path) -> String {
-    let token = c.skiff(&["cluster", "join-token", role, "-q"]).ok().out().to_string();
-    let r = c
-        .skiff(&[
-            "cluster",
-            "login",
-            &token,
-            &c.controller(),
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .ok();
+    let r = c.login(role, dir);
     // "Logged in to ADDR as ID (ROLE)."
     r.stdout
         .split_whitespace()
