@@ -93,6 +93,10 @@ pub struct Flags {
     /// Default log driver options (key=value), as `--log-opt` of `run`
     #[arg(long = "log-opt")]
     pub log_opts: Vec<String>,
+    /// Run containers in user namespaces mapped to the subordinate IDs of
+    /// USER[:GROUP] (`default`: the dockremap user, created if absent)
+    #[arg(long)]
+    pub userns_remap: Option<String>,
     /// Config file (Docker daemon.json keys where they apply)
     #[arg(long, default_value = "/etc/skiff/agent.json")]
     pub config_file: PathBuf,
@@ -137,6 +141,8 @@ struct FileConfig {
     log_opts: Option<std::collections::BTreeMap<String, String>>,
     #[serde(rename = "no-new-privileges")]
     no_new_privileges: Option<bool>,
+    #[serde(rename = "userns-remap")]
+    userns_remap: Option<String>,
 }
 
 /// The daemon's default log driver and options: flags over the file,
@@ -211,6 +217,10 @@ pub struct Config {
     /// `--no-new-privileges`: containers get no_new_privs unless their
     /// `--security-opt` says otherwise.
     pub no_new_privileges: bool,
+    /// `--userns-remap` as given; after `Engine::open`, `user:group`.
+    pub userns_remap: Option<String>,
+    /// Container IDs to host IDs (the identity without `--userns-remap`).
+    pub idmap: crate::idmap::IdMap,
 }
 
 impl Config {
@@ -328,6 +338,8 @@ impl Config {
             log_driver,
             log_opts,
             no_new_privileges: flags.no_new_privileges || file.no_new_privileges.unwrap_or(false),
+            userns_remap: flags.userns_remap.or(file.userns_remap).filter(|s| !s.is_empty()),
+            idmap: Default::default(),
             insecure_registries,
             registry_mirrors,
             certs_dir: flags.certs_dir,

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod config;
 pub mod crashpoint;
 pub mod engine;
+pub mod idmap;
 pub mod ids;
 pub mod images;
 pub mod network;

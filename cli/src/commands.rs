@@ -36,7 +36,10 @@ pub async fn dispatch(c: &Client, cmd: Cmd) -> Exit {
         Cmd::Node { cmd } => cluster::node(c, cmd).await,
         Cmd::Service { cmd } => service::run(c, cmd).await,
         Cmd::Version => system::version(c).await,
-        Cmd::Info | Cmd::System { cmd: SystemCmd::Info } => system::info(c).await,
+        Cmd::Info { format }
+        | Cmd::System {
+            cmd: SystemCmd::Info { format },
+        } => system::info(c, format.as_deref()).await,
         Cmd::System {
             cmd: SystemCmd::Df { verbose, format },
         } => usage::df(c, verbose, format).await,

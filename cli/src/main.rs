@@ -133,6 +133,9 @@ pub struct CreateFlags {
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
+    /// User namespace to use: host opts out of the agent's --userns-remap
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges, apparmor=…, label=…)
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
@@ -309,7 +312,11 @@ pub enum Cmd {
     /// Show the skiff version information
     Version,
     /// Display system-wide information
-    Info,
+    Info {
+        /// Format the output using the given Go template (json: the whole object)
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Generate the autocompletion script for the specified shell
     Completion {
         /// The shell: bash, zsh, fish, elvish or powershell

@@ -161,6 +161,14 @@ pub fn create_request(f: &CreateFlags) -> Result<CreateRequest, String> {
         storage_opt: storage_opts(&f.storage_opt)?,
         ..Default::default()
     };
+    if let Some(mode) = f.userns.clone().filter(|m| !m.is_empty()) {
+        if mode != "host" {
+            return Err(format!(
+                "invalid argument \"{mode}\" for \"--userns\" flag: --userns: invalid USER mode"
+            ));
+        }
+        host_config.extra.insert("UsernsMode".into(), mode.into());
+    }
     f.resources.apply(&mut host_config)?;
     f.health.apply(&mut config)?;
     Ok(CreateRequest {

@@ -32,12 +32,28 @@ pub async fn version(c: &Client) -> Exit {
     }
 }
 
-/// `skiff info` (and `system info`).
-pub async fn info(c: &Client) -> Exit {
+/// `skiff info [--format T]` (and `system info`).
+pub async fn info(c: &Client, format: Option<&str>) -> Exit {
     let v = match c.info().await {
         Ok(v) => v,
         Err(e) => return fail(&e, 1),
     };
+    if let Some(f) = format {
+        let out = match f {
+            "json" => Ok(v.to_string()),
+            f => Format::parse(f).and_then(|t| t.render(&v)),
+        };
+        return match out {
+            Ok(line) => {
+                println!("{line}");
+                Exit(0)
+            }
+            Err(e) => {
+                eprintln!("template: {e}");
+                Exit(1)
+            }
+        };
+    }
     let s = |k: &str| match &v[k] {
         Value::String(x) => x.clone(),
         Value::Null => String::new(),

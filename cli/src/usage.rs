@@ -44,7 +44,11 @@ pub enum SystemCmd {
         format: Option<String>,
     },
     /// Display system-wide information
-    Info,
+    Info {
+        /// Format the output using the given Go template (json: the whole object)
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Get real time events from the server
     Events(super::system::EventsArgs),
     /// Remove unused data

@@ -498,12 +498,24 @@ impl Agent {
     fn container_state(&self) -> Vec<String> {
         let run = self.root.join("run");
         let mut out = Vec::new();
-        for dir in [
+        // With --userns-remap the agent's state is under data/UID.GID/.
+        let remapped = std::fs::read_dir(&self.data)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.split('.').count() == 2 && n.split('.').all(|p| p.parse::<u32>().is_ok())
+            })
+            .map(|e| e.path().join("containers"));
+        let dirs = [
             self.data.join("containers"),
             run.join("containers"),
             run.join("s"),
             run.join("netns"),
-        ] {
+            run.join("userns"),
+        ];
+        for dir in dirs.into_iter().chain(remapped) {
             let Ok(rd) = std::fs::read_dir(&dir) else { continue };
             out.extend(rd.flatten().map(|e| format!("file {}", e.path().display())));
         }

@@ -47,6 +47,12 @@ fn diff_lists_changes_and_commit_makes_a_runnable_image() {
     );
     assert_eq!(a.inspect("app:v1", "{{.Comment}} {{.Author}}"), "first me");
     assert_eq!(a.inspect("app:v1", "{{len .RootFS.Layers}}"), "2");
+    // A layer with a deletion (a whiteout) saves, loads back and keeps it.
+    let saved = a.root.join("app.tar");
+    a.skiff(&["save", "-o", saved.to_str().unwrap(), "app:v1"]).ok();
+    a.skiff(&["rmi", "app:v1"]).ok();
+    a.skiff(&["load", "-i", saved.to_str().unwrap()]).ok();
+    assert_eq!(a.skiff(&["run", "--rm", "app:v1", "test", "-e", "/bin/ls"]).code, 1);
     assert_eq!(
         a.skiff(&["image", "inspect", "-f", "{{.Id}}", "app:v1"])
             .ok()

@@ -317,19 +317,10 @@ pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
     let engine = e.0.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let cid = c.id.clone();
-    let root = engine
-        .images
-        .mount(&cid)
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
     tokio::task::spawn_blocking(move || {
-        let w = ChannelWriter(tx.clone());
-        let mut b = tar::Builder::new(w);
-        b.follow_symlinks(false);
-        let res = b.append_dir_all(".", &root).and_then(|_| b.finish());
-        if let Err(err) = res {
-            let _ = tx.blocking_send(Err(err));
+        if let Err(err) = engine.export(&cid, ChannelWriter(tx.clone())) {
+            let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
         }
-        let _ = engine.images.unmount(&cid);
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     Ok(([("Content-Type", "application/octet-stream")], body).into_response())

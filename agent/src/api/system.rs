@@ -108,7 +108,11 @@ pub async fn info(e: St) -> impl IntoResponse {
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": crate::engine::security::info_options(e.cgroup_v2, e.cfg.no_new_privileges),
+        "SecurityOptions": crate::engine::security::info_options(
+            e.cgroup_v2,
+            e.cfg.no_new_privileges,
+            !e.cfg.idmap.is_identity(),
+        ),
         "Warnings": skiff_api::Nil::null_if_empty(sys.warnings()),
     }))
 }

@@ -20,6 +20,7 @@ use super::state::State;
 use super::words::Lexer;
 use super::{BuildError, Builder, Outcome};
 use crate::engine::Engine;
+use crate::idmap::IdMap;
 
 /// A root filesystem mounted read-only-in-spirit for reading: an empty
 /// layer on top of `chain`, removed when dropped.
@@ -215,6 +216,7 @@ impl Builder {
         let created_by = format!("/bin/sh -c #(nop) {word} {kind}:{} in {dest} ", &digest[..16]);
         let chown = cf.chown.clone();
         let chmod = cf.chmod;
+        let ids = self.engine.cfg.idmap.clone();
         let job = move |rootfs: &Path| -> io::Result<()> {
             // The source view stays mounted until the files are copied.
             let _view = view;
@@ -222,8 +224,10 @@ impl Builder {
                 Some(spec) => fsops::lookup_owner(rootfs, spec).map_err(io::Error::other)?,
                 None => (0, 0),
             };
+            // The layer holds host IDs (`--userns-remap`).
+            let (uid, gid) = ids.to_host(uid, gid).map_err(io::Error::other)?;
             let attrs = Attrs { uid, gid, mode: chmod };
-            write_items(rootfs, &items, &dest_abs, dest_is_dir, add, attrs)
+            write_items(rootfs, &items, &dest_abs, dest_is_dir, add, attrs, &ids)
         };
         self.layer_step(st, &descr, created_by, job).await
     }
@@ -237,6 +241,7 @@ fn write_items(
     dest_is_dir: bool,
     add: bool,
     attrs: Attrs,
+    ids: &IdMap,
 ) -> io::Result<()> {
     let parent = Path::new(dest)
         .parent()
@@ -260,7 +265,7 @@ fn write_items(
                 let meta = fs::metadata(host)?;
                 if add && meta.is_file() && is_archive(host) {
                     let dir = fsops::make_dirs(rootfs, dest, attrs)?;
-                    unpack(host, &dir)?;
+                    unpack(host, &dir, ids)?;
                     continue;
                 }
                 if meta.is_dir() {
@@ -338,7 +343,7 @@ fn is_archive(path: &Path) -> bool {
     n == 512 && &head[257..262] == b"ustar"
 }
 
-fn unpack(archive: &Path, dir: &Path) -> io::Result<()> {
+fn unpack(archive: &Path, dir: &Path, ids: &IdMap) -> io::Result<()> {
     let f = io::BufReader::new(fs::File::open(archive)?);
     let mut magic = [0u8; 2];
     let reader: Box<dyn Read> = {
@@ -350,7 +355,7 @@ fn unpack(archive: &Path, dir: &Path) -> io::Result<()> {
             Box::new(f)
         }
     };
-    crate::images::extract::extract_layer(reader, dir, crate::images::extract::Whiteouts::Literal, None)
+    crate::images::extract::extract_layer(reader, dir, crate::images::extract::Whiteouts::Literal, None, ids)
         .map(|_| ())
         .map_err(io::Error::other)
 }

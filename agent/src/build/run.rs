@@ -105,7 +105,7 @@ impl Builder {
                         fs::create_dir_all(&dir)?;
                         use std::os::unix::fs::PermissionsExt;
                         fs::set_permissions(&dir, fs::Permissions::from_mode(m.mode.unwrap_or(0o755)))?;
-                        std::os::unix::fs::chown(&dir, Some(m.uid), Some(m.gid))?;
+                        self.engine.cfg.idmap.chown(&dir, m.uid, m.gid)?;
                     }
                     out.binds.push(format!("{}:{}{ro}", dir.display(), m.target));
                 }

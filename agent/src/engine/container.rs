@@ -252,6 +252,7 @@ impl Engine {
         let mut hc = req.host_config.clone();
         self.merge_log_config(&mut hc.log_config)?;
         validate_host_config(&hc)?;
+        self.check_userns(&hc)?;
         super::limits::adapt(&mut hc);
         let sys = super::limits::sysinfo(self.cgroup_v2);
         warnings.extend(super::limits::verify_resources(&mut hc.resources, sys, false)?);

@@ -216,11 +216,7 @@ impl Engine {
             let wd = rootfs.join(cfg.working_dir.trim_start_matches('/'));
             if !wd.exists() {
                 std::fs::create_dir_all(&wd).map_err(|e| internal(&e))?;
-                let _ = nix::unistd::chown(
-                    &wd,
-                    Some(nix::unistd::Uid::from_raw(user.uid)),
-                    Some(nix::unistd::Gid::from_raw(user.gid)),
-                );
+                let _ = self.cfg.idmap.chown(&wd, user.uid, user.gid);
             }
         }
         // The network namespace: the host's, another container's, or a new
@@ -229,6 +225,7 @@ impl Engine {
         let mut att = super::networking::Attached::default();
         let mut shared_files: Option<std::path::PathBuf> = None;
         let mut hostname = cfg.hostname.clone();
+        let mut userns = None;
         let net = if mode == "host" {
             hostname = nix::unistd::gethostname()
                 .ok()
@@ -243,6 +240,7 @@ impl Engine {
             }
             hostname = oi.config.hostname.clone();
             shared_files = Some(self.containers_dir(&o.id));
+            userns = self.shared_userns(hc, &o.id).map_err(|e| internal(&e))?;
             if oi.host_config.network_mode == "host" {
                 NetNs::Host
             } else {
@@ -251,7 +249,9 @@ impl Engine {
         } else {
             let p = self.netns_path(&id);
             if !crate::images::driver::is_mountpoint(&p) {
-                crate::runtime::netns::create(&p).map_err(|e| internal(&format!("creating network namespace: {e}")))?;
+                userns = self
+                    .new_netns(&id, hc, &p)
+                    .map_err(|e| internal(&format!("creating network namespace: {e}")))?;
             }
             att = self.attach_networks(c, &p).await.map_err(|e| internal(&e))?;
             NetNs::Path(p)
@@ -284,6 +284,8 @@ impl Engine {
             (dir.join("hostname"), "/etc/hostname".to_string(), false),
             (dir.join("hosts"), "/etc/hosts".to_string(), false),
         ];
+        let files: Vec<_> = binds.iter().map(|b| b.0.clone()).collect();
+        self.own_files(&files).map_err(|e| internal(&e))?;
         let mounts = self.mount_points(c, &rec.mounts).map_err(|e| (125, e))?;
         step("files and namespace ready");
         let mut caps = spec::capabilities(&hc.cap_add, &hc.cap_drop, hc.privileged).map_err(|e| (125, e))?;
@@ -331,6 +333,7 @@ impl Engine {
             caps,
             cgroups_path: self.cgroups_path(&id),
             net,
+            userns,
             binds,
             mounts,
             cgroup_v2: self.cgroup_v2,
@@ -460,6 +463,7 @@ impl Engine {
         let _ = self.images.unmount(id);
         self.unmount_volumes(id);
         crate::runtime::netns::remove(&self.netns_path(id));
+        crate::runtime::netns::remove(&self.userns_path(id));
         let _ = self.exec_trash.remove(&self.run_dir(id));
         let _ = self.exec_trash.remove(&self.runtime_root().join(id));
     }

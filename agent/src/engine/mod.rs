@@ -19,6 +19,7 @@ pub mod security;
 pub mod state;
 pub mod stats;
 pub mod update;
+pub mod userns;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -137,18 +138,26 @@ pub fn container_attrs(c: &Ctr, extra: &[(&str, String)]) -> std::collections::B
 }
 
 impl Engine {
-    pub fn open(cfg: Config) -> anyhow::Result<Arc<Self>> {
+    pub fn open(mut cfg: Config) -> anyhow::Result<Arc<Self>> {
+        if let Some(spec) = cfg.userns_remap.take() {
+            let remap = crate::runtime::userns::resolve(&spec)?;
+            cfg.data_root = crate::runtime::userns::prepare_root(&cfg.data_root, &remap.map)?;
+            crate::runtime::userns::open_exec_root(&cfg.exec_root)?;
+            tracing::info!(remap = %remap.name, root = %cfg.data_root.display(), "user namespaces remapped");
+            cfg.userns_remap = Some(remap.name);
+            cfg.idmap = remap.map;
+        }
         std::fs::create_dir_all(&cfg.data_root)?;
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
         let exec_trash = crate::images::trash::Trash::open(&cfg.exec_root.join("trash"))?;
-        let driver = Driver::new(&cfg.data_root, cfg.storage_driver)?;
+        let driver = Driver::new(&cfg.data_root, cfg.storage_driver, cfg.idmap.clone())?;
         let layers = LayerStore::new(&cfg.data_root, driver)?;
         let images = ImageStore::new(&cfg.data_root, layers)?;
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let networks = Arc::new(crate::network::Networks::open(&cfg.data_root)?);
-        let volumes = Arc::new(crate::volumes::Volumes::open(&cfg.data_root)?);
+        let volumes = Arc::new(crate::volumes::Volumes::open(&cfg.data_root, cfg.idmap.root())?);
         let cfg_root = cfg.data_root.clone();
         let engine = Arc::new(Self {
             cfg,

@@ -158,12 +158,15 @@ pub fn confinement(hc: &HostConfig, caps: &[String], nnp_default: bool) -> Resul
 }
 
 /// `info`'s `SecurityOptions`, as Docker 20.10 lists them.
-pub fn info_options(cgroup_v2: bool, nnp_default: bool) -> Vec<String> {
+pub fn info_options(cgroup_v2: bool, nnp_default: bool, userns: bool) -> Vec<String> {
     let mut out = Vec::new();
     if apparmor_enabled() {
         out.push("name=apparmor".to_string());
     }
     out.push("name=seccomp,profile=default".to_string());
+    if userns {
+        out.push("name=userns".to_string());
+    }
     if cgroup_v2 {
         out.push("name=cgroupns".to_string());
     }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::layers::{chain_id, HashingReader, Layer, LayerError, LayerStore};
 use super::tarsplit::Recorder;
+use crate::idmap::IdMap;
 use skiff_common::fsutil::write_json_atomic;
 
 pub(super) fn is_whiteout(meta: &fs::Metadata) -> bool {
@@ -33,9 +34,20 @@ pub(super) fn is_opaque(path: &Path) -> bool {
     n == 1 && v[0] == b'y'
 }
 
+/// A header for `meta` with the container's view of its owner (layers hold
+/// host IDs under `--userns-remap`; the tar carries the image's own).
+fn header(meta: &fs::Metadata, ids: &IdMap) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    let (uid, gid) = ids.to_container(meta.uid(), meta.gid());
+    h.set_uid(uid.into());
+    h.set_gid(gid.into());
+    h
+}
+
 /// The upper directory as a layer tar written to `out`: whiteouts as
 /// `.wh.` entries, opaque directories with `.wh..wh..opq`, in path order.
-pub(super) fn write_changes<W: Write>(upper: &Path, out: W) -> io::Result<W> {
+pub(super) fn write_changes<W: Write>(upper: &Path, out: W, ids: &IdMap) -> io::Result<W> {
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);
@@ -49,13 +61,21 @@ pub(super) fn write_changes<W: Write>(upper: &Path, out: W) -> io::Result<W> {
             let path = rel.parent().map_or(PathBuf::from(&name), |p| p.join(&name));
             empty(&mut tar, &path, &meta)?;
         } else if ft.is_dir() || ft.is_file() || ft.is_symlink() {
-            tar.append_path_with_name(e.path(), &rel)?;
+            let mut h = header(&meta, ids);
+            if ft.is_file() {
+                tar.append_data(&mut h, &rel, fs::File::open(e.path())?)?;
+            } else if ft.is_symlink() {
+                h.set_size(0);
+                tar.append_link(&mut h, &rel, fs::read_link(e.path())?)?;
+            } else {
+                h.set_size(0);
+                tar.append_data(&mut h, &rel, io::empty())?;
+            }
             if ft.is_dir() && is_opaque(e.path()) {
                 empty(&mut tar, &rel.join(".wh..wh..opq"), &meta)?;
             }
         } else {
-            let mut h = tar::Header::new_gnu();
-            h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+            let mut h = header(&meta, ids);
             if ft.is_fifo() {
                 h.set_entry_type(tar::EntryType::Fifo);
             } else {
@@ -92,12 +112,13 @@ struct Scanned {
 
 /// Generate the tar of `dir` on a thread; hash it and record its
 /// tar-split at `split`.
-fn scan(dir: &Path, split: &Path) -> io::Result<Scanned> {
+fn scan(dir: &Path, split: &Path, ids: &IdMap) -> io::Result<Scanned> {
     let (reader, writer) = io::pipe()?;
     let src = dir.to_path_buf();
+    let ids = ids.clone();
     let gen = std::thread::spawn(move || {
         let w = io::BufWriter::with_capacity(256 * 1024, writer);
-        write_changes(&src, w).and_then(|mut w| w.flush())
+        write_changes(&src, w, &ids).and_then(|mut w| w.flush())
     });
     let mut hashing = HashingReader::new(io::BufReader::with_capacity(256 * 1024, reader));
     let rec = Recorder::default();
@@ -107,7 +128,9 @@ fn scan(dir: &Path, split: &Path) -> io::Result<Scanned> {
         let mut archive = tar::Archive::new(&mut tee);
         for entry in archive.entries()? {
             let mut entry = entry?;
-            if entry.header().entry_type().is_file() {
+            // Empty entries (whiteouts among them: `.wh.NAME` is no file
+            // of the layer's directory) are kept whole in the record.
+            if entry.header().entry_type().is_file() && entry.size() > 0 {
                 let n = entry.size();
                 rec.file(entry.raw_file_position(), n, &entry.path()?);
                 size += n;
@@ -132,7 +155,7 @@ impl LayerStore {
     /// `parent`, in place. When the same layer exists already, `work` is
     /// removed and the existing one returned.
     pub fn adopt(&self, parent: Option<&str>, work: &str) -> Result<Layer, LayerError> {
-        let scanned = scan(&self.driver.diff_dir(work), &self.split_path(work));
+        let scanned = scan(&self.driver.diff_dir(work), &self.split_path(work), &self.driver.ids);
         let scanned = match scanned {
             Ok(s) => s,
             Err(e) => {

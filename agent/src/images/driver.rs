@@ -69,6 +69,8 @@ pub struct Driver {
     holders: std::sync::Mutex<HashMap<String, usize>>,
     /// Project quotas for `--storage-opt size=` (overlay2 on xfs with pquota).
     quotas: Option<super::quota::Quotas>,
+    /// Container IDs to host IDs (`--userns-remap`): layers hold host IDs.
+    pub ids: crate::idmap::IdMap,
 }
 
 fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
@@ -77,7 +79,7 @@ fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
 }
 
 impl Driver {
-    pub fn new(data_root: &Path, kind: DriverKind) -> io::Result<Self> {
+    pub fn new(data_root: &Path, kind: DriverKind, ids: crate::idmap::IdMap) -> io::Result<Self> {
         let home = data_root.join(kind.name());
         fs::create_dir_all(home.join("l"))?;
         let trash = super::trash::Trash::open(&data_root.join("trash"))?;
@@ -91,6 +93,7 @@ impl Driver {
             trash,
             holders: Default::default(),
             quotas,
+            ids,
         })
     }
 
@@ -162,9 +165,11 @@ impl Driver {
                     }
                     None => fs::create_dir_all(&target)?,
                 }
+                self.own_root(&target)?;
             }
             DriverKind::Overlay2 => {
                 fs::create_dir_all(dir.join("diff"))?;
+                self.own_root(&dir.join("diff"))?;
                 fs::create_dir_all(dir.join("work"))?;
                 fs::create_dir_all(dir.join("merged"))?;
                 let short = self.new_short_link(id)?;
@@ -191,6 +196,16 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// A layer's root directory belongs to the containers' root (a
+    /// container's upper directory is its `/`).
+    fn own_root(&self, dir: &Path) -> io::Result<()> {
+        if self.ids.is_identity() {
+            return Ok(());
+        }
+        let (uid, gid) = self.ids.root();
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
     }
 
     fn new_short_link(&self, id: &str) -> io::Result<String> {

@@ -21,6 +21,7 @@ use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use super::tarsplit::Recorder;
+use crate::idmap::IdMap;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 /// The most a GNU sparse entry may declare beyond the bytes it stores:
@@ -117,16 +118,22 @@ fn open_dir_at(dir: &OwnedFd, name: &OsStr) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Open (creating when `create`) every directory of `comps` below `root`,
-/// refusing symlinks and non-directories on the way.
-fn walk_dirs(root: &OwnedFd, comps: &[&OsStr], create: bool) -> io::Result<OwnedFd> {
+/// Open every directory of `comps` below `root`, refusing symlinks and
+/// non-directories on the way; missing ones are created when `create`
+/// names their owner (host IDs).
+fn walk_dirs(root: &OwnedFd, comps: &[&OsStr], create: Option<(u32, u32)>) -> io::Result<OwnedFd> {
     let mut cur = root.try_clone()?;
     for c in comps {
         cur = match open_dir_at(&cur, c) {
             Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create.is_some() => {
                 nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), *c, Mode::from_bits_truncate(0o755)).map_err(nix_io)?;
-                open_dir_at(&cur, c)?
+                let fd = open_dir_at(&cur, c)?;
+                if let Some((uid, gid)) = create.filter(|o| *o != (0, 0)) {
+                    nix::unistd::fchown(fd.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                        .map_err(nix_io)?;
+                }
+                fd
             }
             Err(e) => return Err(e),
         };
@@ -182,7 +189,7 @@ pub fn open_file_beneath(root: &Path, rel: &Path) -> io::Result<File> {
     let Some((name, parents)) = comps.split_last() else {
         return Err(io::Error::other("empty path"));
     };
-    let dir = walk_dirs(&root, parents, false)?;
+    let dir = walk_dirs(&root, parents, None)?;
     let fd = openat(
         Some(dir.as_raw_fd()),
         *name,
@@ -203,8 +210,9 @@ pub fn extract_layer<R: Read>(
     target: &Path,
     whiteouts: Whiteouts,
     rec: Option<&Recorder>,
+    ids: &IdMap,
 ) -> Result<u64, ExtractError> {
-    extract(reader, target, whiteouts, rec, None)
+    extract(reader, target, whiteouts, rec, None, ids)
 }
 
 /// Extract a tree (`.wh.` names taken literally) over what `target`
@@ -215,7 +223,14 @@ pub fn extract_layer<R: Read>(
 /// removed afterwards. Returns the bytes of file content written.
 pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractError> {
     let mut seen = std::collections::HashSet::new();
-    let size = extract(reader, target, Whiteouts::Literal, None, Some(&mut seen))?;
+    let size = extract(
+        reader,
+        target,
+        Whiteouts::Literal,
+        None,
+        Some(&mut seen),
+        &IdMap::default(),
+    )?;
     let mut keep = std::collections::HashSet::new();
     for p in &seen {
         keep.extend(p.ancestors().map(Path::to_path_buf));
@@ -232,7 +247,7 @@ pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractErr
     for rel in stale {
         let comps = clean_components(&rel)?;
         if let Some((name, parents)) = comps.split_last() {
-            if let Ok(dir) = walk_dirs(&root, parents, false) {
+            if let Ok(dir) = walk_dirs(&root, parents, None) {
                 remove_at(&dir, name)?;
             }
         }
@@ -273,6 +288,7 @@ fn extract<R: Read>(
     whiteouts: Whiteouts,
     rec: Option<&Recorder>,
     mut seen: Option<&mut std::collections::HashSet<PathBuf>>,
+    ids: &IdMap,
 ) -> Result<u64, ExtractError> {
     let root_file = File::open(target)?;
     let root: OwnedFd = root_file.into();
@@ -291,7 +307,7 @@ fn extract<R: Read>(
             path: shown.clone(),
             source,
         };
-        let parent = walk_dirs(&root, parents, true).map_err(ctx)?;
+        let parent = walk_dirs(&root, parents, Some(ids.root())).map_err(ctx)?;
         let name_str = name.to_string_lossy();
         let literal = whiteouts == Whiteouts::Literal;
         if name_str == OPAQUE_MARKER && !literal {
@@ -317,8 +333,9 @@ fn extract<R: Read>(
         }
         let header = entry.header().clone();
         let mode = Mode::from_bits_truncate(header.mode().unwrap_or(0o644) & 0o7777);
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
+        let (uid, gid) = ids
+            .to_host(header.uid().unwrap_or(0) as u32, header.gid().unwrap_or(0) as u32)
+            .map_err(|e| ctx(io::Error::other(e)))?;
         let mtime = header.mtime().unwrap_or(0) as i64;
         let kind = header.entry_type();
         let pfd = parent.as_raw_fd();
@@ -385,7 +402,7 @@ fn extract<R: Read>(
                 let Some((tname, tparents)) = tcomps.split_last() else {
                     return Err(ExtractError::UnsafePath(shown));
                 };
-                let tdir = walk_dirs(&root, tparents, false).map_err(ctx)?;
+                let tdir = walk_dirs(&root, tparents, None).map_err(ctx)?;
                 linkat(
                     Some(tdir.as_raw_fd()),
                     *tname,
@@ -454,7 +471,7 @@ fn extract<R: Read>(
     for (dir, mtime) in dir_times.into_iter().rev() {
         let comps: Vec<&OsStr> = dir.iter().collect();
         if let Some((name, parents)) = comps.split_last() {
-            if let Ok(parent) = walk_dirs(&root, parents, false) {
+            if let Ok(parent) = walk_dirs(&root, parents, None) {
                 set_mtime(&parent, name, mtime);
             }
         }
@@ -507,6 +524,38 @@ mod tests {
     }
 
     #[test]
+    fn remapped_layers_hold_host_ids() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tmp();
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, uid, gid) in [("a/b/f", 0u64, 0u64), ("a/b/g", 1000, 50), ("h", 70000, 0)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            h.set_mode(0o644);
+            h.set_uid(uid);
+            h.set_gid(gid);
+            b.append_data(&mut h, path, &b"x"[..]).unwrap();
+        }
+        let data = b.into_inner().unwrap();
+        let ids = IdMap::from_ranges(&[(100000, 65536)], &[(200000, 65536)]);
+        let e = extract_layer(&data[..], &t, Whiteouts::Apply, None, &ids).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Container ID 70000 cannot be mapped to a host ID"),
+            "{e}"
+        );
+        let owner = |p: &str| {
+            let m = std::fs::symlink_metadata(t.join(p)).unwrap();
+            (m.uid(), m.gid())
+        };
+        assert_eq!(owner("a/b/f"), (100000, 200000));
+        assert_eq!(owner("a/b/g"), (101000, 200050));
+        // Parents the archive does not name belong to the container's root.
+        assert_eq!(owner("a"), (100000, 200000));
+        let _ = std::fs::remove_dir_all(&t);
+    }
+
+    #[test]
     fn extracts_files_dirs_and_links() {
         let t = tmp();
         let data = tar_with(&[
@@ -515,7 +564,7 @@ mod tests {
             ("bin/sh", tar::EntryType::Symlink, b"", Some("busybox")),
             ("bin/ls", tar::EntryType::Link, b"", Some("bin/busybox")),
         ]);
-        extract_layer(&data[..], &t, Whiteouts::Apply, None).unwrap();
+        extract_layer(&data[..], &t, Whiteouts::Apply, None, &IdMap::default()).unwrap();
         assert_eq!(std::fs::read(t.join("bin/ls")).unwrap(), b"ELF");
         assert_eq!(std::fs::read_link(t.join("bin/sh")).unwrap(), Path::new("busybox"));
         std::fs::remove_dir_all(&t).unwrap();
@@ -526,7 +575,7 @@ mod tests {
         let t = tmp();
         let data = tar_with(&[("../escape", tar::EntryType::Regular, b"x", None)]);
         assert!(matches!(
-            extract_layer(&data[..], &t, Whiteouts::Apply, None),
+            extract_layer(&data[..], &t, Whiteouts::Apply, None, &IdMap::default()),
             Err(ExtractError::UnsafePath(_))
         ));
         std::fs::remove_dir_all(&t).unwrap();
@@ -541,7 +590,7 @@ mod tests {
             ("evil", tar::EntryType::Symlink, b"", Some(&link)),
             ("evil/pwned", tar::EntryType::Regular, b"x", None),
         ]);
-        assert!(extract_layer(&data[..], &t, Whiteouts::Apply, None).is_err());
+        assert!(extract_layer(&data[..], &t, Whiteouts::Apply, None, &IdMap::default()).is_err());
         assert!(!outside.join("pwned").exists());
         std::fs::remove_dir_all(&t).unwrap();
         std::fs::remove_dir_all(&outside).unwrap();
@@ -554,7 +603,7 @@ mod tests {
             ("etc", tar::EntryType::Symlink, b"", Some("/etc")),
             ("shadow", tar::EntryType::Link, b"", Some("etc/shadow")),
         ]);
-        assert!(extract_layer(&data[..], &t, Whiteouts::Apply, None).is_err());
+        assert!(extract_layer(&data[..], &t, Whiteouts::Apply, None, &IdMap::default()).is_err());
         assert!(!t.join("shadow").exists());
         std::fs::remove_dir_all(&t).unwrap();
     }
@@ -568,7 +617,7 @@ mod tests {
                 std::fs::write(t.join("a/keep"), b"x").unwrap();
                 std::fs::write(t.join("a/b/keep"), b"x").unwrap();
                 let data = tar_with(&[(evil, tar::EntryType::Regular, b"", None)]);
-                let r = extract_layer(&data[..], &t, mode, None);
+                let r = extract_layer(&data[..], &t, mode, None, &IdMap::default());
                 assert!(matches!(r, Err(ExtractError::UnsafePath(_))), "{evil}: {r:?}");
                 assert!(t.join("a/keep").exists() && t.join("a/b/keep").exists(), "{evil}");
                 std::fs::remove_dir_all(&t).unwrap();
@@ -585,10 +634,10 @@ mod tests {
             ("a/.wh.gone", tar::EntryType::Regular, b"", None),
             ("a/b/.wh..wh..opq", tar::EntryType::Regular, b"", None),
         ]);
-        extract_layer(&data[..], &t, Whiteouts::Apply, None).unwrap();
+        extract_layer(&data[..], &t, Whiteouts::Apply, None, &IdMap::default()).unwrap();
         assert!(!t.join("a/gone").exists());
         let o = tmp();
-        extract_layer(&data[..], &o, Whiteouts::Overlay, None).unwrap();
+        extract_layer(&data[..], &o, Whiteouts::Overlay, None, &IdMap::default()).unwrap();
         use std::os::unix::fs::FileTypeExt;
         assert!(std::fs::symlink_metadata(o.join("a/gone"))
             .unwrap()
@@ -620,12 +669,19 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let t = tmp();
         let data = [b'x'; 512];
-        extract_layer(&sparse_tar(64 << 20, &data)[..], &t, Whiteouts::Apply, None).unwrap();
+        extract_layer(
+            &sparse_tar(64 << 20, &data)[..],
+            &t,
+            Whiteouts::Apply,
+            None,
+            &IdMap::default(),
+        )
+        .unwrap();
         let m = std::fs::metadata(t.join("sparse")).unwrap();
         assert_eq!(m.len(), (64 << 20) + 512);
         assert!(m.blocks() * 512 < 1 << 20, "holes were written: {} blocks", m.blocks());
         let huge = sparse_tar(1 << 50, &data);
-        let e = extract_layer(&huge[..], &t, Whiteouts::Overlay, None).unwrap_err();
+        let e = extract_layer(&huge[..], &t, Whiteouts::Overlay, None, &IdMap::default()).unwrap_err();
         assert!(e.to_string().contains("bytes of holes"), "{e}");
         assert!(std::fs::metadata(t.join("sparse")).map_or(true, |m| m.blocks() < 2048));
         std::fs::remove_dir_all(&t).unwrap();

@@ -146,6 +146,7 @@ impl LayerStore {
             &self.driver.diff_dir(&cache_id),
             self.driver.whiteouts(),
             Some(&rec),
+            &self.driver.ids,
         );
         let size = match result {
             Ok(size) => {
@@ -211,13 +212,20 @@ impl LayerStore {
         }
         self.driver.remove(&id)?;
         self.driver.create(&id, parent.as_deref())?;
-        for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
+        let ids = &self.driver.ids;
+        for d in ["dev", "dev/pts", "dev/shm", "proc", "sys", "etc"] {
             fs::create_dir_all(diff.join(d))?;
+            if !ids.is_identity() {
+                ids.chown(&diff.join(d), 0, 0)?;
+            }
         }
         for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"] {
             let p = diff.join(f);
             if !p.exists() {
-                fs::File::create(p)?.sync_all()?;
+                fs::File::create(&p)?.sync_all()?;
+                if !ids.is_identity() {
+                    ids.chown(&p, 0, 0)?;
+                }
             }
         }
         Ok(id)

@@ -248,7 +248,14 @@ mod tests {
         let data = archive();
         let rec = Recorder::default();
         let mut tee = rec.wrap(&data[..]);
-        extract_layer(&mut tee, &root, Whiteouts::Apply, Some(&rec)).unwrap();
+        extract_layer(
+            &mut tee,
+            &root,
+            Whiteouts::Apply,
+            Some(&rec),
+            &crate::idmap::IdMap::default(),
+        )
+        .unwrap();
         io::copy(&mut tee, &mut io::sink()).unwrap();
         drop(tee);
         assert!(rec.save(&dir.join("split.gz")).unwrap());

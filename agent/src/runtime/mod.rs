@@ -18,3 +18,4 @@ pub mod shim;
 pub mod spec;
 pub mod supervisor;
 pub mod sysinfo;
+pub mod userns;

@@ -234,6 +234,9 @@ pub struct SpecInput<'a> {
     pub caps: Vec<String>,
     pub cgroups_path: String,
     pub net: NetNs,
+    /// The user namespace to join (`--userns-remap`), made with the
+    /// network namespace it owns.
+    pub userns: Option<PathBuf>,
     /// (source on the host, destination, read-only): the engine's files.
     pub binds: Vec<(PathBuf, String, bool)>,
     /// What the container asked for (binds, volumes, tmpfs).
@@ -394,6 +397,9 @@ pub fn build(i: &SpecInput) -> Value {
     ];
     if i.cgroup_v2 {
         namespaces.push(json!({"type": "cgroup"}));
+    }
+    if let Some(p) = &i.userns {
+        namespaces.push(json!({"type": "user", "path": p}));
     }
     if let NetNs::Path(p) = &i.net {
         namespaces.push(json!({"type": "network", "path": p}));
@@ -640,6 +646,7 @@ mod tests {
             caps: DEFAULT_CAPS.iter().map(|s| s.to_string()).collect(),
             cgroups_path: "/skiff/x".into(),
             net: NetNs::Host,
+            userns: None,
             binds: vec![(PathBuf::from("/h/hosts"), "/etc/hosts".into(), false)],
             mounts: vec![
                 SpecMount::bind(Path::new("/v/cache"), "/data/cache", true, ""),

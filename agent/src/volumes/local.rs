@@ -93,12 +93,14 @@ fn parse_mount_options(o: &str) -> (MsFlags, String) {
 
 pub struct Local {
     root: PathBuf,
+    /// Who owns a new volume's `_data` (the containers' root).
+    owner: (u32, u32),
 }
 
 impl Local {
     /// The driver's root (`<data-root>/volumes`), emptied of removals a
     /// crash cut short.
-    pub fn open(root: &Path) -> io::Result<Self> {
+    pub fn open(root: &Path, owner: (u32, u32)) -> io::Result<Self> {
         fs::DirBuilder::new().recursive(true).mode(0o701).create(root)?;
         for e in fs::read_dir(root)?.flatten() {
             if e.file_name().to_string_lossy().starts_with(TRASH) {
@@ -107,6 +109,7 @@ impl Local {
         }
         Ok(Self {
             root: root.to_path_buf(),
+            owner,
         })
     }
 
@@ -150,6 +153,9 @@ impl Local {
             .recursive(true)
             .mode(0o755)
             .create(dir.join(DATA))?;
+        if self.owner != (0, 0) {
+            std::os::unix::fs::chown(dir.join(DATA), Some(self.owner.0), Some(self.owner.1))?;
+        }
         write_json_atomic(&dir.join(META), meta)
     }
 
@@ -278,7 +284,7 @@ mod tests {
     #[test]
     fn volumes_load_back_and_removals_leave_nothing() {
         let root = std::env::temp_dir().join(format!("skiff-vol-test-{}", crate::ids::new_id()));
-        let l = Local::open(&root).unwrap();
+        let l = Local::open(&root, (0, 0)).unwrap();
         let m = Meta {
             name: "data".into(),
             created_at: now(),
@@ -298,7 +304,7 @@ mod tests {
         assert!(l.load().iter().all(|v| v.name != "data"));
         // A crash before the delete: the next open clears it.
         drop(l);
-        Local::open(&root).unwrap();
+        Local::open(&root, (0, 0)).unwrap();
         assert!(!aside.exists());
         fs::remove_dir_all(&root).unwrap();
     }

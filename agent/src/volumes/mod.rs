@@ -76,9 +76,10 @@ pub struct Volumes {
 }
 
 impl Volumes {
-    /// Load every volume under `<data_root>/volumes`.
-    pub fn open(data_root: &Path) -> io::Result<Self> {
-        let local = local::Local::open(&data_root.join("volumes"))?;
+    /// Load every volume under `<data_root>/volumes`; new volumes belong
+    /// to `owner` (host IDs of containers' root).
+    pub fn open(data_root: &Path, owner: (u32, u32)) -> io::Result<Self> {
+        let local = local::Local::open(&data_root.join("volumes"), owner)?;
         let vols = local.load().into_iter().map(|m| (m.name.clone(), m)).collect();
         Ok(Self {
             local,
@@ -306,7 +307,7 @@ mod tests {
     #[test]
     fn references_keep_a_volume_and_force_forgives_only_absence() {
         let root = std::env::temp_dir().join(format!("skiff-vols-{}", crate::ids::new_id()));
-        let v = Volumes::open(&root).unwrap();
+        let v = Volumes::open(&root, (0, 0)).unwrap();
         let (m, made) = v.create(&spec("data"), Some("c1")).unwrap();
         assert!(made && m.labels.is_none());
         let labelled = Spec {
@@ -341,7 +342,7 @@ mod tests {
         assert!(matches!(e, VolError::NoDriver(_)));
         // Loaded back as it was.
         drop(v);
-        let v = Volumes::open(&root).unwrap();
+        let v = Volumes::open(&root, (0, 0)).unwrap();
         assert_eq!(v.list().len(), 1);
         assert!(v.mount(&anon.name, "c2").unwrap().ends_with("_data"));
         assert_eq!(v.unmount_all("c2"), vec![anon.name.clone()]);

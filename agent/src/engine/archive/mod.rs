@@ -165,8 +165,30 @@ impl Engine {
         let c = self.get(key)?;
         let loc = self.locate(&c, path)?;
         let (_, resolved) = Self::stat_located(&loc, path, key)?;
-        let w = pack::pack(&loc.root, &resolved, Path::new(&entry_name(path)), w)?;
+        let w = pack::pack(&loc.root, &resolved, Path::new(&entry_name(path)), w, &self.cfg.idmap)?;
         self.emit_container(&c, "archive-path", &[]);
+        Ok(w)
+    }
+
+    /// `GET /containers/{id}/export`: the container's whole filesystem as
+    /// one tar stream into `w`, entries named from its root.
+    pub fn export<W: Write>(&self, key: &str, w: W) -> Result<W> {
+        let c = self.get(key)?;
+        let dir = self
+            .images
+            .mount(&c.id)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let packed = (|| -> std::io::Result<W> {
+            let root = Root::open(&dir)?;
+            let mut items: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(&dir)?
+                .map(|e| e.map(|e| (Path::new("/").join(e.file_name()), PathBuf::from(e.file_name()))))
+                .collect::<std::io::Result<_>>()?;
+            items.sort();
+            pack::pack_each(&root, &items, w, &self.cfg.idmap)
+        })();
+        let _ = self.images.unmount(&c.id);
+        let w = packed.map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.emit_container(&c, "export", &[]);
         Ok(w)
     }
 
@@ -210,6 +232,7 @@ impl Engine {
         let uo = unpack::Options {
             no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
             chown,
+            ids: self.cfg.idmap.clone(),
         };
         unpack::unpack(&loc.root, &dest, r, uo).map_err(|e| match e {
             unpack::UnpackError::Entry { .. } => EngineError::Internal(e.to_string()),

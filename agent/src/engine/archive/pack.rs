@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::rooted::{fstatat, readlinkat, Root};
+use crate::idmap::IdMap;
 
 fn openat(dir: &OwnedFd, name: &OsStr, flags: i32) -> io::Result<OwnedFd> {
     let n = CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -64,31 +65,43 @@ impl<R: Read> Read for Exact<R> {
     }
 }
 
-struct Packer<W: Write> {
+struct Packer<'a, W: Write> {
     b: tar::Builder<W>,
     /// (device, inode) of files with several links → their first name.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Owners are written as the container sees them (`--userns-remap`).
+    ids: &'a IdMap,
 }
 
 /// Write the tar of `abs` (resolved, inside `root`) to `w`, its entries
 /// named from `name`.
-pub fn pack<W: Write>(root: &Root, abs: &Path, name: &Path, w: W) -> io::Result<W> {
-    let (dir, base) = root.parent(abs)?;
+pub fn pack<W: Write>(root: &Root, abs: &Path, name: &Path, w: W, ids: &IdMap) -> io::Result<W> {
+    pack_each(root, &[(abs.to_path_buf(), name.to_path_buf())], w, ids)
+}
+
+/// Write one tar of every `(abs, name)` of `items` (resolved, inside
+/// `root`) to `w`; owners as the container sees them.
+pub fn pack_each<W: Write>(root: &Root, items: &[(PathBuf, PathBuf)], w: W, ids: &IdMap) -> io::Result<W> {
     let mut p = Packer {
         b: tar::Builder::new(w),
         links: HashMap::new(),
+        ids,
     };
-    p.add(&dir, &base, name)?;
+    for (abs, name) in items {
+        let (dir, base) = root.parent(abs)?;
+        p.add(&dir, &base, name)?;
+    }
     p.b.into_inner()
 }
 
-impl<W: Write> Packer<W> {
+impl<W: Write> Packer<'_, W> {
     fn add(&mut self, dir: &OwnedFd, entry: &OsStr, name: &Path) -> io::Result<()> {
         let st = fstatat(dir, entry)?;
         let mut h = tar::Header::new_gnu();
         h.set_mode(st.st_mode & 0o7777);
-        h.set_uid(st.st_uid as u64);
-        h.set_gid(st.st_gid as u64);
+        let (uid, gid) = self.ids.to_container(st.st_uid, st.st_gid);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
         h.set_mtime(st.st_mtime.max(0) as u64);
         h.set_size(0);
         match st.st_mode & libc::S_IFMT {
@@ -159,7 +172,14 @@ mod tests {
         std::fs::hard_link(t.join("d/a"), t.join("d/sub/hard")).unwrap();
         std::os::unix::fs::symlink("/etc/shadow", t.join("d/evil")).unwrap();
         let root = Root::open(&t).unwrap();
-        let tar = pack(&root, Path::new("/d"), Path::new("renamed"), Vec::new()).unwrap();
+        let tar = pack(
+            &root,
+            Path::new("/d"),
+            Path::new("renamed"),
+            Vec::new(),
+            &IdMap::default(),
+        )
+        .unwrap();
         let mut ar = tar::Archive::new(&tar[..]);
         let mut seen = Vec::new();
         for e in ar.entries().unwrap() {

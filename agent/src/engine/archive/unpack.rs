@@ -37,10 +37,14 @@ pub enum UnpackError {
 
 /// Docker's `noOverwriteDirNonDir` and `copyUIDGID` (the owner to give
 /// every entry instead of the archive's).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub no_overwrite_dir_non_dir: bool,
+    /// Container IDs that own everything (`copyUIDGID`), else the
+    /// archive's own.
     pub chown: Option<(u32, u32)>,
+    /// Container IDs to host IDs (`--userns-remap`).
+    pub ids: crate::idmap::IdMap,
 }
 
 fn nix_io(e: nix::Error) -> io::Error {
@@ -132,7 +136,8 @@ impl Unpacker<'_> {
                     let (d, n) = self.root.parent(&next)?;
                     nix::sys::stat::mkdirat(Some(d.as_raw_fd()), n.as_os_str(), Mode::from_bits_truncate(0o755))
                         .map_err(nix_io)?;
-                    if let Some((uid, gid)) = self.opts.chown {
+                    let owner = self.opts.chown.or((!self.opts.ids.is_identity()).then_some((0, 0)));
+                    if let Some((uid, gid)) = owner.and_then(|(u, g)| self.opts.ids.to_host(u, g).ok()) {
                         let _ = fchownat(
                             Some(d.as_raw_fd()),
                             n.as_os_str(),
@@ -241,6 +246,7 @@ impl Unpacker<'_> {
             .opts
             .chown
             .unwrap_or((h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32));
+        let (uid, gid) = self.opts.ids.to_host(uid, gid).map_err(|e| ctx(io::Error::other(e)))?;
         fchownat(
             Some(pfd),
             name.as_os_str(),
@@ -340,9 +346,10 @@ mod tests {
         let opts = Options {
             no_overwrite_dir_non_dir: true,
             chown: Some((5, 6)),
+            ids: Default::default(),
         };
         let clash = tar_of(&[("a", tar::EntryType::Regular, b"x", None)]);
-        let e = unpack(&root, Path::new("/dst"), &clash[..], opts).unwrap_err();
+        let e = unpack(&root, Path::new("/dst"), &clash[..], opts.clone()).unwrap_err();
         assert!(e.to_string().starts_with("cannot overwrite directory"), "{e}");
         let owned = tar_of(&[("o", tar::EntryType::Regular, b"x", None)]);
         unpack(&root, Path::new("/dst"), &owned[..], opts).unwrap();
