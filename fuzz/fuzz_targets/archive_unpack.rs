@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let strict = Options {
         no_overwrite_dir_non_dir: true,
         chown: Some((1000, 1000)),
+        ids: skiff_agent::idmap::IdMap::from_ranges(&[(100000, 65536)], &[(100000, 65536)]),
     };
     for (dest, opts) in [("/", Options::default()), ("/dst", strict)] {
         let t = s.fresh();

@@ -8,12 +8,15 @@
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;
+use skiff_agent::idmap::IdMap;
 use skiff_agent::images::extract::{extract_layer, extract_over, Whiteouts};
 
 fuzz_target!(|data: &[u8]| {
     let s = scratch::scratch();
-    for mode in [Whiteouts::Overlay, Whiteouts::Apply] {
-        let _ = extract_layer(data, s.fresh(), mode, None);
+    // Plain, and with owners remapped (`--userns-remap`).
+    let remap = IdMap::from_ranges(&[(100000, 65536)], &[(100000, 65536)]);
+    for (mode, ids) in [(Whiteouts::Overlay, IdMap::default()), (Whiteouts::Apply, remap)] {
+        let _ = extract_layer(data, s.fresh(), mode, None, &ids);
         s.check(&format!("extract_layer {mode:?}"));
     }
     let t = s.fresh();
