@@ -146,6 +146,11 @@ fn remapped_root_is_an_unprivileged_host_id() {
     let r = a.skiff(&["run", "--rm", "-v", &bind, "busybox", "sh", "-c", "echo x >> /h/f"]);
     assert_ne!(r.code, 0, "root in the container wrote a host root file");
     assert_eq!(std::fs::read_to_string(host_dir.join("f")).expect("file"), "host\n");
+    // A bind source the agent makes is the container root's, as Docker's.
+    let made = a.root.join("made-by-bind");
+    let bind = format!("{}:/m", made.display());
+    a.skiff(&["run", "--rm", "-v", &bind, "busybox", "touch", "/m/ok"]).ok();
+    assert_eq!(std::fs::metadata(made.join("ok")).expect("written").uid(), start);
 
     // Archives carry the container's view of owners: cp out, cp in, export.
     let out = a.skiff(&["cp", "c:/etc/passwd", "-"]).ok();

@@ -137,6 +137,10 @@ impl Engine {
                             ));
                         }
                         std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
+                        // As Docker: the new directory is the container root's.
+                        if !self.cfg.idmap.is_identity() {
+                            self.cfg.idmap.chown(&src, 0, 0).map_err(|e| e.to_string())?;
+                        }
                     }
                     out.push(SpecMount::bind(&src, &m.destination, !m.rw, &m.propagation));
                 }
