@@ -22,8 +22,9 @@ done
 # libseccomp-dev: the agent links libseccomp (libcontainer applies each
 # container's seccomp filter through it). docker-registry: see above.
 # xfsprogs: mkfs.xfs and xfs_quota, for data roots on xfs with project
-# quotas (--storage-opt size=) and the test that makes one.
-for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat libseccomp-dev docker-registry xfsprogs; do
+# quotas (--storage-opt size=) and the test that makes one. btrfs-progs:
+# mkfs.btrfs and the qgroup commands of the btrfs storage driver.
+for pkg in busybox-static tini iproute2 util-linux bsdutils procps curl nftables bind9-dnsutils socat libseccomp-dev docker-registry xfsprogs btrfs-progs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if $with_client; then

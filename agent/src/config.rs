@@ -24,7 +24,7 @@ pub struct Flags {
     /// Root of runtime state (sockets, bundles)
     #[arg(long)]
     pub exec_root: Option<PathBuf>,
-    /// Storage driver: overlay2 or vfs
+    /// Storage driver: overlay2, vfs, or btrfs (a data root on btrfs)
     #[arg(short = 's', long)]
     pub storage_driver: Option<String>,
     /// Parent cgroup for containers
@@ -297,7 +297,9 @@ impl Config {
                     DriverKind::Vfs
                 }
             }
-            Some(n) => DriverKind::parse(n).with_context(|| format!("unknown storage driver {n} (overlay2, vfs)"))?,
+            Some(n) => {
+                DriverKind::parse(n).with_context(|| format!("unknown storage driver {n} (overlay2, vfs, btrfs)"))?
+            }
         };
         let debug = flags.debug || file.debug.unwrap_or(false);
         let init_path = flags.init_path.or(file.init_path).or_else(|| {

@@ -167,6 +167,14 @@ impl Agent {
         a
     }
 
+    /// `start_on` with extra daemon flags (`-s btrfs`).
+    pub fn start_on_with(data: &std::path::Path, flags: &[&str]) -> Self {
+        let a = Self::start_inner(flags, Some(data.to_path_buf()));
+        a.skiff(&["import", busybox_tar().to_str().expect("path"), "busybox"])
+            .ok();
+        a
+    }
+
     fn start_inner(flags: &[&str], data: Option<PathBuf>) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("skt{}x{n}", std::process::id());

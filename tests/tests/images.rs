@@ -157,5 +157,14 @@ fn vfs_storage_driver_runs_containers() {
         "/bin/ls"
     );
     a.skiff(&["start", "-a", "w"]).ok();
+    // diff and commit compare the container's copy with the image's.
+    let d = a.skiff(&["diff", "w"]).ok().stdout;
+    assert!(
+        d.lines().any(|l| l == "A /file") && d.lines().any(|l| l == "D /bin/ls"),
+        "{d}"
+    );
+    a.skiff(&["commit", "w", "w:img"]).ok();
+    assert_eq!(a.skiff(&["run", "--rm", "w:img", "cat", "/file"]).ok().out(), "data");
+    assert_eq!(a.skiff(&["run", "--rm", "w:img", "test", "-e", "/bin/ls"]).code, 1);
     a.finish();
 }

@@ -81,8 +81,8 @@ pub fn with_size(e: &crate::engine::Engine, mut s: ContainerSummary) -> Containe
         .map(|i| e.images.size(&i) as i64)
         .unwrap_or(0);
     let mut rw = driver.usage(&s.id) as i64;
-    // A vfs layer is a whole copy of the image plus the changes.
-    if driver.kind() == crate::images::driver::DriverKind::Vfs {
+    // A vfs layer or btrfs snapshot is the whole image plus the changes.
+    if driver.kind() != crate::images::driver::DriverKind::Overlay2 {
         rw = (rw - image).max(0);
     }
     s.size_rw = Some(rw);

@@ -71,7 +71,7 @@ pub async fn info(e: St) -> impl IntoResponse {
         "ContainersStopped": all.len() - running - paused,
         "Images": e.images.ids().len(),
         "Driver": e.images.layers.driver.kind().name(),
-        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "DriverStatus": crate::images::driver::status(e.images.layers.driver.kind()),
         "DockerRootDir": e.cfg.data_root,
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": skiff_shim::log::opts::DRIVERS},
         "MemoryLimit": sys.memory_limit, "SwapLimit": sys.swap_limit, "KernelMemory": sys.kernel_memory,

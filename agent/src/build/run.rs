@@ -236,20 +236,31 @@ impl Builder {
         drop(mounts.views);
         let layer = match result {
             Ok(()) => {
-                let upper = self.engine.images.layers.driver.diff_dir(&id);
-                strip_mount_points(&upper, &mounts.targets);
+                let layers = &self.engine.images.layers;
+                let upper = layers.driver.diff_dir(&id);
+                let overlay = layers.driver.kind() == crate::images::driver::DriverKind::Overlay2;
+                if overlay {
+                    strip_mount_points(&upper, &mounts.targets);
+                }
                 let parent = st.chain.clone();
                 let engine = self.engine.clone();
-                let empty = fs::read_dir(&upper).map(|mut d| d.next().is_none()).unwrap_or(true);
-                let made = if empty {
+                let ctr = id.clone();
+                let empty = overlay && fs::read_dir(&upper).map(|mut d| d.next().is_none()).unwrap_or(true);
+                if empty {
                     Ok(None)
                 } else {
-                    tokio::task::spawn_blocking(move || engine.images.layers.adopt_dir(parent.as_deref(), &upper))
-                        .await
-                        .map_err(BuildError::msg)
-                        .and_then(|r| r.map(Some).map_err(BuildError::msg))
-                };
-                made
+                    tokio::task::spawn_blocking(move || {
+                        let layers = &engine.images.layers;
+                        if overlay {
+                            layers.adopt_dir(parent.as_deref(), &upper).map(Some)
+                        } else {
+                            layers.adopt_container(parent.as_deref(), &ctr, false)
+                        }
+                    })
+                    .await
+                    .map_err(BuildError::msg)
+                    .and_then(|r| r.map_err(BuildError::msg))
+                }
             }
             Err(e) => Err(e),
         };

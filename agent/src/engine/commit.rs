@@ -56,7 +56,12 @@ impl Engine {
     /// `GET /containers/{id}/changes`.
     pub fn changes(&self, key: &str) -> Result<Vec<(String, u8)>> {
         let c = self.get(key)?;
-        Ok(self.images.changes(&c.id)?)
+        let top = self
+            .images
+            .load(&c.record().inspect.image)
+            .ok()
+            .and_then(|i| i.top_layer());
+        Ok(self.images.changes(&c.id, top.as_deref())?)
     }
 
     /// `POST /commit`: the new image's ID.

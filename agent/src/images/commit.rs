@@ -1,5 +1,6 @@
 //! `docker diff` and `docker commit` from a container's read-write layer.
-//! With overlay2 the layer's upper directory holds exactly the changes:
+//! On vfs and btrfs the changes are what differs from the image
+//! (`treediff`). With overlay2 the layer's upper directory holds exactly the changes:
 //! files and directories written (added, or changed when a lower layer has
 //! the path), whiteouts (character devices 0/0: deleted) and opaque
 //! directories. `commit` copies them aside and makes the copy a layer on the
@@ -9,7 +10,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use skiff_api::{ContainerConfig, History};
 
@@ -35,17 +36,6 @@ pub struct CommitOptions {
 }
 
 impl ImageStore {
-    fn upper(&self, id: &str) -> Result<PathBuf, ImageError> {
-        let driver = &self.layers.driver;
-        if driver.kind() != DriverKind::Overlay2 {
-            return Err(ImageError::BadChange(format!(
-                "diff and commit need the overlay2 storage driver (this agent uses {})",
-                driver.kind().name()
-            )));
-        }
-        Ok(driver.diff_dir(id))
-    }
-
     /// Does `rel` exist below container layer `id` (in its image)?
     fn in_lower(&self, id: &str, rel: &Path) -> bool {
         for dir in self.layers.driver.lowers(id) {
@@ -58,9 +48,19 @@ impl ImageStore {
         false
     }
 
-    /// `GET /containers/{id}/changes`: (path, kind), sorted by path.
-    pub fn changes(&self, id: &str) -> Result<Vec<(String, u8)>, ImageError> {
-        let upper = self.upper(id)?;
+    /// `GET /containers/{id}/changes`: (path, kind), sorted by path. `top`
+    /// is the top layer of the container's image.
+    pub fn changes(&self, id: &str, top: Option<&str>) -> Result<Vec<(String, u8)>, ImageError> {
+        let driver = &self.layers.driver;
+        if driver.kind() != DriverKind::Overlay2 {
+            let init = self.layers.init_layer(top)?;
+            let list = super::treediff::changes(Some(&driver.diff_dir(&init)), &driver.diff_dir(id))?;
+            return Ok(list
+                .into_iter()
+                .map(|(p, k)| (format!("/{}", p.display()), k))
+                .collect());
+        }
+        let upper = driver.diff_dir(id);
         let mut out = Vec::new();
         for e in walkdir::WalkDir::new(&upper).min_depth(1).sort_by_file_name() {
             let e = e.map_err(io::Error::other)?;
@@ -81,24 +81,29 @@ impl ImageStore {
     /// `docker commit`: the container layer `id` on `base` becomes a new
     /// image. Blocking; the caller pauses the container if asked.
     pub fn commit(&self, id: &str, base: &super::store::Image, opts: CommitOptions) -> Result<String, ImageError> {
-        let upper = self.upper(id)?;
-        // The container's changes are copied aside (it may run on) and the
-        // copy becomes the layer's directory.
-        let stage = self
-            .dir()
-            .join("uploads")
-            .join(format!("commit-{}", crate::ids::new_id()));
-        fs::create_dir_all(stage.parent().unwrap_or(&stage))?;
-        let copied = copy_tree(&upper, &stage);
-        let layer = copied.map_err(ImageError::from).and_then(|()| {
-            self.layers
-                .adopt_dir(base.top_layer().as_deref(), &stage)
-                .map_err(ImageError::from)
-        });
-        if stage.exists() {
-            let _ = fs::remove_dir_all(&stage);
-        }
-        let layer = layer?;
+        let layer = if self.layers.driver.kind() == DriverKind::Overlay2 {
+            let upper = self.layers.driver.diff_dir(id);
+            // The container's changes are copied aside (it may run on) and
+            // the copy becomes the layer's directory.
+            let stage = self
+                .dir()
+                .join("uploads")
+                .join(format!("commit-{}", crate::ids::new_id()));
+            fs::create_dir_all(stage.parent().unwrap_or(&stage))?;
+            let copied = copy_tree(&upper, &stage);
+            let layer = copied.map_err(ImageError::from).and_then(|()| {
+                self.layers
+                    .adopt_dir(base.top_layer().as_deref(), &stage)
+                    .map_err(ImageError::from)
+            });
+            if stage.exists() {
+                let _ = fs::remove_dir_all(&stage);
+            }
+            layer?
+        } else {
+            let made = self.layers.adopt_container(base.top_layer().as_deref(), id, true)?;
+            made.ok_or_else(|| ImageError::BadChange("commit made no layer".into()))?
+        };
         let now = crate::ids::now();
         let mut cfg = base.config.clone();
         cfg.config = opts.config;

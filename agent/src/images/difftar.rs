@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use super::driver::DriverKind;
 use super::layers::{chain_id, HashingReader, Layer, LayerError, LayerStore};
 use super::tarsplit::Recorder;
 use crate::idmap::IdMap;
@@ -45,53 +46,93 @@ fn header(meta: &fs::Metadata, ids: &IdMap) -> tar::Header {
     h
 }
 
-/// The upper directory as a layer tar written to `out`: whiteouts as
-/// `.wh.` entries, opaque directories with `.wh..wh..opq`, in path order.
-pub(super) fn write_changes<W: Write>(upper: &Path, out: W, ids: &IdMap) -> io::Result<W> {
+/// Where a layer's changes are read from.
+#[derive(Clone)]
+pub(super) enum Changes {
+    /// An overlay upper directory: exactly the changes, whiteouts and
+    /// opaque directories included.
+    Upper(PathBuf),
+    /// A whole tree (vfs, btrfs) against its parent's (`treediff`).
+    Trees { base: Option<PathBuf>, tree: PathBuf },
+}
+
+/// The changes as a layer tar written to `out`: deletions as `.wh.`
+/// entries, opaque directories with `.wh..wh..opq`, in path order.
+pub(super) fn write_changes<W: Write>(changes: &Changes, out: W, ids: &IdMap) -> io::Result<W> {
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);
-    for e in walkdir::WalkDir::new(upper).min_depth(1).sort_by_file_name() {
-        let e = e.map_err(io::Error::other)?;
-        let rel = e.path().strip_prefix(upper).unwrap_or(e.path()).to_path_buf();
-        let meta = e.metadata().map_err(io::Error::other)?;
-        let ft = meta.file_type();
-        if is_whiteout(&meta) {
-            let name = format!(".wh.{}", rel.file_name().unwrap_or_default().to_string_lossy());
-            let path = rel.parent().map_or(PathBuf::from(&name), |p| p.join(&name));
-            empty(&mut tar, &path, &meta)?;
-        } else if ft.is_dir() || ft.is_file() || ft.is_symlink() {
-            let mut h = header(&meta, ids);
-            if ft.is_file() {
-                tar.append_data(&mut h, &rel, fs::File::open(e.path())?)?;
-            } else if ft.is_symlink() {
-                h.set_size(0);
-                tar.append_link(&mut h, &rel, fs::read_link(e.path())?)?;
-            } else {
-                h.set_size(0);
-                tar.append_data(&mut h, &rel, io::empty())?;
+    match changes {
+        Changes::Upper(upper) => {
+            for e in walkdir::WalkDir::new(upper).min_depth(1).sort_by_file_name() {
+                let e = e.map_err(io::Error::other)?;
+                let rel = e.path().strip_prefix(upper).unwrap_or(e.path()).to_path_buf();
+                let meta = e.metadata().map_err(io::Error::other)?;
+                if is_whiteout(&meta) {
+                    whiteout(&mut tar, &rel, meta.mtime())?;
+                    continue;
+                }
+                append(&mut tar, e.path(), &rel, &meta, ids)?;
+                if meta.is_dir() && is_opaque(e.path()) {
+                    empty(&mut tar, &rel.join(".wh..wh..opq"), &meta)?;
+                }
             }
-            if ft.is_dir() && is_opaque(e.path()) {
-                empty(&mut tar, &rel.join(".wh..wh..opq"), &meta)?;
+        }
+        Changes::Trees { base, tree } => {
+            for (rel, kind) in super::treediff::changes(base.as_deref(), tree)? {
+                if kind == super::commit::DELETED {
+                    whiteout(&mut tar, &rel, 0)?;
+                    continue;
+                }
+                let path = tree.join(&rel);
+                append(&mut tar, &path, &rel, &fs::symlink_metadata(&path)?, ids)?;
             }
-        } else {
-            let mut h = header(&meta, ids);
-            if ft.is_fifo() {
-                h.set_entry_type(tar::EntryType::Fifo);
-            } else {
-                h.set_entry_type(if ft.is_char_device() {
-                    tar::EntryType::Char
-                } else {
-                    tar::EntryType::Block
-                });
-                h.set_device_major(libc::major(meta.rdev()))?;
-                h.set_device_minor(libc::minor(meta.rdev()))?;
-            }
-            h.set_size(0);
-            tar.append_data(&mut h, &rel, io::empty())?;
         }
     }
     tar.into_inner()
+}
+
+/// `rel` deleted: an empty `.wh.NAME` beside it.
+fn whiteout<W: Write>(tar: &mut tar::Builder<W>, rel: &Path, mtime: i64) -> io::Result<()> {
+    let name = format!(".wh.{}", rel.file_name().unwrap_or_default().to_string_lossy());
+    let path = rel.parent().map_or(PathBuf::from(&name), |p| p.join(&name));
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(0);
+    h.set_mode(0o600);
+    h.set_mtime(mtime.max(0) as u64);
+    tar.append_data(&mut h, path, io::empty())
+}
+
+/// The entry for `path` (a file, directory, link, device or FIFO), named `rel`.
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &Path,
+    rel: &Path,
+    meta: &fs::Metadata,
+    ids: &IdMap,
+) -> io::Result<()> {
+    let ft = meta.file_type();
+    let mut h = header(meta, ids);
+    if ft.is_file() {
+        return tar.append_data(&mut h, rel, fs::File::open(path)?);
+    }
+    h.set_size(0);
+    if ft.is_symlink() {
+        return tar.append_link(&mut h, rel, fs::read_link(path)?);
+    }
+    if ft.is_fifo() {
+        h.set_entry_type(tar::EntryType::Fifo);
+    } else if ft.is_char_device() || ft.is_block_device() {
+        h.set_entry_type(if ft.is_char_device() {
+            tar::EntryType::Char
+        } else {
+            tar::EntryType::Block
+        });
+        h.set_device_major(libc::major(meta.rdev()))?;
+        h.set_device_minor(libc::minor(meta.rdev()))?;
+    }
+    tar.append_data(&mut h, rel, io::empty())
 }
 
 fn empty<W: io::Write>(tar: &mut tar::Builder<W>, path: &Path, meta: &fs::Metadata) -> io::Result<()> {
@@ -110,11 +151,11 @@ struct Scanned {
     size: u64,
 }
 
-/// Generate the tar of `dir` on a thread; hash it and record its
+/// Generate the tar of `changes` on a thread; hash it and record its
 /// tar-split at `split`.
-fn scan(dir: &Path, split: &Path, ids: &IdMap) -> io::Result<Scanned> {
+fn scan(changes: &Changes, split: &Path, ids: &IdMap) -> io::Result<Scanned> {
     let (reader, writer) = io::pipe()?;
-    let src = dir.to_path_buf();
+    let src = changes.clone();
     let ids = ids.clone();
     let gen = std::thread::spawn(move || {
         let w = io::BufWriter::with_capacity(256 * 1024, writer);
@@ -155,7 +196,45 @@ impl LayerStore {
     /// `parent`, in place. When the same layer exists already, `work` is
     /// removed and the existing one returned.
     pub fn adopt(&self, parent: Option<&str>, work: &str) -> Result<Layer, LayerError> {
-        let scanned = scan(&self.driver.diff_dir(work), &self.split_path(work), &self.driver.ids);
+        let changes = match self.driver.kind() {
+            DriverKind::Overlay2 => Changes::Upper(self.driver.diff_dir(work)),
+            _ => Changes::Trees {
+                base: parent
+                    .map(|p| self.get(p))
+                    .transpose()?
+                    .map(|l| self.driver.diff_dir(&l.cache_id)),
+                tree: self.driver.diff_dir(work),
+            },
+        };
+        self.adopt_changes(parent, work, &changes)
+    }
+
+    /// A whole-tree driver's (vfs, btrfs) container layer as a new layer on
+    /// `parent`: a copy of it (a snapshot on btrfs) whose changes against
+    /// the container's own parent (the init layer) are the layer's. None
+    /// when nothing changed, unless `keep_empty`.
+    pub fn adopt_container(
+        &self,
+        parent: Option<&str>,
+        container: &str,
+        keep_empty: bool,
+    ) -> Result<Option<Layer>, LayerError> {
+        let base = self.driver.diff_dir(&self.init_layer(parent)?);
+        let tree = self.driver.diff_dir(container);
+        if !keep_empty && super::treediff::changes(Some(&base), &tree)?.is_empty() {
+            return Ok(None);
+        }
+        let work = crate::ids::new_id();
+        self.driver.create(&work, Some(container))?;
+        let changes = Changes::Trees {
+            base: Some(base),
+            tree: self.driver.diff_dir(&work),
+        };
+        self.adopt_changes(parent, &work, &changes).map(Some)
+    }
+
+    fn adopt_changes(&self, parent: Option<&str>, work: &str, changes: &Changes) -> Result<Layer, LayerError> {
+        let scanned = scan(changes, &self.split_path(work), &self.driver.ids);
         let scanned = match scanned {
             Ok(s) => s,
             Err(e) => {

@@ -5,6 +5,8 @@
 //! know: `overlay2/<id>/{diff,link,lower,work,merged}` and short symlinks in
 //! `overlay2/l/` that keep the mount options within one page. `vfs` copies
 //! the parent's tree into each new layer, for hosts without overlayfs.
+//! `btrfs` (a data root on btrfs) keeps each layer in a subvolume
+//! (`btrfs/subvolumes/<id>`), a snapshot of its parent's.
 
 use std::collections::HashMap;
 use std::fs;
@@ -24,6 +26,7 @@ const MAX_LOWER: usize = 128;
 pub enum DriverKind {
     Overlay2,
     Vfs,
+    Btrfs,
 }
 
 impl DriverKind {
@@ -31,6 +34,7 @@ impl DriverKind {
         match s {
             "overlay2" | "overlay" => Some(Self::Overlay2),
             "vfs" => Some(Self::Vfs),
+            "btrfs" => Some(Self::Btrfs),
             _ => None,
         }
     }
@@ -38,6 +42,7 @@ impl DriverKind {
         match self {
             Self::Overlay2 => "overlay2",
             Self::Vfs => "vfs",
+            Self::Btrfs => "btrfs",
         }
     }
 }
@@ -81,11 +86,21 @@ fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
 impl Driver {
     pub fn new(data_root: &Path, kind: DriverKind, ids: crate::idmap::IdMap) -> io::Result<Self> {
         let home = data_root.join(kind.name());
-        fs::create_dir_all(home.join("l"))?;
+        if kind == DriverKind::Btrfs {
+            fs::create_dir_all(data_root)?;
+            if !super::btrfs::is_btrfs(data_root) {
+                return Err(io::Error::other(
+                    "error initializing graphdriver: prerequisites for driver not satisfied (wrong filesystem?)",
+                ));
+            }
+            fs::create_dir_all(home.join("subvolumes"))?;
+        } else {
+            fs::create_dir_all(home.join("l"))?;
+        }
         let trash = super::trash::Trash::open(&data_root.join("trash"))?;
         let quotas = match kind {
             DriverKind::Overlay2 => super::quota::Quotas::new(&home),
-            DriverKind::Vfs => None,
+            DriverKind::Vfs | DriverKind::Btrfs => None,
         };
         Ok(Self {
             kind,
@@ -103,13 +118,14 @@ impl Driver {
 
     /// Whether layers can be size-limited (`--storage-opt size=`).
     pub fn can_limit(&self) -> bool {
-        self.quotas.is_some()
+        self.quotas.is_some() || self.kind == DriverKind::Btrfs
     }
 
     /// Limit what layer `id` may hold to `bytes`, or Docker's refusal.
     pub fn limit(&self, id: &str, bytes: u64) -> io::Result<()> {
         match &self.quotas {
             Some(q) => q.set(&self.dir(id), bytes),
+            None if self.kind == DriverKind::Btrfs => super::btrfs::limit(&self.home, &self.diff_dir(id), bytes),
             None => Err(io::Error::new(io::ErrorKind::Unsupported, super::quota::UNSUPPORTED)),
         }
     }
@@ -117,12 +133,15 @@ impl Driver {
     pub fn whiteouts(&self) -> Whiteouts {
         match self.kind {
             DriverKind::Overlay2 => Whiteouts::Overlay,
-            DriverKind::Vfs => Whiteouts::Apply,
+            DriverKind::Vfs | DriverKind::Btrfs => Whiteouts::Apply,
         }
     }
 
     fn dir(&self, id: &str) -> PathBuf {
-        self.home.join(id)
+        match self.kind {
+            DriverKind::Btrfs => self.home.join("subvolumes").join(id),
+            _ => self.home.join(id),
+        }
     }
 
     /// The directory that holds the layer's own files (extract target, or
@@ -131,6 +150,7 @@ impl Driver {
         match self.kind {
             DriverKind::Overlay2 => self.dir(id).join("diff"),
             DriverKind::Vfs => self.dir(id).join("dir"),
+            DriverKind::Btrfs => self.dir(id),
         }
     }
 
@@ -144,6 +164,13 @@ impl Driver {
     /// Create layer `id` on top of `parent`.
     pub fn create(&self, id: &str, parent: Option<&str>) -> io::Result<()> {
         let dir = self.dir(id);
+        if self.kind == DriverKind::Btrfs {
+            match parent {
+                Some(p) => super::btrfs::snapshot(&self.dir(p), &dir)?,
+                None => super::btrfs::create(&dir)?,
+            }
+            return self.own_root(&dir);
+        }
         fs::create_dir_all(&dir)?;
         match self.kind {
             DriverKind::Vfs => {
@@ -167,6 +194,7 @@ impl Driver {
                 }
                 self.own_root(&target)?;
             }
+            DriverKind::Btrfs => unreachable!("made above"),
             DriverKind::Overlay2 => {
                 fs::create_dir_all(dir.join("diff"))?;
                 self.own_root(&dir.join("diff"))?;
@@ -257,7 +285,7 @@ impl Driver {
 
     fn mount_tree(&self, id: &str) -> io::Result<PathBuf> {
         match self.kind {
-            DriverKind::Vfs => Ok(self.diff_dir(id)),
+            DriverKind::Vfs | DriverKind::Btrfs => Ok(self.diff_dir(id)),
             DriverKind::Overlay2 => {
                 let dir = self.dir(id);
                 let merged = dir.join("merged");
@@ -305,7 +333,11 @@ impl Driver {
 
     /// The IDs of every layer directory the driver holds.
     pub fn ids(&self) -> Vec<String> {
-        let Ok(rd) = fs::read_dir(&self.home) else {
+        let dir = match self.kind {
+            DriverKind::Btrfs => self.home.join("subvolumes"),
+            _ => self.home.clone(),
+        };
+        let Ok(rd) = fs::read_dir(dir) else {
             return Vec::new();
         };
         rd.flatten()
@@ -323,6 +355,14 @@ impl Driver {
             self.unmount_tree(id)?;
         }
         let dir = self.dir(id);
+        if self.kind == DriverKind::Btrfs && dir.exists() {
+            // A subvolume the container made inside its own stops the
+            // delete: the tree then goes to the trash, as other drivers'.
+            match super::btrfs::delete(&dir) {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::debug!(layer = %id, "{e}; removing it file by file"),
+            }
+        }
         if let Ok(short) = fs::read_to_string(dir.join("link")) {
             let _ = fs::remove_file(self.home.join("l").join(short.trim()));
         }
@@ -348,7 +388,7 @@ impl Driver {
         let mut m = HashMap::new();
         let dir = self.dir(id);
         match self.kind {
-            DriverKind::Vfs => {}
+            DriverKind::Vfs | DriverKind::Btrfs => {}
             DriverKind::Overlay2 => {
                 if let Ok(lower) = fs::read_to_string(dir.join("lower")) {
                     let abs: Vec<String> = lower
@@ -365,6 +405,14 @@ impl Driver {
             }
         }
         m
+    }
+}
+
+/// `info`'s `DriverStatus` lines for the driver.
+pub fn status(kind: DriverKind) -> Vec<[&'static str; 2]> {
+    match kind {
+        DriverKind::Btrfs => vec![["Btrfs", ""]],
+        _ => vec![["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
     }
 }
 

@@ -10,6 +10,7 @@
 //! (`reference`) and the trash removed trees go to.
 
 pub mod archive;
+pub mod btrfs;
 pub mod build_cache;
 pub mod changes;
 pub mod commit;
@@ -28,3 +29,4 @@ pub mod service;
 pub mod store;
 pub mod tarsplit;
 pub mod trash;
+pub mod treediff;
