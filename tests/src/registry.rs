@@ -103,6 +103,9 @@ pub struct Options {
     /// An `auth:` section of the registry's config as is (the bearer-token
     /// mode: `token::TokenIssuer::registry_auth`).
     pub auth: Option<String>,
+    /// With `tls`: require a client certificate signed by this CA (PEM);
+    /// the harness's own requests present (cert, key).
+    pub client_ca: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Registry {
@@ -120,14 +123,21 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             storage.display()
         );
+        let mut curl_extra = Vec::new();
         if let Some((cert, key)) = &o.tls {
             cfg_text.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 cert.display(),
                 key.display()
             ));
+            if let Some((ca, cert, key)) = &o.client_ca {
+                cfg_text.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+                for (flag, f) in [("--cert", cert), ("--key", key)] {
+                    curl_extra.push(flag.to_string());
+                    curl_extra.push(f.display().to_string());
+                }
+            }
         }
-        let mut curl_extra = Vec::new();
         if let Some((user, pass)) = &o.user {
             let hash = bcrypt::hash(pass, 4).expect("bcrypt");
             let file = work.join("htpasswd");

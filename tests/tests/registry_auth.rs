@@ -138,6 +138,45 @@ fn a_registry_over_https_is_trusted_through_certs_d() {
     a.skiff(&["rmi", "127.0.0.1:5443/secure:v1"]).ok();
     assert_eq!(a.skiff(&["pull", "127.0.0.1:5443/secure:v1"]).code, 1);
     drop(reg);
+
+    // A registry that requires a client certificate gets the one in
+    // certs.d (NAME.cert with NAME.key, as Docker's layout).
+    let cli = pki.join("client");
+    run(&[
+        "certs",
+        "client",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--out",
+        cli.to_str().unwrap(),
+        "--cn",
+        "puller",
+    ]);
+    let (cert, key) = (cli.join("cert.pem"), cli.join("key.pem"));
+    let reg = Registry::start_with(
+        &a,
+        Options {
+            tls: Some((srv.join("server-cert.pem"), srv.join("server-key.pem"))),
+            client_ca: Some((ca.join("ca.pem"), cert.clone(), key.clone())),
+            ..Default::default()
+        },
+    );
+    reg.push("mutual", "v1", &[&base], "amd64");
+    let dir = certs_d.join("127.0.0.1:5443");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(ca.join("ca.pem"), dir.join("ca.crt")).unwrap();
+    // The CA alone: the registry refuses the handshake.
+    assert_eq!(a.skiff(&["pull", "127.0.0.1:5443/mutual:v1"]).code, 1);
+    // A certificate without its key: Docker's message in the agent's log.
+    std::fs::copy(&cert, dir.join("client.cert")).unwrap();
+    assert_eq!(a.skiff(&["pull", "127.0.0.1:5443/mutual:v1"]).code, 1);
+    assert!(a.log().contains("missing key"), "{}", a.log());
+    std::fs::copy(&key, dir.join("client.key")).unwrap();
+    a.skiff(&["pull", "127.0.0.1:5443/mutual:v1"]).ok();
+    a.skiff(&["tag", "127.0.0.1:5443/mutual:v1", "127.0.0.1:5443/mutual:v2"])
+        .ok();
+    a.skiff(&["push", "127.0.0.1:5443/mutual:v2"]).ok();
+    drop(reg);
     a.finish();
     std::fs::remove_dir_all(&pki).unwrap();
 }

@@ -245,10 +245,47 @@ impl Registries {
     }
 }
 
+impl Registries {
+    /// The client certificate `certs.d` names for `registry`: the first
+    /// `NAME.cert` (by name) with its `NAME.key`, as one PEM. A `.cert`
+    /// without its key is Docker's error.
+    fn identity(&self, registry: &str) -> Result<Option<Vec<u8>>, String> {
+        let Ok(rd) = std::fs::read_dir(self.certs_dir.join(registry)) else {
+            return Ok(None);
+        };
+        let mut certs: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cert"))
+            .collect();
+        certs.sort();
+        let Some(cert) = certs.first() else {
+            return Ok(None);
+        };
+        let key = cert.with_extension("key");
+        if !key.exists() {
+            return Err(format!(
+                "missing key {} for client certificate {}. CA certificates must use the extension .crt",
+                key.display(),
+                cert.display()
+            ));
+        }
+        let mut pem = std::fs::read(cert).map_err(|e| format!("reading {}: {e}", cert.display()))?;
+        pem.push(b'\n');
+        pem.extend(std::fs::read(&key).map_err(|e| format!("reading {}: {e}", key.display()))?);
+        Ok(Some(pem))
+    }
+}
+
 /// A client for one pull, push or login: plain HTTP for loopback and
-/// insecure registries that `certs.d` has no CA for, HTTPS otherwise.
+/// insecure registries that `certs.d` has no CA for, HTTPS otherwise,
+/// with the client certificate `certs.d` holds for the registry.
 pub fn client(remote: &Remote, reg: &Registries) -> Client {
     let cas = reg.cas(&remote.registry);
+    let identity = reg.identity(&remote.registry).unwrap_or_else(|e| {
+        tracing::warn!(registry = %remote.registry, "{e}");
+        None
+    });
     let protocol = if plain_http(remote, reg, &cas) {
         ClientProtocol::Http
     } else {
@@ -257,6 +294,7 @@ pub fn client(remote: &Remote, reg: &Registries) -> Client {
     Client::new(ClientConfig {
         protocol,
         extra_root_certificates: cas,
+        client_identity_pem: identity,
         max_concurrent_download: 3,
         // One request per blob (chunks each cost an auth check).
         use_monolithic_push: true,
