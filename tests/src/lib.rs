@@ -527,8 +527,8 @@ impl Agent {
             let Ok(rd) = std::fs::read_dir(&dir) else { continue };
             out.extend(rd.flatten().map(|e| format!("file {}", e.path().display())));
         }
-        // The host side of a container's veth goes when the kernel destroys
-        // its namespace, which may lag the container's end a little.
+        // The agent deletes a stopped container's interfaces itself, so
+        // their host ends are gone when `rm` returns (1 s of grace).
         let veths = || -> Vec<String> {
             let list = sh(&format!("ip -n {} -o link show type veth", self.netns)).stdout;
             list.lines()
@@ -538,7 +538,7 @@ impl Agent {
                 .map(|n| format!("veth {n}"))
                 .collect()
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
         let mut left = veths();
         while !left.is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(100));

@@ -462,7 +462,13 @@ impl Engine {
         let _ = std::fs::remove_file(self.socket_path(id));
         let _ = self.images.unmount(id);
         self.unmount_volumes(id);
-        crate::runtime::netns::remove(&self.netns_path(id));
+        let netns = self.netns_path(id);
+        if netns.exists() {
+            if let Err(e) = crate::network::netlink::clear_blocking(&netns) {
+                tracing::debug!(container = %&id[..12.min(id.len())], "removing interfaces: {e:#}");
+            }
+        }
+        crate::runtime::netns::remove(&netns);
         crate::runtime::netns::remove(&self.userns_path(id));
         let _ = self.exec_trash.remove(&self.run_dir(id));
         let _ = self.exec_trash.remove(&self.runtime_root().join(id));

@@ -241,6 +241,38 @@ async fn configure_inside(netns: &Path, iface: &Iface<'_>) -> Result<()> {
     .await
 }
 
+/// Delete every interface but `lo` inside the namespace at `netns`, now
+/// and from synchronous code (a stopping container's teardown): a veth's
+/// host end goes with it at once, instead of whenever the kernel gets to
+/// destroying the namespace.
+pub fn clear_blocking(netns: &Path) -> Result<()> {
+    let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
+    std::thread::spawn(move || -> Result<()> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+        rt.block_on(async move {
+            use rtnetlink::packet_route::link::LinkAttribute;
+            let (conn, h, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
+            tokio::spawn(conn);
+            let mut names = Vec::new();
+            let mut links = h.link().get().execute();
+            while let Some(l) = links.try_next().await.map_err(|e| anyhow!("listing links: {e}"))? {
+                for a in &l.attributes {
+                    if let LinkAttribute::IfName(n) = a {
+                        names.push(n.clone());
+                    }
+                }
+            }
+            for n in names.iter().filter(|n| *n != "lo") {
+                delete_link(&h, n).await?;
+            }
+            Ok(())
+        })
+    })
+    .join()
+    .map_err(|_| anyhow!("netlink thread panicked"))?
+}
+
 /// Run `f` with a netlink connection inside the namespace at `netns`. The
 /// socket is opened by a thread that entered the namespace, so it stays
 /// bound to it; the agent's other threads never move.
