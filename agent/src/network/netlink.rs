@@ -168,24 +168,26 @@ pub async fn remove_endpoint(netns: &Path, name: &str) -> Result<()> {
 /// `keep` (a connect cut short by a crash left one the record does not
 /// name, holding an address nobody reserved). Returns what went.
 pub async fn remove_strays(netns: &Path, keep: Vec<String>) -> Result<Vec<String>> {
+    in_netns(netns, move |h| async move { remove_all_but(&h, &keep).await }).await
+}
+
+/// Delete every interface but `lo` and those in `keep`; returns what went.
+async fn remove_all_but(h: &Handle, keep: &[String]) -> Result<Vec<String>> {
     use rtnetlink::packet_route::link::LinkAttribute;
-    in_netns(netns, move |h| async move {
-        let mut names = Vec::new();
-        let mut links = h.link().get().execute();
-        while let Some(l) = links.try_next().await.map_err(|e| anyhow!("listing links: {e}"))? {
-            for a in &l.attributes {
-                if let LinkAttribute::IfName(n) = a {
-                    names.push(n.clone());
-                }
+    let mut names = Vec::new();
+    let mut links = h.link().get().execute();
+    while let Some(l) = links.try_next().await.map_err(|e| anyhow!("listing links: {e}"))? {
+        for a in &l.attributes {
+            if let LinkAttribute::IfName(n) = a {
+                names.push(n.clone());
             }
         }
-        let strays: Vec<String> = names.into_iter().filter(|n| n != "lo" && !keep.contains(n)).collect();
-        for n in &strays {
-            delete_link(&h, n).await?;
-        }
-        Ok(strays)
-    })
-    .await
+    }
+    let strays: Vec<String> = names.into_iter().filter(|n| n != "lo" && !keep.contains(n)).collect();
+    for n in &strays {
+        delete_link(h, n).await?;
+    }
+    Ok(strays)
 }
 
 async fn configure_inside(netns: &Path, iface: &Iface<'_>) -> Result<()> {
@@ -247,30 +249,7 @@ async fn configure_inside(netns: &Path, iface: &Iface<'_>) -> Result<()> {
 /// destroying the namespace.
 pub fn clear_blocking(netns: &Path) -> Result<()> {
     let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
-    std::thread::spawn(move || -> Result<()> {
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
-        rt.block_on(async move {
-            use rtnetlink::packet_route::link::LinkAttribute;
-            let (conn, h, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
-            tokio::spawn(conn);
-            let mut names = Vec::new();
-            let mut links = h.link().get().execute();
-            while let Some(l) = links.try_next().await.map_err(|e| anyhow!("listing links: {e}"))? {
-                for a in &l.attributes {
-                    if let LinkAttribute::IfName(n) = a {
-                        names.push(n.clone());
-                    }
-                }
-            }
-            for n in names.iter().filter(|n| *n != "lo") {
-                delete_link(&h, n).await?;
-            }
-            Ok(())
-        })
-    })
-    .join()
-    .map_err(|_| anyhow!("netlink thread panicked"))?
+    on_thread_in(ns, |h| async move { remove_all_but(&h, &[]).await.map(drop) })
 }
 
 /// Run `f` with a netlink connection inside the namespace at `netns`. The
@@ -283,20 +262,28 @@ where
     T: Send + 'static,
 {
     let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
-    tokio::task::spawn_blocking(move || {
-        std::thread::spawn(move || -> Result<T> {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
-            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
-            rt.block_on(async move {
-                let (conn, h, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
-                tokio::spawn(conn);
-                f(h).await
-            })
+    tokio::task::spawn_blocking(move || on_thread_in(ns, f)).await?
+}
+
+/// `f` on a new thread that entered the namespace `ns`, with a netlink
+/// connection opened there; the caller waits.
+fn on_thread_in<F, Fut, T>(ns: std::fs::File, f: F) -> Result<T>
+where
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T>>,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || -> Result<T> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+        rt.block_on(async move {
+            let (conn, h, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
+            tokio::spawn(conn);
+            f(h).await
         })
-        .join()
-        .map_err(|_| anyhow!("netlink thread panicked"))?
     })
-    .await?
+    .join()
+    .map_err(|_| anyhow!("netlink thread panicked"))?
 }
 
 /// The IPv4 routes of the agent's namespace, so new subnets avoid them.
