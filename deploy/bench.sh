@@ -2,7 +2,8 @@
 # Benchmark skiff against Docker (Debian's docker.io) on this machine, in
 # one run, and print a table with ratios. Not part of CI.
 #   sudo deploy/bench.sh [runs=20] [parallel=50]
-#   sudo BENCH_ONLY=build|images|logs deploy/bench.sh (only that section)
+#   sudo BENCH_ONLY=build|images|logs deploy/bench.sh (only that section;
+#     core: everything but those three)
 #   sudo BENCH_BIN=DIR deploy/bench.sh (skiff binaries from DIR, no build;
 #     only the packages are installed)
 # Both engines get their own data root and socket and share one network
@@ -186,15 +187,17 @@ printf '%-44s %12.2f %12.2f %9sx\n' "$par starts on one user network, parallel (
 printf '%-44s %12s %12s %9sx\n' "embedded DNS, alias of 3: queries/s" "$dq_s" "$dq_d" "$(ratio "$dq_s" "$dq_d")"
 printf '%-44s %12s %12s %9sx\n' "embedded DNS p50 latency (us)" "$d50_s" "$d50_d" "$(ratio "$d50_d" "$d50_s")"
 printf '%-44s %12s %12s %9sx\n' "embedded DNS p99 latency (us)" "$d99_s" "$d99_d" "$(ratio "$d99_d" "$d99_s")"
-# shellcheck source=deploy/bench/build.sh
-. deploy/bench/build.sh
-bench_build
-# shellcheck source=deploy/bench/logs.sh
-. deploy/bench/logs.sh
-bench_logs
-# shellcheck source=deploy/bench/images.sh
-. deploy/bench/images.sh
-bench_images
+if [ "${BENCH_ONLY:-}" != core ]; then
+  # shellcheck source=deploy/bench/build.sh
+  . deploy/bench/build.sh
+  bench_build
+  # shellcheck source=deploy/bench/logs.sh
+  . deploy/bench/logs.sh
+  bench_logs
+  # shellcheck source=deploy/bench/images.sh
+  . deploy/bench/images.sh
+  bench_images
+fi
 
 printf '\nskiff TLS API: 1000 sequential /_ping on one mutual-TLS connection: %.3f ms each (handshake included)\n' "$tls_reuse"
 printf 'skiff TLS API: new connection per /_ping (curl process + handshake): %.2f ms each\n' "$tls_fresh"
