@@ -52,13 +52,16 @@ fn create(a: &mut Agent) {
     crash_during(
         a,
         "create-layer-made",
-        &["create", "--name", "c1", "busybox", "sleep", "300"],
+        &["create", "--name", "half", "busybox", "sleep", "300"],
     );
-    assert_ne!(a.skiff(&["inspect", "c1"]).code, 0, "a half-made container is listed");
+    // (`--type container` and a name that is not hex: `inspect c1` would
+    // also match a network or image whose random ID starts with c1.)
+    let listed = a.skiff(&["inspect", "--type", "container", "half"]);
+    assert_ne!(listed.code, 0, "a half-made container is listed");
     assert_eq!(layers(a), layers0, "orphaned layers");
     assert_eq!(Snapshot::settled_diff(a, &before), Vec::<String>::new());
-    a.skiff(&["run", "-d", "--name", "c1", "busybox", "sleep", "300"]).ok();
-    a.skiff(&["rm", "-f", "c1"]).ok();
+    a.skiff(&["run", "-d", "--name", "half", "busybox", "sleep", "300"]).ok();
+    a.skiff(&["rm", "-f", "half"]).ok();
 }
 
 /// A stop cut short after the signal (which `sleep` as PID 1 ignores):
@@ -80,14 +83,14 @@ fn stop(a: &mut Agent) {
 /// An exit recorded only halfway (torn down, record not yet written):
 /// exited with its code, and it starts again.
 fn exit(a: &mut Agent) {
-    a.skiff(&["run", "-d", "--name", "e1", "busybox", "sleep", "300"]).ok();
-    let pid = a.inspect("e1", "{{.State.Pid}}");
-    crash_during(a, "exit-torn-down", &["stop", "-t", "0", "e1"]);
+    a.skiff(&["run", "-d", "--name", "exiter", "busybox", "sleep", "300"]).ok();
+    let pid = a.inspect("exiter", "{{.State.Pid}}");
+    crash_during(a, "exit-torn-down", &["stop", "-t", "0", "exiter"]);
     assert!(!host::alive(&pid));
-    assert_eq!(a.inspect("e1", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
-    a.skiff(&["start", "e1"]).ok();
-    assert_eq!(status(a, "e1"), "running");
-    a.skiff(&["rm", "-f", "e1"]).ok();
+    assert_eq!(a.inspect("exiter", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    a.skiff(&["start", "exiter"]).ok();
+    assert_eq!(status(a, "exiter"), "running");
+    a.skiff(&["rm", "-f", "exiter"]).ok();
 }
 
 /// A removal cut short (at `point`): the container is still listed, or
