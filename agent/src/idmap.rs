@@ -107,6 +107,28 @@ impl IdMap {
     }
 }
 
+/// Re-own every entry under `root` from host IDs through `from` to host
+/// IDs through `to` (the same container IDs), as a remapped container's
+/// changes become an image layer that holds its image's owners. Modes are
+/// put back (a chown clears set-user-ID bits).
+pub fn rechown_tree(root: &std::path::Path, from: &IdMap, to: &IdMap) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.map_err(io::Error::other)?;
+        let meta = entry.path().symlink_metadata()?;
+        let (uid, gid) = from.to_container(meta.uid(), meta.gid());
+        let (u, g) = to.to_host(uid, gid).map_err(io::Error::other)?;
+        if (u, g) == (meta.uid(), meta.gid()) {
+            continue;
+        }
+        std::os::unix::fs::lchown(entry.path(), Some(u), Some(g))?;
+        if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
+}
+
 /// The ranges of `name` (or its numeric `id`) in a subordinate-ID file's
 /// text (`name:start:count` lines), in file order.
 pub fn parse_subid(text: &str, name: &str, id: Option<u32>) -> Vec<(u32, u32)> {

@@ -14,6 +14,7 @@ pub mod config;
 pub mod crashpoint;
 pub mod engine;
 pub mod idmap;
+pub mod idmount;
 pub mod ids;
 pub mod images;
 pub mod network;

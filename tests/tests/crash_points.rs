@@ -60,7 +60,8 @@ fn create(a: &mut Agent) {
     assert_ne!(listed.code, 0, "a half-made container is listed");
     assert_eq!(layers(a), layers0, "orphaned layers");
     assert_eq!(Snapshot::settled_diff(a, &before), Vec::<String>::new());
-    a.skiff(&["run", "-d", "--name", "half", "busybox", "sleep", "300"]).ok();
+    a.skiff(&["run", "-d", "--name", "half", "busybox", "sleep", "300"])
+        .ok();
     a.skiff(&["rm", "-f", "half"]).ok();
 }
 
@@ -83,11 +84,15 @@ fn stop(a: &mut Agent) {
 /// An exit recorded only halfway (torn down, record not yet written):
 /// exited with its code, and it starts again.
 fn exit(a: &mut Agent) {
-    a.skiff(&["run", "-d", "--name", "exiter", "busybox", "sleep", "300"]).ok();
+    a.skiff(&["run", "-d", "--name", "exiter", "busybox", "sleep", "300"])
+        .ok();
     let pid = a.inspect("exiter", "{{.State.Pid}}");
     crash_during(a, "exit-torn-down", &["stop", "-t", "0", "exiter"]);
     assert!(!host::alive(&pid));
-    assert_eq!(a.inspect("exiter", "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    assert_eq!(
+        a.inspect("exiter", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 137"
+    );
     a.skiff(&["start", "exiter"]).ok();
     assert_eq!(status(a, "exiter"), "running");
     a.skiff(&["rm", "-f", "exiter"]).ok();

@@ -80,10 +80,38 @@ fn owners(tar: &[u8]) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
+/// The host owner of `/bin/busybox` in the store's image layer.
+fn layer_owner(store: &std::path::Path) -> u32 {
+    std::fs::read_dir(store.join("overlay2"))
+        .expect("overlay2")
+        .flatten()
+        .find_map(|e| std::fs::metadata(e.path().join("diff/bin/busybox")).ok())
+        .expect("the busybox layer")
+        .uid()
+}
+
+/// Once with ID-mapped lower layers (the default where the kernel maps
+/// mounts, as this one does), once with chowned layers (the fallback,
+/// forced for a new store by `SKIFF_USERNS_IDMAP=0`). One test: both
+/// agents share `dockremap`'s entries in `/etc`.
 #[test]
 fn remapped_root_is_an_unprivileged_host_id() {
     let _ids = HostIds::keep();
-    let a = Agent::start_with(&["--userns-remap", "default"]);
+    for mapped in [true, false] {
+        let mut a = Agent::start_with(&["--userns-remap", "default"]);
+        if !mapped {
+            a.kill9();
+            let start = remap_start();
+            let marker = a.data.join(format!("{start}.{start}/overlay2/.idmapped"));
+            std::fs::remove_file(&marker).expect("a new store maps its layers at mount");
+            a.launch_env(&[("SKIFF_USERNS_IDMAP", "0")]);
+        }
+        remapped(&a, mapped);
+        a.finish();
+    }
+}
+
+fn remapped(a: &Agent, mapped: bool) {
     a.skiff(&["import", busybox_tar().to_str().expect("path"), "busybox"])
         .ok();
     let start = remap_start();
@@ -98,6 +126,10 @@ fn remapped_root_is_an_unprivileged_host_id() {
         a.skiff(&["info", "--format", "{{.DockerRootDir}}"]).ok().out(),
         root.display().to_string()
     );
+    // Image layers keep the image's owners when they are mapped at mount,
+    // and hold the range's IDs when chowned.
+    let layer_root = if mapped { 0 } else { start };
+    assert_eq!(layer_owner(&root), layer_root);
 
     // The container's processes, its execs among them, are the range's
     // first ID on the host, and root inside.
@@ -185,6 +217,26 @@ fn remapped_root_is_an_unprivileged_host_id() {
     ]);
     assert_eq!(squash(r.ok().out()), "0 0 gone");
 
+    // A build's RUN and COPY layers hold the container's owners and modes
+    // (a set-user-ID bit kept through the re-owning).
+    let ctx = a.root.join("ctx");
+    std::fs::create_dir_all(&ctx).expect("context");
+    std::fs::write(ctx.join("x"), "x\n").expect("file");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox AS base\nRUN mkdir /w && chown 1234:5 /w && touch /w/f && chmod 4755 /w/f\n\
+         COPY --chown=1234:6 x /x\n\
+         FROM base\nRUN --mount=type=bind,from=base,source=/w,target=/m stat -c %u:%g /m /m/f > /seen\n",
+    )
+    .expect("Dockerfile");
+    a.skiff(&["build", "-q", "-t", "built", ctx.to_str().expect("path")])
+        .ok();
+    let r = a.skiff(&["run", "--rm", "built", "stat", "-c", "%u:%g %a", "/w", "/w/f", "/x"]);
+    assert_eq!(squash(r.ok().out()), "1234:5 755 0:0 4755 1234:6 644");
+    // A stage bind-mounted into a RUN shows its owners as they are.
+    let r = a.skiff(&["run", "--rm", "built", "cat", "/seen"]);
+    assert_eq!(squash(r.ok().out()), "1234:5 0:0");
+
     // A container that joins c's network joins its user namespace too;
     // `--userns host` opts out.
     let r = a.skiff(&[
@@ -207,6 +259,19 @@ fn remapped_root_is_an_unprivileged_host_id() {
         "/proc/self/uid_map",
     ]);
     assert_eq!(squash(r.ok().out()), "0 0 4294967295");
+    // Mapped layers read as the image's owners to such a container too.
+    let r = a.skiff(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "busybox",
+        "stat",
+        "-c",
+        "%u",
+        "/bin/busybox",
+    ]);
+    assert_eq!(r.ok().out(), layer_root.to_string());
 
     // What a user namespace cannot share with the host is refused, as Docker.
     a.skiff(&["run", "--rm", "--network", "host", "busybox", "true"]).fails(
@@ -219,5 +284,4 @@ fn remapped_root_is_an_unprivileged_host_id() {
         .fails(125, "invalid USER mode");
 
     a.skiff(&["rm", "-f", "c"]).ok();
-    a.finish();
 }

@@ -31,13 +31,16 @@ pub struct RootView {
 }
 
 impl RootView {
-    pub fn open(engine: &Arc<Engine>, chain: Option<&str>) -> Result<Self, BuildError> {
+    /// The tree of layer `chain`, as a build's (remapped, when the agent
+    /// remaps) container sees it when `for_container`, else as stored.
+    pub fn open(engine: &Arc<Engine>, chain: Option<&str>, for_container: bool) -> Result<Self, BuildError> {
         let layers = &engine.images.layers;
         let parent = chain.map(|c| layers.get(c)).transpose().map_err(BuildError::msg)?;
         let id = format!("{}-build", crate::ids::new_id());
+        let remapped = for_container && !engine.cfg.idmap.is_identity();
         layers
             .driver
-            .create(&id, parent.as_ref().map(|l| l.cache_id.as_str()))?;
+            .create_container(&id, parent.as_ref().map(|l| l.cache_id.as_str()), remapped)?;
         let path = match layers.driver.mount(&id) {
             Ok(p) => p,
             Err(e) => {
@@ -127,7 +130,7 @@ impl Builder {
             None => None,
         };
         let view = match &from_state {
-            Some(s) => Some(RootView::open(&self.engine, s.chain.as_deref())?),
+            Some(s) => Some(RootView::open(&self.engine, s.chain.as_deref(), false)?),
             None => None,
         };
         let root: &Path = view.as_ref().map_or(self.context.as_path(), |v| v.path.as_path());
@@ -216,7 +219,9 @@ impl Builder {
         let created_by = format!("/bin/sh -c #(nop) {word} {kind}:{} in {dest} ", &digest[..16]);
         let chown = cf.chown.clone();
         let chmod = cf.chmod;
-        let ids = self.engine.cfg.idmap.clone();
+        // The layer holds its image's owners, or host IDs where layers are
+        // chowned (`--userns-remap` without ID-mapped mounts).
+        let ids = self.engine.images.layers.driver.layer_ids().clone();
         let job = move |rootfs: &Path| -> io::Result<()> {
             // The source view stays mounted until the files are copied.
             let _view = view;
@@ -224,7 +229,6 @@ impl Builder {
                 Some(spec) => fsops::lookup_owner(rootfs, spec).map_err(io::Error::other)?,
                 None => (0, 0),
             };
-            // The layer holds host IDs (`--userns-remap`).
             let (uid, gid) = ids.to_host(uid, gid).map_err(io::Error::other)?;
             let attrs = Attrs { uid, gid, mode: chmod };
             write_items(rootfs, &items, &dest_abs, dest_is_dir, add, attrs, &ids)

@@ -123,7 +123,7 @@ impl Builder {
                     let root: PathBuf = match &m.from {
                         Some(name) => {
                             let src = self.source_stage(name, step).await?;
-                            let view = RootView::open(&self.engine, src.chain.as_deref())?;
+                            let view = RootView::open(&self.engine, src.chain.as_deref(), true)?;
                             let p = view.path.clone();
                             out.views.push(view);
                             p
@@ -252,7 +252,8 @@ impl Builder {
                     tokio::task::spawn_blocking(move || {
                         let layers = &engine.images.layers;
                         if overlay {
-                            layers.adopt_dir(parent.as_deref(), &upper).map(Some)
+                            let owners = layers.driver.owners(&ctr).clone();
+                            layers.adopt_dir(parent.as_deref(), &upper, &owners).map(Some)
                         } else {
                             layers.adopt_container(parent.as_deref(), &ctr, false)
                         }

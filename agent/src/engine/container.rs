@@ -358,7 +358,7 @@ impl Engine {
         // layer (mount points for the files the engine provides).
         let image_layer = image.top_layer();
         self.images
-            .prepare(&id, image_layer.as_deref(), layer_size)
+            .prepare(&id, image_layer.as_deref(), layer_size, self.remapped(&hc))
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let driver = &self.images.layers.driver;
         let dir = self.containers_dir(&id);

@@ -41,6 +41,16 @@ impl Engine {
         Ok(())
     }
 
+    /// How a container with `hc` sees host IDs: through the agent's map
+    /// when it is remapped (its archives and the files made for it).
+    pub(super) fn container_ids(&self, hc: &HostConfig) -> crate::idmap::IdMap {
+        if self.remapped(hc) {
+            self.cfg.idmap.clone()
+        } else {
+            crate::idmap::IdMap::default()
+        }
+    }
+
     pub(super) fn userns_path(&self, id: &str) -> PathBuf {
         self.cfg.exec_root.join("userns").join(id)
     }

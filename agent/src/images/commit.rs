@@ -91,9 +91,10 @@ impl ImageStore {
                 .join(format!("commit-{}", crate::ids::new_id()));
             fs::create_dir_all(stage.parent().unwrap_or(&stage))?;
             let copied = copy_tree(&upper, &stage);
+            let owners = self.layers.driver.owners(id).clone();
             let layer = copied.map_err(ImageError::from).and_then(|()| {
                 self.layers
-                    .adopt_dir(base.top_layer().as_deref(), &stage)
+                    .adopt_dir(base.top_layer().as_deref(), &stage, &owners)
                     .map_err(ImageError::from)
             });
             if stage.exists() {

@@ -234,7 +234,7 @@ impl LayerStore {
     }
 
     fn adopt_changes(&self, parent: Option<&str>, work: &str, changes: &Changes) -> Result<Layer, LayerError> {
-        let scanned = scan(changes, &self.split_path(work), &self.driver.ids);
+        let scanned = scan(changes, &self.split_path(work), self.driver.layer_ids());
         let scanned = match scanned {
             Ok(s) => s,
             Err(e) => {
@@ -263,9 +263,12 @@ impl LayerStore {
     }
 
     /// Move the overlay changes in `changes` (a container's upper
-    /// directory, not mounted) into a new layer on `parent` and register
-    /// it. `changes` is gone afterwards.
-    pub fn adopt_dir(&self, parent: Option<&str>, changes: &Path) -> Result<Layer, LayerError> {
+    /// directory, not mounted, its files owned through `owners`) into a
+    /// new layer on `parent` and register it. `changes` is gone afterwards.
+    pub fn adopt_dir(&self, parent: Option<&str>, changes: &Path, owners: &IdMap) -> Result<Layer, LayerError> {
+        if owners != self.driver.layer_ids() {
+            crate::idmap::rechown_tree(changes, owners, self.driver.layer_ids())?;
+        }
         let parent_cache = parent.map(|p| self.get(p)).transpose()?.map(|l| l.cache_id);
         let work = crate::ids::new_id();
         self.driver.create(&work, parent_cache.as_deref())?;

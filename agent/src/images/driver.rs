@@ -18,6 +18,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use rand::Rng;
 
 use super::extract::Whiteouts;
+use crate::idmap::IdMap;
 
 /// Docker's overlay2 limit on the depth of an image.
 const MAX_LOWER: usize = 128;
@@ -74,9 +75,22 @@ pub struct Driver {
     holders: std::sync::Mutex<HashMap<String, usize>>,
     /// Project quotas for `--storage-opt size=` (overlay2 on xfs with pquota).
     quotas: Option<super::quota::Quotas>,
-    /// Container IDs to host IDs (`--userns-remap`): layers hold host IDs.
-    pub ids: crate::idmap::IdMap,
+    /// Container IDs to host IDs (`--userns-remap`).
+    pub ids: IdMap,
+    /// The user namespace remapped containers' lower layers are mapped
+    /// through at mount (`idmapped`); None when layers hold host IDs.
+    mapped: Option<crate::idmount::MapNs>,
 }
+
+/// No remapping: what layers hold when they are mapped at mount.
+static IDENTITY: IdMap = IdMap {
+    uids: Vec::new(),
+    gids: Vec::new(),
+};
+
+/// In a container layer's directory: its files are owned through the
+/// agent's map (a remapped container's), so are its lower layers' at mount.
+const MAPPED: &str = "mapped";
 
 fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
     let e: io::Error = e.into();
@@ -84,7 +98,7 @@ fn io_ctx(what: impl std::fmt::Display, e: impl Into<io::Error>) -> io::Error {
 }
 
 impl Driver {
-    pub fn new(data_root: &Path, kind: DriverKind, ids: crate::idmap::IdMap) -> io::Result<Self> {
+    pub fn new(data_root: &Path, kind: DriverKind, ids: IdMap) -> io::Result<Self> {
         let home = data_root.join(kind.name());
         if kind == DriverKind::Btrfs {
             fs::create_dir_all(data_root)?;
@@ -102,6 +116,10 @@ impl Driver {
             DriverKind::Overlay2 => super::quota::Quotas::new(&home),
             DriverKind::Vfs | DriverKind::Btrfs => None,
         };
+        let mapped = match kind {
+            DriverKind::Overlay2 if !ids.is_identity() => super::idmapped::open(&home, &ids)?,
+            _ => None,
+        };
         Ok(Self {
             kind,
             home,
@@ -109,7 +127,44 @@ impl Driver {
             holders: Default::default(),
             quotas,
             ids,
+            mapped,
         })
+    }
+
+    /// How image layers hold owners: through the agent's map (chowned at
+    /// extraction), or as in the image when they are mapped at mount.
+    pub fn layer_ids(&self) -> &IdMap {
+        match self.mapped {
+            Some(_) => &IDENTITY,
+            None => &self.ids,
+        }
+    }
+
+    /// Whether remapped containers' lower layers are ID-mapped at mount.
+    pub fn maps_at_mount(&self) -> bool {
+        self.mapped.is_some()
+    }
+
+    /// How container layer `id`'s own files hold owners.
+    pub fn owners(&self, id: &str) -> &IdMap {
+        if self.kind == DriverKind::Overlay2 && self.dir(id).join(MAPPED).exists() {
+            &self.ids
+        } else {
+            self.layer_ids()
+        }
+    }
+
+    /// A container's writable layer on `parent`: its root (the
+    /// container's `/`) belongs to the container's root, through the
+    /// agent's map when `remapped`.
+    pub fn create_container(&self, id: &str, parent: Option<&str>, remapped: bool) -> io::Result<()> {
+        self.create(id, parent)?;
+        if remapped && self.kind == DriverKind::Overlay2 {
+            let (uid, gid) = self.ids.root();
+            std::os::unix::fs::chown(self.diff_dir(id), Some(uid), Some(gid))?;
+            fs::write(self.dir(id).join(MAPPED), "")?;
+        }
+        Ok(())
     }
 
     pub fn kind(&self) -> DriverKind {
@@ -229,10 +284,11 @@ impl Driver {
     /// A layer's root directory belongs to the containers' root (a
     /// container's upper directory is its `/`).
     fn own_root(&self, dir: &Path) -> io::Result<()> {
-        if self.ids.is_identity() {
+        let ids = self.layer_ids();
+        if ids.is_identity() {
             return Ok(());
         }
-        let (uid, gid) = self.ids.root();
+        let (uid, gid) = ids.root();
         std::os::unix::fs::chown(dir, Some(uid), Some(gid))
     }
 
@@ -294,11 +350,19 @@ impl Driver {
                 }
                 let lower = fs::read_to_string(dir.join("lower"))
                     .map_err(|e| io_ctx(format!("layer {id} has no lower layers"), e))?;
+                let mut lower = lower.trim().to_string();
+                // A remapped container's lower layers, mapped (detached
+                // again once the overlay holds them).
+                let mut _staged = None;
+                if let Some(ns) = self.mapped.as_ref().filter(|_| dir.join(MAPPED).exists()) {
+                    let (staged, mapped) = super::idmapped::stage(&self.home, id, &lower, ns)?;
+                    (_staged, lower) = (Some(staged), mapped);
+                }
                 // Relative paths (l/SHORT) keep deep images within the page
                 // limit for mount data; the mount runs in a thread whose
                 // working directory is private (unshare CLONE_FS) so the
                 // agent's other threads are not affected.
-                let opts = format!("lowerdir={},upperdir={id}/diff,workdir={id}/work", lower.trim());
+                let opts = format!("lowerdir={lower},upperdir={id}/diff,workdir={id}/work");
                 let home = self.home.clone();
                 let target = merged.clone();
                 std::thread::spawn(move || -> io::Result<()> {
@@ -343,7 +407,7 @@ impl Driver {
         rd.flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "l")
+            .filter(|n| n != "l" && n != super::idmapped::STAGING)
             .collect()
     }
 

@@ -146,7 +146,7 @@ impl LayerStore {
             &self.driver.diff_dir(&cache_id),
             self.driver.whiteouts(),
             Some(&rec),
-            &self.driver.ids,
+            self.driver.layer_ids(),
         );
         let size = match result {
             Ok(size) => {
@@ -212,7 +212,7 @@ impl LayerStore {
         }
         self.driver.remove(&id)?;
         self.driver.create(&id, parent.as_deref())?;
-        let ids = &self.driver.ids;
+        let ids = self.driver.layer_ids();
         for d in ["dev", "dev/pts", "dev/shm", "proc", "sys", "etc"] {
             fs::create_dir_all(diff.join(d))?;
             if !ids.is_identity() {

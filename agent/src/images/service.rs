@@ -155,11 +155,18 @@ impl ImageStore {
     }
 
     /// Make a container's read-write layer `id` on the image's init layer,
-    /// holding at most `size` bytes if given (`--storage-opt size=`).
-    pub fn prepare(&self, id: &str, image_layer: Option<&str>, size: Option<u64>) -> Result<(), ImageError> {
+    /// holding at most `size` bytes if given (`--storage-opt size=`); a
+    /// `remapped` container's files are owned through the agent's map.
+    pub fn prepare(
+        &self,
+        id: &str,
+        image_layer: Option<&str>,
+        size: Option<u64>,
+        remapped: bool,
+    ) -> Result<(), ImageError> {
         let init = self.layers.init_layer(image_layer)?;
         let driver = &self.layers.driver;
-        driver.create(id, Some(&init))?;
+        driver.create_container(id, Some(&init), remapped)?;
         if let Some(bytes) = size {
             if let Err(e) = driver.limit(id, bytes) {
                 let _ = driver.remove(id);

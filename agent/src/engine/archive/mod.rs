@@ -165,7 +165,8 @@ impl Engine {
         let c = self.get(key)?;
         let loc = self.locate(&c, path)?;
         let (_, resolved) = Self::stat_located(&loc, path, key)?;
-        let w = pack::pack(&loc.root, &resolved, Path::new(&entry_name(path)), w, &self.cfg.idmap)?;
+        let ids = self.container_ids(&c.record().inspect.host_config);
+        let w = pack::pack(&loc.root, &resolved, Path::new(&entry_name(path)), w, &ids)?;
         self.emit_container(&c, "archive-path", &[]);
         Ok(w)
     }
@@ -174,6 +175,7 @@ impl Engine {
     /// one tar stream into `w`, entries named from its root.
     pub fn export<W: Write>(&self, key: &str, w: W) -> Result<W> {
         let c = self.get(key)?;
+        let ids = self.container_ids(&c.record().inspect.host_config);
         let dir = self
             .images
             .mount(&c.id)
@@ -184,7 +186,7 @@ impl Engine {
                 .map(|e| e.map(|e| (Path::new("/").join(e.file_name()), PathBuf::from(e.file_name()))))
                 .collect::<std::io::Result<_>>()?;
             items.sort();
-            pack::pack_each(&root, &items, w, &self.cfg.idmap)
+            pack::pack_each(&root, &items, w, &ids)
         })();
         let _ = self.images.unmount(&c.id);
         let w = packed.map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -205,8 +207,9 @@ impl Engine {
             return Err(EngineError::BadRequest("extraction point is not a directory".into()));
         }
         let in_ctr = loc.at.join(dest.strip_prefix("/").unwrap_or(&dest));
-        let (readonly_root, user) = {
+        let (readonly_root, user, ids) = {
             let r = c.record();
+            let ids = self.container_ids(&r.inspect.host_config);
             let hc = &r.inspect.host_config;
             let vol = r
                 .mounts
@@ -217,8 +220,8 @@ impl Engine {
                 Some(m) if !m.rw => {
                     return Err(EngineError::Forbidden("mounted volume is marked read-only".into()));
                 }
-                Some(_) => (false, r.inspect.config.user.clone()),
-                None => (hc.readonly_rootfs, r.inspect.config.user.clone()),
+                Some(_) => (false, r.inspect.config.user.clone(), ids),
+                None => (hc.readonly_rootfs, r.inspect.config.user.clone(), ids),
             }
         };
         if readonly_root {
@@ -232,7 +235,7 @@ impl Engine {
         let uo = unpack::Options {
             no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
             chown,
-            ids: self.cfg.idmap.clone(),
+            ids,
         };
         unpack::unpack(&loc.root, &dest, r, uo).map_err(|e| match e {
             unpack::UnpackError::Entry { .. } => EngineError::Internal(e.to_string()),
