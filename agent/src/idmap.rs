@@ -109,24 +109,82 @@ impl IdMap {
 
 /// Re-own every entry under `root` from host IDs through `from` to host
 /// IDs through `to` (the same container IDs), as a remapped container's
-/// changes become an image layer that holds its image's owners. Modes are
-/// put back (a chown clears set-user-ID bits).
+/// changes become an image layer that holds its image's owners. What a
+/// chown clears is put back: set-user-ID bits and file capabilities (a
+/// namespaced one's root ID converted too). Hard links are re-owned once.
 pub fn rechown_tree(root: &std::path::Path, from: &IdMap, to: &IdMap) -> io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut linked = std::collections::HashSet::new();
     for entry in walkdir::WalkDir::new(root) {
         let entry = entry.map_err(io::Error::other)?;
-        let meta = entry.path().symlink_metadata()?;
+        let path = entry.path();
+        let meta = path.symlink_metadata()?;
+        if !meta.is_dir() && meta.nlink() > 1 && !linked.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
         let (uid, gid) = from.to_container(meta.uid(), meta.gid());
         let (u, g) = to.to_host(uid, gid).map_err(io::Error::other)?;
         if (u, g) == (meta.uid(), meta.gid()) {
             continue;
         }
-        std::os::unix::fs::lchown(entry.path(), Some(u), Some(g))?;
+        let caps = meta.is_file().then(|| file_caps(path)).flatten();
+        std::os::unix::fs::lchown(path, Some(u), Some(g))?;
         if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
-            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+        if let Some(caps) = caps {
+            set_file_caps(path, &recap(caps, from, to)?)?;
         }
     }
     Ok(())
+}
+
+const CAPS: &std::ffi::CStr = c"security.capability";
+
+fn c_path(path: &std::path::Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::other("a NUL in a path"))
+}
+
+/// The file's `security.capability` attribute, if it has one.
+fn file_caps(path: &std::path::Path) -> Option<Vec<u8>> {
+    let p = c_path(path).ok()?;
+    let mut buf = vec![0u8; 64];
+    // SAFETY: the buffer is ours and its length is passed.
+    let n = unsafe { libc::lgetxattr(p.as_ptr(), CAPS.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n > 0).then(|| {
+        buf.truncate(n as usize);
+        buf
+    })
+}
+
+fn set_file_caps(path: &std::path::Path, caps: &[u8]) -> io::Result<()> {
+    let p = c_path(path)?;
+    // SAFETY: the value is ours and its length is passed.
+    let rc = unsafe { libc::lsetxattr(p.as_ptr(), CAPS.as_ptr(), caps.as_ptr().cast(), caps.len(), 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A namespaced (v3) capability's root ID converted from `from` to `to`;
+/// one whose root becomes the host's is written as v2, as the kernel does.
+fn recap(mut caps: Vec<u8>, from: &IdMap, to: &IdMap) -> io::Result<Vec<u8>> {
+    const V3: u32 = 0x0300_0000;
+    let magic = u32::from_le_bytes(caps[..4].try_into().map_err(io::Error::other)?);
+    if caps.len() != 24 || magic & 0xff00_0000 != V3 {
+        return Ok(caps);
+    }
+    let rootid = u32::from_le_bytes(caps[20..24].try_into().map_err(io::Error::other)?);
+    let (uid, _) = from.to_container(rootid, 0);
+    let (host, _) = to.to_host(uid, 0).map_err(io::Error::other)?;
+    if host == 0 {
+        caps.truncate(20);
+        caps[..4].copy_from_slice(&((magic & 0x00ff_ffff) | 0x0200_0000).to_le_bytes());
+    } else {
+        caps[20..24].copy_from_slice(&host.to_le_bytes());
+    }
+    Ok(caps)
 }
 
 /// The ranges of `name` (or its numeric `id`) in a subordinate-ID file's
@@ -189,6 +247,51 @@ mod tests {
         assert!(id.is_identity());
         assert_eq!(id.to_host(70000, 3).unwrap(), (70000, 3));
         assert_eq!(IdMap::map_file(&m.uids), "0 100000 1000\n1000 300000 64536\n");
+    }
+
+    #[test]
+    fn namespaced_capabilities_follow_their_root() {
+        let m = IdMap::from_ranges(&[(100000, 65536)], &[(100000, 65536)]);
+        let id = IdMap::default();
+        let mut v3 = vec![0x01, 0, 0, 0x03];
+        v3.extend([0xff; 16]);
+        v3.extend(100000u32.to_le_bytes());
+        let v2 = recap(v3.clone(), &m, &id).unwrap();
+        assert_eq!(v2.len(), 20);
+        assert_eq!(&v2[..4], &[0x01, 0, 0, 0x02]);
+        assert_eq!(recap(v2.clone(), &m, &id).unwrap(), v2);
+        let mut other = v3.clone();
+        other[20..24].copy_from_slice(&100005u32.to_le_bytes());
+        assert_eq!(&recap(other, &m, &id).unwrap()[20..24], &5u32.to_le_bytes());
+    }
+
+    /// Owners move from one map to the other; a hard-linked file once.
+    #[test]
+    fn trees_are_reowned_once_per_inode() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::Uid::effective().is_root() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("skiff-rechown-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("d")).unwrap();
+        std::fs::write(dir.join("d/a"), "x").unwrap();
+        std::fs::hard_link(dir.join("d/a"), dir.join("b")).unwrap();
+        let m = IdMap::from_ranges(&[(100000, 65536)], &[(100000, 65536)]);
+        for p in ["", "d", "d/a"] {
+            std::os::unix::fs::lchown(dir.join(p), Some(100000), Some(100007)).unwrap();
+        }
+        let r = rechown_tree(&dir, &m, &IdMap::default());
+        let owners: Vec<(u32, u32)> = ["", "d", "d/a", "b"]
+            .iter()
+            .map(|p| {
+                std::fs::symlink_metadata(dir.join(p))
+                    .map(|m| (m.uid(), m.gid()))
+                    .unwrap()
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        r.unwrap();
+        assert_eq!(owners, vec![(0, 7); 4]);
     }
 
     #[test]

@@ -224,15 +224,17 @@ fn remapped(a: &Agent, mapped: bool) {
     std::fs::write(ctx.join("x"), "x\n").expect("file");
     std::fs::write(
         ctx.join("Dockerfile"),
-        "FROM busybox AS base\nRUN mkdir /w && chown 1234:5 /w && touch /w/f && chmod 4755 /w/f\n\
-         COPY --chown=1234:6 x /x\n\
+        "FROM busybox AS base\nRUN mkdir /w && chown 1234:5 /w && touch /w/f && chmod 4755 /w/f && ln /w/f /w/g\n\
+         COPY --chown=1234:6 x /x\nWORKDIR /made\n\
          FROM base\nRUN --mount=type=bind,from=base,source=/w,target=/m stat -c %u:%g /m /m/f > /seen\n",
     )
     .expect("Dockerfile");
     a.skiff(&["build", "-q", "-t", "built", ctx.to_str().expect("path")])
         .ok();
-    let r = a.skiff(&["run", "--rm", "built", "stat", "-c", "%u:%g %a", "/w", "/w/f", "/x"]);
-    assert_eq!(squash(r.ok().out()), "1234:5 755 0:0 4755 1234:6 644");
+    let r = a.skiff(&[
+        "run", "--rm", "built", "stat", "-c", "%u:%g %a", "/w", "/w/f", "/w/g", "/x", "/made",
+    ]);
+    assert_eq!(squash(r.ok().out()), "1234:5 755 0:0 4755 0:0 4755 1234:6 644 0:0 755");
     // A stage bind-mounted into a RUN shows its owners as they are.
     let r = a.skiff(&["run", "--rm", "built", "cat", "/seen"]);
     assert_eq!(squash(r.ok().out()), "1234:5 0:0");
@@ -259,6 +261,14 @@ fn remapped(a: &Agent, mapped: bool) {
         "/proc/self/uid_map",
     ]);
     assert_eq!(squash(r.ok().out()), "0 0 4294967295");
+    // Its archives show the image's owners either way.
+    a.skiff(&[
+        "run", "-d", "--name", "h", "--userns", "host", "busybox", "sleep", "300",
+    ])
+    .ok();
+    let out = a.skiff(&["cp", "h:/etc/passwd", "-"]).ok();
+    assert_eq!(owners(out.stdout.as_bytes())[0].1, 0);
+    a.skiff(&["rm", "-f", "h"]).ok();
     // Mapped layers read as the image's owners to such a container too.
     let r = a.skiff(&[
         "run",

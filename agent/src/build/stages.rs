@@ -375,7 +375,10 @@ impl Builder {
         st.image.history.pop();
         let created_by = format!("WORKDIR {dir}");
         let descr = format!("mkdir {dir}");
-        let job = move |rootfs: &std::path::Path| super::fsops::make_dirs(rootfs, &dir, Default::default()).map(|_| ());
+        // Root's, in the layers' IDs (host IDs where layers are chowned).
+        let (uid, gid) = self.engine.images.layers.driver.layer_ids().root();
+        let attrs = super::fsops::Attrs { uid, gid, mode: None };
+        let job = move |rootfs: &std::path::Path| super::fsops::make_dirs(rootfs, &dir, attrs).map(|_| ());
         self.layer_step(st, &descr, created_by, job).await
     }
 

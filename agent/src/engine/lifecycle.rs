@@ -216,7 +216,7 @@ impl Engine {
             let wd = rootfs.join(cfg.working_dir.trim_start_matches('/'));
             if !wd.exists() {
                 std::fs::create_dir_all(&wd).map_err(|e| internal(&e))?;
-                let _ = self.container_ids(hc).chown(&wd, user.uid, user.gid);
+                let _ = self.container_ids(&id).chown(&wd, user.uid, user.gid);
             }
         }
         // The network namespace: the host's, another container's, or a new

@@ -41,14 +41,12 @@ impl Engine {
         Ok(())
     }
 
-    /// How a container with `hc` sees host IDs: through the agent's map
-    /// when it is remapped (its archives and the files made for it).
-    pub(super) fn container_ids(&self, hc: &HostConfig) -> crate::idmap::IdMap {
-        if self.remapped(hc) {
-            self.cfg.idmap.clone()
-        } else {
-            crate::idmap::IdMap::default()
-        }
+    /// How container `id`'s files hold host IDs (its archives and the
+    /// files made for it): through the agent's map when it is remapped or
+    /// layers are chowned; as they are for `--userns host` over layers
+    /// that keep their images' owners.
+    pub(super) fn container_ids(&self, id: &str) -> crate::idmap::IdMap {
+        self.images.layers.driver.owners(id).clone()
     }
 
     pub(super) fn userns_path(&self, id: &str) -> PathBuf {

@@ -266,15 +266,17 @@ impl LayerStore {
     /// directory, not mounted, its files owned through `owners`) into a
     /// new layer on `parent` and register it. `changes` is gone afterwards.
     pub fn adopt_dir(&self, parent: Option<&str>, changes: &Path, owners: &IdMap) -> Result<Layer, LayerError> {
-        if owners != self.driver.layer_ids() {
-            crate::idmap::rechown_tree(changes, owners, self.driver.layer_ids())?;
-        }
         let parent_cache = parent.map(|p| self.get(p)).transpose()?.map(|l| l.cache_id);
         let work = crate::ids::new_id();
         self.driver.create(&work, parent_cache.as_deref())?;
         let diff = self.driver.diff_dir(&work);
         let moved = fs::remove_dir(&diff).and_then(|()| fs::rename(changes, &diff));
-        if let Err(e) = moved {
+        // Re-owned to the layers' IDs once out of the container.
+        let owned = moved.and_then(|()| match owners == self.driver.layer_ids() {
+            true => Ok(()),
+            false => crate::idmap::rechown_tree(&diff, owners, self.driver.layer_ids()),
+        });
+        if let Err(e) = owned {
             let _ = self.driver.remove(&work);
             return Err(e.into());
         }

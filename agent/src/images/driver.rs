@@ -147,7 +147,7 @@ impl Driver {
 
     /// How container layer `id`'s own files hold owners.
     pub fn owners(&self, id: &str) -> &IdMap {
-        if self.kind == DriverKind::Overlay2 && self.dir(id).join(MAPPED).exists() {
+        if self.mapped.is_some() && self.dir(id).join(MAPPED).exists() {
             &self.ids
         } else {
             self.layer_ids()
@@ -159,10 +159,10 @@ impl Driver {
     /// agent's map when `remapped`.
     pub fn create_container(&self, id: &str, parent: Option<&str>, remapped: bool) -> io::Result<()> {
         self.create(id, parent)?;
-        if remapped && self.kind == DriverKind::Overlay2 {
+        if remapped && self.mapped.is_some() {
             let (uid, gid) = self.ids.root();
             std::os::unix::fs::chown(self.diff_dir(id), Some(uid), Some(gid))?;
-            fs::write(self.dir(id).join(MAPPED), "")?;
+            skiff_common::fsutil::write_new_files(&self.dir(id), &[(MAPPED, b"")])?;
         }
         Ok(())
     }

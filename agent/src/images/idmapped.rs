@@ -30,12 +30,21 @@ pub const STAGING: &str = "m";
 pub fn open(home: &Path, ids: &IdMap) -> io::Result<Option<MapNs>> {
     clear_staging(home);
     if home.join(MARKER).exists() {
-        let ns = MapNs::new(ids)
-            .map_err(|e| io::Error::new(e.kind(), format!("the store maps its layers at mount: {e}")))?;
+        let ns = MapNs::new(ids).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "the store at {} maps its layers at mount, which needs a user namespace here: {e} (a kernel with ID-mapped mounts, or remove the store to start over with chowned layers)",
+                    home.display()
+                ),
+            )
+        })?;
         return Ok(Some(ns));
     }
+    // No layer yet (files such as xfs quotas' `backingFsBlockDev` aside).
     let fresh = fs::read_dir(home)?
         .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .all(|e| [STAGING, "l"].contains(&e.file_name().to_string_lossy().as_ref()));
     if !fresh || std::env::var("SKIFF_USERNS_IDMAP").as_deref() == Ok("0") {
         return Ok(None);

@@ -165,7 +165,7 @@ impl Engine {
         let c = self.get(key)?;
         let loc = self.locate(&c, path)?;
         let (_, resolved) = Self::stat_located(&loc, path, key)?;
-        let ids = self.container_ids(&c.record().inspect.host_config);
+        let ids = self.container_ids(&c.id);
         let w = pack::pack(&loc.root, &resolved, Path::new(&entry_name(path)), w, &ids)?;
         self.emit_container(&c, "archive-path", &[]);
         Ok(w)
@@ -175,7 +175,7 @@ impl Engine {
     /// one tar stream into `w`, entries named from its root.
     pub fn export<W: Write>(&self, key: &str, w: W) -> Result<W> {
         let c = self.get(key)?;
-        let ids = self.container_ids(&c.record().inspect.host_config);
+        let ids = self.container_ids(&c.id);
         let dir = self
             .images
             .mount(&c.id)
@@ -209,7 +209,7 @@ impl Engine {
         let in_ctr = loc.at.join(dest.strip_prefix("/").unwrap_or(&dest));
         let (readonly_root, user, ids) = {
             let r = c.record();
-            let ids = self.container_ids(&r.inspect.host_config);
+            let ids = self.container_ids(&c.id);
             let hc = &r.inspect.host_config;
             let vol = r
                 .mounts
