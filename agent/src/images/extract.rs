@@ -255,8 +255,8 @@ pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractErr
     Ok(size)
 }
 
-/// A regular file `name` in `dir` opened for rewriting, if one is there
-/// (not a symlink, not shared by hard links). Checked before it is
+/// A regular file `name` in `dir` opened for rewriting in place (not
+/// truncated), if one is there (not a symlink, not shared by hard links). Checked before it is
 /// opened: opening a device node an earlier entry made can have effects
 /// of its own (a watchdog starts counting, a tape rewinds).
 fn reopen_at(dir: &OwnedFd, name: &OsStr) -> Option<File> {
@@ -268,7 +268,7 @@ fn reopen_at(dir: &OwnedFd, name: &OsStr) -> Option<File> {
     let fd = openat(
         Some(dir.as_raw_fd()),
         name,
-        OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
         Mode::empty(),
     )
     .ok()?;
@@ -278,8 +278,54 @@ fn reopen_at(dir: &OwnedFd, name: &OsStr) -> Option<File> {
     if !regular_alone(&after) || (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino) {
         return None;
     }
-    f.set_len(0).ok()?;
     Some(f)
+}
+
+/// Rewrite `f` (a file kept from the last extraction) with the entry's
+/// content, writing only the chunks that differ: a build context sent
+/// again unchanged costs reads of the page cache, not a rewrite of every
+/// block. Returns the entry's size and whether anything was written.
+fn rewrite_changed<R: Read>(entry: &mut R, size: u64, f: &mut File) -> io::Result<(u64, bool)> {
+    use std::os::unix::fs::FileExt;
+    let old_len = f.metadata()?.len();
+    // Chunks no larger than the file (contexts hold many small ones).
+    let chunk = size.clamp(1, 128 << 10) as usize;
+    let (mut new, mut old) = (vec![0u8; chunk], vec![0u8; chunk]);
+    let (mut off, mut wrote) = (0u64, false);
+    loop {
+        let n = read_full(entry, &mut new)?;
+        if n == 0 {
+            break;
+        }
+        let same = off + n as u64 <= old_len && {
+            f.read_exact_at(&mut old[..n], off)?;
+            old[..n] == new[..n]
+        };
+        if !same {
+            f.write_all_at(&new[..n], off)?;
+            wrote = true;
+        }
+        off += n as u64;
+    }
+    if old_len != off {
+        f.set_len(off)?;
+        wrote = true;
+    }
+    Ok((off, wrote))
+}
+
+/// Fill `buf` from `r` unless the stream ends first; the bytes read.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 fn extract<R: Read>(
@@ -354,6 +400,8 @@ fn extract<R: Read>(
             None
         };
         let existing_dir = reused.is_none() && open_dir_at(&parent, name).is_ok();
+        // A kept file found unchanged: its metadata before this entry.
+        let mut untouched = None;
         if !(kind.is_dir() && existing_dir) && reused.is_none() {
             remove_at(&parent, name).map_err(ctx)?;
         }
@@ -365,8 +413,14 @@ fn extract<R: Read>(
                 dir_times.push((comps.iter().collect(), mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let rewrite = reused.is_some() && kind != tar::EntryType::GNUSparse;
                 let mut f = match reused {
-                    Some(f) => f,
+                    Some(f) => {
+                        if !rewrite {
+                            f.set_len(0).map_err(ctx)?;
+                        }
+                        f
+                    }
                     None => {
                         let fd = openat(
                             Some(pfd),
@@ -386,7 +440,16 @@ fn extract<R: Read>(
                         &comps.iter().collect::<PathBuf>(),
                     );
                 }
-                size += copy_entry(&mut entry, &mut f).map_err(ctx)?;
+                if rewrite {
+                    let entry_size = entry.size();
+                    let (n, wrote) = rewrite_changed(&mut entry, entry_size, &mut f).map_err(ctx)?;
+                    size += n;
+                    if !wrote {
+                        untouched = nix::sys::stat::fstat(f.as_raw_fd()).ok();
+                    }
+                } else {
+                    size += copy_entry(&mut entry, &mut f).map_err(ctx)?;
+                }
             }
             tar::EntryType::Symlink => {
                 let target = entry
@@ -433,15 +496,23 @@ fn extract<R: Read>(
             // kinds have no filesystem meaning.
             _ => continue,
         }
-        fchownat(
-            Some(pfd),
-            *name,
-            Some(Uid::from_raw(uid)),
-            Some(Gid::from_raw(gid)),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| ctx(nix_io(e)))?;
-        if kind != tar::EntryType::Symlink {
+        // Unchanged content with the same owner, mode and time: nothing to set.
+        let same = untouched.is_some_and(|st: libc::stat| {
+            (st.st_uid, st.st_gid) == (uid, gid)
+                && st.st_mode & 0o7777 == mode.bits()
+                && (st.st_mtime, st.st_mtime_nsec) == (mtime, 0)
+        });
+        if !same {
+            fchownat(
+                Some(pfd),
+                *name,
+                Some(Uid::from_raw(uid)),
+                Some(Gid::from_raw(gid)),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| ctx(nix_io(e)))?;
+        }
+        if kind != tar::EntryType::Symlink && !same {
             // chown clears setuid bits, so the mode goes last.
             fchmodat(Some(pfd), *name, mode, FchmodatFlags::FollowSymlink).map_err(|e| ctx(nix_io(e)))?;
         }
@@ -463,7 +534,7 @@ fn extract<R: Read>(
                 }
             }
         }
-        if !kind.is_dir() {
+        if !kind.is_dir() && !same {
             set_mtime(&parent, name, mtime);
         }
     }
@@ -684,6 +755,40 @@ mod tests {
         let e = extract_layer(&huge[..], &t, Whiteouts::Overlay, None, &IdMap::default()).unwrap_err();
         assert!(e.to_string().contains("bytes of holes"), "{e}");
         assert!(std::fs::metadata(t.join("sparse")).map_or(true, |m| m.blocks() < 2048));
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    /// A context sent again is rewritten in place: the same inode, the new
+    /// content whether it is the same, changed past the first chunk,
+    /// shorter or longer.
+    #[test]
+    fn rewriting_a_context_keeps_inodes_and_takes_new_content() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tmp();
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut changed = big.clone();
+        changed[200_000] ^= 1;
+        let first = tar_with(&[
+            ("same", tar::EntryType::Regular, &big, None),
+            ("changed", tar::EntryType::Regular, &big, None),
+            ("shorter", tar::EntryType::Regular, &big, None),
+            ("longer", tar::EntryType::Regular, &big[..1000], None),
+        ]);
+        extract_over(&first[..], &t).unwrap();
+        let ino = |n: &str| std::fs::metadata(t.join(n)).unwrap().ino();
+        let before: Vec<u64> = ["same", "changed", "shorter", "longer"].map(ino).to_vec();
+        let second = tar_with(&[
+            ("same", tar::EntryType::Regular, &big, None),
+            ("changed", tar::EntryType::Regular, &changed, None),
+            ("shorter", tar::EntryType::Regular, &big[..5], None),
+            ("longer", tar::EntryType::Regular, &big, None),
+        ]);
+        extract_over(&second[..], &t).unwrap();
+        assert_eq!(["same", "changed", "shorter", "longer"].map(ino).to_vec(), before);
+        assert_eq!(std::fs::read(t.join("same")).unwrap(), big);
+        assert_eq!(std::fs::read(t.join("changed")).unwrap(), changed);
+        assert_eq!(std::fs::read(t.join("shorter")).unwrap(), &big[..5]);
+        assert_eq!(std::fs::read(t.join("longer")).unwrap(), big);
         std::fs::remove_dir_all(&t).unwrap();
     }
 
