@@ -3,7 +3,7 @@
 //! directory under `<data-root>/build/`, with the same safe extraction as
 //! image layers (no entry can write outside it), but taking `.wh.` names
 //! literally and rewriting the files the slot kept from the last build in
-//! place. `builder prune -a` empties the slots.
+//! place, only where they changed. `builder prune -a` empties the slots.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
