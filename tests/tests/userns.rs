@@ -251,16 +251,12 @@ fn remapped(a: &Agent, mapped: bool) {
         "/proc/self/uid_map",
     ]);
     assert_eq!(squash(r.ok().out()), map);
-    let r = a.skiff(&[
-        "run",
-        "--rm",
-        "--userns",
-        "host",
-        "busybox",
-        "cat",
-        "/proc/self/uid_map",
-    ]);
-    assert_eq!(squash(r.ok().out()), "0 0 4294967295");
+    let on_host = |cmd: &[&str]| {
+        let mut args = vec!["run", "--rm", "--userns", "host", "busybox"];
+        args.extend_from_slice(cmd);
+        a.skiff(&args).ok().out().to_string()
+    };
+    assert_eq!(squash(&on_host(&["cat", "/proc/self/uid_map"])), "0 0 4294967295");
     // Its archives show the image's owners either way.
     a.skiff(&[
         "run", "-d", "--name", "h", "--userns", "host", "busybox", "sleep", "300",
@@ -270,18 +266,7 @@ fn remapped(a: &Agent, mapped: bool) {
     assert_eq!(owners(out.stdout.as_bytes())[0].1, 0);
     a.skiff(&["rm", "-f", "h"]).ok();
     // Mapped layers read as the image's owners to such a container too.
-    let r = a.skiff(&[
-        "run",
-        "--rm",
-        "--userns",
-        "host",
-        "busybox",
-        "stat",
-        "-c",
-        "%u",
-        "/bin/busybox",
-    ]);
-    assert_eq!(r.ok().out(), layer_root.to_string());
+    assert_eq!(on_host(&["stat", "-c", "%u", "/bin/busybox"]), layer_root.to_string());
 
     // What a user namespace cannot share with the host is refused, as Docker.
     a.skiff(&["run", "--rm", "--network", "host", "busybox", "true"]).fails(
