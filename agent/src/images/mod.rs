@@ -18,6 +18,7 @@ pub mod difftar;
 pub mod distribution;
 pub mod driver;
 pub mod extract;
+pub mod filedata;
 pub mod idmapped;
 pub mod layers;
 pub mod pull;
