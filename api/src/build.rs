@@ -106,6 +106,44 @@ pub struct BuildOptions {
     /// `skiffprogress=1`: `BuildProgress` events instead of text.
     #[serde(default)]
     pub skiff_progress: bool,
+    /// `skiffcontext=KEY`: the body starts with a [`ContextManifest`]
+    /// framed by [`CONTEXT_MAGIC`], and the agent keeps the context under
+    /// this key for the next build.
+    #[serde(default)]
+    pub context_key: String,
+    /// `skiffbase=TOKEN`: the tar after the manifest holds only what
+    /// changed since the context the agent keeps under `context_key` at
+    /// this token (empty: the whole context).
+    #[serde(default)]
+    pub context_base: String,
+}
+
+/// Incremental build contexts (skiff's CLI with skiff's agent; Docker's
+/// clients never ask for them). `GET /build/context/{key}` answers the
+/// manifest the agent keeps for a client's context; the client walks its
+/// directory, compares each entry's signature with it, and sends
+/// `CONTEXT_MAGIC`, the manifest's length (8 bytes, little-endian), the
+/// new manifest (JSON), then a tar of only the entries whose signature
+/// changed. What the new manifest does not list is removed.
+pub const CONTEXT_MAGIC: &[u8; 8] = b"SKIFFCTX";
+
+/// Part of the agent's answer (409) when `skiffbase` names a state of the
+/// kept context that is gone: the client sends the context whole.
+pub const CONTEXT_STALE: &str = "the kept build context changed";
+
+/// The longest manifest the agent reads (about a million entries).
+pub const CONTEXT_MANIFEST_MAX: u64 = 256 * 1024 * 1024;
+
+/// Every entry of a context, as its client saw it: its path inside the
+/// context (as named in the tar) and a signature of its metadata that the
+/// client alone interprets (any change to the entry changes it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextManifest {
+    /// Which state of the kept context this is (empty: none kept).
+    #[serde(rename = "Token", default)]
+    pub token: String,
+    #[serde(rename = "Entries", default)]
+    pub entries: Vec<(String, String)>,
 }
 
 fn yes() -> bool {

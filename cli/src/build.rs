@@ -10,9 +10,10 @@ use clap::Args;
 
 use super::build_view::{Mode, View};
 use super::Exit;
-use skiff_api::BuildOptions;
+use skiff_api::{BuildOptions, CONTEXT_STALE};
 use skiff_client::build::registry_config;
 use skiff_client::build_context;
+use skiff_client::context_sync::Sync;
 use skiff_client::{BuildEvent, Client};
 
 /// `skiff build`'s flags.
@@ -89,11 +90,51 @@ pub async fn build(c: &Client, a: BuildArgs) -> Exit {
             }
         }
     }
-    let ctx = match build_context::prepare(&a.context, a.file.as_deref(), Box::new(std::io::stdin())) {
+    let auths = registry_config(&super::auth::all_credentials());
+    let secrets = match read_secrets(&a.secrets, |k| std::env::var_os(k)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return Exit(1);
+        }
+    };
+    // A directory context is sent incrementally when the agent keeps it.
+    let sync = match sync_key(&a) {
+        Some(key) => c.build_context_base(&key).await.map(|base| Sync { key, base }),
+        None => None,
+    };
+    if let Some(exit) = send(c, &a, sync.clone(), &auths, &secrets).await {
+        return exit;
+    }
+    // The kept context changed meanwhile (another build of it): whole.
+    let whole = sync.map(|s| Sync {
+        key: s.key,
+        base: Default::default(),
+    });
+    send(c, &a, whole, &auths, &secrets)
+        .await
+        .unwrap_or_else(|| finish(&a, Outcome::default(), None, None))
+}
+
+/// The key an incremental context is kept under: a directory context
+/// whose Dockerfile is not read from stdin.
+fn sync_key(a: &BuildArgs) -> Option<String> {
+    if a.context == "-" || a.file.as_deref() == Some("-") || !std::path::Path::new(&a.context).is_dir() {
+        return None;
+    }
+    skiff_client::context_sync::key(&a.context, a.file.as_deref())
+}
+
+/// Prepare the context, send the build and follow it to its exit; `None`
+/// when the agent refused an incremental context whose base went stale
+/// (to send it whole).
+async fn send(c: &Client, a: &BuildArgs, sync: Option<Sync>, auths: &str, secrets: &Option<String>) -> Option<Exit> {
+    let stdin = Box::new(std::io::stdin());
+    let ctx = match build_context::prepare_synced(&a.context, a.file.as_deref(), stdin, sync.clone()) {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("{e}");
-            return Exit(1);
+            return Some(Exit(1));
         }
     };
     let mut view = (!a.quiet).then(|| {
@@ -106,26 +147,34 @@ pub async fn build(c: &Client, a: BuildArgs) -> Exit {
         )
         .with_sent(ctx.sent.clone())
     });
+    let synced = ctx.synced;
     let (body, dockerfile, producer) = ctx.into_body();
-    let mut opts = options(&a, |k| std::env::var(k).ok());
+    let mut opts = options(a, |k| std::env::var(k).ok());
     opts.dockerfile = dockerfile;
     opts.skiff_progress = view.as_ref().is_some_and(View::wants_progress);
-    let secrets = match read_secrets(&a.secrets, |k| std::env::var_os(k)) {
-        Ok(s) => s,
+    if let (Some(s), true) = (&sync, synced) {
+        opts.context_key = s.key.clone();
+        opts.context_base = s.base.token.clone();
+    }
+    let mut stream = match c
+        .image_build_with(&opts, body, auths.to_string(), secrets.clone())
+        .await
+    {
+        Ok(stream) => stream,
+        Err(e) if synced && !opts.context_base.is_empty() && e.to_string().contains(CONTEXT_STALE) => {
+            let _ = producer.join();
+            return None;
+        }
         Err(e) => {
-            eprintln!("ERROR: {e}");
-            return Exit(1);
+            let outcome = Outcome {
+                error: Some(e.to_string()),
+                ..Default::default()
+            };
+            return Some(finish(a, outcome, view.as_mut(), Some(producer)));
         }
     };
-    let auths = registry_config(&super::auth::all_credentials());
-    let outcome = match c.image_build_with(&opts, body, auths, secrets).await {
-        Ok(mut stream) => follow(&mut stream, view.as_mut()).await,
-        Err(e) => Outcome {
-            error: Some(e.to_string()),
-            ..Default::default()
-        },
-    };
-    finish(&a, outcome, view.as_mut(), producer)
+    let outcome = follow(&mut stream, view.as_mut()).await;
+    Some(finish(a, outcome, view.as_mut(), Some(producer)))
 }
 
 /// What the answer came to.
@@ -174,10 +223,10 @@ fn finish(
     a: &BuildArgs,
     out: Outcome,
     view: Option<&mut View>,
-    producer: std::thread::JoinHandle<std::io::Result<()>>,
+    producer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 ) -> Exit {
     let now = Instant::now();
-    let error = context_error(producer).or(out.error).or_else(|| {
+    let error = producer.and_then(context_error).or(out.error).or_else(|| {
         out.image
             .is_none()
             .then(|| "the build ended without an image ID".to_string())
@@ -291,7 +340,7 @@ fn options(a: &BuildArgs, env: impl Fn(&str) -> Option<String>) -> BuildOptions 
         remove: a.rm,
         force_remove: a.force_rm,
         platform: a.platform.clone().unwrap_or_default(),
-        skiff_progress: false,
+        ..Default::default()
     }
 }
 

@@ -98,6 +98,8 @@ pub fn build_path(o: &BuildOptions) -> String {
         .opt("pull", o.pull.then_some(1))
         .opt("q", o.quiet.then_some(1))
         .flag("rm", o.remove)
+        .opt("skiffbase", (!o.context_key.is_empty()).then_some(&o.context_base))
+        .opt("skiffcontext", (!o.context_key.is_empty()).then_some(&o.context_key))
         .opt("skiffprogress", o.skiff_progress.then_some(1));
     for t in &o.tags {
         q = q.add("t", t);
@@ -150,6 +152,13 @@ impl Client {
 }
 
 impl Client {
+    /// `GET /build/context/{key}`: the manifest the agent keeps for the
+    /// context `key` (an empty token when it keeps none), or `None` when
+    /// the daemon has no incremental contexts (Docker's, an older skiff).
+    pub async fn build_context_base(&self, key: &str) -> Option<skiff_api::ContextManifest> {
+        self.get(&format!("/build/context/{key}")).await.ok()
+    }
+
     /// `POST /build/prune`: build cache no image uses (all of it with
     /// `all`), last used before `until` when given. `CachesDeleted`,
     /// `SpaceReclaimed`.

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use crate::context_sync::{self, Found, Sync};
 use crate::dockerignore::{DockerIgnore, DockerIgnoreError};
 use crate::Body;
 
@@ -66,6 +67,9 @@ pub struct BuildContext {
     pub producer: JoinHandle<io::Result<()>>,
     /// How many bytes have gone into the channel so far.
     pub sent: Arc<AtomicU64>,
+    /// The body starts with a manifest, and the tar holds only what the
+    /// agent does not keep (see `context_sync`).
+    pub synced: bool,
 }
 
 impl BuildContext {
@@ -87,6 +91,17 @@ pub fn prepare(
     dockerfile: Option<&str>,
     stdin: Box<dyn Read + Send>,
 ) -> Result<BuildContext, ContextError> {
+    prepare_synced(context, dockerfile, stdin, None)
+}
+
+/// [`prepare`], sending of a directory context only what the agent does
+/// not keep when `sync` says what it keeps.
+pub fn prepare_synced(
+    context: &str,
+    dockerfile: Option<&str>,
+    stdin: Box<dyn Read + Send>,
+    sync: Option<Sync>,
+) -> Result<BuildContext, ContextError> {
     let from_stdin = dockerfile == Some("-");
     if context == "-" {
         if from_stdin {
@@ -96,7 +111,7 @@ pub fn prepare(
     }
     let path = Path::new(context);
     match fs::metadata(path) {
-        Ok(m) if m.is_dir() => from_dir(path, dockerfile, stdin),
+        Ok(m) if m.is_dir() => from_dir(path, dockerfile, stdin, sync),
         Ok(m) if m.is_file() && !from_stdin => {
             let file = fs::File::open(path).map_err(|e| ContextError::Io(format!("{context}: {e}")))?;
             from_reader(Box::new(file), dockerfile.unwrap_or_default(), true, context)
@@ -180,7 +195,12 @@ enum Dockerfile {
 }
 
 /// The context directory `dir`, with its Dockerfile and ignore file.
-fn from_dir(dir: &Path, dockerfile: Option<&str>, stdin: Box<dyn Read + Send>) -> Result<BuildContext, ContextError> {
+fn from_dir(
+    dir: &Path,
+    dockerfile: Option<&str>,
+    stdin: Box<dyn Read + Send>,
+    sync: Option<Sync>,
+) -> Result<BuildContext, ContextError> {
     let root = fs::canonicalize(dir).map_err(|_| ContextError::NotFound(dir.display().to_string()))?;
     let (df, ignore_file) = resolve_dockerfile(&root, dockerfile, stdin)?;
     let ignore_file = ignore_file
@@ -199,18 +219,47 @@ fn from_dir(dir: &Path, dockerfile: Option<&str>, stdin: Box<dyn Read + Send>) -
         }
         Dockerfile::Added { name, .. } => name.clone(),
     };
-    Ok(spawn(name, move |out| {
+    let mut found = Vec::new();
+    collect(&root, "", &ignore, &mut found).map_err(|e| ContextError::Io(e.to_string()))?;
+    let added = match &df {
+        Dockerfile::Added { name, .. } => Some(name.clone()),
+        Dockerfile::Inside(_) => None,
+    };
+    // Only a context whose every name is UTF-8 is listed in a manifest.
+    let sync = sync.filter(|_| found.iter().all(|f| context_sync::listed(&f.name).is_some()));
+    let kept = sync.as_ref().map(Sync::kept).unwrap_or_default();
+    let mut manifest = Vec::with_capacity(found.len() + 2);
+    let mut send = Vec::with_capacity(found.len());
+    for f in &found {
+        let name = context_sync::listed(&f.name).unwrap_or_default();
+        let extra = match (&added, name == ".dockerignore") {
+            (Some(a), true) => format!("+{a}"),
+            _ => String::new(),
+        };
+        let sig = context_sync::signature(&f.meta, &extra);
+        send.push(sync.is_none() || !context_sync::unchanged(&kept, &name, &sig));
+        manifest.push((name, sig));
+    }
+    if let Some(a) = &added {
+        if !found.iter().any(|f| f.name == Path::new(".dockerignore")) {
+            manifest.push((".dockerignore".into(), format!("added:{a}")));
+        }
+        manifest.push((a.clone(), "added".into()));
+    }
+    let synced = sync.is_some();
+    let mut ctx = spawn(name, move |out| {
+        if synced {
+            context_sync::write_manifest(out, manifest)?;
+        }
         let mut w = Walker {
             tar: tar::Builder::new(out),
-            ignore,
             links: HashMap::new(),
-            added: match &df {
-                Dockerfile::Added { name, .. } => Some(name.clone()),
-                Dockerfile::Inside(_) => None,
-            },
+            added,
             wrote_ignore: false,
         };
-        w.walk(&root, "")?;
+        for (f, send) in found.iter().zip(send) {
+            w.emit(f, send)?;
+        }
         if let Dockerfile::Added { name, text } = df {
             if !w.wrote_ignore {
                 append_bytes(&mut w.tar, ".dockerignore", format!("\n{name}\n").as_bytes(), 0o600)?;
@@ -218,7 +267,9 @@ fn from_dir(dir: &Path, dockerfile: Option<&str>, stdin: Box<dyn Read + Send>) -
             append_bytes(&mut w.tar, &name, &text, 0o600)?;
         }
         w.tar.finish()
-    }))
+    });
+    ctx.synced = synced;
+    Ok(ctx)
 }
 
 /// The Dockerfile of a directory context (Docker's `GetContextFromLocalDir`:
@@ -352,6 +403,7 @@ where
         dockerfile,
         producer,
         sent,
+        synced: false,
     }
 }
 
@@ -375,11 +427,51 @@ impl Write for Sender {
     }
 }
 
-/// The walk of a context directory into a tar.
+/// Everything under `dir` (`rel` inside the context) that `ignore` lets
+/// through, sorted by name, into `out`.
+fn collect(dir: &Path, rel: &str, ignore: &DockerIgnore, out: &mut Vec<Found>) -> io::Result<()> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .map_err(|e| checking(dir, &e))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()
+        .map_err(|e| checking(dir, &e))?;
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    for name in names {
+        let path = dir.join(&name);
+        let child = if rel.is_empty() {
+            name.to_string_lossy().into_owned()
+        } else {
+            format!("{rel}/{}", name.to_string_lossy())
+        };
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(checking(&path, &e)),
+        };
+        let excluded = ignore.excluded(&child);
+        let is_dir = meta.is_dir();
+        if is_dir && excluded && ignore.skip_dir(&child) {
+            continue;
+        }
+        let found = Found {
+            path: path.clone(),
+            name: Path::new(rel).join(&name),
+            meta,
+        };
+        if !excluded {
+            out.push(found);
+        }
+        if is_dir {
+            collect(&path, &child, ignore, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The tar of a context directory's entries.
 struct Walker<W: Write> {
     tar: tar::Builder<W>,
-    ignore: DockerIgnore,
-    /// Files with more than one link already sent: (dev, inode) → name.
+    /// Files with more than one link already named: (dev, inode) → name.
     links: HashMap<(u64, u64), PathBuf>,
     /// The name the Dockerfile is added under, to list in `.dockerignore`.
     added: Option<String>,
@@ -387,42 +479,22 @@ struct Walker<W: Write> {
 }
 
 impl<W: Write> Walker<W> {
-    /// Everything under `dir` (`rel` inside the context), sorted by name.
-    fn walk(&mut self, dir: &Path, rel: &str) -> io::Result<()> {
-        let mut names: Vec<_> = fs::read_dir(dir)
-            .map_err(|e| checking(dir, &e))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()
-            .map_err(|e| checking(dir, &e))?;
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        for name in names {
-            let path = dir.join(&name);
-            let child = if rel.is_empty() {
-                name.to_string_lossy().into_owned()
-            } else {
-                format!("{rel}/{}", name.to_string_lossy())
-            };
-            let meta = match fs::symlink_metadata(&path) {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(checking(&path, &e)),
-            };
-            let tar_name = Path::new(rel).join(&name);
-            let excluded = self.ignore.excluded(&child);
-            if meta.is_dir() {
-                if excluded && self.ignore.skip_dir(&child) {
-                    continue;
-                }
-                if !excluded {
-                    let mut h = header(&meta);
-                    self.tar.append_data(&mut h, &tar_name, io::empty())?;
-                }
-                self.walk(&path, &child)?;
-            } else if !excluded {
-                self.entry(&path, &tar_name, &meta)?;
+    /// One entry into the tar, or, when the agent keeps it (`!send`), only
+    /// into the hard links seen.
+    fn emit(&mut self, f: &Found, send: bool) -> io::Result<()> {
+        if !send {
+            if f.meta.is_file() && f.meta.nlink() > 1 {
+                self.links
+                    .entry((f.meta.dev(), f.meta.ino()))
+                    .or_insert_with(|| f.name.clone());
             }
+            return Ok(());
         }
-        Ok(())
+        if f.meta.is_dir() {
+            let mut h = header(&f.meta);
+            return self.tar.append_data(&mut h, &f.name, io::empty());
+        }
+        self.entry(&f.path, &f.name, &f.meta)
     }
 
     /// One file, symlink or hard link; other kinds (sockets, devices,

@@ -14,6 +14,7 @@ pub mod build;
 pub mod build_context;
 pub mod cluster;
 pub mod containers;
+pub mod context_sync;
 pub mod controller;
 pub mod dockerignore;
 pub mod images;

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let t = s.fresh();
     // Over a tree already there, as a second build's context is.
-    let _ = extract_over(data, t);
-    let _ = extract_over(data, t);
+    let _ = extract_over(data, t, None);
+    let _ = extract_over(data, t, None);
     s.check("extract_over");
 });

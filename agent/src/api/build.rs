@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Body;
-use axum::extract::Query;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -50,6 +50,8 @@ pub fn options(pairs: &[(String, String)]) -> Result<BuildOptions, ApiError> {
             "networkmode" => o.network_mode = v.clone(),
             "platform" => o.platform = v.clone(),
             "skiffprogress" => o.skiff_progress = truthy(v),
+            "skiffcontext" => o.context_key = context_word(k, v)?,
+            "skiffbase" => o.context_base = context_word(k, v)?,
             "extrahosts" => o
                 .extra_hosts
                 .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
@@ -109,6 +111,25 @@ fn line(v: &impl serde::Serialize) -> String {
     format!("{}\r\n", serde_json::to_string(v).unwrap_or_default())
 }
 
+/// A context key or token: up to 64 hex digits.
+fn context_word(k: &str, v: &str) -> Result<String, ApiError> {
+    match v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => Ok(v.to_string()),
+        false => Err(ApiError::bad(format!("invalid {k}: up to 64 hex digits"))),
+    }
+}
+
+/// `GET /build/context/{key}`: the manifest of the context the agent keeps
+/// under `key` for skiff's CLI (an empty token when it keeps none).
+pub async fn context_kept(e: St, Path(key): Path<String>) -> ApiResult<axum::Json<skiff_api::ContextManifest>> {
+    let key = context_word("key", &key)?;
+    let root = e.0.cfg.data_root.join("build");
+    let kept = tokio::task::spawn_blocking(move || context::kept(&root, &key))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    Ok(axum::Json(kept))
+}
+
 /// `POST /build`.
 pub async fn build(
     e: St,
@@ -136,7 +157,11 @@ pub async fn build(
     };
     // The body streams into a blocking unpacker.
     let (reader, drained) = super::upload::start(body);
-    let unpacking = tokio::task::spawn_blocking(move || context::unpack(reader, &root));
+    let (key, base) = (opts.context_key.clone(), opts.context_base.clone());
+    let unpacking = tokio::task::spawn_blocking(move || {
+        let sync = context::Sync { key: &key, base: &base };
+        context::unpack(reader, &root, sync)
+    });
     let t0 = std::time::Instant::now();
     let ctx = unpacking.await;
     drained
@@ -220,12 +245,22 @@ pub async fn prune(e: St, Query(q): Query<HashMap<String, String>>) -> ApiResult
         None => None,
     };
     let engine = e.0.clone();
-    let pruned = tokio::task::spawn_blocking(move || engine.images.prune_cache(all, until.as_deref()))
-        .await
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))??;
+    let (pruned, slots) = tokio::task::spawn_blocking(move || {
+        let pruned = engine.images.prune_cache(all, until.as_deref())?;
+        // The kept contexts go with `-a` only.
+        let root = engine.cfg.data_root.join("build");
+        let slots = if all {
+            context::prune(&root).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        } else {
+            0
+        };
+        Ok::<_, ApiError>((pruned, slots))
+    })
+    .await
+    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))??;
     Ok(axum::Json(json!({
         "CachesDeleted": pruned.removed,
-        "SpaceReclaimed": pruned.freed,
+        "SpaceReclaimed": pruned.freed + slots,
     }))
     .into_response())
 }

@@ -99,6 +99,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/commit", post(commit::commit))
         .route("/build", post(build::build))
         .route("/build/prune", post(build::prune))
+        .route("/build/context/{key}", get(build::context_kept))
         .route("/containers/{id}/exec", post(streams::exec_create))
         .route("/containers/{id}", delete(containers::remove))
         .route("/exec/{id}/start", post(streams::exec_start))

@@ -4,50 +4,220 @@
 //! image layers (no entry can write outside it), but taking `.wh.` names
 //! literally and rewriting the files the slot kept from the last build in
 //! place, only where they changed. `builder prune -a` empties the slots.
+//!
+//! skiff's CLI sends a directory context incrementally (`skiffcontext`,
+//! `skiffbase`; `skiff_api::CONTEXT_MAGIC`): a slot keeps the manifest the
+//! client sent beside it (`slotN.ctx`) with a fresh token; the next build
+//! of that context names the token and sends only what changed. The
+//! manifest is removed before a slot is touched, so a build cut short
+//! leaves no token, and the next one is sent whole.
 
+use std::collections::HashSet;
+use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use skiff_api::{ContextManifest, CONTEXT_MAGIC, CONTEXT_MANIFEST_MAX, CONTEXT_STALE};
+
 use super::BuildError;
-use crate::images::extract::extract_over;
+use crate::images::extract::{entry_path, extract_over, ExtractError};
 
 /// An unpacked context in a slot directory, held (locked) while it lives.
 /// The slot keeps the files for the next build, which rewrites them in
 /// place (`extract_over`): no inode churn between builds.
 pub struct Context {
     pub dir: PathBuf,
-    _lock: std::fs::File,
+    _lock: fs::File,
+}
+
+/// What the client names its context by (`skiffcontext`) and the state of
+/// the kept one it sends changes against (`skiffbase`; empty: whole).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sync<'a> {
+    pub key: &'a str,
+    pub base: &'a str,
 }
 
 /// Slots kept for concurrent builds.
 const SLOTS: usize = 4;
 
-/// A free slot under `root`: its directory and the lock that holds it.
-fn take_slot(root: &Path) -> Result<(PathBuf, std::fs::File), BuildError> {
-    for i in 0.. {
-        let dir = if i < SLOTS {
-            root.join(format!("slot{i}"))
-        } else {
-            root.join(crate::ids::new_id())
-        };
-        std::fs::create_dir_all(&dir)?;
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.with_extension("lock"))?;
-        if lock.try_lock().is_ok() {
+fn kept_path(slot: &Path) -> PathBuf {
+    slot.with_extension("ctx")
+}
+
+/// Whose context the slot keeps: the first line of `slotN.ctx`.
+fn kept_key(slot: &Path) -> Option<String> {
+    let mut line = String::new();
+    BufReader::new(fs::File::open(kept_path(slot)).ok()?)
+        .read_line(&mut line)
+        .ok()?;
+    line.strip_suffix('\n').map(str::to_string)
+}
+
+/// The manifest the slot keeps: the rest of `slotN.ctx`.
+fn kept_manifest(slot: &Path) -> Option<(String, ContextManifest)> {
+    let data = fs::read(kept_path(slot)).ok()?;
+    let at = data.iter().position(|b| *b == b'\n')?;
+    let key = String::from_utf8(data[..at].to_vec()).ok()?;
+    Some((key, serde_json::from_slice(&data[at + 1..]).ok()?))
+}
+
+fn write_kept(slot: &Path, key: &str, manifest: &ContextManifest) -> Result<(), BuildError> {
+    let mut data = format!("{key}\n").into_bytes();
+    data.extend(serde_json::to_vec(manifest).map_err(BuildError::msg)?);
+    let path = kept_path(slot);
+    let tmp = path.with_extension("ctx.tmp");
+    fs::write(&tmp, data)?;
+    fs::rename(tmp, path)?;
+    Ok(())
+}
+
+/// The lock of the slot `dir`, if no other build holds it.
+fn try_slot(dir: &Path) -> Result<Option<fs::File>, BuildError> {
+    fs::create_dir_all(dir)?;
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.with_extension("lock"))?;
+    Ok(lock.try_lock().is_ok().then_some(lock))
+}
+
+/// A free slot under `root`: the one keeping context `key` if free, else
+/// one keeping no context, else the free one used longest ago.
+fn take_slot(root: &Path, key: &str) -> Result<(PathBuf, fs::File), BuildError> {
+    let dirs: Vec<PathBuf> = (0..SLOTS).map(|i| root.join(format!("slot{i}"))).collect();
+    let kept: Vec<Option<String>> = dirs.iter().map(|d| kept_key(d)).collect();
+    let mine = |k: &Option<String>| k.as_ref().is_some_and(|k| !key.is_empty() && k == key);
+    let used = |d: &PathBuf| {
+        fs::metadata(kept_path(d))
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH)
+    };
+    let mut order: Vec<usize> = (0..SLOTS).collect();
+    order.sort_by_key(|&i| (!mine(&kept[i]), kept[i].is_some(), used(&dirs[i])));
+    for i in order {
+        if let Some(lock) = try_slot(&dirs[i])? {
+            return Ok((dirs[i].clone(), lock));
+        }
+    }
+    loop {
+        let dir = root.join(crate::ids::new_id());
+        if let Some(lock) = try_slot(&dir)? {
             return Ok((dir, lock));
         }
     }
-    unreachable!()
+}
+
+/// `GET /build/context/{key}`: the manifest kept for `key` (an empty
+/// token when none is).
+pub fn kept(root: &Path, key: &str) -> ContextManifest {
+    (0..SLOTS)
+        .map(|i| root.join(format!("slot{i}")))
+        .find(|d| kept_key(d).is_some_and(|k| k == key))
+        .and_then(|d| kept_manifest(&d))
+        .filter(|(k, _)| k == key)
+        .map(|(_, m)| m)
+        .unwrap_or_default()
+}
+
+/// The slot `slot` no longer holds `path` as its client sent it: the kept
+/// manifest stops listing it (the next build sends it again).
+pub fn forget(slot: &Path, path: &str) -> Result<(), BuildError> {
+    let Some((key, mut m)) = kept_manifest(slot) else {
+        return Ok(());
+    };
+    let gone = entry_path(path).map_err(BuildError::msg)?;
+    m.entries.retain(|(p, _)| entry_path(p).map_or(true, |p| p != gone));
+    write_kept(slot, &key, &m)
+}
+
+/// The slot `slot` may no longer hold what its client sent (a build step
+/// wrote into it): nothing is kept, the next build sends it whole.
+pub fn forget_all(slot: &Path) -> Result<(), BuildError> {
+    match fs::remove_file(kept_path(slot)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// `builder prune -a`: remove every slot no build holds (`slotN` and the
+/// overflow ones, named by an ID), with what it keeps. Returns the bytes
+/// freed.
+pub fn prune(root: &Path) -> Result<u64, BuildError> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Ok(0);
+    };
+    let mut freed = 0;
+    for e in entries.flatten() {
+        let dir = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let slot = name.starts_with("slot") || (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !slot || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Some(_lock) = try_slot(&dir)? else { continue };
+        freed += own_bytes(&dir);
+        forget_all(&dir)?;
+        let _ = fs::remove_file(dir.with_extension("sums"));
+        fs::remove_dir_all(&dir)?;
+        let _ = fs::remove_file(dir.with_extension("lock"));
+    }
+    Ok(freed)
+}
+
+/// Bytes of the files under `dir` that no layer shares (one link).
+fn own_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file() && m.nlink() == 1)
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The manifest framed at the head of an incremental context.
+fn read_manifest(r: &mut impl Read) -> Result<ContextManifest, BuildError> {
+    let mut head = [0u8; 16];
+    r.read_exact(&mut head)
+        .map_err(|e| BuildError::msg(format!("reading the build context's manifest: {e}")))?;
+    let len = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
+    if &head[..8] != CONTEXT_MAGIC || len > CONTEXT_MANIFEST_MAX {
+        return Err(BuildError::msg("the build context has no valid manifest"));
+    }
+    let mut data = Vec::new();
+    r.take(len).read_to_end(&mut data)?;
+    serde_json::from_slice(&data).map_err(|e| BuildError::msg(format!("the build context's manifest: {e}")))
 }
 
 /// Unpack `body` into a context slot under `root`. Blocking.
-pub fn unpack<R: Read>(body: R, root: &Path) -> Result<Context, BuildError> {
-    let (dir, lock) = take_slot(root)?;
+pub fn unpack<R: Read>(body: R, root: &Path, sync: Sync) -> Result<Context, BuildError> {
+    let (dir, lock) = take_slot(root, sync.key)?;
     let ctx = Context { dir, _lock: lock };
     let mut r = BufReader::with_capacity(256 * 1024, body);
+    let manifest = match sync.key.is_empty() {
+        true => None,
+        false => Some(read_manifest(&mut r)?),
+    };
+    let listed = match sync.base.is_empty() {
+        true => None,
+        false => {
+            let kept = kept_manifest(&ctx.dir);
+            if !kept.is_some_and(|(k, m)| k == sync.key && m.token == sync.base) {
+                return Err(BuildError::msg(format!("{CONTEXT_STALE}: send it whole")));
+            }
+            let entries = manifest.as_ref().map(|m| m.entries.as_slice()).unwrap_or_default();
+            let paths = entries
+                .iter()
+                .map(|(p, _)| entry_path(p))
+                .collect::<Result<HashSet<_>, _>>();
+            Some(paths.map_err(|e| BuildError::msg(format!("the build context's manifest: {e}")))?)
+        }
+    };
+    // Whatever happens next, the slot no longer holds what was kept.
+    forget_all(&ctx.dir)?;
     let head = r.fill_buf()?.to_vec();
     if head.is_empty() {
         return Err(BuildError::msg(
@@ -68,6 +238,16 @@ pub fn unpack<R: Read>(body: R, root: &Path) -> Result<Context, BuildError> {
         }
         Box::new(r)
     };
-    extract_over(reader, &ctx.dir).map_err(|e| BuildError::msg(format!("reading the build context: {e}")))?;
+    extract_over(reader, &ctx.dir, listed.as_ref()).map_err(|e| match e {
+        ExtractError::Missing(_) => BuildError::msg(format!("{CONTEXT_STALE}: {e}")),
+        e => BuildError::msg(format!("reading the build context: {e}")),
+    })?;
+    if let Some(m) = manifest {
+        let kept = ContextManifest {
+            token: crate::ids::new_id(),
+            entries: m.entries,
+        };
+        write_kept(&ctx.dir, sync.key, &kept)?;
+    }
     Ok(ctx)
 }

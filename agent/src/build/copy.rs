@@ -195,11 +195,12 @@ impl Builder {
         }
         // The step's key: its text, flags and the sources' digest.
         let items_for_digest = std::mem::take(&mut items);
+        let sums = self.sums.clone();
         let (digest, items) = tokio::task::spawn_blocking(move || -> io::Result<(String, Vec<Item>)> {
             let mut h = Sha256::new();
             for it in &items_for_digest {
                 match it {
-                    Item::Path { shown, host } => fsops::digest_into(&mut h, shown, host)?,
+                    Item::Path { shown, host } => fsops::digest_into(&mut h, shown, host, &sums)?,
                     Item::Text { name, content } => h.update(format!("{name}\0{content}\n").as_bytes()),
                     Item::Url { url, dl } => {
                         h.update(format!("url\0{url}\0{}\0{:?}\n", dl.digest, dl.mtime).as_bytes())
@@ -222,7 +223,10 @@ impl Builder {
         // The layer holds its image's owners, or host IDs where layers are
         // chowned (`--userns-remap` without ID-mapped mounts).
         let ids = self.engine.images.layers.driver.layer_ids().clone();
-        let job = move |rootfs: &Path| -> io::Result<()> {
+        // Context files may be hard-linked into the layer when nothing
+        // re-owns them.
+        let linkable = cf.from.is_none() && chown.is_none() && chmod.is_none() && ids.is_identity();
+        let job = move |rootfs: &Path, direct: &Path| -> io::Result<()> {
             // The source view stays mounted until the files are copied.
             let _view = view;
             let (uid, gid) = match &chown {
@@ -230,16 +234,26 @@ impl Builder {
                 None => (0, 0),
             };
             let (uid, gid) = ids.to_host(uid, gid).map_err(io::Error::other)?;
-            let attrs = Attrs { uid, gid, mode: chmod };
-            write_items(rootfs, &items, &dest_abs, dest_is_dir, add, attrs, &ids)
+            let attrs = Attrs {
+                uid,
+                gid,
+                mode: chmod,
+                link: false,
+            };
+            let direct = linkable.then_some(direct);
+            write_items(rootfs, direct, &items, &dest_abs, dest_is_dir, add, attrs, &ids)
         };
         self.layer_step(st, &descr, created_by, job).await
     }
 }
 
-/// Write the sources into `rootfs` at `dest`.
+/// Write the sources into `rootfs` at `dest`; a directory copied into a
+/// directory this step makes goes straight into `direct` (the layer's own
+/// tree) when given, its files hard-linked where they can be.
+#[allow(clippy::too_many_arguments)]
 fn write_items(
     rootfs: &Path,
+    direct: Option<&Path>,
     items: &[Item],
     dest: &str,
     dest_is_dir: bool,
@@ -273,7 +287,17 @@ fn write_items(
                     continue;
                 }
                 if meta.is_dir() {
+                    let new = fsops::resolve_in(rootfs, dest, false).is_ok_and(|p| fs::symlink_metadata(p).is_err());
                     let target = fsops::make_dirs(rootfs, dest, attrs)?;
+                    // Made by this step, so in the upper directory alone.
+                    let own = direct
+                        .filter(|_| new)
+                        .and_then(|d| target.strip_prefix(rootfs).ok().map(|r| d.join(r)))
+                        .filter(|p| p.is_dir());
+                    let (target, attrs) = match own {
+                        Some(p) => (p, Attrs { link: true, ..attrs }),
+                        None => (target, attrs),
+                    };
                     for e in fs::read_dir(host)? {
                         let e = e?;
                         fsops::copy_tree(&e.path(), &target.join(e.file_name()), attrs)?;

@@ -22,6 +22,7 @@ pub mod run;
 pub mod secrets;
 pub mod stages;
 pub mod state;
+pub mod sums;
 pub mod words;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -100,6 +101,8 @@ pub struct Builder {
     pub opts: BuildOptions,
     /// The unpacked build context.
     pub context: PathBuf,
+    /// Its files' digests, kept between builds.
+    pub sums: Arc<sums::Sums>,
     pub df: Dockerfile,
     events: mpsc::UnboundedSender<Event>,
     /// Each stage's final state, once built.
@@ -213,7 +216,9 @@ impl Builder {
     }
 
     /// A layer step: `descr` extends the key; on a miss `job` writes the
-    /// changes through an overlay mount of a work layer on the stage's top.
+    /// changes through an overlay mount of a work layer on the stage's top
+    /// (its first argument), or straight into the layer's own tree (its
+    /// second: where nothing below is in the way).
     pub(super) async fn layer_step<F>(
         &self,
         st: &mut State,
@@ -222,7 +227,7 @@ impl Builder {
         job: F,
     ) -> Result<Outcome, BuildError>
     where
-        F: FnOnce(&Path) -> io::Result<()> + Send + 'static,
+        F: FnOnce(&Path, &Path) -> io::Result<()> + Send + 'static,
     {
         st.advance(descr);
         if let Some(done) = self.cached(st, &created_by) {
@@ -240,7 +245,8 @@ impl Builder {
                 .map(|l| l.cache_id);
             let work = crate::ids::new_id();
             layers.driver.create(&work, parent_cache.as_deref())?;
-            let written = layers.driver.hold(&work).and_then(|held| job(&held.path));
+            let direct = layers.driver.diff_dir(&work);
+            let written = layers.driver.hold(&work).and_then(|held| job(&held.path, &direct));
             if let Err(e) = written {
                 let _ = layers.driver.remove(&work);
                 return Err(e.into());

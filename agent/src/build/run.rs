@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skiff_api::{BuildStatus, ContainerConfig, CreateRequest, HostConfig, ImageConfigFile};
@@ -83,8 +83,48 @@ struct Mounts {
     binds: Vec<String>,
     tmpfs: BTreeMap<String, String>,
     views: Vec<RootView>,
+    /// Copies of the context for writable binds, removed afterwards.
+    scratch: Vec<Scratch>,
     /// Mount points the runtime makes: removed from the layer afterwards.
     targets: Vec<String>,
+}
+
+/// A copy of part of the context that one step may write to: the writes
+/// are thrown away with it, as BuildKit does, and never reach the kept
+/// context (whose files image layers may share).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn copy(from: &Path, build_root: &Path) -> Result<Scratch, BuildError> {
+        let dir = Scratch(build_root.join(format!("rw-{}", crate::ids::new_id())));
+        fs::create_dir_all(&dir.0)?;
+        let copy = dir.0.join("c");
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg("--")
+            .arg(from)
+            .arg(&copy)
+            .status()?;
+        if !status.success() {
+            return Err(BuildError::msg(format!(
+                "copying {} for a writable bind: {status}",
+                from.display()
+            )));
+        }
+        Ok(dir)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.join("c")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir_all(&self.0) {
+            tracing::warn!(dir = %self.0.display(), "removing a writable bind's copy: {e}");
+        }
+    }
 }
 
 impl Builder {
@@ -130,9 +170,15 @@ impl Builder {
                         }
                         None => self.context.clone(),
                     };
-                    let host = fsops::resolve_in(&root, &m.source, false)?;
+                    let mut host = fsops::resolve_in(&root, &m.source, false)?;
                     if !host.exists() {
                         return Err(BuildError::msg(format!("bind mount source {}: not found", m.source)));
+                    }
+                    if m.from.is_none() && !m.readonly {
+                        let build_root = self.context.parent().unwrap_or(&self.context);
+                        let copy = Scratch::copy(&host, build_root)?;
+                        host = copy.path();
+                        out.scratch.push(copy);
                     }
                     out.binds.push(format!("{}:{}{ro}", host.display(), m.target));
                 }
@@ -234,6 +280,7 @@ impl Builder {
         self.emit_classic(format!(" ---> Running in {}\n", &id[..12]));
         let result = self.run_container(&id, step, stage).await;
         drop(mounts.views);
+        drop(mounts.scratch);
         let layer = match result {
             Ok(()) => {
                 let layers = &self.engine.images.layers;

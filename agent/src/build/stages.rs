@@ -83,6 +83,7 @@ pub async fn build(
     let mut builder = Builder {
         results: df.stages.iter().map(|_| watch::channel(None).0).collect(),
         engine,
+        sums: Arc::new(super::sums::Sums::load(&inputs.context)),
         context: inputs.context,
         events,
         cancel: CancellationToken::new(),
@@ -132,6 +133,7 @@ pub async fn build(
             }
         }
     }
+    builder.sums.save();
     if let Some(e) = first_err {
         return Err(e);
     }
@@ -149,7 +151,9 @@ fn drop_ignored_build_files(context: &std::path::Path, dockerfile: &str) -> Resu
     for f in [dockerfile, ".dockerignore"] {
         if ignore.excluded(f) {
             let p = super::fsops::resolve_in(context, f, true)?;
-            let _ = std::fs::remove_file(p);
+            if std::fs::remove_file(p).is_ok() {
+                super::context::forget(context, f)?;
+            }
         }
     }
     Ok(())
@@ -377,8 +381,14 @@ impl Builder {
         let descr = format!("mkdir {dir}");
         // Root's, in the layers' IDs (host IDs where layers are chowned).
         let (uid, gid) = self.engine.images.layers.driver.layer_ids().root();
-        let attrs = super::fsops::Attrs { uid, gid, mode: None };
-        let job = move |rootfs: &std::path::Path| super::fsops::make_dirs(rootfs, &dir, attrs).map(|_| ());
+        let attrs = super::fsops::Attrs {
+            uid,
+            gid,
+            ..Default::default()
+        };
+        let job = move |rootfs: &std::path::Path, _: &std::path::Path| {
+            super::fsops::make_dirs(rootfs, &dir, attrs).map(|_| ())
+        };
         self.layer_step(st, &descr, created_by, job).await
     }
 

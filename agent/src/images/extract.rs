@@ -9,6 +9,7 @@
 //! (`Whiteouts::Apply`, for the vfs driver), or are plain files
 //! (`Whiteouts::Literal`: build contexts, archives ADD unpacks).
 
+use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read};
@@ -36,6 +37,10 @@ pub enum ExtractError {
     Entry { path: String, source: io::Error },
     #[error("reading archive: {0}")]
     Read(#[from] io::Error),
+    /// An incremental context lists a path that neither the kept context
+    /// nor the archive holds.
+    #[error("{0} is listed but was not sent")]
+    Missing(String),
 }
 
 /// How `.wh.` entries are turned into filesystem changes.
@@ -184,9 +189,25 @@ pub fn extract_layer<R: Read>(
 /// (same inode: creating thousands of files right after deleting
 /// thousands makes ext4 search for inodes not recently freed, which costs
 /// more than the writes), and whatever the archive does not name is
-/// removed afterwards. Returns the bytes of file content written.
-pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractError> {
-    let mut seen = std::collections::HashSet::new();
+/// removed afterwards. With `listed` (an incremental build context: the
+/// archive holds only what changed), what the list does not name is
+/// removed first, and every listed path must exist afterwards. Returns
+/// the bytes of file content written.
+pub fn extract_over<R: Read>(reader: R, target: &Path, listed: Option<&HashSet<PathBuf>>) -> Result<u64, ExtractError> {
+    let mut seen = HashSet::new();
+    let Some(listed) = listed else {
+        let size = extract(
+            reader,
+            target,
+            Whiteouts::Literal,
+            None,
+            Some(&mut seen),
+            &IdMap::default(),
+        )?;
+        remove_unlisted(target, &seen)?;
+        return Ok(size);
+    };
+    let present = remove_unlisted(target, listed)?;
     let size = extract(
         reader,
         target,
@@ -195,18 +216,32 @@ pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractErr
         Some(&mut seen),
         &IdMap::default(),
     )?;
-    let mut keep = std::collections::HashSet::new();
-    for p in &seen {
+    match listed.iter().find(|p| !present.contains(*p) && !seen.contains(*p)) {
+        Some(p) => Err(ExtractError::Missing(p.display().to_string())),
+        None => Ok(size),
+    }
+}
+
+/// A path as an archive entry's name is kept (`a/./b/` is `a/b`); `..`
+/// is refused.
+pub fn entry_path(name: &str) -> Result<PathBuf, ExtractError> {
+    Ok(clean_components(Path::new(name))?.iter().collect())
+}
+
+/// Remove from `target` what neither `names` nor their ancestors name;
+/// the paths kept that exist.
+fn remove_unlisted(target: &Path, names: &HashSet<PathBuf>) -> Result<HashSet<PathBuf>, ExtractError> {
+    let mut keep = HashSet::new();
+    for p in names {
         keep.extend(p.ancestors().map(Path::to_path_buf));
     }
-    let stale: Vec<PathBuf> = walkdir::WalkDir::new(target)
+    let (stale, present): (Vec<PathBuf>, Vec<PathBuf>) = walkdir::WalkDir::new(target)
         .min_depth(1)
         .contents_first(true)
         .into_iter()
         .flatten()
         .map(|e| e.path().strip_prefix(target).unwrap_or(e.path()).to_path_buf())
-        .filter(|rel| !keep.contains(rel))
-        .collect();
+        .partition(|rel| !keep.contains(rel));
     let root: OwnedFd = File::open(target)?.into();
     for rel in stale {
         let comps = clean_components(&rel)?;
@@ -216,7 +251,7 @@ pub fn extract_over<R: Read>(reader: R, target: &Path) -> Result<u64, ExtractErr
             }
         }
     }
-    Ok(size)
+    Ok(present.into_iter().collect())
 }
 
 fn extract<R: Read>(
@@ -224,7 +259,7 @@ fn extract<R: Read>(
     target: &Path,
     whiteouts: Whiteouts,
     rec: Option<&Recorder>,
-    mut seen: Option<&mut std::collections::HashSet<PathBuf>>,
+    mut seen: Option<&mut HashSet<PathBuf>>,
     ids: &IdMap,
 ) -> Result<u64, ExtractError> {
     let root_file = File::open(target)?;
@@ -665,7 +700,7 @@ mod tests {
             ("shorter", tar::EntryType::Regular, &big, None),
             ("longer", tar::EntryType::Regular, &big[..1000], None),
         ]);
-        extract_over(&first[..], &t).unwrap();
+        extract_over(&first[..], &t, None).unwrap();
         let ino = |n: &str| std::fs::metadata(t.join(n)).unwrap().ino();
         let before: Vec<u64> = ["same", "changed", "shorter", "longer"].map(ino).to_vec();
         let second = tar_with(&[
@@ -674,7 +709,7 @@ mod tests {
             ("shorter", tar::EntryType::Regular, &big[..5], None),
             ("longer", tar::EntryType::Regular, &big, None),
         ]);
-        extract_over(&second[..], &t).unwrap();
+        extract_over(&second[..], &t, None).unwrap();
         assert_eq!(["same", "changed", "shorter", "longer"].map(ino).to_vec(), before);
         assert_eq!(std::fs::read(t.join("same")).unwrap(), big);
         assert_eq!(std::fs::read(t.join("changed")).unwrap(), changed);
@@ -703,7 +738,7 @@ mod tests {
         // SAFETY: a valid inotify descriptor and NUL-terminated path.
         assert!(unsafe { libc::inotify_add_watch(ino.as_raw_fd(), dir.as_ptr(), libc::IN_OPEN) } >= 0);
         let data = tar_with(&[("x", tar::EntryType::Regular, b"now a file", None)]);
-        extract_over(&data[..], &t).unwrap();
+        extract_over(&data[..], &t, None).unwrap();
         let mut buf = [0u8; 4096];
         // SAFETY: reading into a buffer we own, with its length.
         let n = unsafe { libc::read(ino.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
