@@ -19,4 +19,5 @@ pub mod ids;
 pub mod images;
 pub mod network;
 pub mod runtime;
+pub mod topdir;
 pub mod volumes;

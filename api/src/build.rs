@@ -127,7 +127,7 @@ pub struct BuildOptions {
 /// changed. What the new manifest does not list is removed.
 pub const CONTEXT_MAGIC: &[u8; 8] = b"SKIFFCTX";
 
-/// Part of the agent's answer (409) when `skiffbase` names a state of the
+/// Part of the agent's answer (400) when `skiffbase` names a state of the
 /// kept context that is gone: the client sends the context whole.
 pub const CONTEXT_STALE: &str = "the kept build context changed";
 

@@ -230,16 +230,18 @@ fn from_dir(
     let kept = sync.as_ref().map(Sync::kept).unwrap_or_default();
     let mut manifest = Vec::with_capacity(found.len() + 2);
     let mut send = Vec::with_capacity(found.len());
+    let now = context_sync::now();
     for f in &found {
         let name = context_sync::listed(&f.name).unwrap_or_default();
         let extra = match (&added, name == ".dockerignore") {
             (Some(a), true) => format!("+{a}"),
             _ => String::new(),
         };
-        let sig = context_sync::signature(&f.meta, &extra);
+        let sig = context_sync::signature(&f.meta, &extra, now);
         send.push(sync.is_none() || !context_sync::unchanged(&kept, &name, &sig));
         manifest.push((name, sig));
     }
+    context_sync::send_parents(&found, &mut send);
     if let Some(a) = &added {
         if !found.iter().any(|f| f.name == Path::new(".dockerignore")) {
             manifest.push((".dockerignore".into(), format!("added:{a}")));
@@ -458,7 +460,9 @@ fn collect(dir: &Path, rel: &str, ignore: &DockerIgnore, out: &mut Vec<Found>) -
             name: Path::new(rel).join(&name),
             meta,
         };
-        if !excluded {
+        // Sockets, devices and fifos are never sent (Docker's CLI skips them).
+        let kind = found.meta.file_type();
+        if !excluded && (is_dir || kind.is_file() || kind.is_symlink()) {
             out.push(found);
         }
         if is_dir {

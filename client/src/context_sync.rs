@@ -60,11 +60,25 @@ pub fn key(context: &str, dockerfile: Option<&str>) -> Option<String> {
     Some(hex::encode(&h.finalize()[..16]))
 }
 
+/// Now, in nanoseconds since the epoch.
+pub(crate) fn now() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
 /// An entry's signature: any change to its content (ctime), metadata,
-/// identity or link count changes it.
-pub(crate) fn signature(meta: &fs::Metadata, extra: &str) -> String {
+/// identity or link count changes it. An entry changed in the last two
+/// seconds gets one that never matches (`now`): a second change in the
+/// same clock tick could leave its change time as it was.
+pub(crate) fn signature(meta: &fs::Metadata, extra: &str, now: i128) -> String {
+    let changed = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
+    let unsettled = match now - changed < 2_000_000_000 {
+        true => format!(":unsettled@{now}"),
+        false => String::new(),
+    };
     format!(
-        "{:o}:{}:{}.{}:{}.{}:{}:{}:{}{extra}",
+        "{:o}:{}:{}.{}:{}.{}:{}:{}:{}{extra}{unsettled}",
         meta.mode(),
         meta.len(),
         meta.mtime(),
@@ -101,9 +115,61 @@ pub(crate) fn unchanged(kept: &HashMap<&str, &str>, name: &str, sig: &str) -> bo
     kept.get(name).is_some_and(|s| *s == sig)
 }
 
+/// Directories above an entry that is sent are sent too: writing into a
+/// directory moves its time, which its own entry then sets back.
+pub(crate) fn send_parents(found: &[Found], send: &mut [bool]) {
+    let dirs: HashMap<&Path, usize> = found
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.meta.is_dir())
+        .map(|(i, f)| (f.name.as_path(), i))
+        .collect();
+    for i in 0..found.len() {
+        if !send[i] {
+            continue;
+        }
+        for up in found[i].name.ancestors().skip(1) {
+            match dirs.get(up) {
+                Some(&d) if !send[d] => send[d] = true,
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Where a context was found on disk, for the walk's second pass.
 pub(crate) struct Found {
     pub path: PathBuf,
     pub name: PathBuf,
     pub meta: fs::Metadata,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_just_changed_entry_never_matches_and_parents_of_sent_ones_go_too() {
+        let dir = std::env::temp_dir().join(format!("skiff-sync-{}", std::process::id()));
+        fs::create_dir_all(dir.join("d/e")).unwrap();
+        fs::write(dir.join("d/e/f"), "x").unwrap();
+        let meta = fs::metadata(dir.join("d/e/f")).unwrap();
+        let a = signature(&meta, "", now());
+        let b = signature(&meta, "", now());
+        assert_ne!(a, b, "a file changed just now must be sent again");
+        let later = now() + 3_000_000_000;
+        assert_eq!(signature(&meta, "", later), signature(&meta, "", later));
+        let found: Vec<Found> = ["d", "d/e", "d/e/f", "g"]
+            .iter()
+            .map(|n| Found {
+                path: dir.join(n),
+                name: PathBuf::from(n),
+                meta: fs::symlink_metadata(dir.join(if *n == "g" { "d/e/f" } else { n })).unwrap(),
+            })
+            .collect();
+        let mut send = vec![false, false, true, false];
+        send_parents(&found, &mut send);
+        assert_eq!(send, vec![true, true, true, false]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

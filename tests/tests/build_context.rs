@@ -64,6 +64,8 @@ fn only_what_changed_is_sent_and_images_keep_what_they_copied() {
             ("d/big", &big),
         ],
     );
+    // Files changed in the last two seconds are always sent again.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
     let first = build(&a, &dir, &["-t", "v1"]).ok();
     assert!(sent(&first) > 2e6, "{}", first.stdout);
     assert_eq!(a.skiff(&["run", "--rm", "v1"]).ok().out(), "one\nbig\nf\ng");

@@ -141,6 +141,7 @@ pub async fn build(
     let engine = e.0.clone();
     let root = engine.cfg.data_root.join("build");
     std::fs::create_dir_all(&root).map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    crate::topdir::mark(&root);
     // Secrets first: a bad header fails before the context is read.
     let secrets = match headers.get(skiff_api::SECRETS_HEADER) {
         Some(v) => {

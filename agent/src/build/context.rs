@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 use skiff_api::{ContextManifest, CONTEXT_MAGIC, CONTEXT_MANIFEST_MAX, CONTEXT_STALE};
 
+use super::kept;
 use super::BuildError;
-use crate::images::extract::{entry_path, extract_over, ExtractError};
+use crate::images::extract::{entry_path, extract_over};
 
 /// An unpacked context in a slot directory, held (locked) while it lives.
 /// The slot keeps the files for the next build, which rewrites them in
@@ -41,38 +42,8 @@ pub struct Sync<'a> {
 /// Slots kept for concurrent builds.
 const SLOTS: usize = 4;
 
-fn kept_path(slot: &Path) -> PathBuf {
-    slot.with_extension("ctx")
-}
-
-/// Whose context the slot keeps: the first line of `slotN.ctx`.
-fn kept_key(slot: &Path) -> Option<String> {
-    let mut line = String::new();
-    BufReader::new(fs::File::open(kept_path(slot)).ok()?)
-        .read_line(&mut line)
-        .ok()?;
-    line.strip_suffix('\n').map(str::to_string)
-}
-
-/// The manifest the slot keeps: the rest of `slotN.ctx`.
-fn kept_manifest(slot: &Path) -> Option<(String, ContextManifest)> {
-    let data = fs::read(kept_path(slot)).ok()?;
-    let at = data.iter().position(|b| *b == b'\n')?;
-    let key = String::from_utf8(data[..at].to_vec()).ok()?;
-    Some((key, serde_json::from_slice(&data[at + 1..]).ok()?))
-}
-
-fn write_kept(slot: &Path, key: &str, manifest: &ContextManifest) -> Result<(), BuildError> {
-    let mut data = format!("{key}\n").into_bytes();
-    data.extend(serde_json::to_vec(manifest).map_err(BuildError::msg)?);
-    let path = kept_path(slot);
-    let tmp = path.with_extension("ctx.tmp");
-    fs::write(&tmp, data)?;
-    fs::rename(tmp, path)?;
-    Ok(())
-}
-
-/// The lock of the slot `dir`, if no other build holds it.
+/// The lock of the slot `dir`, if no other build holds it. Lock files are
+/// never removed: a build that opened one must lock the one others see.
 fn try_slot(dir: &Path) -> Result<Option<fs::File>, BuildError> {
     fs::create_dir_all(dir)?;
     let lock = fs::OpenOptions::new()
@@ -83,19 +54,27 @@ fn try_slot(dir: &Path) -> Result<Option<fs::File>, BuildError> {
     Ok(lock.try_lock().is_ok().then_some(lock))
 }
 
-/// A free slot under `root`: the one keeping context `key` if free, else
-/// one keeping no context, else the free one used longest ago.
-fn take_slot(root: &Path, key: &str) -> Result<(PathBuf, fs::File), BuildError> {
-    let dirs: Vec<PathBuf> = (0..SLOTS).map(|i| root.join(format!("slot{i}"))).collect();
-    let kept: Vec<Option<String>> = dirs.iter().map(|d| kept_key(d)).collect();
-    let mine = |k: &Option<String>| k.as_ref().is_some_and(|k| !key.is_empty() && k == key);
-    let used = |d: &PathBuf| {
-        fs::metadata(kept_path(d))
-            .and_then(|m| m.modified())
-            .unwrap_or(std::time::UNIX_EPOCH)
-    };
+fn slots(root: &Path) -> Vec<PathBuf> {
+    (0..SLOTS).map(|i| root.join(format!("slot{i}"))).collect()
+}
+
+/// A free slot under `root`: the one keeping context `key` at `base` if
+/// free, else one keeping `key`, else one keeping no context, else the
+/// free one kept longest ago.
+fn take_slot(root: &Path, sync: Sync) -> Result<(PathBuf, fs::File), BuildError> {
+    let dirs = slots(root);
+    let heads: Vec<Option<kept::Head>> = dirs.iter().map(|d| kept::head(d)).collect();
+    let mine = |h: &Option<kept::Head>| h.as_ref().is_some_and(|h| !sync.key.is_empty() && h.key == sync.key);
+    let at_base = |h: &Option<kept::Head>| mine(h) && h.as_ref().is_some_and(|h| h.token == sync.base);
     let mut order: Vec<usize> = (0..SLOTS).collect();
-    order.sort_by_key(|&i| (!mine(&kept[i]), kept[i].is_some(), used(&dirs[i])));
+    order.sort_by_key(|&i| {
+        (
+            !at_base(&heads[i]),
+            !mine(&heads[i]),
+            heads[i].is_some(),
+            kept::kept_at(&dirs[i]),
+        )
+    });
     for i in order {
         if let Some(lock) = try_slot(&dirs[i])? {
             return Ok((dirs[i].clone(), lock));
@@ -109,41 +88,35 @@ fn take_slot(root: &Path, key: &str) -> Result<(PathBuf, fs::File), BuildError> 
     }
 }
 
-/// `GET /build/context/{key}`: the manifest kept for `key` (an empty
-/// token when none is).
+/// `GET /build/context/{key}`: the manifest kept for `key` (the newest,
+/// should two slots keep it; an empty token when none does).
 pub fn kept(root: &Path, key: &str) -> ContextManifest {
-    (0..SLOTS)
-        .map(|i| root.join(format!("slot{i}")))
-        .find(|d| kept_key(d).is_some_and(|k| k == key))
-        .and_then(|d| kept_manifest(&d))
-        .filter(|(k, _)| k == key)
+    slots(root)
+        .into_iter()
+        .filter(|d| kept::head(d).is_some_and(|h| h.key == key))
+        .max_by_key(|d| kept::kept_at(d))
+        .and_then(|d| kept::manifest(&d))
+        .filter(|(h, _)| h.key == key)
         .map(|(_, m)| m)
         .unwrap_or_default()
 }
 
 /// The slot `slot` no longer holds `path` as its client sent it: the kept
-/// manifest stops listing it (the next build sends it again).
+/// manifest stops listing it, under a new token (the next build sends
+/// it again).
 pub fn forget(slot: &Path, path: &str) -> Result<(), BuildError> {
-    let Some((key, mut m)) = kept_manifest(slot) else {
+    let Some((head, mut m)) = kept::manifest(slot) else {
         return Ok(());
     };
     let gone = entry_path(path).map_err(BuildError::msg)?;
     m.entries.retain(|(p, _)| entry_path(p).map_or(true, |p| p != gone));
-    write_kept(slot, &key, &m)
+    kept::write(slot, &head.key, &m.entries)?;
+    Ok(())
 }
 
-/// The slot `slot` may no longer hold what its client sent (a build step
-/// wrote into it): nothing is kept, the next build sends it whole.
-pub fn forget_all(slot: &Path) -> Result<(), BuildError> {
-    match fs::remove_file(kept_path(slot)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
-/// `builder prune -a`: remove every slot no build holds (`slotN` and the
-/// overflow ones, named by an ID), with what it keeps. Returns the bytes
-/// freed.
+/// `builder prune -a`: empty every slot no build holds (`slotN` and the
+/// overflow ones, named by an ID) with what it keeps, and remove the
+/// writable binds' copies no build holds. Returns the bytes freed.
 pub fn prune(root: &Path) -> Result<u64, BuildError> {
     let Ok(entries) = fs::read_dir(root) else {
         return Ok(0);
@@ -152,16 +125,28 @@ pub fn prune(root: &Path) -> Result<u64, BuildError> {
     for e in entries.flatten() {
         let dir = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        let slot = name.starts_with("slot") || (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !slot || !e.file_type().is_ok_and(|t| t.is_dir()) {
+        let id = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        // A writable bind's copy holds a lock on itself while a build uses it.
+        if name.strip_prefix("rw-").is_some_and(id) {
+            if let Ok(held) = fs::File::open(&dir) {
+                if held.try_lock().is_ok() {
+                    freed += own_bytes(&dir);
+                    let _ = fs::remove_dir_all(&dir);
+                }
+            }
+            continue;
+        }
+        if !name.starts_with("slot") && !id(&name) {
             continue;
         }
         let Some(_lock) = try_slot(&dir)? else { continue };
         freed += own_bytes(&dir);
-        forget_all(&dir)?;
+        kept::remove(&dir)?;
         let _ = fs::remove_file(dir.with_extension("sums"));
         fs::remove_dir_all(&dir)?;
-        let _ = fs::remove_file(dir.with_extension("lock"));
     }
     Ok(freed)
 }
@@ -194,7 +179,7 @@ fn read_manifest(r: &mut impl Read) -> Result<ContextManifest, BuildError> {
 
 /// Unpack `body` into a context slot under `root`. Blocking.
 pub fn unpack<R: Read>(body: R, root: &Path, sync: Sync) -> Result<Context, BuildError> {
-    let (dir, lock) = take_slot(root, sync.key)?;
+    let (dir, lock) = take_slot(root, sync)?;
     let ctx = Context { dir, _lock: lock };
     let mut r = BufReader::with_capacity(256 * 1024, body);
     let manifest = match sync.key.is_empty() {
@@ -204,8 +189,7 @@ pub fn unpack<R: Read>(body: R, root: &Path, sync: Sync) -> Result<Context, Buil
     let listed = match sync.base.is_empty() {
         true => None,
         false => {
-            let kept = kept_manifest(&ctx.dir);
-            if !kept.is_some_and(|(k, m)| k == sync.key && m.token == sync.base) {
+            if !kept::head(&ctx.dir).is_some_and(|h| h.key == sync.key && h.token == sync.base) {
                 return Err(BuildError::msg(format!("{CONTEXT_STALE}: send it whole")));
             }
             let entries = manifest.as_ref().map(|m| m.entries.as_slice()).unwrap_or_default();
@@ -217,7 +201,7 @@ pub fn unpack<R: Read>(body: R, root: &Path, sync: Sync) -> Result<Context, Buil
         }
     };
     // Whatever happens next, the slot no longer holds what was kept.
-    forget_all(&ctx.dir)?;
+    kept::remove(&ctx.dir)?;
     let head = r.fill_buf()?.to_vec();
     if head.is_empty() {
         return Err(BuildError::msg(
@@ -238,16 +222,24 @@ pub fn unpack<R: Read>(body: R, root: &Path, sync: Sync) -> Result<Context, Buil
         }
         Box::new(r)
     };
-    extract_over(reader, &ctx.dir, listed.as_ref()).map_err(|e| match e {
-        ExtractError::Missing(_) => BuildError::msg(format!("{CONTEXT_STALE}: {e}")),
-        e => BuildError::msg(format!("reading the build context: {e}")),
+    // Changes that do not apply to what the slot holds (a missing file, a
+    // link to one): the client sends the context whole.
+    let delta = listed.is_some();
+    extract_over(reader, &ctx.dir, listed.as_ref()).map_err(|e| match delta {
+        true => BuildError::msg(format!("{CONTEXT_STALE}: {e}")),
+        false => BuildError::msg(format!("reading the build context: {e}")),
     })?;
     if let Some(m) = manifest {
-        let kept = ContextManifest {
-            token: crate::ids::new_id(),
-            entries: m.entries,
-        };
-        write_kept(&ctx.dir, sync.key, &kept)?;
+        kept::write(&ctx.dir, sync.key, &m.entries)?;
+        // One slot per context: others that kept it (a build of it ran
+        // beside another) keep nothing now, unless a build holds them.
+        for other in slots(root).into_iter().filter(|d| *d != ctx.dir) {
+            if kept::head(&other).is_some_and(|h| h.key == sync.key) {
+                if let Some(_lock) = try_slot(&other)? {
+                    kept::remove(&other)?;
+                }
+            }
+        }
     }
     Ok(ctx)
 }

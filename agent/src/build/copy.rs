@@ -225,7 +225,11 @@ impl Builder {
         let ids = self.engine.images.layers.driver.layer_ids().clone();
         // Context files may be hard-linked into the layer when nothing
         // re-owns them.
-        let linkable = cf.from.is_none() && chown.is_none() && chmod.is_none() && ids.is_identity();
+        let linkable = cf.from.is_none()
+            && chown.is_none()
+            && chmod.is_none()
+            && ids.is_identity()
+            && items.iter().all(|i| matches!(i, Item::Path { .. }));
         let job = move |rootfs: &Path, direct: &Path| -> io::Result<()> {
             // The source view stays mounted until the files are copied.
             let _view = view;
@@ -273,6 +277,8 @@ fn write_items(
                     fsops::make_dirs(rootfs, &parent, attrs)?;
                     fsops::resolve_in(rootfs, dest, false)?
                 };
+                // A new file, never one written over in place.
+                let _ = fs::remove_file(&target);
                 fs::write(&target, content)?;
                 std::os::unix::fs::lchown(&target, Some(attrs.uid), Some(attrs.gid))?;
                 use std::os::unix::fs::PermissionsExt;

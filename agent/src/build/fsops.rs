@@ -194,7 +194,13 @@ pub fn copy_tree(src: &Path, dest: &Path, attrs: Attrs) -> io::Result<()> {
         }
         return finish(dest, &m, attrs);
     }
-    if attrs.link && m.is_file() && m.uid() == attrs.uid && m.gid() == attrs.gid && attrs.mode.is_none() {
+    if attrs.link
+        && m.is_file()
+        && m.uid() == attrs.uid
+        && m.gid() == attrs.gid
+        && attrs.mode.is_none()
+        && !has_xattrs(src)
+    {
         // Copied instead on EXDEV, EMLINK and the like.
         if fs::hard_link(src, dest).is_ok() {
             return Ok(());
@@ -217,6 +223,16 @@ pub fn copy_tree(src: &Path, dest: &Path, attrs: Attrs) -> io::Result<()> {
         return Ok(());
     }
     finish(dest, &m, attrs)
+}
+
+/// Whether `path` carries extended attributes (a copy would not: layer
+/// tars record none).
+fn has_xattrs(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: a NUL-terminated path; a null buffer of size 0 asks for the size.
+    unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) != 0 }
 }
 
 /// Owner, mode and times of a copied entry.

@@ -18,6 +18,7 @@ pub mod copy;
 pub mod dockerfile;
 pub mod fetch;
 pub mod fsops;
+pub mod kept;
 pub mod run;
 pub mod secrets;
 pub mod stages;

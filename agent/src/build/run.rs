@@ -91,14 +91,21 @@ struct Mounts {
 
 /// A copy of part of the context that one step may write to: the writes
 /// are thrown away with it, as BuildKit does, and never reach the kept
-/// context (whose files image layers may share).
-struct Scratch(PathBuf);
+/// context (whose files image layers may share). Its directory is locked
+/// while it lives, so `builder prune` leaves it alone. Blocking.
+struct Scratch {
+    dir: PathBuf,
+    _lock: fs::File,
+}
 
 impl Scratch {
     fn copy(from: &Path, build_root: &Path) -> Result<Scratch, BuildError> {
-        let dir = Scratch(build_root.join(format!("rw-{}", crate::ids::new_id())));
-        fs::create_dir_all(&dir.0)?;
-        let copy = dir.0.join("c");
+        let at = build_root.join(format!("rw-{}", crate::ids::new_id()));
+        fs::create_dir(&at)?;
+        let lock = fs::File::open(&at)?;
+        lock.try_lock().map_err(BuildError::msg)?;
+        let dir = Scratch { dir: at, _lock: lock };
+        let copy = dir.dir.join("c");
         let status = std::process::Command::new("cp")
             .arg("-a")
             .arg("--")
@@ -115,14 +122,14 @@ impl Scratch {
     }
 
     fn path(&self) -> PathBuf {
-        self.0.join("c")
+        self.dir.join("c")
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir_all(&self.0) {
-            tracing::warn!(dir = %self.0.display(), "removing a writable bind's copy: {e}");
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "removing a writable bind's copy: {e}");
         }
     }
 }
@@ -176,7 +183,11 @@ impl Builder {
                     }
                     if m.from.is_none() && !m.readonly {
                         let build_root = self.context.parent().unwrap_or(&self.context);
-                        let copy = Scratch::copy(&host, build_root)?;
+                        let build_root = build_root.to_path_buf();
+                        let from = host.clone();
+                        let copy = tokio::task::spawn_blocking(move || Scratch::copy(&from, &build_root))
+                            .await
+                            .map_err(BuildError::msg)??;
                         host = copy.path();
                         out.scratch.push(copy);
                     }
@@ -280,7 +291,8 @@ impl Builder {
         self.emit_classic(format!(" ---> Running in {}\n", &id[..12]));
         let result = self.run_container(&id, step, stage).await;
         drop(mounts.views);
-        drop(mounts.scratch);
+        let scratch = mounts.scratch;
+        let _ = tokio::task::spawn_blocking(move || drop(scratch)).await;
         let layer = match result {
             Ok(()) => {
                 let layers = &self.engine.images.layers;

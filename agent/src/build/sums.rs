@@ -32,6 +32,14 @@ impl Sum {
     }
 }
 
+/// What `slot<N>.sums` holds: digests trusted only in the boot that took
+/// them (a power cut may keep a file's times and lose its data).
+#[derive(Default, Serialize, Deserialize)]
+struct Kept {
+    boot: String,
+    sums: HashMap<PathBuf, Sum>,
+}
+
 /// The digests of the files under one slot.
 pub struct Sums {
     root: PathBuf,
@@ -45,7 +53,9 @@ impl Sums {
         let file = root.with_extension("sums");
         let map = fs::read(&file)
             .ok()
-            .and_then(|d| serde_json::from_slice(&d).ok())
+            .and_then(|d| serde_json::from_slice::<Kept>(&d).ok())
+            .filter(|k| k.boot == super::kept::boot_id())
+            .map(|k| k.sums)
             .unwrap_or_default();
         Sums {
             root: root.to_path_buf(),
@@ -68,7 +78,8 @@ impl Sums {
         // Only what was opened is remembered, with the metadata it had
         // then and still has.
         let after = fs::symlink_metadata(path)?;
-        if let Some(rel) = rel.filter(|_| settled(&after) && after.ino() == meta.ino()) {
+        let same = after.ino() == meta.ino() && after.len() == meta.len() && after.ctime_nsec() == meta.ctime_nsec();
+        if let Some(rel) = rel.filter(|_| same && after.ctime() == meta.ctime() && settled(&after)) {
             let sum = Sum {
                 ino: after.ino(),
                 size: after.len(),
@@ -90,7 +101,11 @@ impl Sums {
             return;
         }
         let tmp = self.file.with_extension("sums.tmp");
-        let written = serde_json::to_vec(&map.0)
+        let kept = Kept {
+            boot: super::kept::boot_id().to_string(),
+            sums: map.0.clone(),
+        };
+        let written = serde_json::to_vec(&kept)
             .map_err(io::Error::other)
             .and_then(|d| fs::write(&tmp, d))
             .and_then(|()| fs::rename(&tmp, &self.file));
@@ -149,6 +164,13 @@ mod tests {
         sums.save();
         let again = Sums::load(&root);
         assert_eq!(again.map.lock().unwrap().0.len(), 1);
+        // Kept by another boot: not trusted.
+        let other = format!(
+            "{{\"boot\":\"other\",\"sums\":{}}}",
+            serde_json::to_string(&again.map.lock().unwrap().0).unwrap()
+        );
+        fs::write(root.with_extension("sums"), other).unwrap();
+        assert!(Sums::load(&root).map.lock().unwrap().0.is_empty());
         // Same length, new content: the change time moved, so it is read.
         fs::write(&f, "two").unwrap();
         let second = again.digest(&f, &fs::metadata(&f).unwrap()).unwrap();

@@ -110,6 +110,7 @@ impl Driver {
             fs::create_dir_all(home.join("subvolumes"))?;
         } else {
             fs::create_dir_all(home.join("l"))?;
+            crate::topdir::mark(&home);
         }
         let trash = super::trash::Trash::open(&data_root.join("trash"))?;
         let quotas = match kind {

@@ -102,6 +102,7 @@ impl Local {
     /// crash cut short.
     pub fn open(root: &Path, owner: (u32, u32)) -> io::Result<Self> {
         fs::DirBuilder::new().recursive(true).mode(0o701).create(root)?;
+        crate::topdir::mark(root);
         for e in fs::read_dir(root)?.flatten() {
             if e.file_name().to_string_lossy().starts_with(TRASH) {
                 let _ = fs::remove_dir_all(e.path());
