@@ -195,19 +195,7 @@ pub fn extract_layer<R: Read>(
 /// the bytes of file content written.
 pub fn extract_over<R: Read>(reader: R, target: &Path, listed: Option<&HashSet<PathBuf>>) -> Result<u64, ExtractError> {
     let mut seen = HashSet::new();
-    let Some(listed) = listed else {
-        let size = extract(
-            reader,
-            target,
-            Whiteouts::Literal,
-            None,
-            Some(&mut seen),
-            &IdMap::default(),
-        )?;
-        remove_unlisted(target, &seen)?;
-        return Ok(size);
-    };
-    let present = remove_unlisted(target, listed)?;
+    let present = listed.map(|l| remove_unlisted(target, l)).transpose()?;
     let size = extract(
         reader,
         target,
@@ -216,6 +204,10 @@ pub fn extract_over<R: Read>(reader: R, target: &Path, listed: Option<&HashSet<P
         Some(&mut seen),
         &IdMap::default(),
     )?;
+    let (Some(listed), Some(present)) = (listed, present) else {
+        remove_unlisted(target, &seen)?;
+        return Ok(size);
+    };
     match listed.iter().find(|p| !present.contains(*p) && !seen.contains(*p)) {
         Some(p) => Err(ExtractError::Missing(p.display().to_string())),
         None => Ok(size),
