@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use oci_client::{Client, RegistryOperation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -20,10 +20,13 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::pull::{PullError, PullOptions};
 use super::registry::{self, RegistryError, Remote};
 use super::store::{ImageError, ImageStore};
+use super::tarsplit::Assembler;
 
 const LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Layers pushed at once (Docker's `max-concurrent-uploads` default).
+const UPLOADS: usize = 5;
 
 /// A compressed blob known to hold a layer, and where it was seen.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -156,13 +159,18 @@ impl ImageStore {
             let l = self.layers.get(c).map_err(ImageError::from)?;
             say(tx, &short(&l.diff_id), "Preparing");
         }
-        let mut layers = Vec::new();
-        for c in chains.iter().rev() {
+        // Up to five layers at once (Docker's max-concurrent-uploads), each
+        // compressed on a blocking thread while others upload.
+        let mut jobs = Vec::new();
+        for c in &chains {
             let l = self.layers.get(c).map_err(ImageError::from)?;
-            let blob = self.push_layer(client, remote, c, &l.diff_id, tx).await?;
-            layers.push(json!({"mediaType": blob.media_type, "size": blob.size, "digest": blob.digest}));
+            jobs.push(async move { self.push_layer(client, remote, c, &l.diff_id, tx).await });
         }
-        layers.reverse();
+        let blobs: Vec<BlobRef> = futures_util::stream::iter(jobs).buffered(UPLOADS).try_collect().await?;
+        let layers: Vec<serde_json::Value> = blobs
+            .iter()
+            .map(|b| json!({"mediaType": b.media_type, "size": b.size, "digest": b.digest}))
+            .collect();
         client
             .push_blob(&oci, img.raw.clone(), &img.id)
             .await
@@ -224,7 +232,11 @@ impl ImageStore {
         let dir = self.dir().join("uploads");
         std::fs::create_dir_all(&dir)?;
         let file = dir.join(format!("{}.gz", crate::ids::new_id()));
-        let compressed = tokio::task::block_in_place(|| self.compress_layer(chain, diff_id, &file));
+        let tar = self.layers.tar_stream(chain).map_err(ImageError::from)?;
+        let (at, want) = (file.clone(), diff_id.to_string());
+        let compressed = tokio::task::spawn_blocking(move || compress_layer(tar, &want, &at))
+            .await
+            .map_err(io::Error::other)?;
         let result = match compressed {
             Ok(blob) => self.upload(client, &oci, &file, &blob).await.map(|()| blob),
             Err(e) => Err(e),
@@ -242,26 +254,6 @@ impl ImageStore {
             tracing::warn!("recording blob {}: {e}", b.digest);
         }
         b
-    }
-
-    /// Rebuild the layer's tar, check it against its diff ID and gzip it
-    /// to `file`. Blocking.
-    fn compress_layer(&self, chain: &str, diff_id: &str, file: &Path) -> Result<BlobRef, PullError> {
-        let mut tar = super::layers::HashingReader::new(self.layers.tar_stream(chain).map_err(ImageError::from)?);
-        let out = HashingWriter::new(io::BufWriter::new(std::fs::File::create(file)?));
-        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-        io::copy(&mut tar, &mut gz)?;
-        let mut out = gz.finish()?;
-        out.inner.flush()?;
-        if tar.digest() != diff_id {
-            return Err(ImageError::BadArchive(format!("layer {diff_id} does not match its diff ID any more")).into());
-        }
-        Ok(BlobRef {
-            digest: format!("sha256:{}", hex::encode(out.hasher.finalize())),
-            size: out.count,
-            media_type: LAYER_GZIP.to_string(),
-            repository: String::new(),
-        })
     }
 
     async fn upload(
@@ -283,6 +275,26 @@ impl ImageStore {
             .map_err(|e| RegistryError::Other(format!("pushing {}: {e}", blob.digest)))?;
         Ok(())
     }
+}
+
+/// Gzip the layer's rebuilt tar to `file`, checking it against its diff
+/// ID. Blocking.
+fn compress_layer(tar: Assembler, diff_id: &str, file: &Path) -> Result<BlobRef, PullError> {
+    let mut tar = super::layers::HashingReader::new(tar);
+    let out = HashingWriter::new(io::BufWriter::new(std::fs::File::create(file)?));
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    io::copy(&mut tar, &mut gz)?;
+    let mut out = gz.finish()?;
+    out.inner.flush()?;
+    if tar.digest() != diff_id {
+        return Err(ImageError::BadArchive(format!("layer {diff_id} does not match its diff ID any more")).into());
+    }
+    Ok(BlobRef {
+        digest: format!("sha256:{}", hex::encode(out.hasher.finalize())),
+        size: out.count,
+        media_type: LAYER_GZIP.to_string(),
+        repository: String::new(),
+    })
 }
 
 /// A writer that hashes and counts what passes through it.

@@ -109,14 +109,14 @@ impl Recorder {
 
 enum Piece {
     Raw(Vec<u8>, usize),
-    File(Box<dyn Read>, u64),
+    File(Box<dyn Read + Send>, u64),
 }
 
 /// The layer's tar stream, put back together from its record and its
 /// directory. Files are opened without following symlinks; a file whose
 /// size changed ends the stream with an error.
 pub struct Assembler {
-    record: Box<dyn Read>,
+    record: Box<dyn Read + Send>,
     root: PathBuf,
     piece: Option<Piece>,
 }
