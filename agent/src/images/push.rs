@@ -4,7 +4,8 @@
 //! it already it is skipped, if another repository of the same registry
 //! has it, it is mounted from there; otherwise its tar is rebuilt
 //! (`tarsplit`), gzipped to a file while hashing, and uploaded in one
-//! request. Then the config and a Docker schema 2 manifest.
+//! request; up to five layers at once. Then the config and a Docker
+//! schema 2 manifest.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
