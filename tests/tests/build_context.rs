@@ -135,3 +135,41 @@ fn builds_of_one_context_side_by_side_both_get_it() {
     let _ = std::fs::remove_dir_all(&dir);
     a.finish();
 }
+
+#[test]
+fn a_kept_context_stays_true_to_the_directory() {
+    let a = Agent::start();
+    let dir = context(
+        "true",
+        &[
+            ("Dockerfile", b"FROM busybox\nCOPY d/ /new/\nCMD cat /new/f\n"),
+            (".dockerignore", b"Dockerfile\n.dockerignore\n"),
+            ("d/f", b"file\n"),
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    build(&a, &dir, &["-t", "t1"]).ok();
+    // The agent drops an excluded Dockerfile from the kept context after
+    // reading it: the next build sends it again rather than miss it.
+    let again = build(&a, &dir, &["-t", "t1"]).ok();
+    assert!(again.stdout.contains("Using cache"), "{}", again.stdout);
+    // A heredoc beside a directory in one COPY writes its own file, never
+    // into a file an earlier image shares with the kept context.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY d/ <<f /new2/\nheredoc\nf\nCMD cat /new2/f\n",
+    )
+    .unwrap();
+    build(&a, &dir, &["-t", "t2"]).ok();
+    assert_eq!(a.skiff(&["run", "--rm", "t2"]).ok().out(), "heredoc");
+    assert_eq!(a.skiff(&["run", "--rm", "t1"]).ok().out(), "file");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY d/ /new3/\nCMD cat /new3/f\n",
+    )
+    .unwrap();
+    build(&a, &dir, &["-t", "t3"]).ok();
+    assert_eq!(a.skiff(&["run", "--rm", "t3"]).ok().out(), "file");
+    let _ = std::fs::remove_dir_all(&dir);
+    a.finish();
+}
