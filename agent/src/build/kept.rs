@@ -67,10 +67,8 @@ pub fn write(slot: &Path, key: &str, entries: &[(String, String)]) -> io::Result
     let token = crate::ids::new_id();
     let mut data = format!("{key} {token} {}\n", boot_id()).into_bytes();
     data.extend(serde_json::to_vec(entries).map_err(io::Error::other)?);
-    let p = path(slot);
-    let tmp = p.with_extension("ctx.tmp");
-    fs::write(&tmp, data)?;
-    fs::rename(tmp, p)?;
+    // Not synced: a crash is caught by the boot ID.
+    skiff_common::fsutil::write_volatile(&path(slot), &data)?;
     Ok(token)
 }
 

@@ -100,15 +100,12 @@ impl Sums {
         if !map.1 {
             return;
         }
-        let tmp = self.file.with_extension("sums.tmp");
         let kept = Kept {
             boot: super::kept::boot_id().to_string(),
             sums: map.0.clone(),
         };
-        let written = serde_json::to_vec(&kept)
-            .map_err(io::Error::other)
-            .and_then(|d| fs::write(&tmp, d))
-            .and_then(|()| fs::rename(&tmp, &self.file));
+        // Not synced: a crash is caught by the boot ID.
+        let written = skiff_common::fsutil::write_json_volatile(&self.file, &kept);
         if let Err(e) = written {
             tracing::warn!(file = %self.file.display(), "keeping context digests: {e}");
         }
