@@ -190,3 +190,90 @@ fn search_lists_the_registry_catalog_as_docker_search() {
     drop(reg);
     a.finish();
 }
+
+/// A pushed layer is one gzip stream that stores what does not compress
+/// (random data here) and compresses the rest: GNU gzip reads it whole,
+/// random data is not made larger, text is made smaller, and the image
+/// pulled back holds the same bytes.
+#[test]
+fn pushed_layers_store_random_data_and_compress_the_rest() {
+    let a = Agent::start();
+    let reg = Registry::start(&a);
+    let make = "head -c 3000000 /dev/urandom > /random && seq 1 400000 > /text && \
+                head -c 700000 /dev/urandom > /more && md5sum /random /text /more > /sums";
+    a.skiff(&["run", "--name", "maker", "busybox", "sh", "-c", make]).ok();
+    a.skiff(&["commit", "maker", "127.0.0.1:5000/mixed:v1"]).ok();
+    let sums = a
+        .skiff(&["run", "--rm", "127.0.0.1:5000/mixed:v1", "cat", "/sums"])
+        .ok()
+        .stdout;
+    a.skiff(&["push", "127.0.0.1:5000/mixed:v1"]).ok();
+
+    let (code, manifest) = reg.curl(&[
+        "-sf",
+        "-H",
+        "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        "http://127.0.0.1:5000/v2/mixed/manifests/v1",
+    ]);
+    assert_eq!(code, 0, "no manifest: {manifest}");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("manifest JSON");
+    let top = &manifest["layers"][1];
+    let blob = reg.blob_file(top["digest"].as_str().unwrap_or_default());
+    assert_eq!(
+        std::fs::metadata(&blob).map(|m| m.len()).ok(),
+        top["size"].as_u64(),
+        "{top}"
+    );
+    let gz = std::process::Command::new("gzip")
+        .args(["-dc"])
+        .stdin(std::fs::File::open(&blob).expect("blob"))
+        .output()
+        .expect("gzip");
+    assert!(gz.status.success(), "GNU gzip: {}", String::from_utf8_lossy(&gz.stderr));
+    // The tar holds 3.7 MB of random data and 2.5 MB of text.
+    let (tar, size) = (gz.stdout.len() as u64, top["size"].as_u64().unwrap_or(0));
+    assert!(tar > 6_000_000, "tar of {tar} bytes");
+    assert!(size > 3_700_000, "random data cannot shrink: {size}");
+    assert!(size < 3_700_000 + 1_500_000, "text is compressed: {size} of {tar}");
+
+    a.skiff(&["rm", "maker"]).ok();
+    a.skiff(&["rmi", "127.0.0.1:5000/mixed:v1"]).ok();
+    a.skiff(&["pull", "-q", "127.0.0.1:5000/mixed:v1"]).ok();
+    let back = a
+        .skiff(&["run", "--rm", "127.0.0.1:5000/mixed:v1", "md5sum", "/random", "/text", "/more"])
+        .ok()
+        .stdout;
+    assert_eq!(back, sums);
+    drop(reg);
+    a.finish();
+}
+
+/// A registry whose disk fills mid-upload: the push fails with the
+/// layer named and Docker's exit code, nothing is committed half, and the
+/// same push succeeds once there is room.
+#[test]
+fn a_registry_out_of_space_fails_the_push_and_a_retry_succeeds() {
+    let a = Agent::start();
+    let reg = Registry::start(&a);
+    let storage = a.root.join("registry/storage");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &storage,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .expect("a small tmpfs under the registry");
+    let make = "head -c 4000000 /dev/urandom > /random";
+    a.skiff(&["run", "--name", "maker", "busybox", "sh", "-c", make]).ok();
+    a.skiff(&["commit", "maker", "127.0.0.1:5000/full:v1"]).ok();
+    let r = a.skiff(&["push", "127.0.0.1:5000/full:v1"]).fails(1, "pushing");
+    let _ = nix::mount::umount2(&storage, nix::mount::MntFlags::MNT_DETACH);
+    assert!(!r.stdout.contains("v1: digest:"), "{}", r.stdout);
+
+    let r = a.skiff(&["push", "127.0.0.1:5000/full:v1"]).ok();
+    assert!(r.stdout.contains("v1: digest: sha256:"), "{}", r.stdout);
+    a.skiff(&["rm", "maker"]).ok();
+    drop(reg);
+    a.finish();
+}

@@ -19,6 +19,7 @@ pub mod distribution;
 pub mod driver;
 pub mod extract;
 pub mod filedata;
+pub mod gzip;
 pub mod idmapped;
 pub mod layers;
 pub mod pull;

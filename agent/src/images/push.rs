@@ -3,9 +3,10 @@
 //! blob (`distribution/`, as Docker's v2 metadata): if the repository has
 //! it already it is skipped, if another repository of the same registry
 //! has it, it is mounted from there; otherwise its tar is rebuilt
-//! (`tarsplit`), gzipped to a file while hashing, and uploaded in one
-//! request; up to five layers at once. Then the config and a Docker
-//! schema 2 manifest.
+//! (`tarsplit`), gzipped (`gzip`: random data stored) on a blocking
+//! thread and streamed to the registry in one PATCH while hashed, then
+//! committed under that digest; up to five layers at once. Then the
+//! config and a Docker schema 2 manifest.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -230,20 +231,7 @@ impl ImageStore {
             }
         }
         say(tx, &id, "Pushing");
-        let dir = self.dir().join("uploads");
-        std::fs::create_dir_all(&dir)?;
-        let file = dir.join(format!("{}.gz", crate::ids::new_id()));
-        let tar = self.layers.tar_stream(chain).map_err(ImageError::from)?;
-        let (at, want) = (file.clone(), diff_id.to_string());
-        let compressed = tokio::task::spawn_blocking(move || compress_layer(tar, &want, &at))
-            .await
-            .map_err(io::Error::other)?;
-        let result = match compressed {
-            Ok(blob) => self.upload(client, &oci, &file, &blob).await.map(|()| blob),
-            Err(e) => Err(e),
-        };
-        let _ = std::fs::remove_file(&file);
-        let blob = result?;
+        let blob = self.upload(client, &oci, chain, diff_id).await?;
         say(tx, &id, "Pushed");
         Ok(self.noted(diff_id, &blob, &here))
     }
@@ -257,33 +245,59 @@ impl ImageStore {
         b
     }
 
+    /// Stream the layer's rebuilt tar, gzipped on a blocking thread, to
+    /// a new upload, and commit it under the digest computed on the way.
+    /// Nothing is committed if the tar no longer matches its diff ID.
     async fn upload(
         &self,
         client: &Client,
         oci: &oci_client::Reference,
-        file: &Path,
-        blob: &BlobRef,
-    ) -> Result<(), PullError> {
-        if client.blob_exists(oci, &blob.digest).await.unwrap_or(false) {
-            return Ok(());
-        }
-        let f = tokio::fs::File::open(file).await?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024)
-            .map_err(oci_client::errors::OciDistributionError::IoError);
+        chain: &str,
+        diff_id: &str,
+    ) -> Result<BlobRef, PullError> {
+        let tar = self.layers.tar_stream(chain).map_err(ImageError::from)?;
+        let (chunks, rx) = tokio::sync::mpsc::channel(4);
+        let want = diff_id.to_string();
+        let made = tokio::task::spawn_blocking(move || {
+            let out = ChunkSender {
+                tx: chunks.clone(),
+                buf: Vec::with_capacity(CHUNK_OUT),
+            };
+            let result = compress_layer(tar, &want, out);
+            if let Err(e) = &result {
+                // The upload ends with an error, not as a short blob.
+                let _ = chunks.blocking_send(Err(io::Error::other(e.to_string())));
+            }
+            result
+        });
+        let stream =
+            tokio_stream::wrappers::ReceiverStream::new(rx).map_err(oci_client::errors::OciDistributionError::IoError);
+        let sent = client.push_blob_stream_unsized(oci, stream).await;
+        let made = made.await.map_err(io::Error::other)?;
+        let (location, blob) = match (sent, made) {
+            (Ok(location), Ok(blob)) => (location, blob),
+            // The registry ended the upload: its answer says why.
+            (Err(e), Err(PullError::Io(b))) if b.kind() == io::ErrorKind::BrokenPipe => {
+                return Err(RegistryError::Other(format!("pushing layer {}: {e}", short(diff_id))).into())
+            }
+            (_, Err(e)) => return Err(e),
+            (Err(e), Ok(_)) => {
+                return Err(RegistryError::Other(format!("pushing layer {}: {e}", short(diff_id))).into())
+            }
+        };
         client
-            .push_blob_stream(oci, stream, &blob.digest, Some(blob.size))
+            .finish_blob_upload(&location, oci, &blob.digest)
             .await
             .map_err(|e| RegistryError::Other(format!("pushing {}: {e}", blob.digest)))?;
-        Ok(())
+        Ok(blob)
     }
 }
 
-/// Gzip the layer's rebuilt tar to `file`, checking it against its diff
+/// Gzip the layer's rebuilt tar into `out`, checking it against its diff
 /// ID. Blocking.
-fn compress_layer(tar: Assembler, diff_id: &str, file: &Path) -> Result<BlobRef, PullError> {
+fn compress_layer<W: Write>(tar: Assembler, diff_id: &str, out: W) -> Result<BlobRef, PullError> {
     let mut tar = super::layers::HashingReader::new(tar);
-    let out = HashingWriter::new(io::BufWriter::new(std::fs::File::create(file)?));
-    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    let mut gz = super::gzip::AdaptiveGzip::new(HashingWriter::new(out))?;
     io::copy(&mut tar, &mut gz)?;
     let mut out = gz.finish()?;
     out.inner.flush()?;
@@ -296,6 +310,35 @@ fn compress_layer(tar: Assembler, diff_id: &str, file: &Path) -> Result<BlobRef,
         media_type: LAYER_GZIP.to_string(),
         repository: String::new(),
     })
+}
+
+/// Bytes handed to the upload at once.
+const CHUNK_OUT: usize = 256 * 1024;
+
+/// A blocking writer into an upload's body stream; `flush` sends what is
+/// buffered. An upload that ended reads as a broken pipe.
+struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<io::Result<bytes::Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK_OUT {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_OUT)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the registry ended the upload"))
+    }
 }
 
 /// A writer that hashes and counts what passes through it.

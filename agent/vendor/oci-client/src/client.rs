@@ -753,6 +753,39 @@ impl Client {
             .await
     }
 
+    /// skiff: sends `stream` to a new upload as one PATCH of unknown length
+    /// (chunked transfer encoding), as Docker's push does, so the blob is
+    /// never held whole and its digest need not be known yet. Returns the
+    /// upload's location, for [`Client::finish_blob_upload`].
+    pub async fn push_blob_stream_unsized<T: Stream<Item = Result<bytes::Bytes>> + Send + 'static>(
+        &self,
+        image: &Reference,
+        stream: T,
+    ) -> Result<String> {
+        let location = self.begin_push_chunked_session(image).await?;
+        let res = RequestBuilderWrapper::from_client(self, |client| client.patch(&location))
+            .apply_auth(image, RegistryOperation::Push)
+            .await?
+            .into_request_builder()
+            .header("Content-Type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await?;
+        self.extract_location_header(image, res, &reqwest::StatusCode::ACCEPTED)
+            .await
+    }
+
+    /// skiff: commits the upload at `location` under `digest`. Returns the
+    /// pullable location of the blob.
+    pub async fn finish_blob_upload(
+        &self,
+        location: &str,
+        image: &Reference,
+        digest: &str,
+    ) -> Result<String> {
+        self.end_push_chunked_session(location, image, digest).await
+    }
+
     /// Pushes a blob to the registry from an input stream using chunked transfer, computing
     /// the SHA256 digest on-the-fly.
     ///
