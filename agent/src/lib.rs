@@ -20,4 +20,5 @@ pub mod images;
 pub mod network;
 pub mod runtime;
 pub mod topdir;
+pub mod trim;
 pub mod volumes;

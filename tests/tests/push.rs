@@ -240,7 +240,15 @@ fn pushed_layers_store_random_data_and_compress_the_rest() {
     a.skiff(&["rmi", "127.0.0.1:5000/mixed:v1"]).ok();
     a.skiff(&["pull", "-q", "127.0.0.1:5000/mixed:v1"]).ok();
     let back = a
-        .skiff(&["run", "--rm", "127.0.0.1:5000/mixed:v1", "md5sum", "/random", "/text", "/more"])
+        .skiff(&[
+            "run",
+            "--rm",
+            "127.0.0.1:5000/mixed:v1",
+            "md5sum",
+            "/random",
+            "/text",
+            "/more",
+        ])
         .ok()
         .stdout;
     assert_eq!(back, sums);

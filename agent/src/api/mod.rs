@@ -170,6 +170,8 @@ pub async fn serve(cfg: Config) -> Result<()> {
             Listen::Fd(which) => listen::activated(*which, tls.clone(), app.clone(), cfg.debug)?,
         }
     }
+    // Started: what start-up alone ran need not stay counted.
+    crate::trim::release_start_text();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
