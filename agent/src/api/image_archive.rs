@@ -4,63 +4,26 @@
 //! spools the body to disk, then loads it and answers with Docker's
 //! `{"stream": "Loaded image: …\n"}` lines.
 
-use std::io::{self, Write};
+use std::io;
 
 use axum::body::Body;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use super::{qbool, ApiError, ApiResult, St, Q};
-
-/// Hands what a blocking writer produces to the response body in chunks.
-struct ChannelWriter {
-    tx: mpsc::Sender<Result<Bytes, io::Error>>,
-    buf: Vec<u8>,
-}
-
-const CHUNK: usize = 256 * 1024;
-
-impl ChannelWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
-}
+use crate::images::chunks::ChunkWriter;
 
 /// The tar of `names`, streamed.
 pub fn save(e: St, names: Vec<String>) -> ApiResult {
     for n in &names {
         e.images.resolve(n)?;
     }
-    let (tx, rx) = mpsc::channel(4);
+    let (mut w, rx) = ChunkWriter::channel(4);
+    let tx = w.sender();
     let engine = e.0.clone();
     tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK),
-        };
         if let Err(err) = engine.images.save_archive(&names, &mut w) {
             tracing::warn!("save: {err}");
             let _ = tx.blocking_send(Err(io::Error::other(err.to_string())));

@@ -13,6 +13,7 @@ pub mod archive;
 pub mod btrfs;
 pub mod build_cache;
 pub mod changes;
+pub mod chunks;
 pub mod commit;
 pub mod difftar;
 pub mod distribution;

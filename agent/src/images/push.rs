@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use skiff_api::JsonMessage;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::chunks::ChunkWriter;
 use super::pull::{PullError, PullOptions};
 use super::registry::{self, RegistryError, Remote};
 use super::store::{ImageError, ImageStore};
@@ -256,13 +257,10 @@ impl ImageStore {
         diff_id: &str,
     ) -> Result<BlobRef, PullError> {
         let tar = self.layers.tar_stream(chain).map_err(ImageError::from)?;
-        let (chunks, rx) = tokio::sync::mpsc::channel(4);
+        let (out, rx) = ChunkWriter::channel(4);
+        let chunks = out.sender();
         let want = diff_id.to_string();
         let made = tokio::task::spawn_blocking(move || {
-            let out = ChunkSender {
-                tx: chunks.clone(),
-                buf: Vec::with_capacity(CHUNK_OUT),
-            };
             let result = compress_layer(tar, &want, out);
             if let Err(e) = &result {
                 // The upload ends with an error, not as a short blob.
@@ -310,35 +308,6 @@ fn compress_layer<W: Write>(tar: Assembler, diff_id: &str, out: W) -> Result<Blo
         media_type: LAYER_GZIP.to_string(),
         repository: String::new(),
     })
-}
-
-/// Bytes handed to the upload at once.
-const CHUNK_OUT: usize = 256 * 1024;
-
-/// A blocking writer into an upload's body stream; `flush` sends what is
-/// buffered. An upload that ended reads as a broken pipe.
-struct ChunkSender {
-    tx: tokio::sync::mpsc::Sender<io::Result<bytes::Bytes>>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChunkSender {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK_OUT {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_OUT)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the registry ended the upload"))
-    }
 }
 
 /// A writer that hashes and counts what passes through it.
