@@ -276,8 +276,10 @@ fn a_registry_out_of_space_fails_the_push_and_a_retry_succeeds() {
     a.skiff(&["run", "--name", "maker", "busybox", "sh", "-c", make]).ok();
     a.skiff(&["commit", "maker", "127.0.0.1:5000/full:v1"]).ok();
     let r = a.skiff(&["push", "127.0.0.1:5000/full:v1"]).fails(1, "pushing");
+    let (code, _) = reg.curl(&["-sf", "http://127.0.0.1:5000/v2/full/manifests/v1"]);
     let _ = nix::mount::umount2(&storage, nix::mount::MntFlags::MNT_DETACH);
     assert!(!r.stdout.contains("v1: digest:"), "{}", r.stdout);
+    assert_ne!(code, 0, "a manifest was committed after a failed push");
 
     let r = a.skiff(&["push", "127.0.0.1:5000/full:v1"]).ok();
     assert!(r.stdout.contains("v1: digest: sha256:"), "{}", r.stdout);

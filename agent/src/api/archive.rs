@@ -2,16 +2,16 @@
 //! path's stat rides in `X-Docker-Container-Path-Stat` (base64 JSON);
 //! archives stream both ways through blocking tasks (`engine/archive`).
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use skiff_api::{ContainerPathStat, PATH_STAT_HEADER};
 
-use super::containers::ChannelWriter;
 use super::{qbool, ApiError, ApiResult, St, Q};
 use crate::engine::archive::PutOptions;
+use crate::images::chunks::ChunkWriter;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -46,18 +46,16 @@ pub async fn get(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
     let stat = tokio::task::spawn_blocking(move || engine.archive_stat(&key, &p))
         .await
         .map_err(internal)??;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let (w, rx) = ChunkWriter::channel(16);
+    let tx = w.sender();
     let engine = e.0.clone();
-    tokio::task::spawn_blocking(move || {
-        let w = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx.clone()));
-        match engine.archive_get(&id, &path, w) {
-            Ok(mut w) => {
-                let _ = std::io::Write::flush(&mut w);
-            }
-            Err(err) => {
-                tracing::warn!(container = %id, path = %path, "archive: {err}");
-                let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
-            }
+    tokio::task::spawn_blocking(move || match engine.archive_get(&id, &path, w) {
+        Ok(mut w) => {
+            let _ = std::io::Write::flush(&mut w);
+        }
+        Err(err) => {
+            tracing::warn!(container = %id, path = %path, "archive: {err}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));

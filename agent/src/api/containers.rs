@@ -315,30 +315,19 @@ pub async fn top(e: St, Path(id): Path<String>, q: Q) -> ApiResult<Json<Value>> 
 pub async fn export(e: St, Path(id): Path<String>) -> ApiResult {
     let c = e.get(&id)?;
     let engine = e.0.clone();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let (w, rx) = crate::images::chunks::ChunkWriter::channel(16);
+    let tx = w.sender();
     let cid = c.id.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(err) = engine.export(&cid, ChannelWriter(tx.clone())) {
+    tokio::task::spawn_blocking(move || match engine.export(&cid, w) {
+        Ok(mut w) => {
+            let _ = std::io::Write::flush(&mut w);
+        }
+        Err(err) => {
             let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     Ok(([("Content-Type", "application/octet-stream")], body).into_response())
-}
-
-/// A blocking `Write` that sends chunks to an async body.
-pub struct ChannelWriter(pub tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// `GET /containers/{id}/stats?stream=&one-shot=`: a sample a second

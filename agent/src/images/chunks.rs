@@ -1,6 +1,7 @@
 //! A blocking writer whose bytes become an async stream of chunks: what
-//! `save` writes becomes the response body, what `push` gzips becomes the
-//! upload's body. The reader going away reads as a broken pipe.
+//! `save`, `export` and `cp` write becomes the response body, what `push`
+//! gzips becomes the upload's body. The reader going away reads as a
+//! broken pipe. Nothing is sent on drop: the writer's user flushes it.
 
 use std::io::{self, Write};
 

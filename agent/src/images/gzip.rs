@@ -1,8 +1,8 @@
 //! Gzip for pushed layers: one deflate stream whose level follows the
 //! data. Each 256 KiB chunk is sampled; a chunk that looks random
 //! (already compressed: media, archives, encrypted data) is stored, the
-//! rest gets level 2. On random data even level 1 costs 8x the time of
-//! storing and makes it 5% larger; on executables level 2 is 16% smaller
+//! rest gets level 2. On random data even level 1 costs 9x the time of
+//! storing and makes it 5% larger; on an executable level 2 is 16% smaller
 //! than level 1 for 1.8x its time (zlib-rs; ARCHITECTURE.md, Choices).
 //!
 //! Two raw deflate compressors (flate2 over zlib-rs), one storing and one

@@ -271,6 +271,16 @@ impl ImageStore {
         let stream =
             tokio_stream::wrappers::ReceiverStream::new(rx).map_err(oci_client::errors::OciDistributionError::IoError);
         let sent = client.push_blob_stream_unsized(oci, stream).await;
+        if let Err(e) = &sent {
+            // The producer ends once the connection lets go of the body;
+            // a registry that holds it open must not hang the push.
+            if !made.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            if !made.is_finished() {
+                return Err(RegistryError::Other(format!("pushing layer {}: {e}", short(diff_id))).into());
+            }
+        }
         let made = made.await.map_err(io::Error::other)?;
         let (location, blob) = match (sent, made) {
             (Ok(location), Ok(blob)) => (location, blob),
